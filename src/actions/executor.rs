@@ -1,0 +1,193 @@
+//! The executor drains the outbox. Each action row is marked `sending` (committed) before its
+//! request leaves, and `sent` after Intercom confirms. A reply or note whose earlier attempt
+//! may have been applied (a crash while `sending`, a timeout, a 5xx) is not posted again
+//! until the conversation has been fetched and shows no part by the bot's admin with the same
+//! text: Intercom has no idempotency key, so this check is what makes a retry safe.
+
+use super::Action;
+use crate::domain::ConversationId;
+use crate::intercom::{self, Helpdesk, ReplyKind};
+use crate::metrics::Metrics;
+use crate::store::{self, Store, StoredAction, now_ms};
+use crate::text::normalize_for_compare;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How far before the decision a matching part may be dated and still count as ours
+/// (clock skew between us and Intercom).
+const CLOCK_SLACK_MS: i64 = 120_000;
+
+/// Carries out due outbox actions.
+#[derive(Clone)]
+pub struct Executor {
+    store: Store,
+    helpdesk: Arc<dyn Helpdesk>,
+    metrics: Arc<Metrics>,
+    max_attempts: u32,
+    retry_base: Duration,
+    dry_run: bool,
+}
+
+impl Executor {
+    /// An executor posting through `helpdesk`; `dry_run` marks actions `recorded`, not `sent`.
+    pub fn new(
+        store: Store,
+        helpdesk: Arc<dyn Helpdesk>,
+        metrics: Arc<Metrics>,
+        max_attempts: u32,
+        retry_base: Duration,
+        dry_run: bool,
+    ) -> Self {
+        Self {
+            store,
+            helpdesk,
+            metrics,
+            max_attempts: max_attempts.max(1),
+            retry_base,
+            dry_run,
+        }
+    }
+
+    /// Runs every action that is due; returns how many were attempted.
+    pub async fn run_due(&self) -> Result<usize, store::Error> {
+        let due = self.store.due_actions(64).await?;
+        let count = due.len();
+        for row in due {
+            self.run_one(row).await?;
+        }
+        Ok(count)
+    }
+
+    #[tracing::instrument(skip_all, fields(action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id))]
+    async fn run_one(&self, row: StoredAction) -> Result<(), store::Error> {
+        let action: Action = match serde_json::from_str(&row.action) {
+            Ok(action) => action,
+            Err(error) => {
+                self.count("unknown", "failed");
+                return self
+                    .store
+                    .mark_failed(row.id, format!("unreadable action: {error}"))
+                    .await;
+            }
+        };
+        let kind = action.kind();
+        let conversation = ConversationId::new(row.conversation_id.clone());
+        if row.uncertain && action.posted_body().is_some() {
+            match self
+                .already_posted(&conversation, &action, row.created_at)
+                .await
+            {
+                Ok(true) => {
+                    info!(
+                        kind,
+                        "an uncertain send had gone through, not posting again"
+                    );
+                    self.count(kind, "confirmed");
+                    return self.store.mark_sent(row.id).await;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    warn!(%error, kind, "cannot check whether an uncertain send went through, retrying later");
+                    return self.retry_or_dead(&row, kind, &error, true).await;
+                }
+            }
+        }
+        self.store.mark_sending(row.id).await?;
+        match apply(self.helpdesk.as_ref(), &conversation, &action).await {
+            Ok(()) => {
+                self.count(kind, if self.dry_run { "recorded" } else { "sent" });
+                if self.dry_run {
+                    self.store.mark_recorded(row.id).await
+                } else {
+                    self.store.mark_sent(row.id).await
+                }
+            }
+            Err(error) if !error.is_retryable() => {
+                warn!(%error, kind, "intercom refused the action, not retrying");
+                self.count(kind, "failed");
+                self.store.mark_failed(row.id, error.to_string()).await
+            }
+            Err(error) => {
+                self.retry_or_dead(&row, kind, &error, error.maybe_applied())
+                    .await
+            }
+        }
+    }
+
+    async fn retry_or_dead(
+        &self,
+        row: &StoredAction,
+        kind: &'static str,
+        error: &intercom::Error,
+        uncertain: bool,
+    ) -> Result<(), store::Error> {
+        let attempts = row.attempts + 1;
+        if attempts >= self.max_attempts {
+            warn!(%error, kind, attempts, "action failed too often, dead-lettered");
+            self.count(kind, "dead");
+            return self
+                .store
+                .mark_dead(row.id, format!("after {attempts} attempts: {error}"))
+                .await;
+        }
+        let wait = self.retry_base.saturating_mul(1u32 << attempts.min(10));
+        warn!(%error, kind, attempts, uncertain, wait_ms = wait.as_millis() as u64, "action failed, will retry");
+        self.count(kind, "retry");
+        let at = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+        self.store
+            .mark_retry(row.id, error.to_string(), uncertain, at)
+            .await
+    }
+
+    /// Whether the conversation already holds this reply or note by the bot's admin.
+    async fn already_posted(
+        &self,
+        conversation: &ConversationId,
+        action: &Action,
+        decided_at_ms: i64,
+    ) -> Result<bool, intercom::Error> {
+        let Some(body) = action.posted_body() else {
+            return Ok(false);
+        };
+        let wanted = normalize_for_compare(body);
+        let admin = self.helpdesk.bot_admin_id();
+        let current = self.helpdesk.conversation(conversation).await?;
+        Ok(current.messages.iter().any(|m| {
+            let by_bot = match &admin {
+                Some(admin) => m.author_id.as_deref() == Some(admin.as_str()),
+                None => m.via_api_or_ai,
+            };
+            by_bot
+                && m.created_at * 1000 >= decided_at_ms - CLOCK_SLACK_MS
+                && normalize_for_compare(&m.text) == wanted
+        }))
+    }
+
+    fn count(&self, kind: &str, outcome: &str) {
+        self.metrics.action(kind, outcome);
+    }
+}
+
+/// Carries out one action through a helpdesk (used by the executor and by replay).
+pub async fn apply(
+    helpdesk: &dyn Helpdesk,
+    conversation: &ConversationId,
+    action: &Action,
+) -> Result<(), intercom::Error> {
+    match action {
+        Action::Reply { body_html } => {
+            helpdesk
+                .reply(conversation, ReplyKind::Comment, body_html)
+                .await
+        }
+        Action::Note { body_html } => {
+            helpdesk
+                .reply(conversation, ReplyKind::Note, body_html)
+                .await
+        }
+        Action::Tag { name } => helpdesk.tag(conversation, name).await,
+        Action::Assign { assignee } => helpdesk.assign(conversation, assignee).await,
+        Action::State { change } => helpdesk.change_state(conversation, *change).await,
+    }
+}

@@ -1,0 +1,333 @@
+//! The command line: argument definitions and one function per command. Each command loads
+//! the configuration, applies its flags on top, and calls into the library.
+
+use crate::app::App;
+use crate::bench::{self, IngestOptions};
+use crate::config::{Config, LogFormat, Region, Severity};
+use crate::domain::{AdminId, Mode};
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+use crate::{replay, telemetry};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// frontdesk: self-hosted triage and auto-reply for Intercom.
+#[derive(Debug, Parser)]
+#[command(name = "frontdesk", version, about)]
+pub struct Cli {
+    /// Configuration file (default: config/frontdesk.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive Intercom webhooks and act on them.
+    Serve(ServeArgs),
+    /// Replay recorded webhook notifications through the pipeline (dry run, no network).
+    Replay(ReplayArgs),
+    /// Build the knowledge index and print a summary.
+    Index {
+        /// Folder of Markdown articles (default: knowledge.dir).
+        #[arg(long)]
+        knowledge: Option<PathBuf>,
+    },
+    /// Answer one question as the bot would: triage, passages, draft, decision.
+    Ask {
+        /// The customer's question.
+        question: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Triage one message: intent, confidence, sentiment, tags, route, evidence.
+    Classify {
+        /// The message.
+        text: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration and print it with secrets masked.
+    CheckConfig,
+    /// Print the decision log of a conversation.
+    Log {
+        /// Conversation id.
+        conversation_id: String,
+        /// Data dir (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `serve` flags; each overrides the configuration.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data dir of the store [default: data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Intercom base URL (overrides --region).
+    #[arg(long)]
+    pub intercom_base_url: Option<String>,
+    /// Intercom region: us (default), eu, au.
+    #[arg(long, value_enum)]
+    pub region: Option<Region>,
+    /// Record actions, send nothing to Intercom.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// autonomous, draft or shadow.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// `replay` flags.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Folder of notification files (default: replay.samples_dir, the shipped samples).
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
+    /// autonomous, draft or shadow (default: policy.mode).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Webhook acknowledgements per second and latency, beside a bare axum handler.
+    Ingest {
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Fixed rate of the latency phase, requests per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Concurrent clients of the throughput phase.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => {
+            apply_serve_args(&mut config, args);
+            telemetry::init(config.server.log_format, "frontdesk=info,tower_http=warn");
+            let errors: Vec<_> = config
+                .problems()
+                .into_iter()
+                .filter(|p| p.severity == Severity::Error)
+                .collect();
+            if !errors.is_empty() {
+                for p in &errors {
+                    eprintln!("error: {}: {}", p.key, p.message);
+                }
+                bail!(
+                    "configuration has {} problem(s); see frontdesk check-config",
+                    errors.len()
+                );
+            }
+            App::build(&config).await?.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(args) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            if let Some(mode) = args.mode {
+                config.policy.mode = mode;
+            }
+            let pipeline = Pipeline::from_config(&config)?;
+            let dir = args.samples.unwrap_or(config.replay.samples_dir.clone());
+            let admin = config.intercom.admin_id.clone().map(AdminId::new);
+            let report = replay::run_dir(&pipeline, &dir, admin).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "frontdesk replay: {} notifications from {}, mode {}, {} articles ({} passages), extractive answerer, dry run\n",
+                    report.rows.len(),
+                    dir.display(),
+                    config.policy.mode,
+                    pipeline.knowledge().articles().len(),
+                    pipeline.knowledge().passage_count()
+                );
+                print!("{}", report.render());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Index { knowledge } => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            let dir = knowledge.unwrap_or(config.knowledge.dir.clone());
+            let started = std::time::Instant::now();
+            let kb = crate::knowledge::KnowledgeBase::load_dir(&dir)?;
+            println!(
+                "indexed {} articles, {} passages from {} in {:.1} ms (version {})",
+                kb.articles().len(),
+                kb.passage_count(),
+                dir.display(),
+                started.elapsed().as_secs_f64() * 1000.0,
+                kb.version()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask { question, json } => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            let pipeline = Pipeline::from_config(&config)?;
+            let (triage, hits, draft, verdict) = pipeline.answer(&question).await?;
+            if json {
+                let value = serde_json::json!({ "triage": triage, "hits": hits, "draft": draft, "decision": verdict });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("intent    {} ({:.2})", triage.intent, triage.confidence);
+            for (i, hit) in hits.iter().take(3).enumerate() {
+                println!(
+                    "passage {} {} \"{}\" score {:.2} normalised {:.2} margin {:.2} coverage {:.2}",
+                    i + 1,
+                    hit.article_id,
+                    hit.heading,
+                    hit.signals.score,
+                    hit.signals.normalized,
+                    hit.signals.margin,
+                    hit.signals.coverage
+                );
+            }
+            match &draft {
+                Some(d) => println!("draft     confidence {:.2}\n\n{}\n", d.confidence, d.text),
+                None => println!("draft     none: no passage answers this"),
+            }
+            println!("decision  {} — {}", verdict.outcome.as_str(), verdict.rule);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Classify { text, json } => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            let classifier = crate::triage::Classifier::load(&config.triage.intents_file)?;
+            let result = classifier.classify(&text);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!("intent     {} ({:.2})", result.intent, result.confidence);
+                println!(
+                    "sentiment  {:?}{}",
+                    result.sentiment,
+                    if result.spam { ", spam" } else { "" }
+                );
+                println!("tags       {}", result.tags.join(", "));
+                println!("team       {}", result.team.as_deref().unwrap_or("-"));
+                println!("priority   {:?}", result.priority);
+                println!("handoff    {}", result.handoff.as_deref().unwrap_or("no"));
+                for e in &result.evidence {
+                    println!("evidence   {e}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => {
+            print!("{}", config.render_masked());
+            let problems = config.problems();
+            if problems.is_empty() {
+                println!("\n# no problems found");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!();
+            for p in &problems {
+                let level = if p.severity == Severity::Error {
+                    "error"
+                } else {
+                    "warning"
+                };
+                println!("{level}: {}: {}", p.key, p.message);
+            }
+            Ok(if problems.iter().any(|p| p.severity == Severity::Error) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Log {
+            conversation_id,
+            data_dir,
+        } => {
+            let dir = data_dir.unwrap_or(config.server.data_dir.clone());
+            if !dir.join(crate::store::DB_FILE).exists() {
+                bail!("no store in {}", dir.display());
+            }
+            let store = Store::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            let decisions = store.decisions_for(conversation_id.clone()).await?;
+            let actions = store.actions(Some(conversation_id)).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "decisions": decisions, "actions": actions })
+                )?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Ingest {
+            seconds,
+            rate,
+            concurrency,
+            json,
+        }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=error");
+            let report = bench::ingest(IngestOptions {
+                seconds,
+                rate,
+                concurrency,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn apply_serve_args(config: &mut Config, args: ServeArgs) {
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    if let Some(region) = args.region {
+        config.intercom.region = region;
+    }
+    if let Some(url) = args.intercom_base_url {
+        config.intercom.base_url = Some(url);
+    }
+    if args.dry_run {
+        config.intercom.dry_run = true;
+    }
+    if let Some(mode) = args.mode {
+        config.policy.mode = mode;
+    }
+    if let Some(format) = args.log_format {
+        config.server.log_format = format;
+    }
+}

@@ -1,0 +1,505 @@
+//! Configuration: built-in defaults, then `config/frontdesk.toml` (or `--config FILE`), then
+//! `FRONTDESK__SECTION__KEY` environment variables, then command-line flags. Secrets come only
+//! from the environment (`INTERCOM_ACCESS_TOKEN`, `INTERCOM_CLIENT_SECRET`, `OPENAI_API_KEY`)
+//! and are held as [`SecretString`], whose `Debug` prints `[REDACTED]`.
+//!
+//! This module owns the meaning of every key; it knows nothing of how they are used.
+
+use crate::domain::Mode;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The file read when no `--config` is given (missing is fine: the defaults apply).
+pub const DEFAULT_CONFIG_FILE: &str = "config/frontdesk.toml";
+/// Prefix of environment overrides: `FRONTDESK__SERVER__LISTEN=0.0.0.0:8080`.
+pub const ENV_PREFIX: &str = "FRONTDESK__";
+
+/// Errors while loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file named by `--config` does not exist.
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    /// A key has the wrong type, an unknown name, or the file is not TOML.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP server and where data lives.
+    pub server: ServerConfig,
+    /// How to reach Intercom.
+    pub intercom: IntercomConfig,
+    /// Thresholds and modes that turn drafts into actions.
+    pub policy: PolicyConfig,
+    /// The knowledge base.
+    pub knowledge: KnowledgeConfig,
+    /// The triage taxonomy.
+    pub triage: TriageConfig,
+    /// The background worker that drains the inbox and the outbox.
+    pub worker: WorkerConfig,
+    /// The offline replay.
+    pub replay: ReplayConfig,
+    /// Secrets, from the environment only; never serialised.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+/// Secrets read from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// `INTERCOM_ACCESS_TOKEN`: bearer token for the REST API.
+    pub intercom_access_token: Option<SecretString>,
+    /// `INTERCOM_CLIENT_SECRET`: the app's client secret, the HMAC key of webhook signatures.
+    pub intercom_client_secret: Option<SecretString>,
+    /// `OPENAI_API_KEY`: key for an OpenAI-compatible endpoint.
+    pub openai_api_key: Option<SecretString>,
+}
+
+impl Secrets {
+    /// Reads the three secrets from the process environment; empty values count as unset.
+    pub fn from_env() -> Self {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretString::from)
+        };
+        Self {
+            intercom_access_token: read("INTERCOM_ACCESS_TOKEN"),
+            intercom_client_secret: read("INTERCOM_CLIENT_SECRET"),
+            openai_api_key: read("OPENAI_API_KEY"),
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// Directory of the SQLite store (inbox, outbox, decision log).
+    pub data_dir: PathBuf,
+    /// Largest webhook body accepted, in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// How long a graceful shutdown waits for in-flight work, in seconds.
+    pub shutdown_grace_seconds: u64,
+    /// Log format: `pretty` or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_seconds: 10,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Intercom's hosting regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Region {
+    /// `https://api.intercom.io`
+    Us,
+    /// `https://api.eu.intercom.io`
+    Eu,
+    /// `https://api.au.intercom.io`
+    Au,
+}
+
+impl Region {
+    /// The REST base URL of the region.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Self::Us => "https://api.intercom.io",
+            Self::Eu => "https://api.eu.intercom.io",
+            Self::Au => "https://api.au.intercom.io",
+        }
+    }
+}
+
+/// `[intercom]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntercomConfig {
+    /// Region of the workspace; picks the base URL unless `base_url` is set.
+    pub region: Region,
+    /// Explicit base URL (tests, proxies); overrides `region`.
+    pub base_url: Option<String>,
+    /// The admin the bot acts as. When unset, `serve` asks `GET /me` at start-up.
+    pub admin_id: Option<String>,
+    /// Per-request timeout, in seconds.
+    pub timeout_seconds: u64,
+    /// Retries after a 429, a 5xx or a transport error (replies retry only what was not sent).
+    pub max_retries: u32,
+    /// Longest single wait between retries, in seconds.
+    pub max_backoff_seconds: u64,
+    /// Record actions without sending anything to Intercom.
+    pub dry_run: bool,
+}
+
+impl Default for IntercomConfig {
+    fn default() -> Self {
+        Self {
+            region: Region::Us,
+            base_url: None,
+            admin_id: None,
+            timeout_seconds: 10,
+            max_retries: 3,
+            max_backoff_seconds: 60,
+            dry_run: false,
+        }
+    }
+}
+
+impl IntercomConfig {
+    /// The base URL in force: `base_url` if set, else the region's.
+    pub fn effective_base_url(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| self.region.base_url().to_owned())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `autonomous`, `draft` or `shadow`.
+    pub mode: Mode,
+    /// Reply to the customer at or above this answer confidence (autonomous mode).
+    pub reply_threshold: f32,
+    /// Post the draft as an internal note at or above this confidence; below it, hand off.
+    pub note_threshold: f32,
+    /// Tag applied on every handoff.
+    pub handoff_tag: String,
+    /// Tag applied when the bot answered.
+    pub answered_tag: String,
+    /// Team ids by the team names used in the triage taxonomy.
+    pub teams: BTreeMap<String, String>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Autonomous,
+            reply_threshold: 0.7,
+            note_threshold: 0.35,
+            handoff_tag: "frontdesk-handoff".into(),
+            answered_tag: "frontdesk-answered".into(),
+            teams: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[knowledge]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeConfig {
+    /// Folder of Markdown articles with front matter.
+    pub dir: PathBuf,
+    /// Passages retrieved per question.
+    pub top_k: usize,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("knowledge"),
+            top_k: 5,
+        }
+    }
+}
+
+/// `[triage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriageConfig {
+    /// The taxonomy: intents, keywords, routing, handoff rules.
+    pub intents_file: PathBuf,
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        Self {
+            intents_file: PathBuf::from("config/intents.toml"),
+        }
+    }
+}
+
+/// `[worker]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// How often the worker looks at the inbox and outbox when nothing woke it, in ms.
+    pub poll_interval_ms: u64,
+    /// Attempts at processing one event before it is marked failed.
+    pub max_event_attempts: u32,
+    /// Attempts at one action before it is dead-lettered.
+    pub max_action_attempts: u32,
+    /// First wait before an action is retried, in ms; doubles each attempt.
+    pub action_retry_base_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 500,
+            max_event_attempts: 5,
+            max_action_attempts: 5,
+            action_retry_base_ms: 2_000,
+        }
+    }
+}
+
+/// `[replay]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// Folder of recorded webhook notifications (`*.json`) replayed by default.
+    pub samples_dir: PathBuf,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            samples_dir: PathBuf::from("knowledge/samples"),
+        }
+    }
+}
+
+/// How serious a configuration problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// `serve` refuses to start.
+    Error,
+    /// Works, but probably not as intended.
+    Warning,
+}
+
+/// One problem found by [`Config::problems`], explained in one line.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The key concerned, e.g. `policy.reply_threshold`.
+    pub key: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl Config {
+    /// Loads defaults, then the file (`path`, or [`DEFAULT_CONFIG_FILE`] when present), then the
+    /// environment, then reads the secrets.
+    pub fn load(path: Option<&Path>) -> Result<Self, Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(path) if !path.exists() => return Err(Error::Missing(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                if default.exists() {
+                    figment = figment.merge(Toml::file_exact(default));
+                }
+            }
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        config.secrets = Secrets::from_env();
+        Ok(config)
+    }
+
+    /// Every problem with this configuration for running `serve`, one line each.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut error = |key, message: String| {
+            problems.push(Problem {
+                severity: Severity::Error,
+                key,
+                message,
+            })
+        };
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            error(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            );
+        }
+        if self.server.body_limit_bytes < 1024 {
+            error(
+                "server.body_limit_bytes",
+                "must be at least 1024 bytes; Intercom notifications are several KiB".into(),
+            );
+        }
+        for (key, value) in [
+            ("policy.reply_threshold", self.policy.reply_threshold),
+            ("policy.note_threshold", self.policy.note_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                error(key, format!("{value} is outside 0..=1"));
+            }
+        }
+        if self.policy.note_threshold > self.policy.reply_threshold {
+            error(
+                "policy.note_threshold",
+                format!(
+                    "{} is above policy.reply_threshold {}: drafts would need more confidence than replies",
+                    self.policy.note_threshold, self.policy.reply_threshold
+                ),
+            );
+        }
+        if let Some(url) = &self.intercom.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            error(
+                "intercom.base_url",
+                format!("{url:?} must start with http:// or https://"),
+            );
+        }
+        if self.secrets.intercom_client_secret.is_none() {
+            error(
+                "INTERCOM_CLIENT_SECRET",
+                "is not set: webhooks cannot be verified, so serve would reject every one (set it to the app's client secret)".into(),
+            );
+        }
+        if !self.intercom.dry_run && self.secrets.intercom_access_token.is_none() {
+            error(
+                "INTERCOM_ACCESS_TOKEN",
+                "is not set: nothing can be posted to Intercom (set it, or run with --dry-run)"
+                    .into(),
+            );
+        }
+        if !self.knowledge.dir.is_dir() {
+            error(
+                "knowledge.dir",
+                format!(
+                    "{} is not a folder of Markdown articles",
+                    self.knowledge.dir.display()
+                ),
+            );
+        }
+        if !self.triage.intents_file.is_file() {
+            error(
+                "triage.intents_file",
+                format!("{} does not exist", self.triage.intents_file.display()),
+            );
+        }
+        if self.worker.max_action_attempts == 0 || self.worker.max_event_attempts == 0 {
+            error("worker", "attempt counts must be at least 1".into());
+        }
+        if self.policy.teams.is_empty() {
+            problems.push(Problem {
+                severity: Severity::Warning,
+                key: "policy.teams",
+                message: "no team ids are configured: handoffs are tagged but not assigned".into(),
+            });
+        }
+        problems
+    }
+
+    /// The effective configuration as TOML, with the secrets shown only as set or unset.
+    pub fn render_masked(&self) -> String {
+        let mut out = toml::to_string_pretty(self).unwrap_or_else(|error| format!("# {error}\n"));
+        let mask = |s: &Option<SecretString>| match s {
+            Some(secret) => format!(
+                "\"set ({} chars, masked)\"",
+                secret.expose_secret().chars().count()
+            ),
+            None => "\"unset\"".to_owned(),
+        };
+        let _ = write!(
+            out,
+            "\n# from the environment only\n[secrets]\nINTERCOM_ACCESS_TOKEN = {}\nINTERCOM_CLIENT_SECRET = {}\nOPENAI_API_KEY = {}\n",
+            mask(&self.secrets.intercom_access_token),
+            mask(&self.secrets.intercom_client_secret),
+            mask(&self.secrets.openai_api_key),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let mut config = Config::default();
+        config.secrets.intercom_access_token = Some(SecretString::from("tok_very_secret"));
+        config.secrets.intercom_client_secret = Some(SecretString::from("client_secret_xyz"));
+        let debug = format!("{config:?}");
+        let rendered = config.render_masked();
+        for text in [debug, rendered] {
+            assert!(!text.contains("tok_very_secret"), "{text}");
+            assert!(!text.contains("client_secret_xyz"), "{text}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "f.toml",
+                "[server]\nlisten = \"127.0.0.1:1\"\n[policy]\nreply_threshold = 0.9\n",
+            )?;
+            jail.set_env("FRONTDESK__SERVER__LISTEN", "127.0.0.1:2");
+            let config = Config::load(Some(Path::new("f.toml"))).expect("loads");
+            assert_eq!(config.server.listen, "127.0.0.1:2");
+            assert!((config.policy.reply_threshold - 0.9).abs() < 1e-6);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("f.toml", "[policy]\nreply_treshold = 0.9\n")?;
+            let error = Config::load(Some(Path::new("f.toml"))).expect_err("typo is caught");
+            assert!(error.to_string().contains("reply_treshold"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn inverted_thresholds_are_a_problem() {
+        let mut config = Config::default();
+        config.policy.note_threshold = 0.9;
+        config.policy.reply_threshold = 0.5;
+        let problems = config.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == "policy.note_threshold" && p.severity == Severity::Error)
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Domain types shared by the pipeline stages. They carry no wire format: `intercom` parses
+//! Intercom's JSON into these, and everything downstream sees only these.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a raw id; empty ids are rejected at the edge, so this only trims.
+            pub fn new(raw: impl Into<String>) -> Self {
+                Self(raw.into().trim().to_owned())
+            }
+            /// The id as Intercom spells it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_newtype!(
+    /// An Intercom conversation id.
+    ConversationId
+);
+id_newtype!(
+    /// An Intercom workspace id (`app_id` in webhooks, `app.id_code` from `/me`).
+    AppId
+);
+id_newtype!(
+    /// The id of one webhook notification (`notif_…`), the dedupe key with the app id.
+    NotificationId
+);
+id_newtype!(
+    /// An admin (teammate) id.
+    AdminId
+);
+id_newtype!(
+    /// A team id.
+    TeamId
+);
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorKind {
+    /// A customer: user, lead or visitor.
+    Customer,
+    /// A human teammate.
+    Admin,
+    /// A bot, Fin, or an API integration (possibly ourselves).
+    Bot,
+    /// Anything Intercom may add later.
+    Other,
+}
+
+/// One message of a conversation, as plain text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The part id, or the source id for the opening message.
+    pub id: String,
+    /// Who wrote it.
+    pub author: AuthorKind,
+    /// The author's id, when known.
+    pub author_id: Option<String>,
+    /// Plain text (HTML already stripped).
+    pub text: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Intercom's `part_type` (`comment`, `note`, …); `source` for the opening message.
+    pub kind: String,
+    /// Set when the part was written through the API or by an AI agent.
+    pub via_api_or_ai: bool,
+}
+
+/// A conversation as the pipeline sees it: its id and its messages in time order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The conversation id.
+    pub id: Option<ConversationId>,
+    /// Messages in time order; notes and system parts included, marked by `kind`.
+    pub messages: Vec<Message>,
+    /// Names of the tags already on the conversation.
+    pub tags: Vec<String>,
+    /// Whether the conversation is open.
+    pub open: bool,
+}
+
+impl Conversation {
+    /// The last message written by the customer, if any.
+    pub fn last_customer_message(&self) -> Option<&Message> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty())
+    }
+
+    /// The most recent message with text, whoever wrote it.
+    pub fn last_message(&self) -> Option<&Message> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| !m.text.trim().is_empty() || m.kind == "comment")
+    }
+}
+
+/// The kinds of webhook topic frontdesk distinguishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    /// `conversation.user.created`: a customer opened a conversation.
+    UserCreated,
+    /// `conversation.user.replied`: a customer wrote in an existing conversation.
+    UserReplied,
+    /// Any other `conversation.*` topic: teammates, bots and state changes.
+    ConversationOther(String),
+    /// `ping`.
+    Ping,
+    /// A topic frontdesk does not act on.
+    Unhandled(String),
+}
+
+impl Topic {
+    /// Classifies a raw topic string.
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "conversation.user.created" => Self::UserCreated,
+            "conversation.user.replied" => Self::UserReplied,
+            "ping" => Self::Ping,
+            t if t.starts_with("conversation.") => Self::ConversationOther(t.to_owned()),
+            t => Self::Unhandled(t.to_owned()),
+        }
+    }
+
+    /// Whether a notification with this topic is stored in the inbox (customer messages
+    /// trigger the pipeline; other conversation topics are kept for the decision log).
+    pub fn is_stored(&self) -> bool {
+        matches!(
+            self,
+            Self::UserCreated | Self::UserReplied | Self::ConversationOther(_)
+        )
+    }
+
+    /// Whether the topic carries a new customer message.
+    pub fn is_customer_message(&self) -> bool {
+        matches!(self, Self::UserCreated | Self::UserReplied)
+    }
+}
+
+/// How the bot behaves: the three ways frontdesk is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Reply to the customer when confident enough.
+    Autonomous,
+    /// Post drafts as internal notes for a teammate; never reply.
+    Draft,
+    /// Decide and log; post nothing.
+    Shadow,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Autonomous => "autonomous",
+            Self::Draft => "draft",
+            Self::Shadow => "shadow",
+        })
+    }
+}

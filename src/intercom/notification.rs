@@ -1,0 +1,121 @@
+//! Parsing of webhook notifications: the envelope strictly enough to dedupe and route
+//! (`id`, `topic` and `data.item` are required, FACTS.md §1.1), everything else leniently.
+
+use super::wire::{ConversationWire, NotificationWire};
+use crate::domain::{AppId, Conversation, NotificationId, Topic};
+
+/// Why a body is not a notification; the webhook answers 400 with this text.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not JSON at all, or not an object.
+    #[error("body is not a JSON object: {0}")]
+    NotJson(String),
+    /// A field every notification has is missing.
+    #[error("notification has no {0}")]
+    Missing(&'static str),
+}
+
+/// A parsed webhook notification.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// The workspace; empty when the payload does not say (old ping payloads).
+    pub app_id: AppId,
+    /// The dedupe key, with `app_id`.
+    pub id: NotificationId,
+    /// The raw topic string.
+    pub topic_raw: String,
+    /// The topic as frontdesk classifies it.
+    pub topic: Topic,
+    /// Unix seconds when Intercom created the notification.
+    pub created_at: Option<i64>,
+    /// How many deliveries Intercom has attempted.
+    pub delivery_attempts: Option<i64>,
+    /// The conversation, when the item is one.
+    pub conversation: Option<Conversation>,
+}
+
+/// Parses raw webhook bytes.
+pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ParseError::NotJson("top level is not an object".into()));
+    }
+    let wire: NotificationWire =
+        serde_json::from_value(value).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    let id = wire.id.ok_or(ParseError::Missing("id"))?;
+    let topic_raw = wire.topic.ok_or(ParseError::Missing("topic"))?;
+    let item = wire
+        .data
+        .and_then(|d| d.item)
+        .filter(serde_json::Value::is_object)
+        .ok_or(ParseError::Missing("data.item"))?;
+    if wire
+        .kind
+        .as_deref()
+        .is_some_and(|k| k != "notification_event")
+    {
+        return Err(ParseError::Missing("type notification_event"));
+    }
+    let is_conversation = item.get("type").and_then(|t| t.as_str()) == Some("conversation");
+    let conversation = is_conversation
+        .then(|| serde_json::from_value::<ConversationWire>(item).unwrap_or_default())
+        .map(ConversationWire::into_domain);
+    Ok(Notification {
+        app_id: AppId::new(wire.app_id.unwrap_or_default()),
+        id: NotificationId::new(id),
+        topic: Topic::parse(&topic_raw),
+        topic_raw,
+        created_at: wire.created_at,
+        delivery_attempts: wire.delivery_attempts,
+        conversation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AuthorKind;
+
+    #[test]
+    fn ids_may_be_numbers_and_fields_null() {
+        let body = br#"{"type":"notification_event","id":12345,"topic":"conversation.user.created","app_id":null,
+            "created_at":"1785400001","data":{"item":{"type":"conversation","id":215474343849634,
+            "source":{"id":403918400,"body":"<p>Where is my order?</p>","author":{"type":"user","id":"u1"}},
+            "conversation_parts":{"conversation_parts":[null, {"id":7,"part_type":"comment","body":null,"author":null}]},
+            "tags":null,"ai_agent":null}}}"#;
+        let n = parse(body).expect("parses");
+        assert_eq!(n.id.as_str(), "12345");
+        assert_eq!(n.created_at, Some(1785400001));
+        assert_eq!(n.topic, Topic::UserCreated);
+        let conversation = n.conversation.expect("conversation");
+        assert_eq!(conversation.id.expect("id").as_str(), "215474343849634");
+        let first = &conversation.messages[0];
+        assert_eq!(first.text, "Where is my order?");
+        assert_eq!(first.author, AuthorKind::Customer);
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        assert_eq!(
+            parse(br#"{"topic":"ping","data":{"item":{"type":"ping"}}}"#).unwrap_err(),
+            ParseError::Missing("id")
+        );
+        assert_eq!(
+            parse(br#"{"id":"n","topic":"ping"}"#).unwrap_err(),
+            ParseError::Missing("data.item")
+        );
+        assert!(matches!(parse(b"{not json"), Err(ParseError::NotJson(_))));
+        assert!(matches!(parse(b"[1,2]"), Err(ParseError::NotJson(_))));
+    }
+
+    #[test]
+    fn ai_agent_parts_count_as_bot() {
+        let body = br#"{"id":"n1","topic":"conversation.admin.replied","data":{"item":{"type":"conversation","id":"1",
+            "conversation_parts":{"conversation_parts":[{"id":"9","part_type":"comment","body":"hi",
+            "author":{"type":"admin","id":"5","from_ai_agent":true}}]}}}}"#;
+        let n = parse(body).expect("parses");
+        let conversation = n.conversation.expect("conversation");
+        assert_eq!(conversation.messages[0].author, AuthorKind::Bot);
+    }
+}

@@ -1,0 +1,247 @@
+//! Intercom's JSON as it arrives, parsed leniently: every field optional, ids accepted as
+//! strings or numbers, nulls anywhere, and a nested object of the wrong shape read as absent
+//! rather than failing the whole payload (FACTS.md §5.6).
+
+use crate::domain::{AuthorKind, Conversation, ConversationId, Message};
+use crate::text::html_to_text;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// An id or short string that Intercom sends as a string, a number, or null.
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+/// A timestamp or count sent as a number, a numeric string, or null.
+pub(crate) fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// A flag sent as a bool, a string, or null.
+pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Bool(b) => Some(b),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    })
+}
+
+/// A nested object: absent when null or of the wrong shape.
+pub(crate) fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
+/// A list whose elements are kept when they parse and skipped when they do not.
+pub(crate) fn lenient_vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// The webhook envelope ("notification object").
+#[derive(Debug, Deserialize)]
+pub(crate) struct NotificationWire {
+    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
+    pub(crate) kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) topic: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) app_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub(crate) delivery_attempts: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) data: Option<NotificationDataWire>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NotificationDataWire {
+    #[serde(default)]
+    pub(crate) item: Option<Value>,
+}
+
+/// A conversation as `GET /conversations/{id}` and conversation webhooks carry it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConversationWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) open: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) state: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) source: Option<SourceWire>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) conversation_parts: Option<PartsWire>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) tags: Option<TagListWire>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub(crate) created_at: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SourceWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) body: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) subject: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) author: Option<AuthorWire>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PartsWire {
+    #[serde(default, deserialize_with = "lenient_vec")]
+    pub(crate) conversation_parts: Vec<PartWire>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PartWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) part_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) body: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) author: Option<AuthorWire>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) app_package_code: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AuthorWire {
+    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
+    pub(crate) kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) from_ai_agent: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) is_ai_answer: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TagListWire {
+    #[serde(default, deserialize_with = "lenient_vec")]
+    pub(crate) tags: Vec<TagWire>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TagWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) name: Option<String>,
+}
+
+impl AuthorWire {
+    fn author_kind(&self) -> AuthorKind {
+        if self.from_ai_agent == Some(true) || self.is_ai_answer == Some(true) {
+            return AuthorKind::Bot;
+        }
+        match self.kind.as_deref() {
+            Some("user" | "lead" | "contact" | "visitor") => AuthorKind::Customer,
+            Some("admin" | "team") => AuthorKind::Admin,
+            Some("bot" | "operator") => AuthorKind::Bot,
+            _ => AuthorKind::Other,
+        }
+    }
+}
+
+impl ConversationWire {
+    /// The domain view: the opening message and each part, bodies as plain text.
+    pub(crate) fn into_domain(self) -> Conversation {
+        let mut messages = Vec::new();
+        if let Some(source) = self.source {
+            let author = source.author.unwrap_or_default();
+            let body = html_to_text(source.body.as_deref().unwrap_or(""));
+            let subject = html_to_text(source.subject.as_deref().unwrap_or(""));
+            let text = match (subject.is_empty(), body.is_empty()) {
+                (false, false) if !body.contains(&subject) => format!("{subject}\n{body}"),
+                (false, true) => subject,
+                _ => body,
+            };
+            messages.push(Message {
+                id: format!("source:{}", source.id.as_deref().unwrap_or("")),
+                author: author.author_kind(),
+                author_id: author.id.clone(),
+                text,
+                created_at: self.created_at.unwrap_or(0),
+                kind: "source".into(),
+                via_api_or_ai: author.from_ai_agent == Some(true)
+                    || author.is_ai_answer == Some(true),
+            });
+        }
+        for part in self
+            .conversation_parts
+            .map(|p| p.conversation_parts)
+            .unwrap_or_default()
+        {
+            let author = part.author.unwrap_or_default();
+            messages.push(Message {
+                id: part.id.unwrap_or_default(),
+                author: author.author_kind(),
+                author_id: author.id.clone(),
+                text: html_to_text(part.body.as_deref().unwrap_or("")),
+                created_at: part.created_at.unwrap_or(0),
+                kind: part.part_type.unwrap_or_else(|| "comment".into()),
+                via_api_or_ai: part.app_package_code.is_some()
+                    || author.from_ai_agent == Some(true)
+                    || author.is_ai_answer == Some(true),
+            });
+        }
+        messages.sort_by_key(|m| m.created_at);
+        Conversation {
+            id: self.id.map(ConversationId::new),
+            messages,
+            tags: self
+                .tags
+                .map(|t| t.tags.into_iter().filter_map(|t| t.name).collect())
+                .unwrap_or_default(),
+            open: self
+                .open
+                .unwrap_or_else(|| self.state.as_deref() != Some("closed")),
+        }
+    }
+}
+
+/// `{"type":"error.list","errors":[{"code","message"}]}`: the messages joined for the log.
+pub(crate) fn error_list_message(body: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let errors = value.get("errors")?.as_array()?;
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let code = e.get("code").and_then(Value::as_str).unwrap_or("error");
+            match e.get("message").and_then(Value::as_str) {
+                Some(message) => format!("{code}: {message}"),
+                None => code.to_owned(),
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}

@@ -1,0 +1,129 @@
+//! Drafting: the [`Drafter`] seam that turns a question and retrieved passages into an answer
+//! with citations and a confidence. The embedded default is [`ExtractiveDrafter`], which needs
+//! no network; an OpenAI-compatible drafter plugs in behind the same trait.
+//!
+//! Drafters see domain types (question text, triage result, hits) and return a [`Draft`];
+//! rendering to Intercom HTML happens here so that every answer is escaped the same way.
+
+mod extractive;
+
+pub use extractive::{ExtractiveDrafter, MIN_COVERAGE};
+
+use crate::knowledge::Hit;
+use crate::triage::TriageResult;
+use serde::{Deserialize, Serialize};
+
+/// Drafting errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model could not be reached or answered nonsense.
+    #[error("drafting failed: {0}")]
+    Failed(String),
+}
+
+/// An article an answer stands on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    /// Article id.
+    pub article_id: String,
+    /// Title.
+    pub title: String,
+    /// URL.
+    pub url: String,
+}
+
+/// A drafted answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// Plain-text answer.
+    pub text: String,
+    /// The articles cited.
+    pub citations: Vec<Citation>,
+    /// 0..=1: how sure the drafter is that this answers the question.
+    pub confidence: f32,
+    /// How the confidence was reached.
+    pub confidence_reasons: Vec<String>,
+    /// Which drafter wrote it.
+    pub drafter: String,
+}
+
+impl Draft {
+    /// The answer as Intercom HTML: escaped paragraphs, then links to the cited articles.
+    pub fn to_html(&self) -> String {
+        use crate::text::escape_html;
+        let mut html = String::new();
+        for paragraph in self
+            .text
+            .split("\n\n")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            html.push_str("<p>");
+            html.push_str(&escape_html(paragraph).replace('\n', "<br>"));
+            html.push_str("</p>");
+        }
+        for citation in self.citations.iter().filter(|c| is_http_url(&c.url)) {
+            html.push_str(&format!(
+                "<p><a href=\"{}\">{}</a></p>",
+                escape_html(&citation.url),
+                escape_html(&citation.title)
+            ));
+        }
+        html
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// What a drafter gets.
+#[derive(Debug, Clone, Copy)]
+pub struct DraftRequest<'a> {
+    /// The customer's latest message.
+    pub question: &'a str,
+    /// Triage's view of it.
+    pub triage: &'a TriageResult,
+    /// Retrieved passages, best first.
+    pub hits: &'a [Hit],
+}
+
+/// Writes answers.
+#[async_trait::async_trait]
+pub trait Drafter: Send + Sync {
+    /// A draft, or `None` when the passages do not answer the question.
+    async fn draft(&self, request: DraftRequest<'_>) -> Result<Option<Draft>, Error>;
+    /// The drafter's name for the decision log.
+    fn name(&self) -> &str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped_and_links_are_checked() {
+        let draft = Draft {
+            text: "Use <b>this</b> & that.\n\nSecond".into(),
+            citations: vec![
+                Citation {
+                    article_id: "a".into(),
+                    title: "A \"quoted\"".into(),
+                    url: "https://x/a?b=1&c=2".into(),
+                },
+                Citation {
+                    article_id: "b".into(),
+                    title: "B".into(),
+                    url: "javascript:alert(1)".into(),
+                },
+            ],
+            confidence: 0.5,
+            confidence_reasons: vec![],
+            drafter: "test".into(),
+        };
+        assert_eq!(
+            draft.to_html(),
+            "<p>Use &lt;b&gt;this&lt;/b&gt; &amp; that.</p><p>Second</p><p><a href=\"https://x/a?b=1&amp;c=2\">A &quot;quoted&quot;</a></p>"
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! The `frontdesk` binary: parse the command line, install the TLS provider, run.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    frontdesk::install_crypto_provider();
+    let cli = frontdesk::cli::Cli::parse();
+    match frontdesk::cli::run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

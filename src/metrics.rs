@@ -1,0 +1,140 @@
+//! Prometheus metrics, one registry per running app (so tests can run several apps in one
+//! process). Served as text by the webhook layer at `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+/// Every metric frontdesk exports.
+pub struct Metrics {
+    registry: Registry,
+    webhook_requests: Family<Labels, Counter>,
+    webhook_ack_seconds: Histogram,
+    events: Family<Labels, Counter>,
+    event_seconds: Histogram,
+    actions: Family<Labels, Counter>,
+    /// Events waiting or in progress (refreshed on scrape).
+    pub inbox_pending: Gauge,
+    /// Actions waiting or in flight (refreshed on scrape).
+    pub outbox_pending: Gauge,
+    /// Actions dead-lettered (refreshed on scrape).
+    pub outbox_dead: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("frontdesk");
+        let webhook_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhook_requests",
+            "Webhook requests by outcome",
+            webhook_requests.clone(),
+        );
+        let webhook_ack_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "webhook_ack_seconds",
+            "Time from request to acknowledgement",
+            webhook_ack_seconds.clone(),
+        );
+        let events = Family::<Labels, Counter>::default();
+        registry.register(
+            "events_processed",
+            "Inbox events processed by outcome",
+            events.clone(),
+        );
+        let event_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "event_processing_seconds",
+            "Time to decide one event",
+            event_seconds.clone(),
+        );
+        let actions = Family::<Labels, Counter>::default();
+        registry.register(
+            "actions",
+            "Outbox actions by kind and outcome (sent, recorded, retry, failed, dead, confirmed)",
+            actions.clone(),
+        );
+        let inbox_pending = Gauge::default();
+        registry.register(
+            "inbox_pending",
+            "Inbox events waiting or in progress",
+            inbox_pending.clone(),
+        );
+        let outbox_pending = Gauge::default();
+        registry.register(
+            "outbox_pending",
+            "Outbox actions waiting or in flight",
+            outbox_pending.clone(),
+        );
+        let outbox_dead = Gauge::default();
+        registry.register(
+            "outbox_dead_letters",
+            "Outbox actions dead-lettered",
+            outbox_dead.clone(),
+        );
+        Self {
+            registry,
+            webhook_requests,
+            webhook_ack_seconds,
+            events,
+            event_seconds,
+            actions,
+            inbox_pending,
+            outbox_pending,
+            outbox_dead,
+        }
+    }
+
+    /// Counts a webhook request and its time to acknowledgement.
+    pub fn webhook(&self, outcome: &str, seconds: f64) {
+        self.webhook_requests
+            .get_or_create(&vec![("outcome".into(), outcome.into())])
+            .inc();
+        self.webhook_ack_seconds.observe(seconds);
+    }
+
+    /// Counts a processed event.
+    pub fn event(&self, outcome: &str, seconds: f64) {
+        self.events
+            .get_or_create(&vec![("outcome".into(), outcome.into())])
+            .inc();
+        self.event_seconds.observe(seconds);
+    }
+
+    /// Counts an action attempt's outcome.
+    pub fn action(&self, kind: &str, outcome: &str) {
+        self.actions
+            .get_or_create(&vec![
+                ("kind".into(), kind.into()),
+                ("outcome".into(), outcome.into()),
+            ])
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(error) = encode(&mut out, &self.registry) {
+            out = format!("# encoding failed: {error}\n");
+        }
+        out
+    }
+}

@@ -1,0 +1,301 @@
+//! The pipeline: one event through triage, knowledge, drafting and policy, giving a
+//! [`Decision`] with everything that led to it. It is deterministic for the same inputs,
+//! configuration and knowledge version, and has no side effects: the [`worker`] records the
+//! decision and hands its actions to the outbox; `replay` prints them.
+
+pub mod worker;
+
+use crate::actions::policy::Context;
+use crate::actions::{Action, Outcome, Policy};
+use crate::config::Config;
+use crate::domain::{AdminId, AppId, AuthorKind, Conversation, Mode, Topic};
+use crate::knowledge::{Hit, KnowledgeBase, Signals};
+use crate::llm::{Draft, DraftRequest, Drafter, ExtractiveDrafter};
+use crate::triage::{Classifier, TriageResult};
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// What one event is, as the pipeline needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventInput<'a> {
+    /// Workspace.
+    pub app_id: &'a AppId,
+    /// Topic.
+    pub topic: &'a Topic,
+    /// Raw topic, for the log.
+    pub topic_raw: &'a str,
+    /// The conversation so far, if the item is one.
+    pub conversation: Option<&'a Conversation>,
+    /// The admin the bot posts as.
+    pub bot_admin_id: Option<&'a AdminId>,
+}
+
+/// The customer message a decision acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// Part id (or `source:<id>`).
+    pub message_id: String,
+    /// SHA-256 of the text: the log keeps no customer text.
+    pub text_sha256: String,
+    /// Length in characters.
+    pub chars: usize,
+}
+
+/// A retrieved passage as the log keeps it (no passage text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitSummary {
+    /// Article id.
+    pub article_id: String,
+    /// Heading.
+    pub heading: String,
+    /// URL.
+    pub url: String,
+    /// Signals.
+    pub signals: Signals,
+}
+
+/// One decision, with everything that led to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Conversation.
+    pub conversation_id: Option<String>,
+    /// Topic.
+    pub topic: String,
+    /// Mode in force.
+    pub mode: Mode,
+    /// The customer message acted on.
+    pub trigger: Option<Trigger>,
+    /// Triage.
+    pub triage: Option<TriageResult>,
+    /// Retrieval.
+    pub hits: Vec<HitSummary>,
+    /// The draft.
+    pub draft: Option<Draft>,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// The rule or threshold that decided.
+    pub rule: String,
+    /// Actions to carry out.
+    pub actions: Vec<Action>,
+    /// Knowledge base version.
+    pub knowledge_version: String,
+}
+
+impl Decision {
+    /// The dedupe key of the customer message acted on: `app:conversation:message`.
+    pub fn trigger_key(&self, app_id: &AppId) -> Option<String> {
+        let trigger = self.trigger.as_ref()?;
+        Some(format!(
+            "{}:{}:{}",
+            app_id,
+            self.conversation_id.as_deref()?,
+            trigger.message_id
+        ))
+    }
+}
+
+/// Triage, knowledge, drafting and policy, wired.
+pub struct Pipeline {
+    classifier: Arc<Classifier>,
+    knowledge: Arc<KnowledgeBase>,
+    drafter: Arc<dyn Drafter>,
+    policy: Policy,
+    top_k: usize,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("knowledge", &self.knowledge)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Assembles a pipeline.
+    pub fn new(
+        classifier: Arc<Classifier>,
+        knowledge: Arc<KnowledgeBase>,
+        drafter: Arc<dyn Drafter>,
+        policy: Policy,
+        top_k: usize,
+    ) -> Self {
+        Self {
+            classifier,
+            knowledge,
+            drafter,
+            policy,
+            top_k,
+        }
+    }
+
+    /// Loads the taxonomy and knowledge named in `config`, with the extractive drafter.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let classifier =
+            Classifier::load(&config.triage.intents_file).context("loading the triage taxonomy")?;
+        let knowledge = Arc::new(
+            KnowledgeBase::load_dir(&config.knowledge.dir).context("loading the knowledge base")?,
+        );
+        let drafter = Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge)));
+        Ok(Self::new(
+            Arc::new(classifier),
+            knowledge,
+            drafter,
+            Policy::from_config(&config.policy),
+            config.knowledge.top_k,
+        ))
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The knowledge base.
+    pub fn knowledge(&self) -> &KnowledgeBase {
+        &self.knowledge
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Answers a bare question (the `ask` command): triage, retrieval, draft, policy.
+    pub async fn answer(
+        &self,
+        question: &str,
+    ) -> anyhow::Result<(
+        TriageResult,
+        Vec<Hit>,
+        Option<Draft>,
+        crate::actions::PolicyDecision,
+    )> {
+        let triage = self.classifier.classify(question);
+        let hits = self.knowledge.search(question, self.top_k)?;
+        let draft = self
+            .drafter
+            .draft(DraftRequest {
+                question,
+                triage: &triage,
+                hits: &hits,
+            })
+            .await?;
+        let verdict = self
+            .policy
+            .decide(&triage, draft.as_ref(), Context::default());
+        Ok((triage, hits, draft, verdict))
+    }
+
+    /// Decides what to do about one event.
+    pub async fn decide(&self, input: EventInput<'_>) -> anyhow::Result<Decision> {
+        let mut decision = Decision {
+            conversation_id: input
+                .conversation
+                .and_then(|c| c.id.as_ref())
+                .map(ToString::to_string),
+            topic: input.topic_raw.to_owned(),
+            mode: self.policy.mode,
+            trigger: None,
+            triage: None,
+            hits: Vec::new(),
+            draft: None,
+            outcome: Outcome::Ignore,
+            rule: String::new(),
+            actions: Vec::new(),
+            knowledge_version: self.knowledge.version().to_owned(),
+        };
+        let ignore = |mut decision: Decision, rule: &str| {
+            decision.rule = rule.to_owned();
+            Ok(decision)
+        };
+        if !input.topic.is_customer_message() {
+            return ignore(
+                decision,
+                "not a customer message: teammate, bot or state activity is only logged",
+            );
+        }
+        let Some(conversation) = input.conversation.filter(|c| c.id.is_some()) else {
+            return ignore(decision, "the notification carries no conversation");
+        };
+        // Never answer our own parts, other bots, or anything after them.
+        if let Some(last) = conversation.last_message()
+            && last.author != AuthorKind::Customer
+        {
+            return ignore(
+                decision,
+                "the latest message is not the customer's (own, bot or teammate part)",
+            );
+        }
+        let Some(message) = conversation.last_customer_message() else {
+            return ignore(decision, "no customer text to answer");
+        };
+        decision.trigger = Some(Trigger {
+            message_id: message.id.clone(),
+            text_sha256: hex::encode(Sha256::digest(message.text.as_bytes())),
+            chars: message.text.chars().count(),
+        });
+        let is_bot = |m: &crate::domain::Message| match input.bot_admin_id {
+            Some(admin) => m.author_id.as_deref() == Some(admin.as_str()),
+            None => false,
+        };
+        let teammate_replied = conversation.messages.iter().any(|m| {
+            m.author == AuthorKind::Admin && m.kind == "comment" && !is_bot(m) && !m.via_api_or_ai
+        });
+        if teammate_replied {
+            return ignore(
+                decision,
+                "a teammate has replied in this conversation: the bot stays silent",
+            );
+        }
+        let bot_already_replied = conversation.messages.iter().any(|m| {
+            (is_bot(m)
+                || m.author == AuthorKind::Bot
+                || (m.author == AuthorKind::Admin && m.via_api_or_ai))
+                && m.kind == "comment"
+        });
+        let text = message.text.as_str();
+        let triage = self.classifier.classify(text);
+        let hits = if triage.spam {
+            Vec::new()
+        } else {
+            self.knowledge.search(text, self.top_k)?
+        };
+        let draft = if hits.is_empty() {
+            None
+        } else {
+            self.drafter
+                .draft(DraftRequest {
+                    question: text,
+                    triage: &triage,
+                    hits: &hits,
+                })
+                .await?
+        };
+        let verdict = self.policy.decide(
+            &triage,
+            draft.as_ref(),
+            Context {
+                bot_already_replied,
+            },
+        );
+        decision.hits = hits
+            .iter()
+            .map(|h| HitSummary {
+                article_id: h.article_id.clone(),
+                heading: h.heading.clone(),
+                url: h.url.clone(),
+                signals: h.signals,
+            })
+            .collect();
+        decision.triage = Some(triage);
+        decision.draft = draft;
+        decision.outcome = verdict.outcome;
+        decision.rule = verdict.rule;
+        decision.actions = verdict.actions;
+        Ok(decision)
+    }
+}

@@ -1,0 +1,217 @@
+//! Replay: recorded webhook notifications through the same pipeline as `serve`, with a
+//! recording helpdesk in place of Intercom: no network, no store, deterministic. The
+//! embedded default replays `knowledge/samples/*.json` and prints, per conversation, what the
+//! bot would have done, then a summary.
+
+use crate::actions::{Action, Outcome, apply};
+use crate::domain::{AdminId, ConversationId};
+use crate::intercom::{RecordingHelpdesk, notification};
+use crate::pipeline::{Decision, EventInput, Pipeline};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// One replayed notification.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayRow {
+    /// The file it came from.
+    pub file: String,
+    /// The decision, or why there was none.
+    pub decision: Result<Decision, String>,
+    /// Whether the same customer message was already acted on earlier in the replay.
+    pub duplicate: bool,
+}
+
+/// The whole replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    /// Per notification, in file order.
+    pub rows: Vec<ReplayRow>,
+    /// Outcome counts.
+    pub outcomes: BTreeMap<String, usize>,
+    /// Handoffs by rule.
+    pub handoff_reasons: BTreeMap<String, usize>,
+    /// Actions recorded by kind.
+    pub actions: BTreeMap<String, usize>,
+}
+
+/// Replays every `*.json` in `dir` (sorted by name).
+pub async fn run_dir(
+    pipeline: &Pipeline,
+    dir: &Path,
+    bot_admin_id: Option<AdminId>,
+) -> anyhow::Result<ReplayReport> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let helpdesk = RecordingHelpdesk::new(bot_admin_id.clone());
+    let mut seen = HashSet::new();
+    let mut report = ReplayReport {
+        rows: Vec::new(),
+        outcomes: BTreeMap::new(),
+        handoff_reasons: BTreeMap::new(),
+        actions: BTreeMap::new(),
+    };
+    for path in files {
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let decision = match std::fs::read(&path) {
+            Err(error) => Err(format!("cannot read: {error}")),
+            Ok(bytes) => match notification::parse(&bytes) {
+                Err(error) => Err(error.to_string()),
+                Ok(n) => pipeline
+                    .decide(EventInput {
+                        app_id: &n.app_id,
+                        topic: &n.topic,
+                        topic_raw: &n.topic_raw,
+                        conversation: n.conversation.as_ref(),
+                        bot_admin_id: bot_admin_id.as_ref(),
+                    })
+                    .await
+                    .map(|d| (n.app_id.clone(), d))
+                    .map_err(|e| format!("{e:#}")),
+            },
+        };
+        let mut duplicate = false;
+        let decision = match decision {
+            Ok((app_id, decision)) => {
+                if let Some(key) = decision.trigger_key(&app_id) {
+                    duplicate = !seen.insert(key);
+                }
+                if !duplicate {
+                    *report
+                        .outcomes
+                        .entry(decision.outcome.as_str().to_owned())
+                        .or_default() += 1;
+                    if decision.outcome == Outcome::Handoff {
+                        *report
+                            .handoff_reasons
+                            .entry(decision.rule.clone())
+                            .or_default() += 1;
+                    }
+                    if let Some(id) = &decision.conversation_id {
+                        for action in &decision.actions {
+                            apply(&helpdesk, &ConversationId::new(id.clone()), action).await?;
+                            *report.actions.entry(action.kind().to_owned()).or_default() += 1;
+                        }
+                    }
+                } else {
+                    *report.outcomes.entry("duplicate".into()).or_default() += 1;
+                }
+                Ok(decision)
+            }
+            Err(error) => {
+                *report.outcomes.entry("unreadable".into()).or_default() += 1;
+                Err(error)
+            }
+        };
+        report.rows.push(ReplayRow {
+            file,
+            decision,
+            duplicate,
+        });
+    }
+    Ok(report)
+}
+
+impl ReplayReport {
+    /// The human-readable report.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for row in &self.rows {
+            match &row.decision {
+                Err(error) => out.push_str(&format!("{:<34} skipped: {error}\n", row.file)),
+                Ok(d) => {
+                    let conversation = d.conversation_id.as_deref().unwrap_or("-");
+                    out.push_str(&format!(
+                        "{:<34} conversation {conversation}  {}\n",
+                        row.file, d.topic
+                    ));
+                    if row.duplicate {
+                        out.push_str("    already acted on this customer message: acknowledged, not acted on again\n\n");
+                        continue;
+                    }
+                    if let Some(t) = &d.triage {
+                        out.push_str(&format!(
+                            "    triage   intent {} ({:.2}), sentiment {:?}, priority {:?}{}\n",
+                            t.intent,
+                            t.confidence,
+                            t.sentiment,
+                            t.priority,
+                            if t.spam { ", spam" } else { "" }
+                        ));
+                    }
+                    if let Some(hit) = d.hits.first() {
+                        out.push_str(&format!(
+                            "    source   {} \"{}\" coverage {:.2}, score {:.2}, margin {:.2}\n",
+                            hit.article_id,
+                            hit.heading,
+                            hit.signals.coverage,
+                            hit.signals.score,
+                            hit.signals.margin
+                        ));
+                    }
+                    out.push_str(&format!(
+                        "    decision {} — {}\n",
+                        d.outcome.as_str().to_uppercase(),
+                        d.rule
+                    ));
+                    for action in &d.actions {
+                        out.push_str(&format!("    action   {}\n", describe(action)));
+                    }
+                    if d.outcome == Outcome::Reply
+                        && let Some(draft) = &d.draft
+                    {
+                        for line in draft.text.lines().filter(|l| !l.trim().is_empty()) {
+                            out.push_str(&format!("      > {line}\n"));
+                        }
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        let total: usize = self.rows.len();
+        out.push_str(&format!(
+            "summary: {total} notifications replayed (dry run, nothing sent)\n"
+        ));
+        for (outcome, count) in &self.outcomes {
+            out.push_str(&format!("  {outcome:<10} {count:>4}\n"));
+        }
+        if !self.handoff_reasons.is_empty() {
+            out.push_str("handoffs by rule:\n");
+            for (rule, count) in &self.handoff_reasons {
+                out.push_str(&format!("  {count:>4}  {rule}\n"));
+            }
+        }
+        let actions: Vec<String> = self
+            .actions
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        out.push_str(&format!(
+            "actions recorded: {}\n",
+            if actions.is_empty() {
+                "none".into()
+            } else {
+                actions.join(", ")
+            }
+        ));
+        out
+    }
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Reply { body_html } => format!("reply ({} bytes of HTML)", body_html.len()),
+        Action::Note { body_html } => format!("note ({} bytes of HTML)", body_html.len()),
+        Action::Tag { name } => format!("tag \"{name}\""),
+        Action::Assign { assignee } => format!("assign {assignee:?}"),
+        Action::State { change } => format!("state {change:?}"),
+    }
+}

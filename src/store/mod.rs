@@ -1,0 +1,703 @@
+//! The durable store: SQLite (bundled) in WAL mode with `synchronous=FULL`, in one file under
+//! the data dir. It owns three tables (see `schema.sql`): the **inbox** of accepted webhook
+//! events, the **decision log**, and the **outbox** of actions.
+//!
+//! The webhook's inserts go through one writer thread that commits whatever is waiting in a
+//! single transaction (group commit), so durability costs one fsync per batch, not per event.
+//! Everything else uses a second connection behind a mutex, called from `spawn_blocking`.
+//!
+//! The store knows rows and states; it does not know what an action means.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// The database file name inside the data dir.
+pub const DB_FILE: &str = "frontdesk.sqlite3";
+const MAX_BATCH: usize = 512;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The data dir could not be created.
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        /// The dir.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The writer thread is gone (the store is shutting down).
+    #[error("store writer stopped")]
+    WriterGone,
+    /// A blocking task panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An event to put in the inbox.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Workspace id.
+    pub app_id: String,
+    /// Notification id.
+    pub notification_id: String,
+    /// Raw topic.
+    pub topic: String,
+    /// Conversation id, when the item is a conversation.
+    pub conversation_id: Option<String>,
+    /// The raw body as received.
+    pub payload: Vec<u8>,
+}
+
+/// What the inbox did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored for the first time, with this row id.
+    New(i64),
+    /// Already stored: a redelivery.
+    Duplicate,
+}
+
+/// An event claimed by the worker.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Row id.
+    pub id: i64,
+    /// Workspace id.
+    pub app_id: String,
+    /// Notification id.
+    pub notification_id: String,
+    /// Raw topic.
+    pub topic: String,
+    /// Raw body.
+    pub payload: Vec<u8>,
+    /// Processing attempts, this one included.
+    pub attempts: u32,
+}
+
+/// The decision of one event, with its actions, to record atomically.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    /// Conversation concerned.
+    pub conversation_id: Option<String>,
+    /// Dedupe key of the customer message acted on; `None` when nothing is acted on.
+    pub trigger_key: Option<String>,
+    /// `reply`, `note`, `handoff`, `ignore`, …
+    pub outcome: String,
+    /// The full record, JSON.
+    pub record: String,
+    /// Actions (JSON) in execution order.
+    pub actions: Vec<String>,
+}
+
+/// What recording a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored with its actions.
+    Stored,
+    /// The same customer message was already acted on; nothing stored but the event closed.
+    AlreadyActedOn,
+}
+
+/// An outbox row due for an attempt.
+#[derive(Debug, Clone)]
+pub struct StoredAction {
+    /// Row id.
+    pub id: i64,
+    /// Event it belongs to.
+    pub event_id: i64,
+    /// Conversation.
+    pub conversation_id: String,
+    /// JSON of the action.
+    pub action: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Whether an earlier attempt may have been applied.
+    pub uncertain: bool,
+    /// When the decision was recorded, unix ms.
+    pub created_at: i64,
+}
+
+/// An outbox row as the log shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActionRow {
+    /// Row id.
+    pub id: i64,
+    /// Event id.
+    pub event_id: i64,
+    /// Conversation.
+    pub conversation_id: String,
+    /// JSON of the action.
+    pub action: serde_json::Value,
+    /// State.
+    pub state: String,
+    /// Attempts.
+    pub attempts: u32,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Counts for metrics and readiness.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Events waiting or in progress.
+    pub inbox_pending: i64,
+    /// Actions waiting or in flight.
+    pub outbox_pending: i64,
+    /// Actions dead-lettered.
+    pub outbox_dead: i64,
+}
+
+struct InsertJob {
+    event: NewEvent,
+    done: oneshot::Sender<Result<Accepted>>,
+}
+
+/// A cheap, cloneable handle to the store.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    writer: mpsc::SyncSender<InsertJob>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating when needed) the store in `data_dir` and starts the writer thread.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let conn = open_connection(&path)?;
+        conn.execute_batch(include_str!("schema.sql"))?;
+        let writer_conn = open_connection(&path)?;
+        let (tx, rx) = mpsc::sync_channel::<InsertJob>(4096);
+        std::thread::Builder::new()
+            .name("frontdesk-inbox-writer".into())
+            .spawn(move || writer_loop(writer_conn, &rx))
+            .map_err(|e| Error::Task(e.to_string()))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            writer: tx,
+            path: Arc::new(path),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores an event durably (committed and synced) and says whether it was new.
+    pub async fn accept(&self, event: NewEvent) -> Result<Accepted> {
+        let (done, wait) = oneshot::channel();
+        let writer = self.writer.clone();
+        // The channel is bounded; a full channel means the disk is far behind, and waiting
+        // here is the back-pressure Intercom's 5 s timeout tolerates.
+        tokio::task::spawn_blocking(move || writer.send(InsertJob { event, done }))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|_| Error::WriterGone)?;
+        wait.await.map_err(|_| Error::WriterGone)?
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|e| Error::Task(e.to_string()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    /// After a crash: events left `processing` go back to `pending`, actions left `sending`
+    /// become pending and uncertain. Returns (events, actions) requeued.
+    pub async fn recover(&self) -> Result<(usize, usize)> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction()?;
+            let events = tx.execute("UPDATE inbox SET state = 'pending' WHERE state = 'processing'", [])?;
+            let actions = tx.execute(
+                "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0 WHERE state = 'sending'",
+                [],
+            )?;
+            tx.commit()?;
+            Ok((events, actions))
+        })
+        .await
+    }
+
+    /// Claims the oldest pending event (marks it `processing`).
+    pub async fn claim_next(&self) -> Result<Option<StoredEvent>> {
+        self.with_conn(|conn| {
+            let row = conn
+                .query_row(
+                    "UPDATE inbox SET state = 'processing', attempts = attempts + 1
+                     WHERE id = (SELECT id FROM inbox WHERE state = 'pending' ORDER BY id LIMIT 1)
+                     RETURNING id, app_id, notification_id, topic, payload, attempts",
+                    [],
+                    |r| {
+                        Ok(StoredEvent {
+                            id: r.get(0)?,
+                            app_id: r.get(1)?,
+                            notification_id: r.get(2)?,
+                            topic: r.get(3)?,
+                            payload: r.get(4)?,
+                            attempts: r.get(5)?,
+                        })
+                    },
+                )
+                .optional()?;
+            Ok(row)
+        })
+        .await
+    }
+
+    /// Records the decision and its actions, and closes the event, in one transaction.
+    pub async fn record_decision(&self, event_id: i64, decision: NewDecision) -> Result<Recorded> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_ms();
+            if let Some(key) = &decision.trigger_key {
+                let seen: Option<i64> = tx
+                    .query_row("SELECT id FROM decisions WHERE trigger_key = ?1", [key], |r| r.get(0))
+                    .optional()?;
+                if seen.is_some() {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
+                         VALUES (?1, ?2, NULL, 'duplicate', ?3, ?4)",
+                        params![event_id, decision.conversation_id, now, r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#],
+                    )?;
+                    tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
+                    tx.commit()?;
+                    return Ok(Recorded::AlreadyActedOn);
+                }
+            }
+            tx.execute(
+                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
+            )?;
+            if let Some(conversation_id) = &decision.conversation_id {
+                for (seq, action) in decision.actions.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![event_id, seq as i64, conversation_id, action, now],
+                    )?;
+                }
+            }
+            tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
+            tx.commit()?;
+            Ok(Recorded::Stored)
+        })
+        .await
+    }
+
+    /// Returns a claimed event to the queue after a failure, or marks it failed for good once
+    /// `max_attempts` is reached.
+    pub async fn release_event(
+        &self,
+        event_id: i64,
+        error: String,
+        max_attempts: u32,
+    ) -> Result<bool> {
+        self.with_conn(move |conn| {
+            let changed = conn.execute(
+                "UPDATE inbox SET state = CASE WHEN attempts >= ?2 THEN 'failed' ELSE 'pending' END, last_error = ?3 WHERE id = ?1",
+                params![event_id, max_attempts, error],
+            )?;
+            let state: String = conn.query_row("SELECT state FROM inbox WHERE id = ?1", [event_id], |r| r.get(0))?;
+            Ok(changed > 0 && state == "failed")
+        })
+        .await
+    }
+
+    /// Pending actions whose time has come, oldest first.
+    pub async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, event_id, conversation_id, action, attempts, uncertain, created_at FROM outbox
+                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![now_ms(), limit as i64], |r| {
+                    Ok(StoredAction {
+                        id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        conversation_id: r.get(2)?,
+                        action: r.get(3)?,
+                        attempts: r.get(4)?,
+                        uncertain: r.get::<_, i64>(5)? != 0,
+                        created_at: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Marks an action in flight; committed before the request is sent.
+    pub async fn mark_sending(&self, action_id: i64) -> Result<()> {
+        self.set_action(
+            action_id,
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
+            None,
+        )
+        .await
+    }
+
+    /// Marks an action done.
+    pub async fn mark_sent(&self, action_id: i64) -> Result<()> {
+        let now = now_ms();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?2, uncertain = 0 WHERE id = ?1",
+                params![action_id, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Marks an action recorded by a dry run (nothing was sent).
+    pub async fn mark_recorded(&self, action_id: i64) -> Result<()> {
+        self.set_action(
+            action_id,
+            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = ?1",
+            None,
+        )
+        .await
+    }
+
+    /// Marks an action failed for good (Intercom refused it).
+    pub async fn mark_failed(&self, action_id: i64, error: String) -> Result<()> {
+        self.set_action(
+            action_id,
+            "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
+            Some(error),
+        )
+        .await
+    }
+
+    /// Marks an action dead-lettered (retries exhausted).
+    pub async fn mark_dead(&self, action_id: i64, error: String) -> Result<()> {
+        self.set_action(
+            action_id,
+            "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1",
+            Some(error),
+        )
+        .await
+    }
+
+    /// Schedules another attempt.
+    pub async fn mark_retry(
+        &self,
+        action_id: i64,
+        error: String,
+        uncertain: bool,
+        at_ms: i64,
+    ) -> Result<()> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET state = 'pending', last_error = ?2, uncertain = MAX(uncertain, ?3), next_attempt_at = ?4 WHERE id = ?1",
+                params![action_id, error, i64::from(uncertain), at_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_action(
+        &self,
+        action_id: i64,
+        sql: &'static str,
+        error: Option<String>,
+    ) -> Result<()> {
+        self.with_conn(move |conn| {
+            match error {
+                Some(error) => conn.execute(sql, params![action_id, error])?,
+                None => conn.execute(sql, params![action_id])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    /// The decision records of a conversation, oldest first.
+    pub async fn decisions_for(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT d.record, d.created_at, i.notification_id, i.topic FROM decisions d JOIN inbox i ON i.id = d.event_id
+                 WHERE d.conversation_id = ?1 ORDER BY d.id",
+            )?;
+            let rows = stmt
+                .query_map([conversation_id], |r| {
+                    let record: String = r.get(0)?;
+                    let mut value: serde_json::Value =
+                        serde_json::from_str(&record).unwrap_or(serde_json::Value::Null);
+                    if let Some(object) = value.as_object_mut() {
+                        object.insert("recorded_at_ms".into(), r.get::<_, i64>(1)?.into());
+                        object.insert("notification_id".into(), r.get::<_, String>(2)?.into());
+                        object.insert("topic".into(), r.get::<_, String>(3)?.into());
+                    }
+                    Ok(value)
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Every outbox row, for a conversation or all.
+    pub async fn actions(&self, conversation_id: Option<String>) -> Result<Vec<ActionRow>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, event_id, conversation_id, action, state, attempts, last_error FROM outbox
+                 WHERE ?1 IS NULL OR conversation_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([conversation_id], |r| {
+                    let action: String = r.get(3)?;
+                    Ok(ActionRow {
+                        id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        conversation_id: r.get(2)?,
+                        action: serde_json::from_str(&action).unwrap_or(serde_json::Value::Null),
+                        state: r.get(4)?,
+                        attempts: r.get(5)?,
+                        last_error: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Counts of inbox and outbox rows by interest.
+    pub async fn counts(&self) -> Result<Counts> {
+        self.with_conn(|conn| {
+            Ok(conn.query_row(
+                "SELECT (SELECT COUNT(*) FROM inbox WHERE state IN ('pending','processing')),
+                        (SELECT COUNT(*) FROM outbox WHERE state IN ('pending','sending')),
+                        (SELECT COUNT(*) FROM outbox WHERE state = 'dead')",
+                [],
+                |r| {
+                    Ok(Counts {
+                        inbox_pending: r.get(0)?,
+                        outbox_pending: r.get(1)?,
+                        outbox_dead: r.get(2)?,
+                    })
+                },
+            )?)
+        })
+        .await
+    }
+
+    /// The number of inbox rows in each state.
+    pub async fn inbox_states(&self) -> Result<Vec<(String, i64)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+/// The group-commit loop: block for one insert, take whatever else is queued, commit them in
+/// one transaction, then answer each.
+fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<InsertJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match insert_batch(&mut conn, &batch) {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.done.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for job in batch {
+                    let _ = job
+                        .done
+                        .send(Err(Error::Task(format!("inbox insert failed: {message}"))));
+                }
+            }
+        }
+    }
+}
+
+fn insert_batch(conn: &mut Connection, batch: &[InsertJob]) -> Result<Vec<Accepted>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id, notification_id) DO NOTHING",
+        )?;
+        let now = now_ms();
+        for job in batch {
+            let e = &job.event;
+            let inserted = stmt.execute(params![
+                e.app_id,
+                e.notification_id,
+                e.topic,
+                e.conversation_id,
+                now,
+                e.payload
+            ])?;
+            outcomes.push(if inserted == 1 {
+                Accepted::New(tx.last_insert_rowid())
+            } else {
+                Accepted::Duplicate
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> NewEvent {
+        NewEvent {
+            app_id: "app".into(),
+            notification_id: id.into(),
+            topic: "conversation.user.created".into(),
+            conversation_id: Some("1".into()),
+            payload: b"{}".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_stored_once_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(matches!(
+                store.accept(event("n1")).await.unwrap(),
+                Accepted::New(_)
+            ));
+            assert_eq!(
+                store.accept(event("n1")).await.unwrap(),
+                Accepted::Duplicate
+            );
+            let claimed = store.claim_next().await.unwrap().expect("one event");
+            assert_eq!(claimed.notification_id, "n1");
+            // dropped while processing: a crash
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.recover().await.unwrap(), (1, 0));
+        let again = store.claim_next().await.unwrap().expect("requeued");
+        assert_eq!(again.attempts, 2);
+        assert!(store.claim_next().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_customer_message_is_acted_on_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let decision = |event| NewDecision {
+            conversation_id: Some("c1".into()),
+            trigger_key: Some("app:c1:part9".into()),
+            outcome: "reply".into(),
+            record: format!("{{\"event\":{event}}}"),
+            actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into()],
+        };
+        let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
+            panic!()
+        };
+        let Accepted::New(b) = store.accept(event("n2")).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            store.record_decision(a, decision(a)).await.unwrap(),
+            Recorded::Stored
+        );
+        assert_eq!(
+            store.record_decision(b, decision(b)).await.unwrap(),
+            Recorded::AlreadyActedOn
+        );
+        assert_eq!(store.actions(None).await.unwrap().len(), 1);
+        assert_eq!(store.decisions_for("c1".into()).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn sending_actions_become_uncertain_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
+            panic!()
+        };
+        store
+            .record_decision(
+                a,
+                NewDecision {
+                    conversation_id: Some("c1".into()),
+                    trigger_key: None,
+                    outcome: "reply".into(),
+                    record: "{}".into(),
+                    actions: vec!["{}".into()],
+                },
+            )
+            .await
+            .unwrap();
+        let due = store.due_actions(10).await.unwrap();
+        store.mark_sending(due[0].id).await.unwrap();
+        assert!(store.due_actions(10).await.unwrap().is_empty());
+        assert_eq!(store.recover().await.unwrap(), (0, 1));
+        let due = store.due_actions(10).await.unwrap();
+        assert!(due[0].uncertain);
+        assert_eq!(due[0].attempts, 1);
+    }
+}

@@ -1,0 +1,53 @@
+-- frontdesk store. One file, WAL, synchronous=FULL: a row is on disk before the webhook
+-- answers 200.
+
+-- Every accepted notification, deduplicated on (app_id, notification_id).
+CREATE TABLE IF NOT EXISTS inbox (
+    id              INTEGER PRIMARY KEY,
+    app_id          TEXT    NOT NULL,
+    notification_id TEXT    NOT NULL,
+    topic           TEXT    NOT NULL,
+    conversation_id TEXT,
+    received_at     INTEGER NOT NULL,   -- unix ms
+    payload         BLOB    NOT NULL,   -- the raw body, exactly as signed
+    state           TEXT    NOT NULL DEFAULT 'pending', -- pending | processing | done | failed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    UNIQUE (app_id, notification_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (state, id);
+
+-- One record per processed event: what was decided and why.
+CREATE TABLE IF NOT EXISTS decisions (
+    id              INTEGER PRIMARY KEY,
+    event_id        INTEGER NOT NULL UNIQUE REFERENCES inbox (id),
+    conversation_id TEXT,
+    -- (app, conversation, customer message) acted on; NULL when nothing was acted on.
+    -- Unique, so the same customer message is never acted on twice, whatever the
+    -- notification id.
+    trigger_key     TEXT UNIQUE,
+    outcome         TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,   -- unix ms
+    record          TEXT    NOT NULL    -- JSON
+);
+CREATE INDEX IF NOT EXISTS decisions_conversation ON decisions (conversation_id, id);
+
+-- Actions to carry out. Written in the same transaction as the decision; an action is marked
+-- 'sending' (committed) before the request leaves, so a crash mid-send is seen on restart as
+-- an uncertain send, resolved by looking at the conversation before posting again.
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY,
+    event_id        INTEGER NOT NULL REFERENCES inbox (id),
+    seq             INTEGER NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    action          TEXT    NOT NULL,   -- JSON of actions::Action
+    state           TEXT    NOT NULL DEFAULT 'pending', -- pending | sending | sent | recorded (dry run) | failed | dead
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    uncertain       INTEGER NOT NULL DEFAULT 0,  -- a previous attempt may have been applied
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,  -- unix ms
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER,
+    last_error      TEXT,
+    UNIQUE (event_id, seq)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, id);

@@ -1,0 +1,155 @@
+//! Small text helpers shared by the stages: HTML to text, HTML escaping, sentence splitting,
+//! and the normalisation used to recognise a reply we already posted.
+
+/// Turns an Intercom HTML body into plain text: tags dropped, block tags become line breaks,
+/// the common entities decoded. A `<` not followed by a tag name stays text, so plain-text
+/// webhook bodies pass through unchanged.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let looks_like_tag = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        match (looks_like_tag, after.find('>')) {
+            (true, Some(end)) => {
+                let tag = after[..end]
+                    .trim_start_matches('/')
+                    .split(|c: char| c.is_whitespace() || c == '/')
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if matches!(
+                    tag.as_str(),
+                    "p" | "br" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "tr" | "ul" | "ol"
+                ) {
+                    out.push('\n');
+                }
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    let decoded = decode_entities(&out);
+    decoded
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn decode_entities(text: &str) -> String {
+    text.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Escapes text for inclusion in HTML element content or a quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Lowercase words of letters and digits only: the form in which two renderings of the same
+/// reply (our HTML, Intercom's stored HTML or plain text) compare equal.
+pub fn normalize_for_compare(text: &str) -> String {
+    html_to_text(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Splits prose into sentences at `.`, `!`, `?` followed by whitespace, and at line breaks.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut current = String::new();
+        let chars: Vec<char> = line.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            current.push(c);
+            let at_end =
+                matches!(c, '.' | '!' | '?') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+            if at_end {
+                push_sentence(&mut out, &current);
+                current.clear();
+            }
+        }
+        push_sentence(&mut out, &current);
+    }
+    out
+}
+
+fn push_sentence(out: &mut Vec<String>, s: &str) {
+    let s = s.trim().trim_start_matches(['-', '*', ' ']).trim();
+    if s.chars().any(char::is_alphanumeric) {
+        out.push(s.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_becomes_text_and_plain_text_is_kept() {
+        assert_eq!(
+            html_to_text("<p>Hello &amp; welcome</p><p>Line&nbsp;two</p>"),
+            "Hello & welcome\nLine two"
+        );
+        assert_eq!(html_to_text("is 3 < 4? yes"), "is 3 < 4? yes");
+    }
+
+    #[test]
+    fn escaping_neutralises_markup() {
+        assert_eq!(
+            escape_html("<script>\"x\" & 'y'</script>"),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn our_html_and_intercoms_text_compare_equal() {
+        assert_eq!(
+            normalize_for_compare(
+                "<p>Refunds take 5&ndash;7 days.</p><p>See <a href=\"x\">this</a></p>"
+            ),
+            normalize_for_compare("Refunds take 5&ndash;7 days.\nSee this")
+        );
+    }
+
+    #[test]
+    fn sentences_split_on_terminal_punctuation() {
+        assert_eq!(
+            sentences("Gold members get unlimited returns. Silver: 6 months!\n- Bronze 90 days"),
+            vec![
+                "Gold members get unlimited returns.",
+                "Silver: 6 months!",
+                "Bronze 90 days"
+            ]
+        );
+    }
+}

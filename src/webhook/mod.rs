@@ -1,0 +1,180 @@
+//! The HTTP edge, and the only module that knows axum: `POST /webhooks/intercom` (and `HEAD`
+//! for Intercom's URL check), `/healthz`, `/readyz`, `/metrics`.
+//!
+//! A notification is checked against `X-Hub-Signature` on the raw bytes, parsed, and written
+//! to the durable inbox before the 200 goes out; triage never runs on the request path. The
+//! answers: 401 bad or missing signature, 400 malformed, 413 over the body limit, 200 for
+//! accepted, duplicate, `ping` and topics not acted on, 500 if the store fails (Intercom
+//! retries). Never 410, which would disable the subscription.
+
+mod signature;
+
+pub use signature::{sign, verify};
+
+use crate::intercom::notification::{self, ParseError};
+use crate::metrics::Metrics;
+use crate::store::{self, Accepted, NewEvent, Store};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
+use tower_http::trace::TraceLayer;
+use tracing::{debug, error, warn};
+
+/// The webhook path.
+pub const WEBHOOK_PATH: &str = "/webhooks/intercom";
+
+/// Errors the webhook answers with; the only `IntoResponse` in the crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 401.
+    #[error("missing or invalid X-Hub-Signature")]
+    BadSignature,
+    /// 400.
+    #[error("malformed notification: {0}")]
+    Malformed(#[from] ParseError),
+    /// 500: the event was not stored, so Intercom should retry.
+    #[error("could not store the event")]
+    Store(#[from] store::Error),
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::BadSignature => StatusCode::UNAUTHORIZED,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Store(error) => {
+                error!(%error, "inbox write failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// What the handlers share; every field is a cheap handle.
+#[derive(Clone)]
+pub struct WebhookState {
+    /// The durable inbox.
+    pub store: Store,
+    /// The app's client secret (the HMAC key).
+    pub secret: Arc<SecretString>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the worker after an accepted event.
+    pub wake: Arc<Notify>,
+    /// Whether the worker is running (`/readyz`).
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The router. `body_limit` bytes is the largest accepted body.
+pub fn router(state: WebhookState, body_limit: usize) -> Router {
+    Router::new()
+        .route(
+            WEBHOOK_PATH,
+            post(receive)
+                .head(|| async { StatusCode::OK })
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    let started = tokio::time::Instant::now();
+    let result = accept(&state, &headers, body).await;
+    let outcome = match &result {
+        Ok(outcome) => *outcome,
+        Err(Error::BadSignature) => "unauthorized",
+        Err(Error::Malformed(_)) => "malformed",
+        Err(Error::Store(_)) => "error",
+    };
+    state
+        .metrics
+        .webhook(outcome, started.elapsed().as_secs_f64());
+    result.map(|_| StatusCode::OK)
+}
+
+async fn accept(
+    state: &WebhookState,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<&'static str, Error> {
+    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
+    if !verify(state.secret.expose_secret().as_bytes(), &body, signature) {
+        warn!(
+            has_signature = signature.is_some(),
+            bytes = body.len(),
+            "webhook signature rejected"
+        );
+        return Err(Error::BadSignature);
+    }
+    let parsed = notification::parse(&body)?;
+    if !parsed.topic.is_stored() {
+        debug!(topic = %parsed.topic_raw, notification_id = %parsed.id, "topic not acted on");
+        return Ok(if parsed.topic_raw == "ping" {
+            "ping"
+        } else {
+            "ignored"
+        });
+    }
+    let event = NewEvent {
+        app_id: parsed.app_id.to_string(),
+        notification_id: parsed.id.to_string(),
+        topic: parsed.topic_raw.clone(),
+        conversation_id: parsed
+            .conversation
+            .as_ref()
+            .and_then(|c| c.id.as_ref())
+            .map(ToString::to_string),
+        payload: body.to_vec(),
+    };
+    match state.store.accept(event).await? {
+        Accepted::New(event_id) => {
+            debug!(event_id, notification_id = %parsed.id, topic = %parsed.topic_raw, "event accepted");
+            state.wake.notify_one();
+            Ok("accepted")
+        }
+        Accepted::Duplicate => {
+            debug!(notification_id = %parsed.id, "duplicate delivery acknowledged");
+            Ok("duplicate")
+        }
+    }
+}
+
+async fn ready(State(state): State<WebhookState>) -> StatusCode {
+    if state.ready.load(Ordering::Acquire) {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+async fn metrics(State(state): State<WebhookState>) -> Response {
+    if let Ok(counts) = state.store.counts().await {
+        state.metrics.inbox_pending.set(counts.inbox_pending);
+        state.metrics.outbox_pending.set(counts.outbox_pending);
+        state.metrics.outbox_dead.set(counts.outbox_dead);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
