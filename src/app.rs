@@ -68,9 +68,8 @@ impl App {
         let Some(secret) = config.secrets.intercom_client_secret.clone() else {
             bail!("INTERCOM_CLIENT_SECRET is not set: webhooks cannot be verified");
         };
-        let store = Store::open(&config.server.data_dir).with_context(|| {
-            format!("opening the store in {}", config.server.data_dir.display())
-        })?;
+        let store = Store::open(&config.server.data_dir)
+            .with_context(|| format!("opening the store in {}", config.server.data_dir.display()))?;
         let pipeline = Arc::new(Pipeline::from_config(config)?);
         info!(articles = pipeline.knowledge().articles().len(), passages = pipeline.knowledge().passage_count(), knowledge_version = pipeline.knowledge().version(), mode = %config.policy.mode, dry_run = config.intercom.dry_run, "pipeline loaded");
         let metrics = Arc::new(Metrics::new());

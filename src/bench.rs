@@ -76,8 +76,7 @@ pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
         ready: Arc::new(AtomicBool::new(true)),
     };
     let frontdesk = serve(webhook::router(state, 1024 * 1024)).await?;
-    let bare = serve(Router::new().route(webhook::WEBHOOK_PATH, post(|| async { StatusCode::OK })))
-        .await?;
+    let bare = serve(Router::new().route(webhook::WEBHOOK_PATH, post(|| async { StatusCode::OK }))).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency.max(64))
         .timeout(Duration::from_secs(10))
@@ -113,8 +112,7 @@ async fn measure(
     let (done, errors_closed) =
         closed_loop(client, addr, counter, options.seconds, options.concurrency).await;
     let throughput_rps = done as f64 / options.seconds;
-    let (mut latencies, errors_open) =
-        fixed_rate(client, addr, counter, options.seconds, options.rate).await;
+    let (mut latencies, errors_open) = fixed_rate(client, addr, counter, options.seconds, options.rate).await;
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         if latencies.is_empty() {

@@ -28,7 +28,7 @@ pub enum Error {
     Missing(PathBuf),
     /// A key has the wrong type, an unknown name, or the file is not TOML.
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    Invalid(Box<figment::Error>),
 }
 
 /// The whole configuration.
@@ -152,6 +152,7 @@ pub struct IntercomConfig {
     /// Explicit base URL (tests, proxies); overrides `region`.
     pub base_url: Option<String>,
     /// The admin the bot acts as. When unset, `serve` asks `GET /me` at start-up.
+    #[serde(deserialize_with = "id_opt")]
     pub admin_id: Option<String>,
     /// Per-request timeout, in seconds.
     pub timeout_seconds: u64,
@@ -195,14 +196,15 @@ pub struct PolicyConfig {
     /// `autonomous`, `draft` or `shadow`.
     pub mode: Mode,
     /// Reply to the customer at or above this answer confidence (autonomous mode).
-    pub reply_threshold: f32,
+    pub reply_threshold: f64,
     /// Post the draft as an internal note at or above this confidence; below it, hand off.
-    pub note_threshold: f32,
+    pub note_threshold: f64,
     /// Tag applied on every handoff.
     pub handoff_tag: String,
     /// Tag applied when the bot answered.
     pub answered_tag: String,
     /// Team ids by the team names used in the triage taxonomy.
+    #[serde(deserialize_with = "id_map")]
     pub teams: BTreeMap<String, String>,
 }
 
@@ -295,6 +297,36 @@ impl Default for ReplayConfig {
     }
 }
 
+/// An id written as a string or a number (environment values arrive as numbers).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Text(String),
+    Number(u64),
+}
+
+impl From<Id> for String {
+    fn from(id: Id) -> Self {
+        match id {
+            Id::Text(text) => text,
+            Id::Number(number) => number.to_string(),
+        }
+    }
+}
+
+fn id_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Id>::deserialize(d)?
+        .map(String::from)
+        .filter(|s| !s.is_empty()))
+}
+
+fn id_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(BTreeMap::<String, Id>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect())
+}
+
 /// How serious a configuration problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -331,7 +363,7 @@ impl Config {
             }
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
-        let mut config: Config = figment.extract().map_err(Box::new)?;
+        let mut config: Config = figment.extract().map_err(|e| Error::Invalid(Box::new(e)))?;
         config.secrets = Secrets::from_env();
         Ok(config)
     }
@@ -349,10 +381,7 @@ impl Config {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             error(
                 "server.listen",
-                format!(
-                    "{:?} is not an address like 127.0.0.1:8080",
-                    self.server.listen
-                ),
+                format!("{:?} is not an address like 127.0.0.1:8080", self.server.listen),
             );
         }
         if self.server.body_limit_bytes < 1024 {
@@ -395,8 +424,7 @@ impl Config {
         if !self.intercom.dry_run && self.secrets.intercom_access_token.is_none() {
             error(
                 "INTERCOM_ACCESS_TOKEN",
-                "is not set: nothing can be posted to Intercom (set it, or run with --dry-run)"
-                    .into(),
+                "is not set: nothing can be posted to Intercom (set it, or run with --dry-run)".into(),
             );
         }
         if !self.knowledge.dir.is_dir() {
@@ -449,6 +477,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's error type
 mod tests {
     use super::*;
 
@@ -473,9 +502,13 @@ mod tests {
                 "[server]\nlisten = \"127.0.0.1:1\"\n[policy]\nreply_threshold = 0.9\n",
             )?;
             jail.set_env("FRONTDESK__SERVER__LISTEN", "127.0.0.1:2");
+            jail.set_env("FRONTDESK__INTERCOM__ADMIN_ID", "991267696");
+            jail.set_env("FRONTDESK__POLICY__TEAMS__ORDERS", "5017691");
             let config = Config::load(Some(Path::new("f.toml"))).expect("loads");
             assert_eq!(config.server.listen, "127.0.0.1:2");
             assert!((config.policy.reply_threshold - 0.9).abs() < 1e-6);
+            assert_eq!(config.intercom.admin_id.as_deref(), Some("991267696"));
+            assert_eq!(config.policy.teams["orders"], "5017691");
             Ok(())
         });
     }

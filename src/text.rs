@@ -91,8 +91,7 @@ pub fn sentences(text: &str) -> Vec<String> {
         let chars: Vec<char> = line.chars().collect();
         for (i, &c) in chars.iter().enumerate() {
             current.push(c);
-            let at_end =
-                matches!(c, '.' | '!' | '?') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+            let at_end = matches!(c, '.' | '!' | '?') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
             if at_end {
                 push_sentence(&mut out, &current);
                 current.clear();
@@ -134,9 +133,7 @@ mod tests {
     #[test]
     fn our_html_and_intercoms_text_compare_equal() {
         assert_eq!(
-            normalize_for_compare(
-                "<p>Refunds take 5&ndash;7 days.</p><p>See <a href=\"x\">this</a></p>"
-            ),
+            normalize_for_compare("<p>Refunds take 5&ndash;7 days.</p><p>See <a href=\"x\">this</a></p>"),
             normalize_for_compare("Refunds take 5&ndash;7 days.\nSee this")
         );
     }

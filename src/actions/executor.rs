@@ -74,15 +74,9 @@ impl Executor {
         let kind = action.kind();
         let conversation = ConversationId::new(row.conversation_id.clone());
         if row.uncertain && action.posted_body().is_some() {
-            match self
-                .already_posted(&conversation, &action, row.created_at)
-                .await
-            {
+            match self.already_posted(&conversation, &action, row.created_at).await {
                 Ok(true) => {
-                    info!(
-                        kind,
-                        "an uncertain send had gone through, not posting again"
-                    );
+                    info!(kind, "an uncertain send had gone through, not posting again");
                     self.count(kind, "confirmed");
                     return self.store.mark_sent(row.id).await;
                 }
@@ -176,16 +170,8 @@ pub async fn apply(
     action: &Action,
 ) -> Result<(), intercom::Error> {
     match action {
-        Action::Reply { body_html } => {
-            helpdesk
-                .reply(conversation, ReplyKind::Comment, body_html)
-                .await
-        }
-        Action::Note { body_html } => {
-            helpdesk
-                .reply(conversation, ReplyKind::Note, body_html)
-                .await
-        }
+        Action::Reply { body_html } => helpdesk.reply(conversation, ReplyKind::Comment, body_html).await,
+        Action::Note { body_html } => helpdesk.reply(conversation, ReplyKind::Note, body_html).await,
         Action::Tag { name } => helpdesk.tag(conversation, name).await,
         Action::Assign { assignee } => helpdesk.assign(conversation, assignee).await,
         Action::State { change } => helpdesk.change_state(conversation, *change).await,

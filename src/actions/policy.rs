@@ -85,8 +85,8 @@ impl Policy {
     pub fn from_config(config: &PolicyConfig) -> Self {
         Self {
             mode: config.mode,
-            reply_threshold: config.reply_threshold,
-            note_threshold: config.note_threshold,
+            reply_threshold: config.reply_threshold as f32,
+            note_threshold: config.note_threshold as f32,
             handoff_tag: config.handoff_tag.clone(),
             answered_tag: config.answered_tag.clone(),
             teams: config.teams.clone(),
@@ -94,12 +94,7 @@ impl Policy {
     }
 
     /// Decides.
-    pub fn decide(
-        &self,
-        triage: &TriageResult,
-        draft: Option<&Draft>,
-        context: Context,
-    ) -> PolicyDecision {
+    pub fn decide(&self, triage: &TriageResult, draft: Option<&Draft>, context: Context) -> PolicyDecision {
         let (outcome, rule) = self.outcome(triage, draft, context);
         let actions = match self.mode {
             Mode::Shadow => Vec::new(),
@@ -117,12 +112,7 @@ impl Policy {
         }
     }
 
-    fn outcome(
-        &self,
-        triage: &TriageResult,
-        draft: Option<&Draft>,
-        context: Context,
-    ) -> (Outcome, String) {
+    fn outcome(&self, triage: &TriageResult, draft: Option<&Draft>, context: Context) -> (Outcome, String) {
         if triage.spam {
             return (Outcome::Spam, "spam or auto-reply".into());
         }
@@ -142,14 +132,12 @@ impl Policy {
             return (Outcome::Handoff, "handoff: no article answers this".into());
         };
         let c = draft.confidence;
-        if self.mode == Mode::Autonomous && c >= self.reply_threshold {
+        // Shadow mode decides as the autonomous agent would, to show what it would have done.
+        if self.mode != Mode::Draft && c >= self.reply_threshold {
             if triage.auto_reply_allowed {
                 return (
                     Outcome::Reply,
-                    format!(
-                        "confidence {c:.2} ≥ reply threshold {:.2}",
-                        self.reply_threshold
-                    ),
+                    format!("confidence {c:.2} ≥ reply threshold {:.2}", self.reply_threshold),
                 );
             }
             return (
@@ -160,10 +148,7 @@ impl Policy {
         if c >= self.note_threshold {
             return (
                 Outcome::Note,
-                format!(
-                    "confidence {c:.2} ≥ note threshold {:.2}",
-                    self.note_threshold
-                ),
+                format!("confidence {c:.2} ≥ note threshold {:.2}", self.note_threshold),
             );
         }
         (
@@ -299,10 +284,7 @@ mod tests {
             p.decide(&triage(), Some(&draft(0.9)), ctx).outcome,
             Outcome::Reply
         );
-        assert_eq!(
-            p.decide(&triage(), Some(&draft(0.5)), ctx).outcome,
-            Outcome::Note
-        );
+        assert_eq!(p.decide(&triage(), Some(&draft(0.5)), ctx).outcome, Outcome::Note);
         let low = p.decide(&triage(), Some(&draft(0.1)), ctx);
         assert_eq!(low.outcome, Outcome::Handoff);
         assert!(low.actions.contains(&Action::Assign {

@@ -159,8 +159,7 @@ impl IntercomClient {
     /// `GET /me`.
     pub async fn me(&self) -> Result<Me, Error> {
         let value = self.send(Method::GET, "/me", None, true).await?;
-        let admin_id =
-            str_field(&value, "id").ok_or_else(|| Error::Decode("/me has no id".into()))?;
+        let admin_id = str_field(&value, "id").ok_or_else(|| Error::Decode("/me has no id".into()))?;
         let app = value.get("app");
         Ok(Me {
             admin_id: AdminId::new(admin_id),
@@ -201,10 +200,7 @@ impl IntercomClient {
 
     /// `GET /conversations/{id}` with plain-text bodies.
     pub async fn get_conversation(&self, id: &ConversationId) -> Result<Conversation, Error> {
-        let path = format!(
-            "/conversations/{}?display_as=plaintext",
-            segment(id.as_str())
-        );
+        let path = format!("/conversations/{}?display_as=plaintext", segment(id.as_str()));
         let value = self.send(Method::GET, &path, None, true).await?;
         let wire: ConversationWire =
             serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))?;
@@ -244,10 +240,7 @@ impl IntercomClient {
     }
 
     /// Every conversation id matching `query`, following cursors until the last page.
-    pub async fn search_all_conversations(
-        &self,
-        query: Value,
-    ) -> Result<Vec<ConversationId>, Error> {
+    pub async fn search_all_conversations(&self, query: Value) -> Result<Vec<ConversationId>, Error> {
         let mut ids = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut cursor: Option<String> = None;
@@ -280,10 +273,7 @@ impl IntercomClient {
         let number = |key: &str| {
             pages
                 .and_then(|p| p.get(key))
-                .and_then(|v| {
-                    v.as_u64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                })
+                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
         };
         Ok(ArticlePage {
@@ -314,24 +304,14 @@ impl IntercomClient {
     }
 
     /// `POST /conversations/{id}/tags`.
-    pub async fn tag_conversation(
-        &self,
-        conversation: &ConversationId,
-        tag_id: &str,
-    ) -> Result<(), Error> {
+    pub async fn tag_conversation(&self, conversation: &ConversationId, tag_id: &str) -> Result<(), Error> {
         let body = json!({ "id": tag_id, "admin_id": self.acting_admin()?.as_str() });
         let path = format!("/conversations/{}/tags", segment(conversation.as_str()));
-        self.send(Method::POST, &path, Some(&body), true)
-            .await
-            .map(drop)
+        self.send(Method::POST, &path, Some(&body), true).await.map(drop)
     }
 
     /// `DELETE /conversations/{id}/tags/{tag_id}` (with a JSON body, as the API wants).
-    pub async fn untag_conversation(
-        &self,
-        conversation: &ConversationId,
-        tag_id: &str,
-    ) -> Result<(), Error> {
+    pub async fn untag_conversation(&self, conversation: &ConversationId, tag_id: &str) -> Result<(), Error> {
         let body = json!({ "admin_id": self.acting_admin()?.as_str() });
         let path = format!(
             "/conversations/{}/tags/{}",
@@ -345,9 +325,7 @@ impl IntercomClient {
 
     async fn post_part(&self, conversation: &ConversationId, body: Value) -> Result<(), Error> {
         let path = format!("/conversations/{}/parts", segment(conversation.as_str()));
-        self.send(Method::POST, &path, Some(&body), true)
-            .await
-            .map(drop)
+        self.send(Method::POST, &path, Some(&body), true).await.map(drop)
     }
 
     /// One request with the retry policy; `idempotent` says whether a request that may have
@@ -390,10 +368,7 @@ impl IntercomClient {
             };
             let status = response.status();
             if status.is_success() {
-                let text = response
-                    .text()
-                    .await
-                    .map_err(|e| Error::Decode(e.to_string()))?;
+                let text = response.text().await.map_err(|e| Error::Decode(e.to_string()))?;
                 debug!(%method, path, %status, attempt, "intercom request done");
                 if text.trim().is_empty() {
                     return Ok(Value::Null);
@@ -452,9 +427,7 @@ impl Helpdesk for IntercomClient {
             "body": body_html,
         });
         let path = format!("/conversations/{}/reply", segment(conversation.as_str()));
-        self.send(Method::POST, &path, Some(&body), false)
-            .await
-            .map(drop)
+        self.send(Method::POST, &path, Some(&body), false).await.map(drop)
     }
 
     async fn tag(&self, conversation: &ConversationId, name: &str) -> Result<(), Error> {
@@ -462,11 +435,7 @@ impl Helpdesk for IntercomClient {
         self.tag_conversation(conversation, &tag_id).await
     }
 
-    async fn assign(
-        &self,
-        conversation: &ConversationId,
-        assignee: &Assignee,
-    ) -> Result<(), Error> {
+    async fn assign(&self, conversation: &ConversationId, assignee: &Assignee) -> Result<(), Error> {
         let (kind, id) = match assignee {
             Assignee::Team(team) => ("team", team.as_str()),
             Assignee::Admin(admin) => ("admin", admin.as_str()),
@@ -480,11 +449,7 @@ impl Helpdesk for IntercomClient {
         self.post_part(conversation, body).await
     }
 
-    async fn change_state(
-        &self,
-        conversation: &ConversationId,
-        change: StateChange,
-    ) -> Result<(), Error> {
+    async fn change_state(&self, conversation: &ConversationId, change: StateChange) -> Result<(), Error> {
         let admin_id = self.acting_admin()?.as_str();
         let body = match change {
             StateChange::Close => {
@@ -520,10 +485,7 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs_f64(seconds.max(0.0)));
     }
     let reset = header("x-ratelimit-reset")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_secs_f64();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
     Some(Duration::from_secs_f64((reset - now).max(0.0) + 0.05))
 }
 
@@ -554,8 +516,7 @@ fn truncate(text: &str, max: usize) -> String {
 fn segment(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') && raw != "." && raw != ".."
-        {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') && raw != "." && raw != ".." {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -578,10 +539,7 @@ mod tests {
     #[test]
     fn rate_limit_reset_is_honoured() {
         let mut headers = HeaderMap::new();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         headers.insert("x-ratelimit-reset", (now + 3).to_string().parse().unwrap());
         let wait = rate_limit_wait(&headers).unwrap();
         assert!(

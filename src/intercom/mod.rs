@@ -72,19 +72,13 @@ impl Error {
         match self {
             Self::Server { .. } | Self::Decode(_) => true,
             Self::Transport { maybe_sent, .. } => *maybe_sent,
-            Self::Rejected { .. }
-            | Self::RateLimited { .. }
-            | Self::NoAdminId
-            | Self::NotFound(_) => false,
+            Self::Rejected { .. } | Self::RateLimited { .. } | Self::NoAdminId | Self::NotFound(_) => false,
         }
     }
 
     /// Whether retrying later can succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
-            Self::Rejected { .. } | Self::NoAdminId | Self::NotFound(_)
-        )
+        !matches!(self, Self::Rejected { .. } | Self::NoAdminId | Self::NotFound(_))
     }
 }
 
@@ -137,14 +131,9 @@ pub trait Helpdesk: Send + Sync {
     /// Applies a tag by name, creating it when missing.
     async fn tag(&self, conversation: &ConversationId, name: &str) -> Result<(), Error>;
     /// Assigns the conversation.
-    async fn assign(&self, conversation: &ConversationId, assignee: &Assignee)
-    -> Result<(), Error>;
+    async fn assign(&self, conversation: &ConversationId, assignee: &Assignee) -> Result<(), Error>;
     /// Closes, snoozes or opens the conversation.
-    async fn change_state(
-        &self,
-        conversation: &ConversationId,
-        change: StateChange,
-    ) -> Result<(), Error>;
+    async fn change_state(&self, conversation: &ConversationId, change: StateChange) -> Result<(), Error>;
     /// Fetches the conversation with its parts.
     async fn conversation(&self, conversation: &ConversationId) -> Result<Conversation, Error>;
     /// The admin the bot posts as, to recognise its own parts.

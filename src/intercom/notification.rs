@@ -50,11 +50,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
         .and_then(|d| d.item)
         .filter(serde_json::Value::is_object)
         .ok_or(ParseError::Missing("data.item"))?;
-    if wire
-        .kind
-        .as_deref()
-        .is_some_and(|k| k != "notification_event")
-    {
+    if wire.kind.as_deref().is_some_and(|k| k != "notification_event") {
         return Err(ParseError::Missing("type notification_event"));
     }
     let is_conversation = item.get("type").and_then(|t| t.as_str()) == Some("conversation");

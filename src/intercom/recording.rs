@@ -108,11 +108,7 @@ impl Helpdesk for RecordingHelpdesk {
         Ok(())
     }
 
-    async fn assign(
-        &self,
-        conversation: &ConversationId,
-        assignee: &Assignee,
-    ) -> Result<(), Error> {
+    async fn assign(&self, conversation: &ConversationId, assignee: &Assignee) -> Result<(), Error> {
         self.push(Recorded::Assign {
             conversation: conversation.clone(),
             assignee: assignee.clone(),
@@ -120,11 +116,7 @@ impl Helpdesk for RecordingHelpdesk {
         Ok(())
     }
 
-    async fn change_state(
-        &self,
-        conversation: &ConversationId,
-        change: StateChange,
-    ) -> Result<(), Error> {
+    async fn change_state(&self, conversation: &ConversationId, change: StateChange) -> Result<(), Error> {
         self.push(Recorded::State {
             conversation: conversation.clone(),
             change,

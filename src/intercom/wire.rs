@@ -37,16 +37,12 @@ pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<boo
 }
 
 /// A nested object: absent when null or of the wrong shape.
-pub(crate) fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
+pub(crate) fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
     Ok(serde_json::from_value(Value::deserialize(d)?).ok())
 }
 
 /// A list whose elements are kept when they parse and skipped when they do not.
-pub(crate) fn lenient_vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(
-    d: D,
-) -> Result<Vec<T>, D::Error> {
+pub(crate) fn lenient_vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Array(items) => items
             .into_iter()
@@ -192,8 +188,7 @@ impl ConversationWire {
                 text,
                 created_at: self.created_at.unwrap_or(0),
                 kind: "source".into(),
-                via_api_or_ai: author.from_ai_agent == Some(true)
-                    || author.is_ai_answer == Some(true),
+                via_api_or_ai: author.from_ai_agent == Some(true) || author.is_ai_answer == Some(true),
             });
         }
         for part in self

@@ -140,11 +140,10 @@ fn strip_markdown(line: &str) -> String {
     while let Some(open) = rest.find('[') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find("](").and_then(|close| {
-            after[close + 2..]
-                .find(')')
-                .map(|end| (close, close + 2 + end))
-        }) {
+        match after
+            .find("](")
+            .and_then(|close| after[close + 2..].find(')').map(|end| (close, close + 2 + end)))
+        {
             Some((close, end)) => {
                 out.push_str(&after[..close]);
                 rest = &after[end + 1..];

@@ -307,8 +307,7 @@ impl KnowledgeBase {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| {
-                p.extension().is_some_and(|e| e == "md")
-                    && p.file_name().is_some_and(|n| n != "README.md")
+                p.extension().is_some_and(|e| e == "md") && p.file_name().is_some_and(|n| n != "README.md")
             })
             .collect();
         paths.sort();
@@ -429,29 +428,15 @@ impl KnowledgeBase {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in &unique {
-            for (field, boost) in [
-                (f.title, 2.0),
-                (f.heading, 1.5),
-                (f.body, 1.0),
-                (f.tags, 1.5),
-            ] {
-                let query = TermQuery::new(
-                    Term::from_field_text(field, term),
-                    IndexRecordOption::WithFreqs,
-                );
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(query), boost)),
-                ));
+            for (field, boost) in [(f.title, 2.0), (f.heading, 1.5), (f.body, 1.0), (f.tags, 1.5)] {
+                let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
             }
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         // Fetch extra so that the margin to the next article can be measured.
-        let top = searcher.search(
-            &query,
-            &TopDocs::with_limit(limit.max(1) * 3).order_by_score(),
-        )?;
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1) * 3).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
@@ -530,10 +515,7 @@ mod tests {
         assert_eq!(hits[0].article_id, "returns");
         assert_eq!(hits[0].heading, "Return windows");
         let s = hits[0].signals;
-        assert!(
-            s.margin > 0.0 && s.coverage > 0.5 && s.normalized > 0.0,
-            "{s:?}"
-        );
+        assert!(s.margin > 0.0 && s.coverage > 0.5 && s.normalized > 0.0, "{s:?}");
     }
 
     #[test]
@@ -549,10 +531,8 @@ mod tests {
     #[test]
     fn version_changes_with_content() {
         let a = kb();
-        let b = KnowledgeBase::build(vec![
-            parse_article("---\nid: x\ntitle: X\n---\nbody\n").unwrap(),
-        ])
-        .unwrap();
+        let b =
+            KnowledgeBase::build(vec![parse_article("---\nid: x\ntitle: X\n---\nbody\n").unwrap()]).unwrap();
         assert_ne!(a.version(), b.version());
     }
 }

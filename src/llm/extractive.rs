@@ -2,9 +2,10 @@
 //! sentences that cover the most of the question's content terms (at most three, in their
 //! original order), and links the article.
 //!
-//! Confidence = 0.45 × coverage of the best passage + 0.25 × its normalised score
-//! + 0.15 × its margin over other articles + 0.15 × triage confidence. With no hit, or a best
-//! passage covering under 25% of the question's terms, it drafts nothing.
+//! Its confidence is a weighted sum: 0.45 of the best passage's coverage of the question,
+//! 0.25 of its normalised score, 0.15 of its margin over other articles, and 0.15 of the
+//! triage confidence. With no hit, or a best passage that covers under 25% of the
+//! question's content terms, it drafts nothing.
 
 use super::{Citation, Draft, DraftRequest, Drafter, Error};
 use crate::knowledge::KnowledgeBase;
@@ -39,8 +40,7 @@ impl Drafter for ExtractiveDrafter {
         if signals.coverage < MIN_COVERAGE {
             return Ok(None);
         }
-        let question: HashSet<String> =
-            self.knowledge.terms(request.question).into_iter().collect();
+        let question: HashSet<String> = self.knowledge.terms(request.question).into_iter().collect();
         let candidates = sentences(&best.text);
         let mut scored: Vec<(usize, usize)> = candidates
             .iter()

@@ -52,12 +52,7 @@ impl Draft {
     pub fn to_html(&self) -> String {
         use crate::text::escape_html;
         let mut html = String::new();
-        for paragraph in self
-            .text
-            .split("\n\n")
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
+        for paragraph in self.text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
             html.push_str("<p>");
             html.push_str(&escape_html(paragraph).replace('\n', "<br>"));
             html.push_str("</p>");

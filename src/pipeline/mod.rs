@@ -136,9 +136,8 @@ impl Pipeline {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let classifier =
             Classifier::load(&config.triage.intents_file).context("loading the triage taxonomy")?;
-        let knowledge = Arc::new(
-            KnowledgeBase::load_dir(&config.knowledge.dir).context("loading the knowledge base")?,
-        );
+        let knowledge =
+            Arc::new(KnowledgeBase::load_dir(&config.knowledge.dir).context("loading the knowledge base")?);
         let drafter = Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge)));
         Ok(Self::new(
             Arc::new(classifier),
@@ -184,9 +183,7 @@ impl Pipeline {
                 hits: &hits,
             })
             .await?;
-        let verdict = self
-            .policy
-            .decide(&triage, draft.as_ref(), Context::default());
+        let verdict = self.policy.decide(&triage, draft.as_ref(), Context::default());
         Ok((triage, hits, draft, verdict))
     }
 
@@ -242,9 +239,10 @@ impl Pipeline {
             Some(admin) => m.author_id.as_deref() == Some(admin.as_str()),
             None => false,
         };
-        let teammate_replied = conversation.messages.iter().any(|m| {
-            m.author == AuthorKind::Admin && m.kind == "comment" && !is_bot(m) && !m.via_api_or_ai
-        });
+        let teammate_replied = conversation
+            .messages
+            .iter()
+            .any(|m| m.author == AuthorKind::Admin && m.kind == "comment" && !is_bot(m) && !m.via_api_or_ai);
         if teammate_replied {
             return ignore(
                 decision,
@@ -252,9 +250,7 @@ impl Pipeline {
             );
         }
         let bot_already_replied = conversation.messages.iter().any(|m| {
-            (is_bot(m)
-                || m.author == AuthorKind::Bot
-                || (m.author == AuthorKind::Admin && m.via_api_or_ai))
+            (is_bot(m) || m.author == AuthorKind::Bot || (m.author == AuthorKind::Admin && m.via_api_or_ai))
                 && m.kind == "comment"
         });
         let text = message.text.as_str();
@@ -275,13 +271,9 @@ impl Pipeline {
                 })
                 .await?
         };
-        let verdict = self.policy.decide(
-            &triage,
-            draft.as_ref(),
-            Context {
-                bot_already_replied,
-            },
-        );
+        let verdict = self
+            .policy
+            .decide(&triage, draft.as_ref(), Context { bot_already_replied });
         decision.hits = hits
             .iter()
             .map(|h| HitSummary {

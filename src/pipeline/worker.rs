@@ -78,8 +78,7 @@ impl Worker {
         let started = tokio::time::Instant::now();
         match self.decide_and_record(&event).await {
             Ok(outcome) => {
-                self.metrics
-                    .event(&outcome, started.elapsed().as_secs_f64());
+                self.metrics.event(&outcome, started.elapsed().as_secs_f64());
                 if let Err(error) = self.executor.run_due().await {
                     error!(%error, "outbox run failed");
                 }

@@ -90,10 +90,7 @@ pub async fn run_dir(
                         .entry(decision.outcome.as_str().to_owned())
                         .or_default() += 1;
                     if decision.outcome == Outcome::Handoff {
-                        *report
-                            .handoff_reasons
-                            .entry(decision.rule.clone())
-                            .or_default() += 1;
+                        *report.handoff_reasons.entry(decision.rule.clone()).or_default() += 1;
                     }
                     if let Some(id) = &decision.conversation_id {
                         for action in &decision.actions {
@@ -189,11 +186,7 @@ impl ReplayReport {
                 out.push_str(&format!("  {count:>4}  {rule}\n"));
             }
         }
-        let actions: Vec<String> = self
-            .actions
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+        let actions: Vec<String> = self.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
         out.push_str(&format!(
             "actions recorded: {}\n",
             if actions.is_empty() {

@@ -227,7 +227,7 @@ impl Store {
         let writer = self.writer.clone();
         // The channel is bounded; a full channel means the disk is far behind, and waiting
         // here is the back-pressure Intercom's 5 s timeout tolerates.
-        tokio::task::spawn_blocking(move || writer.send(InsertJob { event, done }))
+        tokio::task::spawn_blocking(move || writer.send(InsertJob { event, done }).map_err(drop))
             .await
             .map_err(|e| Error::Task(e.to_string()))?
             .map_err(|_| Error::WriterGone)?;
@@ -331,12 +331,7 @@ impl Store {
 
     /// Returns a claimed event to the queue after a failure, or marks it failed for good once
     /// `max_attempts` is reached.
-    pub async fn release_event(
-        &self,
-        event_id: i64,
-        error: String,
-        max_attempts: u32,
-    ) -> Result<bool> {
+    pub async fn release_event(&self, event_id: i64, error: String, max_attempts: u32) -> Result<bool> {
         self.with_conn(move |conn| {
             let changed = conn.execute(
                 "UPDATE inbox SET state = CASE WHEN attempts >= ?2 THEN 'failed' ELSE 'pending' END, last_error = ?3 WHERE id = ?1",
@@ -427,13 +422,7 @@ impl Store {
     }
 
     /// Schedules another attempt.
-    pub async fn mark_retry(
-        &self,
-        action_id: i64,
-        error: String,
-        uncertain: bool,
-        at_ms: i64,
-    ) -> Result<()> {
+    pub async fn mark_retry(&self, action_id: i64, error: String, uncertain: bool, at_ms: i64) -> Result<()> {
         self.with_conn(move |conn| {
             conn.execute(
                 "UPDATE outbox SET state = 'pending', last_error = ?2, uncertain = MAX(uncertain, ?3), next_attempt_at = ?4 WHERE id = ?1",
@@ -444,12 +433,7 @@ impl Store {
         .await
     }
 
-    async fn set_action(
-        &self,
-        action_id: i64,
-        sql: &'static str,
-        error: Option<String>,
-    ) -> Result<()> {
+    async fn set_action(&self, action_id: i64, sql: &'static str, error: Option<String>) -> Result<()> {
         self.with_conn(move |conn| {
             match error {
                 Some(error) => conn.execute(sql, params![action_id, error])?,
@@ -534,9 +518,8 @@ impl Store {
     /// The number of inbox rows in each state.
     pub async fn inbox_states(&self) -> Result<Vec<(String, i64)>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state",
-            )?;
+            let mut stmt =
+                conn.prepare_cached("SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state")?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -628,10 +611,7 @@ mod tests {
                 store.accept(event("n1")).await.unwrap(),
                 Accepted::New(_)
             ));
-            assert_eq!(
-                store.accept(event("n1")).await.unwrap(),
-                Accepted::Duplicate
-            );
+            assert_eq!(store.accept(event("n1")).await.unwrap(), Accepted::Duplicate);
             let claimed = store.claim_next().await.unwrap().expect("one event");
             assert_eq!(claimed.notification_id, "n1");
             // dropped while processing: a crash

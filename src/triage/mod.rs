@@ -231,11 +231,7 @@ impl Classifier {
         let (best, runner_up) = (scored[0].0, scored.get(1).map_or(0.0, |s| s.0));
         let mut result = if best > 0.0 {
             let (_, intent, hits) = &scored[0];
-            evidence.push(format!(
-                "intent {} matched {}",
-                intent.name,
-                hits.join(", ")
-            ));
+            evidence.push(format!("intent {} matched {}", intent.name, hits.join(", ")));
             TriageResult {
                 intent: intent.name.clone(),
                 confidence: best / (best + runner_up + 0.5),
@@ -352,13 +348,9 @@ fn contains_phrase(words: &[String], phrase: &str) -> bool {
         return false;
     }
     words.windows(parts.len()).any(|window| {
-        window
-            .iter()
-            .zip(&parts)
-            .enumerate()
-            .all(|(i, (word, part))| {
-                word == part || (i == parts.len() - 1 && part.len() >= 4 && word.starts_with(part))
-            })
+        window.iter().zip(&parts).enumerate().all(|(i, (word, part))| {
+            word == part || (i == parts.len() - 1 && part.len() >= 4 && word.starts_with(part))
+        })
     })
 }
 
@@ -434,19 +426,13 @@ spam = ["out of office", "unsubscribe"]
             Sentiment::Negative
         );
         assert_eq!(
-            classifier()
-                .classify("WHERE IS MY DELIVERY I PAID")
-                .sentiment,
+            classifier().classify("WHERE IS MY DELIVERY I PAID").sentiment,
             Sentiment::Negative
         );
         assert_eq!(
             classifier().classify("need my delivery asap").sentiment,
             Sentiment::Urgent
         );
-        assert!(
-            classifier()
-                .classify("I am out of office until Monday")
-                .spam
-        );
+        assert!(classifier().classify("I am out of office until Monday").spam);
     }
 }

@@ -102,17 +102,11 @@ async fn receive(
         Err(Error::Malformed(_)) => "malformed",
         Err(Error::Store(_)) => "error",
     };
-    state
-        .metrics
-        .webhook(outcome, started.elapsed().as_secs_f64());
+    state.metrics.webhook(outcome, started.elapsed().as_secs_f64());
     result.map(|_| StatusCode::OK)
 }
 
-async fn accept(
-    state: &WebhookState,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<&'static str, Error> {
+async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> Result<&'static str, Error> {
     let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
     if !verify(state.secret.expose_secret().as_bytes(), &body, signature) {
         warn!(

@@ -56,11 +56,7 @@ mod tests {
         assert!(!verify(b"s", b"body ", Some(&good)));
         assert!(!verify(b"t", b"body", Some(&good)));
         assert!(!verify(b"s", b"body", None));
-        assert!(!verify(
-            b"s",
-            b"body",
-            Some(good.trim_start_matches("sha1="))
-        ));
+        assert!(!verify(b"s", b"body", Some(good.trim_start_matches("sha1="))));
         assert!(!verify(b"s", b"body", Some("sha1=zz")));
         assert!(!verify(b"", b"body", Some(&sign(b"", b"body"))));
         // re-serialised JSON is a different body (FACTS.md §6.5)

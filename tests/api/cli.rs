@@ -1,0 +1,118 @@
+//! The binary as a user runs it: the embedded default replay, and check-config.
+
+use crate::helpers::repo_path;
+use std::process::{Command, Output};
+
+fn frontdesk(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+    command.args(args).current_dir(repo_path(""));
+    for name in [
+        "INTERCOM_ACCESS_TOKEN",
+        "INTERCOM_CLIENT_SECRET",
+        "OPENAI_API_KEY",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("binary runs")
+}
+
+#[test]
+fn replay_runs_the_embedded_default_offline() {
+    let output = frontdesk(&["replay"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("summary: 15 notifications replayed (dry run, nothing sent)"),
+        "{stdout}"
+    );
+    for needle in [
+        "02_shipping_fee.json",
+        "decision REPLY",
+        "decision HANDOFF — handoff: rule asks_for_human",
+        "decision HANDOFF — handoff: intent payment_dispute is sensitive",
+        "decision SPAM",
+        "already acted on this customer message",
+        "the latest message is not the customer's",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from\n{stdout}");
+    }
+    let json = frontdesk(&["replay", "--json", "--mode", "shadow"], &[]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 15);
+    assert!(
+        report["actions"].as_object().unwrap().is_empty(),
+        "shadow mode records no actions"
+    );
+}
+
+#[test]
+fn check_config_masks_secrets_and_explains_problems() {
+    let output = frontdesk(
+        &["check-config"],
+        &[
+            ("INTERCOM_ACCESS_TOKEN", "tok_supersecret_123"),
+            ("INTERCOM_CLIENT_SECRET", "cs_supersecret_456"),
+        ],
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains("supersecret"), "{stdout}");
+    assert!(
+        stdout.contains("INTERCOM_ACCESS_TOKEN = \"set (19 chars, masked)\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("reply_threshold = 0.7"), "{stdout}");
+    assert!(output.status.success(), "only warnings: {stdout}");
+
+    let output = frontdesk(&["check-config"], &[("FRONTDESK__POLICY__NOTE_THRESHOLD", "0.9")]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("error: INTERCOM_CLIENT_SECRET: is not set"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error: policy.note_threshold: 0.9 is above policy.reply_threshold 0.7"),
+        "{stdout}"
+    );
+
+    let output = frontdesk(&["check-config"], &[("FRONTDESK__POLICY__REPLY_TRESHOLD", "0.9")]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        !output.status.success() && stderr.contains("reply_treshold"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_the_client_secret() {
+    let output = frontdesk(&["serve", "--dry-run", "--listen", "127.0.0.1:0"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("INTERCOM_CLIENT_SECRET"), "{stderr}");
+}
+
+#[test]
+fn classify_and_ask_explain_themselves() {
+    let output = frontdesk(
+        &[
+            "classify",
+            "--json",
+            "I want to speak to a real person about my refund",
+        ],
+        &[],
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["intent"], "returns_refunds");
+    assert_eq!(result["handoff"], "rule asks_for_human");
+    let output = frontdesk(&["ask", "--json", "how much does standard shipping cost?"], &[]);
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["hits"][0]["article_id"], "shipping-costs");
+    assert!(result["draft"]["text"].as_str().unwrap().contains("$8.00"));
+}

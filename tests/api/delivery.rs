@@ -1,0 +1,259 @@
+//! Delivery guarantees: crashes and restarts lose no accepted event and post no reply twice;
+//! failed actions are retried, refused ones recorded, uncertain ones checked before a retry.
+
+use crate::fake_intercom::BOT_ADMIN_ID;
+use crate::helpers::{CLIENT_SECRET, eventually, repo_path, sample, spawn_app};
+use axum::http::Method;
+use frontdesk::store::Store;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_crash_mid_send_loses_no_event_and_posts_no_second_reply() {
+    let app = spawn_app().await;
+    // Intercom applies the reply but answers slowly: the crash lands between the two.
+    app.fake.hold_replies(Some(Duration::from_secs(30)));
+    for name in ["02_shipping_fee.json", "13_two_factor.json", "03_password.json"] {
+        assert_eq!(app.post_signed(&sample(name)).await.status(), 200);
+    }
+    eventually("the first reply reaches intercom", || async {
+        !app.fake.comments_on("1002").is_empty()
+    })
+    .await;
+    let states = app.store().inbox_states().await.unwrap();
+    assert!(
+        states.iter().any(|(s, _)| s == "pending"),
+        "later events are still waiting: {states:?}"
+    );
+
+    app.fake.hold_replies(None);
+    let app = app.crash_and_restart(|_| {}).await;
+
+    eventually("every event is processed after the restart", || async {
+        app.store().inbox_states().await.unwrap() == vec![("done".to_owned(), 3)]
+    })
+    .await;
+    eventually("the outbox is drained", || async {
+        let actions = app.store().actions(None).await.unwrap();
+        actions.iter().all(|a| a.state == "sent")
+    })
+    .await;
+    assert_eq!(
+        app.fake.comments_on("1002").len(),
+        1,
+        "the uncertain reply was not posted again"
+    );
+    assert_eq!(app.fake.requests_to("POST", "/conversations/1002/reply").len(), 1);
+    assert!(
+        !app.fake.requests_to("GET", "/conversations/1002").is_empty(),
+        "the conversation was checked first"
+    );
+    assert_eq!(
+        app.fake.comments_on("1013").len(),
+        1,
+        "the event accepted before the crash was answered"
+    );
+    assert!(app.fake.violations().is_empty(), "{:?}", app.fake.violations());
+}
+
+#[tokio::test]
+async fn a_server_error_after_the_reply_landed_does_not_duplicate_it() {
+    let app = spawn_app().await;
+    app.fake
+        .fail_after_applying(Method::POST, "/conversations/1002/reply", 1, 500);
+    app.post_signed(&sample("02_shipping_fee.json")).await;
+    eventually("the reply action settles", || async {
+        app.actions("1002")
+            .await
+            .first()
+            .is_some_and(|a| a.state == "sent")
+    })
+    .await;
+    assert_eq!(app.fake.requests_to("POST", "/conversations/1002/reply").len(), 1);
+    assert_eq!(app.fake.comments_on("1002").len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_error_before_the_reply_landed_is_retried_once() {
+    let app = spawn_app().await;
+    app.fake.fail(
+        Method::POST,
+        "/conversations/1002/reply",
+        1,
+        500,
+        &[],
+        json!({"type": "error.list", "errors": [{"code": "server_error", "message": "boom"}]}),
+    );
+    app.post_signed(&sample("02_shipping_fee.json")).await;
+    eventually("the reply lands", || async {
+        app.fake.comments_on("1002").len() == 1
+    })
+    .await;
+    eventually("the action is sent", || async {
+        app.actions("1002").await[0].state == "sent"
+    })
+    .await;
+    assert_eq!(app.fake.requests_to("POST", "/conversations/1002/reply").len(), 2);
+    assert_eq!(app.fake.comments_on("1002").len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_action_is_not_retried_and_its_reason_is_recorded() {
+    let app = spawn_app().await;
+    app.fake.fail(
+        Method::POST,
+        "/conversations/1002/reply",
+        1,
+        400,
+        &[],
+        json!({"type": "error.list", "request_id": "r1", "errors": [{"code": "parameter_invalid", "message": "Body is too long"}]}),
+    );
+    app.post_signed(&sample("02_shipping_fee.json")).await;
+    eventually("the reply is marked failed", || async {
+        app.actions("1002")
+            .await
+            .first()
+            .is_some_and(|a| a.state == "failed")
+    })
+    .await;
+    let reply = &app.actions("1002").await[0];
+    assert_eq!(reply.attempts, 1);
+    let error = reply.last_error.as_deref().unwrap();
+    assert!(
+        error.contains("400") && error.contains("parameter_invalid: Body is too long"),
+        "{error}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.fake.requests_to("POST", "/conversations/1002/reply").len(), 1);
+}
+
+#[tokio::test]
+async fn an_action_that_keeps_failing_is_dead_lettered() {
+    let app = spawn_app().await;
+    app.fake.fail(
+        Method::POST,
+        "/conversations/1002/tags",
+        100,
+        503,
+        &[],
+        json!({"type": "error.list", "errors": [{"code": "service_unavailable"}]}),
+    );
+    app.post_signed(&sample("02_shipping_fee.json")).await;
+    eventually("the tag actions are dead-lettered", || async {
+        let actions = app.actions("1002").await;
+        actions.len() >= 2
+            && actions
+                .iter()
+                .filter(|a| a.action["kind"] == "tag")
+                .all(|a| a.state == "dead")
+    })
+    .await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("frontdesk_actions_total{kind=\"tag\",outcome=\"dead\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("frontdesk_outbox_dead_letters 2"), "{metrics}");
+    assert_eq!(app.fake.comments_on("1002").len(), 1, "the reply itself went out");
+}
+
+/// `kill -9` of the real binary while Intercom holds a reply, then a restart: nothing lost,
+/// nothing posted twice.
+#[tokio::test]
+async fn the_binary_survives_kill_9() {
+    let fake = crate::fake_intercom::FakeIntercom::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--intercom-base-url",
+                &fake.uri(),
+            ])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .arg("--config")
+            .arg(repo_path("config/frontdesk.toml"))
+            .current_dir(repo_path(""))
+            .env("INTERCOM_ACCESS_TOKEN", crate::fake_intercom::TOKEN)
+            .env("INTERCOM_CLIENT_SECRET", CLIENT_SECRET)
+            .env("FRONTDESK__INTERCOM__ADMIN_ID", BOT_ADMIN_ID)
+            .env("FRONTDESK__WORKER__POLL_INTERVAL_MS", "20")
+            .env("FRONTDESK__WORKER__ACTION_RETRY_BASE_MS", "20")
+            .env("RUST_LOG", "frontdesk=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("binary starts")
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let wait_ready = || async {
+        eventually("the binary is ready", || async {
+            http.get(format!("{url}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+    };
+    fake.hold_replies(Some(Duration::from_secs(30)));
+    let mut child = spawn();
+    wait_ready().await;
+    for name in ["02_shipping_fee.json", "13_two_factor.json"] {
+        let body = sample(name);
+        let response = http
+            .post(format!("{url}/webhooks/intercom"))
+            .header(
+                "x-hub-signature",
+                frontdesk::webhook::sign(CLIENT_SECRET.as_bytes(), &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    eventually("the first reply reaches intercom", || async {
+        !fake.comments_on("1002").is_empty()
+    })
+    .await;
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+
+    fake.hold_replies(None);
+    let mut child = spawn();
+    wait_ready().await;
+    eventually("the second event is answered after the restart", || async {
+        fake.comments_on("1013").len() == 1
+    })
+    .await;
+    let store = Store::open(data_dir.path()).unwrap();
+    eventually("everything is sent", || async {
+        let actions = store.actions(None).await.unwrap();
+        !actions.is_empty() && actions.iter().all(|a| a.state == "sent")
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(fake.requests_to("POST", "/conversations/1002/reply").len(), 1);
+    assert_eq!(fake.comments_on("1002").len(), 1);
+    assert_eq!(store.inbox_states().await.unwrap(), vec![("done".to_owned(), 2)]);
+}

@@ -1,0 +1,13 @@
+//! One integration-test binary: the real server on a random loopback port, the real Intercom
+//! client against a fake Intercom on another that validates every request against the
+//! OpenAPI 2.16 spec, the real tantivy index, and the real store on disk.
+
+#![allow(unreachable_pub)]
+
+mod cli;
+mod client;
+mod delivery;
+mod fake_intercom;
+mod helpers;
+mod spec;
+mod webhook;
