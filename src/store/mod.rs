@@ -224,13 +224,19 @@ impl Store {
     /// Stores an event durably (committed and synced) and says whether it was new.
     pub async fn accept(&self, event: NewEvent) -> Result<Accepted> {
         let (done, wait) = oneshot::channel();
-        let writer = self.writer.clone();
-        // The channel is bounded; a full channel means the disk is far behind, and waiting
-        // here is the back-pressure Intercom's 5 s timeout tolerates.
-        tokio::task::spawn_blocking(move || writer.send(InsertJob { event, done }).map_err(drop))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?
-            .map_err(|_| Error::WriterGone)?;
+        match self.writer.try_send(InsertJob { event, done }) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(Error::WriterGone),
+            Err(mpsc::TrySendError::Full(job)) => {
+                // The disk is far behind: wait for room off the async threads. This is the
+                // back-pressure that Intercom's 5 s timeout tolerates.
+                let writer = self.writer.clone();
+                tokio::task::spawn_blocking(move || writer.send(job).map_err(drop))
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))?
+                    .map_err(|()| Error::WriterGone)?;
+            }
+        }
         wait.await.map_err(|_| Error::WriterGone)?
     }
 
