@@ -114,4 +114,68 @@ mod tests {
         let conversation = n.conversation.expect("conversation");
         assert_eq!(conversation.messages[0].author, AuthorKind::Bot);
     }
+
+    /// Replaces values at random places with other JSON types, and corrupts bytes: the parser
+    /// must answer Ok or Err, never panic, whatever Intercom (or an attacker with the secret)
+    /// sends.
+    #[test]
+    fn mutated_notifications_never_panic() {
+        let samples: Vec<serde_json::Value> = [
+            "01_return_window.json",
+            "11_reply_after_bot.json",
+            "09_admin_replied.json",
+        ]
+        .iter()
+        .map(|name| {
+            let path = format!("{}/knowledge/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        })
+        .collect();
+        let replacements = [
+            serde_json::Value::Null,
+            serde_json::json!(0),
+            serde_json::json!(-1.5),
+            serde_json::json!("x"),
+            serde_json::json!(true),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!([null, 1, {"a": "b"}]),
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for round in 0..3000 {
+            let mut value = samples[round % samples.len()].clone();
+            for _ in 0..rng.usize(1..4) {
+                mutate(&mut value, &mut rng, &replacements);
+            }
+            let _ = parse(&serde_json::to_vec(&value).unwrap());
+            let mut bytes = serde_json::to_vec(&value).unwrap();
+            for _ in 0..rng.usize(0..3) {
+                let i = rng.usize(..bytes.len());
+                bytes[i] = rng.u8(..);
+            }
+            bytes.truncate(rng.usize(..=bytes.len()));
+            let _ = parse(&bytes);
+        }
+    }
+
+    fn mutate(value: &mut serde_json::Value, rng: &mut fastrand::Rng, replacements: &[serde_json::Value]) {
+        let children = match value {
+            serde_json::Value::Object(map) => map.len(),
+            serde_json::Value::Array(items) => items.len(),
+            _ => 0,
+        };
+        if children == 0 || rng.u8(..10) == 0 {
+            *value = replacements[rng.usize(..replacements.len())].clone();
+            return;
+        }
+        let pick = rng.usize(..children);
+        match value {
+            serde_json::Value::Object(map) => {
+                let key = map.keys().nth(pick).cloned().unwrap();
+                mutate(map.get_mut(&key).unwrap(), rng, replacements);
+            }
+            serde_json::Value::Array(items) => mutate(&mut items[pick], rng, replacements),
+            _ => {}
+        }
+    }
 }

@@ -12,10 +12,32 @@ use crate::domain::{AdminId, AppId, AuthorKind, Conversation, Mode, Topic};
 use crate::knowledge::{Hit, KnowledgeBase, Signals};
 use crate::llm::{Draft, DraftRequest, Drafter, ExtractiveDrafter};
 use crate::triage::{Classifier, TriageResult};
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+
+/// Pipeline errors, named by the stage that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The taxonomy could not be loaded.
+    #[error("loading the triage taxonomy: {0}")]
+    Taxonomy(#[from] crate::triage::Error),
+    /// The knowledge base could not be loaded or searched.
+    #[error("knowledge: {0}")]
+    Knowledge(#[from] crate::knowledge::Error),
+    /// The drafter failed.
+    #[error("drafting: {0}")]
+    Draft(#[from] crate::llm::Error),
+    /// The stored notification no longer parses.
+    #[error("stored notification: {0}")]
+    Notification(#[from] crate::intercom::notification::ParseError),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::Error),
+    /// A decision could not be serialised.
+    #[error("serialising the decision: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
 
 /// What one event is, as the pipeline needs it.
 #[derive(Debug, Clone, Copy)]
@@ -133,11 +155,9 @@ impl Pipeline {
     }
 
     /// Loads the taxonomy and knowledge named in `config`, with the extractive drafter.
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let classifier =
-            Classifier::load(&config.triage.intents_file).context("loading the triage taxonomy")?;
-        let knowledge =
-            Arc::new(KnowledgeBase::load_dir(&config.knowledge.dir).context("loading the knowledge base")?);
+    pub fn from_config(config: &Config) -> Result<Self, Error> {
+        let classifier = Classifier::load(&config.triage.intents_file)?;
+        let knowledge = Arc::new(KnowledgeBase::load_dir(&config.knowledge.dir)?);
         let drafter = Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge)));
         Ok(Self::new(
             Arc::new(classifier),
@@ -167,12 +187,15 @@ impl Pipeline {
     pub async fn answer(
         &self,
         question: &str,
-    ) -> anyhow::Result<(
-        TriageResult,
-        Vec<Hit>,
-        Option<Draft>,
-        crate::actions::PolicyDecision,
-    )> {
+    ) -> Result<
+        (
+            TriageResult,
+            Vec<Hit>,
+            Option<Draft>,
+            crate::actions::PolicyDecision,
+        ),
+        Error,
+    > {
         let triage = self.classifier.classify(question);
         let hits = self.knowledge.search(question, self.top_k)?;
         let draft = self
@@ -188,7 +211,7 @@ impl Pipeline {
     }
 
     /// Decides what to do about one event.
-    pub async fn decide(&self, input: EventInput<'_>) -> anyhow::Result<Decision> {
+    pub async fn decide(&self, input: EventInput<'_>) -> Result<Decision, Error> {
         let mut decision = Decision {
             conversation_id: input
                 .conversation

@@ -101,7 +101,7 @@ impl Worker {
         }
     }
 
-    async fn decide_and_record(&self, event: &StoredEvent) -> anyhow::Result<String> {
+    async fn decide_and_record(&self, event: &StoredEvent) -> Result<String, super::Error> {
         let notification = notification::parse(&event.payload)?;
         let mut conversation = notification.conversation.clone();
         if notification.topic.is_customer_message()

@@ -148,15 +148,7 @@ async fn an_action_that_keeps_failing_is_dead_lettered() {
                 .all(|a| a.state == "dead")
     })
     .await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("frontdesk_actions_total{kind=\"tag\",outcome=\"dead\"} 2"),
         "{metrics}"

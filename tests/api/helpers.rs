@@ -132,6 +132,17 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics answered");
+        response.text().await.expect("metrics body")
+    }
+
     pub async fn actions(&self, conversation: &str) -> Vec<ActionRow> {
         self.store().actions(Some(conversation.into())).await.unwrap()
     }

@@ -200,15 +200,7 @@ async fn health_readiness_and_metrics_are_served() {
         !app.fake.comments_on("1002").is_empty()
     })
     .await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for needle in [
         "frontdesk_webhook_requests_total{outcome=\"accepted\"} 1",
         "frontdesk_webhook_requests_total{outcome=\"unauthorized\"} 1",
