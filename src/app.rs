@@ -70,8 +70,13 @@ impl App {
         };
         let store = Store::open(&config.server.data_dir)
             .with_context(|| format!("opening the store in {}", config.server.data_dir.display()))?;
-        let pipeline = Arc::new(Pipeline::from_config(config)?);
-        info!(articles = pipeline.knowledge().articles().len(), passages = pipeline.knowledge().passage_count(), knowledge_version = pipeline.knowledge().version(), mode = %config.policy.mode, dry_run = config.intercom.dry_run, "pipeline loaded");
+        let pipeline = {
+            let config = config.clone();
+            let index_dir = config.index_dir();
+            tokio::task::spawn_blocking(move || Pipeline::load(&config, Some(&index_dir))).await??
+        };
+        let pipeline = Arc::new(pipeline);
+        info!(articles = pipeline.knowledge().article_count(), passages = pipeline.knowledge().passage_count(), knowledge_version = pipeline.knowledge().version(), mode = %config.policy.mode, dry_run = config.intercom.dry_run, "pipeline loaded");
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let ready = Arc::new(AtomicBool::new(false));
@@ -110,6 +115,8 @@ impl App {
             wake,
             poll_interval: Duration::from_millis(config.worker.poll_interval_ms.max(10)),
             max_event_attempts: config.worker.max_event_attempts,
+            knowledge_sources: config.knowledge_sources(),
+            synced_articles_dir: config.synced_articles_dir(),
         };
         let worker = tokio::spawn(worker.run(cancel.clone()));
         ready.store(true, Ordering::Release);

@@ -32,12 +32,41 @@ pub enum Command {
     Serve(ServeArgs),
     /// Replay recorded webhook notifications through the pipeline (dry run, no network).
     Replay(ReplayArgs),
-    /// Build the knowledge index and print a summary.
+    /// Build or update the on-disk knowledge index (under the data dir) and print a summary.
     Index {
         /// Folder of Markdown articles (default: knowledge.dir).
         #[arg(long)]
         knowledge: Option<PathBuf>,
+        /// Data dir holding the index and synced articles (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
+    /// Pull published Help Center articles from Intercom, remove unpublished ones, update the index.
+    SyncArticles {
+        /// Data dir holding the index and synced articles (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Intercom base URL (overrides --region).
+        #[arg(long)]
+        intercom_base_url: Option<String>,
+        /// Intercom region: us (default), eu, au.
+        #[arg(long, value_enum)]
+        region: Option<Region>,
+    },
+    /// Search the knowledge base: top passages with scores, signals, snippet and URL.
+    Search {
+        /// The customer's words.
+        query: String,
+        /// How many passages.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluations.
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Answer one question as the bot would: triage, passages, draft, decision.
     Ask {
         /// The customer's question.
@@ -109,6 +138,20 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
+/// Evaluations.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// hit@1, hit@5, MRR and off-topic separation on a question set.
+    Retrieval {
+        /// JSONL questions (default: knowledge/eval/questions.jsonl).
+        #[arg(long)]
+        questions: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -177,19 +220,123 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Index { knowledge } => {
+        Command::Index { knowledge, data_dir } => {
             telemetry::init(LogFormat::Pretty, "frontdesk=warn");
-            let dir = knowledge.unwrap_or(config.knowledge.dir.clone());
-            let started = std::time::Instant::now();
-            let kb = crate::knowledge::KnowledgeBase::load_dir(&dir)?;
+            if let Some(dir) = knowledge {
+                config.knowledge.dir = dir;
+            }
+            if let Some(dir) = data_dir {
+                config.server.data_dir = dir;
+            }
+            index_on_disk(&config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SyncArticles {
+            data_dir,
+            intercom_base_url,
+            region,
+        } => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=info");
+            if let Some(dir) = data_dir {
+                config.server.data_dir = dir;
+            }
+            if let Some(region) = region {
+                config.intercom.region = region;
+            }
+            if let Some(url) = intercom_base_url {
+                config.intercom.base_url = Some(url);
+            }
+            let Some(token) = config.secrets.intercom_access_token.clone() else {
+                bail!("INTERCOM_ACCESS_TOKEN is not set");
+            };
+            let client = crate::intercom::IntercomClient::new(&config.intercom, token)?;
+            let dir = config.synced_articles_dir();
+            let report = crate::helpcenter::sync(&client, &dir).await?;
             println!(
-                "indexed {} articles, {} passages from {} in {:.1} ms (version {})",
-                kb.articles().len(),
-                kb.passage_count(),
-                dir.display(),
-                started.elapsed().as_secs_f64() * 1000.0,
-                kb.version()
+                "synced {} pages from {}: {} articles, {} published; {} written, {} unchanged, {} removed (into {})",
+                report.pages,
+                config.intercom.effective_base_url(),
+                report.fetched,
+                report.published,
+                report.written,
+                report.unchanged,
+                report.removed,
+                dir.display()
             );
+            index_on_disk(&config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search { query, limit, json } => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            let kb = load_in_memory(&config)?;
+            let hits = kb.search(&query, limit)?;
+            if json {
+                let hits: Vec<_> = hits
+                    .iter()
+                    .map(|h| serde_json::json!({ "article_id": h.article_id, "title": h.title, "heading": h.heading, "url": h.url, "score": h.signals.score, "signals": h.signals, "snippet": snippet(&h.text) }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else if hits.is_empty() {
+                println!("no passage matches");
+            } else {
+                for (i, h) in hits.iter().enumerate() {
+                    println!(
+                        "{}. {} — {}{}",
+                        i + 1,
+                        h.article_id,
+                        h.title,
+                        if h.heading.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" › {}", h.heading)
+                        }
+                    );
+                    println!(
+                        "   score {:.2}  normalised {:.2}  margin {:.2}  coverage {:.2}",
+                        h.signals.score, h.signals.normalized, h.signals.margin, h.signals.coverage
+                    );
+                    println!("   {}\n   {}", snippet(&h.text), h.url);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(EvalCommand::Retrieval { questions, json }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            let kb = load_in_memory(&config)?;
+            let path = questions.unwrap_or_else(|| config.knowledge.dir.join("eval/questions.jsonl"));
+            let questions = crate::knowledge::eval::load_questions(&path)?;
+            let report = crate::knowledge::eval::evaluate(&kb, &questions)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "retrieval on {} ({} questions: {} answerable, {} off-topic; {} articles, {} passages)",
+                    path.display(),
+                    report.questions,
+                    report.answerable,
+                    report.off_topic,
+                    kb.articles().len(),
+                    kb.passage_count()
+                );
+                println!(
+                    "hit@1 {:.3}   hit@5 {:.3}   MRR {:.3}   {:.2} ms/query",
+                    report.hit_at_1, report.hit_at_5, report.mrr, report.ms_per_query
+                );
+                let auc: Vec<String> = report.auc.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+                println!(
+                    "off-topic separation, ROC AUC of the top hit's signal: {}",
+                    auc.join(", ")
+                );
+                println!("\nnot ranked first ({}):", report.misses.len());
+                for miss in &report.misses {
+                    println!(
+                        "  {:?}\n    expected {}  got {}",
+                        miss.question,
+                        miss.expected.join(", "),
+                        miss.retrieved.join(", ")
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask { question, json } => {
@@ -305,6 +452,66 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Reads every knowledge source into an index in RAM (read-only commands), reporting skipped files.
+fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::KnowledgeBase> {
+    let (kb, problems, _) = crate::knowledge::KnowledgeBase::load(&config.knowledge_sources(), None)?;
+    for problem in &problems {
+        eprintln!("skipped {problem}");
+    }
+    Ok(kb)
+}
+
+/// Builds or updates the on-disk index with a progress bar, then prints a summary.
+async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
+    let sources = config.knowledge_sources();
+    let index_dir = config.index_dir();
+    let started = std::time::Instant::now();
+    let (kb, problems, report) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (articles, problems) = crate::knowledge::read_articles(&sources);
+        let bar = indicatif::ProgressBar::new(articles.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("indexing {bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let (kb, report) = crate::knowledge::KnowledgeBase::open(Some(&index_dir), articles, &mut |id| {
+            bar.set_message(id.to_owned());
+            bar.inc(1);
+        })?;
+        bar.finish_and_clear();
+        Ok((kb, problems, report))
+    })
+    .await??;
+    for problem in &problems {
+        println!("skipped {problem}");
+    }
+    if let Some(reason) = &report.rebuilt {
+        println!("rebuilt the index from scratch: {reason}");
+    }
+    println!(
+        "index {}: {} articles, {} passages ({} added, {} updated, {} removed, {} unchanged, {} skipped) in {:.0} ms, version {}",
+        config.index_dir().display(),
+        kb.article_count(),
+        kb.passage_count(),
+        report.added,
+        report.updated,
+        report.removed,
+        report.unchanged,
+        problems.len(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        kb.version()
+    );
+    Ok(())
+}
+
+/// The first 160 characters of a passage, on one line.
+fn snippet(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
     }
 }
 

@@ -368,6 +368,22 @@ impl Config {
         Ok(config)
     }
 
+    /// Where articles are read from: the knowledge folder, then the synced Help Center
+    /// articles under the data dir.
+    pub fn knowledge_sources(&self) -> Vec<PathBuf> {
+        vec![self.knowledge.dir.clone(), self.synced_articles_dir()]
+    }
+
+    /// Where `sync-articles` and `article.*` webhooks write Help Center articles.
+    pub fn synced_articles_dir(&self) -> PathBuf {
+        self.server.data_dir.join("articles")
+    }
+
+    /// Where the on-disk index lives.
+    pub fn index_dir(&self) -> PathBuf {
+        self.server.data_dir.join("index")
+    }
+
     /// Every problem with this configuration for running `serve`, one line each.
     pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();

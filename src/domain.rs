@@ -125,6 +125,8 @@ pub enum Topic {
     UserReplied,
     /// Any other `conversation.*` topic: teammates, bots and state changes.
     ConversationOther(String),
+    /// `article.*`: a Help Center article changed.
+    Article(String),
     /// `ping`.
     Ping,
     /// A topic frontdesk does not act on.
@@ -138,6 +140,7 @@ impl Topic {
             "conversation.user.created" => Self::UserCreated,
             "conversation.user.replied" => Self::UserReplied,
             "ping" => Self::Ping,
+            t if t.starts_with("article.") => Self::Article(t.to_owned()),
             t if t.starts_with("conversation.") => Self::ConversationOther(t.to_owned()),
             t => Self::Unhandled(t.to_owned()),
         }
@@ -148,7 +151,7 @@ impl Topic {
     pub fn is_stored(&self) -> bool {
         matches!(
             self,
-            Self::UserCreated | Self::UserReplied | Self::ConversationOther(_)
+            Self::UserCreated | Self::UserReplied | Self::ConversationOther(_) | Self::Article(_)
         )
     }
 

@@ -30,6 +30,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod helpcenter;
 pub mod intercom;
 pub mod knowledge;
 pub mod llm;

@@ -56,6 +56,47 @@ fn decode_entities(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// Splits an HTML document at its headings (`<h1>`…`<h6>`): the text before the first
+/// heading (heading `""`), then each heading with the text under it, all as plain text.
+pub fn html_sections(html: &str) -> Vec<(String, String)> {
+    let lower = html.to_ascii_lowercase();
+    let mut sections = Vec::new();
+    let mut heading = String::new();
+    let mut cursor = 0;
+    let is_heading_open = |i: usize| {
+        let b = lower.as_bytes();
+        b.get(i + 1) == Some(&b'h')
+            && b.get(i + 2).is_some_and(|d| (b'1'..=b'6').contains(d))
+            && b.get(i + 3)
+                .is_some_and(|c| *c == b'>' || c.is_ascii_whitespace())
+    };
+    let mut search_from = 0;
+    while let Some(offset) = lower[search_from..].find('<') {
+        let start = search_from + offset;
+        search_from = start + 1;
+        if !is_heading_open(start) {
+            continue;
+        }
+        let level = &lower[start + 2..start + 3];
+        let close_tag = format!("</h{level}>");
+        let Some(open_end) = lower[start..].find('>').map(|i| start + i + 1) else {
+            break;
+        };
+        let Some(close) = lower[open_end..].find(&close_tag).map(|i| open_end + i) else {
+            break;
+        };
+        sections.push((std::mem::take(&mut heading), html_to_text(&html[cursor..start])));
+        heading = html_to_text(&html[open_end..close]).replace('\n', " ");
+        cursor = close + close_tag.len();
+        search_from = cursor;
+    }
+    sections.push((heading, html_to_text(&html[cursor..])));
+    sections
+        .into_iter()
+        .filter(|(h, t)| !(h.is_empty() && t.is_empty()))
+        .collect()
+}
+
 /// Escapes text for inclusion in HTML element content or a quoted attribute.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
@@ -120,6 +161,25 @@ mod tests {
             "Hello & welcome\nLine two"
         );
         assert_eq!(html_to_text("is 3 < 4? yes"), "is 3 < 4? yes");
+    }
+
+    #[test]
+    fn html_is_split_at_headings() {
+        let sections = html_sections(
+            "<p>Intro &amp; more</p><h2 id=\"a\">Return <b>windows</b></h2><p>Gold: any time.</p><H3>Labels</H3><ul><li>Print it</li></ul>",
+        );
+        assert_eq!(
+            sections,
+            vec![
+                (String::new(), "Intro & more".to_owned()),
+                ("Return windows".to_owned(), "Gold: any time.".to_owned()),
+                ("Labels".to_owned(), "Print it".to_owned()),
+            ]
+        );
+        assert_eq!(
+            html_sections("plain text only"),
+            vec![(String::new(), "plain text only".to_owned())]
+        );
     }
 
     #[test]

@@ -103,6 +103,12 @@ pub struct Article {
     /// `published` or `draft`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub state: Option<String>,
+    /// Unix seconds of the last update.
+    #[serde(default, deserialize_with = "super::wire::lenient_i64")]
+    pub updated_at: Option<i64>,
+    /// The help center's default locale (multilingual help centers only).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub default_locale: Option<String>,
 }
 
 /// One page of `GET /articles`.

@@ -32,6 +32,8 @@ pub struct Notification {
     pub delivery_attempts: Option<i64>,
     /// The conversation, when the item is one.
     pub conversation: Option<Conversation>,
+    /// The Help Center article, when the item is one.
+    pub article: Option<super::Article>,
 }
 
 /// Parses raw webhook bytes.
@@ -53,8 +55,15 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     if wire.kind.as_deref().is_some_and(|k| k != "notification_event") {
         return Err(ParseError::Missing("type notification_event"));
     }
-    let is_conversation = item.get("type").and_then(|t| t.as_str()) == Some("conversation");
-    let conversation = is_conversation
+    let item_type = item
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let article = (item_type == "article")
+        .then(|| serde_json::from_value(item.clone()).ok())
+        .flatten();
+    let conversation = (item_type == "conversation")
         .then(|| serde_json::from_value::<ConversationWire>(item).unwrap_or_default())
         .map(ConversationWire::into_domain);
     Ok(Notification {
@@ -65,6 +74,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
         created_at: wire.created_at,
         delivery_attempts: wire.delivery_attempts,
         conversation,
+        article,
     })
 }
 

@@ -1,8 +1,15 @@
 //! One help article: front matter (`id`, `title`, `url`, `locale`, `tags`, `updated_at`)
-//! between `---` lines, then Markdown split into passages at headings.
+//! between `---` lines, then Markdown split into passages at headings. Reading a folder
+//! reports each bad file with its line and skips it, so one broken article never stops the
+//! rest from being indexed.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Articles larger than this are refused (a help article is a few KiB).
+pub const MAX_ARTICLE_BYTES: u64 = 512 * 1024;
 
 /// A parsed article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +28,7 @@ pub struct Article {
     pub updated_at: String,
     /// Passages: the lead, then one per heading.
     pub passages: Vec<Passage>,
-    /// SHA-256 of the file's text.
+    /// SHA-256 of the file's text: a change re-indexes the article.
     pub content_hash: String,
 }
 
@@ -34,18 +41,119 @@ pub struct Passage {
     pub text: String,
 }
 
-/// Parses an article; the error says what is missing.
-pub fn parse_article(text: &str) -> Result<Article, String> {
+/// Why an article could not be read: the line (1-based; 0 for the whole file) and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArticleError {
+    /// Line of the problem.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ArticleError {
+    fn at(line: usize, message: impl Into<String>) -> Self {
+        Self {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// A file that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The file.
+    pub path: PathBuf,
+    /// Line (0 for the whole file).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+        } else {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        }
+    }
+}
+
+/// Reads every `*.md` directly under each folder (sorted; `README.md` skipped; missing
+/// folders ignored). Bad files, and second files with an id already seen, are reported and
+/// skipped.
+pub fn read_articles(dirs: &[PathBuf]) -> (Vec<Article>, Vec<Problem>) {
+    let mut articles = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "md") && p.file_name().is_some_and(|n| n != "README.md")
+            })
+            .collect();
+        paths.sort();
+        for path in paths {
+            match read_article(&path) {
+                Ok(article) => match seen.get(&article.id) {
+                    Some(first) => problems.push(Problem {
+                        path: path.clone(),
+                        line: 2,
+                        message: format!("id {} is already used by {}", article.id, first.display()),
+                    }),
+                    None => {
+                        seen.insert(article.id.clone(), path.clone());
+                        articles.push(article);
+                    }
+                },
+                Err(error) => problems.push(Problem {
+                    path: path.clone(),
+                    line: error.line,
+                    message: error.message,
+                }),
+            }
+        }
+    }
+    (articles, problems)
+}
+
+fn read_article(path: &Path) -> Result<Article, ArticleError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| ArticleError::at(0, e.to_string()))?
+        .len();
+    if size > MAX_ARTICLE_BYTES {
+        return Err(ArticleError::at(
+            0,
+            format!("{size} bytes is over the {MAX_ARTICLE_BYTES}-byte limit for one article"),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| ArticleError::at(0, e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|e| ArticleError::at(0, format!("not UTF-8: {e}")))?;
+    parse_article(&text)
+}
+
+/// Parses an article; the error names the line.
+pub fn parse_article(text: &str) -> Result<Article, ArticleError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let rest = text
-        .strip_prefix("---\n")
-        .or_else(|| text.strip_prefix("---\r\n"))
-        .ok_or("no front matter: the file must start with a --- line")?;
-    let end = rest
-        .find("\n---")
-        .ok_or("front matter is not closed by a --- line")?;
-    let (front, body) = (&rest[..end], &rest[end + 4..]);
-    let body = body.trim_start_matches(['\r', '\n']);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.first().map(|l| l.trim_end()) != Some("---") {
+        return Err(ArticleError::at(
+            1,
+            "no front matter: the file must start with a --- line",
+        ));
+    }
+    let close = lines
+        .iter()
+        .skip(1)
+        .position(|l| l.trim_end() == "---")
+        .map(|i| i + 1)
+        .ok_or_else(|| ArticleError::at(1, "front matter is not closed by a --- line"))?;
     let mut article = Article {
         id: String::new(),
         title: String::new(),
@@ -56,14 +164,14 @@ pub fn parse_article(text: &str) -> Result<Article, String> {
         passages: Vec::new(),
         content_hash: hex::encode(Sha256::digest(text.as_bytes())),
     };
-    for line in front
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
+    for (i, raw) in lines.iter().enumerate().take(close).skip(1) {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
         let (key, value) = line
             .split_once(':')
-            .ok_or_else(|| format!("front matter line {line:?} is not key: value"))?;
+            .ok_or_else(|| ArticleError::at(i + 1, format!("{line:?} is not key: value")))?;
         let value = unquote(value.trim());
         match key.trim() {
             "id" => article.id = value,
@@ -80,18 +188,32 @@ pub fn parse_article(text: &str) -> Result<Article, String> {
                     .filter(|t| !t.is_empty())
                     .collect();
             }
-            other => return Err(format!("unknown front matter key {other:?}")),
+            other => {
+                return Err(ArticleError::at(
+                    i + 1,
+                    format!("unknown front matter key {other:?}"),
+                ));
+            }
         }
     }
     if article.id.is_empty() {
-        return Err("front matter has no id".into());
+        return Err(ArticleError::at(close + 1, "front matter has no id"));
+    }
+    if article.id.chars().any(|c| c.is_whitespace() || c == '/') {
+        return Err(ArticleError::at(
+            2,
+            format!("id {:?} may not contain spaces or slashes", article.id),
+        ));
     }
     if article.title.is_empty() {
-        return Err("front matter has no title".into());
+        return Err(ArticleError::at(close + 1, "front matter has no title"));
     }
-    article.passages = split_passages(body);
+    article.passages = split_passages(&lines[close + 1..].join("\n"));
     if article.passages.is_empty() {
-        return Err("article has no text".into());
+        return Err(ArticleError::at(
+            close + 2,
+            "article has no text after the front matter",
+        ));
     }
     Ok(article)
 }
@@ -158,6 +280,27 @@ fn strip_markdown(line: &str) -> String {
     out.replace("**", "").replace('`', "")
 }
 
+/// Writes an article as Markdown with front matter (used by the Help Center sync).
+pub fn render_article(article: &Article) -> String {
+    let mut out = format!(
+        "---\nid: {}\ntitle: {}\nurl: {}\nlocale: {}\ntags: [{}]\nupdated_at: {}\n---\n",
+        article.id,
+        article.title.replace('\n', " "),
+        article.url,
+        article.locale,
+        article.tags.join(", "),
+        article.updated_at
+    );
+    for passage in &article.passages {
+        if !passage.heading.is_empty() {
+            out.push_str(&format!("\n## {}\n", passage.heading));
+        }
+        out.push_str(&passage.text);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,21 +325,41 @@ mod tests {
     }
 
     #[test]
-    fn missing_pieces_are_explained() {
-        assert!(
-            parse_article("no front matter")
+    fn problems_name_the_line() {
+        assert_eq!(parse_article("no front matter").unwrap_err().line, 1);
+        assert_eq!(
+            parse_article("---\nid: x\ntitle: y\n").unwrap_err().message,
+            "front matter is not closed by a --- line"
+        );
+        let error = parse_article("---\nid: x\ntitle: x\nfoo: y\n---\nbody").unwrap_err();
+        assert_eq!((error.line, error.message.contains("foo")), (4, true));
+        assert_eq!(
+            parse_article("---\nid: x\ntitle: x\nbroken line\n---\nbody")
                 .unwrap_err()
-                .contains("front matter")
+                .line,
+            4
         );
         assert!(
             parse_article("---\ntitle: x\n---\nbody")
                 .unwrap_err()
+                .message
                 .contains("no id")
         );
         assert!(
-            parse_article("---\nid: x\ntitle: x\nfoo: y\n---\nbody")
+            parse_article("---\nid: x\ntitle: x\n---\n\n   \n")
                 .unwrap_err()
-                .contains("foo")
+                .message
+                .contains("no text")
+        );
+    }
+
+    #[test]
+    fn rendering_round_trips() {
+        let a = parse_article("---\nid: x\ntitle: X\nurl: https://x\nlocale: fr\ntags: [a, b]\nupdated_at: 2026-01-01\n---\nLead.\n\n## Part\nBody.\n").unwrap();
+        let b = parse_article(&render_article(&a)).unwrap();
+        assert_eq!(
+            (a.id, a.title, a.url, a.locale, a.tags, a.passages),
+            (b.id, b.title, b.url, b.locale, b.tags, b.passages)
         );
     }
 }

@@ -1,40 +1,58 @@
-//! The knowledge base: Markdown articles with front matter under `knowledge/`, split into
-//! passages at headings (the article title carried into each), indexed with tantivy, and
-//! searched with customer text that is never parsed as query syntax: the text goes through
-//! the index's own analyzer and becomes a disjunction of term queries with field boosts.
+//! The knowledge base: Markdown articles (`knowledge/`, plus articles synced from Intercom's
+//! Help Center), split into passages at headings with the article title carried into each,
+//! indexed with tantivy, in RAM or on disk under the data dir.
+//!
+//! Text is analysed before indexing with the article locale's analyzer (lower-casing, stop
+//! words, and the locale's Snowball stemmer where tantivy has one; English by default). The
+//! analysed terms are indexed with a whitespace tokenizer and also stored, so coverage is
+//! computed without re-analysing passages at query time. Customer text is never parsed as
+//! query syntax: it goes through the same analyzer and becomes a disjunction of term
+//! queries with field boosts (title 2, heading 1.5, tags 1.5, body 1).
+//!
+//! On disk, a `manifest.json` beside the index records the schema version and each
+//! article's content hash: an update re-indexes only articles whose hash changed, deletes
+//! removed ones, and rebuilds from scratch when the schema version differs or the index
+//! cannot be opened. One writer, one reader; a searcher per query.
 //!
 //! Each hit carries retrieval signals for confidence: the BM25 score, a normalised form, the
 //! margin to the best passage of another article, and the share of the question's content
-//! terms the passage covers. This module owns articles, passages and the index; it knows
-//! nothing of Intercom or drafting.
+//! terms the passage covers. This module knows nothing of Intercom or drafting.
 
+mod analysis;
 mod article;
+pub mod eval;
 
-pub use article::{Article, Passage, parse_article};
+pub use analysis::Analyzers;
+pub use article::{
+    Article, ArticleError, MAX_ARTICLE_BYTES, Passage, Problem, parse_article, read_articles, render_article,
+};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
-use std::path::Path;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
-};
+use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
-/// The analyzer name registered on the index.
-const ANALYZER: &str = "frontdesk_en";
+/// Bump when the schema or the analysis changes: an index with another version is rebuilt.
+pub const SCHEMA_VERSION: u32 = 2;
 /// BM25 score at which the normalised score reaches one half.
 const NORMALIZE_HALF_SCORE: f32 = 8.0;
+const PRE_ANALYZED: &str = "frontdesk_pre";
+const MANIFEST: &str = "manifest.json";
+const WRITER_MEMORY: usize = 30_000_000;
 
 /// Knowledge errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An article file could not be read.
+    /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
         /// File.
@@ -42,17 +60,22 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
-    /// An article is malformed.
+    /// A file is malformed.
     #[error("{path}: {message}")]
     Article {
-        /// File.
+        /// File (and line).
         path: String,
         /// What is wrong.
         message: String,
     },
-    /// Two articles share an id.
-    #[error("article id {0} is used twice")]
-    DuplicateId(String),
+    /// The index directory could not be prepared.
+    #[error("index directory {path}: {message}")]
+    IndexDir {
+        /// Directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// tantivy failed.
     #[error("index: {0}")]
     Index(#[from] tantivy::TantivyError),
@@ -67,7 +90,7 @@ pub struct Signals {
     pub normalized: f32,
     /// `(score - best score of another article) / score`, 0 when another article is as good.
     pub margin: f32,
-    /// Share of the question's content terms (stemmed, stop words removed) in the passage.
+    /// Share of the question's content terms (analysed) found in the passage.
     pub coverage: f32,
 }
 
@@ -88,336 +111,358 @@ pub struct Hit {
     pub signals: Signals,
 }
 
+/// What an update did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UpdateReport {
+    /// Articles indexed for the first time.
+    pub added: usize,
+    /// Articles re-indexed because their content changed.
+    pub updated: usize,
+    /// Articles deleted from the index.
+    pub removed: usize,
+    /// Articles left as they were.
+    pub unchanged: usize,
+    /// Why the index was rebuilt from scratch, if it was.
+    pub rebuilt: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    schema_version: u32,
+    articles: BTreeMap<String, String>,
+}
+
 #[derive(Clone, Copy)]
 struct Fields {
     article_id: Field,
     url: Field,
+    locale: Field,
     title: Field,
     heading: Field,
     body: Field,
     tags: Field,
-    locale: Field,
+    title_text: Field,
+    heading_text: Field,
+    body_text: Field,
+}
+
+struct State {
+    articles: BTreeMap<String, Article>,
+    passages: usize,
+    version: String,
+    locales: HashSet<String>,
 }
 
 /// The searchable knowledge base.
 pub struct KnowledgeBase {
     reader: IndexReader,
+    writer: Mutex<IndexWriter>,
     fields: Fields,
-    analyzer: TextAnalyzer,
-    articles: Vec<Article>,
-    passages: usize,
-    version: String,
+    analyzers: Analyzers,
+    state: RwLock<State>,
+    dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.read().expect("knowledge state lock");
         f.debug_struct("KnowledgeBase")
-            .field("articles", &self.articles.len())
-            .field("passages", &self.passages)
-            .field("version", &self.version)
+            .field("articles", &state.articles.len())
+            .field("passages", &state.passages)
+            .field("version", &state.version)
+            .field("dir", &self.dir)
             .finish()
     }
 }
 
-/// English function words and chat filler, removed before indexing and from questions, so
-/// that coverage counts the words that carry the question ("i", "can", "how", "hi" do not).
-const STOPWORDS_EN: &[&str] = &[
-    "a",
-    "about",
-    "above",
-    "after",
-    "again",
-    "against",
-    "ago",
-    "all",
-    "also",
-    "am",
-    "an",
-    "and",
-    "any",
-    "anyone",
-    "are",
-    "as",
-    "at",
-    "be",
-    "because",
-    "been",
-    "before",
-    "being",
-    "below",
-    "between",
-    "both",
-    "but",
-    "by",
-    "can",
-    "could",
-    "did",
-    "do",
-    "does",
-    "doing",
-    "don",
-    "done",
-    "down",
-    "during",
-    "each",
-    "else",
-    "even",
-    "ever",
-    "few",
-    "for",
-    "from",
-    "further",
-    "get",
-    "got",
-    "had",
-    "has",
-    "have",
-    "having",
-    "he",
-    "hello",
-    "her",
-    "here",
-    "hers",
-    "herself",
-    "hey",
-    "hi",
-    "him",
-    "himself",
-    "his",
-    "how",
-    "i",
-    "if",
-    "im",
-    "in",
-    "into",
-    "is",
-    "it",
-    "its",
-    "itself",
-    "just",
-    "know",
-    "let",
-    "like",
-    "ll",
-    "me",
-    "might",
-    "more",
-    "most",
-    "much",
-    "must",
-    "my",
-    "myself",
-    "need",
-    "no",
-    "nor",
-    "not",
-    "now",
-    "of",
-    "off",
-    "ok",
-    "okay",
-    "on",
-    "once",
-    "only",
-    "or",
-    "other",
-    "our",
-    "ours",
-    "ourselves",
-    "out",
-    "over",
-    "own",
-    "please",
-    "re",
-    "same",
-    "she",
-    "should",
-    "so",
-    "some",
-    "still",
-    "such",
-    "than",
-    "thank",
-    "thanks",
-    "that",
-    "the",
-    "their",
-    "theirs",
-    "them",
-    "themselves",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "those",
-    "through",
-    "to",
-    "too",
-    "under",
-    "until",
-    "up",
-    "us",
-    "ve",
-    "very",
-    "want",
-    "was",
-    "we",
-    "were",
-    "what",
-    "when",
-    "where",
-    "which",
-    "while",
-    "who",
-    "whom",
-    "why",
-    "will",
-    "with",
-    "would",
-    "yes",
-    "you",
-    "your",
-    "yours",
-    "yourself",
-    "yourselves",
-];
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let analysed = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(PRE_ANALYZED)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let fields = Fields {
+        article_id: builder.add_text_field("article_id", STRING | STORED),
+        url: builder.add_text_field("url", STORED),
+        locale: builder.add_text_field("locale", STRING | STORED),
+        title: builder.add_text_field("title", analysed.clone()),
+        heading: builder.add_text_field("heading", analysed.clone()),
+        body: builder.add_text_field("body", analysed.clone()),
+        tags: builder.add_text_field("tags", analysed),
+        title_text: builder.add_text_field("title_text", STORED),
+        heading_text: builder.add_text_field("heading_text", STORED),
+        body_text: builder.add_text_field("body_text", STORED),
+    };
+    (builder.build(), fields)
+}
 
-fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(StopWordFilter::remove(
-            STOPWORDS_EN.iter().map(|w| (*w).to_owned()),
-        ))
-        .filter(Stemmer::new(Language::English))
-        .build()
+fn register(index: &Index) {
+    index.tokenizers().register(
+        PRE_ANALYZED,
+        TextAnalyzer::builder(WhitespaceTokenizer::default()).build(),
+    );
+}
+
+fn dir_error(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::IndexDir {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
 }
 
 impl KnowledgeBase {
-    /// Loads every `*.md` directly under `dir` (not sub-folders; `README.md` skipped) and
-    /// indexes them in memory.
+    /// Reads the articles of `dir` and indexes them in RAM (skipped files are returned).
     pub fn load_dir(dir: &Path) -> Result<Self, Error> {
-        let read_error = |source| Error::Read {
-            path: dir.display().to_string(),
-            source,
-        };
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(read_error)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "md") && p.file_name().is_some_and(|n| n != "README.md")
-            })
-            .collect();
-        paths.sort();
-        let mut articles = Vec::with_capacity(paths.len());
-        for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let article = parse_article(&text).map_err(|message| Error::Article {
-                path: path.display().to_string(),
-                message,
-            })?;
-            articles.push(article);
-        }
-        Self::build(articles)
+        Self::load(&[dir.to_owned()], None).map(|(kb, _, _)| kb)
     }
 
-    /// Indexes the given articles in memory.
+    /// Reads the articles of `dirs` and opens the index: in RAM when `index_dir` is `None`,
+    /// else on disk there, updated incrementally. Returns the skipped files and what the
+    /// update did.
+    pub fn load(
+        dirs: &[PathBuf],
+        index_dir: Option<&Path>,
+    ) -> Result<(Self, Vec<Problem>, UpdateReport), Error> {
+        let (articles, problems) = read_articles(dirs);
+        let (kb, report) = Self::open(index_dir, articles, &mut |_| {})?;
+        Ok((kb, problems, report))
+    }
+
+    /// Indexes `articles` in RAM.
     pub fn build(articles: Vec<Article>) -> Result<Self, Error> {
-        let mut seen = HashSet::new();
-        for article in &articles {
-            if !seen.insert(article.id.clone()) {
-                return Err(Error::DuplicateId(article.id.clone()));
-            }
-        }
-        let mut builder = Schema::builder();
-        let text = TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(ANALYZER)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            )
-            .set_stored();
-        let fields = Fields {
-            article_id: builder.add_text_field("article_id", STRING | STORED),
-            url: builder.add_text_field("url", STORED),
-            title: builder.add_text_field("title", text.clone()),
-            heading: builder.add_text_field("heading", text.clone()),
-            body: builder.add_text_field("body", text.clone()),
-            tags: builder.add_text_field("tags", text),
-            locale: builder.add_text_field("locale", STRING | STORED),
+        Self::open(None, articles, &mut |_| {}).map(|(kb, _)| kb)
+    }
+
+    /// Opens (or creates) the index and brings it to exactly `articles`. `progress` is told
+    /// each article as it is indexed.
+    pub fn open(
+        index_dir: Option<&Path>,
+        articles: Vec<Article>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(Self, UpdateReport), Error> {
+        let (schema, fields) = schema();
+        let mut rebuilt = None;
+        let mut manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            articles: BTreeMap::new(),
         };
-        let index = Index::create_in_ram(builder.build());
-        index.tokenizers().register(ANALYZER, analyzer());
-        let mut writer: IndexWriter = index.writer(15_000_000)?;
-        let mut hasher = Sha256::new();
-        let mut passages = 0;
-        for article in &articles {
-            hasher.update(article.content_hash.as_bytes());
-            for passage in &article.passages {
-                writer.add_document(doc!(
-                    fields.article_id => article.id.as_str(),
-                    fields.url => article.url.as_str(),
-                    fields.title => article.title.as_str(),
-                    fields.heading => passage.heading.as_str(),
-                    fields.body => passage.text.as_str(),
-                    fields.tags => article.tags.join(" "),
-                    fields.locale => article.locale.as_str(),
-                ))?;
-                passages += 1;
+        let index = match index_dir {
+            None => Index::create_in_ram(schema),
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| dir_error(dir, e))?;
+                let existing: Option<Manifest> = std::fs::read(dir.join(MANIFEST))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                let reusable = match existing {
+                    Some(m) if m.schema_version == SCHEMA_VERSION => match MmapDirectory::open(dir)
+                        .map_err(|e| e.to_string())
+                        .and_then(|d| Index::open(d).map_err(|e| e.to_string()))
+                    {
+                        Ok(index) => {
+                            manifest = m;
+                            Some(index)
+                        }
+                        Err(error) => {
+                            rebuilt = Some(format!("the index could not be opened ({error})"));
+                            None
+                        }
+                    },
+                    Some(m) => {
+                        rebuilt = Some(format!(
+                            "schema version {} is not {SCHEMA_VERSION}",
+                            m.schema_version
+                        ));
+                        None
+                    }
+                    None if dir.read_dir().map_err(|e| dir_error(dir, e))?.next().is_some() => {
+                        rebuilt = Some("no readable manifest".into());
+                        None
+                    }
+                    None => None,
+                };
+                match reusable {
+                    Some(index) => index,
+                    None => {
+                        std::fs::remove_dir_all(dir).map_err(|e| dir_error(dir, e))?;
+                        std::fs::create_dir_all(dir).map_err(|e| dir_error(dir, e))?;
+                        Index::create_in_dir(dir, schema)?
+                    }
+                }
             }
-        }
-        writer.commit()?;
+        };
+        register(&index);
+        let writer: IndexWriter = index.writer(WRITER_MEMORY)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let version = hex::encode(&hasher.finalize()[..8]);
-        Ok(Self {
+        let kb = Self {
             reader,
+            writer: Mutex::new(writer),
             fields,
-            analyzer: analyzer(),
-            articles,
+            analyzers: Analyzers::default(),
+            state: RwLock::new(State {
+                articles: BTreeMap::new(),
+                passages: 0,
+                version: String::new(),
+                locales: HashSet::new(),
+            }),
+            dir: index_dir.map(Path::to_owned),
+        };
+        let mut report = kb.replace_all(articles, &manifest.articles, progress)?;
+        report.rebuilt = rebuilt;
+        Ok((kb, report))
+    }
+
+    /// Brings the index to exactly `articles`: new and changed ones (by content hash) are
+    /// indexed, missing ones deleted. Blocking: call from `spawn_blocking` in async code.
+    pub fn update(
+        &self,
+        articles: Vec<Article>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<UpdateReport, Error> {
+        let indexed: BTreeMap<String, String> = {
+            let state = self.state.read().expect("knowledge state lock");
+            state
+                .articles
+                .iter()
+                .map(|(id, a)| (id.clone(), a.content_hash.clone()))
+                .collect()
+        };
+        self.replace_all(articles, &indexed, progress)
+    }
+
+    fn replace_all(
+        &self,
+        articles: Vec<Article>,
+        indexed: &BTreeMap<String, String>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<UpdateReport, Error> {
+        let mut report = UpdateReport::default();
+        let mut writer = self.writer.lock().expect("index writer lock");
+        let wanted: HashSet<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+        for id in indexed.keys().filter(|id| !wanted.contains(String::as_str(id))) {
+            writer.delete_term(Term::from_field_text(self.fields.article_id, id));
+            report.removed += 1;
+        }
+        for article in &articles {
+            match indexed.get(&article.id) {
+                Some(hash) if *hash == article.content_hash => report.unchanged += 1,
+                previous => {
+                    if previous.is_some() {
+                        writer.delete_term(Term::from_field_text(self.fields.article_id, &article.id));
+                        report.updated += 1;
+                    } else {
+                        report.added += 1;
+                    }
+                    self.add_article(&writer, article)?;
+                }
+            }
+            progress(&article.id);
+        }
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        let mut hasher = Sha256::new();
+        let mut passages = 0;
+        let mut by_id = BTreeMap::new();
+        let mut locales = HashSet::new();
+        for article in articles {
+            hasher.update(article.id.as_bytes());
+            hasher.update(article.content_hash.as_bytes());
+            passages += article.passages.len();
+            locales.insert(analysis::primary_subtag(&article.locale));
+            by_id.insert(article.id.clone(), article);
+        }
+        if let Some(dir) = &self.dir {
+            let manifest = Manifest {
+                schema_version: SCHEMA_VERSION,
+                articles: by_id
+                    .iter()
+                    .map(|(id, a)| (id.clone(), a.content_hash.clone()))
+                    .collect(),
+            };
+            let tmp = dir.join(format!("{MANIFEST}.tmp"));
+            let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| dir_error(dir, e))?;
+            std::fs::write(&tmp, bytes).map_err(|e| dir_error(dir, e))?;
+            std::fs::rename(&tmp, dir.join(MANIFEST)).map_err(|e| dir_error(dir, e))?;
+        }
+        let mut state = self.state.write().expect("knowledge state lock");
+        *state = State {
+            articles: by_id,
             passages,
-            version,
-        })
+            version: hex::encode(&hasher.finalize()[..8]),
+            locales,
+        };
+        Ok(report)
     }
 
-    /// A short hash of every article's content: changes when any article does.
-    pub fn version(&self) -> &str {
-        &self.version
+    fn add_article(&self, writer: &IndexWriter, article: &Article) -> Result<(), Error> {
+        let f = self.fields;
+        let analyse = |text: &str| self.analyzers.terms(&article.locale, text).join(" ");
+        let title = analyse(&article.title);
+        let tags = analyse(&article.tags.join(" "));
+        for passage in &article.passages {
+            writer.add_document(doc!(
+                f.article_id => article.id.as_str(),
+                f.url => article.url.as_str(),
+                f.locale => analysis::primary_subtag(&article.locale),
+                f.title => title.as_str(),
+                f.heading => analyse(&passage.heading),
+                f.body => analyse(&passage.text),
+                f.tags => tags.as_str(),
+                f.title_text => article.title.as_str(),
+                f.heading_text => passage.heading.as_str(),
+                f.body_text => passage.text.as_str(),
+            ))?;
+        }
+        Ok(())
     }
 
-    /// The articles indexed.
-    pub fn articles(&self) -> &[Article] {
-        &self.articles
+    /// A short hash of every article's id and content: changes when any article does.
+    pub fn version(&self) -> String {
+        self.state.read().expect("knowledge state lock").version.clone()
+    }
+
+    /// The articles indexed, by id.
+    pub fn articles(&self) -> Vec<Article> {
+        self.state
+            .read()
+            .expect("knowledge state lock")
+            .articles
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// How many articles are indexed.
+    pub fn article_count(&self) -> usize {
+        self.state.read().expect("knowledge state lock").articles.len()
     }
 
     /// How many passages are indexed.
     pub fn passage_count(&self) -> usize {
-        self.passages
+        self.state.read().expect("knowledge state lock").passages
     }
 
-    /// Content terms of `text` as the index sees them (lower-cased, stop words removed,
-    /// stemmed), in order, with repeats.
+    /// Content terms of `text` as the English index sees them, in order, with repeats.
     pub fn terms(&self, text: &str) -> Vec<String> {
-        let mut analyzer = self.analyzer.clone();
-        let mut stream = analyzer.token_stream(text);
-        let mut terms = Vec::new();
-        while stream.advance() {
-            terms.push(stream.token().text.clone());
-        }
-        terms
+        self.analyzers.terms("en", text)
     }
 
-    /// The best `limit` passages for a customer's question.
+    /// The best `limit` passages for a question in English.
     pub fn search(&self, question: &str, limit: usize) -> Result<Vec<Hit>, Error> {
-        let mut unique = Vec::new();
-        for term in self.terms(question) {
+        self.search_in(question, "en", limit)
+    }
+
+    /// The best `limit` passages for a question in `locale`: the question is analysed with
+    /// that locale's analyzer, and only that locale's articles are searched when there are any.
+    pub fn search_in(&self, question: &str, locale: &str, limit: usize) -> Result<Vec<Hit>, Error> {
+        let mut unique: Vec<String> = Vec::new();
+        for term in self.analyzers.terms(locale, question) {
             if !unique.contains(&term) {
                 unique.push(term);
             }
@@ -426,14 +471,34 @@ impl KnowledgeBase {
             return Ok(Vec::new());
         }
         let f = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(unique.len() * 4);
         for term in &unique {
             for (field, boost) in [(f.title, 2.0), (f.heading, 1.5), (f.body, 1.0), (f.tags, 1.5)] {
                 let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
+                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
             }
         }
-        let query = BooleanQuery::new(clauses);
+        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
+        let primary = analysis::primary_subtag(locale);
+        if self
+            .state
+            .read()
+            .expect("knowledge state lock")
+            .locales
+            .contains(&primary)
+        {
+            let in_locale = TermQuery::new(
+                Term::from_field_text(f.locale, &primary),
+                IndexRecordOption::Basic,
+            );
+            query = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(Box::new(in_locale), 0.0)),
+                ),
+            ]));
+        }
         let searcher = self.reader.searcher();
         // Fetch extra so that the margin to the next article can be measured.
         let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1) * 3).order_by_score())?;
@@ -447,20 +512,21 @@ impl KnowledgeBase {
                     .unwrap_or_default()
                     .to_owned()
             };
-            let text = get(f.body);
-            let heading = get(f.heading);
-            let title = get(f.title);
-            let passage_terms: HashSet<String> = self
-                .terms(&format!("{title} {heading} {text}"))
-                .into_iter()
+            let passage_terms: HashSet<&str> = [f.title, f.heading, f.body, f.tags]
+                .iter()
+                .flat_map(|field| document.get_all(*field).filter_map(|v| v.as_str()))
+                .flat_map(str::split_whitespace)
                 .collect();
-            let covered = unique.iter().filter(|t| passage_terms.contains(*t)).count();
+            let covered = unique
+                .iter()
+                .filter(|t| passage_terms.contains(String::as_str(t)))
+                .count();
             hits.push(Hit {
                 article_id: get(f.article_id),
-                title,
+                title: get(f.title_text),
                 url: get(f.url),
-                heading,
-                text,
+                heading: get(f.heading_text),
+                text: get(f.body_text),
                 signals: Signals {
                     score,
                     normalized: score / (score + NORMALIZE_HALF_SCORE),
@@ -494,16 +560,19 @@ impl KnowledgeBase {
 mod tests {
     use super::*;
 
-    fn kb() -> KnowledgeBase {
-        let returns = parse_article(
+    fn returns() -> Article {
+        parse_article(
             "---\nid: returns\ntitle: Returns and refunds\nurl: https://help.example.com/returns\nlocale: en\ntags: [returns, refunds]\nupdated_at: 2026-11-01\n---\nYou can return most items.\n\n## Return windows\nGold members get unlimited returns. Bronze members can return within 90 days.\n",
         )
-        .unwrap();
-        let shipping = parse_article(
-            "---\nid: shipping\ntitle: Shipping costs\nurl: https://help.example.com/shipping\ntags: [shipping]\n---\nStandard shipping costs $8.00.\n",
-        )
-        .unwrap();
-        KnowledgeBase::build(vec![returns, shipping]).unwrap()
+        .unwrap()
+    }
+
+    fn shipping(body: &str) -> Article {
+        parse_article(&format!("---\nid: shipping\ntitle: Shipping costs\nurl: https://help.example.com/shipping\ntags: [shipping]\n---\n{body}\n")).unwrap()
+    }
+
+    fn kb() -> KnowledgeBase {
+        KnowledgeBase::build(vec![returns(), shipping("Standard shipping costs $8.00.")]).unwrap()
     }
 
     #[test]
@@ -514,6 +583,7 @@ mod tests {
             .unwrap();
         assert_eq!(hits[0].article_id, "returns");
         assert_eq!(hits[0].heading, "Return windows");
+        assert_eq!(hits[0].title, "Returns and refunds");
         let s = hits[0].signals;
         assert!(s.margin > 0.0 && s.coverage > 0.5 && s.normalized > 0.0, "{s:?}");
     }
@@ -531,8 +601,114 @@ mod tests {
     #[test]
     fn version_changes_with_content() {
         let a = kb();
-        let b =
-            KnowledgeBase::build(vec![parse_article("---\nid: x\ntitle: X\n---\nbody\n").unwrap()]).unwrap();
+        let b = KnowledgeBase::build(vec![returns(), shipping("Standard shipping costs $9.00.")]).unwrap();
         assert_ne!(a.version(), b.version());
+    }
+
+    #[test]
+    fn an_on_disk_index_is_updated_incrementally() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kb, report) = KnowledgeBase::open(
+            Some(dir.path()),
+            vec![returns(), shipping("Standard shipping costs $8.00.")],
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            (report.added, report.unchanged, report.rebuilt.clone()),
+            (2, 0, None)
+        );
+        drop(kb);
+        let (kb, report) = KnowledgeBase::open(
+            Some(dir.path()),
+            vec![returns(), shipping("Express shipping costs $20.")],
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!((report.added, report.updated, report.unchanged), (0, 1, 1));
+        assert!(kb.search("express", 3).unwrap()[0].text.contains("$20"));
+        assert!(
+            kb.search("standard", 3).unwrap().is_empty(),
+            "the old passage is gone"
+        );
+        let report = kb.update(vec![returns()], &mut |_| {}).unwrap();
+        assert_eq!(report.removed, 1);
+        assert!(
+            kb.search("shipping", 3)
+                .unwrap()
+                .iter()
+                .all(|h| h.article_id != "shipping")
+        );
+        assert_eq!(kb.article_count(), 1);
+    }
+
+    #[test]
+    fn an_index_from_another_schema_or_garbage_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(MANIFEST),
+            br#"{"schema_version":1,"articles":{}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("meta.json"), b"not an index").unwrap();
+        let (kb, report) = KnowledgeBase::open(Some(dir.path()), vec![returns()], &mut |_| {}).unwrap();
+        assert!(report.rebuilt.unwrap().contains("schema version 1"));
+        assert_eq!(kb.search("gold members", 3).unwrap()[0].article_id, "returns");
+        drop(kb);
+        std::fs::write(dir.path().join("meta.json"), b"{corrupt").unwrap();
+        let (_, report) = KnowledgeBase::open(Some(dir.path()), vec![returns()], &mut |_| {}).unwrap();
+        assert!(report.rebuilt.unwrap().contains("could not be opened"));
+    }
+
+    #[test]
+    fn articles_are_analysed_in_their_locale() {
+        let french = parse_article("---\nid: retours\ntitle: Retours\nlocale: fr-FR\n---\nVous pouvez retourner les vêtements achetés dans les trente jours.\n").unwrap();
+        let kb = KnowledgeBase::build(vec![returns(), french]).unwrap();
+        let hits = kb.search_in("Je veux retourner un vêtement", "fr", 3).unwrap();
+        assert_eq!(hits.len(), 1, "only French passages are searched: {hits:?}");
+        assert_eq!(hits[0].article_id, "retours");
+        assert!(
+            kb.search("return", 5)
+                .unwrap()
+                .iter()
+                .all(|h| h.article_id == "returns")
+        );
+    }
+
+    #[test]
+    fn bad_files_are_reported_and_the_rest_is_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write(
+            "a.md",
+            "---\nid: a\ntitle: A\n---\nGold members get unlimited returns.\n",
+        );
+        write("b.md", "---\nid: a\ntitle: Duplicate\n---\ntext\n");
+        write("c.md", "---\nid: c\ntitle: C\nbad line\n---\ntext\n");
+        write("d.md", "---\nid: d\ntitle: D\n---\n");
+        write(
+            "e.md",
+            &format!("---\nid: e\ntitle: E\n---\n{}", "x ".repeat(300_000)),
+        );
+        let (kb, problems, _) = KnowledgeBase::load(&[dir.path().to_owned()], None).unwrap();
+        assert_eq!(kb.article_count(), 1);
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(
+            lines[0].ends_with(&format!(
+                "b.md:2: id a is already used by {}",
+                dir.path().join("a.md").display()
+            )),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("c.md:4:"), "{lines:?}");
+        assert!(
+            lines[2].contains("d.md:") && lines[2].contains("no text"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[3].contains("e.md: ") && lines[3].contains("limit"),
+            "{lines:?}"
+        );
     }
 }

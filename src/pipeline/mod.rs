@@ -34,6 +34,12 @@ pub enum Error {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] crate::store::Error),
+    /// A Help Center article could not be written.
+    #[error("help center: {0}")]
+    Helpcenter(#[from] crate::helpcenter::Error),
+    /// A blocking task failed.
+    #[error("task: {0}")]
+    Task(String),
     /// A decision could not be serialised.
     #[error("serialising the decision: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -154,10 +160,24 @@ impl Pipeline {
         }
     }
 
-    /// Loads the taxonomy and knowledge named in `config`, with the extractive drafter.
+    /// Loads the taxonomy and the knowledge sources of `config` (index in RAM), with the
+    /// extractive drafter. Skipped article files are logged.
     pub fn from_config(config: &Config) -> Result<Self, Error> {
+        Self::load(config, None)
+    }
+
+    /// Like [`Pipeline::from_config`], with the index on disk at `index_dir` when given.
+    /// Blocking: call from `spawn_blocking` in async code.
+    pub fn load(config: &Config, index_dir: Option<&std::path::Path>) -> Result<Self, Error> {
         let classifier = Classifier::load(&config.triage.intents_file)?;
-        let knowledge = Arc::new(KnowledgeBase::load_dir(&config.knowledge.dir)?);
+        let (knowledge, problems, report) = KnowledgeBase::load(&config.knowledge_sources(), index_dir)?;
+        for problem in &problems {
+            tracing::warn!(%problem, "article skipped");
+        }
+        if let Some(reason) = &report.rebuilt {
+            tracing::info!(reason, "knowledge index rebuilt");
+        }
+        let knowledge = Arc::new(knowledge);
         let drafter = Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge)));
         Ok(Self::new(
             Arc::new(classifier),
@@ -174,7 +194,7 @@ impl Pipeline {
     }
 
     /// The knowledge base.
-    pub fn knowledge(&self) -> &KnowledgeBase {
+    pub fn knowledge(&self) -> &Arc<KnowledgeBase> {
         &self.knowledge
     }
 
@@ -226,7 +246,7 @@ impl Pipeline {
             outcome: Outcome::Ignore,
             rule: String::new(),
             actions: Vec::new(),
-            knowledge_version: self.knowledge.version().to_owned(),
+            knowledge_version: self.knowledge.version(),
         };
         let ignore = |mut decision: Decision, rule: &str| {
             decision.rule = rule.to_owned();

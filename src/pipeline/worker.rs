@@ -5,10 +5,14 @@
 
 use super::{EventInput, Pipeline};
 use crate::actions::Executor;
+use crate::domain::Topic;
 use crate::domain::{AppId, Conversation};
+use crate::helpcenter;
 use crate::intercom::{Helpdesk, notification};
+use crate::knowledge::read_articles;
 use crate::metrics::Metrics;
 use crate::store::{NewDecision, Recorded, Store, StoredEvent};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -33,6 +37,10 @@ pub struct Worker {
     pub poll_interval: Duration,
     /// Attempts before an event is marked failed.
     pub max_event_attempts: u32,
+    /// Folders the knowledge base is read from (re-read on `article.*` events).
+    pub knowledge_sources: Vec<PathBuf>,
+    /// Where Help Center articles are written.
+    pub synced_articles_dir: PathBuf,
 }
 
 impl Worker {
@@ -101,8 +109,71 @@ impl Worker {
         }
     }
 
+    /// Mirrors an `article.*` webhook into the synced articles and updates the index.
+    async fn apply_article_event(
+        &self,
+        event: &StoredEvent,
+        topic: &str,
+        article: Option<crate::intercom::Article>,
+    ) -> Result<String, super::Error> {
+        let knowledge = Arc::clone(self.pipeline.knowledge());
+        let (dir, sources, topic_owned) = (
+            self.synced_articles_dir.clone(),
+            self.knowledge_sources.clone(),
+            topic.to_owned(),
+        );
+        let article_id = article.as_ref().and_then(|a| a.id.clone());
+        let (changed, report) = tokio::task::spawn_blocking(move || -> Result<_, super::Error> {
+            let Some(article) = article else {
+                return Ok((false, None));
+            };
+            if !helpcenter::apply_event(&dir, &topic_owned, &article)? {
+                return Ok((false, None));
+            }
+            let (articles, problems) = read_articles(&sources);
+            for problem in &problems {
+                warn!(%problem, "article skipped");
+            }
+            Ok((true, Some(knowledge.update(articles, &mut |_| {})?)))
+        })
+        .await
+        .map_err(|e| super::Error::Task(e.to_string()))??;
+        info!(
+            topic,
+            article_id = article_id.as_deref().unwrap_or(""),
+            changed,
+            "help center article event"
+        );
+        let record = serde_json::json!({
+            "outcome": "knowledge_update",
+            "topic": topic,
+            "article_id": article_id,
+            "changed": changed,
+            "index": report,
+            "knowledge_version": self.pipeline.knowledge().version(),
+        });
+        self.store
+            .record_decision(
+                event.id,
+                NewDecision {
+                    conversation_id: None,
+                    trigger_key: None,
+                    outcome: "knowledge_update".into(),
+                    record: record.to_string(),
+                    actions: Vec::new(),
+                },
+            )
+            .await?;
+        Ok("knowledge_update".into())
+    }
+
     async fn decide_and_record(&self, event: &StoredEvent) -> Result<String, super::Error> {
         let notification = notification::parse(&event.payload)?;
+        if let Topic::Article(topic) = &notification.topic {
+            return self
+                .apply_article_event(event, topic, notification.article.clone())
+                .await;
+        }
         let mut conversation = notification.conversation.clone();
         if notification.topic.is_customer_message()
             && let Some(c) = &conversation

@@ -1,0 +1,221 @@
+//! Help Center sync: published Intercom articles become Markdown files (`intercom-<id>.md`)
+//! under the data dir, with headings kept as passage boundaries, and unpublished or deleted
+//! ones are removed. The knowledge index then picks the changes up by content hash. Runs
+//! as `frontdesk sync-articles` (every page of `GET /articles`, rate limits honoured by the
+//! client) and on `article.*` webhooks.
+
+use crate::intercom::{self, IntercomClient};
+use crate::knowledge::{Article, Passage, parse_article, render_article};
+use crate::text::html_sections;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Prefix of synced article files.
+const FILE_PREFIX: &str = "intercom-";
+const PER_PAGE: u32 = 50;
+
+/// Sync errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Intercom failed.
+    #[error("intercom: {0}")]
+    Intercom(#[from] intercom::Error),
+    /// A file could not be written or removed.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Pages fetched.
+    pub pages: u32,
+    /// Articles listed.
+    pub fetched: usize,
+    /// Of those, published.
+    pub published: usize,
+    /// Files written (new or changed).
+    pub written: usize,
+    /// Files already up to date.
+    pub unchanged: usize,
+    /// Files removed (unpublished or deleted in Intercom).
+    pub removed: usize,
+}
+
+/// The knowledge article for a published Intercom article; `None` for drafts and for
+/// articles without an id, a title or any text.
+pub fn to_article(source: &intercom::Article) -> Option<Article> {
+    if source.state.as_deref() != Some("published") {
+        return None;
+    }
+    let id = source.id.clone()?;
+    let title = source.title.clone().filter(|t| !t.trim().is_empty())?;
+    let passages: Vec<Passage> = html_sections(source.body.as_deref().unwrap_or(""))
+        .into_iter()
+        .filter(|(_, text)| !text.is_empty())
+        .map(|(heading, text)| Passage { heading, text })
+        .collect();
+    if passages.is_empty() {
+        return None;
+    }
+    let draft = Article {
+        id,
+        title: title.replace('\n', " "),
+        url: source.url.clone().unwrap_or_default(),
+        locale: source.default_locale.clone().unwrap_or_else(|| "en".into()),
+        tags: vec!["intercom".into()],
+        updated_at: source.updated_at.map(|t| t.to_string()).unwrap_or_default(),
+        passages,
+        content_hash: String::new(),
+    };
+    // Round-trip through the file format, so the hash is the file's.
+    parse_article(&render_article(&draft)).ok()
+}
+
+fn file_for(dir: &Path, id: &str) -> PathBuf {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{FILE_PREFIX}{safe}.md"))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `article` unless the file already holds exactly that; returns whether it wrote.
+fn write_article(dir: &Path, article: &Article) -> Result<bool, Error> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = file_for(dir, &article.id);
+    let text = render_article(article);
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Ok(false);
+    }
+    let tmp = path.with_extension("md.tmp");
+    std::fs::write(&tmp, &text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(true)
+}
+
+/// Removes the synced file of article `id`; returns whether there was one.
+pub fn remove_article(dir: &Path, id: &str) -> Result<bool, Error> {
+    let path = file_for(dir, id);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Pulls every page of `GET /articles` and mirrors the published ones into `dir`.
+pub async fn sync(client: &IntercomClient, dir: &Path) -> Result<SyncReport, Error> {
+    let mut report = SyncReport::default();
+    let mut keep = HashSet::new();
+    let mut page = 1;
+    loop {
+        let listing = client.articles(page, PER_PAGE).await?;
+        report.pages += 1;
+        report.fetched += listing.articles.len();
+        for source in &listing.articles {
+            if let Some(article) = to_article(source) {
+                report.published += 1;
+                keep.insert(file_for(dir, &article.id));
+                if write_article(dir, &article)? {
+                    report.written += 1;
+                } else {
+                    report.unchanged += 1;
+                }
+            }
+        }
+        if listing.articles.is_empty() || page >= listing.total_pages {
+            break;
+        }
+        page += 1;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+            let synced = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(FILE_PREFIX) && n.ends_with(".md"));
+            if synced && !keep.contains(&path) {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                report.removed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Applies an `article.*` webhook: a published article is written, anything else (draft,
+/// unpublished, deleted) removed. Returns whether a file changed.
+pub fn apply_event(dir: &Path, topic: &str, source: &intercom::Article) -> Result<bool, Error> {
+    let Some(id) = source.id.as_deref() else {
+        return Ok(false);
+    };
+    let removal = matches!(topic, "article.unpublished" | "article.deleted");
+    match (removal, to_article(source)) {
+        (false, Some(article)) => write_article(dir, &article),
+        _ => remove_article(dir, id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(id: &str, state: &str, body: &str) -> intercom::Article {
+        serde_json::from_value(serde_json::json!({"id": id, "title": "Returns", "body": body, "url": "https://help.example.com/r", "state": state, "updated_at": 1785400000})).unwrap()
+    }
+
+    #[test]
+    fn published_articles_are_written_and_others_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let published = source(
+            "6871119",
+            "published",
+            "<p>Intro</p><h2>Windows</h2><p>Gold: any time.</p>",
+        );
+        assert!(apply_event(dir.path(), "article.published", &published).unwrap());
+        assert!(
+            !apply_event(dir.path(), "article.updated", &published).unwrap(),
+            "unchanged content is not rewritten"
+        );
+        let text = std::fs::read_to_string(dir.path().join("intercom-6871119.md")).unwrap();
+        let article = parse_article(&text).unwrap();
+        assert_eq!(article.id, "6871119");
+        assert_eq!(
+            article.passages[1],
+            Passage {
+                heading: "Windows".into(),
+                text: "Gold: any time.".into()
+            }
+        );
+        assert!(
+            apply_event(
+                dir.path(),
+                "article.updated",
+                &source("6871119", "draft", "<p>x</p>")
+            )
+            .unwrap()
+        );
+        assert!(!dir.path().join("intercom-6871119.md").exists());
+        assert!(!apply_event(dir.path(), "article.deleted", &published).unwrap());
+    }
+}
