@@ -19,6 +19,7 @@ async fn setup() -> (FakeIntercom, frontdesk::intercom::IntercomClient) {
 #[tokio::test]
 async fn every_request_the_client_sends_is_valid_against_the_spec() {
     let (fake, client) = setup().await;
+    fake.upsert_article(json!({"type": "article", "id": "6871119", "title": "Returns", "body": "<p>Gold members get unlimited returns.</p>", "url": "https://help.example.com/returns", "state": "published"}));
     let c = ConversationId::new("215474343849634");
     client
         .reply(&c, ReplyKind::Comment, "<p>Hello</p>")

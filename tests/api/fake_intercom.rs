@@ -49,6 +49,7 @@ struct Inner {
     script: VecDeque<Scripted>,
     hold_replies: Option<Duration>,
     search_page_cap: Option<usize>,
+    articles: Vec<Value>,
 }
 
 #[derive(Clone, Default)]
@@ -117,6 +118,17 @@ impl FakeIntercom {
 
     pub fn violations(&self) -> Vec<String> {
         self.lock().violations.clone()
+    }
+
+    /// Puts an article in the Help Center listing (replacing one with the same id).
+    pub fn upsert_article(&self, article: Value) {
+        let mut inner = self.lock();
+        inner.articles.retain(|a| a["id"] != article["id"]);
+        inner.articles.push(article);
+    }
+
+    pub fn remove_article(&self, id: &str) {
+        self.lock().articles.retain(|a| a["id"] != id);
     }
 
     pub fn insert_conversation(&self, conversation: Value) {
@@ -219,11 +231,34 @@ impl FakeIntercom {
                 StatusCode::OK,
                 json!({"type": "team.list", "teams": [{"type": "team", "id": "5017691", "name": "orders"}]}),
             ),
-            ("GET", ["articles"]) => (
-                StatusCode::OK,
-                json!({"type": "list", "total_count": 1, "pages": {"type": "pages", "page": 1, "per_page": 15, "total_pages": 1},
-                "data": [{"type": "article", "id": "6871119", "title": "Returns", "body": "<p>Gold members get unlimited returns.</p>", "url": "https://help.example.com/returns", "state": "published"}]}),
-            ),
+            ("GET", ["articles"]) => {
+                let param = |name: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                        .and_then(|v| v.parse::<usize>().ok())
+                };
+                let requested = param("per_page").unwrap_or(15);
+                let per_page = inner
+                    .search_page_cap
+                    .map_or(requested, |cap| cap.min(requested))
+                    .max(1);
+                let page = param("page").unwrap_or(1).max(1);
+                let total = inner.articles.len();
+                let data: Vec<Value> = inner
+                    .articles
+                    .iter()
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .cloned()
+                    .collect();
+                (
+                    StatusCode::OK,
+                    json!({"type": "list", "total_count": total,
+                        "pages": {"type": "pages", "page": page, "per_page": per_page, "total_pages": total.div_ceil(per_page).max(1)},
+                        "data": data}),
+                )
+            }
             ("GET", ["conversations", id]) => match inner.conversations.get(*id) {
                 Some(c) => (StatusCode::OK, c.clone()),
                 None => (
@@ -330,13 +365,10 @@ impl FakeIntercom {
                     json!({"type": "conversation.list", "conversations": page, "total_count": ids.len(), "pages": pages}),
                 )
             }
-            _ => {
-                let _ = query;
-                (
-                    StatusCode::NOT_FOUND,
-                    error_list("not_found", "no such route in the fake"),
-                )
-            }
+            _ => (
+                StatusCode::NOT_FOUND,
+                error_list("not_found", "no such route in the fake"),
+            ),
         }
     }
 }

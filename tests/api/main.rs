@@ -9,5 +9,6 @@ mod client;
 mod delivery;
 mod fake_intercom;
 mod helpers;
+mod knowledge;
 mod spec;
 mod webhook;
