@@ -55,7 +55,9 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
     );
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 
-    let kb = KnowledgeBase::load(&[synced.clone()], None).unwrap().0;
+    let kb = KnowledgeBase::load(std::slice::from_ref(&synced), None)
+        .unwrap()
+        .0;
     let hits = kb.search("how do i check my gift card balance", 3).unwrap();
     assert_eq!(hits[0].article_id, "101");
     assert_eq!(hits[0].heading, "Balance");
