@@ -170,6 +170,25 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Index build time and query latency over the sample and a scaled corpus, beside a
+    /// Python BM25 library (run bench/setup.sh first), with hit@1 and hit@5 of each.
+    Retrieval {
+        /// Copies of each article in the scaled corpus (75 gives about 10,000 passages).
+        #[arg(long, default_value_t = 75)]
+        copies: usize,
+        /// Passes over the questions on the sample corpus (the scaled one gets a fifth).
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Python with bm25s (default: bench/.venv/bin/python when present).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Skip the Python comparison.
+        #[arg(long)]
+        no_python: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the parsed command.
@@ -430,6 +449,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &serde_json::json!({ "decisions": decisions, "actions": actions })
                 )?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Retrieval {
+            copies,
+            rounds,
+            python,
+            no_python,
+            json,
+        }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=error");
+            let default_python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/.venv/bin/python");
+            let python = match (no_python, python) {
+                (true, _) => None,
+                (false, Some(path)) => Some(path),
+                (false, None) if default_python.exists() => Some(default_python),
+                (false, None) => {
+                    eprintln!("no Python baseline: run bench/setup.sh (or pass --python, or --no-python)");
+                    None
+                }
+            };
+            let options = bench::RetrievalOptions {
+                knowledge_dir: config.knowledge.dir.clone(),
+                questions: config.knowledge.dir.join("eval/questions.jsonl"),
+                copies,
+                rounds,
+                python,
+            };
+            let figures = tokio::task::spawn_blocking(move || bench::retrieval(&options)).await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                print!("{}", bench::render_retrieval(&figures));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Ingest {

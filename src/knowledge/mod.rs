@@ -29,20 +29,18 @@ pub use article::{
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
-};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 /// Bump when the schema or the analysis changes: an index with another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 4;
 /// BM25 score at which the normalised score reaches one half.
 const NORMALIZE_HALF_SCORE: f32 = 8.0;
 const PRE_ANALYZED: &str = "frontdesk_pre";
@@ -135,22 +133,41 @@ struct Manifest {
 #[derive(Clone, Copy)]
 struct Fields {
     article_id: Field,
-    url: Field,
     locale: Field,
-    title: Field,
-    heading: Field,
+    /// [`passage_key`] of the passage: the link from a hit to the in-memory passage table.
+    key: Field,
+    /// Analysed title, heading and tags: short, so a match here weighs more.
+    head: Field,
+    /// Analysed passage text.
     body: Field,
-    tags: Field,
-    title_text: Field,
-    heading_text: Field,
-    body_text: Field,
+}
+
+/// A passage as search returns it, kept in memory so that a hit costs no document-store read.
+struct PassageEntry {
+    article_id: String,
+    title: String,
+    url: String,
+    heading: String,
+    text: String,
+    /// Analysed terms of title, heading, body and tags, for coverage.
+    terms: HashSet<String>,
 }
 
 struct State {
     articles: BTreeMap<String, Article>,
-    passages: usize,
+    passages: HashMap<u64, PassageEntry>,
     version: String,
     locales: HashSet<String>,
+}
+
+/// A stable 64-bit key of passage `index` of article `id` (FNV-1a).
+fn passage_key(id: &str, index: usize) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes().chain([0xff]).chain(index.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// The searchable knowledge base.
@@ -168,7 +185,7 @@ impl std::fmt::Debug for KnowledgeBase {
         let state = self.state.read().expect("knowledge state lock");
         f.debug_struct("KnowledgeBase")
             .field("articles", &state.articles.len())
-            .field("passages", &state.passages)
+            .field("passages", &state.passages.len())
             .field("version", &state.version)
             .field("dir", &self.dir)
             .finish()
@@ -177,24 +194,18 @@ impl std::fmt::Debug for KnowledgeBase {
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let analysed = TextOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(PRE_ANALYZED)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-        )
-        .set_stored();
+    // Frequencies only: no phrase queries are run, so positions would be dead weight.
+    let analysed = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(PRE_ANALYZED)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
     let fields = Fields {
-        article_id: builder.add_text_field("article_id", STRING | STORED),
-        url: builder.add_text_field("url", STORED),
-        locale: builder.add_text_field("locale", STRING | STORED),
-        title: builder.add_text_field("title", analysed.clone()),
-        heading: builder.add_text_field("heading", analysed.clone()),
-        body: builder.add_text_field("body", analysed.clone()),
-        tags: builder.add_text_field("tags", analysed),
-        title_text: builder.add_text_field("title_text", STORED),
-        heading_text: builder.add_text_field("heading_text", STORED),
-        body_text: builder.add_text_field("body_text", STORED),
+        article_id: builder.add_text_field("article_id", STRING),
+        locale: builder.add_text_field("locale", STRING),
+        key: builder.add_u64_field("key", FAST),
+        head: builder.add_text_field("head", analysed.clone()),
+        body: builder.add_text_field("body", analysed),
     };
     (builder.build(), fields)
 }
@@ -294,7 +305,8 @@ impl KnowledgeBase {
             }
         };
         register(&index);
-        let writer: IndexWriter = index.writer(WRITER_MEMORY)?;
+        // One indexing thread: a help center fits in one segment, and one segment searches faster.
+        let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -306,7 +318,7 @@ impl KnowledgeBase {
             analyzers: Analyzers::default(),
             state: RwLock::new(State {
                 articles: BTreeMap::new(),
-                passages: 0,
+                passages: HashMap::new(),
                 version: String::new(),
                 locales: HashSet::new(),
             }),
@@ -367,13 +379,32 @@ impl KnowledgeBase {
         drop(writer);
         self.reader.reload()?;
         let mut hasher = Sha256::new();
-        let mut passages = 0;
+        let mut passages = HashMap::new();
         let mut by_id = BTreeMap::new();
         let mut locales = HashSet::new();
         for article in articles {
             hasher.update(article.id.as_bytes());
             hasher.update(article.content_hash.as_bytes());
-            passages += article.passages.len();
+            let article_terms: Vec<String> = self.analyzers.terms(
+                &article.locale,
+                &format!("{} {}", article.title, article.tags.join(" ")),
+            );
+            for (index, passage) in article.passages.iter().enumerate() {
+                let mut terms: HashSet<String> = article_terms.iter().cloned().collect();
+                terms.extend(self.analyzers.terms(&article.locale, &passage.heading));
+                terms.extend(self.analyzers.terms(&article.locale, &passage.text));
+                passages.insert(
+                    passage_key(&article.id, index),
+                    PassageEntry {
+                        article_id: article.id.clone(),
+                        title: article.title.clone(),
+                        url: article.url.clone(),
+                        heading: passage.heading.clone(),
+                        text: passage.text.clone(),
+                        terms,
+                    },
+                );
+            }
             locales.insert(analysis::primary_subtag(&article.locale));
             by_id.insert(article.id.clone(), article);
         }
@@ -405,18 +436,13 @@ impl KnowledgeBase {
         let analyse = |text: &str| self.analyzers.terms(&article.locale, text).join(" ");
         let title = analyse(&article.title);
         let tags = analyse(&article.tags.join(" "));
-        for passage in &article.passages {
+        for (index, passage) in article.passages.iter().enumerate() {
             writer.add_document(doc!(
                 f.article_id => article.id.as_str(),
-                f.url => article.url.as_str(),
                 f.locale => analysis::primary_subtag(&article.locale),
-                f.title => title.as_str(),
-                f.heading => analyse(&passage.heading),
+                f.key => passage_key(&article.id, index),
+                                                f.head => format!("{title} {} {tags}", analyse(&passage.heading)),
                 f.body => analyse(&passage.text),
-                f.tags => tags.as_str(),
-                f.title_text => article.title.as_str(),
-                f.heading_text => passage.heading.as_str(),
-                f.body_text => passage.text.as_str(),
             ))?;
         }
         Ok(())
@@ -445,7 +471,7 @@ impl KnowledgeBase {
 
     /// How many passages are indexed.
     pub fn passage_count(&self) -> usize {
-        self.state.read().expect("knowledge state lock").passages
+        self.state.read().expect("knowledge state lock").passages.len()
     }
 
     /// Content terms of `text` as the English index sees them, in order, with repeats.
@@ -471,22 +497,20 @@ impl KnowledgeBase {
             return Ok(Vec::new());
         }
         let f = self.fields;
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(unique.len() * 4);
-        for term in &unique {
-            for (field, boost) in [(f.title, 2.0), (f.heading, 1.5), (f.body, 1.0), (f.tags, 1.5)] {
-                let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
-                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
-            }
-        }
+        // Plain term queries (no boost wrappers) over a short head field and the body, so
+        // tantivy can skip blocks that cannot reach the top k (block-max WAND).
+        let should: Vec<(Occur, Box<dyn Query>)> = unique
+            .iter()
+            .flat_map(|term| [f.head, f.body].map(|field| Term::from_field_text(field, term)))
+            .map(|term| {
+                let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
+                (Occur::Should, Box::new(query) as Box<dyn Query>)
+            })
+            .collect();
         let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
         let primary = analysis::primary_subtag(locale);
-        if self
-            .state
-            .read()
-            .expect("knowledge state lock")
-            .locales
-            .contains(&primary)
-        {
+        let state = self.state.read().expect("knowledge state lock");
+        if state.locales.contains(&primary) && state.locales.len() > 1 {
             let in_locale = TermQuery::new(
                 Term::from_field_text(f.locale, &primary),
                 IndexRecordOption::Basic,
@@ -501,57 +525,59 @@ impl KnowledgeBase {
         }
         let searcher = self.reader.searcher();
         // Fetch extra so that the margin to the next article can be measured.
-        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1) * 3).order_by_score())?;
-        let mut hits = Vec::with_capacity(top.len());
+        let top = searcher.search(&query, &TopDocs::with_limit(limit + 10).order_by_score())?;
+        let mut columns: HashMap<u32, tantivy::columnar::Column<u64>> = HashMap::new();
+        let mut found: Vec<(f32, &PassageEntry)> = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let document: TantivyDocument = searcher.doc(address)?;
-            let get = |field| {
-                document
-                    .get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("key")?,
+                ),
             };
-            let passage_terms: HashSet<&str> = [f.title, f.heading, f.body, f.tags]
-                .iter()
-                .flat_map(|field| document.get_all(*field).filter_map(|v| v.as_str()))
-                .flat_map(str::split_whitespace)
-                .collect();
-            let covered = unique
-                .iter()
-                .filter(|t| passage_terms.contains(String::as_str(t)))
-                .count();
-            hits.push(Hit {
-                article_id: get(f.article_id),
-                title: get(f.title_text),
-                url: get(f.url),
-                heading: get(f.heading_text),
-                text: get(f.body_text),
-                signals: Signals {
-                    score,
-                    normalized: score / (score + NORMALIZE_HALF_SCORE),
-                    margin: 0.0,
-                    coverage: covered as f32 / unique.len() as f32,
-                },
-            });
+            if let Some(entry) = column
+                .first(address.doc_id)
+                .and_then(|key| state.passages.get(&key))
+            {
+                found.push((score, entry));
+            }
         }
-        let snapshot: Vec<(String, f32)> = hits
+        // Only the first `limit` become hits; the rest serve to measure the margin.
+        let hits = found
             .iter()
-            .map(|h| (h.article_id.clone(), h.signals.score))
+            .take(limit)
+            .map(|(score, entry)| {
+                let other = found
+                    .iter()
+                    .filter(|(_, e)| e.article_id != entry.article_id)
+                    .map(|(s, _)| *s)
+                    .fold(0.0_f32, f32::max);
+                let covered = unique
+                    .iter()
+                    .filter(|t| entry.terms.contains(String::as_str(t)))
+                    .count();
+                Hit {
+                    article_id: entry.article_id.clone(),
+                    title: entry.title.clone(),
+                    url: entry.url.clone(),
+                    heading: entry.heading.clone(),
+                    text: entry.text.clone(),
+                    signals: Signals {
+                        score: *score,
+                        normalized: score / (score + NORMALIZE_HALF_SCORE),
+                        margin: if *score > 0.0 {
+                            ((score - other) / score).max(0.0)
+                        } else {
+                            0.0
+                        },
+                        coverage: covered as f32 / unique.len() as f32,
+                    },
+                }
+            })
             .collect();
-        for hit in &mut hits {
-            let other = snapshot
-                .iter()
-                .filter(|(id, _)| *id != hit.article_id)
-                .map(|(_, s)| *s)
-                .fold(0.0_f32, f32::max);
-            hit.signals.margin = if hit.signals.score > 0.0 {
-                ((hit.signals.score - other) / hit.signals.score).max(0.0)
-            } else {
-                0.0
-            };
-        }
-        hits.truncate(limit);
         Ok(hits)
     }
 }
