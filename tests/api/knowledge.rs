@@ -132,8 +132,8 @@ async fn article_webhooks_update_the_served_index() {
     })
     .await;
     assert!(!app.data_dir.path().join("articles/intercom-201.md").exists());
-    assert_eq!(
-        app.store().inbox_states().await.unwrap(),
-        vec![("done".to_owned(), 2)]
-    );
+    eventually("both events are done", || async {
+        app.store().inbox_states().await.unwrap() == vec![("done".to_owned(), 2)]
+    })
+    .await;
 }
