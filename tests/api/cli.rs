@@ -116,3 +116,51 @@ fn classify_and_ask_explain_themselves() {
     assert_eq!(result["hits"][0]["article_id"], "shipping-costs");
     assert!(result["draft"]["text"].as_str().unwrap().contains("$8.00"));
 }
+
+#[test]
+fn search_and_eval_print_json_with_their_figures() {
+    let output = frontdesk(&["search", "--json", "how much is standard shipping?"], &[]);
+    let hits: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(hits[0]["article_id"], "shipping-costs");
+    assert_eq!(
+        hits[0]["url"],
+        "https://help.example-store.com/articles/shipping-costs"
+    );
+    assert!(hits[0]["score"].as_f64().unwrap() > 0.0);
+    for signal in ["normalized", "margin", "coverage", "score"] {
+        assert!(hits[0]["signals"][signal].is_number(), "{signal}");
+    }
+    let output = frontdesk(&["eval", "retrieval", "--json"], &[]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["questions"].as_u64().unwrap() >= 150);
+    assert!(report["hit_at_5"].as_f64().unwrap() > 0.9, "{report}");
+    assert!(report["hit_at_1"].as_f64().unwrap() > 0.7, "{report}");
+    assert!(report["mrr"].as_f64().unwrap() > 0.8, "{report}");
+    assert!(report["auc"]["normalized"].as_f64().unwrap() > 0.9, "{report}");
+}
+
+#[test]
+fn index_builds_on_disk_then_updates_incrementally() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let first = String::from_utf8(frontdesk(&["index", "--data-dir", dir], &[]).stdout).unwrap();
+    assert!(
+        first.contains("47 added, 0 updated, 0 removed, 0 unchanged, 0 skipped"),
+        "{first}"
+    );
+    let second = String::from_utf8(frontdesk(&["index", "--data-dir", dir], &[]).stdout).unwrap();
+    assert!(
+        second.contains("0 added, 0 updated, 0 removed, 47 unchanged"),
+        "{second}"
+    );
+    std::fs::write(
+        data.path().join("index/manifest.json"),
+        r#"{"schema_version":0,"articles":{}}"#,
+    )
+    .unwrap();
+    let third = String::from_utf8(frontdesk(&["index", "--data-dir", dir], &[]).stdout).unwrap();
+    assert!(
+        third.contains("rebuilt the index from scratch: schema version 0"),
+        "{third}"
+    );
+}
