@@ -141,6 +141,25 @@ pub struct ReplayArgs {
 /// Evaluations.
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
+    /// Train on one labelled file, report on another: accuracy, macro-F1, out-of-scope
+    /// recall and precision, coverage by confidence threshold.
+    Classify {
+        /// Training examples: CSV text,label (with header), JSONL, or CLINC150 JSON (train + oos_train).
+        #[arg(long)]
+        train: PathBuf,
+        /// Test examples, same formats (CLINC150 JSON: test + oos_test).
+        #[arg(long)]
+        test: PathBuf,
+        /// Passes over the training examples.
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        /// Evaluate at this confidence threshold instead of the one chosen in training.
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// hit@1, hit@5, MRR and off-topic separation on a question set.
     Retrieval {
         /// JSONL questions (default: knowledge/eval/questions.jsonl).
@@ -169,6 +188,22 @@ pub enum BenchCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Intent classification on a train and test file, beside scikit-learn TF-IDF +
+    /// LogisticRegression (run bench/setup.sh first).
+    Classify {
+        /// Training file (default: the CLINC150 data next to the repository).
+        #[arg(long, default_value = "../shared/data/clinc150/data_full.json")]
+        train: PathBuf,
+        /// Test file.
+        #[arg(long, default_value = "../shared/data/clinc150/data_full.json")]
+        test: PathBuf,
+        /// Python with scikit-learn (default: bench/.venv/bin/python when present).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Skip the Python baseline.
+        #[arg(long)]
+        no_python: bool,
     },
     /// Index build time and query latency over the sample and a scaled corpus, beside a
     /// Python BM25 library (run bench/setup.sh first), with hit@1 and hit@5 of each.
@@ -319,6 +354,68 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Eval(EvalCommand::Classify {
+            train,
+            test,
+            epochs,
+            threshold,
+            json,
+        }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            use crate::triage::eval::{Split, evaluate, load_examples};
+            let train_examples = load_examples(&train, Split::Train).map_err(anyhow::Error::msg)?;
+            let test_examples = load_examples(&test, Split::Test).map_err(anyhow::Error::msg)?;
+            let report = tokio::task::spawn_blocking(move || {
+                evaluate(
+                    &train_examples,
+                    &test_examples,
+                    crate::triage::model::TrainOptions {
+                        epochs,
+                        ..Default::default()
+                    },
+                    threshold,
+                )
+            })
+            .await?
+            .map_err(anyhow::Error::msg)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "trained on {} examples ({} intents) in {:.2} s; tested on {} at {:.3} ms per message",
+                    report.train_size,
+                    report.intents,
+                    report.train_seconds,
+                    report.test_size,
+                    report.ms_per_message
+                );
+                println!(
+                    "in-scope accuracy {:.3}   macro-F1 {:.3}   out-of-scope recall {:.3}   precision {:.3}   (threshold {:.2}, chosen on held-back training examples)",
+                    report.accuracy,
+                    report.macro_f1,
+                    report.oos_recall,
+                    report.oos_precision,
+                    report.threshold
+                );
+                match (report.threshold_for_95, report.coverage_at_95) {
+                    (Some(t), Some(c)) => println!(
+                        "answered messages are >= 95% correct from threshold {t:.2}, answering {:.1}% of all messages",
+                        c * 100.0
+                    ),
+                    _ => println!("no threshold reaches 95% correct answers"),
+                }
+                println!("\nthreshold  coverage  accuracy of answered");
+                for row in &report.coverage {
+                    println!(
+                        "   {:.2}     {:>5.1}%     {:.3}",
+                        row.threshold,
+                        row.coverage * 100.0,
+                        row.accuracy
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Eval(EvalCommand::Retrieval { questions, json }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=warn");
             let kb = load_in_memory(&config)?;
@@ -451,6 +548,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(BenchCommand::Classify {
+            train,
+            test,
+            python,
+            no_python,
+        }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=error");
+            let python = baseline_python(no_python, python);
+            let (report, baseline) =
+                tokio::task::spawn_blocking(move || bench::classify(&train, &test, python.as_deref()))
+                    .await??;
+            print!("{}", bench::render_classify(&report, baseline.as_ref()));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Retrieval {
             copies,
             rounds,
@@ -459,16 +570,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=error");
-            let default_python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/.venv/bin/python");
-            let python = match (no_python, python) {
-                (true, _) => None,
-                (false, Some(path)) => Some(path),
-                (false, None) if default_python.exists() => Some(default_python),
-                (false, None) => {
-                    eprintln!("no Python baseline: run bench/setup.sh (or pass --python, or --no-python)");
-                    None
-                }
-            };
+            let python = baseline_python(no_python, python);
             let options = bench::RetrievalOptions {
                 knowledge_dir: config.knowledge.dir.clone(),
                 questions: config.knowledge.dir.join("eval/questions.jsonl"),
@@ -503,6 +605,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", report.render());
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The Python of the benchmark baselines: `--python`, else `bench/.venv` when present.
+fn baseline_python(skip: bool, python: Option<PathBuf>) -> Option<PathBuf> {
+    let default_python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/.venv/bin/python");
+    match (skip, python) {
+        (true, _) => None,
+        (false, Some(path)) => Some(path),
+        (false, None) if default_python.exists() => Some(default_python),
+        (false, None) => {
+            eprintln!("no Python baseline: run bench/setup.sh (or pass --python, or --no-python)");
+            None
         }
     }
 }

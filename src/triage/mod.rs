@@ -7,6 +7,9 @@
 //! keyword weights, so one keyword gives 0.67, two 0.8, and a tie between intents stays
 //! below 0.5. Triage sees domain text only, never wire formats.
 
+pub mod eval;
+pub mod model;
+
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
