@@ -248,6 +248,7 @@ mod tests {
             team: Some("billing".into()),
             priority: Priority::Normal,
             auto_reply_allowed: true,
+            language: "en".into(),
             handoff: None,
             evidence: vec![],
         }
