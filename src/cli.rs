@@ -83,6 +83,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train the intent model from the taxonomy (and triage.training_file) and cache it in the data dir.
+    Train {
+        /// Data dir for the cached model (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Labelled file to train on as well (overrides triage.training_file).
+        #[arg(long)]
+        training_file: Option<PathBuf>,
+    },
     /// Validate the configuration and print it with secrets masked.
     CheckConfig,
     /// Print the decision log of a conversation.
@@ -484,23 +493,78 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("decision  {} — {}", verdict.outcome.as_str(), verdict.rule);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Train {
+            data_dir,
+            training_file,
+        } => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            if let Some(dir) = data_dir {
+                config.server.data_dir = dir;
+            }
+            if training_file.is_some() {
+                config.triage.training_file = training_file;
+            }
+            let cache = config.model_cache();
+            let _ = std::fs::remove_file(&cache);
+            let ((classifier, _), cache) = tokio::task::spawn_blocking(move || {
+                crate::triage::Classifier::load_cached(
+                    &config.triage.intents_file,
+                    config.triage.training_file.as_deref(),
+                    &cache,
+                    true,
+                )
+                .map(|c| (c, cache))
+            })
+            .await??;
+            let r = &classifier.model().report;
+            println!(
+                "trained {} intents on {} examples ({} held back) in {:.2} s: {} features, temperature {:.2}, out-of-scope threshold {:.2}, held-back in-scope accuracy {:.3}; cached in {}",
+                r.intents,
+                r.trained_on,
+                r.held_back,
+                r.seconds,
+                r.features,
+                r.temperature,
+                r.threshold,
+                r.holdout_accuracy,
+                cache.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Classify { text, json } => {
             telemetry::init(LogFormat::Pretty, "frontdesk=warn");
-            let classifier = crate::triage::Classifier::load(&config.triage.intents_file)?;
+            let (classifier, _) = crate::triage::Classifier::load_cached(
+                &config.triage.intents_file,
+                config.triage.training_file.as_deref(),
+                &config.model_cache(),
+                false,
+            )?;
             let result = classifier.classify(&text);
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {
                 println!("intent     {} ({:.2})", result.intent, result.confidence);
+                println!("language   {}", result.language);
                 println!(
                     "sentiment  {:?}{}",
                     result.sentiment,
                     if result.spam { ", spam" } else { "" }
                 );
                 println!("tags       {}", result.tags.join(", "));
-                println!("team       {}", result.team.as_deref().unwrap_or("-"));
-                println!("priority   {:?}", result.priority);
+                println!(
+                    "route      team {}, priority {:?}",
+                    result.team.as_deref().unwrap_or("-"),
+                    result.priority
+                );
                 println!("handoff    {}", result.handoff.as_deref().unwrap_or("no"));
+                println!(
+                    "auto-reply {}",
+                    if result.auto_reply_allowed {
+                        "allowed"
+                    } else {
+                        "not allowed"
+                    }
+                );
                 for e in &result.evidence {
                     println!("evidence   {e}");
                 }

@@ -244,14 +244,18 @@ impl Default for KnowledgeConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TriageConfig {
-    /// The taxonomy: intents, keywords, routing, handoff rules.
+    /// The taxonomy: intents, examples, routing, handoff rules.
     pub intents_file: PathBuf,
+    /// Labelled past conversations to train on as well (CSV `text,label` with a header, or
+    /// JSONL `{"text","label"}`); unset by default.
+    pub training_file: Option<PathBuf>,
 }
 
 impl Default for TriageConfig {
     fn default() -> Self {
         Self {
             intents_file: PathBuf::from("config/intents.toml"),
+            training_file: None,
         }
     }
 }
@@ -377,6 +381,11 @@ impl Config {
     /// Where `sync-articles` and `article.*` webhooks write Help Center articles.
     pub fn synced_articles_dir(&self) -> PathBuf {
         self.server.data_dir.join("articles")
+    }
+
+    /// Where `frontdesk train` caches the trained intent model.
+    pub fn model_cache(&self) -> PathBuf {
+        self.server.data_dir.join("triage-model.json")
     }
 
     /// Where the on-disk index lives.

@@ -13,8 +13,6 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, warn};
 
@@ -27,8 +25,8 @@ pub struct IntercomClient {
     max_retries: u32,
     retry_base: Duration,
     max_backoff: Duration,
-    /// Tag ids by lower-cased name, so each tag is created at most once per process.
-    tag_ids: Mutex<HashMap<String, String>>,
+    /// Tag ids by lower-cased name (moka, one hour), so a tag is looked up or created once.
+    tag_ids: moka::future::Cache<String, String>,
 }
 
 impl std::fmt::Debug for IntercomClient {
@@ -142,7 +140,10 @@ impl IntercomClient {
             max_retries: config.max_retries,
             retry_base: Duration::from_millis(500),
             max_backoff: Duration::from_secs(config.max_backoff_seconds.max(1)),
-            tag_ids: Mutex::new(HashMap::new()),
+            tag_ids: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
         })
     }
 
@@ -295,18 +296,19 @@ impl IntercomClient {
     /// `POST /tags`: creates the tag (or finds it: names are unique) and returns its id.
     pub async fn create_tag(&self, name: &str) -> Result<String, Error> {
         let key = name.to_lowercase();
-        if let Some(id) = self.tag_ids.lock().expect("tag cache lock").get(&key) {
-            return Ok(id.clone());
-        }
-        let value = self
-            .send(Method::POST, "/tags", Some(&json!({ "name": name })), true)
-            .await?;
-        let id = str_field(&value, "id").ok_or_else(|| Error::Decode("tag has no id".into()))?;
+        // Concurrent look-ups of one tag share a single request.
         self.tag_ids
-            .lock()
-            .expect("tag cache lock")
-            .insert(key, id.clone());
-        Ok(id)
+            .try_get_with(key, async {
+                let value = self
+                    .send(Method::POST, "/tags", Some(&json!({ "name": name })), true)
+                    .await?;
+                str_field(&value, "id").ok_or_else(|| Error::Decode("tag has no id".into()))
+            })
+            .await
+            .map_err(|error| match std::sync::Arc::try_unwrap(error) {
+                Ok(error) => error,
+                Err(shared) => Error::Decode(shared.to_string()),
+            })
     }
 
     /// `POST /conversations/{id}/tags`.

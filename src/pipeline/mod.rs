@@ -169,7 +169,20 @@ impl Pipeline {
     /// Like [`Pipeline::from_config`], with the index on disk at `index_dir` when given.
     /// Blocking: call from `spawn_blocking` in async code.
     pub fn load(config: &Config, index_dir: Option<&std::path::Path>) -> Result<Self, Error> {
-        let classifier = Classifier::load(&config.triage.intents_file)?;
+        let (classifier, cached) = Classifier::load_cached(
+            &config.triage.intents_file,
+            config.triage.training_file.as_deref(),
+            &config.model_cache(),
+            index_dir.is_some(),
+        )?;
+        let model = &classifier.model().report;
+        tracing::info!(
+            cached,
+            intents = model.intents,
+            features = model.features,
+            threshold = model.threshold,
+            "intent model ready"
+        );
         let (knowledge, problems, report) = KnowledgeBase::load(&config.knowledge_sources(), index_dir)?;
         for problem in &problems {
             tracing::warn!(%problem, "article skipped");

@@ -414,6 +414,9 @@ impl Model {
             .filter(|(_, c)| *c > 0.0)
             .collect();
         evidence.sort_by(|a, b| b.1.total_cmp(&a.1));
+        evidence.truncate(12);
+        // Among the strongest, whole words read better than letter groups: list them first.
+        evidence.sort_by_key(|(name, _)| !name.starts_with("word"));
         evidence.truncate(5);
         Prediction {
             label: if in_scope {
