@@ -164,3 +164,95 @@ fn index_builds_on_disk_then_updates_incrementally() {
         "{third}"
     );
 }
+
+#[test]
+fn eval_classify_reports_its_figures_as_json() {
+    let output = frontdesk(
+        &[
+            "eval",
+            "classify",
+            "--json",
+            "--train",
+            "tests/fixtures/classify/train.csv",
+            "--test",
+            "tests/fixtures/classify/test.jsonl",
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in [
+        "accuracy",
+        "macro_f1",
+        "oos_recall",
+        "oos_precision",
+        "train_seconds",
+        "ms_per_message",
+        "test_size",
+    ] {
+        assert!(report[key].is_number(), "{key} missing: {report}");
+    }
+    assert_eq!(report["test_size"], 8);
+    assert!(report["accuracy"].as_f64().unwrap() >= 0.5, "{report}");
+    assert_eq!(report["coverage"].as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn classify_json_carries_language_route_and_evidence() {
+    let output = frontdesk(
+        &[
+            "classify",
+            "--json",
+            "Mi paquete no ha llegado todavía, ¿dónde está mi pedido?",
+        ],
+        &[],
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["language"], "es");
+    for key in [
+        "intent",
+        "confidence",
+        "sentiment",
+        "tags",
+        "team",
+        "handoff",
+        "evidence",
+    ] {
+        assert!(result.get(key).is_some(), "{key} missing: {result}");
+    }
+    let output = frontdesk(
+        &[
+            "classify",
+            "--json",
+            "where is my package? tracking says delivered",
+        ],
+        &[],
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["intent"], "shipping");
+    assert_eq!(result["team"], "orders");
+    assert!(
+        result["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("intent shipping")
+    );
+}
+
+#[test]
+fn a_broken_taxonomy_is_refused_with_the_intent_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intents.toml");
+    std::fs::write(&path, "[[intent]]\nname = \"a\"\nexamples = [\"x\", \"y\", \"z\"]\n[[intent]]\nname = \"b\"\nexamples = [\"one\"]\n").unwrap();
+    let output = frontdesk(
+        &["classify", "hello"],
+        &[("FRONTDESK__TRIAGE__INTENTS_FILE", path.to_str().unwrap())],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("intent b: field examples"), "{stderr}");
+}
