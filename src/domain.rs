@@ -95,6 +95,8 @@ pub struct Conversation {
     pub tags: Vec<String>,
     /// Whether the conversation is open.
     pub open: bool,
+    /// The conversation's custom attributes (plan, VIP, …) as text.
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl Conversation {

@@ -94,6 +94,8 @@ pub(crate) struct ConversationWire {
     pub(crate) tags: Option<TagListWire>,
     #[serde(default, deserialize_with = "lenient_i64")]
     pub(crate) created_at: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) custom_attributes: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +222,17 @@ impl ConversationWire {
             open: self
                 .open
                 .unwrap_or_else(|| self.state.as_deref() != Some("closed")),
+            attributes: self
+                .custom_attributes
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(key, value)| match value {
+                    Value::String(s) => Some((key, s)),
+                    Value::Number(n) => Some((key, n.to_string())),
+                    Value::Bool(b) => Some((key, b.to_string())),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 }

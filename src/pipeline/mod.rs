@@ -310,7 +310,7 @@ impl Pipeline {
                 && m.kind == "comment"
         });
         let text = message.text.as_str();
-        let triage = self.classifier.classify(text);
+        let triage = self.classifier.classify_with(text, &conversation.attributes);
         let hits = if triage.spam {
             Vec::new()
         } else {

@@ -113,6 +113,10 @@ pub struct RuleSpec {
     /// Regular expressions, matched case-insensitively.
     #[serde(default)]
     pub regex: Vec<String>,
+    /// Conversation attributes that trigger the rule when all match (case-insensitive), e.g.
+    /// `attributes = { plan = "enterprise" }`.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
     /// Tags to add.
     #[serde(default)]
     pub tags: Vec<String>,
@@ -264,9 +268,9 @@ impl Taxonomy {
             }
         }
         for rule in &taxonomy.rules {
-            if rule.phrases.is_empty() && rule.regex.is_empty() {
+            if rule.phrases.is_empty() && rule.regex.is_empty() && rule.attributes.is_empty() {
                 return Err(format!(
-                    "rule {}: field phrases: a rule needs phrases or regex",
+                    "rule {}: field phrases: a rule needs phrases, regex or attributes",
                     rule.name
                 ));
             }
@@ -404,8 +408,17 @@ impl Classifier {
         &self.model
     }
 
-    /// Triage of one customer message.
+    /// Triage of one customer message, without conversation attributes.
     pub fn classify(&self, text: &str) -> TriageResult {
+        self.classify_with(text, &std::collections::BTreeMap::new())
+    }
+
+    /// Triage of one customer message in a conversation with these attributes.
+    pub fn classify_with(
+        &self,
+        text: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> TriageResult {
         let text = match text.char_indices().nth(MAX_MESSAGE_CHARS) {
             Some((cut, _)) => &text[..cut],
             None => text,
@@ -510,6 +523,15 @@ impl Classifier {
                     .filter_map(|r| r.find(&plain))
                     .map(|m| m.as_str().to_owned()),
             );
+            let attributes_match = !rule.attributes.is_empty()
+                && rule.attributes.iter().all(|(key, want)| {
+                    attributes
+                        .get(key)
+                        .is_some_and(|have| have.eq_ignore_ascii_case(want))
+                });
+            if attributes_match {
+                hits.extend(rule.attributes.iter().map(|(k, v)| format!("{k}={v}")));
+            }
             if hits.is_empty() {
                 continue;
             }
@@ -657,6 +679,12 @@ regex = ["\\blet me (talk|speak) to\\b"]
 handoff = true
 tags = ["wants-human"]
 
+[[rule]]
+name = "vip"
+attributes = { plan = "vip" }
+tags = ["vip"]
+handoff = true
+
 [signals]
 negative = ["ridiculous", "angry"]
 urgent = ["asap", "urgent"]
@@ -695,6 +723,11 @@ spam = ["out of office", "unsubscribe"]
         assert!(r.handoff.is_some() && !r.auto_reply_allowed, "{r:?}");
         let r = classifier().classify("Let me speak to your boss about the refund");
         assert_eq!(r.handoff.as_deref(), Some("rule asks_for_human"), "{r:?}");
+        let vip: std::collections::BTreeMap<String, String> = [("plan".to_owned(), "VIP".to_owned())].into();
+        let r = classifier().classify_with("where is my package", &vip);
+        assert_eq!(r.handoff.as_deref(), Some("rule vip"), "{r:?}");
+        assert!(r.tags.contains(&"vip".to_owned()));
+        assert!(classifier().classify("where is my package").handoff.is_none());
     }
 
     #[test]
