@@ -6,6 +6,7 @@
 //! rendering to Intercom HTML happens here so that every answer is escaped the same way.
 
 mod extractive;
+pub mod guard;
 
 pub use extractive::{ExtractiveDrafter, MIN_COVERAGE};
 

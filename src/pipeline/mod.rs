@@ -101,6 +101,8 @@ pub struct Decision {
     pub hits: Vec<HitSummary>,
     /// The draft.
     pub draft: Option<Draft>,
+    /// A prompt-injection attempt found in the customer's text.
+    pub injection: Option<crate::llm::guard::InjectionFlag>,
     /// Outcome.
     pub outcome: Outcome,
     /// The rule or threshold that decided.
@@ -229,7 +231,8 @@ impl Pipeline {
         ),
         Error,
     > {
-        let triage = self.classifier.classify(question);
+        let mut triage = self.classifier.classify(question);
+        guard_triage(&mut triage, question);
         let hits = self.knowledge.search(question, self.top_k)?;
         let draft = self
             .drafter
@@ -256,6 +259,7 @@ impl Pipeline {
             triage: None,
             hits: Vec::new(),
             draft: None,
+            injection: None,
             outcome: Outcome::Ignore,
             rule: String::new(),
             actions: Vec::new(),
@@ -310,7 +314,8 @@ impl Pipeline {
                 && m.kind == "comment"
         });
         let text = message.text.as_str();
-        let triage = self.classifier.classify_with(text, &conversation.attributes);
+        let mut triage = self.classifier.classify_with(text, &conversation.attributes);
+        let injection = guard_triage(&mut triage, text);
         let hits = if triage.spam {
             Vec::new()
         } else {
@@ -340,10 +345,27 @@ impl Pipeline {
             })
             .collect();
         decision.triage = Some(triage);
+        decision.injection = injection;
         decision.draft = draft;
         decision.outcome = verdict.outcome;
         decision.rule = verdict.rule;
         decision.actions = verdict.actions;
         Ok(decision)
     }
+}
+
+/// Runs the prompt-injection guard: a flagged message is handed to a human (the flag wins
+/// over any other reason) and tagged.
+fn guard_triage(triage: &mut TriageResult, text: &str) -> Option<crate::llm::guard::InjectionFlag> {
+    let flag = crate::llm::guard::detect(text)?;
+    triage.handoff = Some(format!("prompt injection ({}): \"{}\"", flag.kind, flag.matched));
+    triage.auto_reply_allowed = false;
+    if !triage.tags.iter().any(|t| t == "prompt-injection") {
+        triage.tags.push("prompt-injection".into());
+    }
+    triage.evidence.push(format!(
+        "prompt injection ({}) matched \"{}\"",
+        flag.kind, flag.matched
+    ));
+    Some(flag)
 }

@@ -9,6 +9,7 @@ mod client;
 mod delivery;
 mod fake_intercom;
 mod helpers;
+mod injection;
 mod knowledge;
 mod spec;
 mod webhook;
