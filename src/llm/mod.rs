@@ -7,6 +7,7 @@
 
 mod extractive;
 pub mod guard;
+pub mod redact;
 
 pub use extractive::{ExtractiveDrafter, MIN_COVERAGE};
 

@@ -103,6 +103,9 @@ pub struct Decision {
     pub draft: Option<Draft>,
     /// A prompt-injection attempt found in the customer's text.
     pub injection: Option<crate::llm::guard::InjectionFlag>,
+    /// Personal data found in the customer's text, by kind (counts only, never values); it
+    /// is redacted before text goes to an external model.
+    pub redactions: std::collections::BTreeMap<String, usize>,
     /// Outcome.
     pub outcome: Outcome,
     /// The rule or threshold that decided.
@@ -260,6 +263,7 @@ impl Pipeline {
             hits: Vec::new(),
             draft: None,
             injection: None,
+            redactions: std::collections::BTreeMap::new(),
             outcome: Outcome::Ignore,
             rule: String::new(),
             actions: Vec::new(),
@@ -346,6 +350,7 @@ impl Pipeline {
             .collect();
         decision.triage = Some(triage);
         decision.injection = injection;
+        decision.redactions = crate::llm::redact::redact(text).counts;
         decision.draft = draft;
         decision.outcome = verdict.outcome;
         decision.rule = verdict.rule;

@@ -228,3 +228,24 @@ async fn graceful_shutdown_stops_accepting_and_keeps_the_store() {
     assert!(http.get(url).send().await.is_err(), "the listener is closed");
     assert!(path.exists());
 }
+
+#[tokio::test]
+async fn the_decision_log_keeps_redaction_counts_not_values() {
+    let app = spawn_app().await;
+    let mut value: serde_json::Value = serde_json::from_slice(&sample("02_shipping_fee.json")).unwrap();
+    value["data"]["item"]["source"]["body"] =
+        "How much does standard shipping cost? Reach me at jane.doe@example.com or +1 415 555 0134, order #883921.".into();
+    app.post_signed(&serde_json::to_vec(&value).unwrap()).await;
+    eventually("the event is decided", || async {
+        !app.decisions("1002").await.is_empty()
+    })
+    .await;
+    let decision = &app.decisions("1002").await[0];
+    assert_eq!(decision["redactions"]["email"], 1);
+    assert_eq!(decision["redactions"]["phone"], 1);
+    assert_eq!(decision["redactions"]["order_or_account_id"], 1);
+    let stored = decision.to_string();
+    for secret in ["jane.doe", "555 0134", "883921"] {
+        assert!(!stored.contains(secret), "{secret} reached the decision log");
+    }
+}
