@@ -469,7 +469,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pipeline = Pipeline::from_config(&config)?;
             let (triage, hits, draft, verdict) = pipeline.answer(&question).await?;
             if json {
-                let value = serde_json::json!({ "triage": triage, "hits": hits, "draft": draft, "decision": verdict });
+                let mut reasons = vec![verdict.rule.clone()];
+                reasons.extend(triage.evidence.iter().cloned());
+                if let Some(d) = &draft {
+                    reasons.extend(d.confidence_reasons.iter().cloned());
+                }
+                let value = serde_json::json!({
+                    "answer": draft.as_ref().map(|d| d.text.clone()),
+                    "answer_html": draft.as_ref().map(crate::llm::Draft::to_html),
+                    "citations": draft.as_ref().map(|d| d.citations.iter().map(|c| c.article_id.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+                    "confidence": draft.as_ref().map_or(0.0, |d| d.confidence),
+                    "grounding": draft.as_ref().map(|d| d.grounding),
+                    "drafter": draft.as_ref().map(|d| d.drafter.clone()),
+                    "action": verdict.outcome.as_str(),
+                    "mode": config.policy.mode,
+                    "reasons": reasons,
+                    "triage": triage,
+                    "hits": hits,
+                });
                 println!("{}", serde_json::to_string_pretty(&value)?);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -487,7 +504,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             match &draft {
-                Some(d) => println!("draft     confidence {:.2}\n\n{}\n", d.confidence, d.text),
+                Some(d) => {
+                    let cited: Vec<String> = d
+                        .citations
+                        .iter()
+                        .map(|c| format!("{} ({})", c.article_id, c.url))
+                        .collect();
+                    println!(
+                        "draft     by {}, confidence {:.2}, grounding {:.2}, citing {}\n\n{}\n",
+                        d.drafter,
+                        d.confidence,
+                        d.grounding,
+                        cited.join(", "),
+                        d.text
+                    );
+                }
                 None => println!("draft     none: no passage answers this"),
             }
             println!("decision  {} — {}", verdict.outcome.as_str(), verdict.rule);

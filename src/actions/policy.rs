@@ -132,6 +132,22 @@ impl Policy {
             return (Outcome::Handoff, "handoff: no article answers this".into());
         };
         let c = draft.confidence;
+        if draft.grounding < 1.0 {
+            return if c >= self.note_threshold {
+                (
+                    Outcome::Note,
+                    format!(
+                        "{} sentence(s) not supported by the passages",
+                        draft.unsupported.len()
+                    ),
+                )
+            } else {
+                (
+                    Outcome::Handoff,
+                    format!("handoff: answer not grounded ({:.2})", draft.grounding),
+                )
+            };
+        }
         // Shadow mode decides as the autonomous agent would, to show what it would have done.
         if self.mode != Mode::Draft && c >= self.reply_threshold {
             if triage.auto_reply_allowed {
@@ -265,6 +281,8 @@ mod tests {
             confidence,
             confidence_reasons: vec![],
             drafter: "test".into(),
+            grounding: 1.0,
+            unsupported: vec![],
         }
     }
 
@@ -327,6 +345,22 @@ mod tests {
             p.decide(&sensitive, Some(&draft(0.99)), Context::default())
                 .outcome,
             Outcome::Note
+        );
+    }
+
+    #[test]
+    fn an_ungrounded_draft_is_never_sent() {
+        let p = policy(Mode::Autonomous);
+        let mut d = draft(0.95);
+        d.grounding = 0.5;
+        d.unsupported = vec!["We give everyone a free jacket.".into()];
+        let verdict = p.decide(&triage(), Some(&d), Context::default());
+        assert_eq!(verdict.outcome, Outcome::Note);
+        assert!(!verdict.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
+        d.confidence = 0.1;
+        assert_eq!(
+            p.decide(&triage(), Some(&d), Context::default()).outcome,
+            Outcome::Handoff
         );
     }
 }

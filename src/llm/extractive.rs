@@ -92,6 +92,8 @@ impl Drafter for ExtractiveDrafter {
                 format!("triage {:.2}", request.triage.confidence),
             ],
             drafter: self.name().to_owned(),
+            grounding: 1.0,
+            unsupported: Vec::new(),
         }))
     }
 

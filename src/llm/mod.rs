@@ -6,6 +6,7 @@
 //! rendering to Intercom HTML happens here so that every answer is escaped the same way.
 
 mod extractive;
+pub mod grounding;
 pub mod guard;
 pub mod redact;
 
@@ -47,6 +48,38 @@ pub struct Draft {
     pub confidence_reasons: Vec<String>,
     /// Which drafter wrote it.
     pub drafter: String,
+    /// Share of the answer's sentences supported by the passages (set by the grounding check).
+    #[serde(default = "one")]
+    pub grounding: f32,
+    /// Sentences the passages do not support.
+    #[serde(default)]
+    pub unsupported: Vec<String>,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Draft {
+    /// Runs the grounding check against the passages the drafter was given: confidence is
+    /// scaled by the share of supported sentences.
+    pub fn ground(&mut self, hits: &[crate::knowledge::Hit], terms: impl Fn(&str) -> Vec<String>) {
+        let passages: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{} {} {}", h.title, h.heading, h.text))
+            .collect();
+        let result = grounding::check(&self.text, &passages, terms);
+        self.confidence *= result.score;
+        self.grounding = result.score;
+        self.unsupported = result.unsupported;
+        if self.grounding < 1.0 {
+            self.confidence_reasons.push(format!(
+                "grounding {:.2}: {} unsupported sentence(s)",
+                self.grounding,
+                self.unsupported.len()
+            ));
+        }
+    }
 }
 
 impl Draft {
@@ -117,6 +150,8 @@ mod tests {
             confidence: 0.5,
             confidence_reasons: vec![],
             drafter: "test".into(),
+            grounding: 1.0,
+            unsupported: vec![],
         };
         assert_eq!(
             draft.to_html(),

@@ -206,6 +206,28 @@ impl Pipeline {
         ))
     }
 
+    /// Drafts an answer and runs the grounding check on it.
+    async fn draft(
+        &self,
+        question: &str,
+        triage: &TriageResult,
+        hits: &[Hit],
+    ) -> Result<Option<Draft>, Error> {
+        let Some(mut draft) = self
+            .drafter
+            .draft(DraftRequest {
+                question,
+                triage,
+                hits,
+            })
+            .await?
+        else {
+            return Ok(None);
+        };
+        draft.ground(hits, |text| self.knowledge.terms(text));
+        Ok(Some(draft))
+    }
+
     /// The classifier.
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
@@ -237,14 +259,11 @@ impl Pipeline {
         let mut triage = self.classifier.classify(question);
         guard_triage(&mut triage, question);
         let hits = self.knowledge.search(question, self.top_k)?;
-        let draft = self
-            .drafter
-            .draft(DraftRequest {
-                question,
-                triage: &triage,
-                hits: &hits,
-            })
-            .await?;
+        let draft = if hits.is_empty() {
+            None
+        } else {
+            self.draft(question, &triage, &hits).await?
+        };
         let verdict = self.policy.decide(&triage, draft.as_ref(), Context::default());
         Ok((triage, hits, draft, verdict))
     }
@@ -328,13 +347,7 @@ impl Pipeline {
         let draft = if hits.is_empty() {
             None
         } else {
-            self.drafter
-                .draft(DraftRequest {
-                    question: text,
-                    triage: &triage,
-                    hits: &hits,
-                })
-                .await?
+            self.draft(text, &triage, &hits).await?
         };
         let verdict = self
             .policy
