@@ -169,6 +169,16 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The drafter end to end at the configured thresholds: answered with a correct
+    /// citation, off-topic wrongly answered, and draft latency.
+    Drafting {
+        /// JSONL questions (default: knowledge/eval/questions.jsonl).
+        #[arg(long)]
+        questions: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// hit@1, hit@5, MRR and off-topic separation on a question set.
     Retrieval {
         /// JSONL questions (default: knowledge/eval/questions.jsonl).
@@ -422,6 +432,83 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         row.accuracy
                     );
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(EvalCommand::Drafting { questions, json }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            let pipeline = Pipeline::from_config(&config)?;
+            let path = questions.unwrap_or_else(|| config.knowledge.dir.join("eval/questions.jsonl"));
+            let questions = crate::knowledge::eval::load_questions(&path)?;
+            let (mut answerable, mut replied_right, mut replied_wrong, mut off_topic, mut off_topic_replied) =
+                (0, 0, 0, 0, 0);
+            let mut drafted_right = 0;
+            let mut latencies = Vec::with_capacity(questions.len());
+            for q in &questions {
+                let started = std::time::Instant::now();
+                let (_, _, draft, verdict) = pipeline.answer(&q.question).await?;
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                let replied = verdict.outcome == crate::actions::Outcome::Reply;
+                let cites_right = draft
+                    .as_ref()
+                    .is_some_and(|d| d.citations.iter().any(|c| q.article_ids.contains(&c.article_id)));
+                if q.article_ids.is_empty() {
+                    off_topic += 1;
+                    off_topic_replied += usize::from(replied);
+                } else {
+                    answerable += 1;
+                    drafted_right += usize::from(cites_right);
+                    replied_right += usize::from(replied && cites_right);
+                    replied_wrong += usize::from(replied && !cites_right);
+                }
+            }
+            latencies.sort_by(f64::total_cmp);
+            let pct = |p: f64| {
+                latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
+            };
+            let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            let report = serde_json::json!({
+                "questions": questions.len(),
+                "answerable": answerable,
+                "off_topic": off_topic,
+                "auto_replied_with_correct_citation": share(replied_right, answerable),
+                "auto_replied_with_wrong_citation": share(replied_wrong, answerable),
+                "drafted_with_correct_citation": share(drafted_right, answerable),
+                "off_topic_wrongly_answered": share(off_topic_replied, off_topic),
+                "reply_threshold": config.policy.reply_threshold,
+                "p50_ms": pct(0.5),
+                "p99_ms": pct(0.99),
+            });
+            if json {
+                println!("{report}");
+            } else {
+                println!(
+                    "{} questions ({answerable} answerable, {off_topic} off-topic), mode {}, reply threshold {:.2}",
+                    questions.len(),
+                    config.policy.mode,
+                    config.policy.reply_threshold
+                );
+                println!(
+                    "answerable questions auto-replied with a correct citation   {:.1}%",
+                    share(replied_right, answerable) * 100.0
+                );
+                println!(
+                    "answerable questions auto-replied with a wrong citation     {:.1}%",
+                    share(replied_wrong, answerable) * 100.0
+                );
+                println!(
+                    "answerable questions drafted with a correct citation        {:.1}% (reply or note)",
+                    share(drafted_right, answerable) * 100.0
+                );
+                println!(
+                    "off-topic questions wrongly auto-replied                     {:.1}%",
+                    share(off_topic_replied, off_topic) * 100.0
+                );
+                println!(
+                    "triage + retrieval + extractive draft + grounding + policy: p50 {:.3} ms, p99 {:.3} ms",
+                    pct(0.5),
+                    pct(0.99)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

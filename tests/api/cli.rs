@@ -271,3 +271,18 @@ fn a_broken_taxonomy_is_refused_with_the_intent_and_field() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("intent b: field examples"), "{stderr}");
 }
+
+#[test]
+fn eval_drafting_never_auto_answers_off_topic_questions() {
+    let output = frontdesk(&["eval", "drafting", "--json"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["off_topic_wrongly_answered"], 0.0, "{report}");
+    let right = report["auto_replied_with_correct_citation"].as_f64().unwrap();
+    let wrong = report["auto_replied_with_wrong_citation"].as_f64().unwrap();
+    assert!(right > 0.1 && wrong < right / 5.0, "{report}");
+}
