@@ -68,6 +68,9 @@ impl App {
         let Some(secret) = config.secrets.intercom_client_secret.clone() else {
             bail!("INTERCOM_CLIENT_SECRET is not set: webhooks cannot be verified");
         };
+        // A broken prompt template stops the start, naming its file and line.
+        crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
+            .with_context(|| format!("loading the prompts in {}", config.llm.prompts_dir.display()))?;
         let store = Store::open(&config.server.data_dir)
             .with_context(|| format!("opening the store in {}", config.server.data_dir.display()))?;
         let pipeline = {

@@ -71,6 +71,9 @@ pub enum Command {
     Ask {
         /// The customer's question.
         question: String,
+        /// Print the prompt an LLM drafter would receive (customer text redacted and quoted).
+        #[arg(long)]
+        prompt: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -551,10 +554,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ask { question, json } => {
+        Command::Ask {
+            question,
+            prompt,
+            json,
+        } => {
             telemetry::init(LogFormat::Pretty, "frontdesk=warn");
             let pipeline = Pipeline::from_config(&config)?;
             let (triage, hits, draft, verdict) = pipeline.answer(&question).await?;
+            if prompt {
+                use crate::llm::prompts::{PromptMessage, PromptPassage, Prompts};
+                let prompts = Prompts::load(&config.llm.prompts_dir)?;
+                let passages: Vec<PromptPassage> = hits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| PromptPassage {
+                        id: format!("p{}", i + 1),
+                        title: h.title.clone(),
+                        heading: h.heading.clone(),
+                        url: h.url.clone(),
+                        text: h.text.clone(),
+                    })
+                    .collect();
+                let message = PromptMessage {
+                    author: "customer".into(),
+                    text: crate::llm::redact::redact(&question).text,
+                };
+                println!(
+                    "--- system ---\n{}\n--- user ---\n{}",
+                    prompts.system(&triage.language)?,
+                    prompts.answer(&triage, &passages, &[message])?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             if json {
                 let mut reasons = vec![verdict.rule.clone()];
                 reasons.extend(triage.evidence.iter().cloned());

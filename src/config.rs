@@ -47,6 +47,8 @@ pub struct Config {
     pub triage: TriageConfig,
     /// The background worker that drains the inbox and the outbox.
     pub worker: WorkerConfig,
+    /// Drafting.
+    pub llm: LlmConfig,
     /// The offline replay.
     pub replay: ReplayConfig,
     /// Secrets, from the environment only; never serialised.
@@ -285,6 +287,22 @@ impl Default for WorkerConfig {
     }
 }
 
+/// `[llm]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Folder of the prompt templates (`system.j2`, `answer.j2`, `handover.j2`).
+    pub prompts_dir: PathBuf,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            prompts_dir: PathBuf::from("prompts"),
+        }
+    }
+}
+
 /// `[replay]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -466,6 +484,9 @@ impl Config {
                 "triage.intents_file",
                 format!("{} does not exist", self.triage.intents_file.display()),
             );
+        }
+        if let Err(e) = crate::llm::prompts::Prompts::load(&self.llm.prompts_dir) {
+            error("llm.prompts_dir", e.to_string());
         }
         if self.worker.max_action_attempts == 0 || self.worker.max_event_attempts == 0 {
             error("worker", "attempt counts must be at least 1".into());

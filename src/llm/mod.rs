@@ -8,6 +8,7 @@
 mod extractive;
 pub mod grounding;
 pub mod guard;
+pub mod prompts;
 pub mod redact;
 
 pub use extractive::{ExtractiveDrafter, MIN_COVERAGE};
