@@ -129,6 +129,9 @@ impl Decision {
     }
 }
 
+/// How long a cached draft is reused.
+pub const DRAFT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Triage, knowledge, drafting and policy, wired.
 pub struct Pipeline {
     classifier: Arc<Classifier>,
@@ -136,6 +139,9 @@ pub struct Pipeline {
     drafter: Arc<dyn Drafter>,
     policy: Policy,
     top_k: usize,
+    /// Drafts by (normalised question, intent, knowledge version): the same question asked
+    /// again is not drafted again, and a knowledge update changes the key.
+    drafts: moka::future::Cache<(String, String, String), Option<Draft>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -156,12 +162,17 @@ impl Pipeline {
         policy: Policy,
         top_k: usize,
     ) -> Self {
+        let drafts = moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(DRAFT_CACHE_TTL)
+            .build();
         Self {
             classifier,
             knowledge,
             drafter,
             policy,
             top_k,
+            drafts,
         }
     }
 
@@ -206,14 +217,23 @@ impl Pipeline {
         ))
     }
 
-    /// Drafts an answer and runs the grounding check on it.
+    /// Drafts an answer and runs the grounding check on it, reusing a cached draft of the
+    /// same question, intent and knowledge version.
     async fn draft(
         &self,
         question: &str,
         triage: &TriageResult,
         hits: &[Hit],
     ) -> Result<Option<Draft>, Error> {
-        let Some(mut draft) = self
+        let key = (
+            crate::text::normalize_for_compare(question),
+            triage.intent.clone(),
+            self.knowledge.version(),
+        );
+        if let Some(cached) = self.drafts.get(&key).await {
+            return Ok(cached);
+        }
+        let draft = match self
             .drafter
             .draft(DraftRequest {
                 question,
@@ -221,11 +241,20 @@ impl Pipeline {
                 hits,
             })
             .await?
-        else {
-            return Ok(None);
+        {
+            Some(mut draft) => {
+                draft.ground(hits, |text| self.knowledge.terms(text));
+                Some(draft)
+            }
+            None => None,
         };
-        draft.ground(hits, |text| self.knowledge.terms(text));
-        Ok(Some(draft))
+        self.drafts.insert(key, draft.clone()).await;
+        Ok(draft)
+    }
+
+    /// Forgets every cached draft (after a knowledge update).
+    pub fn invalidate_drafts(&self) {
+        self.drafts.invalidate_all();
     }
 
     /// The classifier.
@@ -386,4 +415,81 @@ fn guard_triage(triage: &mut TriageResult, text: &str) -> Option<crate::llm::gua
         flag.kind, flag.matched
     ));
     Some(flag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::parse_article;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting {
+        inner: ExtractiveDrafter,
+        calls: Arc<AtomicUsize>,
+    }
+
+    #[async_trait::async_trait]
+    impl Drafter for Counting {
+        async fn draft(&self, request: DraftRequest<'_>) -> Result<Option<Draft>, crate::llm::Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.inner.draft(request).await
+        }
+        fn name(&self) -> &str {
+            "counting"
+        }
+    }
+
+    fn shipping(price: &str) -> crate::knowledge::Article {
+        parse_article(&format!("---\nid: shipping\ntitle: Shipping costs\nurl: https://x/s\n---\nStandard shipping costs {price}.\n")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn drafts_are_cached_per_question_intent_and_knowledge_version() {
+        let taxonomy = "[[intent]]\nname = \"shipping\"\nexamples = [\"shipping cost\", \"how much is shipping\", \"delivery price\"]\n[[intent]]\nname = \"other\"\nexamples = [\"reset password\", \"login help\", \"forgot username\"]\n";
+        let classifier = Arc::new(Classifier::from_toml(taxonomy).unwrap());
+        let knowledge = Arc::new(KnowledgeBase::build(vec![shipping("$8.00")]).unwrap());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let drafter = Arc::new(Counting {
+            inner: ExtractiveDrafter::new(Arc::clone(&knowledge)),
+            calls: Arc::clone(&calls),
+        });
+        let pipeline = Pipeline::new(
+            classifier,
+            Arc::clone(&knowledge),
+            drafter,
+            Policy::from_config(&crate::config::PolicyConfig::default()),
+            5,
+        );
+        let first = pipeline
+            .answer("How much is standard shipping?")
+            .await
+            .unwrap()
+            .2
+            .unwrap();
+        let again = pipeline
+            .answer("how much is standard shipping")
+            .await
+            .unwrap()
+            .2
+            .unwrap();
+        assert_eq!(first, again);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the second ask is served from the cache"
+        );
+        knowledge.update(vec![shipping("$9.00")], &mut |_| {}).unwrap();
+        let updated = pipeline
+            .answer("how much is standard shipping")
+            .await
+            .unwrap()
+            .2
+            .unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "a knowledge update invalidates the draft"
+        );
+        assert!(updated.text.contains("$9.00"));
+    }
 }

@@ -138,6 +138,9 @@ impl Worker {
         })
         .await
         .map_err(|e| super::Error::Task(e.to_string()))??;
+        if changed {
+            self.pipeline.invalidate_drafts();
+        }
         info!(
             topic,
             article_id = article_id.as_deref().unwrap_or(""),
