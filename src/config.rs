@@ -293,12 +293,30 @@ impl Default for WorkerConfig {
 pub struct LlmConfig {
     /// Folder of the prompt templates (`system.j2`, `answer.j2`, `handover.j2`).
     pub prompts_dir: PathBuf,
+    /// Base URL of an OpenAI-compatible API, with `/v1`; unset: the offline extractive drafter.
+    pub api_base: Option<String>,
+    /// Model name sent to the endpoint.
+    pub model: String,
+    /// Per-request timeout, seconds.
+    pub timeout_seconds: u64,
+    /// Largest answer, in tokens.
+    pub max_tokens: u32,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Drafts in flight at once.
+    pub max_concurrency: usize,
 }
 
 impl Default for LlmConfig {
     fn default() -> Self {
         Self {
             prompts_dir: PathBuf::from("prompts"),
+            api_base: None,
+            model: "gpt-4o-mini".into(),
+            timeout_seconds: 30,
+            max_tokens: 400,
+            temperature: 0.2,
+            max_concurrency: 4,
         }
     }
 }

@@ -131,6 +131,9 @@ impl Policy {
         let Some(draft) = draft else {
             return (Outcome::Handoff, "handoff: no article answers this".into());
         };
+        if let Some(reason) = &draft.needs_human {
+            return (Outcome::Handoff, format!("handoff: {reason}"));
+        }
         let c = draft.confidence;
         if draft.grounding < 1.0 {
             return if c >= self.note_threshold {
@@ -283,6 +286,7 @@ mod tests {
             drafter: "test".into(),
             grounding: 1.0,
             unsupported: vec![],
+            needs_human: None,
         }
     }
 

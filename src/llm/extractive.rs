@@ -94,6 +94,7 @@ impl Drafter for ExtractiveDrafter {
             drafter: self.name().to_owned(),
             grounding: 1.0,
             unsupported: Vec::new(),
+            needs_human: None,
         }))
     }
 

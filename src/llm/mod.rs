@@ -8,6 +8,7 @@
 mod extractive;
 pub mod grounding;
 pub mod guard;
+pub mod openai;
 pub mod prompts;
 pub mod redact;
 
@@ -55,6 +56,10 @@ pub struct Draft {
     /// Sentences the passages do not support.
     #[serde(default)]
     pub unsupported: Vec<String>,
+    /// Why a human must take over instead (the model asked, cited nothing or a passage it
+    /// was not given, or failed).
+    #[serde(default)]
+    pub needs_human: Option<String>,
 }
 
 fn one() -> f32 {
@@ -62,6 +67,20 @@ fn one() -> f32 {
 }
 
 impl Draft {
+    /// A draft that is a handoff: the drafter failed or refused, for `reason`.
+    pub fn needing_human(drafter: &str, reason: String) -> Self {
+        Self {
+            text: String::new(),
+            citations: Vec::new(),
+            confidence: 0.0,
+            confidence_reasons: Vec::new(),
+            drafter: drafter.to_owned(),
+            grounding: 0.0,
+            unsupported: Vec::new(),
+            needs_human: Some(reason),
+        }
+    }
+
     /// Runs the grounding check against the passages the drafter was given: confidence is
     /// scaled by the share of supported sentences.
     pub fn ground(&mut self, hits: &[crate::knowledge::Hit], terms: impl Fn(&str) -> Vec<String>) {
@@ -153,6 +172,7 @@ mod tests {
             drafter: "test".into(),
             grounding: 1.0,
             unsupported: vec![],
+            needs_human: None,
         };
         assert_eq!(
             draft.to_html(),

@@ -207,7 +207,27 @@ impl Pipeline {
             tracing::info!(reason, "knowledge index rebuilt");
         }
         let knowledge = Arc::new(knowledge);
-        let drafter = Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge)));
+        let drafter: Arc<dyn Drafter> = match &config.llm.api_base {
+            Some(api_base) => {
+                let prompts = Arc::new(
+                    crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
+                        .map_err(|e| Error::Task(e.to_string()))?,
+                );
+                let model = crate::llm::openai::OpenAiModel::new(
+                    &config.llm,
+                    api_base,
+                    config.secrets.openai_api_key.as_ref(),
+                    prompts,
+                )?;
+                tracing::info!(
+                    api_base,
+                    model = config.llm.model,
+                    "drafting with an OpenAI-compatible model"
+                );
+                Arc::new(model)
+            }
+            None => Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge))),
+        };
         Ok(Self::new(
             Arc::new(classifier),
             knowledge,
@@ -240,13 +260,24 @@ impl Pipeline {
                 triage,
                 hits,
             })
-            .await?
+            .await
         {
-            Some(mut draft) => {
-                draft.ground(hits, |text| self.knowledge.terms(text));
+            Ok(Some(mut draft)) => {
+                if draft.needs_human.is_none() {
+                    draft.ground(hits, |text| self.knowledge.terms(text));
+                }
                 Some(draft)
             }
-            None => None,
+            Ok(None) => None,
+            // The endpoint failed after its retries: a handoff, never half an answer (and not
+            // cached, so the next message tries again).
+            Err(error) => {
+                tracing::warn!(%error, drafter = self.drafter.name(), "drafting failed, handing off");
+                return Ok(Some(Draft::needing_human(
+                    self.drafter.name(),
+                    format!("drafting failed: {error}"),
+                )));
+            }
         };
         self.drafts.insert(key, draft.clone()).await;
         Ok(draft)

@@ -7,7 +7,9 @@
 mod cli;
 mod client;
 mod delivery;
+mod drafting;
 mod fake_intercom;
+mod fake_llm;
 mod helpers;
 mod injection;
 mod knowledge;

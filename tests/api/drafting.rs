@@ -1,0 +1,138 @@
+//! The OpenAI-compatible drafter against a local stub: every path ends in a correct action
+//! or a handoff, never half an answer; customer text reaches the model redacted and quoted.
+
+use crate::fake_llm::{FakeLlm, completion, error};
+use crate::helpers::repo_path;
+use frontdesk::actions::Outcome;
+use frontdesk::config::Config;
+use frontdesk::pipeline::Pipeline;
+use std::time::Duration;
+
+const QUESTION: &str = "How much does standard shipping cost? You can email me at jo.doe@example.com";
+const GOOD: &str = r#"{"answer": "Standard shipping costs $8.00.", "citations": ["p1"], "confidence": 0.95, "needs_human": false, "reason": ""}"#;
+
+fn pipeline(stub: &FakeLlm, timeout_seconds: u64) -> Pipeline {
+    frontdesk::install_crypto_provider();
+    let mut config = Config::default();
+    config.knowledge.dir = repo_path("knowledge");
+    config.triage.intents_file = repo_path("config/intents.toml");
+    config.llm.prompts_dir = repo_path("prompts");
+    config.llm.api_base = Some(format!("{}/v1", stub.uri()));
+    config.llm.model = "test-model".into();
+    config.llm.timeout_seconds = timeout_seconds;
+    config.secrets.openai_api_key = Some("sk-test".to_owned().into());
+    config.server.data_dir = tempfile::tempdir().unwrap().keep();
+    Pipeline::from_config(&config).unwrap()
+}
+
+#[tokio::test]
+async fn a_good_answer_is_sent_with_its_citation_and_the_customer_text_redacted() {
+    let stub = FakeLlm::start().await;
+    stub.then(200, completion(GOOD));
+    let (_, hits, draft, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert_eq!(hits[0].article_id, "shipping-costs");
+    let draft = draft.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(draft.drafter, "openai:test-model");
+    assert_eq!(draft.citations[0].article_id, "shipping-costs");
+    assert_eq!(draft.grounding, 1.0);
+    let request = &stub.requests()[0];
+    assert_eq!(request["model"], "test-model");
+    let prompt = request["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        prompt.contains("<<<CONVERSATION") && prompt.contains("[EMAIL]"),
+        "{prompt}"
+    );
+    assert!(
+        !request.to_string().contains("jo.doe@example.com"),
+        "personal data reached the model"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_gets_one_repair_attempt() {
+    let stub = FakeLlm::start().await;
+    stub.then(200, completion("Sure! Shipping is $8."))
+        .then(200, completion(GOOD));
+    let (_, _, _, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[1]["messages"].as_array().unwrap().len(),
+        4,
+        "the bad reply and the repair request are sent back"
+    );
+}
+
+#[tokio::test]
+async fn malformed_twice_is_a_handoff() {
+    let stub = FakeLlm::start().await;
+    stub.then(200, completion("no json"))
+        .then(200, completion("still no json"));
+    let (_, _, _, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert!(verdict.rule.contains("not valid JSON"), "{}", verdict.rule);
+}
+
+#[tokio::test]
+async fn a_citation_to_a_passage_not_given_is_never_sent() {
+    let stub = FakeLlm::start().await;
+    stub.then(200, completion(r#"{"answer": "Standard shipping costs $8.00.", "citations": ["p9"], "confidence": 0.99, "needs_human": false}"#));
+    let (_, _, _, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert!(
+        verdict.rule.contains("\"p9\", a passage it was not given"),
+        "{}",
+        verdict.rule
+    );
+    let stub = FakeLlm::start().await;
+    stub.then(
+        200,
+        completion(r#"{"answer": "Standard shipping costs $8.00.", "citations": [], "confidence": 0.99}"#),
+    );
+    let (_, _, _, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert!(verdict.rule.contains("cites no passage"), "{}", verdict.rule);
+}
+
+#[tokio::test]
+async fn the_model_asking_for_a_human_is_a_handoff() {
+    let stub = FakeLlm::start().await;
+    stub.then(200, completion(r#"{"answer": "", "citations": [], "confidence": 0.1, "needs_human": true, "reason": "refund request"}"#));
+    let (_, _, _, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert!(verdict.rule.contains("refund request"), "{}", verdict.rule);
+}
+
+#[tokio::test]
+async fn a_timeout_is_a_handoff() {
+    let stub = FakeLlm::start().await;
+    for _ in 0..4 {
+        stub.then_after(200, completion(GOOD), Duration::from_secs(3));
+    }
+    let (_, _, draft, verdict) = pipeline(&stub, 1).answer(QUESTION).await.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert!(verdict.rule.contains("drafting failed"), "{}", verdict.rule);
+    assert!(draft.unwrap().text.is_empty(), "no half answer");
+}
+
+#[tokio::test]
+async fn a_429_then_success_is_answered() {
+    let stub = FakeLlm::start().await;
+    stub.then(429, error("rate_limit_exceeded"))
+        .then(200, completion(GOOD));
+    let (_, _, _, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(stub.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn two_500s_then_success_is_answered() {
+    let stub = FakeLlm::start().await;
+    stub.then(500, error("server_error"))
+        .then(500, error("server_error"))
+        .then(200, completion(GOOD));
+    let (_, _, _, verdict) = pipeline(&stub, 5).answer(QUESTION).await.unwrap();
+    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(stub.requests().len(), 3);
+}
