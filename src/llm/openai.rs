@@ -28,8 +28,8 @@ const REPAIR: &str = "Your previous reply was not a valid JSON object. Reply aga
 
 /// The structured reply the prompt asks for.
 #[derive(Debug, Deserialize)]
-struct Structured {
-    answer: String,
+pub(crate) struct Structured {
+    pub(crate) answer: String,
     #[serde(default)]
     citations: Vec<String>,
     #[serde(default)]
@@ -109,7 +109,7 @@ impl OpenAiModel {
 }
 
 /// The JSON object in a reply, tolerating code fences and prose around it.
-fn parse(content: &str) -> Option<Structured> {
+pub(crate) fn parse(content: &str) -> Option<Structured> {
     let start = content.find('{')?;
     let end = content.rfind('}')?;
     serde_json::from_str(content.get(start..=end)?)
