@@ -623,24 +623,6 @@ pub fn render_classify(
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_scaled_corpus_reaches_ten_thousand_passages_deterministically() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
-        let (articles, problems) = crate::knowledge::read_articles(&[dir]);
-        assert!(problems.is_empty(), "{problems:?}");
-        let a = scaled_corpus(&articles, 75);
-        let passages: usize = a.iter().map(|x| x.passages.len()).sum();
-        assert!(passages >= 10_000, "{passages}");
-        let b = scaled_corpus(&articles, 75);
-        assert_eq!(a, b);
-        assert_eq!(base_id("returns-policy~12"), "returns-policy");
-    }
-}
-
 /// `frontdesk bench drafting`: per question of the eval set, frontdesk's own work around an
 /// LLM draft, without the model (redaction, both prompts rendered, a model reply parsed, the
 /// answer grounded against the passages), and the whole extractive answer (triage, retrieval,
@@ -708,5 +690,23 @@ pub fn percentiles(sorted: &[f64]) -> (f64, f64) {
         (f64::NAN, f64::NAN)
     } else {
         (pct(0.5), pct(0.99))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scaled_corpus_reaches_ten_thousand_passages_deterministically() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+        let (articles, problems) = crate::knowledge::read_articles(&[dir]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let a = scaled_corpus(&articles, 75);
+        let passages: usize = a.iter().map(|x| x.passages.len()).sum();
+        assert!(passages >= 10_000, "{passages}");
+        let b = scaled_corpus(&articles, 75);
+        assert_eq!(a, b);
+        assert_eq!(base_id("returns-policy~12"), "returns-policy");
     }
 }
