@@ -273,10 +273,7 @@ impl Pipeline {
             // cached, so the next message tries again).
             Err(error) => {
                 tracing::warn!(%error, drafter = self.drafter.name(), "drafting failed, handing off");
-                return Ok(Some(Draft::needing_human(
-                    self.drafter.name(),
-                    format!("drafting failed: {error}"),
-                )));
+                return Ok(Some(Draft::needing_human(self.drafter.name(), error.to_string())));
             }
         };
         self.drafts.insert(key, draft.clone()).await;
