@@ -438,9 +438,21 @@ fn run_python(
         })
         .collect();
     let spec = serde_json::json!({ "passages": passages, "questions": questions, "k": RETRIEVE_K, "rounds": rounds.max(1) });
+    run_script(python, "bm25_compare.py", &spec)
+}
+
+/// Runs `bench/<script>` with `python` on `spec` (written to a temporary JSON file) and
+/// parses the JSON object it prints.
+fn run_script(
+    python: &std::path::Path,
+    script: &str,
+    spec: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
     let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), serde_json::to_vec(&spec)?)?;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/bm25_compare.py");
+    std::fs::write(file.path(), serde_json::to_vec(spec)?)?;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bench")
+        .join(script);
     let output = std::process::Command::new(python)
         .arg(&script)
         .arg(file.path())
@@ -556,21 +568,7 @@ pub fn classify(
                     .collect()
             };
             let spec = serde_json::json!({ "train": pairs(&train_examples), "test": pairs(&test_examples) });
-            let file = tempfile::NamedTempFile::new()?;
-            std::fs::write(file.path(), serde_json::to_vec(&spec)?)?;
-            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/sklearn_baseline.py");
-            let output = std::process::Command::new(python)
-                .arg(&script)
-                .arg(file.path())
-                .output()?;
-            if !output.status.success() {
-                anyhow::bail!(
-                    "{} failed: {}",
-                    script.display(),
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            Some(serde_json::from_slice(&output.stdout)?)
+            Some(run_script(python, "sklearn_baseline.py", &spec)?)
         }
     };
     Ok((report, baseline))
@@ -646,17 +644,7 @@ pub async fn drafting(config: &crate::config::Config, rounds: usize) -> anyhow::
             );
             let started = std::time::Instant::now();
             let question = crate::llm::redact::redact(&q.question).text;
-            let passages: Vec<PromptPassage> = hits
-                .iter()
-                .enumerate()
-                .map(|(i, h)| PromptPassage {
-                    id: format!("p{}", i + 1),
-                    title: h.title.clone(),
-                    heading: h.heading.clone(),
-                    url: h.url.clone(),
-                    text: h.text.clone(),
-                })
-                .collect();
+            let passages = PromptPassage::from_hits(&hits);
             let system = prompts.system(&triage.language)?;
             let user = prompts.answer(
                 &triage,

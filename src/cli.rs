@@ -571,17 +571,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if prompt {
                 use crate::llm::prompts::{PromptMessage, PromptPassage, Prompts};
                 let prompts = Prompts::load(&config.llm.prompts_dir)?;
-                let passages: Vec<PromptPassage> = hits
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| PromptPassage {
-                        id: format!("p{}", i + 1),
-                        title: h.title.clone(),
-                        heading: h.heading.clone(),
-                        url: h.url.clone(),
-                        text: h.text.clone(),
-                    })
-                    .collect();
+                let passages = PromptPassage::from_hits(&hits);
                 let message = PromptMessage {
                     author: "customer".into(),
                     text: crate::llm::redact::redact(&question).text,

@@ -125,18 +125,7 @@ fn message_error(e: impl std::fmt::Display) -> Error {
 impl Drafter for OpenAiModel {
     async fn draft(&self, request: DraftRequest<'_>) -> Result<Option<Draft>, Error> {
         let _permit = self.permits.acquire().await.map_err(message_error)?;
-        let passages: Vec<PromptPassage> = request
-            .hits
-            .iter()
-            .enumerate()
-            .map(|(i, h)| PromptPassage {
-                id: format!("p{}", i + 1),
-                title: h.title.clone(),
-                heading: h.heading.clone(),
-                url: h.url.clone(),
-                text: h.text.clone(),
-            })
-            .collect();
+        let passages = PromptPassage::from_hits(request.hits);
         let question = super::redact::redact(request.question).text;
         let system = self
             .prompts

@@ -50,6 +50,22 @@ pub struct PromptPassage {
     pub text: String,
 }
 
+impl PromptPassage {
+    /// The passages of `hits`, with the ids `p1`, `p2`, … the model cites.
+    pub fn from_hits(hits: &[crate::knowledge::Hit]) -> Vec<Self> {
+        hits.iter()
+            .enumerate()
+            .map(|(i, h)| Self {
+                id: format!("p{}", i + 1),
+                title: h.title.clone(),
+                heading: h.heading.clone(),
+                url: h.url.clone(),
+                text: h.text.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A message as the answer prompt quotes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PromptMessage {

@@ -75,6 +75,18 @@ fn conversation(text: &str) -> Conversation {
     }
 }
 
+async fn decide(pipeline: &Pipeline, app: &AppId, text: &str) -> frontdesk::pipeline::Decision {
+    let conversation = conversation(text);
+    let input = EventInput {
+        app_id: app,
+        topic: &Topic::UserCreated,
+        topic_raw: "conversation.user.created",
+        conversation: Some(&conversation),
+        bot_admin_id: None,
+    };
+    pipeline.decide(input).await.unwrap()
+}
+
 #[tokio::test]
 async fn no_injection_attempt_gets_an_auto_reply() {
     assert!(ATTEMPTS.len() >= 30);
@@ -82,17 +94,7 @@ async fn no_injection_attempt_gets_an_auto_reply() {
     let app = AppId::new("a");
     let mut unsafe_replies = Vec::new();
     for text in ATTEMPTS {
-        let conversation = conversation(text);
-        let decision = pipeline
-            .decide(EventInput {
-                app_id: &app,
-                topic: &Topic::UserCreated,
-                topic_raw: "conversation.user.created",
-                conversation: Some(&conversation),
-                bot_admin_id: None,
-            })
-            .await
-            .unwrap();
+        let decision = decide(&pipeline, &app, text).await;
         let replied = decision.outcome == Outcome::Reply
             || decision.actions.iter().any(|a| matches!(a, Action::Reply { .. }));
         if replied || decision.injection.is_none() {
@@ -132,17 +134,7 @@ async fn legitimate_questions_are_still_answered() {
         "How much does standard shipping cost?",
         "How do I reset two-factor authentication?",
     ] {
-        let conversation = conversation(text);
-        let decision = pipeline
-            .decide(EventInput {
-                app_id: &app,
-                topic: &Topic::UserCreated,
-                topic_raw: "conversation.user.created",
-                conversation: Some(&conversation),
-                bot_admin_id: None,
-            })
-            .await
-            .unwrap();
+        let decision = decide(&pipeline, &app, text).await;
         assert_eq!(decision.outcome, Outcome::Reply, "{text}: {}", decision.rule);
         assert!(decision.injection.is_none());
     }
