@@ -94,6 +94,7 @@ impl App {
             metrics: Arc::clone(&metrics),
             wake: Arc::clone(&wake),
             ready: Arc::clone(&ready),
+            admin_token: config.secrets.admin_token.clone().map(Arc::new),
         };
         let router = webhook::router(state, config.server.body_limit_bytes);
         let shutdown = cancel.clone();

@@ -74,6 +74,7 @@ pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
         metrics: Arc::new(Metrics::new()),
         wake: Arc::new(Notify::new()),
         ready: Arc::new(AtomicBool::new(true)),
+        admin_token: None,
     };
     let frontdesk = serve(webhook::router(state, 1024 * 1024)).await?;
     let bare = serve(Router::new().route(webhook::WEBHOOK_PATH, post(|| async { StatusCode::OK }))).await?;

@@ -65,6 +65,9 @@ pub struct Secrets {
     pub intercom_client_secret: Option<SecretString>,
     /// `OPENAI_API_KEY`: key for an OpenAI-compatible endpoint.
     pub openai_api_key: Option<SecretString>,
+    /// `FRONTDESK_ADMIN_TOKEN`: bearer token of the admin API (`/decisions/...`); unset, the
+    /// admin API answers 401 to everyone.
+    pub admin_token: Option<SecretString>,
 }
 
 impl Secrets {
@@ -80,6 +83,7 @@ impl Secrets {
             intercom_access_token: read("INTERCOM_ACCESS_TOKEN"),
             intercom_client_secret: read("INTERCOM_CLIENT_SECRET"),
             openai_api_key: read("OPENAI_API_KEY"),
+            admin_token: read("FRONTDESK_ADMIN_TOKEN"),
         }
     }
 }
@@ -531,10 +535,11 @@ impl Config {
         };
         let _ = write!(
             out,
-            "\n# from the environment only\n[secrets]\nINTERCOM_ACCESS_TOKEN = {}\nINTERCOM_CLIENT_SECRET = {}\nOPENAI_API_KEY = {}\n",
+            "\n# from the environment only\n[secrets]\nINTERCOM_ACCESS_TOKEN = {}\nINTERCOM_CLIENT_SECRET = {}\nOPENAI_API_KEY = {}\nFRONTDESK_ADMIN_TOKEN = {}\n",
             mask(&self.secrets.intercom_access_token),
             mask(&self.secrets.intercom_client_secret),
             mask(&self.secrets.openai_api_key),
+            mask(&self.secrets.admin_token),
         );
         out
     }

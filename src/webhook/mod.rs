@@ -71,6 +71,8 @@ pub struct WebhookState {
     pub wake: Arc<Notify>,
     /// Whether the worker is running (`/readyz`).
     pub ready: Arc<AtomicBool>,
+    /// Bearer token of the admin API; `None` disables it (every request gets 401).
+    pub admin_token: Option<Arc<SecretString>>,
 }
 
 /// The router. `body_limit` bytes is the largest accepted body.
@@ -85,6 +87,7 @@ pub fn router(state: WebhookState, body_limit: usize) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/decisions/{conversation_id}", get(decisions))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -146,6 +149,41 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> Resul
             debug!(notification_id = %parsed.id, "duplicate delivery acknowledged");
             Ok("duplicate")
         }
+    }
+}
+
+/// `GET /decisions/{conversation_id}`: the decision log and actions of a conversation, for a
+/// bearer of the admin token (compared in constant time); 401 otherwise.
+async fn decisions(
+    State(state): State<WebhookState>,
+    axum::extract::Path(conversation_id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    use sha2::{Digest, Sha256};
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Hash both sides so the comparison takes the same time whatever the lengths.
+    let authorized = state.admin_token.as_ref().is_some_and(|token| {
+        let want = Sha256::digest(token.expose_secret().as_bytes());
+        let got = Sha256::digest(presented.as_bytes());
+        want.iter().zip(got.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && !presented.is_empty()
+    });
+    if !authorized {
+        warn!(has_token = !presented.is_empty(), "admin API request refused");
+        return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
+    }
+    let result = async {
+        let decisions = state.store.decisions_for(conversation_id.clone()).await?;
+        let actions = state.store.actions(Some(conversation_id.clone())).await?;
+        Ok::<_, store::Error>(serde_json::json!({ "conversation_id": conversation_id, "decisions": decisions, "actions": actions }))
+    }
+    .await;
+    match result {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(error) => Error::Store(error).into_response(),
     }
 }
 

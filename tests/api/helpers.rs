@@ -14,6 +14,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 pub const CLIENT_SECRET: &str = "test-client-secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub struct TestApp {
     pub app: Option<App>,
@@ -59,6 +60,7 @@ pub fn test_config(fake: &FakeIntercom, data_dir: &TempDir) -> Config {
     config.policy.teams.insert("orders".into(), "5017691".into());
     config.secrets.intercom_access_token = Some(SecretString::from(TOKEN));
     config.secrets.intercom_client_secret = Some(SecretString::from(CLIENT_SECRET));
+    config.secrets.admin_token = Some(SecretString::from(ADMIN_TOKEN));
     config
 }
 

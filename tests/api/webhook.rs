@@ -249,3 +249,57 @@ async fn the_decision_log_keeps_redaction_counts_not_values() {
         assert!(!stored.contains(secret), "{secret} reached the decision log");
     }
 }
+
+#[tokio::test]
+async fn the_admin_api_returns_the_decision_log_only_to_the_bearer_of_the_token() {
+    let app = spawn_app().await;
+    app.post_signed(&sample("02_shipping_fee.json")).await;
+    eventually("the reply is sent", || async {
+        !app.fake.comments_on("1002").is_empty()
+    })
+    .await;
+    let url = app.url("/decisions/1002");
+    let missing = app.http.get(&url).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    let wrong = app
+        .http
+        .get(&url)
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let prefix = app
+        .http
+        .get(&url)
+        .bearer_auth(&crate::helpers::ADMIN_TOKEN[..5])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefix.status(), 401);
+    let ok = app
+        .http
+        .get(&url)
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(body["decisions"][0]["outcome"], "reply");
+    assert_eq!(body["decisions"][0]["triage"]["intent"], "shipping");
+    assert_eq!(body["actions"][0]["state"], "sent");
+}
+
+#[tokio::test]
+async fn without_an_admin_token_the_admin_api_is_closed() {
+    let app = crate::helpers::spawn_app_with(|config| config.secrets.admin_token = None).await;
+    let response = app
+        .http
+        .get(app.url("/decisions/1002"))
+        .bearer_auth("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
