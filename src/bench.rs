@@ -115,17 +115,10 @@ async fn measure(
     let throughput_rps = done as f64 / options.seconds;
     let (mut latencies, errors_open) = fixed_rate(client, addr, counter, options.seconds, options.rate).await;
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i]
-    };
     ServerFigures {
         throughput_rps,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
         max_ms: latencies.last().copied().unwrap_or(f64::NAN),
         fixed_rate_requests: latencies.len(),
         errors: errors_closed + errors_open,
@@ -402,8 +395,6 @@ fn measure_corpus(
     }
     let total_ms: f64 = latencies.iter().sum();
     latencies.sort_by(f64::total_cmp);
-    let pct =
-        |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1];
     let python = match python {
         None => None,
         Some(python) => Some(run_python(python, articles, questions, rounds)?),
@@ -416,8 +407,8 @@ fn measure_corpus(
         build_ms_disk,
         queries: latencies.len(),
         qps: latencies.len() as f64 / (total_ms / 1000.0),
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
         hit_at_1: hit1 as f64 / answerable.max(1) as f64,
         hit_at_5: hit5 as f64 / answerable.max(1) as f64,
         python,
@@ -672,14 +663,17 @@ pub async fn drafting(config: &crate::config::Config, rounds: usize) -> anyhow::
     Ok((overhead, extractive))
 }
 
-/// p50 and p99 of sorted latencies.
-pub fn percentiles(sorted: &[f64]) -> (f64, f64) {
-    let pct = |p: f64| sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1];
+/// The nearest-rank percentile `p` (0..=1) of ascending `sorted`; NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
-        (f64::NAN, f64::NAN)
-    } else {
-        (pct(0.5), pct(0.99))
+        return f64::NAN;
     }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// p50 and p99 of ascending `sorted`.
+pub fn percentiles(sorted: &[f64]) -> (f64, f64) {
+    (percentile(sorted, 0.5), percentile(sorted, 0.99))
 }
 
 #[cfg(test)]

@@ -472,9 +472,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             latencies.sort_by(f64::total_cmp);
-            let pct = |p: f64| {
-                latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
-            };
+            let (p50, p99) = bench::percentiles(&latencies);
             let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
             let report = serde_json::json!({
                 "questions": questions.len(),
@@ -485,8 +483,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "drafted_with_correct_citation": share(drafted_right, answerable),
                 "off_topic_wrongly_answered": share(off_topic_replied, off_topic),
                 "reply_threshold": config.policy.reply_threshold,
-                "p50_ms": pct(0.5),
-                "p99_ms": pct(0.99),
+                "p50_ms": p50,
+                "p99_ms": p99,
             });
             if json {
                 println!("{report}");
@@ -514,9 +512,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     share(off_topic_replied, off_topic) * 100.0
                 );
                 println!(
-                    "triage + retrieval + extractive draft + grounding + policy: p50 {:.3} ms, p99 {:.3} ms",
-                    pct(0.5),
-                    pct(0.99)
+                    "triage + retrieval + extractive draft + grounding + policy: p50 {p50:.3} ms, p99 {p99:.3} ms"
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -225,11 +225,6 @@ fn dir_error(path: &Path, message: impl std::fmt::Display) -> Error {
 }
 
 impl KnowledgeBase {
-    /// Reads the articles of `dir` and indexes them in RAM (skipped files are returned).
-    pub fn load_dir(dir: &Path) -> Result<Self, Error> {
-        Self::load(&[dir.to_owned()], None).map(|(kb, _, _)| kb)
-    }
-
     /// Reads the articles of `dirs` and opens the index: in RAM when `index_dir` is `None`,
     /// else on disk there, updated incrementally. Returns the skipped files and what the
     /// update did.

@@ -5,8 +5,8 @@
 
 use super::{EventInput, Pipeline};
 use crate::actions::Executor;
+use crate::domain::AppId;
 use crate::domain::Topic;
-use crate::domain::{AppId, Conversation};
 use crate::helpcenter;
 use crate::intercom::{Helpdesk, notification};
 use crate::knowledge::read_articles;
@@ -199,7 +199,7 @@ impl Worker {
                 app_id: &app_id,
                 topic: &notification.topic,
                 topic_raw: &notification.topic_raw,
-                conversation: conversation.as_ref().map(|c: &Conversation| c),
+                conversation: conversation.as_ref(),
                 bot_admin_id: bot_admin_id.as_ref(),
             })
             .await?;
