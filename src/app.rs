@@ -4,14 +4,15 @@
 //! accepting, finish the event in hand) or, for crash tests, an abort.
 
 use crate::actions::Executor;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::AdminId;
-use crate::intercom::{Helpdesk, IntercomClient, RecordingHelpdesk};
+use crate::intercom::{Helpdesk, Helpdesks, IntercomClient, RecordingHelpdesk};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pipeline::worker::Worker;
 use crate::store::Store;
-use crate::webhook::{self, WebhookState};
+use crate::webhook::{self, ClientSecrets, WebhookState};
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,22 +31,31 @@ pub struct App {
     ready: Arc<AtomicBool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    outbox: JoinHandle<()>,
     grace: Duration,
     metrics: Arc<Metrics>,
 }
 
-/// Builds the helpdesk `config` asks for: the recorder in dry-run, else the Intercom client
+/// Builds the helpdesk of one workspace: the recorder in dry-run, else the Intercom client
 /// (asking `GET /me` for the admin id when none is configured).
-pub async fn build_helpdesk(config: &Config) -> anyhow::Result<Arc<dyn Helpdesk>> {
-    if config.intercom.dry_run {
-        let admin = config.intercom.admin_id.clone().map(AdminId::new);
+async fn build_one(config: &Config, app_id: Option<&str>) -> anyhow::Result<Arc<dyn Helpdesk>> {
+    let intercom = match app_id {
+        Some(app) => config.intercom_for(app),
+        None => config.intercom.clone(),
+    };
+    if intercom.dry_run {
+        let admin = intercom.admin_id.clone().map(AdminId::new);
         return Ok(Arc::new(RecordingHelpdesk::new(admin)));
     }
-    let Some(token) = config.secrets.intercom_access_token.clone() else {
+    let token = match app_id {
+        Some(app) => config.access_token_for(app),
+        None => config.secrets.intercom_access_token.as_ref(),
+    };
+    let Some(token) = token.cloned() else {
         bail!("INTERCOM_ACCESS_TOKEN is not set (or run with --dry-run)");
     };
-    let mut client = IntercomClient::new(&config.intercom, token)?;
-    if config.intercom.admin_id.is_none() {
+    let mut client = IntercomClient::new(&intercom, token)?;
+    if intercom.admin_id.is_none() {
         let me = client
             .me()
             .await
@@ -56,30 +66,60 @@ pub async fn build_helpdesk(config: &Config) -> anyhow::Result<Arc<dyn Helpdesk>
     Ok(Arc::new(client))
 }
 
+/// Builds the helpdesks `config` asks for: the global one and one per configured workspace.
+pub async fn build_helpdesks(config: &Config) -> anyhow::Result<Helpdesks> {
+    let mut helpdesks = Helpdesks::single(build_one(config, None).await?);
+    for app in config.workspaces.keys() {
+        let helpdesk = build_one(config, Some(app))
+            .await
+            .with_context(|| format!("workspace {app}"))?;
+        helpdesks = helpdesks.with(app.clone(), helpdesk);
+    }
+    Ok(helpdesks)
+}
+
 impl App {
-    /// Builds from config with the helpdesk it asks for.
+    /// Builds from config with the helpdesks it asks for and the system clock.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let helpdesk = build_helpdesk(config).await?;
-        Self::build_with(config, helpdesk).await
+        let helpdesks = build_helpdesks(config).await?;
+        Self::start(config, helpdesks, Arc::new(SystemClock)).await
     }
 
-    /// Builds with a given helpdesk (tests pass the real client pointed at a fake Intercom).
+    /// Builds with one helpdesk for every workspace (tests pass the real client pointed at a
+    /// fake Intercom).
     pub async fn build_with(config: &Config, helpdesk: Arc<dyn Helpdesk>) -> anyhow::Result<Self> {
+        Self::start(config, Helpdesks::single(helpdesk), Arc::new(SystemClock)).await
+    }
+
+    /// Builds with the given helpdesks and clock.
+    pub async fn start(config: &Config, helpdesks: Helpdesks, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let Some(secret) = config.secrets.intercom_client_secret.clone() else {
             bail!("INTERCOM_CLIENT_SECRET is not set: webhooks cannot be verified");
+        };
+        let secrets = ClientSecrets {
+            default: secret,
+            by_app: config
+                .workspaces
+                .iter()
+                .filter_map(|(app, w)| Some((app.clone(), w.secrets.intercom_client_secret.clone()?)))
+                .collect(),
         };
         // A broken prompt template stops the start, naming its file and line.
         crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
             .with_context(|| format!("loading the prompts in {}", config.llm.prompts_dir.display()))?;
         let store = Store::open(&config.server.data_dir)
             .with_context(|| format!("opening the store in {}", config.server.data_dir.display()))?;
+        match store.recover().await.context("recovering interrupted work")? {
+            (0, 0) => {}
+            (events, actions) => info!(events, actions, "recovered work interrupted by a crash"),
+        }
         let pipeline = {
             let config = config.clone();
             let index_dir = config.index_dir();
             tokio::task::spawn_blocking(move || Pipeline::load(&config, Some(&index_dir))).await??
         };
         let pipeline = Arc::new(pipeline);
-        info!(articles = pipeline.knowledge().article_count(), passages = pipeline.knowledge().passage_count(), knowledge_version = pipeline.knowledge().version(), mode = %config.policy.mode, dry_run = config.intercom.dry_run, "pipeline loaded");
+        info!(articles = pipeline.knowledge().article_count(), passages = pipeline.knowledge().passage_count(), knowledge_version = pipeline.knowledge().version(), mode = %config.policy.mode, dry_run = config.intercom.dry_run, workspaces = config.workspaces.len(), "pipeline loaded");
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let ready = Arc::new(AtomicBool::new(false));
@@ -90,7 +130,7 @@ impl App {
         let addr = listener.local_addr()?;
         let state = WebhookState {
             store: store.clone(),
-            secret: Arc::new(secret),
+            secrets: Arc::new(secrets),
             metrics: Arc::clone(&metrics),
             wake: Arc::clone(&wake),
             ready: Arc::clone(&ready),
@@ -103,25 +143,35 @@ impl App {
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await
         });
+        let executor = Executor::new(
+            store.clone(),
+            helpdesks.clone(),
+            Arc::clone(&metrics),
+            config.worker.max_action_attempts,
+            Duration::from_millis(config.worker.action_retry_base_ms),
+            config.intercom.dry_run,
+        );
+        let outbox_wake = Arc::new(Notify::new());
+        let poll_interval = Duration::from_millis(config.worker.poll_interval_ms.max(10));
         let worker = Worker {
             store: store.clone(),
             pipeline,
-            executor: Executor::new(
-                store.clone(),
-                Arc::clone(&helpdesk),
-                Arc::clone(&metrics),
-                config.worker.max_action_attempts,
-                Duration::from_millis(config.worker.action_retry_base_ms),
-                config.intercom.dry_run,
-            ),
-            helpdesk,
+            outbox_wake: Arc::clone(&outbox_wake),
+            helpdesks,
+            clock,
             metrics: Arc::clone(&metrics),
             wake,
-            poll_interval: Duration::from_millis(config.worker.poll_interval_ms.max(10)),
+            poll_interval,
             max_event_attempts: config.worker.max_event_attempts,
             knowledge_sources: config.knowledge_sources(),
             synced_articles_dir: config.synced_articles_dir(),
         };
+        let outbox = tokio::spawn(crate::pipeline::worker::run_outbox(
+            executor,
+            outbox_wake,
+            poll_interval,
+            cancel.clone(),
+        ));
         let worker = tokio::spawn(worker.run(cancel.clone()));
         ready.store(true, Ordering::Release);
         info!(%addr, "listening");
@@ -132,6 +182,7 @@ impl App {
             ready,
             server,
             worker,
+            outbox,
             grace: Duration::from_secs(config.server.shutdown_grace_seconds),
             metrics,
         })
@@ -167,6 +218,7 @@ impl App {
         let drained = tokio::time::timeout(self.grace, async {
             let server = self.server.await;
             let worker = self.worker.await;
+            let _ = self.outbox.await;
             (server, worker)
         })
         .await;
@@ -188,6 +240,7 @@ impl App {
     pub fn abort(self) {
         self.server.abort();
         self.worker.abort();
+        self.outbox.abort();
     }
 }
 

@@ -70,7 +70,7 @@ pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
     let store = Store::open(dir.path())?;
     let state = WebhookState {
         store,
-        secret: Arc::new(SecretString::from(SECRET)),
+        secrets: Arc::new(webhook::ClientSecrets::single(SecretString::from(SECRET))),
         metrics: Arc::new(Metrics::new()),
         wake: Arc::new(Notify::new()),
         ready: Arc::new(AtomicBool::new(true)),

@@ -51,6 +51,9 @@ pub struct Config {
     pub llm: LlmConfig,
     /// The offline replay.
     pub replay: ReplayConfig,
+    /// Per-workspace settings by Intercom app id; events of other workspaces use the global
+    /// settings.
+    pub workspaces: BTreeMap<String, WorkspaceConfig>,
     /// Secrets, from the environment only; never serialised.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -212,6 +215,126 @@ pub struct PolicyConfig {
     /// Team ids by the team names used in the triage taxonomy.
     #[serde(deserialize_with = "id_map")]
     pub teams: BTreeMap<String, String>,
+    /// Replies the bot may post in one conversation; the next customer message is handed off.
+    pub max_bot_replies: u32,
+    /// Hand off urgent messages as well as angry ones.
+    pub handoff_on_urgent: bool,
+    /// On a handoff, tell the customer (in their language) that a person will take over.
+    pub handover_message: bool,
+    /// Close the conversation after the bot's reply (the customer's next message reopens it).
+    pub close_after_reply: bool,
+    /// Outside the routed team's business hours: `open` leaves the conversation open,
+    /// `snooze` snoozes it until the team is back.
+    pub outside_hours: OutsideHours,
+    /// Conversation custom attribute that receives the triage priority (`low`, `normal`,
+    /// `high`, `urgent`). Unset: the priority is only shown in the note and the log, since
+    /// the 2.16 API cannot set the conversation's own priority.
+    pub priority_attribute: Option<String>,
+    /// Per-intent mode and thresholds, overriding the ones above.
+    pub intents: BTreeMap<String, IntentPolicyConfig>,
+    /// Opening hours by team name (`default` for teams without their own).
+    pub business_hours: BTreeMap<String, BusinessHoursConfig>,
+}
+
+/// What happens to a conversation handed off outside business hours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutsideHours {
+    /// Leave it open in the team's inbox.
+    #[default]
+    Open,
+    /// Snooze it until the team's next opening.
+    Snooze,
+}
+
+/// `[policy.intents.<intent>]`: what differs for one intent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntentPolicyConfig {
+    /// Mode for this intent.
+    pub mode: Option<Mode>,
+    /// Reply threshold for this intent.
+    pub reply_threshold: Option<f64>,
+    /// Note threshold for this intent.
+    pub note_threshold: Option<f64>,
+}
+
+/// `[policy.business_hours.<team>]`: when a team's people answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusinessHoursConfig {
+    /// IANA time zone, e.g. `Europe/Paris`.
+    pub timezone: String,
+    /// Open days: `mon` … `sun`.
+    pub days: Vec<String>,
+    /// Opening time, `HH:MM` local.
+    pub open: String,
+    /// Closing time, `HH:MM` local, after `open`.
+    pub close: String,
+}
+
+impl Default for BusinessHoursConfig {
+    fn default() -> Self {
+        Self {
+            timezone: "UTC".into(),
+            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            open: "09:00".into(),
+            close: "17:00".into(),
+        }
+    }
+}
+
+/// `[workspaces.<app_id>]`: settings of one Intercom workspace, over the global ones. Its
+/// secrets come from `INTERCOM_ACCESS_TOKEN_<APP_ID>` and `INTERCOM_CLIENT_SECRET_<APP_ID>`
+/// (the app id upper-cased), falling back to the global ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    /// Region of this workspace.
+    pub region: Option<Region>,
+    /// Explicit base URL of this workspace.
+    pub base_url: Option<String>,
+    /// The admin the bot posts as in this workspace.
+    #[serde(deserialize_with = "id_opt")]
+    pub admin_id: Option<String>,
+    /// Mode in this workspace.
+    pub mode: Option<Mode>,
+    /// Reply threshold in this workspace.
+    pub reply_threshold: Option<f64>,
+    /// Note threshold in this workspace.
+    pub note_threshold: Option<f64>,
+    /// Team ids in this workspace (replace the global ones when given).
+    #[serde(deserialize_with = "id_map")]
+    pub teams: BTreeMap<String, String>,
+    /// Per-intent overrides in this workspace (replace the global ones when given).
+    pub intents: BTreeMap<String, IntentPolicyConfig>,
+    /// Secrets of this workspace, from the environment.
+    #[serde(skip)]
+    pub secrets: WorkspaceSecrets,
+}
+
+/// A workspace's own secrets.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceSecrets {
+    /// `INTERCOM_ACCESS_TOKEN_<APP_ID>`.
+    pub intercom_access_token: Option<SecretString>,
+    /// `INTERCOM_CLIENT_SECRET_<APP_ID>`.
+    pub intercom_client_secret: Option<SecretString>,
+}
+
+/// The suffix of a workspace's secret variables: the app id upper-cased, other characters
+/// than letters and digits as `_`.
+pub fn workspace_env_suffix(app_id: &str) -> String {
+    app_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl Default for PolicyConfig {
@@ -223,6 +346,14 @@ impl Default for PolicyConfig {
             handoff_tag: "frontdesk-handoff".into(),
             answered_tag: "frontdesk-answered".into(),
             teams: BTreeMap::new(),
+            max_bot_replies: 1,
+            handoff_on_urgent: true,
+            handover_message: false,
+            close_after_reply: false,
+            outside_hours: OutsideHours::Open,
+            priority_attribute: None,
+            intents: BTreeMap::new(),
+            business_hours: BTreeMap::new(),
         }
     }
 }
@@ -409,7 +540,72 @@ impl Config {
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
         let mut config: Config = figment.extract().map_err(|e| Error::Invalid(Box::new(e)))?;
         config.secrets = Secrets::from_env();
+        for (app_id, workspace) in &mut config.workspaces {
+            let suffix = workspace_env_suffix(app_id);
+            let read = |name: &str| {
+                std::env::var(format!("{name}_{suffix}"))
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(SecretString::from)
+            };
+            workspace.secrets = WorkspaceSecrets {
+                intercom_access_token: read("INTERCOM_ACCESS_TOKEN"),
+                intercom_client_secret: read("INTERCOM_CLIENT_SECRET"),
+            };
+        }
         Ok(config)
+    }
+
+    /// The policy settings in force for workspace `app_id`: the global ones with the
+    /// workspace's overrides.
+    pub fn policy_for(&self, app_id: &str) -> PolicyConfig {
+        let mut policy = self.policy.clone();
+        if let Some(w) = self.workspaces.get(app_id) {
+            policy.mode = w.mode.unwrap_or(policy.mode);
+            policy.reply_threshold = w.reply_threshold.unwrap_or(policy.reply_threshold);
+            policy.note_threshold = w.note_threshold.unwrap_or(policy.note_threshold);
+            if !w.teams.is_empty() {
+                policy.teams = w.teams.clone();
+            }
+            if !w.intents.is_empty() {
+                policy.intents = w.intents.clone();
+            }
+        }
+        policy
+    }
+
+    /// The Intercom settings in force for workspace `app_id`.
+    pub fn intercom_for(&self, app_id: &str) -> IntercomConfig {
+        let mut intercom = self.intercom.clone();
+        if let Some(w) = self.workspaces.get(app_id) {
+            if let Some(region) = w.region {
+                intercom.region = region;
+                intercom.base_url = None;
+            }
+            if w.base_url.is_some() {
+                intercom.base_url = w.base_url.clone();
+            }
+            if w.admin_id.is_some() {
+                intercom.admin_id = w.admin_id.clone();
+            }
+        }
+        intercom
+    }
+
+    /// The client secret that signs webhooks of workspace `app_id`.
+    pub fn client_secret_for(&self, app_id: &str) -> Option<&SecretString> {
+        self.workspaces
+            .get(app_id)
+            .and_then(|w| w.secrets.intercom_client_secret.as_ref())
+            .or(self.secrets.intercom_client_secret.as_ref())
+    }
+
+    /// The access token of workspace `app_id`.
+    pub fn access_token_for(&self, app_id: &str) -> Option<&SecretString> {
+        self.workspaces
+            .get(app_id)
+            .and_then(|w| w.secrets.intercom_access_token.as_ref())
+            .or(self.secrets.intercom_access_token.as_ref())
     }
 
     /// Where articles are read from: the knowledge folder, then the synced Help Center
@@ -471,6 +667,37 @@ impl Config {
                     self.policy.note_threshold, self.policy.reply_threshold
                 ),
             );
+        }
+        for (scope, policy) in std::iter::once(("policy".to_owned(), self.policy.clone())).chain(
+            self.workspaces
+                .keys()
+                .map(|app| (format!("workspaces.{app}"), self.policy_for(app))),
+        ) {
+            for (intent, o) in &policy.intents {
+                let reply = o.reply_threshold.unwrap_or(policy.reply_threshold);
+                let note = o.note_threshold.unwrap_or(policy.note_threshold);
+                if !(0.0..=1.0).contains(&reply) || !(0.0..=1.0).contains(&note) || note > reply {
+                    error(
+                        "policy.intents",
+                        format!(
+                            "{scope}.intents.{intent}: thresholds must lie in 0..=1 with note ≤ reply (note {note}, reply {reply})"
+                        ),
+                    );
+                }
+            }
+            if !(0.0..=1.0).contains(&policy.reply_threshold)
+                || policy.note_threshold > policy.reply_threshold
+            {
+                error(
+                    "workspaces",
+                    format!("{scope}: thresholds must lie in 0..=1 with note ≤ reply"),
+                );
+            }
+        }
+        for (team, hours) in &self.policy.business_hours {
+            if let Err(e) = crate::actions::hours::BusinessHours::from_config(hours) {
+                error("policy.business_hours", format!("{team}: {e}"));
+            }
         }
         if let Some(url) = &self.intercom.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))

@@ -97,6 +97,27 @@ pub struct Conversation {
     pub open: bool,
     /// The conversation's custom attributes (plan, VIP, …) as text.
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// The customer's rating (1–5), when given.
+    #[serde(default)]
+    pub rating: Option<u8>,
+    /// The admin the conversation is assigned to, when one is.
+    #[serde(default)]
+    pub admin_assignee_id: Option<String>,
+}
+
+/// What frontdesk remembers of a conversation between events, from the topics that carry no
+/// customer message (a teammate replied or took it, it was closed, a rating was added) and
+/// from its own replies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationState {
+    /// A teammate replied or was assigned: the bot stays silent from now on.
+    pub teammate_took_over: bool,
+    /// The conversation is closed (a customer message reopens it).
+    pub closed: bool,
+    /// The latest rating, 1–5.
+    pub rating: Option<u8>,
+    /// Replies the bot has posted (or, in a dry run, recorded) in this conversation.
+    pub bot_replies: u32,
 }
 
 impl Conversation {
@@ -106,6 +127,23 @@ impl Conversation {
             .iter()
             .rev()
             .find(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty())
+    }
+
+    /// Adds the messages of `other` (a webhook's parts) that this conversation (a fetch) does
+    /// not have yet, in time order.
+    pub fn merge_parts(&mut self, other: &Conversation) {
+        for message in &other.messages {
+            if !self.messages.iter().any(|m| m.id == message.id) {
+                self.messages.push(message.clone());
+            }
+        }
+        self.messages.sort_by_key(|m| m.created_at);
+        for (key, value) in &other.attributes {
+            self.attributes
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+        self.rating = self.rating.or(other.rating);
     }
 
     /// The most recent message with text, whoever wrote it.

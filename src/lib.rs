@@ -28,6 +28,7 @@ pub mod actions;
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod helpcenter;

@@ -6,7 +6,7 @@
 
 use super::Action;
 use crate::domain::ConversationId;
-use crate::intercom::{self, Helpdesk, ReplyKind};
+use crate::intercom::{self, Helpdesk, Helpdesks, ReplyKind};
 use crate::metrics::Metrics;
 use crate::store::{self, Store, StoredAction, now_ms};
 use crate::text::normalize_for_compare;
@@ -22,7 +22,7 @@ const CLOCK_SLACK_MS: i64 = 120_000;
 #[derive(Clone)]
 pub struct Executor {
     store: Store,
-    helpdesk: Arc<dyn Helpdesk>,
+    helpdesks: Helpdesks,
     metrics: Arc<Metrics>,
     max_attempts: u32,
     retry_base: Duration,
@@ -30,10 +30,11 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// An executor posting through `helpdesk`; `dry_run` marks actions `recorded`, not `sent`.
+    /// An executor posting through each workspace's helpdesk; `dry_run` marks actions
+    /// `recorded`, not `sent`.
     pub fn new(
         store: Store,
-        helpdesk: Arc<dyn Helpdesk>,
+        helpdesks: Helpdesks,
         metrics: Arc<Metrics>,
         max_attempts: u32,
         retry_base: Duration,
@@ -41,7 +42,7 @@ impl Executor {
     ) -> Self {
         Self {
             store,
-            helpdesk,
+            helpdesks,
             metrics,
             max_attempts: max_attempts.max(1),
             retry_base,
@@ -49,14 +50,43 @@ impl Executor {
         }
     }
 
-    /// Runs every action that is due; returns how many were attempted.
+    /// Runs every action that is due; returns how many were attempted. Conversations are
+    /// served concurrently; within one conversation, actions run in order, one at a time.
     pub async fn run_due(&self) -> Result<usize, store::Error> {
-        let due = self.store.due_actions(64).await?;
+        let due = self.store.due_actions(256).await?;
         let count = due.len();
+        let mut by_conversation: Vec<Vec<StoredAction>> = Vec::new();
+        let mut index = std::collections::HashMap::new();
         for row in due {
-            self.run_one(row).await?;
+            let key = (row.app_id.clone(), row.conversation_id.clone());
+            let slot = *index.entry(key).or_insert_with(|| {
+                by_conversation.push(Vec::new());
+                by_conversation.len() - 1
+            });
+            by_conversation[slot].push(row);
         }
-        Ok(count)
+        let mut tasks = tokio::task::JoinSet::new();
+        for rows in by_conversation {
+            let this = self.clone();
+            tasks.spawn(async move {
+                for row in rows {
+                    this.run_one(row).await?;
+                }
+                Ok::<_, store::Error>(())
+            });
+        }
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => first_error = first_error.or(Some(error)),
+                Err(error) => first_error = first_error.or(Some(store::Error::Task(error.to_string()))),
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(count),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id))]
@@ -73,8 +103,9 @@ impl Executor {
         };
         let kind = action.kind();
         let conversation = ConversationId::new(row.conversation_id.clone());
+        let helpdesk = Arc::clone(self.helpdesks.for_app(&row.app_id));
         if row.uncertain && action.posted_body().is_some() {
-            match self.already_posted(&conversation, &action, row.created_at).await {
+            match already_posted(helpdesk.as_ref(), &conversation, &action, row.created_at).await {
                 Ok(true) => {
                     info!(kind, "an uncertain send had gone through, not posting again");
                     self.count(kind, "confirmed");
@@ -88,7 +119,7 @@ impl Executor {
             }
         }
         self.store.mark_sending(row.id).await?;
-        match apply(self.helpdesk.as_ref(), &conversation, &action).await {
+        match apply(helpdesk.as_ref(), &conversation, &action).await {
             Ok(()) => {
                 self.count(kind, if self.dry_run { "recorded" } else { "sent" });
                 if self.dry_run {
@@ -134,33 +165,33 @@ impl Executor {
             .await
     }
 
-    /// Whether the conversation already holds this reply or note by the bot's admin.
-    async fn already_posted(
-        &self,
-        conversation: &ConversationId,
-        action: &Action,
-        decided_at_ms: i64,
-    ) -> Result<bool, intercom::Error> {
-        let Some(body) = action.posted_body() else {
-            return Ok(false);
-        };
-        let wanted = normalize_for_compare(body);
-        let admin = self.helpdesk.bot_admin_id();
-        let current = self.helpdesk.conversation(conversation).await?;
-        Ok(current.messages.iter().any(|m| {
-            let by_bot = match &admin {
-                Some(admin) => m.author_id.as_deref() == Some(admin.as_str()),
-                None => m.via_api_or_ai,
-            };
-            by_bot
-                && m.created_at * 1000 >= decided_at_ms - CLOCK_SLACK_MS
-                && normalize_for_compare(&m.text) == wanted
-        }))
-    }
-
     fn count(&self, kind: &str, outcome: &str) {
         self.metrics.action(kind, outcome);
     }
+}
+
+/// Whether the conversation already holds this reply or note by the bot's admin.
+async fn already_posted(
+    helpdesk: &dyn Helpdesk,
+    conversation: &ConversationId,
+    action: &Action,
+    decided_at_ms: i64,
+) -> Result<bool, intercom::Error> {
+    let Some(body) = action.posted_body() else {
+        return Ok(false);
+    };
+    let wanted = normalize_for_compare(body);
+    let admin = helpdesk.bot_admin_id();
+    let current = helpdesk.conversation(conversation).await?;
+    Ok(current.messages.iter().any(|m| {
+        let by_bot = match &admin {
+            Some(admin) => m.author_id.as_deref() == Some(admin.as_str()),
+            None => m.via_api_or_ai,
+        };
+        by_bot
+            && m.created_at * 1000 >= decided_at_ms - CLOCK_SLACK_MS
+            && normalize_for_compare(&m.text) == wanted
+    }))
 }
 
 /// Carries out one action through a helpdesk (used by the executor and by replay).
@@ -174,6 +205,7 @@ pub async fn apply(
         Action::Note { body_html } => helpdesk.reply(conversation, ReplyKind::Note, body_html).await,
         Action::Tag { name } => helpdesk.tag(conversation, name).await,
         Action::Assign { assignee } => helpdesk.assign(conversation, assignee).await,
+        Action::Attribute { name, value } => helpdesk.set_attribute(conversation, name, value).await,
         Action::State { change } => helpdesk.change_state(conversation, *change).await,
     }
 }

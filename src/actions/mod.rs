@@ -3,10 +3,11 @@
 //! exactly once per decision, through the [`Helpdesk`](crate::intercom::Helpdesk) seam.
 
 mod executor;
+pub mod hours;
 pub mod policy;
 
 pub use executor::{Executor, apply};
-pub use policy::{Outcome, Policy, PolicyDecision};
+pub use policy::{Outcome, Policies, Policy, PolicyDecision};
 
 use crate::intercom::{Assignee, StateChange};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,13 @@ pub enum Action {
         /// To whom.
         assignee: Assignee,
     },
+    /// Set a custom attribute of the conversation (the priority, when configured).
+    Attribute {
+        /// Attribute name.
+        name: String,
+        /// Value.
+        value: String,
+    },
     /// Close, snooze or open.
     State {
         /// Which change.
@@ -50,6 +58,7 @@ impl Action {
             Self::Note { .. } => "note",
             Self::Tag { .. } => "tag",
             Self::Assign { .. } => "assign",
+            Self::Attribute { .. } => "attribute",
             Self::State { .. } => "state",
         }
     }

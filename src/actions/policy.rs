@@ -1,20 +1,31 @@
-//! The policy: from triage, retrieval and a draft to an outcome and its actions.
+//! The policy: from triage, retrieval and a draft to an outcome, the reason for it, and its
+//! actions.
 //!
-//! In order, first match wins: spam is tagged and left; a handoff rule (a rule in the
-//! taxonomy, a sensitive intent, negative sentiment, the bot having already answered once)
-//! hands off; no draft hands off; then the draft's confidence decides: at or above
-//! `reply_threshold` (autonomous mode, intent allows it) reply; at or above `note_threshold`
-//! leave the draft as a note; below, hand off. Shadow mode decides the same and posts nothing.
+//! In order, first match wins: spam is tagged and left; a handoff rule hands off (a rule of
+//! the taxonomy such as "asks for a human" or a VIP attribute, a sensitive intent, out of
+//! scope, a prompt injection, negative or urgent sentiment, a low rating, a customer
+//! dissatisfied with the bot's answer, the bot's reply limit in this conversation); no draft,
+//! a failed draft or an ungrounded one hands off; then the draft's confidence decides against
+//! the thresholds of the intent's mode: at or above `reply_threshold` (autonomous mode, the
+//! intent allows it) reply; at or above `note_threshold` leave the draft as a note; below,
+//! hand off. Shadow mode decides the same and posts nothing.
+//!
+//! A handoff tags, assigns to the routed team, records the priority, and may tell the customer
+//! in their language that a person takes over. Outside the team's business hours the customer
+//! is told when the team is back, and the conversation is snoozed until then when configured.
 
 use super::Action;
-use crate::config::PolicyConfig;
+use super::hours::{BusinessHours, Reopening, weekday_name};
+use crate::config::{OutsideHours, PolicyConfig};
 use crate::domain::{Mode, TeamId};
-use crate::intercom::Assignee;
+use crate::intercom::{Assignee, StateChange};
 use crate::llm::Draft;
+use crate::llm::prompts::Prompts;
 use crate::text::escape_html;
-use crate::triage::{Sentiment, TriageResult};
+use crate::triage::{Priority, Sentiment, TriageResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What the bot decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,130 +63,302 @@ pub struct PolicyDecision {
     pub outcome: Outcome,
     /// The rule or threshold that decided, in words.
     pub rule: String,
+    /// A short stable code of that rule (`negative_sentiment`, `rule:asks_for_human`,
+    /// `reply_threshold`, …) for metrics and the replay's handoff table.
+    #[serde(default)]
+    pub reason: String,
+    /// The mode in force for this intent.
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    /// When the routed team is closed: when it is back.
+    #[serde(default)]
+    pub reopening: Option<Reopening>,
     /// Actions to carry out (none in shadow mode).
     pub actions: Vec<Action>,
 }
 
-/// Facts about the conversation that rules use.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Context {
-    /// The bot has already replied in this conversation.
-    pub bot_already_replied: bool,
+fn default_mode() -> Mode {
+    Mode::Autonomous
 }
 
-/// Thresholds, mode and routing.
-#[derive(Debug, Clone)]
-pub struct Policy {
+/// Facts about the conversation that rules use. Kept in the decision log, so a re-run sees
+/// exactly what the original decision saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// Replies the bot has posted in this conversation so far.
+    #[serde(default)]
+    pub bot_replies: u32,
+    /// The customer's message follows a reply by the bot.
+    #[serde(default)]
+    pub after_bot_reply: bool,
+    /// What in the customer's follow-up says the bot's answer did not help.
+    #[serde(default)]
+    pub dissatisfied: Option<String>,
+    /// The conversation's rating (1–5), when the customer gave one.
+    #[serde(default)]
+    pub rating: Option<u8>,
+    /// Time of the decision, unix seconds (business hours are judged at this time).
+    #[serde(default)]
+    pub now: i64,
+}
+
+/// A rating at or below this hands the conversation to a person.
+pub const LOW_RATING: u8 = 2;
+
+/// Thresholds and mode for one intent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
     /// Mode.
     pub mode: Mode,
-    /// Reply threshold.
-    pub reply_threshold: f32,
-    /// Note threshold.
-    pub note_threshold: f32,
+    /// Reply at or above.
+    pub reply: f32,
+    /// Note at or above.
+    pub note: f32,
+}
+
+/// Thresholds, modes, routing, hours and messages.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Global mode and thresholds.
+    pub default: Thresholds,
+    /// Per-intent overrides.
+    pub intents: BTreeMap<String, Thresholds>,
     /// Tag on handoffs.
     pub handoff_tag: String,
     /// Tag on answers.
     pub answered_tag: String,
     /// Team ids by name.
     pub teams: BTreeMap<String, String>,
+    /// Bot replies allowed per conversation.
+    pub max_bot_replies: u32,
+    /// Hand off urgent messages.
+    pub handoff_on_urgent: bool,
+    /// Tell the customer a person takes over.
+    pub handover_message: bool,
+    /// Close after a reply.
+    pub close_after_reply: bool,
+    /// Snooze or leave open outside hours.
+    pub outside_hours: OutsideHours,
+    /// Custom attribute receiving the priority.
+    pub priority_attribute: Option<String>,
+    /// Business hours by team name (`default` for the rest).
+    pub hours: BTreeMap<String, BusinessHours>,
+    /// Templates of the customer-facing messages; `None`: built-in English.
+    pub prompts: Option<Arc<Prompts>>,
+}
+
+/// Why a configuration cannot become a policy.
+#[derive(Debug, thiserror::Error)]
+#[error("policy.business_hours.{team}: {source}")]
+pub struct Error {
+    team: String,
+    source: super::hours::Error,
 }
 
 impl Policy {
-    /// From `[policy]`.
-    pub fn from_config(config: &PolicyConfig) -> Self {
-        Self {
+    /// From `[policy]`, with the customer-facing messages rendered from `prompts`.
+    pub fn new(config: &PolicyConfig, prompts: Option<Arc<Prompts>>) -> Result<Self, Error> {
+        let default = Thresholds {
             mode: config.mode,
-            reply_threshold: config.reply_threshold as f32,
-            note_threshold: config.note_threshold as f32,
+            reply: config.reply_threshold as f32,
+            note: config.note_threshold as f32,
+        };
+        let intents = config
+            .intents
+            .iter()
+            .map(|(name, o)| {
+                (
+                    name.clone(),
+                    Thresholds {
+                        mode: o.mode.unwrap_or(default.mode),
+                        reply: o.reply_threshold.map_or(default.reply, |t| t as f32),
+                        note: o.note_threshold.map_or(default.note, |t| t as f32),
+                    },
+                )
+            })
+            .collect();
+        let hours = config
+            .business_hours
+            .iter()
+            .map(|(team, c)| {
+                BusinessHours::from_config(c)
+                    .map(|h| (team.clone(), h))
+                    .map_err(|source| Error {
+                        team: team.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            default,
+            intents,
             handoff_tag: config.handoff_tag.clone(),
             answered_tag: config.answered_tag.clone(),
             teams: config.teams.clone(),
-        }
+            max_bot_replies: config.max_bot_replies,
+            handoff_on_urgent: config.handoff_on_urgent,
+            handover_message: config.handover_message,
+            close_after_reply: config.close_after_reply,
+            outside_hours: config.outside_hours,
+            priority_attribute: config.priority_attribute.clone(),
+            hours,
+            prompts,
+        })
+    }
+
+    /// From `[policy]` with built-in messages; panics on invalid business hours, which
+    /// `check-config` reports (for tests and tools with a checked config).
+    pub fn from_config(config: &PolicyConfig) -> Self {
+        Self::new(config, None).expect("valid business hours")
+    }
+
+    /// The global mode.
+    pub fn mode(&self) -> Mode {
+        self.default.mode
+    }
+
+    /// Mode and thresholds for `intent`.
+    pub fn thresholds(&self, intent: &str) -> Thresholds {
+        self.intents.get(intent).copied().unwrap_or(self.default)
     }
 
     /// Decides.
-    pub fn decide(&self, triage: &TriageResult, draft: Option<&Draft>, context: Context) -> PolicyDecision {
-        let (outcome, rule) = self.outcome(triage, draft, context);
-        let actions = match self.mode {
+    pub fn decide(&self, triage: &TriageResult, draft: Option<&Draft>, context: &Context) -> PolicyDecision {
+        let t = self.thresholds(&triage.intent);
+        let (outcome, reason, rule) = self.outcome(t, triage, draft, context);
+        let reopening = match outcome {
+            Outcome::Note | Outcome::Handoff => self.reopening(triage, context.now),
+            _ => None,
+        };
+        let actions = match t.mode {
             Mode::Shadow => Vec::new(),
-            Mode::Autonomous | Mode::Draft => self.actions(outcome, &rule, triage, draft),
+            Mode::Autonomous | Mode::Draft => self.actions(outcome, &rule, triage, draft, reopening.as_ref()),
         };
-        let rule = if self.mode == Mode::Shadow {
-            format!("{rule} (shadow mode: nothing posted)")
-        } else {
-            rule
-        };
+        let mut rule = rule;
+        if let Some(back) = &reopening {
+            rule.push_str(&format!(
+                "; team closed until {} {} {} ({})",
+                weekday_name(back.weekday),
+                back.date,
+                back.time,
+                back.timezone
+            ));
+        }
+        if t.mode == Mode::Shadow {
+            rule.push_str(" (shadow mode: nothing posted)");
+        }
         PolicyDecision {
             outcome,
             rule,
+            reason,
+            mode: t.mode,
+            reopening,
             actions,
         }
     }
 
-    fn outcome(&self, triage: &TriageResult, draft: Option<&Draft>, context: Context) -> (Outcome, String) {
+    /// When the routed team is closed at `now`: its next opening.
+    fn reopening(&self, triage: &TriageResult, now: i64) -> Option<Reopening> {
+        let hours = triage
+            .team
+            .as_ref()
+            .and_then(|team| self.hours.get(team))
+            .or_else(|| self.hours.get("default"))?;
+        hours.next_opening(jiff::Timestamp::from_second(now).ok()?)
+    }
+
+    fn outcome(
+        &self,
+        t: Thresholds,
+        triage: &TriageResult,
+        draft: Option<&Draft>,
+        context: &Context,
+    ) -> (Outcome, String, String) {
+        let handoff = |reason: &str, rule: String| (Outcome::Handoff, reason.to_owned(), rule);
         if triage.spam {
-            return (Outcome::Spam, "spam or auto-reply".into());
+            return (Outcome::Spam, "spam".into(), "spam or auto-reply".into());
         }
-        if let Some(reason) = &triage.handoff {
-            return (Outcome::Handoff, format!("handoff: {reason}"));
+        if let Some(why) = &triage.handoff {
+            return handoff(&triage_reason(why), format!("handoff: {why}"));
         }
         if triage.sentiment == Sentiment::Negative {
-            return (Outcome::Handoff, "handoff: negative sentiment".into());
+            return handoff("negative_sentiment", "handoff: negative sentiment".into());
         }
-        if context.bot_already_replied {
-            return (
-                Outcome::Handoff,
-                "handoff: the bot already answered once in this conversation".into(),
+        if self.handoff_on_urgent && triage.sentiment == Sentiment::Urgent {
+            return handoff("urgent", "handoff: urgent".into());
+        }
+        if let Some(rating) = context.rating.filter(|r| *r <= LOW_RATING) {
+            return handoff(
+                "low_rating",
+                format!("handoff: the customer rated this conversation {rating}/5"),
+            );
+        }
+        if context.after_bot_reply
+            && let Some(what) = &context.dissatisfied
+        {
+            return handoff(
+                "dissatisfied",
+                format!("handoff: the customer is not satisfied with the bot's answer (\"{what}\")"),
+            );
+        }
+        if context.bot_replies >= self.max_bot_replies {
+            return handoff(
+                "bot_reply_limit",
+                format!(
+                    "handoff: the bot already replied {} time(s) in this conversation (limit {})",
+                    context.bot_replies, self.max_bot_replies
+                ),
             );
         }
         let Some(draft) = draft else {
-            return (Outcome::Handoff, "handoff: no article answers this".into());
+            return handoff("no_article", "handoff: no article answers this".into());
         };
-        if let Some(reason) = &draft.needs_human {
-            return (Outcome::Handoff, format!("handoff: {reason}"));
+        if let Some(why) = &draft.needs_human {
+            return handoff("drafter", format!("handoff: {why}"));
         }
         let c = draft.confidence;
         if draft.grounding < 1.0 {
-            return if c >= self.note_threshold {
+            return if c >= t.note {
                 (
                     Outcome::Note,
+                    "ungrounded".into(),
                     format!(
                         "{} sentence(s) not supported by the passages",
                         draft.unsupported.len()
                     ),
                 )
             } else {
-                (
-                    Outcome::Handoff,
+                handoff(
+                    "ungrounded",
                     format!("handoff: answer not grounded ({:.2})", draft.grounding),
                 )
             };
         }
         // Shadow mode decides as the autonomous agent would, to show what it would have done.
-        if self.mode != Mode::Draft && c >= self.reply_threshold {
+        if t.mode != Mode::Draft && c >= t.reply {
             if triage.auto_reply_allowed {
                 return (
                     Outcome::Reply,
-                    format!("confidence {c:.2} ≥ reply threshold {:.2}", self.reply_threshold),
+                    "reply_threshold".into(),
+                    format!("confidence {c:.2} ≥ reply threshold {:.2}", t.reply),
                 );
             }
             return (
                 Outcome::Note,
+                "no_auto_reply".into(),
                 format!("intent {} does not allow auto-replies", triage.intent),
             );
         }
-        if c >= self.note_threshold {
+        if c >= t.note {
             return (
                 Outcome::Note,
-                format!("confidence {c:.2} ≥ note threshold {:.2}", self.note_threshold),
+                "note_threshold".into(),
+                format!("confidence {c:.2} ≥ note threshold {:.2}", t.note),
             );
         }
-        (
-            Outcome::Handoff,
-            format!(
-                "handoff: confidence {c:.2} < note threshold {:.2}",
-                self.note_threshold
-            ),
+        handoff(
+            "low_confidence",
+            format!("handoff: confidence {c:.2} < note threshold {:.2}", t.note),
         )
     }
 
@@ -185,6 +368,7 @@ impl Policy {
         rule: &str,
         triage: &TriageResult,
         draft: Option<&Draft>,
+        reopening: Option<&Reopening>,
     ) -> Vec<Action> {
         let tag = |name: &str| Action::Tag {
             name: name.to_owned(),
@@ -200,6 +384,11 @@ impl Policy {
                 });
                 actions.push(tag(&self.answered_tag));
                 actions.extend(triage.tags.iter().map(|t| tag(t)));
+                if self.close_after_reply {
+                    actions.push(Action::State {
+                        change: StateChange::Close,
+                    });
+                }
             }
             Outcome::Note | Outcome::Handoff => {
                 actions.push(Action::Note {
@@ -214,9 +403,54 @@ impl Policy {
                         assignee: Assignee::Team(TeamId::new(team_id.clone())),
                     });
                 }
+                if let Some(name) = &self.priority_attribute {
+                    actions.push(Action::Attribute {
+                        name: name.clone(),
+                        value: priority_name(triage.priority).into(),
+                    });
+                }
+                let language = &triage.language;
+                if let Some(back) = reopening {
+                    actions.push(Action::Reply {
+                        body_html: paragraph(&self.away_message(language, back)),
+                    });
+                    if self.outside_hours == OutsideHours::Snooze {
+                        actions.push(Action::State {
+                            change: StateChange::Snooze { until: back.at },
+                        });
+                    }
+                } else if outcome == Outcome::Handoff && self.handover_message {
+                    actions.push(Action::Reply {
+                        body_html: paragraph(&self.handover_text(language)),
+                    });
+                }
             }
         }
         actions
+    }
+
+    fn handover_text(&self, language: &str) -> String {
+        self.prompts
+            .as_ref()
+            .and_then(|p| p.handover(language).ok())
+            .unwrap_or_else(|| {
+                "Thanks for your message! A member of our team will take it from here and get back to you shortly.".into()
+            })
+    }
+
+    fn away_message(&self, language: &str, back: &Reopening) -> String {
+        self.prompts
+            .as_ref()
+            .and_then(|p| p.away(language, back).ok())
+            .unwrap_or_else(|| {
+                format!(
+                    "Thanks for your message! Our team is away right now and will be back on {} {} at {} ({}). A person will answer you then.",
+                    weekday_name(back.weekday),
+                    back.date,
+                    back.time,
+                    back.timezone
+                )
+            })
     }
 
     /// The internal note: why, what triage saw, and the draft with its sources.
@@ -248,6 +482,66 @@ impl Policy {
             html.push_str(&draft.to_html());
         }
         html
+    }
+}
+
+/// Several policies: the global one and one per configured workspace.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    default: Policy,
+    by_app: BTreeMap<String, Policy>,
+}
+
+impl Policies {
+    /// One policy for every workspace.
+    pub fn single(policy: Policy) -> Self {
+        Self {
+            default: policy,
+            by_app: BTreeMap::new(),
+        }
+    }
+
+    /// The global policy and the workspaces' own.
+    pub fn new(default: Policy, by_app: BTreeMap<String, Policy>) -> Self {
+        Self { default, by_app }
+    }
+
+    /// The policy of workspace `app_id`.
+    pub fn for_app(&self, app_id: &str) -> &Policy {
+        self.by_app.get(app_id).unwrap_or(&self.default)
+    }
+
+    /// The global policy.
+    pub fn default_policy(&self) -> &Policy {
+        &self.default
+    }
+}
+
+fn paragraph(text: &str) -> String {
+    format!("<p>{}</p>", escape_html(text.trim()))
+}
+
+fn priority_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
+        Priority::Urgent => "urgent",
+    }
+}
+
+/// The stable code of a triage handoff reason.
+fn triage_reason(why: &str) -> String {
+    if let Some(rule) = why.strip_prefix("rule ") {
+        format!("rule:{rule}")
+    } else if why.starts_with("prompt injection") {
+        "prompt_injection".into()
+    } else if why.starts_with("out of scope") {
+        "out_of_scope".into()
+    } else if why.ends_with("is sensitive") {
+        "sensitive_intent".into()
+    } else {
+        "triage".into()
     }
 }
 
@@ -302,7 +596,7 @@ mod tests {
     #[test]
     fn thresholds_pick_reply_note_or_handoff() {
         let p = policy(Mode::Autonomous);
-        let ctx = Context::default();
+        let ctx = &Context::default();
         assert_eq!(
             p.decide(&triage(), Some(&draft(0.9)), ctx).outcome,
             Outcome::Reply
@@ -318,10 +612,10 @@ mod tests {
 
     #[test]
     fn draft_mode_never_replies_and_shadow_posts_nothing() {
-        let d = policy(Mode::Draft).decide(&triage(), Some(&draft(0.99)), Context::default());
+        let d = policy(Mode::Draft).decide(&triage(), Some(&draft(0.99)), &Context::default());
         assert_eq!(d.outcome, Outcome::Note);
         assert!(!d.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
-        let s = policy(Mode::Shadow).decide(&triage(), Some(&draft(0.99)), Context::default());
+        let s = policy(Mode::Shadow).decide(&triage(), Some(&draft(0.99)), &Context::default());
         assert_eq!(s.outcome, Outcome::Reply);
         assert!(s.actions.is_empty());
     }
@@ -332,21 +626,22 @@ mod tests {
         let mut t = triage();
         t.sentiment = Sentiment::Negative;
         assert_eq!(
-            p.decide(&t, Some(&draft(0.99)), Context::default()).outcome,
+            p.decide(&t, Some(&draft(0.99)), &Context::default()).outcome,
             Outcome::Handoff
         );
         let again = p.decide(
             &triage(),
             Some(&draft(0.99)),
-            Context {
-                bot_already_replied: true,
+            &Context {
+                bot_replies: 1,
+                ..Context::default()
             },
         );
         assert_eq!(again.outcome, Outcome::Handoff);
         let mut sensitive = triage();
         sensitive.auto_reply_allowed = false;
         assert_eq!(
-            p.decide(&sensitive, Some(&draft(0.99)), Context::default())
+            p.decide(&sensitive, Some(&draft(0.99)), &Context::default())
                 .outcome,
             Outcome::Note
         );
@@ -358,12 +653,12 @@ mod tests {
         let mut d = draft(0.95);
         d.grounding = 0.5;
         d.unsupported = vec!["We give everyone a free jacket.".into()];
-        let verdict = p.decide(&triage(), Some(&d), Context::default());
+        let verdict = p.decide(&triage(), Some(&d), &Context::default());
         assert_eq!(verdict.outcome, Outcome::Note);
         assert!(!verdict.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
         d.confidence = 0.1;
         assert_eq!(
-            p.decide(&triage(), Some(&d), Context::default()).outcome,
+            p.decide(&triage(), Some(&d), &Context::default()).outcome,
             Outcome::Handoff
         );
     }

@@ -457,6 +457,17 @@ impl Helpdesk for IntercomClient {
         self.post_part(conversation, body).await
     }
 
+    async fn set_attribute(
+        &self,
+        conversation: &ConversationId,
+        name: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        let path = format!("/conversations/{}", segment(conversation.as_str()));
+        let body = json!({ "custom_attributes": { name: value } });
+        self.send(Method::PUT, &path, Some(&body), true).await.map(drop)
+    }
+
     async fn change_state(&self, conversation: &ConversationId, change: StateChange) -> Result<(), Error> {
         let admin_id = self.acting_admin()?.as_str();
         let body = match change {

@@ -132,12 +132,55 @@ pub trait Helpdesk: Send + Sync {
     async fn tag(&self, conversation: &ConversationId, name: &str) -> Result<(), Error>;
     /// Assigns the conversation.
     async fn assign(&self, conversation: &ConversationId, assignee: &Assignee) -> Result<(), Error>;
+    /// Sets a custom attribute of the conversation (`PUT /conversations/{id}`).
+    async fn set_attribute(
+        &self,
+        conversation: &ConversationId,
+        name: &str,
+        value: &str,
+    ) -> Result<(), Error>;
     /// Closes, snoozes or opens the conversation.
     async fn change_state(&self, conversation: &ConversationId, change: StateChange) -> Result<(), Error>;
     /// Fetches the conversation with its parts.
     async fn conversation(&self, conversation: &ConversationId) -> Result<Conversation, Error>;
     /// The admin the bot posts as, to recognise its own parts.
     fn bot_admin_id(&self) -> Option<AdminId>;
+}
+
+/// The helpdesk of each workspace: one per configured app id, and a default for the rest.
+#[derive(Clone)]
+pub struct Helpdesks {
+    default: std::sync::Arc<dyn Helpdesk>,
+    by_app: std::collections::BTreeMap<String, std::sync::Arc<dyn Helpdesk>>,
+}
+
+impl std::fmt::Debug for Helpdesks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Helpdesks")
+            .field("workspaces", &self.by_app.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Helpdesks {
+    /// One helpdesk for every workspace.
+    pub fn single(helpdesk: std::sync::Arc<dyn Helpdesk>) -> Self {
+        Self {
+            default: helpdesk,
+            by_app: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Adds the helpdesk of workspace `app_id`.
+    pub fn with(mut self, app_id: impl Into<String>, helpdesk: std::sync::Arc<dyn Helpdesk>) -> Self {
+        self.by_app.insert(app_id.into(), helpdesk);
+        self
+    }
+
+    /// The helpdesk of workspace `app_id`.
+    pub fn for_app(&self, app_id: &str) -> &std::sync::Arc<dyn Helpdesk> {
+        self.by_app.get(app_id).unwrap_or(&self.default)
+    }
 }
 
 /// How long to wait before retry number `attempt` (1-based): exponential from `base`, capped,

@@ -36,6 +36,17 @@ pub struct Notification {
     pub article: Option<super::Article>,
 }
 
+/// The `app_id` of a notification body, without checking anything else (to pick the key its
+/// signature is checked with).
+pub fn peek_app_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct AppOnly {
+        #[serde(default, deserialize_with = "super::wire::lenient_string")]
+        app_id: Option<String>,
+    }
+    serde_json::from_slice::<AppOnly>(body).ok()?.app_id
+}
+
 /// Parses raw webhook bytes.
 pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     let value: serde_json::Value =

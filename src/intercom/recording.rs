@@ -33,6 +33,15 @@ pub enum Recorded {
         /// To whom.
         assignee: Assignee,
     },
+    /// A custom attribute.
+    Attribute {
+        /// Conversation.
+        conversation: ConversationId,
+        /// Name.
+        name: String,
+        /// Value.
+        value: String,
+    },
     /// A state change.
     State {
         /// Conversation.
@@ -112,6 +121,20 @@ impl Helpdesk for RecordingHelpdesk {
         self.push(Recorded::Assign {
             conversation: conversation.clone(),
             assignee: assignee.clone(),
+        });
+        Ok(())
+    }
+
+    async fn set_attribute(
+        &self,
+        conversation: &ConversationId,
+        name: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        self.push(Recorded::Attribute {
+            conversation: conversation.clone(),
+            name: name.to_owned(),
+            value: value.to_owned(),
         });
         Ok(())
     }

@@ -96,6 +96,16 @@ pub(crate) struct ConversationWire {
     pub(crate) created_at: Option<i64>,
     #[serde(default, deserialize_with = "lenient")]
     pub(crate) custom_attributes: Option<serde_json::Map<String, Value>>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) conversation_rating: Option<RatingWire>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) admin_assignee_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RatingWire {
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub(crate) rating: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,7 +222,15 @@ impl ConversationWire {
             });
         }
         messages.sort_by_key(|m| m.created_at);
+        let rating = self
+            .conversation_rating
+            .and_then(|r| r.rating)
+            .and_then(|r| u8::try_from(r).ok())
+            .filter(|r| (1..=5).contains(r));
         Conversation {
+            rating,
+            // 2.16 sends 0 for "unassigned" (FACTS.md §5.6).
+            admin_assignee_id: self.admin_assignee_id.filter(|id| id != "0"),
             id: self.id.map(ConversationId::new),
             messages,
             tags: self

@@ -10,7 +10,7 @@ use serde_json::json;
 use std::path::Path;
 
 /// The templates every prompt folder must have.
-pub const TEMPLATES: [&str; 3] = ["system.j2", "answer.j2", "handover.j2"];
+pub const TEMPLATES: [&str; 4] = ["system.j2", "answer.j2", "handover.j2", "away.j2"];
 
 /// Prompt errors, naming the file and line.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +143,16 @@ impl Prompts {
         };
         self.answer(&triage, &[passage], &[message])?;
         self.handover("en")?;
+        self.away(
+            "en",
+            &crate::actions::hours::Reopening {
+                at: 0,
+                weekday: 0,
+                date: "2026-11-30".into(),
+                time: "09:00".into(),
+                timezone: "UTC".into(),
+            },
+        )?;
         Ok(())
     }
 
@@ -181,6 +191,17 @@ impl Prompts {
     }
 }
 
+impl Prompts {
+    /// The message sent outside business hours, in `language`: when the team is back.
+    pub fn away(&self, language: &str, back: &crate::actions::hours::Reopening) -> Result<String, Error> {
+        self.render(
+            "away.j2",
+            json!({ "language": language, "weekday": back.weekday, "date": back.date, "time": back.time, "timezone": back.timezone }),
+        )
+        .map(|s| s.trim().to_owned())
+    }
+}
+
 fn template_error(dir: &str, name: &str, error: &minijinja::Error) -> Error {
     Error::Template {
         path: format!("{dir}/{name}"),
@@ -203,6 +224,16 @@ mod tests {
         assert!(prompts.system("fr").unwrap().contains("in French"));
         assert!(prompts.handover("de").unwrap().starts_with("Danke"));
         assert!(prompts.handover("xx").unwrap().starts_with("Thanks"));
+        let back = crate::actions::hours::Reopening {
+            at: 0,
+            weekday: 0,
+            date: "2026-11-30".into(),
+            time: "09:00".into(),
+            timezone: "Europe/Paris".into(),
+        };
+        let fr = prompts.away("fr", &back).unwrap();
+        assert!(fr.contains("lundi") && fr.contains("09:00"), "{fr}");
+        assert!(prompts.away("en", &back).unwrap().contains("Monday"));
     }
 
     #[test]

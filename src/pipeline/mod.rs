@@ -6,9 +6,9 @@
 pub mod worker;
 
 use crate::actions::policy::Context;
-use crate::actions::{Action, Outcome, Policy};
+use crate::actions::{Action, Outcome, Policies, Policy};
 use crate::config::Config;
-use crate::domain::{AdminId, AppId, AuthorKind, Conversation, Mode, Topic};
+use crate::domain::{AdminId, AppId, AuthorKind, Conversation, ConversationState, Mode, Topic};
 use crate::knowledge::{Hit, KnowledgeBase, Signals};
 use crate::llm::{Draft, DraftRequest, Drafter, ExtractiveDrafter};
 use crate::triage::{Classifier, TriageResult};
@@ -58,6 +58,10 @@ pub struct EventInput<'a> {
     pub conversation: Option<&'a Conversation>,
     /// The admin the bot posts as.
     pub bot_admin_id: Option<&'a AdminId>,
+    /// What is remembered of the conversation from earlier events.
+    pub state: &'a ConversationState,
+    /// Time of the decision, unix seconds.
+    pub now: i64,
 }
 
 /// The customer message a decision acts on.
@@ -110,6 +114,15 @@ pub struct Decision {
     pub outcome: Outcome,
     /// The rule or threshold that decided.
     pub rule: String,
+    /// Its stable code (`negative_sentiment`, `reply_threshold`, …).
+    #[serde(default)]
+    pub reason: String,
+    /// The facts about the conversation the rules saw (bot replies, rating, time).
+    #[serde(default)]
+    pub context: Option<Context>,
+    /// When the routed team is closed: when it is back.
+    #[serde(default)]
+    pub reopening: Option<crate::actions::hours::Reopening>,
     /// Actions to carry out.
     pub actions: Vec<Action>,
     /// Knowledge base version.
@@ -137,7 +150,7 @@ pub struct Pipeline {
     classifier: Arc<Classifier>,
     knowledge: Arc<KnowledgeBase>,
     drafter: Arc<dyn Drafter>,
-    policy: Policy,
+    policies: Policies,
     top_k: usize,
     /// Drafts by (normalised question, intent, knowledge version): the same question asked
     /// again is not drafted again, and a knowledge update changes the key.
@@ -148,7 +161,7 @@ impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("knowledge", &self.knowledge)
-            .field("policy", &self.policy)
+            .field("policies", &self.policies)
             .finish()
     }
 }
@@ -159,7 +172,7 @@ impl Pipeline {
         classifier: Arc<Classifier>,
         knowledge: Arc<KnowledgeBase>,
         drafter: Arc<dyn Drafter>,
-        policy: Policy,
+        policies: Policies,
         top_k: usize,
     ) -> Self {
         let drafts = moka::future::Cache::builder()
@@ -170,7 +183,7 @@ impl Pipeline {
             classifier,
             knowledge,
             drafter,
-            policy,
+            policies,
             top_k,
             drafts,
         }
@@ -207,12 +220,24 @@ impl Pipeline {
             tracing::info!(reason, "knowledge index rebuilt");
         }
         let knowledge = Arc::new(knowledge);
+        let prompts = Arc::new(
+            crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
+                .map_err(|e| Error::Task(e.to_string()))?,
+        );
+        let policy = |policy: &crate::config::PolicyConfig| {
+            Policy::new(policy, Some(Arc::clone(&prompts))).map_err(|e| Error::Task(e.to_string()))
+        };
+        let policies = Policies::new(
+            policy(&config.policy)?,
+            config
+                .workspaces
+                .keys()
+                .map(|app| Ok((app.clone(), policy(&config.policy_for(app))?)))
+                .collect::<Result<_, Error>>()?,
+        );
         let drafter: Arc<dyn Drafter> = match &config.llm.api_base {
             Some(api_base) => {
-                let prompts = Arc::new(
-                    crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
-                        .map_err(|e| Error::Task(e.to_string()))?,
-                );
+                let prompts = Arc::clone(&prompts);
                 let model = crate::llm::openai::OpenAiModel::new(
                     &config.llm,
                     api_base,
@@ -232,7 +257,7 @@ impl Pipeline {
             Arc::new(classifier),
             knowledge,
             drafter,
-            Policy::from_config(&config.policy),
+            policies,
             config.knowledge.top_k,
         ))
     }
@@ -295,9 +320,14 @@ impl Pipeline {
         &self.knowledge
     }
 
-    /// The policy.
+    /// The global policy.
     pub fn policy(&self) -> &Policy {
-        &self.policy
+        self.policies.default_policy()
+    }
+
+    /// The policy of workspace `app_id`.
+    pub fn policy_for(&self, app_id: &AppId) -> &Policy {
+        self.policies.for_app(app_id.as_str())
     }
 
     /// Answers a bare question (the `ask` command): triage, retrieval, draft, policy.
@@ -321,7 +351,11 @@ impl Pipeline {
         } else {
             self.draft(question, &triage, &hits).await?
         };
-        let verdict = self.policy.decide(&triage, draft.as_ref(), Context::default());
+        let context = Context {
+            now: crate::store::now_ms() / 1000,
+            ..Context::default()
+        };
+        let verdict = self.policy().decide(&triage, draft.as_ref(), &context);
         Ok((triage, hits, draft, verdict))
     }
 
@@ -333,7 +367,7 @@ impl Pipeline {
                 .and_then(|c| c.id.as_ref())
                 .map(ToString::to_string),
             topic: input.topic_raw.to_owned(),
-            mode: self.policy.mode,
+            mode: self.policy_for(input.app_id).mode(),
             trigger: None,
             triage: None,
             hits: Vec::new(),
@@ -342,21 +376,30 @@ impl Pipeline {
             redactions: std::collections::BTreeMap::new(),
             outcome: Outcome::Ignore,
             rule: String::new(),
+            reason: String::new(),
+            context: None,
+            reopening: None,
             actions: Vec::new(),
             knowledge_version: self.knowledge.version(),
         };
-        let ignore = |mut decision: Decision, rule: &str| {
+        let ignore = |mut decision: Decision, reason: &str, rule: &str| {
+            decision.reason = reason.to_owned();
             decision.rule = rule.to_owned();
             Ok(decision)
         };
         if !input.topic.is_customer_message() {
             return ignore(
                 decision,
+                "not_customer_message",
                 "not a customer message: teammate, bot or state activity is only logged",
             );
         }
         let Some(conversation) = input.conversation.filter(|c| c.id.is_some()) else {
-            return ignore(decision, "the notification carries no conversation");
+            return ignore(
+                decision,
+                "no_conversation",
+                "the notification carries no conversation",
+            );
         };
         // Never answer our own parts, other bots, or anything after them.
         if let Some(last) = conversation.last_message()
@@ -364,11 +407,12 @@ impl Pipeline {
         {
             return ignore(
                 decision,
+                "not_customer_part",
                 "the latest message is not the customer's (own, bot or teammate part)",
             );
         }
         let Some(message) = conversation.last_customer_message() else {
-            return ignore(decision, "no customer text to answer");
+            return ignore(decision, "no_customer_text", "no customer text to answer");
         };
         decision.trigger = Some(Trigger {
             message_id: message.id.clone(),
@@ -379,21 +423,52 @@ impl Pipeline {
             Some(admin) => m.author_id.as_deref() == Some(admin.as_str()),
             None => false,
         };
+        let is_bot_reply = |m: &crate::domain::Message| {
+            m.kind == "comment"
+                && (is_bot(m)
+                    || m.author == AuthorKind::Bot
+                    || (m.author == AuthorKind::Admin && m.via_api_or_ai))
+        };
         let teammate_replied = conversation
             .messages
             .iter()
             .any(|m| m.author == AuthorKind::Admin && m.kind == "comment" && !is_bot(m) && !m.via_api_or_ai);
-        if teammate_replied {
+        let teammate_assigned = conversation
+            .admin_assignee_id
+            .as_deref()
+            .is_some_and(|id| Some(id) != input.bot_admin_id.map(AdminId::as_str));
+        if teammate_replied || teammate_assigned || input.state.teammate_took_over {
             return ignore(
                 decision,
-                "a teammate has replied in this conversation: the bot stays silent",
+                "teammate_took_over",
+                "a teammate has replied in or taken this conversation: the bot stays silent",
             );
         }
-        let bot_already_replied = conversation.messages.iter().any(|m| {
-            (is_bot(m) || m.author == AuthorKind::Bot || (m.author == AuthorKind::Admin && m.via_api_or_ai))
-                && m.kind == "comment"
-        });
+        let visible_bot_replies = conversation.messages.iter().filter(|m| is_bot_reply(m)).count();
+        // Did the bot answer last before this message? The parts show it; without parts (a
+        // webhook that carried only the new one, no fetch), what we posted says so.
+        let before = conversation
+            .messages
+            .iter()
+            .take_while(|m| m.id != message.id)
+            .filter(|m| m.kind == "comment" || m.kind == "source")
+            .last();
+        let after_bot_reply = match before {
+            Some(m) => is_bot_reply(m),
+            None => input.state.bot_replies > 0 && message.kind != "source",
+        };
         let text = message.text.as_str();
+        let context = Context {
+            bot_replies: u32::try_from(visible_bot_replies)
+                .unwrap_or(u32::MAX)
+                .max(input.state.bot_replies),
+            after_bot_reply,
+            dissatisfied: after_bot_reply
+                .then(|| self.classifier.dissatisfied(text))
+                .flatten(),
+            rating: conversation.rating.or(input.state.rating),
+            now: input.now,
+        };
         let mut triage = self.classifier.classify_with(text, &conversation.attributes);
         let injection = guard_triage(&mut triage, text);
         let hits = if triage.spam {
@@ -407,8 +482,8 @@ impl Pipeline {
             self.draft(text, &triage, &hits).await?
         };
         let verdict = self
-            .policy
-            .decide(&triage, draft.as_ref(), Context { bot_already_replied });
+            .policy_for(input.app_id)
+            .decide(&triage, draft.as_ref(), &context);
         decision.hits = hits
             .iter()
             .map(|h| HitSummary {
@@ -424,6 +499,10 @@ impl Pipeline {
         decision.draft = draft;
         decision.outcome = verdict.outcome;
         decision.rule = verdict.rule;
+        decision.reason = verdict.reason;
+        decision.mode = verdict.mode;
+        decision.reopening = verdict.reopening;
+        decision.context = Some(context);
         decision.actions = verdict.actions;
         Ok(decision)
     }
@@ -485,7 +564,7 @@ mod tests {
             classifier,
             Arc::clone(&knowledge),
             drafter,
-            Policy::from_config(&crate::config::PolicyConfig::default()),
+            Policies::single(Policy::from_config(&crate::config::PolicyConfig::default())),
             5,
         );
         let first = pipeline

@@ -5,13 +5,15 @@
 
 use super::{EventInput, Pipeline};
 use crate::actions::Executor;
+use crate::clock::Clock;
 use crate::domain::AppId;
 use crate::domain::Topic;
+use crate::domain::{AdminId, AuthorKind, Conversation, ConversationState};
 use crate::helpcenter;
-use crate::intercom::{Helpdesk, notification};
+use crate::intercom::{Helpdesks, notification};
 use crate::knowledge::read_articles;
 use crate::metrics::Metrics;
-use crate::store::{NewDecision, Recorded, Store, StoredEvent};
+use crate::store::{NewDecision, Recorded, StateUpdate, Store, StoredEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,10 +27,12 @@ pub struct Worker {
     pub store: Store,
     /// Pipeline.
     pub pipeline: Arc<Pipeline>,
-    /// Outbox executor.
-    pub executor: Executor,
-    /// Helpdesk, to fetch conversations a webhook did not carry in full.
-    pub helpdesk: Arc<dyn Helpdesk>,
+    /// Wakes the outbox after a decision is recorded.
+    pub outbox_wake: Arc<Notify>,
+    /// Each workspace's helpdesk, to fetch conversations a webhook did not carry in full.
+    pub helpdesks: Helpdesks,
+    /// The time decisions are made at.
+    pub clock: Arc<dyn Clock>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Woken by the webhook after each accepted event.
@@ -44,24 +48,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs until `cancel` fires.
+    /// Runs until `cancel` fires. Call [`Store::recover`] first.
     pub async fn run(self, cancel: CancellationToken) {
-        match self.store.recover().await {
-            Ok((0, 0)) => {}
-            Ok((events, actions)) => {
-                info!(events, actions, "recovered work interrupted by a crash")
-            }
-            Err(error) => error!(%error, "recovery failed"),
-        }
         loop {
             if cancel.is_cancelled() {
                 break;
             }
             let mut busy = false;
-            match self.executor.run_due().await {
-                Ok(n) => busy |= n > 0,
-                Err(error) => error!(%error, "outbox run failed"),
-            }
             match self.store.claim_next().await {
                 Ok(Some(event)) => {
                     busy = true;
@@ -87,9 +80,7 @@ impl Worker {
         match self.decide_and_record(&event).await {
             Ok(outcome) => {
                 self.metrics.event(&outcome, started.elapsed().as_secs_f64());
-                if let Err(error) = self.executor.run_due().await {
-                    error!(%error, "outbox run failed");
-                }
+                self.outbox_wake.notify_one();
             }
             Err(error) => {
                 warn!(error = %format!("{error:#}"), "processing failed");
@@ -164,6 +155,7 @@ impl Worker {
                     outcome: "knowledge_update".into(),
                     record: record.to_string(),
                     actions: Vec::new(),
+                    input: None,
                 },
             )
             .await?;
@@ -177,23 +169,46 @@ impl Worker {
                 .apply_article_event(event, topic, notification.article.clone())
                 .await;
         }
+        let app_id = AppId::new(event.app_id.clone());
+        let helpdesk = self.helpdesks.for_app(app_id.as_str());
+        let bot_admin_id = helpdesk.bot_admin_id();
         let mut conversation = notification.conversation.clone();
+        let conversation_id = conversation.as_ref().and_then(|c| c.id.clone());
+        let mut state = ConversationState::default();
+        let mut state_note = None;
+        if let (Some(c), Some(id)) = (&conversation, &conversation_id) {
+            let update = state_update(&notification.topic, c, bot_admin_id.as_ref());
+            if !update.is_empty() {
+                self.store
+                    .update_conversation_state(app_id.to_string(), id.to_string(), update)
+                    .await?;
+                state_note = Some(describe(update));
+            }
+            state = self
+                .store
+                .conversation_state(app_id.to_string(), id.to_string())
+                .await?;
+        }
         if notification.topic.is_customer_message()
-            && let Some(c) = &conversation
-            && c.last_customer_message().is_none()
-            && let Some(id) = &c.id
+            && let (Some(c), Some(id)) = (&conversation, &conversation_id)
+            && (c.last_customer_message().is_none()
+                || (notification.topic == Topic::UserReplied
+                    && c.last_message().is_some_and(|m| m.author == AuthorKind::Customer)))
         {
-            // The webhook lacked the customer's text: fetch the conversation so far.
-            match self.helpdesk.conversation(id).await {
-                Ok(fetched) => conversation = Some(fetched),
+            // A reply's webhook carries only the new part (FACTS.md §6.2): fetch the
+            // conversation so far, keeping any webhook part the fetch does not show yet.
+            match helpdesk.conversation(id).await {
+                Ok(mut fetched) => {
+                    fetched.merge_parts(c);
+                    conversation = Some(fetched);
+                }
                 Err(error) => {
                     warn!(%error, "could not fetch the conversation, deciding on the webhook alone")
                 }
             }
         }
-        let bot_admin_id = self.helpdesk.bot_admin_id();
-        let app_id = AppId::new(event.app_id.clone());
-        let decision = self
+        let now = self.clock.now();
+        let mut decision = self
             .pipeline
             .decide(EventInput {
                 app_id: &app_id,
@@ -201,8 +216,21 @@ impl Worker {
                 topic_raw: &notification.topic_raw,
                 conversation: conversation.as_ref(),
                 bot_admin_id: bot_admin_id.as_ref(),
+                state: &state,
+                now,
             })
             .await?;
+        if let Some(note) = state_note {
+            decision.rule = format!("{} ({note})", decision.rule);
+        }
+        let input = match (&decision.trigger, &conversation) {
+            (Some(_), Some(c)) => Some(serde_json::to_string(&RerunInput {
+                conversation: c.clone(),
+                state: state.clone(),
+                now,
+            })?),
+            _ => None,
+        };
         let outcome = decision.outcome.as_str().to_owned();
         let actions = decision
             .actions
@@ -219,6 +247,7 @@ impl Worker {
                     outcome: outcome.clone(),
                     record: serde_json::to_string(&decision)?,
                     actions,
+                    input,
                 },
             )
             .await?;
@@ -229,4 +258,110 @@ impl Worker {
         info!(outcome, rule = %decision.rule, actions = decision.actions.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
         Ok(outcome)
     }
+}
+
+/// Runs the outbox until `cancel` fires: every due action, then a wait for a new decision or
+/// the poll interval. It runs apart from the inbox worker, so a rate-limited Intercom delays
+/// actions but not decisions.
+pub async fn run_outbox(
+    executor: Executor,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let busy = match executor.run_due().await {
+            Ok(n) => n > 0,
+            Err(error) => {
+                error!(%error, "outbox run failed");
+                false
+            }
+        };
+        if !busy {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(poll_interval) => {}
+            }
+        }
+    }
+    info!("outbox stopped");
+}
+
+/// What a decision was made on, kept so that it can be made again: the conversation as seen
+/// (webhook and fetch merged), the remembered state, and the time.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RerunInput {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// The remembered state.
+    pub state: ConversationState,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// What a non-customer topic changes in what is remembered of the conversation.
+fn state_update(topic: &Topic, conversation: &Conversation, bot: Option<&AdminId>) -> StateUpdate {
+    let human = |id: Option<&str>| id.is_some_and(|id| id != "0" && Some(id) != bot.map(AdminId::as_str));
+    let Topic::ConversationOther(raw) = topic else {
+        return match topic {
+            // A customer's message reopens a closed conversation.
+            Topic::UserReplied => StateUpdate {
+                closed: Some(false),
+                ..StateUpdate::default()
+            },
+            _ => StateUpdate::default(),
+        };
+    };
+    match raw.as_str() {
+        "conversation.admin.replied" => StateUpdate {
+            teammate_took_over: conversation
+                .messages
+                .iter()
+                .any(|m| {
+                    m.author == AuthorKind::Admin
+                        && m.kind == "comment"
+                        && !m.via_api_or_ai
+                        && human(m.author_id.as_deref())
+                })
+                .then_some(true),
+            ..StateUpdate::default()
+        },
+        "conversation.admin.assigned" | "conversation.admin.open.assigned" => StateUpdate {
+            teammate_took_over: human(conversation.admin_assignee_id.as_deref()).then_some(true),
+            ..StateUpdate::default()
+        },
+        "conversation.admin.closed" => StateUpdate {
+            closed: Some(true),
+            ..StateUpdate::default()
+        },
+        "conversation.admin.opened" => StateUpdate {
+            closed: Some(false),
+            ..StateUpdate::default()
+        },
+        "conversation.rating.added" => StateUpdate {
+            rating: conversation.rating,
+            ..StateUpdate::default()
+        },
+        _ => StateUpdate::default(),
+    }
+}
+
+fn describe(update: StateUpdate) -> String {
+    let mut parts = Vec::new();
+    if update.teammate_took_over == Some(true) {
+        parts.push("a teammate took over".to_owned());
+    }
+    match update.closed {
+        Some(true) => parts.push("closed".to_owned()),
+        Some(false) => parts.push("open".to_owned()),
+        None => {}
+    }
+    if let Some(rating) = update.rating {
+        parts.push(format!("rated {rating}/5"));
+    }
+    format!("state: {}", parts.join(", "))
 }

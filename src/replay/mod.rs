@@ -4,7 +4,7 @@
 //! bot would have done, then a summary.
 
 use crate::actions::{Action, Outcome, apply};
-use crate::domain::{AdminId, ConversationId};
+use crate::domain::{AdminId, ConversationId, ConversationState};
 use crate::intercom::{RecordingHelpdesk, notification};
 use crate::pipeline::{Decision, EventInput, Pipeline};
 use serde::Serialize;
@@ -72,6 +72,9 @@ pub async fn run_dir(
                         topic_raw: &n.topic_raw,
                         conversation: n.conversation.as_ref(),
                         bot_admin_id: bot_admin_id.as_ref(),
+                        state: &ConversationState::default(),
+                        // The notification's own time: a replay decides the same every day.
+                        now: n.created_at.unwrap_or(0),
                     })
                     .await
                     .map(|d| (n.app_id.clone(), d))
@@ -90,7 +93,7 @@ pub async fn run_dir(
                         .entry(decision.outcome.as_str().to_owned())
                         .or_default() += 1;
                     if decision.outcome == Outcome::Handoff {
-                        *report.handoff_reasons.entry(decision.rule.clone()).or_default() += 1;
+                        *report.handoff_reasons.entry(decision.reason.clone()).or_default() += 1;
                     }
                     if let Some(id) = &decision.conversation_id {
                         for action in &decision.actions {
@@ -205,6 +208,7 @@ fn describe(action: &Action) -> String {
         Action::Note { body_html } => format!("note ({} bytes of HTML)", body_html.len()),
         Action::Tag { name } => format!("tag \"{name}\""),
         Action::Assign { assignee } => format!("assign {assignee:?}"),
+        Action::Attribute { name, value } => format!("attribute {name}={value}"),
         Action::State { change } => format!("state {change:?}"),
     }
 }

@@ -97,6 +97,41 @@ pub struct NewDecision {
     pub record: String,
     /// Actions (JSON) in execution order.
     pub actions: Vec<String>,
+    /// The conversation as decided upon (JSON), kept for re-runs.
+    pub input: Option<String>,
+}
+
+/// One stored decision with what is needed to make it again.
+#[derive(Debug, Clone)]
+pub struct StoredDecision {
+    /// Event id.
+    pub event_id: i64,
+    /// Workspace.
+    pub app_id: String,
+    /// The raw webhook body.
+    pub payload: Vec<u8>,
+    /// The decision record (JSON).
+    pub record: String,
+    /// The conversation as decided upon (JSON), when one was kept.
+    pub input: Option<String>,
+}
+
+/// A change to what is remembered of a conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateUpdate {
+    /// A teammate replied or was assigned.
+    pub teammate_took_over: Option<bool>,
+    /// Closed (true) or reopened (false).
+    pub closed: Option<bool>,
+    /// A rating was added.
+    pub rating: Option<u8>,
+}
+
+impl StateUpdate {
+    /// Whether it changes anything.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// What recording a decision did.
@@ -115,6 +150,8 @@ pub struct StoredAction {
     pub id: i64,
     /// Event it belongs to.
     pub event_id: i64,
+    /// Workspace of the event.
+    pub app_id: String,
     /// Conversation.
     pub conversation_id: String,
     /// JSON of the action.
@@ -328,6 +365,12 @@ impl Store {
                     )?;
                 }
             }
+            if let Some(input) = &decision.input {
+                tx.execute(
+                    "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
+                    params![event_id, input],
+                )?;
+            }
             tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
             tx.commit()?;
             Ok(Recorded::Stored)
@@ -353,8 +396,9 @@ impl Store {
     pub async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
         self.with_conn(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, event_id, conversation_id, action, attempts, uncertain, created_at FROM outbox
-                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+                "SELECT o.id, o.event_id, o.conversation_id, o.action, o.attempts, o.uncertain, o.created_at, i.app_id
+                 FROM outbox o JOIN inbox i ON i.id = o.event_id
+                 WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 ORDER BY o.id LIMIT ?2",
             )?;
             let rows = stmt
                 .query_map(params![now_ms(), limit as i64], |r| {
@@ -366,6 +410,7 @@ impl Store {
                         attempts: r.get(4)?,
                         uncertain: r.get::<_, i64>(5)? != 0,
                         created_at: r.get(6)?,
+                        app_id: r.get(7)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -446,6 +491,100 @@ impl Store {
                 None => conn.execute(sql, params![action_id])?,
             };
             Ok(())
+        })
+        .await
+    }
+
+    /// What is remembered of a conversation: the state set by earlier events, and the
+    /// answers the bot has posted or queued in it (replies of `reply` decisions that are not
+    /// dead or refused).
+    pub async fn conversation_state(
+        &self,
+        app_id: String,
+        conversation_id: String,
+    ) -> Result<crate::domain::ConversationState> {
+        self.with_conn(move |conn| {
+            let mut state = conn
+                .query_row(
+                    "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = ?1 AND conversation_id = ?2",
+                    params![app_id, conversation_id],
+                    |r| {
+                        Ok(crate::domain::ConversationState {
+                            teammate_took_over: r.get::<_, i64>(0)? != 0,
+                            closed: r.get::<_, i64>(1)? != 0,
+                            rating: r.get::<_, Option<i64>>(2)?.and_then(|v| u8::try_from(v).ok()),
+                            bot_replies: 0,
+                        })
+                    },
+                )
+                .optional()?
+                .unwrap_or_default();
+            let replies: i64 = conn.query_row(
+                "SELECT COUNT(DISTINCT d.id) FROM decisions d
+                 JOIN inbox i ON i.id = d.event_id
+                 JOIN outbox o ON o.event_id = d.event_id
+                 WHERE i.app_id = ?1 AND d.conversation_id = ?2 AND d.outcome = 'reply'
+                   AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
+                params![app_id, conversation_id],
+                |r| r.get(0),
+            )?;
+            state.bot_replies = u32::try_from(replies).unwrap_or(0);
+            Ok(state)
+        })
+        .await
+    }
+
+    /// Applies `update` to what is remembered of a conversation.
+    pub async fn update_conversation_state(
+        &self,
+        app_id: String,
+        conversation_id: String,
+        update: StateUpdate,
+    ) -> Result<()> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO conversations (app_id, conversation_id, teammate_took_over, closed, rating, updated_at)
+                 VALUES (?1, ?2, COALESCE(?3, 0), COALESCE(?4, 0), ?5, ?6)
+                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET
+                   teammate_took_over = COALESCE(?3, teammate_took_over),
+                   closed = COALESCE(?4, closed),
+                   rating = COALESCE(?5, rating),
+                   updated_at = ?6",
+                params![
+                    app_id,
+                    conversation_id,
+                    update.teammate_took_over.map(i64::from),
+                    update.closed.map(i64::from),
+                    update.rating.map(i64::from),
+                    now_ms()
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The decisions of a conversation that acted on a customer message, oldest first, with
+    /// their inputs, for a re-run.
+    pub async fn decisions_to_rerun(&self, conversation_id: String) -> Result<Vec<StoredDecision>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT d.event_id, i.app_id, i.payload, d.record, e.conversation FROM decisions d
+                 JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
+                 WHERE d.conversation_id = ?1 AND d.trigger_key IS NOT NULL ORDER BY d.id",
+            )?;
+            let rows = stmt
+                .query_map([conversation_id], |r| {
+                    Ok(StoredDecision {
+                        event_id: r.get(0)?,
+                        app_id: r.get(1)?,
+                        payload: r.get(2)?,
+                        record: r.get(3)?,
+                        input: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
         })
         .await
     }
@@ -639,6 +778,7 @@ mod tests {
             outcome: "reply".into(),
             record: format!("{{\"event\":{event}}}"),
             actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into()],
+            input: None,
         };
         let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
             panic!()
@@ -674,6 +814,7 @@ mod tests {
                     outcome: "reply".into(),
                     record: "{}".into(),
                     actions: vec!["{}".into()],
+                    input: None,
                 },
             )
             .await
@@ -685,5 +826,59 @@ mod tests {
         let due = store.due_actions(10).await.unwrap();
         assert!(due[0].uncertain);
         assert_eq!(due[0].attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let state =
+            |store: Store| async move { store.conversation_state("app".into(), "1".into()).await.unwrap() };
+        assert_eq!(
+            state(store.clone()).await,
+            crate::domain::ConversationState::default()
+        );
+        let update = |took, closed, rating| StateUpdate {
+            teammate_took_over: took,
+            closed,
+            rating,
+        };
+        store
+            .update_conversation_state("app".into(), "1".into(), update(None, Some(true), Some(2)))
+            .await
+            .unwrap();
+        store
+            .update_conversation_state("app".into(), "1".into(), update(Some(true), None, None))
+            .await
+            .unwrap();
+        let now = state(store.clone()).await;
+        assert!(now.teammate_took_over && now.closed);
+        assert_eq!(now.rating, Some(2));
+        // Another workspace's conversation with the same id is another conversation.
+        let other = store
+            .conversation_state("other".into(), "1".into())
+            .await
+            .unwrap();
+        assert!(!other.teammate_took_over);
+        // An answer counts once its decision is recorded; a dead one does not.
+        let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
+            panic!()
+        };
+        let reply = NewDecision {
+            conversation_id: Some("1".into()),
+            trigger_key: Some("app:1:p1".into()),
+            outcome: "reply".into(),
+            record: "{}".into(),
+            actions: vec![
+                "{\"kind\":\"reply\",\"body_html\":\"x\"}".into(),
+                "{\"kind\":\"tag\",\"name\":\"x\"}".into(),
+            ],
+            input: None,
+        };
+        store.record_decision(a, reply).await.unwrap();
+        assert_eq!(state(store.clone()).await.bot_replies, 1);
+        let due = store.due_actions(10).await.unwrap();
+        store.mark_dead(due[0].id, "gone".into()).await.unwrap();
+        assert_eq!(state(store.clone()).await.bot_replies, 0);
     }
 }

@@ -51,3 +51,23 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE (event_id, seq)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, id);
+
+-- What frontdesk remembers of a conversation between events: set from the topics that carry
+-- no customer message (a teammate replied or was assigned, closed/opened, a rating).
+CREATE TABLE IF NOT EXISTS conversations (
+    app_id             TEXT    NOT NULL,
+    conversation_id    TEXT    NOT NULL,
+    teammate_took_over INTEGER NOT NULL DEFAULT 0,
+    closed             INTEGER NOT NULL DEFAULT 0,
+    rating             INTEGER,
+    updated_at         INTEGER NOT NULL,   -- unix ms
+    PRIMARY KEY (app_id, conversation_id)
+);
+
+-- The conversation exactly as a decision saw it (the webhook's parts merged with a fetch), so
+-- that `frontdesk log --rerun` decides again on the same input. Holds customer text, like the
+-- inbox payload.
+CREATE TABLE IF NOT EXISTS event_inputs (
+    event_id     INTEGER PRIMARY KEY REFERENCES inbox (id),
+    conversation TEXT NOT NULL          -- JSON of domain::Conversation
+);

@@ -141,6 +141,9 @@ pub struct SignalSpec {
     /// Phrases of spam, bounces and auto-replies.
     #[serde(default)]
     pub spam: Vec<String>,
+    /// Phrases that, in a reply to the bot's answer, say it did not help.
+    #[serde(default)]
+    pub dissatisfied: Vec<String>,
 }
 
 /// Conversation priority.
@@ -411,6 +414,19 @@ impl Classifier {
     /// Triage of one customer message, without conversation attributes.
     pub fn classify(&self, text: &str) -> TriageResult {
         self.classify_with(text, &std::collections::BTreeMap::new())
+    }
+
+    /// The phrase of `[signals] dissatisfied` that `text` contains, if any: asked of a
+    /// customer's reply to the bot's answer.
+    pub fn dissatisfied(&self, text: &str) -> Option<String> {
+        let plain = crate::text::html_to_text(text);
+        let words = words(&plain);
+        self.taxonomy
+            .signals
+            .dissatisfied
+            .iter()
+            .find(|p| contains_phrase(&words, p))
+            .cloned()
     }
 
     /// Triage of one customer message in a conversation with these attributes.

@@ -63,8 +63,8 @@ impl IntoResponse for Error {
 pub struct WebhookState {
     /// The durable inbox.
     pub store: Store,
-    /// The app's client secret (the HMAC key).
-    pub secret: Arc<SecretString>,
+    /// The apps' client secrets (the HMAC keys).
+    pub secrets: Arc<ClientSecrets>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Wakes the worker after an accepted event.
@@ -73,6 +73,36 @@ pub struct WebhookState {
     pub ready: Arc<AtomicBool>,
     /// Bearer token of the admin API; `None` disables it (every request gets 401).
     pub admin_token: Option<Arc<SecretString>>,
+}
+
+/// The HMAC keys: the global client secret, and the secrets of workspaces that have their own.
+#[derive(Clone)]
+pub struct ClientSecrets {
+    /// The global one.
+    pub default: SecretString,
+    /// By app id.
+    pub by_app: std::collections::BTreeMap<String, SecretString>,
+}
+
+impl ClientSecrets {
+    /// One secret for every workspace.
+    pub fn single(secret: SecretString) -> Self {
+        Self {
+            default: secret,
+            by_app: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// The key for `body`: its workspace's own secret when one is configured (the app id is
+    /// read from the unverified body only to choose the key), else the global one.
+    fn key_for(&self, body: &[u8]) -> &SecretString {
+        if self.by_app.is_empty() {
+            return &self.default;
+        }
+        notification::peek_app_id(body)
+            .and_then(|app| self.by_app.get(&app))
+            .unwrap_or(&self.default)
+    }
 }
 
 /// The router. `body_limit` bytes is the largest accepted body.
@@ -111,7 +141,8 @@ async fn receive(
 
 async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> Result<&'static str, Error> {
     let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
-    if !verify(state.secret.expose_secret().as_bytes(), &body, signature) {
+    let key = state.secrets.key_for(&body);
+    if !verify(key.expose_secret().as_bytes(), &body, signature) {
         warn!(
             has_signature = signature.is_some(),
             bytes = body.len(),

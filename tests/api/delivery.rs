@@ -20,10 +20,10 @@ async fn a_crash_mid_send_loses_no_event_and_posts_no_second_reply() {
         !app.fake.comments_on("1002").is_empty()
     })
     .await;
-    let states = app.store().inbox_states().await.unwrap();
+    let actions = app.store().actions(None).await.unwrap();
     assert!(
-        states.iter().any(|(s, _)| s == "pending"),
-        "later events are still waiting: {states:?}"
+        actions.iter().any(|a| a.state == "sending"),
+        "the reply is in flight when the crash comes: {actions:?}"
     );
 
     app.fake.hold_replies(None);

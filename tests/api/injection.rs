@@ -83,6 +83,8 @@ async fn decide(pipeline: &Pipeline, app: &AppId, text: &str) -> frontdesk::pipe
         topic_raw: "conversation.user.created",
         conversation: Some(&conversation),
         bot_admin_id: None,
+        state: &frontdesk::domain::ConversationState::default(),
+        now: 1_785_400_000,
     };
     pipeline.decide(input).await.unwrap()
 }
