@@ -104,6 +104,11 @@ pub enum Command {
         /// Data dir (default: server.data_dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Decide each logged customer message again with the current configuration and
+        /// knowledge, on the input it was decided on, and say whether the result is the same
+        /// (exit 1 when one differs).
+        #[arg(long)]
+        rerun: bool,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -738,12 +743,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log {
             conversation_id,
             data_dir,
+            rerun,
         } => {
             let dir = data_dir.unwrap_or(config.server.data_dir.clone());
             if !dir.join(crate::store::DB_FILE).exists() {
                 bail!("no store in {}", dir.display());
             }
             let store = Store::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            if rerun {
+                telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+                let pipeline = {
+                    let config = config.clone();
+                    tokio::task::spawn_blocking(move || Pipeline::from_config(&config)).await??
+                };
+                let mut all_same = true;
+                let stored = store.decisions_to_rerun(conversation_id.clone()).await?;
+                if stored.is_empty() {
+                    bail!("conversation {conversation_id} has no decision on a customer message");
+                }
+                for decision in &stored {
+                    let rerun = pipeline.rerun(decision).await?;
+                    all_same &= rerun.same;
+                    if rerun.same {
+                        println!("event {}: same decision ({})", rerun.event_id, rerun.outcome.0);
+                    } else {
+                        println!(
+                            "event {}: DIFFERENT ({} then, {} now)",
+                            rerun.event_id, rerun.outcome.0, rerun.outcome.1
+                        );
+                        for difference in &rerun.differences {
+                            println!("    {difference}");
+                        }
+                    }
+                }
+                return Ok(if all_same {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
             let decisions = store.decisions_for(conversation_id.clone()).await?;
             let actions = store.actions(Some(conversation_id)).await?;
             println!(

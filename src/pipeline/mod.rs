@@ -508,6 +508,87 @@ impl Pipeline {
     }
 }
 
+/// A logged decision made again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rerun {
+    /// The event.
+    pub event_id: i64,
+    /// Whether the new decision equals the logged one (outcome, rule, actions, draft, triage).
+    pub same: bool,
+    /// What differs, field by field.
+    pub differences: Vec<String>,
+    /// Outcome then and now.
+    pub outcome: (String, String),
+}
+
+impl Pipeline {
+    /// Decides a logged event again, on the input it was decided on (the conversation as
+    /// seen, the remembered state, the time), and compares with the log. With the same
+    /// configuration and knowledge version the two are equal.
+    pub async fn rerun(&self, stored: &crate::store::StoredDecision) -> Result<Rerun, Error> {
+        let logged: Decision = serde_json::from_str(&stored.record)?;
+        let notification = crate::intercom::notification::parse(&stored.payload)?;
+        let input: Option<worker::RerunInput> =
+            stored.input.as_deref().map(serde_json::from_str).transpose()?;
+        let app_id = AppId::new(stored.app_id.clone());
+        let (conversation, state, now, bot_admin_id) = match input {
+            Some(i) => (
+                Some(i.conversation),
+                i.state,
+                i.now,
+                i.bot_admin_id.map(AdminId::new),
+            ),
+            None => (
+                notification.conversation.clone(),
+                ConversationState::default(),
+                logged.context.as_ref().map_or(0, |c| c.now),
+                None,
+            ),
+        };
+        let again = self
+            .decide(EventInput {
+                app_id: &app_id,
+                topic: &notification.topic,
+                topic_raw: &notification.topic_raw,
+                conversation: conversation.as_ref(),
+                bot_admin_id: bot_admin_id.as_ref(),
+                state: &state,
+                now,
+            })
+            .await?;
+        let mut differences = Vec::new();
+        let mut compare = |field: &str, a: serde_json::Value, b: serde_json::Value| {
+            if a != b {
+                differences.push(format!("{field}: logged {a}, now {b}"));
+            }
+        };
+        compare("outcome", to_json(&logged.outcome), to_json(&again.outcome));
+        compare("rule", to_json(&logged.rule), to_json(&again.rule));
+        compare("actions", to_json(&logged.actions), to_json(&again.actions));
+        compare("triage", to_json(&logged.triage), to_json(&again.triage));
+        compare("draft", to_json(&logged.draft), to_json(&again.draft));
+        compare("hits", to_json(&logged.hits), to_json(&again.hits));
+        compare(
+            "knowledge_version",
+            to_json(&logged.knowledge_version),
+            to_json(&again.knowledge_version),
+        );
+        Ok(Rerun {
+            event_id: stored.event_id,
+            same: differences.is_empty(),
+            differences,
+            outcome: (
+                logged.outcome.as_str().to_owned(),
+                again.outcome.as_str().to_owned(),
+            ),
+        })
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
 /// Runs the prompt-injection guard: a flagged message is handed to a human (the flag wins
 /// over any other reason) and tagged.
 fn guard_triage(triage: &mut TriageResult, text: &str) -> Option<crate::llm::guard::InjectionFlag> {

@@ -220,7 +220,7 @@ impl Worker {
                 now,
             })
             .await?;
-        if let Some(note) = state_note {
+        if let Some(note) = state_note.filter(|_| decision.trigger.is_none()) {
             decision.rule = format!("{} ({note})", decision.rule);
         }
         let input = match (&decision.trigger, &conversation) {
@@ -228,6 +228,7 @@ impl Worker {
                 conversation: c.clone(),
                 state: state.clone(),
                 now,
+                bot_admin_id: bot_admin_id.as_ref().map(ToString::to_string),
             })?),
             _ => None,
         };
@@ -301,6 +302,9 @@ pub struct RerunInput {
     pub state: ConversationState,
     /// Unix seconds.
     pub now: i64,
+    /// The admin the bot posted as.
+    #[serde(default)]
+    pub bot_admin_id: Option<String>,
 }
 
 /// What a non-customer topic changes in what is remembered of the conversation.

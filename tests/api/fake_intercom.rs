@@ -312,6 +312,16 @@ impl FakeIntercom {
                 inner.conversations.insert((*id).to_owned(), conversation.clone());
                 (StatusCode::OK, conversation)
             }
+            ("PUT", ["conversations", id]) => {
+                let mut conversation = Self::conversation_or_new(&mut inner, id);
+                if let Some(attributes) = body["custom_attributes"].as_object() {
+                    for (key, value) in attributes {
+                        conversation["custom_attributes"][key] = value.clone();
+                    }
+                }
+                inner.conversations.insert((*id).to_owned(), conversation.clone());
+                (StatusCode::OK, conversation)
+            }
             ("POST", ["tags"]) => {
                 let name = body["name"].as_str().unwrap_or_default().to_owned();
                 let next = (inner.tags.len() + 700).to_string();

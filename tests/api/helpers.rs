@@ -2,11 +2,14 @@
 
 use crate::fake_intercom::{BOT_ADMIN_ID, FakeIntercom, TOKEN};
 use frontdesk::app::App;
+use frontdesk::clock::{Clock, FixedClock, SystemClock};
 use frontdesk::config::Config;
+use frontdesk::intercom::Helpdesks;
 use frontdesk::intercom::IntercomClient;
 use frontdesk::store::{ActionRow, Store};
 use frontdesk::webhook::sign;
 use secrecy::SecretString;
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +26,8 @@ pub struct TestApp {
     pub data_dir: Arc<TempDir>,
     pub config: Config,
     pub http: reqwest::Client,
+    /// The time the app decides at; set it to test business hours.
+    pub clock: Arc<FixedClock>,
 }
 
 pub fn repo_path(relative: &str) -> PathBuf {
@@ -87,13 +92,25 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = Arc::new(tempfile::tempdir().unwrap());
     let mut config = test_config(&fake, &data_dir);
     adjust(&mut config);
-    TestApp::start(config, fake, data_dir).await
+    let clock = Arc::new(FixedClock::new(SystemClock.now()));
+    TestApp::start(config, fake, data_dir, clock).await
 }
 
 impl TestApp {
-    pub async fn start(config: Config, fake: FakeIntercom, data_dir: Arc<TempDir>) -> TestApp {
+    pub async fn start(
+        config: Config,
+        fake: FakeIntercom,
+        data_dir: Arc<TempDir>,
+        clock: Arc<FixedClock>,
+    ) -> TestApp {
         let helpdesk = Arc::new(client_for(&config));
-        let app = App::build_with(&config, helpdesk).await.expect("app builds");
+        let app = App::start(
+            &config,
+            Helpdesks::single(helpdesk),
+            Arc::clone(&clock) as Arc<dyn Clock>,
+        )
+        .await
+        .expect("app builds");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -105,6 +122,7 @@ impl TestApp {
             data_dir,
             config,
             http,
+            clock,
         }
     }
 
@@ -160,7 +178,13 @@ impl TestApp {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut config = self.config.clone();
         adjust(&mut config);
-        TestApp::start(config, self.fake.clone(), Arc::clone(&self.data_dir)).await
+        TestApp::start(
+            config,
+            self.fake.clone(),
+            Arc::clone(&self.data_dir),
+            Arc::clone(&self.clock),
+        )
+        .await
     }
 
     pub async fn shutdown(mut self) {
@@ -182,4 +206,95 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("timed out waiting until {what}");
+}
+
+/// A webhook notification of the sample workspace around `item`.
+pub fn notification(topic: &str, notification_id: &str, item: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "type": "notification_event", "app_id": "a86dr8yl", "id": notification_id, "topic": topic,
+        "created_at": 1785400001, "delivery_attempts": 1,
+        "data": {"type": "notification_event_data", "item": item}
+    }))
+    .unwrap()
+}
+
+/// A conversation opened by the customer with `opening`, then `parts`.
+pub fn conversation(id: &str, opening: &str, parts: &[Value]) -> Value {
+    json!({
+        "type": "conversation", "id": id, "created_at": 1785400000, "open": true, "state": "open",
+        "admin_assignee_id": 0, "team_assignee_id": 0, "custom_attributes": {},
+        "source": {"type": "conversation", "id": format!("src{id}"), "delivered_as": "customer_initiated",
+                   "body": format!("<p>{opening}</p>"), "author": {"type": "user", "id": "u1"}},
+        "tags": {"type": "tag.list", "tags": []},
+        "conversation_parts": {"type": "conversation_part.list", "conversation_parts": parts}
+    })
+}
+
+/// A part written by the customer.
+pub fn customer_part(id: &str, text: &str, at: i64) -> Value {
+    json!({"type": "conversation_part", "id": id, "part_type": "comment", "body": format!("<p>{text}</p>"),
+           "created_at": at, "author": {"type": "user", "id": "u1"}, "app_package_code": null})
+}
+
+/// A reply by a human teammate.
+pub fn teammate_part(id: &str, text: &str, at: i64) -> Value {
+    json!({"type": "conversation_part", "id": id, "part_type": "comment", "body": format!("<p>{text}</p>"),
+           "created_at": at, "author": {"type": "admin", "id": "814860", "from_ai_agent": false}, "app_package_code": null})
+}
+
+/// A reply by the bot (our own admin, through the API).
+pub fn bot_part(id: &str, text: &str, at: i64) -> Value {
+    json!({"type": "conversation_part", "id": id, "part_type": "comment", "body": format!("<p>{text}</p>"),
+           "created_at": at, "author": {"type": "admin", "id": BOT_ADMIN_ID}, "app_package_code": "frontdesk"})
+}
+
+/// A new conversation whose only message is `text`, as `conversation.user.created`.
+pub fn question(conversation_id: &str, text: &str) -> Vec<u8> {
+    notification(
+        "conversation.user.created",
+        &format!("notif_{conversation_id}"),
+        &conversation(conversation_id, text, &[]),
+    )
+}
+
+impl TestApp {
+    /// Posts signed notifications and waits until each conversation has `decisions` decisions
+    /// and the outbox is idle.
+    pub async fn deliver(&self, bodies: &[Vec<u8>]) {
+        let done = || async {
+            let states = self.store().inbox_states().await.unwrap();
+            states
+                .iter()
+                .filter(|(s, _)| s == "done")
+                .map(|(_, n)| *n as usize)
+                .sum::<usize>()
+        };
+        let before = done().await;
+        for body in bodies {
+            assert_eq!(self.post_signed(body).await.status(), 200);
+        }
+        eventually(
+            "every notification is decided and its actions are done",
+            || async {
+                // Decided first, then the actions: a decision commits its actions with it.
+                done().await >= before + bodies.len()
+                    && self
+                        .store()
+                        .actions(None)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .all(|a| a.state != "pending" && a.state != "sending")
+            },
+        )
+        .await;
+    }
+
+    /// The latest decision of a conversation.
+    pub async fn last_decision(&self, conversation: &str) -> Value {
+        self.decisions(conversation)
+            .await
+            .pop()
+            .unwrap_or_else(|| panic!("no decision for {conversation}"))
+    }
 }

@@ -13,5 +13,6 @@ mod fake_llm;
 mod helpers;
 mod injection;
 mod knowledge;
+mod policy;
 mod spec;
 mod webhook;
