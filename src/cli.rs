@@ -216,6 +216,26 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Webhook-to-action latency at 1 and 100 conversations in flight, outbox actions per
+    /// second, and a 429 storm (no action lost, none duplicated, the delay), against an
+    /// in-process fake Intercom.
+    Actions {
+        /// Conversations per latency run.
+        #[arg(long, default_value_t = 500)]
+        conversations: usize,
+        /// Decisions (four actions each) for the outbox throughput phase.
+        #[arg(long, default_value_t = 1000)]
+        outbox_decisions: usize,
+        /// Seconds of 429s in the storm phase (0 skips it).
+        #[arg(long, default_value_t = 60)]
+        storm_seconds: u64,
+        /// Conversations opened during the storm.
+        #[arg(long, default_value_t = 50)]
+        storm_conversations: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// frontdesk's own time per draft without the model, and the extractive answer's latency.
     Drafting {
         /// Passes over the eval questions.
@@ -790,6 +810,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &serde_json::json!({ "decisions": decisions, "actions": actions })
                 )?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Actions {
+            conversations,
+            outbox_decisions,
+            storm_seconds,
+            storm_conversations,
+            json,
+        }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=error");
+            let report = bench::actions::run(
+                &config,
+                bench::actions::ActionsOptions {
+                    conversations,
+                    outbox_decisions,
+                    storm_seconds,
+                    storm_conversations,
+                },
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Drafting { rounds }) => {

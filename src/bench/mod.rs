@@ -7,6 +7,8 @@
 //! start (so a stall counts against every request it delays). The load generator shares the
 //! machine with the servers; the worker is not running, so only the ack path is measured.
 
+pub mod actions;
+
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::webhook::{self, WebhookState, sign};

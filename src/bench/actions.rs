@@ -1,0 +1,539 @@
+//! `frontdesk bench actions`: the whole service, from a signed webhook to the actions that
+//! reach Intercom, with the extractive drafter, the real Intercom client and an in-process fake
+//! Intercom on loopback that records when each request arrives.
+//!
+//! Three phases, each on a fresh store:
+//! 1. **latency**: conversations opened one at a time, then 100 at a time; for each, the time
+//!    from posting the webhook to the first action reaching the fake, and to the last;
+//! 2. **outbox**: decisions with four actions each written straight to the store, then the
+//!    outbox drained: actions per second it sustains;
+//! 3. **429 storm**: the fake answers every request 429 (with `X-RateLimit-Reset` at the storm's
+//!    end) for `storm_seconds` while conversations arrive; afterwards every action must have
+//!    landed once, none twice, none dead-lettered, and the delay after the storm is reported.
+
+use super::percentile;
+use crate::app::App;
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::intercom::{Helpdesks, IntercomClient};
+use crate::store::{NewDecision, NewEvent, Store};
+use crate::webhook::sign;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+const SECRET: &str = "bench-client-secret";
+const TOKEN: &str = "bench-access-token";
+const BOT_ADMIN: &str = "991267696";
+
+/// Benchmark settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionsOptions {
+    /// Conversations per latency run.
+    pub conversations: usize,
+    /// Decisions written for the outbox phase (four actions each).
+    pub outbox_decisions: usize,
+    /// Seconds the fake answers 429 in the storm phase (0 skips it).
+    pub storm_seconds: u64,
+    /// Conversations opened during the storm.
+    pub storm_conversations: usize,
+}
+
+/// Latencies of one run, in ms.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct LatencyFigures {
+    /// Conversations in flight at once.
+    pub concurrency: usize,
+    /// Conversations measured.
+    pub conversations: usize,
+    /// Webhook to first action, p50.
+    pub first_p50_ms: f64,
+    /// Webhook to first action, p99.
+    pub first_p99_ms: f64,
+    /// Webhook to last action, p50.
+    pub last_p50_ms: f64,
+    /// Webhook to last action, p99.
+    pub last_p99_ms: f64,
+    /// Conversations per second over the run.
+    pub conversations_per_second: f64,
+}
+
+/// What the storm did.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct StormFigures {
+    /// Seconds of 429s.
+    pub seconds: u64,
+    /// Conversations opened during it.
+    pub conversations: usize,
+    /// Requests answered 429.
+    pub rate_limited_requests: u64,
+    /// Actions the outbox recorded as sent.
+    pub actions_sent: i64,
+    /// Actions that reached the fake and were applied.
+    pub actions_applied: u64,
+    /// Actions dead-lettered or refused.
+    pub actions_lost: i64,
+    /// Conversations that got more than one customer reply.
+    pub duplicated_replies: usize,
+    /// From the storm's end to the last action landing, seconds.
+    pub drain_after_storm_s: f64,
+    /// Longest webhook-to-last-action time, seconds.
+    pub worst_delay_s: f64,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActionsReport {
+    /// Latency runs.
+    pub latency: Vec<LatencyFigures>,
+    /// Outbox actions per second.
+    pub outbox_actions_per_second: f64,
+    /// Actions in the outbox phase.
+    pub outbox_actions: usize,
+    /// The storm, when run.
+    pub storm: Option<StormFigures>,
+}
+
+/// The in-process fake Intercom.
+#[derive(Default)]
+struct Fake {
+    /// Per conversation: when each applied request arrived, and its kind.
+    seen: Mutex<HashMap<String, Vec<(Instant, String)>>>,
+    applied: AtomicU64,
+    limited: AtomicU64,
+    /// While set and in the future: answer 429 with this reset (unix seconds).
+    storm: Mutex<Option<(Instant, i64)>>,
+    arrived: Notify,
+}
+
+async fn fake_handler(
+    State(fake): State<Arc<Fake>>,
+    method: Method,
+    uri: Uri,
+    _headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some((until, reset)) = *fake.storm.lock().expect("storm lock")
+        && Instant::now() < until
+    {
+        fake.limited.fetch_add(1, Ordering::Relaxed);
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({"type": "error.list", "errors": [{"code": "rate_limit_exceeded", "message": "Exceeded rate limit"}]})),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert("x-ratelimit-reset", reset.to_string().parse().expect("header"));
+        return response;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let conversation = |id: &str| json!({"type": "conversation", "id": id, "open": true, "state": "open", "conversation_parts": {"type": "conversation_part.list", "conversation_parts": []}});
+    let (kind, id, answer) = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["tags"]) => (
+            None,
+            None,
+            json!({"type": "tag", "id": "700", "name": body["name"]}),
+        ),
+        ("POST", ["conversations", id, "reply"]) => (
+            Some(body["message_type"].as_str().unwrap_or("reply").to_owned()),
+            Some(*id),
+            conversation(id),
+        ),
+        ("POST", ["conversations", id, "tags"]) => (
+            Some("tag".to_owned()),
+            Some(*id),
+            json!({"type": "tag", "id": "700", "name": "x"}),
+        ),
+        ("POST", ["conversations", id, "parts"]) => (
+            Some(body["message_type"].as_str().unwrap_or("part").to_owned()),
+            Some(*id),
+            conversation(id),
+        ),
+        ("PUT", ["conversations", id]) => (Some("attribute".to_owned()), Some(*id), conversation(id)),
+        ("GET", ["conversations", id]) => (None, None, conversation(id)),
+        _ => return (StatusCode::NOT_FOUND, "no such route").into_response(),
+    };
+    if let (Some(kind), Some(id)) = (kind, id) {
+        fake.applied.fetch_add(1, Ordering::Relaxed);
+        fake.seen
+            .lock()
+            .expect("seen lock")
+            .entry(id.to_owned())
+            .or_default()
+            .push((Instant::now(), kind));
+        fake.arrived.notify_waiters();
+    }
+    (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+async fn start_fake() -> anyhow::Result<(Arc<Fake>, SocketAddr)> {
+    let fake = Arc::new(Fake::default());
+    let router = Router::new().fallback(fake_handler).with_state(Arc::clone(&fake));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok((fake, addr))
+}
+
+fn bench_config(base: &Config, fake: SocketAddr, data_dir: &std::path::Path) -> Config {
+    let mut config = base.clone();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.data_dir = data_dir.to_owned();
+    config.intercom.base_url = Some(format!("http://{fake}"));
+    config.intercom.admin_id = Some(BOT_ADMIN.into());
+    config.intercom.dry_run = false;
+    config.intercom.max_retries = 3;
+    config.intercom.max_backoff_seconds = 120;
+    config.worker.poll_interval_ms = 20;
+    config.llm.api_base = None;
+    for team in ["orders", "billing", "accounts", "support"] {
+        config
+            .policy
+            .teams
+            .entry(team.into())
+            .or_insert_with(|| "5017691".into());
+    }
+    config.secrets.intercom_client_secret = Some(SecretString::from(SECRET));
+    config.secrets.intercom_access_token = Some(SecretString::from(TOKEN));
+    config
+}
+
+async fn start_app(config: &Config) -> anyhow::Result<App> {
+    let client = IntercomClient::new(&config.intercom, SecretString::from(TOKEN))?;
+    App::start(config, Helpdesks::single(Arc::new(client)), Arc::new(SystemClock)).await
+}
+
+fn question_body(conversation: &str, text: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "type": "notification_event", "app_id": "bench", "id": format!("notif_{conversation}"),
+        "topic": "conversation.user.created", "created_at": 1785400001,
+        "data": {"type": "notification_event_data", "item": {
+            "type": "conversation", "id": conversation, "created_at": 1785400000, "open": true, "state": "open",
+            "admin_assignee_id": 0, "team_assignee_id": 0,
+            "source": {"type": "conversation", "id": format!("src{conversation}"), "body": format!("<p>{text}</p>"),
+                       "author": {"type": "user", "id": "6762f1571bb69f9f2193bbbb"}},
+            "conversation_parts": {"type": "conversation_part.list", "conversation_parts": []}}}
+    }))
+    .unwrap_or_default()
+}
+
+/// Posts one conversation's webhook; returns when it was posted.
+async fn post_question(http: &reqwest::Client, app: SocketAddr, conversation: &str, text: &str) -> Instant {
+    let body = question_body(conversation, text);
+    let signature = sign(SECRET.as_bytes(), &body);
+    let at = Instant::now();
+    let _ = http
+        .post(format!("http://{app}{}", crate::webhook::WEBHOOK_PATH))
+        .header("x-hub-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    at
+}
+
+/// Waits until the fake has seen an action for `conversation`.
+async fn first_action(fake: &Fake, conversation: &str, deadline: Duration) -> Option<Instant> {
+    let give_up = Instant::now() + deadline;
+    loop {
+        let arrived = fake.arrived.notified();
+        if let Some(first) = fake
+            .seen
+            .lock()
+            .expect("seen lock")
+            .get(conversation)
+            .and_then(|v| v.first())
+        {
+            return Some(first.0);
+        }
+        if tokio::time::timeout_at(give_up, arrived).await.is_err() {
+            return None;
+        }
+    }
+}
+
+/// Waits until the store has nothing left to decide or send.
+async fn drained(store: &Store, deadline: Duration) -> anyhow::Result<()> {
+    let give_up = Instant::now() + deadline;
+    loop {
+        let counts = store.counts().await?;
+        if counts.inbox_pending == 0 && counts.outbox_pending == 0 {
+            return Ok(());
+        }
+        if Instant::now() > give_up {
+            anyhow::bail!("not drained after {deadline:?}: {counts:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn latency_run(
+    base: &Config,
+    questions: &[String],
+    conversations: usize,
+    concurrency: usize,
+) -> anyhow::Result<LatencyFigures> {
+    let (fake, fake_addr) = start_fake().await?;
+    let dir = tempfile::tempdir()?;
+    let config = bench_config(base, fake_addr, dir.path());
+    let app = start_app(&config).await?;
+    let addr = app.addr();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let posted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let first: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (next, posted, first, fake, http) = (
+            Arc::clone(&next),
+            Arc::clone(&posted),
+            Arc::clone(&first),
+            Arc::clone(&fake),
+            http.clone(),
+        );
+        let questions = questions.to_vec();
+        let store = app.store().clone();
+        clients.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= conversations {
+                    break;
+                }
+                let id = format!("{}", 300_000 + i);
+                let at = post_question(&http, addr, &id, &questions[i % questions.len()]).await;
+                posted.lock().expect("posted lock").insert(id.clone(), at);
+                if let Some(seen) = first_action(&fake, &id, Duration::from_secs(30)).await {
+                    first
+                        .lock()
+                        .expect("first lock")
+                        .push(seen.duration_since(at).as_secs_f64() * 1000.0);
+                }
+                if concurrency == 1 {
+                    // One conversation at a time: wait until all its actions have landed.
+                    let _ = drained(&store, Duration::from_secs(30)).await;
+                }
+            }
+        });
+    }
+    while clients.join_next().await.is_some() {}
+    drained(app.store(), Duration::from_secs(120)).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut first = std::mem::take(&mut *first.lock().expect("first lock"));
+    let posted = std::mem::take(&mut *posted.lock().expect("posted lock"));
+    let mut last: Vec<f64> = {
+        let seen = fake.seen.lock().expect("seen lock");
+        posted
+            .iter()
+            .filter_map(|(id, at)| {
+                let last = seen.get(id)?.iter().map(|(t, _)| *t).max()?;
+                Some(last.duration_since(*at).as_secs_f64() * 1000.0)
+            })
+            .collect()
+    };
+    app.shutdown().await?;
+    first.sort_by(f64::total_cmp);
+    last.sort_by(f64::total_cmp);
+    Ok(LatencyFigures {
+        concurrency,
+        conversations: first.len(),
+        first_p50_ms: percentile(&first, 0.50),
+        first_p99_ms: percentile(&first, 0.99),
+        last_p50_ms: percentile(&last, 0.50),
+        last_p99_ms: percentile(&last, 0.99),
+        conversations_per_second: conversations as f64 / elapsed,
+    })
+}
+
+async fn outbox_run(base: &Config, decisions: usize) -> anyhow::Result<(usize, f64)> {
+    let (fake, fake_addr) = start_fake().await?;
+    let dir = tempfile::tempdir()?;
+    let config = bench_config(base, fake_addr, dir.path());
+    let store = Store::open(dir.path())?;
+    let actions = [
+        json!({"kind": "reply", "body_html": "<p>Standard shipping costs $8.00.</p>"}),
+        json!({"kind": "tag", "name": "frontdesk-answered"}),
+        json!({"kind": "tag", "name": "shipping"}),
+        json!({"kind": "assign", "assignee": {"team": "5017691"}}),
+    ]
+    .map(|a| a.to_string());
+    for i in 0..decisions {
+        let id = format!("{}", 400_000 + i);
+        let crate::store::Accepted::New(event) = store
+            .accept(NewEvent {
+                app_id: "bench".into(),
+                notification_id: format!("notif_{id}"),
+                topic: "conversation.user.created".into(),
+                conversation_id: Some(id.clone()),
+                payload: b"{}".to_vec(),
+            })
+            .await?
+        else {
+            anyhow::bail!("duplicate bench event");
+        };
+        store.claim_next().await?;
+        store
+            .record_decision(
+                event,
+                NewDecision {
+                    conversation_id: Some(id.clone()),
+                    trigger_key: Some(format!("bench:{id}:m")),
+                    outcome: "reply".into(),
+                    record: "{}".into(),
+                    actions: actions.to_vec(),
+                    input: None,
+                },
+            )
+            .await?;
+    }
+    let client = IntercomClient::new(&config.intercom, SecretString::from(TOKEN))?;
+    let executor = crate::actions::Executor::new(
+        store.clone(),
+        Helpdesks::single(Arc::new(client)),
+        Arc::new(crate::metrics::Metrics::new()),
+        5,
+        Duration::from_millis(100),
+        false,
+    );
+    let total = decisions * actions.len();
+    let started = Instant::now();
+    while (fake.applied.load(Ordering::Relaxed) as usize) < total {
+        if executor.run_due().await? == 0 && started.elapsed() > Duration::from_secs(300) {
+            anyhow::bail!("outbox stalled");
+        }
+    }
+    Ok((total, total as f64 / started.elapsed().as_secs_f64()))
+}
+
+async fn storm_run(
+    base: &Config,
+    questions: &[String],
+    seconds: u64,
+    conversations: usize,
+) -> anyhow::Result<StormFigures> {
+    let (fake, fake_addr) = start_fake().await?;
+    let dir = tempfile::tempdir()?;
+    let config = bench_config(base, fake_addr, dir.path());
+    let app = start_app(&config).await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let storm_end = Instant::now() + Duration::from_secs(seconds);
+    // The reset Intercom announces: the second the window ends, rounded up.
+    let reset = (crate::store::now_ms() + i64::try_from(seconds).unwrap_or(60) * 1000 + 999) / 1000;
+    *fake.storm.lock().expect("storm lock") = Some((storm_end, reset));
+    let mut posted = HashMap::new();
+    // Conversations arrive over the first half of the storm.
+    let spacing = Duration::from_secs_f64(seconds as f64 / 2.0 / conversations.max(1) as f64);
+    for i in 0..conversations {
+        let id = format!("{}", 500_000 + i);
+        let at = post_question(&http, app.addr(), &id, &questions[i % questions.len()]).await;
+        posted.insert(id, at);
+        tokio::time::sleep(spacing).await;
+    }
+    drained(app.store(), Duration::from_secs(seconds + 300)).await?;
+    let rows = app.store().actions(None).await?;
+    let sent = rows.iter().filter(|a| a.state == "sent").count() as i64;
+    let lost = rows
+        .iter()
+        .filter(|a| a.state == "dead" || a.state == "failed")
+        .count() as i64;
+    let seen = fake.seen.lock().expect("seen lock").clone();
+    let duplicated_replies = seen
+        .values()
+        .filter(|v| v.iter().filter(|(_, kind)| kind == "comment").count() > 1)
+        .count();
+    let last = seen.values().flat_map(|v| v.iter().map(|(t, _)| *t)).max();
+    let worst = posted
+        .iter()
+        .filter_map(|(id, at)| {
+            let last = seen.get(id)?.iter().map(|(t, _)| *t).max()?;
+            Some(last.duration_since(*at).as_secs_f64())
+        })
+        .fold(0.0, f64::max);
+    app.shutdown().await?;
+    Ok(StormFigures {
+        seconds,
+        conversations,
+        rate_limited_requests: fake.limited.load(Ordering::Relaxed),
+        actions_sent: sent,
+        actions_applied: fake.applied.load(Ordering::Relaxed),
+        actions_lost: lost,
+        duplicated_replies,
+        drain_after_storm_s: last.map_or(0.0, |l| l.saturating_duration_since(storm_end).as_secs_f64()),
+        worst_delay_s: worst,
+    })
+}
+
+/// Runs the three phases.
+pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<ActionsReport> {
+    let questions: Vec<String> =
+        crate::knowledge::eval::load_questions(&config.knowledge.dir.join("eval/questions.jsonl"))?
+            .into_iter()
+            .map(|q| q.question)
+            .collect();
+    anyhow::ensure!(!questions.is_empty(), "no eval questions to send");
+    let mut latency = Vec::new();
+    for concurrency in [1, 100] {
+        latency.push(latency_run(config, &questions, options.conversations, concurrency).await?);
+    }
+    let (outbox_actions, outbox_actions_per_second) = outbox_run(config, options.outbox_decisions).await?;
+    let storm = if options.storm_seconds > 0 {
+        Some(
+            storm_run(
+                config,
+                &questions,
+                options.storm_seconds,
+                options.storm_conversations,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(ActionsReport {
+        latency,
+        outbox_actions_per_second,
+        outbox_actions,
+        storm,
+    })
+}
+
+impl ActionsReport {
+    /// The terminal summary.
+    pub fn render(&self) -> String {
+        let mut out =
+            String::from("webhook to action (extractive drafter, real client, fake Intercom on loopback)\n");
+        for l in &self.latency {
+            out.push_str(&format!(
+                "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s\n",
+                l.concurrency, l.conversations, l.first_p50_ms, l.first_p99_ms, l.last_p50_ms, l.last_p99_ms, l.conversations_per_second
+            ));
+        }
+        out.push_str(&format!(
+            "outbox: {} actions at {:.0} actions/s\n",
+            self.outbox_actions, self.outbox_actions_per_second
+        ));
+        if let Some(s) = &self.storm {
+            out.push_str(&format!(
+                "429 storm of {} s, {} conversations: {} requests answered 429; {} actions sent, {} applied, {} lost, {} conversations with a duplicated reply; last action {:.1} s after the storm, worst webhook-to-last-action {:.1} s\n",
+                s.seconds, s.conversations, s.rate_limited_requests, s.actions_sent, s.actions_applied, s.actions_lost, s.duplicated_replies, s.drain_after_storm_s, s.worst_delay_s
+            ));
+        }
+        out
+    }
+}
