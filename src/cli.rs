@@ -830,12 +830,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             )
             .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render());
-            }
-            Ok(ExitCode::SUCCESS)
+            print_report(json, &report, || report.render())
         }
         Command::Bench(BenchCommand::Drafting { rounds }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=error");
@@ -903,12 +898,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 concurrency,
             })
             .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render());
-            }
-            Ok(ExitCode::SUCCESS)
+            print_report(json, &report, || report.render())
         }
     }
 }
@@ -1009,4 +999,18 @@ fn apply_serve_args(config: &mut Config, args: ServeArgs) {
     if let Some(format) = args.log_format {
         config.server.log_format = format;
     }
+}
+
+/// Prints a report as pretty JSON or as its terminal text.
+fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", text());
+    }
+    Ok(ExitCode::SUCCESS)
 }
