@@ -202,6 +202,10 @@ impl Worker {
                     fetched.merge_parts(c);
                     conversation = Some(fetched);
                 }
+                // The dry run's recorder knows no conversations: nothing to warn about.
+                Err(error @ crate::intercom::Error::NotFound(_)) => {
+                    tracing::debug!(%error, "no conversation to fetch, deciding on the webhook alone")
+                }
                 Err(error) => {
                     warn!(%error, "could not fetch the conversation, deciding on the webhook alone")
                 }
