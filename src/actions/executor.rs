@@ -18,6 +18,38 @@ use tracing::{info, warn};
 /// (clock skew between us and Intercom).
 const CLOCK_SLACK_MS: i64 = 120_000;
 
+/// Conversations whose actions are being carried out, and their tasks.
+#[derive(Default)]
+pub struct InFlight {
+    keys: std::collections::HashMap<tokio::task::Id, (String, String)>,
+    tasks: tokio::task::JoinSet<Result<(), store::Error>>,
+}
+
+impl InFlight {
+    fn contains(&self, key: &(String, String)) -> bool {
+        self.keys.values().any(|k| k == key)
+    }
+
+    /// Waits for the next conversation to finish; `None` when none is in flight.
+    pub async fn join_next(&mut self) -> Option<Result<(), store::Error>> {
+        Some(match self.tasks.join_next_with_id().await? {
+            Ok((id, result)) => {
+                self.keys.remove(&id);
+                result
+            }
+            Err(error) => {
+                self.keys.remove(&error.id());
+                Err(store::Error::Task(error.to_string()))
+            }
+        })
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
 /// Carries out due outbox actions.
 #[derive(Clone)]
 pub struct Executor {
@@ -50,43 +82,45 @@ impl Executor {
         }
     }
 
-    /// Runs every action that is due; returns how many were attempted. Conversations are
-    /// served concurrently; within one conversation, actions run in order, one at a time.
+    /// Runs every action that is due, and waits for them; returns how many were attempted.
     pub async fn run_due(&self) -> Result<usize, store::Error> {
+        let mut in_flight = InFlight::default();
+        let count = self.dispatch_due(&mut in_flight).await?;
+        while let Some(joined) = in_flight.join_next().await {
+            joined?;
+        }
+        Ok(count)
+    }
+
+    /// Starts the due actions of every conversation not already in flight, one task per
+    /// conversation running its actions in order; returns how many actions were started. A
+    /// slow or rate-limited conversation holds up only its own later actions.
+    pub async fn dispatch_due(&self, in_flight: &mut InFlight) -> Result<usize, store::Error> {
         let due = self.store.due_actions(256).await?;
-        let count = due.len();
-        let mut by_conversation: Vec<Vec<StoredAction>> = Vec::new();
-        let mut index = std::collections::HashMap::new();
+        let mut groups: Vec<((String, String), Vec<StoredAction>)> = Vec::new();
         for row in due {
             let key = (row.app_id.clone(), row.conversation_id.clone());
-            let slot = *index.entry(key).or_insert_with(|| {
-                by_conversation.push(Vec::new());
-                by_conversation.len() - 1
-            });
-            by_conversation[slot].push(row);
+            if in_flight.contains(&key) {
+                continue;
+            }
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, rows)) => rows.push(row),
+                None => groups.push((key, vec![row])),
+            }
         }
-        let mut tasks = tokio::task::JoinSet::new();
-        for rows in by_conversation {
+        let mut count = 0;
+        for (key, rows) in groups {
+            count += rows.len();
             let this = self.clone();
-            tasks.spawn(async move {
+            let task = in_flight.tasks.spawn(async move {
                 for row in rows {
                     this.run_one(row).await?;
                 }
-                Ok::<_, store::Error>(())
+                Ok(())
             });
+            in_flight.keys.insert(task.id(), key);
         }
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => first_error = first_error.or(Some(error)),
-                Err(error) => first_error = first_error.or(Some(store::Error::Task(error.to_string()))),
-            }
-        }
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(count),
-        }
+        Ok(count)
     }
 
     #[tracing::instrument(skip_all, fields(action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id))]

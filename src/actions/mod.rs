@@ -6,7 +6,7 @@ mod executor;
 pub mod hours;
 pub mod policy;
 
-pub use executor::{Executor, apply};
+pub use executor::{Executor, InFlight, apply};
 pub use policy::{Outcome, Policies, Policy, PolicyDecision};
 
 use crate::intercom::{Assignee, StateChange};

@@ -274,23 +274,29 @@ pub async fn run_outbox(
     poll_interval: Duration,
     cancel: CancellationToken,
 ) {
+    let mut in_flight = crate::actions::InFlight::default();
     loop {
         if cancel.is_cancelled() {
             break;
         }
-        let busy = match executor.run_due().await {
-            Ok(n) => n > 0,
-            Err(error) => {
-                error!(%error, "outbox run failed");
-                false
+        if let Err(error) = executor.dispatch_due(&mut in_flight).await {
+            error!(%error, "outbox run failed");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(poll_interval) => {}
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Err(error) = done {
+                    error!(%error, "outbox run failed");
+                }
             }
-        };
-        if !busy {
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = wake.notified() => {}
-                () = tokio::time::sleep(poll_interval) => {}
-            }
+        }
+    }
+    // Let the conversations in hand finish (the app bounds this by its grace period).
+    while let Some(done) = in_flight.join_next().await {
+        if let Err(error) = done {
+            error!(%error, "outbox run failed");
         }
     }
     info!("outbox stopped");

@@ -2,7 +2,7 @@
 //! failed actions are retried, refused ones recorded, uncertain ones checked before a retry.
 
 use crate::fake_intercom::BOT_ADMIN_ID;
-use crate::helpers::{CLIENT_SECRET, eventually, repo_path, sample, spawn_app};
+use crate::helpers::{CLIENT_SECRET, eventually, question, repo_path, sample, spawn_app, spawn_app_with};
 use axum::http::Method;
 use frontdesk::store::Store;
 use serde_json::json;
@@ -248,4 +248,36 @@ async fn the_binary_survives_kill_9() {
     assert_eq!(fake.requests_to("POST", "/conversations/1002/reply").len(), 1);
     assert_eq!(fake.comments_on("1002").len(), 1);
     assert_eq!(store.inbox_states().await.unwrap(), vec![("done".to_owned(), 2)]);
+}
+
+/// A conversation whose request hangs at Intercom holds up only its own later actions: another
+/// conversation decided after it is answered meanwhile.
+#[tokio::test]
+async fn a_slow_conversation_does_not_hold_up_the_others() {
+    let app = spawn_app_with(|c| c.intercom.timeout_seconds = 10).await;
+    app.fake.hold_replies_on("1002", Duration::from_secs(6));
+    assert_eq!(
+        app.post_signed(&sample("02_shipping_fee.json")).await.status(),
+        200
+    );
+    eventually("the slow reply is in flight", || async {
+        !app.fake.comments_on("1002").is_empty()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        app.post_signed(&question("3001", "Can the shipping fee be waived on my order?"))
+            .await
+            .status(),
+        200
+    );
+    eventually("the other conversation is answered", || async {
+        !app.fake.comments_on("3001").is_empty()
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered after {:?}, behind the slow one",
+        started.elapsed()
+    );
 }

@@ -48,6 +48,7 @@ struct Inner {
     tags: BTreeMap<String, String>,
     script: VecDeque<Scripted>,
     hold_replies: Option<Duration>,
+    hold_replies_on: Option<(String, Duration)>,
     search_page_cap: Option<usize>,
     articles: Vec<Value>,
 }
@@ -190,6 +191,11 @@ impl FakeIntercom {
     /// Replies are applied at once but answered only after `delay` (a slow Intercom).
     pub fn hold_replies(&self, delay: Option<Duration>) {
         self.lock().hold_replies = delay;
+    }
+
+    /// Like [`FakeIntercom::hold_replies`], for one conversation only.
+    pub fn hold_replies_on(&self, conversation: &str, delay: Duration) {
+        self.lock().hold_replies_on = Some((conversation.to_owned(), delay));
     }
 
     /// Search returns at most `cap` conversations per page.
@@ -474,7 +480,16 @@ async fn handle(
         return response;
     }
     let (status, answer) = fake.apply(&method, &segments, &query, request_body);
-    let hold = fake.lock().hold_replies;
+    let hold = {
+        let inner = fake.lock();
+        inner.hold_replies.or_else(|| {
+            inner
+                .hold_replies_on
+                .as_ref()
+                .filter(|(id, _)| path.contains(&format!("/conversations/{id}/")))
+                .map(|(_, delay)| *delay)
+        })
+    };
     if let (Some(delay), true) = (hold, path.ends_with("/reply")) {
         tokio::time::sleep(delay).await;
     }
