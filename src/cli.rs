@@ -97,6 +97,19 @@ pub enum Command {
     },
     /// Validate the configuration and print it with secrets masked.
     CheckConfig,
+    /// Export the conversations created in a date range as JSONL (one `GET
+    /// /conversations/{id}` per line), resuming an interrupted export of the same file.
+    Export {
+        /// First day, `YYYY-MM-DD` (UTC), included.
+        #[arg(long)]
+        since: String,
+        /// Last day, `YYYY-MM-DD` (UTC), excluded.
+        #[arg(long)]
+        until: String,
+        /// The JSONL file to write (appended to when it exists).
+        #[arg(long, default_value = "data/history.jsonl")]
+        out: PathBuf,
+    },
     /// Print the decision log of a conversation.
     Log {
         /// Conversation id.
@@ -809,6 +822,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 serde_json::to_string_pretty(
                     &serde_json::json!({ "decisions": decisions, "actions": actions })
                 )?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { since, until, out } => {
+            telemetry::init(config.server.log_format, "frontdesk=warn");
+            let day = |text: &str| -> anyhow::Result<i64> {
+                let date: jiff::civil::Date = text
+                    .parse()
+                    .with_context(|| format!("{text:?} is not a date like 2026-01-31"))?;
+                Ok(date
+                    .to_zoned_datetime(jiff::tz::TimeZone::UTC)?
+                    .timestamp()
+                    .as_second())
+            };
+            let (since, until) = (day(&since)?, day(&until)?);
+            let Some(token) = config.secrets.intercom_access_token.clone() else {
+                bail!("INTERCOM_ACCESS_TOKEN is not set");
+            };
+            let client = crate::intercom::IntercomClient::new(&config.intercom, token)?;
+            let bar = indicatif::ProgressBar::new(0);
+            let summary = replay::export::export(&client, since, until, &out, &bar).await?;
+            bar.finish_and_clear();
+            println!(
+                "{}: {} conversations found, {} already exported, {} written",
+                out.display(),
+                summary.found,
+                summary.resumed,
+                summary.written
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -214,6 +214,13 @@ impl IntercomClient {
         Ok(wire.into_domain())
     }
 
+    /// `GET /conversations/{id}` as Intercom sent it (parts included), for the history
+    /// export, which keeps Intercom's own shape.
+    pub async fn get_conversation_json(&self, id: &ConversationId) -> Result<Value, Error> {
+        let path = format!("/conversations/{}?display_as=plaintext", segment(id.as_str()));
+        self.send(Method::GET, &path, None, true).await
+    }
+
     /// `POST /conversations/search`, one page. `query` is Intercom's filter object.
     pub async fn search_conversations(
         &self,

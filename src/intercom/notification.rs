@@ -47,6 +47,16 @@ pub fn peek_app_id(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<AppOnly>(body).ok()?.app_id
 }
 
+/// The `id` of a conversation JSON line (of the history export), when it has one.
+pub fn conversation_id_of(line: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(default, deserialize_with = "super::wire::lenient_string")]
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(line).ok()?.id
+}
+
 /// Parses raw webhook bytes.
 pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     let value: serde_json::Value =

@@ -3,6 +3,8 @@
 //! embedded default replays `knowledge/samples/*.json` and prints, per conversation, what the
 //! bot would have done, then a summary.
 
+pub mod export;
+
 use crate::actions::{Action, Outcome, apply};
 use crate::domain::{AdminId, ConversationId, ConversationState};
 use crate::intercom::{RecordingHelpdesk, notification};

@@ -210,3 +210,59 @@ async fn an_unreachable_intercom_is_a_transport_error() {
         "{error:?}"
     );
 }
+
+/// The history export pages through search, writes one conversation per line in Intercom's
+/// shape, and after an interruption (a torn last line) fetches only what is missing.
+#[tokio::test]
+async fn an_interrupted_export_resumes_without_duplicates() {
+    let (fake, client) = setup().await;
+    fake.cap_search_pages(1);
+    for id in ["701", "702", "703"] {
+        fake.insert_conversation(json!({"type": "conversation", "id": id, "created_at": 1_785_400_000, "state": "closed",
+            "source": {"type": "conversation", "id": format!("s{id}"), "body": "<p>Where is my order?</p>", "author": {"type": "user", "id": "u1"}},
+            "conversation_parts": {"type": "conversation_part.list", "total_count": 1, "conversation_parts": [
+                {"type": "conversation_part", "id": format!("p{id}"), "part_type": "comment", "body": "<p>It ships today.</p>", "author": {"type": "admin", "id": "814860"}}]}}));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("history.jsonl");
+    let bar = indicatif::ProgressBar::hidden();
+    let first = frontdesk::replay::export::export(&client, 1_785_000_000, 1_786_000_000, &out, &bar)
+        .await
+        .unwrap();
+    assert_eq!((first.found, first.resumed, first.written), (3, 0, 3));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        lines[0]["conversation_parts"]["conversation_parts"][0]["id"],
+        "p701"
+    );
+    assert_eq!(
+        fake.requests_to("POST", "/conversations/search").len(),
+        3,
+        "one page each"
+    );
+
+    // Interrupted while writing the second line.
+    let first_line_end = text.find('\n').unwrap() + 1;
+    std::fs::write(&out, &text[..first_line_end + 20]).unwrap();
+    let gets_before = fake.requests().iter().filter(|r| r.method == "GET").count();
+    let again = frontdesk::replay::export::export(&client, 1_785_000_000, 1_786_000_000, &out, &bar)
+        .await
+        .unwrap();
+    assert_eq!((again.found, again.resumed, again.written), (3, 1, 2));
+    let gets = fake.requests().iter().filter(|r| r.method == "GET").count() - gets_before;
+    assert_eq!(gets, 2, "only the missing conversations are fetched");
+    let ids: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["701", "702", "703"]);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
