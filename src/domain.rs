@@ -103,6 +103,9 @@ pub struct Conversation {
     /// The admin the conversation is assigned to, when one is.
     #[serde(default)]
     pub admin_assignee_id: Option<String>,
+    /// The team the conversation is assigned to, when one is.
+    #[serde(default)]
+    pub team_assignee_id: Option<String>,
 }
 
 /// What frontdesk remembers of a conversation between events, from the topics that carry no

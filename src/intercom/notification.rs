@@ -11,7 +11,7 @@ pub enum ParseError {
     #[error("body is not a JSON object: {0}")]
     NotJson(String),
     /// A field every notification has is missing.
-    #[error("notification has no {0}")]
+    #[error("no {0} in the JSON")]
     Missing(&'static str),
 }
 
@@ -45,6 +45,23 @@ pub fn peek_app_id(body: &[u8]) -> Option<String> {
         app_id: Option<String>,
     }
     serde_json::from_slice::<AppOnly>(body).ok()?.app_id
+}
+
+/// One line of a history export: a conversation as `GET /conversations/{id}` returns it.
+/// Everything but the id is read leniently.
+pub fn parse_conversation_line(line: &str) -> Result<Conversation, ParseError> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ParseError::NotJson("the line is not a JSON object".into()));
+    }
+    let conversation = serde_json::from_value::<ConversationWire>(value)
+        .unwrap_or_default()
+        .into_domain();
+    if conversation.id.is_none() {
+        return Err(ParseError::Missing("id"));
+    }
+    Ok(conversation)
 }
 
 /// The `id` of a conversation JSON line (of the history export), when it has one.

@@ -100,6 +100,8 @@ pub(crate) struct ConversationWire {
     pub(crate) conversation_rating: Option<RatingWire>,
     #[serde(default, deserialize_with = "lenient_string")]
     pub(crate) admin_assignee_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) team_assignee_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +233,7 @@ impl ConversationWire {
             rating,
             // 2.16 sends 0 for "unassigned" (FACTS.md §5.6).
             admin_assignee_id: self.admin_assignee_id.filter(|id| id != "0"),
+            team_assignee_id: self.team_assignee_id.filter(|id| id != "0"),
             id: self.id.map(ConversationId::new),
             messages,
             tags: self

@@ -4,6 +4,7 @@
 //! bot would have done, then a summary.
 
 pub mod export;
+pub mod history;
 
 use crate::actions::{Action, Outcome, apply};
 use crate::domain::{AdminId, ConversationId, ConversationState};
