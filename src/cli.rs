@@ -157,9 +157,29 @@ pub struct ServeArgs {
 /// `replay` flags.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Folder of notification files (default: replay.samples_dir, the shipped samples).
+    /// Replay recorded webhook notifications from this folder instead of a history (the
+    /// shipped ones are in knowledge/samples).
     #[arg(long)]
     pub samples: Option<PathBuf>,
+    /// History export to simulate on: JSONL, one `GET /conversations/{id}` per line
+    /// (default: replay.history_file, the shipped sample history).
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// first: each conversation's first customer message; all: every customer turn.
+    #[arg(long, value_enum, default_value = "first")]
+    pub turns: crate::replay::simulate::Turns,
+    /// Precision the thresholds are chosen for.
+    #[arg(long, default_value_t = 0.95)]
+    pub target_precision: f64,
+    /// Price per resolution of the closed product compared with (USD).
+    #[arg(long, default_value_t = 0.99)]
+    pub price_per_resolution: f64,
+    /// Price of 1,000 LLM tokens (USD; the extractive drafter uses none).
+    #[arg(long, default_value_t = 0.0)]
+    pub price_per_1k_tokens: f64,
+    /// Folder of the report files (JSON); default: <data dir>/replay.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// autonomous, draft or shadow (default: policy.mode).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
@@ -322,7 +342,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.policy.mode = mode;
             }
             let pipeline = Pipeline::from_config(&config)?;
-            let dir = args.samples.unwrap_or(config.replay.samples_dir.clone());
+            let Some(dir) = args.samples.clone() else {
+                return simulate(&config, pipeline, &args).await;
+            };
             let admin = config.intercom.admin_id.clone().map(AdminId::new);
             let report = replay::run_dir(&pipeline, &dir, admin).await?;
             if args.json {
@@ -1052,6 +1074,54 @@ fn print_report<T: serde::Serialize>(
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
         print!("{}", text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replay` on a history: the simulation, its terminal summary and its report files.
+async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    use crate::replay::{history, simulate};
+    let started = std::time::Instant::now();
+    let path = args.history.clone().unwrap_or(config.replay.history_file.clone());
+    let (conversations, problems) =
+        history::read_file(&path).with_context(|| format!("reading {}", path.display()))?;
+    for problem in &problems {
+        eprintln!("{}: {problem} (skipped)", path.display());
+    }
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    let options = simulate::Options {
+        turns: args.turns,
+        target_precision: args.target_precision,
+        split: 0.7,
+        price_per_resolution: args.price_per_resolution,
+        price_per_1k_tokens: args.price_per_1k_tokens,
+        parallelism: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+    };
+    let pipeline = std::sync::Arc::new(pipeline);
+    let simulation = simulate::run(std::sync::Arc::clone(&pipeline), &conversations, options, &bar).await?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("replay"));
+    let report = crate::replay::report::Report::new(
+        &simulation,
+        &options,
+        conversations.len(),
+        problems.len(),
+        seconds,
+        &path,
+    );
+    let files = report.write(&simulation, &out)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.summary(&files))?);
+    } else {
+        print!("{}", report.render(&files));
     }
     Ok(ExitCode::SUCCESS)
 }

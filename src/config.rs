@@ -460,14 +460,17 @@ impl Default for LlmConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayConfig {
-    /// Folder of recorded webhook notifications (`*.json`) replayed by default.
+    /// Folder of recorded webhook notifications (`*.json`), for `replay --samples`.
     pub samples_dir: PathBuf,
+    /// The history export `replay` simulates on by default.
+    pub history_file: PathBuf,
 }
 
 impl Default for ReplayConfig {
     fn default() -> Self {
         Self {
             samples_dir: PathBuf::from("knowledge/samples"),
+            history_file: PathBuf::from("knowledge/history/conversations.jsonl"),
         }
     }
 }

@@ -82,6 +82,9 @@ pub struct Message {
     pub kind: String,
     /// Set when the part was written through the API or by an AI agent.
     pub via_api_or_ai: bool,
+    /// The `href`s of the links in the part's HTML (help articles a teammate linked).
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 /// A conversation as the pipeline sees it: its id and its messages in time order.

@@ -1,6 +1,24 @@
 //! Small text helpers shared by the stages: HTML to text, HTML escaping, sentence splitting,
 //! and the normalisation used to recognise a reply we already posted.
 
+/// The `href` targets of the links in an HTML body, in order.
+pub fn links(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("href=") {
+        rest = &rest[at + 5..];
+        let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        rest = &rest[1..];
+        if let Some(end) = rest.find(quote) {
+            out.push(rest[..end].replace("&amp;", "&"));
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
 /// Turns an Intercom HTML body into plain text: tags dropped, block tags become line breaks,
 /// the common entities decoded. A `<` not followed by a tag name stays text, so plain-text
 /// webhook bodies pass through unchanged.

@@ -203,6 +203,7 @@ impl ConversationWire {
                 created_at: self.created_at.unwrap_or(0),
                 kind: "source".into(),
                 via_api_or_ai: author.from_ai_agent == Some(true) || author.is_ai_answer == Some(true),
+                links: crate::text::links(source.body.as_deref().unwrap_or("")),
             });
         }
         for part in self
@@ -221,6 +222,7 @@ impl ConversationWire {
                 via_api_or_ai: part.app_package_code.is_some()
                     || author.from_ai_agent == Some(true)
                     || author.is_ai_answer == Some(true),
+                links: crate::text::links(part.body.as_deref().unwrap_or("")),
             });
         }
         messages.sort_by_key(|m| m.created_at);

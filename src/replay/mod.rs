@@ -5,6 +5,8 @@
 
 pub mod export;
 pub mod history;
+pub mod report;
+pub mod simulate;
 
 use crate::actions::{Action, Outcome, apply};
 use crate::domain::{AdminId, ConversationId, ConversationState};

@@ -416,6 +416,20 @@ impl Classifier {
         self.classify_with(text, &std::collections::BTreeMap::new())
     }
 
+    /// The intent whose tags include `tag` (how teammates' tags are read back as intents).
+    pub fn intent_for_tag(&self, tag: &str) -> Option<String> {
+        self.taxonomy
+            .intents
+            .iter()
+            .find(|i| i.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)))
+            .map(|i| i.name.clone())
+    }
+
+    /// The names of the intents, in taxonomy order.
+    pub fn intent_names(&self) -> Vec<String> {
+        self.taxonomy.intents.iter().map(|i| i.name.clone()).collect()
+    }
+
     /// The phrase of `[signals] dissatisfied` that `text` contains, if any: asked of a
     /// customer's reply to the bot's answer.
     pub fn dissatisfied(&self, text: &str) -> Option<String> {

@@ -20,8 +20,8 @@ fn frontdesk(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 #[test]
-fn replay_runs_the_embedded_default_offline() {
-    let output = frontdesk(&["replay"], &[]);
+fn replay_of_recorded_notifications_runs_offline() {
+    let output = frontdesk(&["replay", "--samples", "knowledge/samples"], &[]);
     assert!(
         output.status.success(),
         "{}",
@@ -43,13 +43,108 @@ fn replay_runs_the_embedded_default_offline() {
     ] {
         assert!(stdout.contains(needle), "{needle} missing from\n{stdout}");
     }
-    let json = frontdesk(&["replay", "--json", "--mode", "shadow"], &[]);
+    let json = frontdesk(
+        &[
+            "replay",
+            "--samples",
+            "knowledge/samples",
+            "--json",
+            "--mode",
+            "shadow",
+        ],
+        &[],
+    );
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["rows"].as_array().unwrap().len(), 15);
     assert!(
         report["actions"].as_object().unwrap().is_empty(),
         "shadow mode records no actions"
     );
+}
+
+/// The embedded default: the shipped history simulated offline, with the figures the
+/// issue names in the JSON summary, and a bad line reported and skipped.
+#[test]
+fn replay_simulates_the_shipped_history_by_default() {
+    let out = tempfile::tempdir().unwrap();
+    let output = frontdesk(&["replay", "--out", out.path().to_str().unwrap()], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("600 conversations from knowledge/history/conversations.jsonl"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[policy.intents."),
+        "a config snippet is printed: {stdout}"
+    );
+
+    let history = out.path().join("history.jsonl");
+    let mut text = std::fs::read_to_string(repo_path("knowledge/history/conversations.jsonl")).unwrap();
+    text = text.lines().take(50).collect::<Vec<_>>().join("\n");
+    text.insert_str(0, "{not a conversation\n");
+    std::fs::write(&history, text).unwrap();
+    let output = frontdesk(
+        &[
+            "replay",
+            "--json",
+            "--history",
+            history.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("line 1:"),
+        "the bad line is reported"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["conversations"], 50);
+    assert_eq!(summary["skipped_lines"], 1);
+    for key in [
+        "seconds",
+        "per_second",
+        "coverage",
+        "precision",
+        "forecast_resolution_rate",
+        "forecast_error",
+        "recommended_thresholds",
+        "report_html",
+    ] {
+        assert!(summary.get(key).is_some(), "{key} missing from {summary}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(summary["report_json"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(report["cases"].as_array().unwrap().len(), 50);
+    // Deterministic, though decided on all cores.
+    let again = frontdesk(
+        &[
+            "replay",
+            "--json",
+            "--history",
+            history.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let mut first = summary.clone();
+    for value in [&mut first, &mut again] {
+        value["seconds"] = 0.into();
+        value["per_second"] = 0.into();
+    }
+    assert_eq!(first, again);
 }
 
 #[test]

@@ -69,6 +69,7 @@ fn conversation(text: &str) -> Conversation {
             created_at: 1,
             kind: "source".into(),
             via_api_or_ai: false,
+            links: vec![],
         }],
         open: true,
         ..Conversation::default()

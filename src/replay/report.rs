@@ -1,0 +1,270 @@
+//! The simulation's report: the terminal summary, the JSON summary (`--json`), and the report
+//! file with every figure and a line per case.
+
+use super::simulate::{AtThreshold, ForecastError, Options, Simulation};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What it costs, side by side.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Cost {
+    /// Conversations the bot would have resolved.
+    pub resolutions: usize,
+    /// The closed product's price per resolution.
+    pub price_per_resolution: f64,
+    /// resolutions × price.
+    pub per_resolution_cost: f64,
+    /// LLM tokens used by the drafts (0 for the extractive drafter; `None` when an LLM
+    /// drafted, whose usage is not recorded yet).
+    pub llm_tokens: Option<u64>,
+    /// Tokens × price.
+    pub llm_cost: Option<f64>,
+}
+
+/// The headline figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The history file.
+    pub history: String,
+    /// Conversations read.
+    pub conversations: usize,
+    /// Lines skipped.
+    pub skipped_lines: usize,
+    /// Customer messages replayed.
+    pub cases: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Conversations per second.
+    pub per_second: f64,
+    /// The configured reply threshold.
+    pub threshold: f64,
+    /// At that threshold.
+    pub at_threshold: AtThreshold,
+    /// Coverage at that threshold.
+    pub coverage: f64,
+    /// Precision at that threshold.
+    pub precision: f64,
+    /// Forecast resolution rate at that threshold.
+    pub forecast_resolution_rate: f64,
+    /// The time-split check.
+    pub forecast_error: Option<ForecastError>,
+    /// The target precision.
+    pub target_precision: f64,
+    /// Per intent.
+    pub recommended_thresholds: BTreeMap<String, Option<f64>>,
+    /// The same, as TOML to paste into config/frontdesk.toml.
+    pub recommended_config: String,
+    /// Cost.
+    pub cost: Cost,
+    /// Outcomes as configured.
+    pub outcomes: BTreeMap<String, usize>,
+    /// Handoffs by reason.
+    pub handoff_reasons: BTreeMap<String, usize>,
+    /// Intent accuracy against teammates' tags.
+    pub triage_accuracy: f64,
+    /// Cases with one tagged intent.
+    pub triage_tagged: usize,
+    /// Team accuracy against the teammates' assignment.
+    pub team_accuracy: f64,
+}
+
+/// The files written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Files {
+    /// Everything, JSON.
+    pub report_json: PathBuf,
+    /// The HTML page, when written.
+    pub report_html: Option<PathBuf>,
+}
+
+fn snippet(thresholds: &BTreeMap<String, Option<f64>>, target: f64) -> String {
+    let mut out = format!("# Recommended by `frontdesk replay` for a target precision of {target:.2}.\n");
+    for (intent, t) in thresholds {
+        match t {
+            Some(t) => out.push_str(&format!(
+                "[policy.intents.{intent}]\nreply_threshold = {t:.2}\n"
+            )),
+            None => out.push_str(&format!(
+                "[policy.intents.{intent}]\n# the target precision is not reached at any threshold: drafts only\nmode = \"draft\"\n"
+            )),
+        }
+    }
+    out
+}
+
+impl Report {
+    /// The figures of `simulation`.
+    pub fn new(
+        simulation: &Simulation,
+        options: &Options,
+        conversations: usize,
+        skipped_lines: usize,
+        seconds: f64,
+        history: &Path,
+    ) -> Self {
+        let at = simulation.at_configured;
+        let llm_drafts = simulation
+            .cases
+            .iter()
+            .filter_map(|c| c.decision.draft.as_ref())
+            .any(|d| d.drafter != "extractive");
+        let llm_tokens = (!llm_drafts).then_some(0);
+        Self {
+            history: history.display().to_string(),
+            conversations,
+            skipped_lines,
+            cases: simulation.cases.len(),
+            seconds,
+            per_second: conversations as f64 / seconds.max(1e-9),
+            threshold: at.threshold,
+            at_threshold: at,
+            coverage: at.coverage,
+            precision: at.precision,
+            forecast_resolution_rate: at.resolution_rate,
+            forecast_error: simulation.forecast_error.clone(),
+            target_precision: options.target_precision,
+            recommended_config: snippet(&simulation.recommended_thresholds, options.target_precision),
+            recommended_thresholds: simulation.recommended_thresholds.clone(),
+            cost: Cost {
+                resolutions: at.resolved,
+                price_per_resolution: options.price_per_resolution,
+                per_resolution_cost: at.resolved as f64 * options.price_per_resolution,
+                llm_tokens,
+                llm_cost: llm_tokens.map(|t| t as f64 / 1000.0 * options.price_per_1k_tokens),
+            },
+            outcomes: simulation.outcomes.clone(),
+            handoff_reasons: simulation.handoff_reasons.clone(),
+            triage_accuracy: simulation.triage.accuracy,
+            triage_tagged: simulation.triage.tagged,
+            team_accuracy: simulation.triage.team_accuracy,
+        }
+    }
+
+    /// Writes the report files into `dir`.
+    pub fn write(&self, simulation: &Simulation, dir: &Path) -> std::io::Result<Files> {
+        std::fs::create_dir_all(dir)?;
+        let report_json = dir.join("replay.json");
+        let cases: Vec<serde_json::Value> = simulation
+            .cases
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "conversation_id": c.conversation_id, "at": c.at,
+                    "outcome": c.decision.outcome, "reason": c.decision.reason,
+                    "intent": c.decision.triage.as_ref().map(|t| &t.intent),
+                    "confidence": c.confidence, "eligible": c.eligible,
+                    "agrees": c.agrees, "judged_by": c.judged_by,
+                    "draft": c.decision.draft.as_ref().map(|d| &d.text),
+                    "cited": c.decision.draft.as_ref().map(|d| d.citations.iter().map(|x| &x.article_id).collect::<Vec<_>>()),
+                    "truth": c.truth,
+                })
+            })
+            .collect();
+        let full = serde_json::json!({
+            "summary": self,
+            "thresholds": simulation.thresholds,
+            "triage": simulation.triage,
+            "cases": cases,
+        });
+        std::fs::write(
+            &report_json,
+            serde_json::to_vec_pretty(&full).map_err(std::io::Error::other)?,
+        )?;
+        Ok(Files {
+            report_json,
+            report_html: None,
+        })
+    }
+
+    /// The `--json` summary.
+    pub fn summary(&self, files: &Files) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("report_json".into(), serde_json::json!(files.report_json));
+            object.insert("report_html".into(), serde_json::json!(files.report_html));
+        }
+        value
+    }
+
+    /// The terminal summary.
+    pub fn render(&self, files: &Files) -> String {
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
+        let mut out = format!(
+            "frontdesk replay: {} conversations from {} ({} customer messages, {} lines skipped) in {:.2} s, {:.0} conversations/s\n\n",
+            self.conversations, self.history, self.cases, self.skipped_lines, self.seconds, self.per_second
+        );
+        let a = &self.at_threshold;
+        out.push_str(&format!(
+            "at the configured reply threshold {:.2}:\n  coverage {} ({} answered), precision {} ({} of {} with a teammate reply agree), forecast resolution rate {} ({} resolved)\n",
+            self.threshold,
+            pct(a.coverage),
+            a.answered,
+            pct(a.precision),
+            a.agreeing,
+            a.judged,
+            pct(a.resolution_rate),
+            a.resolved
+        ));
+        match &self.forecast_error {
+            Some(f) => {
+                out.push_str(&format!(
+                    "\nforecast check (threshold {:.2} chosen on the earlier {} cases for precision {:.2}; measured on the later {}):\n",
+                    f.threshold, f.earlier_cases, self.target_precision, f.later_cases
+                ));
+                for (name, c) in [
+                    ("coverage", &f.coverage),
+                    ("precision", &f.precision),
+                    ("resolution rate", &f.resolution_rate),
+                ] {
+                    out.push_str(&format!(
+                        "  {name:<16} forecast {} [{}, {}]  actual {} [{}, {}]  error {:+.1} points{}\n",
+                        pct(c.forecast.value),
+                        pct(c.forecast.low),
+                        pct(c.forecast.high),
+                        pct(c.actual.value),
+                        pct(c.actual.low),
+                        pct(c.actual.high),
+                        c.error * 100.0,
+                        if c.within_interval {
+                            ""
+                        } else {
+                            " (outside the interval)"
+                        }
+                    ));
+                }
+            }
+            None => out.push_str(&format!(
+                "\nforecast check: no threshold reaches precision {:.2} on the earlier part\n",
+                self.target_precision
+            )),
+        }
+        out.push_str(&format!(
+            "\ntriage: intent agrees with the teammates' tags on {} of {} tagged cases; team agrees on {}\n",
+            pct(self.triage_accuracy),
+            self.triage_tagged,
+            pct(self.team_accuracy)
+        ));
+        out.push_str("outcomes as configured:");
+        for (k, v) in &self.outcomes {
+            out.push_str(&format!(" {k} {v}"));
+        }
+        out.push_str("\nhandoffs by reason:");
+        for (k, v) in &self.handoff_reasons {
+            out.push_str(&format!(" {k} {v},"));
+        }
+        out.push_str(&format!(
+            "\ncost: {} resolutions × ${:.2} = ${:.2} per resolution elsewhere; frontdesk's LLM cost {}\n\n",
+            self.cost.resolutions,
+            self.cost.price_per_resolution,
+            self.cost.per_resolution_cost,
+            match (self.cost.llm_tokens, self.cost.llm_cost) {
+                (Some(t), Some(c)) => format!("${c:.2} ({t} tokens)"),
+                _ => "not recorded (LLM drafts)".into(),
+            }
+        ));
+        out.push_str(&self.recommended_config);
+        out.push_str(&format!("\nreport: {}\n", files.report_json.display()));
+        out
+    }
+}

@@ -1,0 +1,569 @@
+//! The simulation over a support history: every conversation's first customer message (or,
+//! with [`Turns::All`], every customer turn) through the real triage, knowledge, drafting and
+//! policy, then compared with what the teammates did.
+//!
+//! Definitions (also in the README):
+//! - a case is **eligible** when no handoff rule fired and the intent allows auto-replies, so
+//!   only the draft's confidence decides; at threshold `t` the bot **answers** an eligible case
+//!   whose confidence is at least `t`. **Coverage** is answered / all cases.
+//! - **agreement**: when the teammate's reply to that message links a help article, the bot
+//!   agrees when its draft cites the same article; otherwise the Dice coefficient of the two
+//!   texts' analysed terms (stemmed, stop words removed) must be at least
+//!   [`TEXT_AGREEMENT`]. Cases with no teammate reply have no truth and are left out of
+//!   precision. **Precision** is agreeing / answered-with-truth.
+//! - **resolution**: answered, agreeing, and the teammate's reply closed the conversation
+//!   without a further customer message. The **forecast resolution rate** is resolved / all.
+//! - **forecast error**: the history is split by time ([`Options::split`]); the threshold is
+//!   chosen on the earlier part for the target precision; coverage, precision and resolution
+//!   measured there are the forecast for the later part; the later part then measures them.
+
+use crate::domain::{AuthorKind, Conversation, ConversationState, Topic};
+use crate::pipeline::{Decision, EventInput, Pipeline};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// The Dice coefficient of analysed terms above which two answers say the same thing.
+pub const TEXT_AGREEMENT: f64 = 0.3;
+/// Fewest answered cases a threshold needs before its precision is trusted.
+pub const MIN_SUPPORT: usize = 20;
+
+/// Which customer turns are replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Turns {
+    /// The first customer message of each conversation.
+    First,
+    /// Every customer turn, each with the conversation up to it.
+    All,
+}
+
+/// Simulation settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Which turns.
+    pub turns: Turns,
+    /// The precision thresholds are chosen for.
+    pub target_precision: f64,
+    /// Share of the history (by time) the thresholds are chosen on.
+    pub split: f64,
+    /// Price per resolution of the closed product compared with.
+    pub price_per_resolution: f64,
+    /// Price per 1,000 LLM tokens.
+    pub price_per_1k_tokens: f64,
+    /// Tasks deciding at once.
+    pub parallelism: usize,
+}
+
+/// What the teammates did about one customer message.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Truth {
+    /// The intent the teammates' tags name, if exactly one.
+    pub intent: Option<String>,
+    /// The team the conversation was assigned to.
+    pub team_id: Option<String>,
+    /// The teammate's next reply, as text.
+    pub reply: Option<String>,
+    /// Help articles the reply links.
+    pub articles: Vec<String>,
+    /// The reply closed the matter: no further customer message, conversation closed.
+    pub resolved: bool,
+}
+
+/// One replayed customer message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Unix seconds of the message.
+    pub at: i64,
+    /// The bot's decision.
+    pub decision: Decision,
+    /// What the teammates did.
+    pub truth: Truth,
+    /// Only the confidence decides (no handoff rule, auto-replies allowed, grounded draft).
+    pub eligible: bool,
+    /// The draft's confidence (0 without one).
+    pub confidence: f32,
+    /// The draft agrees with the teammate's reply; `None` without a reply.
+    pub agrees: Option<bool>,
+    /// How agreement was judged: `article`, `text` or `none`.
+    pub judged_by: &'static str,
+}
+
+/// Figures at one threshold.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AtThreshold {
+    /// The threshold.
+    pub threshold: f64,
+    /// Cases.
+    pub cases: usize,
+    /// Answered.
+    pub answered: usize,
+    /// Answered with a teammate reply to compare.
+    pub judged: usize,
+    /// Of those, agreeing.
+    pub agreeing: usize,
+    /// Resolved.
+    pub resolved: usize,
+    /// answered / cases.
+    pub coverage: f64,
+    /// agreeing / judged.
+    pub precision: f64,
+    /// resolved / cases.
+    pub resolution_rate: f64,
+}
+
+/// A proportion with its 95% Wilson interval.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Estimate {
+    /// The value.
+    pub value: f64,
+    /// Lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+    /// Sample size.
+    pub n: usize,
+}
+
+/// Forecast against the measured value, for one metric.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ForecastCheck {
+    /// From the earlier part.
+    pub forecast: Estimate,
+    /// Measured on the later part.
+    pub actual: Estimate,
+    /// actual − forecast.
+    pub error: f64,
+    /// The actual value lies inside the forecast's interval.
+    pub within_interval: bool,
+}
+
+/// The time-split test of the forecast.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForecastError {
+    /// Threshold chosen on the earlier part.
+    pub threshold: f64,
+    /// Cases in the earlier part.
+    pub earlier_cases: usize,
+    /// Cases in the later part.
+    pub later_cases: usize,
+    /// Coverage.
+    pub coverage: ForecastCheck,
+    /// Precision.
+    pub precision: ForecastCheck,
+    /// Resolution rate.
+    pub resolution_rate: ForecastCheck,
+}
+
+/// Triage against the teammates' tags and teams.
+#[derive(Debug, Clone, Serialize)]
+pub struct TriageAgreement {
+    /// Cases whose tags name one intent.
+    pub tagged: usize,
+    /// Bot intent = tagged intent.
+    pub accuracy: f64,
+    /// Per intent: precision, recall, support.
+    pub per_intent: BTreeMap<String, (f64, f64, usize)>,
+    /// Tagged intent → bot intent → count.
+    pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Cases with a team and a bot route.
+    pub routed: usize,
+    /// Bot team = teammates' team.
+    pub team_accuracy: f64,
+}
+
+/// The whole simulation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Simulation {
+    /// Cases, in time order.
+    pub cases: Vec<Case>,
+    /// Figures per threshold.
+    pub thresholds: Vec<AtThreshold>,
+    /// At the configured reply threshold.
+    pub at_configured: AtThreshold,
+    /// Outcomes as the configured policy decided.
+    pub outcomes: BTreeMap<String, usize>,
+    /// Handoffs by reason.
+    pub handoff_reasons: BTreeMap<String, usize>,
+    /// Triage agreement.
+    pub triage: TriageAgreement,
+    /// The time-split check, when both parts are large enough.
+    pub forecast_error: Option<ForecastError>,
+    /// Per intent: the lowest threshold reaching the target precision (`None`: never).
+    pub recommended_thresholds: BTreeMap<String, Option<f64>>,
+}
+
+/// The threshold grid: 0.00, 0.05, …, 1.00.
+pub fn grid() -> Vec<f64> {
+    (0..=20).map(|i| f64::from(i) * 0.05).collect()
+}
+
+/// The customer turns of `conversation` to replay, each as the conversation up to it.
+fn turns(conversation: &Conversation, which: Turns) -> Vec<(Conversation, usize)> {
+    let mut out = Vec::new();
+    for (i, m) in conversation.messages.iter().enumerate() {
+        if m.author != AuthorKind::Customer || m.text.trim().is_empty() {
+            continue;
+        }
+        let mut upto = conversation.clone();
+        upto.messages.truncate(i + 1);
+        upto.open = true;
+        upto.rating = None;
+        upto.admin_assignee_id = None;
+        upto.team_assignee_id = None;
+        upto.tags.clear();
+        out.push((upto, i));
+        if which == Turns::First {
+            break;
+        }
+    }
+    out
+}
+
+/// What the teammates did after message `index`.
+fn truth(
+    conversation: &Conversation,
+    index: usize,
+    pipeline: &Pipeline,
+    urls: &HashMap<String, String>,
+) -> Truth {
+    let rest = &conversation.messages[index + 1..];
+    let reply_at = rest
+        .iter()
+        .position(|m| m.author == AuthorKind::Admin && m.kind == "comment" && !m.text.trim().is_empty());
+    let reply = reply_at.map(|i| &rest[i]);
+    let articles = reply
+        .map(|r| {
+            urls.iter()
+                .filter(|(url, _)| r.links.iter().any(|l| l == *url))
+                .map(|(_, id)| id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let customer_after = reply_at.is_some_and(|i| {
+        rest[i + 1..]
+            .iter()
+            .any(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty())
+    });
+    let intents: HashSet<String> = conversation
+        .tags
+        .iter()
+        .filter_map(|tag| pipeline.classifier().intent_for_tag(tag))
+        .collect();
+    Truth {
+        intent: (intents.len() == 1).then(|| intents.into_iter().next()).flatten(),
+        team_id: conversation.team_assignee_id.clone(),
+        reply: reply.map(|r| r.text.clone()),
+        articles,
+        resolved: reply.is_some() && !customer_after && !conversation.open,
+    }
+}
+
+fn dice(a: &[String], b: &[String]) -> f64 {
+    let a: HashSet<&String> = a.iter().collect();
+    let b: HashSet<&String> = b.iter().collect();
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    2.0 * a.intersection(&b).count() as f64 / (a.len() + b.len()) as f64
+}
+
+/// Replays `history` and measures it.
+pub async fn run(
+    pipeline: Arc<Pipeline>,
+    history: &[Conversation],
+    options: Options,
+    progress: &indicatif::ProgressBar,
+) -> Result<Simulation, crate::pipeline::Error> {
+    let urls: HashMap<String, String> = pipeline
+        .knowledge()
+        .articles()
+        .into_iter()
+        .filter(|a| !a.url.is_empty())
+        .map(|a| (a.url.clone(), a.id.clone()))
+        .collect();
+    let mut inputs = Vec::new();
+    for conversation in history {
+        for (upto, index) in turns(conversation, options.turns) {
+            let truth = truth(conversation, index, &pipeline, &urls);
+            inputs.push((upto, truth));
+        }
+    }
+    progress.set_length(inputs.len() as u64);
+    let inputs = Arc::new(inputs);
+    let workers = options.parallelism.max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..workers {
+        let (pipeline, inputs, progress) = (Arc::clone(&pipeline), Arc::clone(&inputs), progress.clone());
+        tasks.spawn(async move {
+            let app = crate::domain::AppId::new("replay");
+            let mut out = Vec::new();
+            for i in (worker..inputs.len()).step_by(workers) {
+                let (conversation, _) = &inputs[i];
+                let at = conversation.messages.last().map_or(0, |m| m.created_at);
+                let decision = pipeline
+                    .decide(EventInput {
+                        app_id: &app,
+                        topic: &if conversation.messages.len() == 1 {
+                            Topic::UserCreated
+                        } else {
+                            Topic::UserReplied
+                        },
+                        topic_raw: "replay",
+                        conversation: Some(conversation),
+                        bot_admin_id: None,
+                        state: &ConversationState::default(),
+                        now: at,
+                    })
+                    .await?;
+                out.push((i, decision));
+                progress.inc(1);
+            }
+            Ok::<_, crate::pipeline::Error>(out)
+        });
+    }
+    let mut decisions = Vec::with_capacity(inputs.len());
+    while let Some(joined) = tasks.join_next().await {
+        decisions.extend(joined.map_err(|e| crate::pipeline::Error::Task(e.to_string()))??);
+    }
+    decisions.sort_by_key(|(i, _)| *i);
+    let mut cases: Vec<Case> = decisions
+        .into_iter()
+        .map(|(i, decision)| {
+            let (conversation, truth) = &inputs[i];
+            judge(&pipeline, conversation, decision, truth.clone())
+        })
+        .collect();
+    cases.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then_with(|| a.conversation_id.cmp(&b.conversation_id))
+    });
+    Ok(measure(
+        cases,
+        pipeline.policy().default.reply as f64,
+        options,
+        pipeline.classifier().intent_names(),
+    ))
+}
+
+fn judge(pipeline: &Pipeline, conversation: &Conversation, decision: Decision, truth: Truth) -> Case {
+    let eligible = matches!(
+        decision.reason.as_str(),
+        "reply_threshold" | "note_threshold" | "low_confidence"
+    );
+    let confidence = decision.draft.as_ref().map_or(0.0, |d| d.confidence);
+    let (agrees, judged_by) = match (&truth.reply, &decision.draft) {
+        (None, _) => (None, "none"),
+        (Some(_), None) => (Some(false), "none"),
+        (Some(_), Some(draft)) if !truth.articles.is_empty() => (
+            Some(
+                draft
+                    .citations
+                    .iter()
+                    .any(|c| truth.articles.contains(&c.article_id)),
+            ),
+            "article",
+        ),
+        (Some(reply), Some(draft)) => {
+            let knowledge = pipeline.knowledge();
+            (
+                Some(dice(&knowledge.terms(&draft.text), &knowledge.terms(reply)) >= TEXT_AGREEMENT),
+                "text",
+            )
+        }
+    };
+    Case {
+        conversation_id: conversation
+            .id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        at: conversation.messages.last().map_or(0, |m| m.created_at),
+        decision,
+        truth,
+        eligible,
+        confidence,
+        agrees,
+        judged_by,
+    }
+}
+
+/// Figures of `cases` at threshold `t`.
+pub fn at_threshold(cases: &[&Case], t: f64) -> AtThreshold {
+    let answered: Vec<&&Case> = cases
+        .iter()
+        .filter(|c| c.eligible && f64::from(c.confidence) >= t - 1e-9)
+        .collect();
+    let judged = answered.iter().filter(|c| c.agrees.is_some()).count();
+    let agreeing = answered.iter().filter(|c| c.agrees == Some(true)).count();
+    let resolved = answered
+        .iter()
+        .filter(|c| c.agrees == Some(true) && c.truth.resolved)
+        .count();
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    AtThreshold {
+        threshold: t,
+        cases: cases.len(),
+        answered: answered.len(),
+        judged,
+        agreeing,
+        resolved,
+        coverage: ratio(answered.len(), cases.len()),
+        precision: ratio(agreeing, judged),
+        resolution_rate: ratio(resolved, cases.len()),
+    }
+}
+
+/// The lowest threshold of the grid whose precision reaches `target` on at least `support`
+/// judged answers.
+pub fn choose_threshold(cases: &[&Case], target: f64, support: usize) -> Option<f64> {
+    grid().into_iter().find(|t| {
+        let f = at_threshold(cases, *t);
+        f.judged >= support && f.precision >= target
+    })
+}
+
+/// A proportion with its 95% Wilson score interval.
+pub fn wilson(successes: usize, n: usize) -> Estimate {
+    if n == 0 {
+        return Estimate {
+            value: 0.0,
+            low: 0.0,
+            high: 1.0,
+            n,
+        };
+    }
+    let z = 1.96_f64;
+    let nf = n as f64;
+    let p = successes as f64 / nf;
+    let denominator = 1.0 + z * z / nf;
+    let centre = (p + z * z / (2.0 * nf)) / denominator;
+    let half = z * ((p * (1.0 - p) / nf) + z * z / (4.0 * nf * nf)).sqrt() / denominator;
+    Estimate {
+        value: p,
+        low: (centre - half).max(0.0),
+        high: (centre + half).min(1.0),
+        n,
+    }
+}
+
+fn check(forecast: Estimate, actual: Estimate) -> ForecastCheck {
+    ForecastCheck {
+        forecast,
+        actual,
+        error: actual.value - forecast.value,
+        within_interval: actual.value >= forecast.low && actual.value <= forecast.high,
+    }
+}
+
+fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<String>) -> Simulation {
+    let all: Vec<&Case> = cases.iter().collect();
+    let thresholds = grid().into_iter().map(|t| at_threshold(&all, t)).collect();
+    let at_configured = at_threshold(&all, configured);
+    let mut outcomes = BTreeMap::new();
+    let mut handoff_reasons = BTreeMap::new();
+    for c in &cases {
+        *outcomes
+            .entry(c.decision.outcome.as_str().to_owned())
+            .or_insert(0) += 1;
+        if c.decision.outcome == crate::actions::Outcome::Handoff {
+            *handoff_reasons.entry(c.decision.reason.clone()).or_insert(0) += 1;
+        }
+    }
+    let triage = triage_agreement(&cases);
+    let cut = ((cases.len() as f64) * options.split).round() as usize;
+    let (earlier, later) = all.split_at(cut.min(all.len()));
+    let forecast_error = choose_threshold(earlier, options.target_precision, MIN_SUPPORT)
+        .filter(|_| !later.is_empty())
+        .map(|t| {
+            let e = at_threshold(earlier, t);
+            let l = at_threshold(later, t);
+            ForecastError {
+                threshold: t,
+                earlier_cases: earlier.len(),
+                later_cases: later.len(),
+                coverage: check(wilson(e.answered, e.cases), wilson(l.answered, l.cases)),
+                precision: check(wilson(e.agreeing, e.judged), wilson(l.agreeing, l.judged)),
+                resolution_rate: check(wilson(e.resolved, e.cases), wilson(l.resolved, l.cases)),
+            }
+        });
+    let recommended_thresholds = intents
+        .into_iter()
+        .map(|intent| {
+            let of_intent: Vec<&Case> = cases
+                .iter()
+                .filter(|c| c.decision.triage.as_ref().is_some_and(|t| t.intent == intent))
+                .collect();
+            let t = choose_threshold(&of_intent, options.target_precision, 5);
+            (intent, t)
+        })
+        .collect();
+    Simulation {
+        cases,
+        thresholds,
+        at_configured,
+        outcomes,
+        handoff_reasons,
+        triage,
+        forecast_error,
+        recommended_thresholds,
+    }
+}
+
+fn triage_agreement(cases: &[Case]) -> TriageAgreement {
+    let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut tagged = 0;
+    let mut correct = 0;
+    let (mut routed, mut team_correct) = (0, 0);
+    for c in cases {
+        let Some(triage) = &c.decision.triage else {
+            continue;
+        };
+        if let Some(truth) = &c.truth.intent {
+            tagged += 1;
+            correct += usize::from(&triage.intent == truth);
+            *confusion
+                .entry(truth.clone())
+                .or_default()
+                .entry(triage.intent.clone())
+                .or_insert(0) += 1;
+        }
+        let bot_team = c.decision.actions.iter().find_map(|a| match a {
+            crate::actions::Action::Assign {
+                assignee: crate::intercom::Assignee::Team(id),
+            } => Some(id.to_string()),
+            _ => None,
+        });
+        if let (Some(truth), Some(bot)) = (&c.truth.team_id, bot_team) {
+            routed += 1;
+            team_correct += usize::from(*truth == bot);
+        }
+    }
+    let mut per_intent = BTreeMap::new();
+    let names: HashSet<&String> = confusion
+        .keys()
+        .chain(confusion.values().flat_map(|m| m.keys()))
+        .collect();
+    for name in names {
+        let tp = confusion
+            .get(name)
+            .and_then(|m| m.get(name))
+            .copied()
+            .unwrap_or(0);
+        let support: usize = confusion.get(name).map_or(0, |m| m.values().sum());
+        let predicted: usize = confusion.values().filter_map(|m| m.get(name)).sum();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        per_intent.insert(name.clone(), (ratio(tp, predicted), ratio(tp, support), support));
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    TriageAgreement {
+        tagged,
+        accuracy: ratio(correct, tagged),
+        per_intent,
+        confusion,
+        routed,
+        team_accuracy: ratio(team_correct, routed),
+    }
+}
