@@ -180,6 +180,10 @@ pub struct ReplayArgs {
     /// Folder of the report files (JSON); default: <data dir>/replay.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Learn intents from the teammates' tags in the earlier 70% of the history as well
+    /// (cross-fitted, so no message is decided by a model trained on it).
+    #[arg(long)]
+    pub learn: bool,
     /// autonomous, draft or shadow (default: policy.mode).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
@@ -1100,6 +1104,7 @@ async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> any
         price_per_resolution: args.price_per_resolution,
         price_per_1k_tokens: args.price_per_1k_tokens,
         parallelism: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        learn: args.learn,
     };
     let pipeline = std::sync::Arc::new(pipeline);
     let simulation = simulate::run(std::sync::Arc::clone(&pipeline), &conversations, options, &bar).await?;

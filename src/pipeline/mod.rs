@@ -305,6 +305,17 @@ impl Pipeline {
         Ok(draft)
     }
 
+    /// The same pipeline with another classifier (the replay's models learnt from history).
+    pub fn with_classifier(&self, classifier: Arc<Classifier>) -> Self {
+        Self::new(
+            classifier,
+            Arc::clone(&self.knowledge),
+            Arc::clone(&self.drafter),
+            self.policies.clone(),
+            self.top_k,
+        )
+    }
+
     /// Forgets every cached draft (after a knowledge update).
     pub fn invalidate_drafts(&self) {
         self.drafts.invalidate_all();

@@ -209,8 +209,19 @@ impl Report {
         match &self.forecast_error {
             Some(f) => {
                 out.push_str(&format!(
-                    "\nforecast check (threshold {:.2} chosen on the earlier {} cases for precision {:.2}; measured on the later {}):\n",
-                    f.threshold, f.earlier_cases, self.target_precision, f.later_cases
+                    "\nforecast check: threshold {:.2} chosen on the earlier {} cases {}; forecast for the later {} cases, then measured there (95% intervals):\n",
+                    f.threshold,
+                    f.earlier_cases,
+                    if f.target_reached {
+                        format!("for precision {:.2}", self.target_precision)
+                    } else {
+                        format!(
+                            "(no threshold reaches precision {:.2} on {} or more answers there: the most precise one)",
+                            self.target_precision,
+                            super::simulate::MIN_SUPPORT
+                        )
+                    },
+                    f.later_cases
                 ));
                 for (name, c) in [
                     ("coverage", &f.coverage),

@@ -53,7 +53,13 @@ pub struct Options {
     pub price_per_1k_tokens: f64,
     /// Tasks deciding at once.
     pub parallelism: usize,
+    /// Learn intents from the teammates' tags of the earlier part (cross-fitted: no message
+    /// is decided by a model trained on it).
+    pub learn: bool,
 }
+
+/// Folds of the earlier part when learning from it.
+pub const FOLDS: usize = 5;
 
 /// What the teammates did about one customer message.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -89,6 +95,8 @@ pub struct Case {
     pub agrees: Option<bool>,
     /// How agreement was judged: `article`, `text` or `none`.
     pub judged_by: &'static str,
+    /// In the earlier part of the time split.
+    pub earlier: bool,
 }
 
 /// Figures at one threshold.
@@ -145,6 +153,9 @@ pub struct ForecastCheck {
 pub struct ForecastError {
     /// Threshold chosen on the earlier part.
     pub threshold: f64,
+    /// Whether it reaches the target precision there; when none does, the threshold with the
+    /// best precision on at least [`MIN_SUPPORT`] judged answers is tested instead.
+    pub target_reached: bool,
     /// Cases in the earlier part.
     pub earlier_cases: usize,
     /// Cases in the later part.
@@ -284,24 +295,80 @@ pub async fn run(
         .filter(|a| !a.url.is_empty())
         .map(|a| (a.url.clone(), a.id.clone()))
         .collect();
+    // The time split, by conversation: the earlier part is where thresholds (and, when
+    // learning, intents) come from.
+    let mut order: Vec<usize> = (0..history.len()).collect();
+    let first_at = |c: &Conversation| c.messages.first().map_or(0, |m| m.created_at);
+    order.sort_by(|&a, &b| {
+        first_at(&history[a])
+            .cmp(&first_at(&history[b]))
+            .then_with(|| history[a].id.cmp(&history[b].id))
+    });
+    let cut = ((history.len() as f64) * options.split).round() as usize;
+    let mut group = vec![0usize; history.len()];
+    let mut earlier = vec![false; history.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        earlier[i] = rank < cut;
+        group[i] = match (options.learn, rank < cut) {
+            (false, _) => 0,
+            (true, true) => rank % FOLDS,
+            (true, false) => FOLDS,
+        };
+    }
     let mut inputs = Vec::new();
-    for conversation in history {
-        for (upto, index) in turns(conversation, options.turns) {
+    let mut examples: Vec<(usize, crate::triage::model::Example)> = Vec::new();
+    for (c, conversation) in history.iter().enumerate() {
+        for (n, (upto, index)) in turns(conversation, options.turns).into_iter().enumerate() {
             let truth = truth(conversation, index, &pipeline, &urls);
-            inputs.push((upto, truth));
+            if n == 0
+                && earlier[c]
+                && let Some(intent) = &truth.intent
+            {
+                examples.push((
+                    group[c],
+                    crate::triage::model::Example {
+                        text: upto.messages[index].text.clone(),
+                        label: intent.clone(),
+                    },
+                ));
+            }
+            inputs.push((upto, truth, group[c], earlier[c]));
         }
     }
+    // One pipeline per group: fold g is decided by a model trained on the other folds; the
+    // later part by a model trained on the whole earlier part.
+    let pipelines: Vec<Arc<Pipeline>> = if options.learn {
+        let mut trained = Vec::new();
+        for g in 0..=FOLDS {
+            let extra: Vec<_> = examples
+                .iter()
+                .filter(|(fold, _)| g == FOLDS || *fold != g)
+                .map(|(_, e)| e.clone())
+                .collect();
+            let base = Arc::clone(&pipeline);
+            let classifier = tokio::task::spawn_blocking(move || base.classifier().retrained_with(&extra))
+                .await
+                .map_err(|e| crate::pipeline::Error::Task(e.to_string()))?
+                .map_err(crate::pipeline::Error::Task)?;
+            trained.push(Arc::new(pipeline.with_classifier(Arc::new(classifier))));
+        }
+        trained
+    } else {
+        vec![Arc::clone(&pipeline)]
+    };
     progress.set_length(inputs.len() as u64);
     let inputs = Arc::new(inputs);
+    let pipelines = Arc::new(pipelines);
     let workers = options.parallelism.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
-        let (pipeline, inputs, progress) = (Arc::clone(&pipeline), Arc::clone(&inputs), progress.clone());
+        let (pipelines, inputs, progress) = (Arc::clone(&pipelines), Arc::clone(&inputs), progress.clone());
         tasks.spawn(async move {
             let app = crate::domain::AppId::new("replay");
             let mut out = Vec::new();
             for i in (worker..inputs.len()).step_by(workers) {
-                let (conversation, _) = &inputs[i];
+                let (conversation, _, group, _) = &inputs[i];
+                let pipeline = &pipelines[*group];
                 let at = conversation.messages.last().map_or(0, |m| m.created_at);
                 let decision = pipeline
                     .decide(EventInput {
@@ -332,8 +399,8 @@ pub async fn run(
     let mut cases: Vec<Case> = decisions
         .into_iter()
         .map(|(i, decision)| {
-            let (conversation, truth) = &inputs[i];
-            judge(&pipeline, conversation, decision, truth.clone())
+            let (conversation, truth, _, earlier) = &inputs[i];
+            judge(&pipeline, conversation, decision, truth.clone(), *earlier)
         })
         .collect();
     cases.sort_by(|a, b| {
@@ -348,7 +415,13 @@ pub async fn run(
     ))
 }
 
-fn judge(pipeline: &Pipeline, conversation: &Conversation, decision: Decision, truth: Truth) -> Case {
+fn judge(
+    pipeline: &Pipeline,
+    conversation: &Conversation,
+    decision: Decision,
+    truth: Truth,
+    earlier: bool,
+) -> Case {
     let eligible = matches!(
         decision.reason.as_str(),
         "reply_threshold" | "note_threshold" | "low_confidence"
@@ -387,6 +460,7 @@ fn judge(pipeline: &Pipeline, conversation: &Conversation, decision: Decision, t
         confidence,
         agrees,
         judged_by,
+        earlier,
     }
 }
 
@@ -473,22 +547,34 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         }
     }
     let triage = triage_agreement(&cases);
-    let cut = ((cases.len() as f64) * options.split).round() as usize;
-    let (earlier, later) = all.split_at(cut.min(all.len()));
-    let forecast_error = choose_threshold(earlier, options.target_precision, MIN_SUPPORT)
-        .filter(|_| !later.is_empty())
-        .map(|t| {
-            let e = at_threshold(earlier, t);
-            let l = at_threshold(later, t);
-            ForecastError {
-                threshold: t,
-                earlier_cases: earlier.len(),
-                later_cases: later.len(),
-                coverage: check(wilson(e.answered, e.cases), wilson(l.answered, l.cases)),
-                precision: check(wilson(e.agreeing, e.judged), wilson(l.agreeing, l.judged)),
-                resolution_rate: check(wilson(e.resolved, e.cases), wilson(l.resolved, l.cases)),
-            }
-        });
+    let (earlier, later): (Vec<&Case>, Vec<&Case>) = all.iter().partition(|c| c.earlier);
+    let (earlier, later) = (earlier.as_slice(), later.as_slice());
+    let target = choose_threshold(earlier, options.target_precision, MIN_SUPPORT);
+    let best = || {
+        grid()
+            .into_iter()
+            .map(|t| at_threshold(earlier, t))
+            .filter(|f| f.judged >= MIN_SUPPORT)
+            .max_by(|a, b| {
+                a.precision
+                    .total_cmp(&b.precision)
+                    .then(b.threshold.total_cmp(&a.threshold))
+            })
+            .map(|f| f.threshold)
+    };
+    let forecast_error = target.or_else(best).filter(|_| !later.is_empty()).map(|t| {
+        let e = at_threshold(earlier, t);
+        let l = at_threshold(later, t);
+        ForecastError {
+            threshold: t,
+            target_reached: target.is_some(),
+            earlier_cases: earlier.len(),
+            later_cases: later.len(),
+            coverage: check(wilson(e.answered, e.cases), wilson(l.answered, l.cases)),
+            precision: check(wilson(e.agreeing, e.judged), wilson(l.agreeing, l.judged)),
+            resolution_rate: check(wilson(e.resolved, e.cases), wilson(l.resolved, l.cases)),
+        }
+    });
     let recommended_thresholds = intents
         .into_iter()
         .map(|intent| {

@@ -311,6 +311,14 @@ impl Classifier {
         Self::train(taxonomy, &examples).map_err(invalid)
     }
 
+    /// A classifier of the same taxonomy trained on its examples plus `extra` (for instance
+    /// the customer messages of a history, labelled by the teammates' tags).
+    pub fn retrained_with(&self, extra: &[Example]) -> Result<Self, String> {
+        let mut examples = taxonomy_examples(&self.taxonomy);
+        examples.extend_from_slice(extra);
+        Self::train(self.taxonomy.clone(), &examples)
+    }
+
     /// Parses a taxonomy and trains on its examples (tests, small taxonomies).
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let taxonomy = Taxonomy::parse(text)?;
