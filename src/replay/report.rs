@@ -171,9 +171,19 @@ impl Report {
             &report_json,
             serde_json::to_vec_pretty(&full).map_err(std::io::Error::other)?,
         )?;
+        let report_html = dir.join("replay.html");
+        // Self-contained: the data is inlined as JSON ("</" escaped so that no text ends the
+        // script element early); the page's own script draws the charts as SVG.
+        let data = serde_json::to_string(&full)
+            .map_err(std::io::Error::other)?
+            .replace("</", "<\\/");
+        std::fs::write(
+            &report_html,
+            include_str!("report.html").replace("/*DATA*/", &data),
+        )?;
         Ok(Files {
             report_json,
-            report_html: None,
+            report_html: Some(report_html),
         })
     }
 
@@ -275,7 +285,11 @@ impl Report {
             }
         ));
         out.push_str(&self.recommended_config);
-        out.push_str(&format!("\nreport: {}\n", files.report_json.display()));
+        out.push_str(&format!("\nreport: {}", files.report_json.display()));
+        if let Some(html) = &files.report_html {
+            out.push_str(&format!(", {}", html.display()));
+        }
+        out.push('\n');
         out
     }
 }

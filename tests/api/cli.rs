@@ -147,6 +147,76 @@ fn replay_simulates_the_shipped_history_by_default() {
     assert_eq!(first, again);
 }
 
+/// The HTML report is self-contained and its charts draw: rendered in headless Chromium
+/// (Debian's package, installed by `scripts/chromium.sh` when missing), each chart holds
+/// drawn marks after the page's script ran.
+#[test]
+fn the_html_report_draws_its_charts_in_a_browser() {
+    let found = Command::new(repo_path("scripts/chromium.sh"))
+        .output()
+        .expect("runs the script");
+    assert!(
+        found.status.success(),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let chromium = String::from_utf8(found.stdout).unwrap().trim().to_owned();
+    let out = tempfile::tempdir().unwrap();
+    let output = frontdesk(&["replay", "--json", "--out", out.path().to_str().unwrap()], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let html = summary["report_html"]
+        .as_str()
+        .expect("an HTML report")
+        .to_owned();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "no external assets"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let dom = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{html}"))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("data-ready=\"true\""),
+        "the page's script did not finish: {}",
+        &dom[..dom.len().min(2000)]
+    );
+    for chart in [
+        "chart-thresholds",
+        "chart-forecast",
+        "chart-confidence",
+        "chart-handoffs",
+    ] {
+        let at = dom
+            .find(&format!("id=\"{chart}\""))
+            .unwrap_or_else(|| panic!("{chart} missing"));
+        let tag = &dom[at..at + dom[at..].find('>').unwrap()];
+        let marks: usize = tag
+            .split("data-drawn=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(marks > 0, "{chart} drew nothing: {tag}");
+    }
+}
+
 #[test]
 fn check_config_masks_secrets_and_explains_problems() {
     let output = frontdesk(
