@@ -1089,6 +1089,7 @@ async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> any
     let path = args.history.clone().unwrap_or(config.replay.history_file.clone());
     let (conversations, problems) =
         history::read_file(&path).with_context(|| format!("reading {}", path.display()))?;
+    let read_seconds = started.elapsed().as_secs_f64();
     for problem in &problems {
         eprintln!("{}: {problem} (skipped)", path.display());
     }
@@ -1114,7 +1115,7 @@ async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> any
         .out
         .clone()
         .unwrap_or_else(|| config.server.data_dir.join("replay"));
-    let report = crate::replay::report::Report::new(
+    let mut report = crate::replay::report::Report::new(
         &simulation,
         &options,
         conversations.len(),
@@ -1122,6 +1123,7 @@ async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> any
         seconds,
         &path,
     );
+    report.time_to_first_progress_s += read_seconds;
     let files = report.write(&simulation, &out)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.summary(&files))?);

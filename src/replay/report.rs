@@ -67,6 +67,23 @@ pub struct Report {
     pub triage_tagged: usize,
     /// Team accuracy against the teammates' assignment.
     pub team_accuracy: f64,
+    /// Seconds from the start to the first progress update (reading the history, training
+    /// when learning, the first decision).
+    pub time_to_first_progress_s: f64,
+    /// Peak resident memory of the process, MB (Linux; 0 elsewhere).
+    pub peak_memory_mb: f64,
+}
+
+/// The process's peak resident memory in MB, from `/proc/self/status` (0 when unknown).
+pub fn peak_memory_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The files written.
@@ -138,6 +155,8 @@ impl Report {
             triage_accuracy: simulation.triage.accuracy,
             triage_tagged: simulation.triage.tagged,
             team_accuracy: simulation.triage.team_accuracy,
+            time_to_first_progress_s: simulation.first_case_seconds,
+            peak_memory_mb: peak_memory_mb(),
         }
     }
 
@@ -201,8 +220,15 @@ impl Report {
     pub fn render(&self, files: &Files) -> String {
         let pct = |x: f64| format!("{:.1}%", x * 100.0);
         let mut out = format!(
-            "frontdesk replay: {} conversations from {} ({} customer messages, {} lines skipped) in {:.2} s, {:.0} conversations/s\n\n",
-            self.conversations, self.history, self.cases, self.skipped_lines, self.seconds, self.per_second
+            "frontdesk replay: {} conversations from {} ({} customer messages, {} lines skipped) in {:.2} s, {:.0} conversations/s; first progress after {:.3} s; peak memory {:.0} MB\n\n",
+            self.conversations,
+            self.history,
+            self.cases,
+            self.skipped_lines,
+            self.seconds,
+            self.per_second,
+            self.time_to_first_progress_s,
+            self.peak_memory_mb
         );
         let a = &self.at_threshold;
         out.push_str(&format!(

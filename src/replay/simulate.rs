@@ -204,6 +204,9 @@ pub struct Simulation {
     pub forecast_error: Option<ForecastError>,
     /// Per intent: the lowest threshold reaching the target precision (`None`: never).
     pub recommended_thresholds: BTreeMap<String, Option<f64>>,
+    /// Seconds from the start of [`run`] to the first decided case (the first progress
+    /// update).
+    pub first_case_seconds: f64,
 }
 
 /// The threshold grid: 0.00, 0.05, …, 1.00.
@@ -288,6 +291,7 @@ pub async fn run(
     options: Options,
     progress: &indicatif::ProgressBar,
 ) -> Result<Simulation, crate::pipeline::Error> {
+    let started = std::time::Instant::now();
     let urls: HashMap<String, String> = pipeline
         .knowledge()
         .articles()
@@ -359,10 +363,16 @@ pub async fn run(
     progress.set_length(inputs.len() as u64);
     let inputs = Arc::new(inputs);
     let pipelines = Arc::new(pipelines);
+    let first_case: Arc<std::sync::OnceLock<f64>> = Arc::default();
     let workers = options.parallelism.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
-        let (pipelines, inputs, progress) = (Arc::clone(&pipelines), Arc::clone(&inputs), progress.clone());
+        let (pipelines, inputs, progress, first_case) = (
+            Arc::clone(&pipelines),
+            Arc::clone(&inputs),
+            progress.clone(),
+            Arc::clone(&first_case),
+        );
         tasks.spawn(async move {
             let app = crate::domain::AppId::new("replay");
             let mut out = Vec::new();
@@ -386,6 +396,7 @@ pub async fn run(
                     })
                     .await?;
                 out.push((i, decision));
+                first_case.get_or_init(|| started.elapsed().as_secs_f64());
                 progress.inc(1);
             }
             Ok::<_, crate::pipeline::Error>(out)
@@ -407,12 +418,14 @@ pub async fn run(
         a.at.cmp(&b.at)
             .then_with(|| a.conversation_id.cmp(&b.conversation_id))
     });
-    Ok(measure(
+    let mut simulation = measure(
         cases,
-        pipeline.policy().default.reply as f64,
+        f64::from(pipeline.policy().default.reply),
         options,
         pipeline.classifier().intent_names(),
-    ))
+    );
+    simulation.first_case_seconds = first_case.get().copied().unwrap_or(0.0);
+    Ok(simulation)
 }
 
 fn judge(
@@ -595,6 +608,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         triage,
         forecast_error,
         recommended_thresholds,
+        first_case_seconds: 0.0,
     }
 }
 
