@@ -1,4 +1,5 @@
-//! The binary as a user runs it: the embedded default replay, and check-config.
+//! The binary as a user runs it: the replays, the report in a browser, check-config and the
+//! other commands.
 
 use crate::helpers::repo_path;
 use std::process::{Command, Output};
@@ -19,14 +20,20 @@ fn frontdesk(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("binary runs")
 }
 
-#[test]
-fn replay_of_recorded_notifications_runs_offline() {
-    let output = frontdesk(&["replay", "--samples", "knowledge/samples"], &[]);
+/// Runs the binary, which must succeed, and returns its output.
+fn frontdesk_ok(args: &[&str]) -> Output {
+    let output = frontdesk(args, &[]);
     assert!(
         output.status.success(),
-        "{}",
+        "frontdesk {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    output
+}
+
+#[test]
+fn replay_of_recorded_notifications_runs_offline() {
+    let output = frontdesk_ok(&["replay", "--samples", "knowledge/samples"]);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         stdout.contains("summary: 15 notifications replayed (dry run, nothing sent)"),
@@ -67,12 +74,7 @@ fn replay_of_recorded_notifications_runs_offline() {
 #[test]
 fn replay_simulates_the_shipped_history_by_default() {
     let out = tempfile::tempdir().unwrap();
-    let output = frontdesk(&["replay", "--out", out.path().to_str().unwrap()], &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = frontdesk_ok(&["replay", "--out", out.path().to_str().unwrap()]);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         stdout.contains("600 conversations from knowledge/history/conversations.jsonl"),
@@ -168,12 +170,7 @@ fn the_html_report_draws_its_charts_in_a_browser() {
     );
     let chromium = String::from_utf8(found.stdout).unwrap().trim().to_owned();
     let out = tempfile::tempdir().unwrap();
-    let output = frontdesk(&["replay", "--json", "--out", out.path().to_str().unwrap()], &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = frontdesk_ok(&["replay", "--json", "--out", out.path().to_str().unwrap()]);
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let html = summary["report_html"]
         .as_str()
@@ -445,12 +442,7 @@ fn a_broken_taxonomy_is_refused_with_the_intent_and_field() {
 
 #[test]
 fn eval_drafting_never_auto_answers_off_topic_questions() {
-    let output = frontdesk(&["eval", "drafting", "--json"], &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = frontdesk_ok(&["eval", "drafting", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["off_topic_wrongly_answered"], 0.0, "{report}");
     let right = report["auto_replied_with_correct_citation"].as_f64().unwrap();
