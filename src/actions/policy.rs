@@ -581,6 +581,7 @@ mod tests {
             grounding: 1.0,
             unsupported: vec![],
             needs_human: None,
+            tokens: 0,
         }
     }
 

@@ -92,6 +92,7 @@ impl Drafter for ExtractiveDrafter {
             grounding: 1.0,
             unsupported: Vec::new(),
             needs_human: None,
+            tokens: 0,
         }))
     }
 

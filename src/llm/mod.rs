@@ -60,6 +60,10 @@ pub struct Draft {
     /// was not given, or failed).
     #[serde(default)]
     pub needs_human: Option<String>,
+    /// Model tokens this draft used (prompt and answer, repair included; 0 when extractive
+    /// or served from the draft cache).
+    #[serde(default)]
+    pub tokens: u32,
 }
 
 fn one() -> f32 {
@@ -78,6 +82,7 @@ impl Draft {
             grounding: 0.0,
             unsupported: Vec::new(),
             needs_human: Some(reason),
+            tokens: 0,
         }
     }
 
@@ -145,6 +150,11 @@ pub trait Drafter: Send + Sync {
     async fn draft(&self, request: DraftRequest<'_>) -> Result<Option<Draft>, Error>;
     /// The drafter's name for the decision log.
     fn name(&self) -> &str;
+    /// Whether two replies to `question` give the customer the same answer, judged by the
+    /// model (the replay's LLM judge); `None` when the drafter has no model.
+    async fn same_answer(&self, _question: &str, _ours: &str, _theirs: &str) -> Result<Option<bool>, Error> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +183,7 @@ mod tests {
             grounding: 1.0,
             unsupported: vec![],
             needs_human: None,
+            tokens: 0,
         };
         assert_eq!(
             draft.to_html(),

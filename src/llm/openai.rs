@@ -85,7 +85,7 @@ impl OpenAiModel {
         })
     }
 
-    async fn complete(&self, messages: &[ChatCompletionRequestMessage]) -> Result<String, Error> {
+    async fn complete(&self, messages: &[ChatCompletionRequestMessage]) -> Result<(String, u32), Error> {
         let request = CreateChatCompletionRequestArgs::default()
             .model(&self.model)
             .messages(messages.to_vec())
@@ -99,11 +99,13 @@ impl OpenAiModel {
             .create(request)
             .await
             .map_err(|e| Error::Failed(format!("model endpoint: {e}")))?;
+        let tokens = response.usage.as_ref().map_or(0, |u| u.total_tokens);
         response
             .choices
             .into_iter()
             .next()
             .and_then(|c| c.message.content)
+            .map(|content| (content, tokens))
             .ok_or_else(|| Error::Failed("the model returned no content".into()))
     }
 }
@@ -154,7 +156,7 @@ impl Drafter for OpenAiModel {
                 .map_err(message_error)?
                 .into(),
         ];
-        let first = self.complete(&messages).await?;
+        let (first, mut tokens) = self.complete(&messages).await?;
         let structured = match parse(&first) {
             Some(s) => s,
             None => {
@@ -172,7 +174,8 @@ impl Drafter for OpenAiModel {
                         .map_err(message_error)?
                         .into(),
                 );
-                let second = self.complete(&messages).await?;
+                let (second, more) = self.complete(&messages).await?;
+                tokens += more;
                 parse(&second).ok_or_else(|| {
                     Error::Failed("the model's reply was not valid JSON after one repair attempt".into())
                 })?
@@ -187,6 +190,7 @@ impl Drafter for OpenAiModel {
             grounding: 1.0,
             unsupported: Vec::new(),
             needs_human: None,
+            tokens,
         };
         if structured.needs_human {
             draft.needs_human = Some(format!("the model asked for a human: {}", structured.reason));
@@ -221,6 +225,37 @@ impl Drafter for OpenAiModel {
 
     fn name(&self) -> &str {
         &self.model
+    }
+
+    async fn same_answer(&self, question: &str, ours: &str, theirs: &str) -> Result<Option<bool>, Error> {
+        let _permit = self.permits.acquire().await.map_err(message_error)?;
+        // The three texts are data, quoted and redacted; the instruction is ours.
+        let redact = |text: &str| super::redact::redact(text).text;
+        let prompt = format!(
+            "A customer asked a support team a question. Two replies follow. Do they give the customer the same answer (the same facts and the same next step)? Reply with one word: yes or no.\n\nQuestion:\n\"\"\"{}\"\"\"\n\nReply A:\n\"\"\"{}\"\"\"\n\nReply B:\n\"\"\"{}\"\"\"",
+            redact(question),
+            redact(ours),
+            redact(theirs)
+        );
+        let messages: Vec<ChatCompletionRequestMessage> = vec![
+            ChatCompletionRequestUserMessageArgs::default()
+                .content(prompt)
+                .build()
+                .map_err(message_error)?
+                .into(),
+        ];
+        let (content, _) = self.complete(&messages).await?;
+        let word = content
+            .trim()
+            .trim_matches(|c: char| !c.is_alphabetic())
+            .to_lowercase();
+        Ok(if word.starts_with("yes") {
+            Some(true)
+        } else if word.starts_with("no") {
+            Some(false)
+        } else {
+            None
+        })
     }
 }
 

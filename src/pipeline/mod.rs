@@ -276,7 +276,11 @@ impl Pipeline {
             self.knowledge.version(),
         );
         if let Some(cached) = self.drafts.get(&key).await {
-            return Ok(cached);
+            // A draft from the cache costs no tokens.
+            return Ok(cached.map(|mut draft| {
+                draft.tokens = 0;
+                draft
+            }));
         }
         let draft = match self
             .drafter
@@ -314,6 +318,18 @@ impl Pipeline {
             self.policies.clone(),
             self.top_k,
         )
+    }
+
+    /// Whether two replies to `question` give the same answer, by the drafter's model (the
+    /// replay's LLM judge); `None` without a model or when it does not say.
+    pub async fn same_answer(&self, question: &str, ours: &str, theirs: &str) -> Option<bool> {
+        match self.drafter.same_answer(question, ours, theirs).await {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                tracing::warn!(%error, "the model could not judge two answers");
+                None
+            }
+        }
     }
 
     /// Forgets every cached draft (after a knowledge update).

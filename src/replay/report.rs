@@ -15,8 +15,8 @@ pub struct Cost {
     pub price_per_resolution: f64,
     /// resolutions × price.
     pub per_resolution_cost: f64,
-    /// LLM tokens used by the drafts (0 for the extractive drafter; `None` when an LLM
-    /// drafted, whose usage is not recorded yet).
+    /// LLM tokens the drafts used, as the endpoint reported them (0 for the extractive
+    /// drafter; the judge's own calls are not counted: they are the simulation's cost).
     pub llm_tokens: Option<u64>,
     /// Tokens × price.
     pub llm_cost: Option<f64>,
@@ -121,12 +121,14 @@ impl Report {
         history: &Path,
     ) -> Self {
         let at = simulation.at_configured;
-        let llm_drafts = simulation
+        // Each fresh draft counts its tokens; a draft served from the cache counts none.
+        let llm_tokens: u64 = simulation
             .cases
             .iter()
             .filter_map(|c| c.decision.draft.as_ref())
-            .any(|d| d.drafter != "extractive");
-        let llm_tokens = (!llm_drafts).then_some(0);
+            .map(|d| u64::from(d.tokens))
+            .sum();
+        let llm_tokens = Some(llm_tokens);
         Self {
             history: history.display().to_string(),
             conversations,

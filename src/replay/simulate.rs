@@ -7,9 +7,10 @@
 //!   only the draft's confidence decides; at threshold `t` the bot **answers** an eligible case
 //!   whose confidence is at least `t`. **Coverage** is answered / all cases.
 //! - **agreement**: when the teammate's reply to that message links a help article, the bot
-//!   agrees when its draft cites the same article; otherwise the Dice coefficient of the two
-//!   texts' analysed terms (stemmed, stop words removed) must be at least
-//!   [`TEXT_AGREEMENT`]. Cases with no teammate reply have no truth and are left out of
+//!   agrees when its draft cites the same article; otherwise, with an LLM configured, the
+//!   model judges whether both replies give the same answer (`llm`); without one, the Dice
+//!   coefficient of the two texts' analysed terms (stemmed, stop words removed) must be at
+//!   least [`TEXT_AGREEMENT`] (`text`). Cases with no teammate reply have no truth and are left out of
 //!   precision. **Precision** is agreeing / answered-with-truth.
 //! - **resolution**: answered, agreeing, and the teammate's reply closed the conversation
 //!   without a further customer message. The **forecast resolution rate** is resolved / all.
@@ -93,7 +94,7 @@ pub struct Case {
     pub confidence: f32,
     /// The draft agrees with the teammate's reply; `None` without a reply.
     pub agrees: Option<bool>,
-    /// How agreement was judged: `article`, `text` or `none`.
+    /// How agreement was judged: `article`, `llm`, `text` or `none`.
     pub judged_by: &'static str,
     /// In the earlier part of the time split.
     pub earlier: bool,
@@ -407,13 +408,11 @@ pub async fn run(
         decisions.extend(joined.map_err(|e| crate::pipeline::Error::Task(e.to_string()))??);
     }
     decisions.sort_by_key(|(i, _)| *i);
-    let mut cases: Vec<Case> = decisions
-        .into_iter()
-        .map(|(i, decision)| {
-            let (conversation, truth, _, earlier) = &inputs[i];
-            judge(&pipeline, conversation, decision, truth.clone(), *earlier)
-        })
-        .collect();
+    let mut cases: Vec<Case> = Vec::with_capacity(decisions.len());
+    for (i, decision) in decisions {
+        let (conversation, truth, _, earlier) = &inputs[i];
+        cases.push(judge(&pipeline, conversation, decision, truth.clone(), *earlier).await);
+    }
     cases.sort_by(|a, b| {
         a.at.cmp(&b.at)
             .then_with(|| a.conversation_id.cmp(&b.conversation_id))
@@ -428,7 +427,7 @@ pub async fn run(
     Ok(simulation)
 }
 
-fn judge(
+async fn judge(
     pipeline: &Pipeline,
     conversation: &Conversation,
     decision: Decision,
@@ -453,11 +452,17 @@ fn judge(
             "article",
         ),
         (Some(reply), Some(draft)) => {
-            let knowledge = pipeline.knowledge();
-            (
-                Some(dice(&knowledge.terms(&draft.text), &knowledge.terms(reply)) >= TEXT_AGREEMENT),
-                "text",
-            )
+            let question = conversation.messages.last().map_or("", |m| m.text.as_str());
+            match pipeline.same_answer(question, &draft.text, reply).await {
+                Some(verdict) => (Some(verdict), "llm"),
+                None => {
+                    let knowledge = pipeline.knowledge();
+                    (
+                        Some(dice(&knowledge.terms(&draft.text), &knowledge.terms(reply)) >= TEXT_AGREEMENT),
+                        "text",
+                    )
+                }
+            }
         }
     };
     Case {

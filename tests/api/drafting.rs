@@ -191,3 +191,52 @@ async fn local_model_answers_or_hands_off() {
     }
     assert!(reached_model > 0, "no request reached the model");
 }
+
+/// With an LLM configured, the replay asks the model whether the bot's draft and the
+/// teammate's reply (which links no article) give the same answer, and counts the draft's
+/// tokens for the cost.
+#[tokio::test]
+async fn the_replay_judges_agreement_with_the_model_and_counts_tokens() {
+    use frontdesk::replay::{history, report, simulate};
+    let stub = FakeLlm::start().await;
+    stub.then(200, completion(GOOD)).then(200, completion("Yes."));
+    let line = serde_json::json!({
+        "type": "conversation", "id": "8001", "created_at": 1_785_400_000, "state": "closed", "open": false,
+        "source": {"id": "s1", "body": "<p>How much does standard shipping cost?</p>", "author": {"type": "user", "id": "u1"}},
+        "conversation_parts": {"conversation_parts": [
+            {"id": "p1", "part_type": "comment", "body": "<p>It is 8 dollars for standard shipping.</p>",
+             "created_at": 1_785_400_100, "author": {"type": "admin", "id": "814860"}}]}
+    });
+    let (conversations, problems) = history::read(line.to_string().as_bytes()).unwrap();
+    assert!(problems.is_empty());
+    let options = simulate::Options {
+        turns: simulate::Turns::First,
+        target_precision: 0.95,
+        split: 0.7,
+        price_per_resolution: 0.99,
+        price_per_1k_tokens: 0.5,
+        parallelism: 1,
+        learn: false,
+    };
+    let pipeline = std::sync::Arc::new(pipeline(&stub, 5));
+    let simulation = simulate::run(
+        pipeline,
+        &conversations,
+        options,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+    let case = &simulation.cases[0];
+    assert_eq!(case.judged_by, "llm", "{case:?}");
+    assert_eq!(case.agrees, Some(true));
+    let judge = &stub.requests()[1];
+    let prompt = judge["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        prompt.contains("Reply A") && prompt.contains("8 dollars"),
+        "{prompt}"
+    );
+    let report = report::Report::new(&simulation, &options, 1, 0, 0.1, std::path::Path::new("h.jsonl"));
+    assert_eq!(report.cost.llm_tokens, Some(20));
+    assert!((report.cost.llm_cost.unwrap() - 0.01).abs() < 1e-9);
+}
