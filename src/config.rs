@@ -688,8 +688,10 @@ impl Config {
                     );
                 }
             }
-            if !(0.0..=1.0).contains(&policy.reply_threshold)
-                || policy.note_threshold > policy.reply_threshold
+            // The global thresholds are checked above; here, a workspace's own.
+            if scope != "policy"
+                && (!(0.0..=1.0).contains(&policy.reply_threshold)
+                    || policy.note_threshold > policy.reply_threshold)
             {
                 error(
                     "workspaces",
@@ -820,6 +822,47 @@ mod tests {
             assert!(error.to_string().contains("reply_treshold"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn intent_workspace_and_business_hours_mistakes_are_named() {
+        let mut config = Config::default();
+        config.policy.intents.insert(
+            "shipping".into(),
+            IntentPolicyConfig {
+                note_threshold: Some(0.9),
+                ..IntentPolicyConfig::default()
+            },
+        );
+        config.workspaces.insert(
+            "ws2".into(),
+            WorkspaceConfig {
+                reply_threshold: Some(1.5),
+                ..WorkspaceConfig::default()
+            },
+        );
+        config.policy.business_hours.insert(
+            "orders".into(),
+            BusinessHoursConfig {
+                timezone: "Nowhere/City".into(),
+                ..BusinessHoursConfig::default()
+            },
+        );
+        let problems = config.problems();
+        let said = |key: &str, text: &str| {
+            problems
+                .iter()
+                .any(|p| p.key == key && p.message.contains(text) && p.severity == Severity::Error)
+        };
+        assert!(said("policy.intents", "policy.intents.shipping"), "{problems:?}");
+        assert!(said("workspaces", "workspaces.ws2"), "{problems:?}");
+        assert!(said("policy.business_hours", "Nowhere/City"), "{problems:?}");
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.key == "workspaces" && p.message.starts_with("policy:")),
+            "the global thresholds are not reported twice: {problems:?}"
+        );
     }
 
     #[test]
