@@ -537,7 +537,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             latencies.sort_by(f64::total_cmp);
             let (p50, p99) = bench::percentiles(&latencies);
-            let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            let share = crate::stats::ratio;
             let report = serde_json::json!({
                 "questions": questions.len(),
                 "answerable": answerable,

@@ -76,12 +76,7 @@ pub struct Secrets {
 impl Secrets {
     /// Reads the three secrets from the process environment; empty values count as unset.
     pub fn from_env() -> Self {
-        let read = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(SecretString::from)
-        };
+        let read = env_secret;
         Self {
             intercom_access_token: read("INTERCOM_ACCESS_TOKEN"),
             intercom_client_secret: read("INTERCOM_CLIENT_SECRET"),
@@ -89,6 +84,14 @@ impl Secrets {
             admin_token: read("FRONTDESK_ADMIN_TOKEN"),
         }
     }
+}
+
+/// A secret from the environment variable `name`; empty counts as unset.
+fn env_secret(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(SecretString::from)
 }
 
 /// `[server]`
@@ -545,12 +548,7 @@ impl Config {
         config.secrets = Secrets::from_env();
         for (app_id, workspace) in &mut config.workspaces {
             let suffix = workspace_env_suffix(app_id);
-            let read = |name: &str| {
-                std::env::var(format!("{name}_{suffix}"))
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(SecretString::from)
-            };
+            let read = |name: &str| env_secret(&format!("{name}_{suffix}"));
             workspace.secrets = WorkspaceSecrets {
                 intercom_access_token: read("INTERCOM_ACCESS_TOKEN"),
                 intercom_client_secret: read("INTERCOM_CLIENT_SECRET"),

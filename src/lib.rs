@@ -38,6 +38,7 @@ pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod replay;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod text;

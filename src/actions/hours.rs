@@ -137,11 +137,6 @@ impl BusinessHours {
         // No open day configured: there is no "back at" to tell.
         None
     }
-
-    /// Whether any day is open at all.
-    pub fn ever_open(&self) -> bool {
-        self.days.iter().any(|d| *d)
-    }
 }
 
 /// Monday-first weekday names, for logs.

@@ -9,6 +9,8 @@
 
 pub mod actions;
 
+pub use crate::stats::{percentile, percentiles};
+
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::webhook::{self, WebhookState, sign};
@@ -663,19 +665,6 @@ pub async fn drafting(config: &crate::config::Config, rounds: usize) -> anyhow::
     overhead.sort_by(f64::total_cmp);
     extractive.sort_by(f64::total_cmp);
     Ok((overhead, extractive))
-}
-
-/// The nearest-rank percentile `p` (0..=1) of ascending `sorted`; NaN when empty.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-/// p50 and p99 of ascending `sorted`.
-pub fn percentiles(sorted: &[f64]) -> (f64, f64) {
-    (percentile(sorted, 0.5), percentile(sorted, 0.99))
 }
 
 #[cfg(test)]

@@ -123,6 +123,10 @@ pub struct Decision {
     /// When the routed team is closed: when it is back.
     #[serde(default)]
     pub reopening: Option<crate::actions::hours::Reopening>,
+    /// What this event changed in what is remembered of the conversation (a teammate took
+    /// over, closed, a rating); set by the worker, not part of the decision itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_change: Option<String>,
     /// Actions to carry out.
     pub actions: Vec<Action>,
     /// Knowledge base version.
@@ -406,6 +410,7 @@ impl Pipeline {
             reason: String::new(),
             context: None,
             reopening: None,
+            state_change: None,
             actions: Vec::new(),
             knowledge_version: self.knowledge.version(),
         };

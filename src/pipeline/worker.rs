@@ -175,19 +175,21 @@ impl Worker {
         let mut conversation = notification.conversation.clone();
         let conversation_id = conversation.as_ref().and_then(|c| c.id.clone());
         let mut state = ConversationState::default();
-        let mut state_note = None;
+        let mut state_change = None;
         if let (Some(c), Some(id)) = (&conversation, &conversation_id) {
-            let update = state_update(&notification.topic, c, bot_admin_id.as_ref());
-            if !update.is_empty() {
-                self.store
-                    .update_conversation_state(app_id.to_string(), id.to_string(), update)
-                    .await?;
-                state_note = Some(describe(update));
-            }
             state = self
                 .store
                 .conversation_state(app_id.to_string(), id.to_string())
                 .await?;
+            // Written only when it changes what is remembered: most customer replies change
+            // nothing, and each write is an fsync on the event's path.
+            let update = state_update(&notification.topic, c, bot_admin_id.as_ref());
+            if update.apply(&mut state) {
+                self.store
+                    .update_conversation_state(app_id.to_string(), id.to_string(), update)
+                    .await?;
+                state_change = Some(describe(update));
+            }
         }
         if notification.topic.is_customer_message()
             && let (Some(c), Some(id)) = (&conversation, &conversation_id)
@@ -224,9 +226,7 @@ impl Worker {
                 now,
             })
             .await?;
-        if let Some(note) = state_note.filter(|_| decision.trigger.is_none()) {
-            decision.rule = format!("{} ({note})", decision.rule);
-        }
+        decision.state_change = state_change;
         let input = match (&decision.trigger, &conversation) {
             (Some(_), Some(c)) => Some(serde_json::to_string(&RerunInput {
                 conversation: c.clone(),
@@ -377,5 +377,5 @@ fn describe(update: StateUpdate) -> String {
     if let Some(rating) = update.rating {
         parts.push(format!("rated {rating}/5"));
     }
-    format!("state: {}", parts.join(", "))
+    parts.join(", ")
 }

@@ -20,6 +20,7 @@
 
 use crate::domain::{AuthorKind, Conversation, ConversationState, Topic};
 use crate::pipeline::{Decision, EventInput, Pipeline};
+use crate::stats::ratio;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -378,7 +379,7 @@ pub async fn run(
             let app = crate::domain::AppId::new("replay");
             let mut out = Vec::new();
             for i in (worker..inputs.len()).step_by(workers) {
-                let (conversation, _, group, _) = &inputs[i];
+                let (conversation, truth, group, earlier) = &inputs[i];
                 let pipeline = &pipelines[*group];
                 let at = conversation.messages.last().map_or(0, |m| m.created_at);
                 let decision = pipeline
@@ -396,23 +397,25 @@ pub async fn run(
                         now: at,
                     })
                     .await?;
-                out.push((i, decision));
+                // Judged here too, in parallel: the term analysis (or the LLM judge) is the
+                // other half of the work per case.
+                out.push((
+                    i,
+                    judge(pipeline, conversation, decision, truth.clone(), *earlier).await,
+                ));
                 first_case.get_or_init(|| started.elapsed().as_secs_f64());
                 progress.inc(1);
             }
             Ok::<_, crate::pipeline::Error>(out)
         });
     }
-    let mut decisions = Vec::with_capacity(inputs.len());
+    let mut indexed = Vec::with_capacity(inputs.len());
     while let Some(joined) = tasks.join_next().await {
-        decisions.extend(joined.map_err(|e| crate::pipeline::Error::Task(e.to_string()))??);
+        indexed.extend(joined.map_err(|e| crate::pipeline::Error::Task(e.to_string()))??);
     }
-    decisions.sort_by_key(|(i, _)| *i);
-    let mut cases: Vec<Case> = Vec::with_capacity(decisions.len());
-    for (i, decision) in decisions {
-        let (conversation, truth, _, earlier) = &inputs[i];
-        cases.push(judge(&pipeline, conversation, decision, truth.clone(), *earlier).await);
-    }
+    // Input order first, then a stable sort by time: the same result on every run.
+    indexed.sort_by_key(|(i, _)| *i);
+    let mut cases: Vec<Case> = indexed.into_iter().map(|(_, case)| case).collect();
     cases.sort_by(|a, b| {
         a.at.cmp(&b.at)
             .then_with(|| a.conversation_id.cmp(&b.conversation_id))
@@ -494,7 +497,6 @@ pub fn at_threshold(cases: &[&Case], t: f64) -> AtThreshold {
         .iter()
         .filter(|c| c.agrees == Some(true) && c.truth.resolved)
         .count();
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     AtThreshold {
         threshold: t,
         cases: cases.len(),
@@ -659,10 +661,8 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
             .unwrap_or(0);
         let support: usize = confusion.get(name).map_or(0, |m| m.values().sum());
         let predicted: usize = confusion.values().filter_map(|m| m.get(name)).sum();
-        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         per_intent.insert(name.clone(), (ratio(tp, predicted), ratio(tp, support), support));
     }
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     TriageAgreement {
         tagged,
         accuracy: ratio(correct, tagged),

@@ -128,9 +128,20 @@ pub struct StateUpdate {
 }
 
 impl StateUpdate {
-    /// Whether it changes anything.
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+    /// Applies the update to `state`; returns whether anything changed (only then is it
+    /// worth a write).
+    pub fn apply(&self, state: &mut crate::domain::ConversationState) -> bool {
+        let before = state.clone();
+        if let Some(took) = self.teammate_took_over {
+            state.teammate_took_over = took;
+        }
+        if let Some(closed) = self.closed {
+            state.closed = closed;
+        }
+        if self.rating.is_some() {
+            state.rating = self.rating;
+        }
+        *state != before
     }
 }
 

@@ -7,6 +7,7 @@
 //! takes `test` + `oos_test`. Labels `oos`, `none` or empty are out of scope.
 
 use super::model::{Example, Model, OUT_OF_SCOPE, is_out_of_scope};
+use crate::stats::ratio;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -216,7 +217,6 @@ pub fn evaluate(
         });
     }
     let at_95 = coverage.iter().find(|r| r.accuracy >= 0.95 && r.coverage > 0.0);
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     Ok(ClassifyReport {
         accuracy: ratio(in_scope_right, in_scope),
         macro_f1: if f1s.is_empty() {
