@@ -12,8 +12,9 @@ use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pipeline::worker::Worker;
 use crate::store::Store;
-use crate::webhook::{self, ClientSecrets, WebhookState};
+use crate::webhook::{self, AdminFailures, BodyLimits, ClientSecrets, WebhookState};
 use anyhow::{Context, bail};
+use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,9 @@ pub struct App {
     store: Store,
     cancel: CancellationToken,
     ready: Arc<AtomicBool>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
+    /// The admin API's own server, with `server.admin_listen`.
+    admin: Option<JoinHandle<()>>,
     worker: JoinHandle<()>,
     outbox: JoinHandle<()>,
     grace: Duration,
@@ -96,6 +99,14 @@ impl App {
         let Some(secret) = config.secrets.intercom_client_secret.clone() else {
             bail!("INTERCOM_CLIENT_SECRET is not set: webhooks cannot be verified");
         };
+        if let Some(token) = &config.secrets.admin_token
+            && token.expose_secret().chars().count() < crate::config::MIN_ADMIN_TOKEN_CHARS
+        {
+            bail!(
+                "FRONTDESK_ADMIN_TOKEN is shorter than {} characters: use a random one (for example: openssl rand -hex 32), or unset it",
+                crate::config::MIN_ADMIN_TOKEN_CHARS
+            );
+        }
         let secrets = ClientSecrets {
             default: secret,
             by_app: config
@@ -135,14 +146,38 @@ impl App {
             wake: Arc::clone(&wake),
             ready: Arc::clone(&ready),
             admin_token: config.secrets.admin_token.clone().map(Arc::new),
+            body: BodyLimits {
+                max_bytes: config.server.body_limit_bytes,
+                timeout: Duration::from_secs(config.server.body_timeout_seconds.max(1)),
+            },
+            admin_failures: Arc::new(AdminFailures::default()),
         };
-        let router = webhook::router(state, config.server.body_limit_bytes);
-        let shutdown = cancel.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
-        });
+        let limits = config.connection_limits();
+        info!(
+            max_connections = limits.effective_max_connections(),
+            header_timeout_s = limits.header_timeout.as_secs(),
+            idle_timeout_s = limits.idle_timeout.as_secs(),
+            body_timeout_s = state.body.timeout.as_secs(),
+            body_limit_bytes = state.body.max_bytes,
+            "connection limits"
+        );
+        let admin = match &config.server.admin_listen {
+            Some(address) => {
+                let admin_listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding the admin API on {address}"))?;
+                info!(addr = %admin_listener.local_addr()?, "admin API listening");
+                Some(tokio::spawn(webhook::serve(
+                    admin_listener,
+                    webhook::admin_router(state.clone()),
+                    limits,
+                    cancel.clone(),
+                )))
+            }
+            None => None,
+        };
+        let router = webhook::router(state, admin.is_none());
+        let server = tokio::spawn(webhook::serve(listener, router, limits, cancel.clone()));
         let executor = Executor::new(
             store.clone(),
             helpdesks.clone(),
@@ -181,6 +216,7 @@ impl App {
             cancel,
             ready,
             server,
+            admin,
             worker,
             outbox,
             grace: Duration::from_secs(config.server.shutdown_grace_seconds),
@@ -217,6 +253,9 @@ impl App {
         self.cancel.cancel();
         let drained = tokio::time::timeout(self.grace, async {
             let server = self.server.await;
+            if let Some(admin) = self.admin {
+                let _ = admin.await;
+            }
             let worker = self.worker.await;
             let _ = self.outbox.await;
             (server, worker)
@@ -224,7 +263,7 @@ impl App {
         .await;
         match drained {
             Ok((server, worker)) => {
-                server.context("server task")?.context("server")?;
+                server.context("server task")?;
                 worker.context("worker task")?;
                 info!("stopped");
             }
@@ -239,6 +278,9 @@ impl App {
     /// Stops everything at once, as a crash would (tests of recovery).
     pub fn abort(self) {
         self.server.abort();
+        if let Some(admin) = &self.admin {
+            admin.abort();
+        }
         self.worker.abort();
         self.outbox.abort();
     }

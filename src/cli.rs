@@ -1082,6 +1082,9 @@ fn print_report<T: serde::Serialize>(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Skipped history lines shown one by one; the rest are counted.
+const SKIPS_SHOWN: usize = 10;
+
 /// `replay` on a history: the simulation, its terminal summary and its report files.
 async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     use crate::replay::{history, simulate};
@@ -1090,8 +1093,23 @@ async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> any
     let (conversations, problems) =
         history::read_file(&path).with_context(|| format!("reading {}", path.display()))?;
     let read_seconds = started.elapsed().as_secs_f64();
-    for problem in &problems {
+    for problem in problems.iter().take(SKIPS_SHOWN) {
         eprintln!("{}: {problem} (skipped)", path.display());
+    }
+    if problems.len() > SKIPS_SHOWN {
+        eprintln!(
+            "{}: {} more line(s) skipped ({} in all)",
+            path.display(),
+            problems.len() - SKIPS_SHOWN,
+            problems.len()
+        );
+    }
+    if conversations.is_empty() {
+        anyhow::bail!(
+            "{}: no conversation in the history ({} line(s) skipped); export one with `frontdesk export`",
+            path.display(),
+            problems.len()
+        );
     }
     let bar = if args.json {
         indicatif::ProgressBar::hidden()

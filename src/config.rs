@@ -51,6 +51,8 @@ pub struct Config {
     pub llm: LlmConfig,
     /// The offline replay.
     pub replay: ReplayConfig,
+    /// What the store keeps.
+    pub store: StoreConfig,
     /// Per-workspace settings by Intercom app id; events of other workspaces use the global
     /// settings.
     pub workspaces: BTreeMap<String, WorkspaceConfig>,
@@ -108,6 +110,18 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// Log format: `pretty` or `json`.
     pub log_format: LogFormat,
+    /// Seconds a client has to send a request's headers.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send a whole webhook body (408 after).
+    pub body_timeout_seconds: u64,
+    /// Seconds a keep-alive connection may stay open with no request.
+    pub idle_timeout_seconds: u64,
+    /// Connections open at once; lowered to stay under the open-file limit. At the cap a new
+    /// connection evicts the longest idle one.
+    pub max_connections: usize,
+    /// Serve the admin API (`/decisions/...`) on this address instead of `listen`; unset: on
+    /// `listen`.
+    pub admin_listen: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -118,7 +132,27 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_seconds: 10,
             log_format: LogFormat::Pretty,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: 512,
+            admin_listen: None,
         }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Days the raw webhook payloads and decision inputs (which hold customer text and
+    /// personal data) are kept; the decision log's outcomes and counts stay. 0 keeps them.
+    pub retention_days: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { retention_days: 90 }
     }
 }
 
@@ -369,6 +403,9 @@ pub struct KnowledgeConfig {
     pub dir: PathBuf,
     /// Passages retrieved per question.
     pub top_k: usize,
+    /// Follow symbolic links that lead outside the knowledge folder (links inside it are
+    /// always followed).
+    pub follow_symlinks: bool,
 }
 
 impl Default for KnowledgeConfig {
@@ -376,6 +413,7 @@ impl Default for KnowledgeConfig {
         Self {
             dir: PathBuf::from("knowledge"),
             top_k: 5,
+            follow_symlinks: false,
         }
     }
 }
@@ -443,6 +481,23 @@ pub struct LlmConfig {
     pub temperature: f32,
     /// Drafts in flight at once.
     pub max_concurrency: usize,
+    /// How the reply's JSON shape is asked of the endpoint.
+    pub structured: Structured,
+}
+
+/// `llm.structured`: how the endpoint is asked for the reply's JSON shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Structured {
+    /// `response_format` with a bounded JSON schema built per request (every field required,
+    /// citations limited to the passage ids given, lengths capped): servers that enforce it
+    /// (llama.cpp, vLLM, OpenAI) cannot produce anything else.
+    #[default]
+    JsonSchema,
+    /// `response_format: json_object`: any JSON object.
+    JsonObject,
+    /// No `response_format`; the prompt alone asks for JSON (endpoints that reject it).
+    Off,
 }
 
 impl Default for LlmConfig {
@@ -455,6 +510,7 @@ impl Default for LlmConfig {
             max_tokens: 400,
             temperature: 0.2,
             max_concurrency: 4,
+            structured: Structured::JsonSchema,
         }
     }
 }
@@ -646,6 +702,40 @@ impl Config {
                 format!("{:?} is not an address like 127.0.0.1:8080", self.server.listen),
             );
         }
+        if let Some(admin) = &self.server.admin_listen
+            && admin.parse::<SocketAddr>().is_err()
+        {
+            error(
+                "server.admin_listen",
+                format!("{admin:?} is not an address like 127.0.0.1:9090"),
+            );
+        }
+        for (key, value) in [
+            (
+                "server.header_timeout_seconds",
+                self.server.header_timeout_seconds,
+            ),
+            ("server.body_timeout_seconds", self.server.body_timeout_seconds),
+            ("server.idle_timeout_seconds", self.server.idle_timeout_seconds),
+        ] {
+            if value == 0 {
+                error(key, "must be at least 1 second".into());
+            }
+        }
+        if self.server.max_connections == 0 {
+            error("server.max_connections", "must be at least 1".into());
+        }
+        if let Some(token) = &self.secrets.admin_token
+            && token.expose_secret().chars().count() < MIN_ADMIN_TOKEN_CHARS
+        {
+            error(
+                "FRONTDESK_ADMIN_TOKEN",
+                format!(
+                    "is {} characters long; it must have at least {MIN_ADMIN_TOKEN_CHARS} (for example: openssl rand -hex 32)",
+                    token.expose_secret().chars().count()
+                ),
+            );
+        }
         if self.server.body_limit_bytes < 1024 {
             error(
                 "server.body_limit_bytes",
@@ -743,6 +833,19 @@ impl Config {
         if self.worker.max_action_attempts == 0 || self.worker.max_event_attempts == 0 {
             error("worker", "attempt counts must be at least 1".into());
         }
+        if let Some(limit) = crate::webhook::open_files_limit() {
+            let cap = self.connection_limits().effective_max_connections();
+            if cap < self.server.max_connections {
+                problems.push(Problem {
+                    severity: Severity::Warning,
+                    key: "server.max_connections",
+                    message: format!(
+                        "{} is over what the open-file limit of {limit} allows; {cap} connections will be served (raise the limit with ulimit -n)",
+                        self.server.max_connections
+                    ),
+                });
+            }
+        }
         if self.policy.teams.is_empty() {
             problems.push(Problem {
                 severity: Severity::Warning,
@@ -753,9 +856,27 @@ impl Config {
         problems
     }
 
-    /// The effective configuration as TOML, with the secrets shown only as set or unset.
+    /// The server's connection limits.
+    pub fn connection_limits(&self) -> crate::webhook::ConnectionLimits {
+        crate::webhook::ConnectionLimits {
+            header_timeout: std::time::Duration::from_secs(self.server.header_timeout_seconds.max(1)),
+            idle_timeout: std::time::Duration::from_secs(self.server.idle_timeout_seconds.max(1)),
+            max_connections: self.server.max_connections.max(1),
+        }
+    }
+
+    /// The effective configuration as TOML, with the secrets shown only as set or unset and
+    /// credentials in URLs masked.
     pub fn render_masked(&self) -> String {
-        let mut out = toml::to_string_pretty(self).unwrap_or_else(|error| format!("# {error}\n"));
+        let mut shown = self.clone();
+        for url in std::iter::once(&mut shown.llm.api_base)
+            .chain(std::iter::once(&mut shown.intercom.base_url))
+            .chain(shown.workspaces.values_mut().map(|w| &mut w.base_url))
+            .flatten()
+        {
+            *url = mask_url_credentials(url);
+        }
+        let mut out = toml::to_string_pretty(&shown).unwrap_or_else(|error| format!("# {error}\n"));
         let mask = |s: &Option<SecretString>| match s {
             Some(secret) => format!(
                 "\"set ({} chars, masked)\"",
@@ -775,10 +896,87 @@ impl Config {
     }
 }
 
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// `url` with its user info and the values of credential-like query parameters masked.
+pub fn mask_url_credentials(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut masked = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _))
+                    if ["key", "token", "secret", "password", "sig", "auth"]
+                        .iter()
+                        .any(|word| name.to_ascii_lowercase().contains(word)) =>
+                {
+                    format!("{name}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&pairs.join("&"));
+    }
+    masked
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's error type
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        assert_eq!(
+            mask_url_credentials("https://user:pa55@llm.example.com/v1?api-version=2024&api-key=abc"),
+            "https://***@llm.example.com/v1?api-version=2024&api-key=***"
+        );
+        assert_eq!(
+            mask_url_credentials("http://127.0.0.1:8089/v1"),
+            "http://127.0.0.1:8089/v1"
+        );
+        let mut config = Config::default();
+        config.llm.api_base = Some("https://sk-live-secret@llm.example.com/v1?token=t0k".into());
+        let rendered = config.render_masked();
+        assert!(
+            !rendered.contains("sk-live-secret") && !rendered.contains("t0k"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("header_timeout_seconds = 10"),
+            "the limits are shown"
+        );
+    }
+
+    #[test]
+    fn a_short_admin_token_is_an_error() {
+        let mut config = Config::default();
+        config.secrets.admin_token = Some(SecretString::from("a"));
+        assert!(
+            config
+                .problems()
+                .iter()
+                .any(|p| p.key == "FRONTDESK_ADMIN_TOKEN" && p.severity == Severity::Error)
+        );
+        config.secrets.admin_token = Some(SecretString::from("x".repeat(32)));
+        assert!(!config.problems().iter().any(|p| p.key == "FRONTDESK_ADMIN_TOKEN"));
+    }
 
     #[test]
     fn debug_output_never_shows_secrets() {

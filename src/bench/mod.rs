@@ -79,8 +79,21 @@ pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
         wake: Arc::new(Notify::new()),
         ready: Arc::new(AtomicBool::new(true)),
         admin_token: None,
+        body: webhook::BodyLimits {
+            max_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        },
+        admin_failures: Arc::default(),
     };
-    let frontdesk = serve(webhook::router(state, 1024 * 1024)).await?;
+    // frontdesk's own server loop, with its default connection limits.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let frontdesk = listener.local_addr()?;
+    tokio::spawn(webhook::serve(
+        listener,
+        webhook::router(state, false),
+        crate::config::Config::default().connection_limits(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     let bare = serve(Router::new().route(webhook::WEBHOOK_PATH, post(|| async { StatusCode::OK }))).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency.max(64))

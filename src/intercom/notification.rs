@@ -36,17 +36,6 @@ pub struct Notification {
     pub article: Option<super::Article>,
 }
 
-/// The `app_id` of a notification body, without checking anything else (to pick the key its
-/// signature is checked with).
-pub fn peek_app_id(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct AppOnly {
-        #[serde(default, deserialize_with = "super::wire::lenient_string")]
-        app_id: Option<String>,
-    }
-    serde_json::from_slice::<AppOnly>(body).ok()?.app_id
-}
-
 /// One line of a history export: a conversation as `GET /conversations/{id}` returns it.
 /// Everything but the id is read leniently.
 pub fn parse_conversation_line(line: &str) -> Result<Conversation, ParseError> {
@@ -84,7 +73,12 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     let wire: NotificationWire =
         serde_json::from_value(value).map_err(|e| ParseError::NotJson(e.to_string()))?;
     let id = wire.id.ok_or(ParseError::Missing("id"))?;
-    let topic_raw = wire.topic.ok_or(ParseError::Missing("topic"))?;
+    // Topics are lowercase; one sent in another case is the same topic, not one to ignore.
+    let topic_raw = wire
+        .topic
+        .ok_or(ParseError::Missing("topic"))?
+        .trim()
+        .to_ascii_lowercase();
     let item = wire
         .data
         .and_then(|d| d.item)

@@ -87,17 +87,28 @@ impl Draft {
     }
 
     /// Runs the grounding check against the passages the drafter was given: confidence is
-    /// scaled by the share of supported sentences.
+    /// scaled by the share of supported sentences, and a thin answer scores 0.
     pub fn ground(&mut self, hits: &[crate::knowledge::Hit], terms: impl Fn(&str) -> Vec<String>) {
-        let passages: Vec<String> = hits
+        let texts: Vec<String> = hits
             .iter()
             .map(|h| format!("{} {} {}", h.title, h.heading, h.text))
             .collect();
-        let result = grounding::check(&self.text, &passages, terms);
+        let passages: Vec<grounding::Passage<'_>> = hits
+            .iter()
+            .zip(&texts)
+            .map(|(hit, text)| grounding::Passage {
+                article_id: &hit.article_id,
+                text,
+            })
+            .collect();
+        let cited: Vec<&str> = self.citations.iter().map(|c| c.article_id.as_str()).collect();
+        let result = grounding::check(&self.text, &passages, &cited, terms);
         self.confidence *= result.score;
         self.grounding = result.score;
         self.unsupported = result.unsupported;
-        if self.grounding < 1.0 {
+        if let Some(thin) = result.thin {
+            self.confidence_reasons.push(format!("grounding 0: {thin}"));
+        } else if self.grounding < 1.0 {
             self.confidence_reasons.push(format!(
                 "grounding {:.2}: {} unsupported sentence(s)",
                 self.grounding,

@@ -6,23 +6,45 @@
 //! given, or that the model itself hands over, becomes a handoff; so does any failure of the
 //! endpoint after async-openai's own retries on 429 and 5xx. Never half an answer.
 //!
+//! The shape is asked of the endpoint as `llm.structured` says: by default a bounded JSON
+//! schema built per request ([`reply_schema`]: every field required, no other field,
+//! citations only among the passage ids given and at most three, lengths capped), which
+//! servers that constrain generation (llama.cpp, vLLM) cannot step out of, and which keeps a
+//! small model from repeating itself until `max_tokens`. A reply cut off at `max_tokens`
+//! (`finish_reason: length`) is a failure, never half an object to parse. Ranges are not
+//! trusted to the server: the confidence is clamped here.
+//!
 //! Confidence: 0.6 × the model's self-reported confidence + 0.4 × the normalised retrieval
 //! score of the best cited passage.
 
 use super::prompts::{PromptMessage, PromptPassage, Prompts};
 use super::{Citation, Draft, DraftRequest, Drafter, Error};
-use crate::config::LlmConfig;
+use crate::config::{LlmConfig, Structured as StructuredMode};
 use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
-    CreateChatCompletionRequestArgs,
+    CreateChatCompletionRequestArgs, FinishReason, ResponseFormat, ResponseFormatJsonSchema,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+
+/// Requests async-openai makes for one call: the first and its 3 retries on 429, 5xx and
+/// refused connections (its default retry layer).
+const ATTEMPTS: u32 = 4;
+/// Longest `answer` the schema allows, in characters.
+const MAX_ANSWER_CHARS: u32 = 1_200;
+/// Longest `reason` the schema allows, in characters.
+const MAX_REASON_CHARS: u32 = 200;
+/// Most citations the schema allows.
+const MAX_CITATIONS: u32 = 3;
+
+/// The confidence reason of a draft parsed only after the repair turn.
+pub const REPAIRED: &str = "parsed after one repair turn";
 
 const REPAIR: &str = "Your previous reply was not a valid JSON object. Reply again with only the JSON object described in the instructions, nothing else.";
 
@@ -44,6 +66,10 @@ pub(crate) struct Structured {
 pub struct OpenAiModel {
     client: async_openai::Client<OpenAIConfig>,
     model: String,
+    /// `openai:<model>`, in every draft and failure.
+    name: String,
+    structured: StructuredMode,
+    timeout_seconds: u64,
     max_tokens: u32,
     temperature: f32,
     permits: Arc<Semaphore>,
@@ -78,6 +104,9 @@ impl OpenAiModel {
         Ok(Self {
             client: async_openai::Client::build(http, openai),
             model: config.model.clone(),
+            name: format!("openai:{}", config.model),
+            structured: config.structured,
+            timeout_seconds: config.timeout_seconds.max(1),
             max_tokens: config.max_tokens,
             temperature: config.temperature,
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
@@ -85,29 +114,123 @@ impl OpenAiModel {
         })
     }
 
-    async fn complete(&self, messages: &[ChatCompletionRequestMessage]) -> Result<(String, u32), Error> {
-        let request = CreateChatCompletionRequestArgs::default()
-            .model(&self.model)
+    /// One chat completion: its text and the tokens it used. `format`, when given, is sent as
+    /// `response_format`. A reply cut off at `max_tokens` is an error.
+    async fn complete(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        format: Option<ResponseFormat>,
+    ) -> Result<(String, u32), Error> {
+        let mut args = CreateChatCompletionRequestArgs::default();
+        args.model(&self.model)
             .messages(messages.to_vec())
             .max_completion_tokens(self.max_tokens)
-            .temperature(self.temperature)
-            .build()
-            .map_err(|e| Error::Failed(e.to_string()))?;
-        let response = self
-            .client
-            .chat()
-            .create(request)
-            .await
-            .map_err(|e| Error::Failed(format!("model endpoint: {e}")))?;
+            .temperature(self.temperature);
+        if let Some(format) = format {
+            args.response_format(format);
+        }
+        let request = args.build().map_err(|e| Error::Failed(e.to_string()))?;
+        let response =
+            self.client.chat().create(request).await.map_err(|e| {
+                Error::Failed(format!("model endpoint: {}", describe(&e, self.timeout_seconds)))
+            })?;
         let tokens = response.usage.as_ref().map_or(0, |u| u.total_tokens);
-        response
+        let choice = response
             .choices
             .into_iter()
             .next()
-            .and_then(|c| c.message.content)
+            .ok_or_else(|| Error::Failed("the model returned no choice".into()))?;
+        if choice.finish_reason == Some(FinishReason::Length) {
+            return Err(Error::Failed(format!(
+                "the model's reply was cut off at max_tokens ({}), finish_reason length",
+                self.max_tokens
+            )));
+        }
+        choice
+            .message
+            .content
             .map(|content| (content, tokens))
             .ok_or_else(|| Error::Failed("the model returned no content".into()))
     }
+
+    /// The `response_format` for a draft over passages `ids`, as `llm.structured` says.
+    fn reply_format(&self, ids: &[String]) -> Option<ResponseFormat> {
+        match self.structured {
+            StructuredMode::Off => None,
+            StructuredMode::JsonObject => Some(ResponseFormat::JsonObject),
+            StructuredMode::JsonSchema => Some(ResponseFormat::JsonSchema {
+                json_schema: ResponseFormatJsonSchema {
+                    description: Some(
+                        "A support answer drawn only from the passages given, with their ids".into(),
+                    ),
+                    name: "support_answer".into(),
+                    schema: reply_schema(ids),
+                    // Not `strict`: OpenAI's strict mode refuses some of the bounds below,
+                    // and servers that constrain generation enforce them without it.
+                    strict: None,
+                },
+            }),
+        }
+    }
+}
+
+/// The bounded JSON schema of a reply over passages `ids`: every field required, nothing else
+/// allowed, citations only among `ids` and at most [`MAX_CITATIONS`], lengths capped. An
+/// unbounded schema lets a small model ramble until `max_tokens`; this one does not.
+pub(crate) fn reply_schema(ids: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "answer": {"type": "string", "maxLength": MAX_ANSWER_CHARS},
+            "citations": {
+                "type": "array",
+                "items": {"type": "string", "enum": ids},
+                "maxItems": MAX_CITATIONS
+            },
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "needs_human": {"type": "boolean"},
+            "reason": {"type": "string", "maxLength": MAX_REASON_CHARS}
+        },
+        "required": ["answer", "citations", "confidence", "needs_human", "reason"],
+        "additionalProperties": false
+    })
+}
+
+/// What went wrong with a call, in words an operator can act on: `connection refused after 4
+/// attempts`, `timed out after 30 s`, `HTTP 429 after 4 attempts: ...`.
+fn describe(error: &OpenAIError, timeout_seconds: u64) -> String {
+    match error {
+        OpenAIError::Reqwest(e) if e.is_timeout() => format!("timed out after {timeout_seconds} s"),
+        OpenAIError::Reqwest(e) if e.is_connect() => {
+            let cause = root_cause(e);
+            if cause.to_lowercase().contains("refused") {
+                format!("connection refused after {ATTEMPTS} attempts")
+            } else {
+                format!("could not connect after {ATTEMPTS} attempts: {cause}")
+            }
+        }
+        OpenAIError::Reqwest(e) => format!("request failed: {}", root_cause(e)),
+        OpenAIError::ApiError(response) => {
+            let status = response.status_code.as_u16();
+            let message: String = response.api_error.message.chars().take(200).collect();
+            if status == 429 || status >= 500 {
+                format!("HTTP {status} after {ATTEMPTS} attempts: {message}")
+            } else {
+                format!("HTTP {status}: {message}")
+            }
+        }
+        OpenAIError::JSONDeserialize(e, _) => format!("the endpoint's reply is not a chat completion: {e}"),
+        other => other.to_string(),
+    }
+}
+
+/// The innermost cause of an error (reqwest's own text is "error sending request").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// The JSON object in a reply, tolerating code fences and prose around it.
@@ -156,10 +279,14 @@ impl Drafter for OpenAiModel {
                 .map_err(message_error)?
                 .into(),
         ];
-        let (first, mut tokens) = self.complete(&messages).await?;
+        let ids: Vec<String> = passages.iter().map(|p| p.id.clone()).collect();
+        let format = self.reply_format(&ids);
+        let (first, mut tokens) = self.complete(&messages, format.clone()).await?;
+        let mut repaired = false;
         let structured = match parse(&first) {
             Some(s) => s,
             None => {
+                repaired = true;
                 messages.push(
                     ChatCompletionRequestAssistantMessageArgs::default()
                         .content(first)
@@ -174,7 +301,7 @@ impl Drafter for OpenAiModel {
                         .map_err(message_error)?
                         .into(),
                 );
-                let (second, more) = self.complete(&messages).await?;
+                let (second, more) = self.complete(&messages, format).await?;
                 tokens += more;
                 parse(&second).ok_or_else(|| {
                     Error::Failed("the model's reply was not valid JSON after one repair attempt".into())
@@ -186,12 +313,15 @@ impl Drafter for OpenAiModel {
             citations: Vec::new(),
             confidence: 0.0,
             confidence_reasons: vec![format!("model confidence {:.2}", structured.confidence)],
-            drafter: format!("openai:{}", self.model),
+            drafter: self.name.clone(),
             grounding: 1.0,
             unsupported: Vec::new(),
             needs_human: None,
             tokens,
         };
+        if repaired {
+            draft.confidence_reasons.push(REPAIRED.into());
+        }
         if structured.needs_human {
             draft.needs_human = Some(format!("the model asked for a human: {}", structured.reason));
             return Ok(Some(draft));
@@ -216,7 +346,13 @@ impl Drafter for OpenAiModel {
                 });
             }
         }
-        draft.confidence = (0.6 * structured.confidence.clamp(0.0, 1.0) + 0.4 * best_cited).clamp(0.0, 1.0);
+        // Servers do not enforce the schema's range: -1, 2 and 1e15 have been seen.
+        let stated = if structured.confidence.is_finite() {
+            structured.confidence.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        draft.confidence = (0.6 * stated + 0.4 * best_cited).clamp(0.0, 1.0);
         draft
             .confidence_reasons
             .push(format!("best cited passage normalised score {best_cited:.2}"));
@@ -224,7 +360,7 @@ impl Drafter for OpenAiModel {
     }
 
     fn name(&self) -> &str {
-        &self.model
+        &self.name
     }
 
     async fn same_answer(&self, question: &str, ours: &str, theirs: &str) -> Result<Option<bool>, Error> {
@@ -244,7 +380,7 @@ impl Drafter for OpenAiModel {
                 .map_err(message_error)?
                 .into(),
         ];
-        let (content, _) = self.complete(&messages).await?;
+        let (content, _) = self.complete(&messages, None).await?;
         let word = content
             .trim()
             .trim_matches(|c: char| !c.is_alphabetic())
@@ -270,5 +406,19 @@ mod tests {
         assert!(parse("Sure! The answer is that shipping costs $8.").is_none());
         assert!(parse("{\"answer\": \"\"}").is_none());
         assert!(parse("{\"answer\": \"\", \"needs_human\": true, \"reason\": \"refund\"}").is_some());
+    }
+
+    #[test]
+    fn the_schema_is_bounded_by_the_passages_given() {
+        let schema = reply_schema(&["p1".into(), "p2".into()]);
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["required"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            schema["properties"]["citations"]["items"]["enum"],
+            serde_json::json!(["p1", "p2"])
+        );
+        assert_eq!(schema["properties"]["citations"]["maxItems"], 3);
+        assert!(schema["properties"]["answer"]["maxLength"].is_u64());
+        assert!(schema["properties"]["reason"]["maxLength"].is_u64());
     }
 }

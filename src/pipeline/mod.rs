@@ -377,7 +377,7 @@ impl Pipeline {
         let mut triage = self.classifier.classify(question);
         guard_triage(&mut triage, question);
         let hits = self.knowledge.search(question, self.top_k)?;
-        let draft = if hits.is_empty() {
+        let draft = if hits.is_empty() || decided_before_drafting(&triage) {
             None
         } else {
             self.draft(question, &triage, &hits).await?
@@ -508,7 +508,7 @@ impl Pipeline {
         } else {
             self.knowledge.search(text, self.top_k)?
         };
-        let draft = if hits.is_empty() {
+        let draft = if hits.is_empty() || decided_before_drafting(&triage) {
             None
         } else {
             self.draft(text, &triage, &hits).await?
@@ -623,6 +623,13 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 
 /// Runs the prompt-injection guard: a flagged message is handed to a human (the flag wins
 /// over any other reason) and tagged.
+/// Whether triage alone has decided the outcome (spam, or a handoff rule such as a prompt
+/// injection or a request for a person): then nothing is drafted, so no customer text of
+/// such a message reaches a model, and no model call is paid for.
+fn decided_before_drafting(triage: &TriageResult) -> bool {
+    triage.spam || triage.handoff.is_some()
+}
+
 fn guard_triage(triage: &mut TriageResult, text: &str) -> Option<crate::llm::guard::InjectionFlag> {
     let flag = crate::llm::guard::detect(text)?;
     triage.handoff = Some(format!("prompt injection ({}): \"{}\"", flag.kind, flag.matched));

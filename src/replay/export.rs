@@ -4,13 +4,16 @@
 //! Search pages through the ids with cursors (deduplicated: cursors are stateless); then each
 //! conversation is fetched and appended and flushed, one line at a time. The client waits out
 //! 429s. An interrupted export resumes: the lines already written are kept, a torn last line is
-//! cut off, and only the missing conversations are fetched.
+//! cut off (once the search has answered), and only the missing conversations are fetched. A
+//! file that holds anything else is refused before Intercom is asked and left as it was: `--out`
+//! pointed at the wrong file must never cost its content.
 
 use crate::domain::ConversationId;
 use crate::intercom::{IntercomClient, notification};
+use crate::replay::history;
 use serde_json::json;
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// Export errors.
@@ -30,6 +33,14 @@ pub enum Error {
     /// `until` is not after `since`.
     #[error("--until must be after --since")]
     Range,
+    /// `--out` holds something other than an export.
+    #[error("{path}:{line} is not an export line; choose another --out")]
+    NotExport {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+    },
 }
 
 /// What an export did.
@@ -43,35 +54,65 @@ pub struct ExportSummary {
     pub written: usize,
 }
 
-/// The ids of the complete lines of `path`, after cutting off a torn last line.
-fn lines_done(path: &Path) -> Result<HashSet<String>, Error> {
+/// What an earlier run left in the output file.
+#[derive(Debug, Default)]
+struct Resume {
+    /// The ids of its complete lines.
+    done: HashSet<String>,
+    /// The length to keep: all but a torn last line.
+    keep: u64,
+    /// The file's length now.
+    len: u64,
+}
+
+/// Reads what an earlier run left in `path` without changing it. Every complete line must be
+/// an export line; only a last line with no newline that starts as one (`{`) may be torn off.
+fn resume_state(path: &Path) -> Result<Resume, Error> {
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
-    let mut done = HashSet::new();
-    let Ok(file) = std::fs::File::open(path) else {
-        return Ok(done);
+    let not_export = |line| Error::NotExport {
+        path: path.display().to_string(),
+        line,
     };
-    let mut keep = 0u64;
-    let mut reader = std::io::BufReader::new(file);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = reader.read_line(&mut line).map_err(io)?;
-        if read == 0 || !line.ends_with('\n') {
-            break;
-        }
-        if let Some(id) = notification::conversation_id_of(line.trim_end()) {
-            done.insert(id);
-            keep += read as u64;
-        } else {
-            break;
-        }
+    let mut resume = Resume::default();
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(resume),
+        Err(error) => return Err(io(error)),
+    };
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(not_export(1));
     }
-    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
-    file.set_len(keep).map_err(io)?;
-    Ok(done)
+    resume.len = metadata.len();
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    for number in 1.. {
+        let read = match history::read_line_capped(&mut reader, &mut line, history::MAX_LINE_BYTES) {
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => return Err(not_export(number)),
+            Err(error) => return Err(io(error)),
+        };
+        if read == 0 {
+            break;
+        }
+        if !line.ends_with(b"\n") {
+            // A torn last line, from a run that was cut off mid-write.
+            if line.first() != Some(&b'{') {
+                return Err(not_export(number));
+            }
+            break;
+        }
+        let id = std::str::from_utf8(&line)
+            .ok()
+            .and_then(|text| notification::conversation_id_of(text.trim_end()))
+            .ok_or_else(|| not_export(number))?;
+        resume.done.insert(id);
+        resume.keep += read as u64;
+    }
+    Ok(resume)
 }
 
 /// Exports the conversations created in `[since, until)` (unix seconds) to `out`.
@@ -89,7 +130,8 @@ pub async fn export(
         path: out.display().to_string(),
         source,
     };
-    let done = lines_done(out)?;
+    let resume = resume_state(out)?;
+    let done = &resume.done;
     let query = json!({"operator": "AND", "value": [
         {"field": "created_at", "operator": ">", "value": since - 1},
         {"field": "created_at", "operator": "<", "value": until},
@@ -106,6 +148,9 @@ pub async fn export(
         .append(true)
         .open(out)
         .map_err(io)?;
+    if resume.keep < resume.len {
+        file.set_len(resume.keep).map_err(io)?;
+    }
     for id in &todo {
         let conversation = client.get_conversation_json(id).await?;
         let mut line = serde_json::to_string(&conversation).unwrap_or_default();
@@ -120,4 +165,64 @@ pub async fn export(
         resumed: ids.len() - todo.len(),
         written: todo.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(content: &[u8]) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(content).unwrap();
+        file
+    }
+
+    /// A file that is not an export is refused with its first bad line, and kept whole:
+    /// `--out README.md` once emptied the README, and one bad line at 301 cost 300 lines.
+    #[test]
+    fn a_file_that_is_not_an_export_is_refused_and_kept() {
+        let readme = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let file = file_with(&readme);
+        let error = resume_state(file.path()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with(":1 is not an export line; choose another --out"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(file.path()).unwrap(), readme);
+
+        let mut history = String::new();
+        for id in 0..300 {
+            history.push_str(&format!("{{\"type\":\"conversation\",\"id\":\"{id}\"}}\n"));
+        }
+        history.push_str("not json\n{\"id\":\"301\"}\n");
+        let file = file_with(history.as_bytes());
+        let error = resume_state(file.path()).unwrap_err();
+        assert!(matches!(error, Error::NotExport { line: 301, .. }), "{error}");
+        assert_eq!(std::fs::read(file.path()).unwrap(), history.as_bytes());
+
+        let file = file_with(b"hello");
+        assert!(matches!(
+            resume_state(file.path()),
+            Err(Error::NotExport { line: 1, .. })
+        ));
+    }
+
+    /// Only a torn last line is dropped, and only when the export goes on.
+    #[test]
+    fn a_torn_last_line_is_the_only_thing_dropped() {
+        let file = file_with(b"{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\",\"sou");
+        let resume = resume_state(file.path()).unwrap();
+        assert_eq!(resume.done.len(), 2);
+        assert_eq!(resume.keep, 22);
+        assert_eq!(resume.len, 36);
+        assert_eq!(
+            std::fs::metadata(file.path()).unwrap().len(),
+            36,
+            "reading changes nothing"
+        );
+        let missing = resume_state(Path::new("/nonexistent/dir/out.jsonl")).unwrap();
+        assert!(missing.done.is_empty());
+    }
 }

@@ -1,10 +1,11 @@
 //! Reading a history export: JSONL, one conversation per line in the shape of
 //! `GET /conversations/{id}`. A line that is not a conversation is reported with its number and
-//! skipped; it never stops the replay.
+//! skipped; it never stops the replay. A line longer than [`MAX_LINE_BYTES`] does: no
+//! conversation is that long, and reading on (a device, a binary file) would only eat memory.
 
 use crate::domain::Conversation;
 use crate::intercom::notification;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// A line that was skipped, and why.
@@ -22,28 +23,61 @@ impl std::fmt::Display for LineProblem {
     }
 }
 
+/// The longest line of a history export, in bytes.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads one line (its newline included) into `line`, holding at most `max` bytes of it: a
+/// longer line is an `InvalidData` error, not an allocation that grows with the input.
+/// Returns the bytes read, 0 at the end.
+pub fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
+    line.clear();
+    let read = reader.take(max as u64 + 1).read_until(b'\n', line)?;
+    if line.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a line is longer than {} MiB", max / (1024 * 1024)),
+        ));
+    }
+    Ok(read)
+}
+
 /// Reads the conversations of a JSONL export, with the lines skipped. Blank lines are ignored;
 /// a conversation that appears twice (a cursor quirk) is kept once, the later copy winning.
 pub fn read(reader: impl BufRead) -> std::io::Result<(Vec<Conversation>, Vec<LineProblem>)> {
+    read_capped(reader, MAX_LINE_BYTES)
+}
+
+fn read_capped(
+    mut reader: impl BufRead,
+    max: usize,
+) -> std::io::Result<(Vec<Conversation>, Vec<LineProblem>)> {
     let mut conversations: Vec<Conversation> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let mut problems = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = match line {
-            Ok(line) => line,
+    let mut bytes = Vec::new();
+    for number in 1.. {
+        match read_line_capped(&mut reader, &mut bytes, max) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
-                problems.push(LineProblem {
-                    line: i + 1,
-                    reason: "not UTF-8".into(),
-                });
-                continue;
+                return Err(std::io::Error::new(
+                    error.kind(),
+                    format!("line {number}: {error}; is this a history export?"),
+                ));
             }
             Err(error) => return Err(error),
+        }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            problems.push(LineProblem {
+                line: number,
+                reason: "not UTF-8".into(),
+            });
+            continue;
         };
         if line.trim().is_empty() {
             continue;
         }
-        match notification::parse_conversation_line(&line) {
+        match notification::parse_conversation_line(line.trim_end()) {
             Ok(conversation) => {
                 let id = conversation.id.clone();
                 match index.get(&id) {
@@ -55,7 +89,7 @@ pub fn read(reader: impl BufRead) -> std::io::Result<(Vec<Conversation>, Vec<Lin
                 }
             }
             Err(error) => problems.push(LineProblem {
-                line: i + 1,
+                line: number,
                 reason: error.to_string(),
             }),
         }
@@ -112,5 +146,25 @@ mod tests {
         assert_eq!(c.messages[0].text, "Where is my order?");
         assert_eq!(c.messages[0].author, AuthorKind::Customer);
         assert_eq!(c.messages[1].author, AuthorKind::Admin);
+    }
+
+    /// A line over the cap stops the read with its number, holding no more than the cap in
+    /// memory: `/dev/zero` or a 50 MB line once aborted on allocation or peaked at 1.45 GB.
+    #[test]
+    fn an_over_long_line_is_an_error_not_an_allocation() {
+        let mut text = String::from("{\"id\":\"1\"}\n");
+        text.push_str(&"x".repeat(100));
+        text.push('\n');
+        let error = read_capped(text.as_bytes(), 64).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+        assert!(
+            error.to_string().starts_with("line 2: a line is longer than"),
+            "{error}"
+        );
+        let endless = std::io::BufReader::new(std::io::repeat(0).take(10 * MAX_LINE_BYTES as u64));
+        let error = read(endless).unwrap_err();
+        assert!(error.to_string().contains("longer than 16 MiB"), "{error}");
+        let (conversations, _) = read_capped(&b"{\"id\":\"1\"}\n"[..], 11).unwrap();
+        assert_eq!(conversations.len(), 1, "a line at the cap is read");
     }
 }

@@ -3,26 +3,32 @@
 //!
 //! A notification is checked against `X-Hub-Signature` on the raw bytes, parsed, and written
 //! to the durable inbox before the 200 goes out; triage never runs on the request path. The
-//! answers: 401 bad or missing signature, 400 malformed, 413 over the body limit, 200 for
-//! accepted, duplicate, `ping` and topics not acted on, 500 if the store fails (Intercom
-//! retries). Never 410, which would disable the subscription.
+//! answers: 401 bad or missing signature (or two of them), 400 malformed, 413 over the body
+//! limit (at once when the announced length is over it), 408 for a body not received within
+//! the body timeout, 200 for accepted, duplicate, `ping` and topics not acted on, 500 if the
+//! store fails (Intercom retries). Never 410, which would disable the subscription.
+//!
+//! `serve` holds the connection limits (header and idle timeouts, a connection cap).
 
+mod serve;
 mod signature;
 
+pub use serve::{ConnectionLimits, RESERVED_DESCRIPTORS, open_files_limit, serve};
 pub use signature::{sign, verify};
 
 use crate::intercom::notification::{self, ParseError};
 use crate::metrics::Metrics;
 use crate::store::{self, Accepted, NewEvent, Store};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 use tracing::{debug, error, warn};
@@ -39,6 +45,15 @@ pub enum Error {
     /// 400.
     #[error("malformed notification: {0}")]
     Malformed(#[from] ParseError),
+    /// 413.
+    #[error("body over the limit of {0} bytes")]
+    TooLarge(usize),
+    /// 408.
+    #[error("body not received within {0} s")]
+    BodyTimeout(u64),
+    /// 400: the connection failed while the body was read.
+    #[error("could not read the body")]
+    BodyRead,
     /// 500: the event was not stored, so Intercom should retry.
     #[error("could not store the event")]
     Store(#[from] store::Error),
@@ -48,7 +63,9 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match &self {
             Self::BadSignature => StatusCode::UNAUTHORIZED,
-            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Malformed(_) | Self::BodyRead => StatusCode::BAD_REQUEST,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Store(error) => {
                 error!(%error, "inbox write failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -73,6 +90,19 @@ pub struct WebhookState {
     pub ready: Arc<AtomicBool>,
     /// Bearer token of the admin API; `None` disables it (every request gets 401).
     pub admin_token: Option<Arc<SecretString>>,
+    /// Largest webhook body, and the time a client has to send it.
+    pub body: BodyLimits,
+    /// Failed admin-token attempts, for the admin API's rate limit.
+    pub admin_failures: Arc<AdminFailures>,
+}
+
+/// The webhook body's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body, in bytes.
+    pub max_bytes: usize,
+    /// Time to receive the whole body.
+    pub timeout: Duration,
 }
 
 /// The HMAC keys: the global client secret, and the secrets of workspaces that have their own.
@@ -93,46 +123,147 @@ impl ClientSecrets {
         }
     }
 
-    /// The key for `body`: its workspace's own secret when one is configured (the app id is
-    /// read from the unverified body only to choose the key), else the global one.
-    fn key_for(&self, body: &[u8]) -> &SecretString {
-        if self.by_app.is_empty() {
-            return &self.default;
-        }
-        notification::peek_app_id(body)
-            .and_then(|app| self.by_app.get(&app))
-            .unwrap_or(&self.default)
+    /// The key a notification of workspace `app_id` must be signed with: the workspace's own
+    /// secret when one is configured, else the global one.
+    fn key_for_app(&self, app_id: &str) -> &SecretString {
+        self.by_app.get(app_id).unwrap_or(&self.default)
+    }
+
+    /// Every key, the global one first.
+    fn keys(&self) -> impl Iterator<Item = &SecretString> {
+        std::iter::once(&self.default).chain(self.by_app.values())
     }
 }
 
-/// The router. `body_limit` bytes is the largest accepted body.
-pub fn router(state: WebhookState, body_limit: usize) -> Router {
-    Router::new()
-        .route(
-            WEBHOOK_PATH,
-            post(receive)
-                .head(|| async { StatusCode::OK })
-                .layer(DefaultBodyLimit::max(body_limit)),
-        )
+/// Checks `body` and its signature headers, and parses it once: the key is chosen by the
+/// `app_id` of the very notification that is returned (and stored), so no reading of the
+/// body can pick one workspace's key while another workspace's event is stored (with
+/// duplicate keys, JSON's last one wins in both). A body that does not parse is answered
+/// 400 only when some configured secret signed it, else 401.
+pub fn authenticate(
+    secrets: &ClientSecrets,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<notification::Notification, Error> {
+    let mut values = headers.get_all("x-hub-signature").iter();
+    let signature = match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().ok(),
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            warn!("webhook with two X-Hub-Signature headers rejected");
+            return Err(Error::BadSignature);
+        }
+    };
+    let verified_by = |key: &SecretString| verify(key.expose_secret().as_bytes(), body, signature);
+    let rejected = || {
+        warn!(
+            has_signature = signature.is_some(),
+            bytes = body.len(),
+            "webhook signature rejected"
+        );
+        Error::BadSignature
+    };
+    match notification::parse(body) {
+        Ok(parsed) => {
+            if verified_by(secrets.key_for_app(parsed.app_id.as_str())) {
+                Ok(parsed)
+            } else {
+                Err(rejected())
+            }
+        }
+        Err(error) => {
+            if secrets.keys().any(verified_by) {
+                Err(Error::Malformed(error))
+            } else {
+                Err(rejected())
+            }
+        }
+    }
+}
+
+/// The router of every public route. The admin routes are on it too unless
+/// `with_admin` is false (they are then served by [`admin_router`] on another address).
+pub fn router(state: WebhookState, with_admin: bool) -> Router {
+    let router = Router::new()
+        .route(WEBHOOK_PATH, post(receive).head(|| async { StatusCode::OK }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/decisions/{conversation_id}", get(decisions))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .route("/metrics", get(metrics));
+    let router = if with_admin {
+        router.merge(admin_routes())
+    } else {
+        router
+    };
+    router.layer(trace_layer()).with_state(state)
+}
+
+/// The admin routes alone (`server.admin_listen`).
+pub fn admin_router(state: WebhookState) -> Router {
+    admin_routes().layer(trace_layer()).with_state(state)
+}
+
+fn admin_routes() -> Router<WebhookState> {
+    Router::new().route("/decisions/{conversation_id}", get(decisions))
+}
+
+/// One span per request with the method and the path, never the query string (where a
+/// careless client may put a token).
+fn trace_layer() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&axum::http::Request<axum::body::Body>) -> tracing::Span)
+}
+
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+}
+
+/// Reads the body within the limits: 413 at once for an announced length over the limit, or
+/// as soon as more arrives; 408 when the whole body has not arrived within the timeout, however
+/// slowly it trickles.
+async fn read_body(limits: BodyLimits, headers: &HeaderMap, body: Body) -> Result<Bytes, Error> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limits.max_bytes as u64) {
+        return Err(Error::TooLarge(limits.max_bytes));
+    }
+    match tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.max_bytes)).await {
+        Err(_) => Err(Error::BodyTimeout(limits.timeout.as_secs())),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => {
+            // axum wraps http-body-util's `LengthLimitError` ("length limit exceeded").
+            let too_large =
+                std::iter::successors(Some(&error as &(dyn std::error::Error + 'static)), |e| e.source())
+                    .any(|e| e.to_string().contains("length limit"));
+            if too_large {
+                Err(Error::TooLarge(limits.max_bytes))
+            } else {
+                Err(Error::BodyRead)
+            }
+        }
+    }
 }
 
 async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<StatusCode, Error> {
     let started = tokio::time::Instant::now();
-    let result = accept(&state, &headers, body).await;
+    let result = match read_body(state.body, &headers, body).await {
+        Ok(body) => accept(&state, &headers, body).await,
+        Err(error) => Err(error),
+    };
     let outcome = match &result {
         Ok(outcome) => *outcome,
         Err(Error::BadSignature) => "unauthorized",
-        Err(Error::Malformed(_)) => "malformed",
+        Err(Error::Malformed(_) | Error::BodyRead) => "malformed",
+        Err(Error::TooLarge(_)) => "too_large",
+        Err(Error::BodyTimeout(_)) => "timeout",
         Err(Error::Store(_)) => "error",
     };
     state.metrics.webhook(outcome, started.elapsed().as_secs_f64());
@@ -140,17 +271,7 @@ async fn receive(
 }
 
 async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> Result<&'static str, Error> {
-    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
-    let key = state.secrets.key_for(&body);
-    if !verify(key.expose_secret().as_bytes(), &body, signature) {
-        warn!(
-            has_signature = signature.is_some(),
-            bytes = body.len(),
-            "webhook signature rejected"
-        );
-        return Err(Error::BadSignature);
-    }
-    let parsed = notification::parse(&body)?;
+    let parsed = authenticate(&state.secrets, headers, &body)?;
     if !parsed.topic.is_stored() {
         debug!(topic = %parsed.topic_raw, notification_id = %parsed.id, "topic not acted on");
         return Ok(if parsed.topic_raw == "ping" {
@@ -183,19 +304,82 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> Resul
     }
 }
 
+/// Failed admin-token attempts per client address: after [`AdminFailures::LIMIT`] in a
+/// minute, that address gets 429 until the minute is over, right token or not.
+#[derive(Debug, Default)]
+pub struct AdminFailures {
+    by_peer: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (tokio::time::Instant, u32)>>,
+}
+
+impl AdminFailures {
+    /// Failures allowed per address and window.
+    pub const LIMIT: u32 = 10;
+    /// The window.
+    pub const WINDOW: Duration = Duration::from_secs(60);
+    /// Addresses remembered at most (the oldest windows are dropped first).
+    const MAX_PEERS: usize = 10_000;
+
+    fn locked_out(&self, peer: Option<std::net::IpAddr>) -> bool {
+        let Some(peer) = peer else { return false };
+        let now = tokio::time::Instant::now();
+        let map = self
+            .by_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&peer)
+            .is_some_and(|(since, count)| *count >= Self::LIMIT && now.duration_since(*since) < Self::WINDOW)
+    }
+
+    fn record_failure(&self, peer: Option<std::net::IpAddr>) {
+        let Some(peer) = peer else { return };
+        let now = tokio::time::Instant::now();
+        let mut map = self
+            .by_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::MAX_PEERS {
+            map.retain(|_, (since, _)| now.duration_since(*since) < Self::WINDOW);
+        }
+        let entry = map.entry(peer).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Self::WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+/// The bearer token of an `Authorization` header; the scheme is case-insensitive (RFC 9110).
+fn bearer_token(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim())
+}
+
 /// `GET /decisions/{conversation_id}`: the decision log and actions of a conversation, for a
-/// bearer of the admin token (compared in constant time); 401 otherwise.
+/// bearer of the admin token (compared in constant time); 401 otherwise, and 429 for an
+/// address with too many failed attempts.
 async fn decisions(
     State(state): State<WebhookState>,
     axum::extract::Path(conversation_id): axum::extract::Path<String>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Response {
     use sha2::{Digest, Sha256};
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if state.admin_failures.locked_out(peer) {
+        warn!("admin API request refused: too many failed attempts from this address");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts; try again later",
+        )
+            .into_response();
+    }
+    let presented = bearer_token(request.headers());
     // Hash both sides so the comparison takes the same time whatever the lengths.
     let authorized = state.admin_token.as_ref().is_some_and(|token| {
         let want = Sha256::digest(token.expose_secret().as_bytes());
@@ -203,6 +387,7 @@ async fn decisions(
         want.iter().zip(got.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && !presented.is_empty()
     });
     if !authorized {
+        state.admin_failures.record_failure(peer);
         warn!(has_token = !presented.is_empty(), "admin API request refused");
         return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
     }

@@ -449,3 +449,54 @@ fn eval_drafting_never_auto_answers_off_topic_questions() {
     let wrong = report["auto_replied_with_wrong_citation"].as_f64().unwrap();
     assert!(right > 0.1 && wrong < right / 5.0, "{report}");
 }
+
+/// A history of nothing but bad lines shows the first ten skips, counts the rest, and is an
+/// error (it once printed 20,570 skip lines and exited 0 with an all-zero report); so is an
+/// empty file; a line over the cap stops the read with its number.
+#[test]
+fn replay_refuses_a_history_with_no_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("binary.jsonl");
+    let mut bytes = Vec::new();
+    for i in 0..500u32 {
+        bytes.extend_from_slice(&i.to_le_bytes());
+        bytes.extend_from_slice(b"\xff\x00garbage\n");
+    }
+    std::fs::write(&binary, bytes).unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let output = frontdesk(
+        &["replay", "--history", binary.to_str().unwrap()],
+        &[("FRONTDESK__SERVER__DATA_DIR", data)],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("(skipped)").count(), 10, "{stderr}");
+    assert!(
+        stderr.contains("490 more line(s) skipped (500 in all)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no conversation in the history"), "{stderr}");
+
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let output = frontdesk(
+        &["replay", "--history", empty.to_str().unwrap()],
+        &[("FRONTDESK__SERVER__DATA_DIR", data)],
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no conversation in the history"));
+
+    let long = dir.path().join("long.jsonl");
+    std::fs::write(&long, "x".repeat(17 * 1024 * 1024)).unwrap();
+    let output = frontdesk(
+        &["replay", "--history", long.to_str().unwrap()],
+        &[("FRONTDESK__SERVER__DATA_DIR", data)],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 1: a line is longer than 16 MiB"),
+        "{stderr}"
+    );
+}

@@ -25,6 +25,13 @@ pub fn completion(content: &str) -> Value {
            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
 }
 
+/// A chat-completion body cut off at `max_tokens` (`finish_reason: length`).
+pub fn cut_off(content: &str) -> Value {
+    let mut body = completion(content);
+    body["choices"][0]["finish_reason"] = "length".into();
+    body
+}
+
 /// An error body in OpenAI's shape.
 pub fn error(code: &str) -> Value {
     json!({"error": {"message": code, "type": code, "param": null, "code": code}})

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 pub const CLIENT_SECRET: &str = "test-client-secret";
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 pub struct TestApp {
     pub app: Option<App>,
