@@ -199,7 +199,8 @@ impl App {
             poll_interval,
             max_event_attempts: config.worker.max_event_attempts,
             knowledge_sources: config.knowledge_sources(),
-            synced_articles_dir: config.synced_articles_dir(),
+            article_dirs: crate::pipeline::worker::ArticleDirs::new(config),
+            follow_symlinks: config.knowledge.follow_symlinks,
         };
         let outbox = tokio::spawn(crate::pipeline::worker::run_outbox(
             executor,
@@ -208,6 +209,13 @@ impl App {
             cancel.clone(),
         ));
         let worker = tokio::spawn(worker.run(cancel.clone()));
+        if config.store.retention_days > 0 {
+            tokio::spawn(prune_periodically(
+                store.clone(),
+                config.store.retention_days,
+                cancel.clone(),
+            ));
+        }
         ready.store(true, Ordering::Release);
         info!(%addr, "listening");
         Ok(Self {
@@ -283,6 +291,30 @@ impl App {
         }
         self.worker.abort();
         self.outbox.abort();
+    }
+}
+
+/// Applies `store.retention_days` at start and every hour after.
+async fn prune_periodically(store: Store, retention_days: u32, cancel: CancellationToken) {
+    const EVERY: Duration = Duration::from_secs(3600);
+    loop {
+        let before_ms = crate::store::now_ms() - i64::from(retention_days) * 86_400_000;
+        match store.prune(before_ms).await {
+            Ok(pruned) if pruned.payloads + pruned.inputs > 0 => {
+                info!(
+                    payloads = pruned.payloads,
+                    inputs = pruned.inputs,
+                    retention_days,
+                    "old customer data pruned"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => warn!(%error, "pruning old customer data failed"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(EVERY) => {}
+        }
     }
 }
 

@@ -52,6 +52,10 @@ pub enum Command {
         /// Intercom region: us (default), eu, au.
         #[arg(long, value_enum)]
         region: Option<Region>,
+        /// Sync the Help Center of this configured workspace (app id) instead of the global
+        /// one; it must share its knowledge (`workspaces.<app_id>.share_knowledge`).
+        #[arg(long)]
+        workspace: Option<String>,
     },
     /// Search the knowledge base: top passages with scores, signals, snippet and URL.
     Search {
@@ -122,6 +126,17 @@ pub enum Command {
         /// (exit 1 when one differs).
         #[arg(long)]
         rerun: bool,
+    },
+    /// Remove what the store holds of one conversation's content (a deletion request):
+    /// webhook payloads, decision inputs, decision records down to their outcome, and the
+    /// bodies of finished actions.
+    Purge {
+        /// The Intercom conversation id.
+        #[arg(long)]
+        conversation: String,
+        /// Data dir (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -381,22 +396,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             intercom_base_url,
             region,
+            workspace,
         } => {
             telemetry::init(LogFormat::Pretty, "frontdesk=info");
             if let Some(dir) = data_dir {
                 config.server.data_dir = dir;
             }
+            if let Some(app) = &workspace
+                && !config.workspaces.contains_key(app)
+            {
+                bail!("workspace {app} is not configured: add a [workspaces.{app}] section");
+            }
+            let dir = config
+                .articles_dir_for(workspace.as_deref())
+                .map_err(|why| anyhow::anyhow!(why))?;
+            let mut intercom = match &workspace {
+                Some(app) => config.intercom_for(app),
+                None => config.intercom.clone(),
+            };
             if let Some(region) = region {
-                config.intercom.region = region;
+                intercom.region = region;
+                intercom.base_url = None;
             }
             if let Some(url) = intercom_base_url {
-                config.intercom.base_url = Some(url);
+                intercom.base_url = Some(url);
             }
-            let Some(token) = config.secrets.intercom_access_token.clone() else {
+            let token = match &workspace {
+                Some(app) => config.access_token_for(app).cloned(),
+                None => config.secrets.intercom_access_token.clone(),
+            };
+            let Some(token) = token else {
                 bail!("INTERCOM_ACCESS_TOKEN is not set");
             };
+            config.intercom = intercom;
             let client = crate::intercom::IntercomClient::new(&config.intercom, token)?;
-            let dir = config.synced_articles_dir();
             let report = crate::helpcenter::sync(&client, &dir).await?;
             println!(
                 "synced {} pages from {}: {} articles, {} published; {} written, {} unchanged, {} removed (into {})",
@@ -799,6 +832,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Purge {
+            conversation,
+            data_dir,
+        } => {
+            let dir = data_dir.unwrap_or(config.server.data_dir.clone());
+            if !dir.join(crate::store::DB_FILE).exists() {
+                bail!("no store in {}", dir.display());
+            }
+            let store = Store::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            let purged = store.purge_conversation(conversation.clone()).await?;
+            println!(
+                "conversation {conversation}: {} payload(s) emptied, {} input(s) deleted, {} decision record(s) reduced to their outcome, {} action body(ies) removed",
+                purged.payloads, purged.inputs, purged.decisions, purged.actions
+            );
+            let pending = store
+                .actions(Some(conversation.clone()))
+                .await?
+                .iter()
+                .filter(|a| a.state == "pending" || a.state == "sending")
+                .count();
+            if pending > 0 {
+                println!(
+                    "{pending} action(s) still to be sent were kept; run purge again once they are done"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Log {
             conversation_id,
             data_dir,
@@ -986,7 +1046,11 @@ fn baseline_python(skip: bool, python: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Reads every knowledge source into an index in RAM (read-only commands), reporting skipped files.
 fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::KnowledgeBase> {
-    let (kb, problems, _) = crate::knowledge::KnowledgeBase::load(&config.knowledge_sources(), None)?;
+    let (kb, problems, _) = crate::knowledge::KnowledgeBase::load(
+        &config.knowledge_sources(),
+        None,
+        config.knowledge.follow_symlinks,
+    )?;
     for problem in &problems {
         eprintln!("skipped {problem}");
     }
@@ -996,10 +1060,11 @@ fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::Knowledge
 /// Builds or updates the on-disk index with a progress bar, then prints a summary.
 async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
     let sources = config.knowledge_sources();
+    let follow_symlinks = config.knowledge.follow_symlinks;
     let index_dir = config.index_dir();
     let started = std::time::Instant::now();
     let (kb, problems, report) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let (articles, problems) = crate::knowledge::read_articles(&sources);
+        let (articles, problems) = crate::knowledge::read_articles(&sources, follow_symlinks);
         let bar = indicatif::ProgressBar::new(articles.len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("indexing {bar:40} {pos}/{len} {msg}")

@@ -345,6 +345,10 @@ pub struct WorkspaceConfig {
     pub teams: BTreeMap<String, String>,
     /// Per-intent overrides in this workspace (replace the global ones when given).
     pub intents: BTreeMap<String, IntentPolicyConfig>,
+    /// Whether this workspace's Help Center articles (its `article.*` webhooks and
+    /// `sync-articles --workspace`) join the one knowledge base every workspace answers from.
+    /// Off by default: a workspace's articles never become another workspace's answers.
+    pub share_knowledge: bool,
     /// Secrets of this workspace, from the environment.
     #[serde(skip)]
     pub secrets: WorkspaceSecrets,
@@ -665,10 +669,38 @@ impl Config {
             .or(self.secrets.intercom_access_token.as_ref())
     }
 
-    /// Where articles are read from: the knowledge folder, then the synced Help Center
-    /// articles under the data dir.
+    /// Where articles are read from: the knowledge folder, the synced Help Center articles of
+    /// the global workspace under the data dir, and those of each workspace that shares its
+    /// knowledge.
     pub fn knowledge_sources(&self) -> Vec<PathBuf> {
-        vec![self.knowledge.dir.clone(), self.synced_articles_dir()]
+        let mut sources = vec![self.knowledge.dir.clone(), self.synced_articles_dir()];
+        sources.extend(
+            self.workspaces
+                .iter()
+                .filter(|(_, w)| w.share_knowledge)
+                .map(|(app, _)| self.workspace_articles_dir(app)),
+        );
+        sources
+    }
+
+    /// Where the synced articles of configured workspace `app_id` go.
+    fn workspace_articles_dir(&self, app_id: &str) -> PathBuf {
+        // Hex-encoded, so any app id maps to its own folder name.
+        self.server
+            .data_dir
+            .join(format!("articles-workspace-{}", hex::encode(app_id)))
+    }
+
+    /// Where Help Center articles of workspace `app_id` are written (`None`: the global
+    /// workspace); an error saying why when that workspace does not share its knowledge.
+    pub fn articles_dir_for(&self, app_id: Option<&str>) -> Result<PathBuf, String> {
+        match app_id.and_then(|app| self.workspaces.get(app).map(|w| (app, w))) {
+            None => Ok(self.synced_articles_dir()),
+            Some((app, w)) if w.share_knowledge => Ok(self.workspace_articles_dir(app)),
+            Some((app, _)) => Err(format!(
+                "workspace {app} does not share its knowledge (set workspaces.{app}.share_knowledge = true to let its articles answer every workspace)"
+            )),
+        }
     }
 
     /// Where `sync-articles` and `article.*` webhooks write Help Center articles.

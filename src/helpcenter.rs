@@ -78,17 +78,17 @@ pub fn to_article(source: &intercom::Article) -> Option<Article> {
     parse_article(&render_article(&draft)).ok()
 }
 
+/// The file of article `id`: letters, digits and `-` as they are, every other byte as `_`
+/// and two hex digits, so two ids never share a file (`1.2` and `1_2` once did).
 fn file_for(dir: &Path, id: &str) -> PathBuf {
-    let safe: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut safe = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' {
+            safe.push(char::from(byte));
+        } else {
+            safe.push_str(&format!("_{byte:02x}"));
+        }
+    }
     dir.join(format!("{FILE_PREFIX}{safe}.md"))
 }
 
@@ -217,5 +217,38 @@ mod tests {
         );
         assert!(!dir.path().join("intercom-6871119.md").exists());
         assert!(!apply_event(dir.path(), "article.deleted", &published).unwrap());
+    }
+
+    /// Values from Intercom cannot inject front matter: a newline in the URL once rewrote the
+    /// article's id, so that article 123 overwrote article 456.
+    #[test]
+    fn front_matter_values_cannot_inject_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let hostile: intercom::Article = serde_json::from_value(serde_json::json!({
+            "id": "123", "title": "Returns \"quoted\"\nid: 999", "state": "published",
+            "body": "<p>Return within 30 days.</p>",
+            "url": "https://help.example.com/r\nid: 456", "default_locale": "en\nlocale: xx"
+        }))
+        .unwrap();
+        let victim = source("456", "published", "<p>The real article 456.</p>");
+        assert!(apply_event(dir.path(), "article.published", &victim).unwrap());
+        assert!(apply_event(dir.path(), "article.published", &hostile).unwrap());
+        let text = std::fs::read_to_string(dir.path().join("intercom-123.md")).unwrap();
+        let article = parse_article(&text).unwrap();
+        assert_eq!(article.id, "123");
+        assert_eq!(article.url, "https://help.example.com/r\nid: 456");
+        assert_eq!(article.locale, "en\nlocale: xx");
+        let other =
+            parse_article(&std::fs::read_to_string(dir.path().join("intercom-456.md")).unwrap()).unwrap();
+        assert_eq!(other.passages[0].text, "The real article 456.");
+    }
+
+    #[test]
+    fn file_names_are_injective() {
+        let dir = Path::new("/d");
+        let ids = ["1.2", "1_2", "1-2", "12", "a/b", "a_2fb", "é"];
+        let files: HashSet<PathBuf> = ids.iter().map(|id| file_for(dir, id)).collect();
+        assert_eq!(files.len(), ids.len());
+        assert_eq!(file_for(dir, "6871119"), dir.join("intercom-6871119.md"));
     }
 }

@@ -131,6 +131,26 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
+/// JSON for inlining in an HTML `<script>` element: `<`, `>` and `&` are written as `\u003c`,
+/// `\u003e` and `\u0026` (they occur only inside strings, where the escapes mean the same), so
+/// no inlined text can close the element or put the tokenizer in a script-escape state
+/// (`<!--<script` once blanked the replay report). Every page that inlines data uses this.
+pub fn json_for_script(value: &impl serde::Serialize) -> serde_json::Result<String> {
+    let json = serde_json::to_string(value)?;
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
 /// Lowercase words of letters and digits only: the form in which two renderings of the same
 /// reply (our HTML, Intercom's stored HTML or plain text) compare equal.
 pub fn normalize_for_compare(text: &str) -> String {
@@ -171,6 +191,15 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_inlined_in_a_script_holds_no_markup_and_means_the_same() {
+        let value = serde_json::json!({"reply": "a <!--<script> b </script> & c \u{2028}"});
+        let inlined = json_for_script(&value).unwrap();
+        assert!(!inlined.contains(['<', '>', '&']), "{inlined}");
+        let back: serde_json::Value = serde_json::from_str(&inlined).unwrap();
+        assert_eq!(back, value);
+    }
 
     #[test]
     fn html_becomes_text_and_plain_text_is_kept() {

@@ -478,7 +478,8 @@ fn run_script(
 
 /// Runs the retrieval benchmark (blocking).
 pub fn retrieval(options: &RetrievalOptions) -> anyhow::Result<Vec<CorpusFigures>> {
-    let (articles, problems) = crate::knowledge::read_articles(std::slice::from_ref(&options.knowledge_dir));
+    let (articles, problems) =
+        crate::knowledge::read_articles(std::slice::from_ref(&options.knowledge_dir), false);
     if !problems.is_empty() {
         anyhow::bail!(
             "{} article(s) could not be read, first: {}",
@@ -687,7 +688,7 @@ mod tests {
     #[test]
     fn the_scaled_corpus_reaches_ten_thousand_passages_deterministically() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
-        let (articles, problems) = crate::knowledge::read_articles(&[dir]);
+        let (articles, problems) = crate::knowledge::read_articles(&[dir], false);
         assert!(problems.is_empty(), "{problems:?}");
         let a = scaled_corpus(&articles, 75);
         let passages: usize = a.iter().map(|x| x.passages.len()).sum();

@@ -82,8 +82,10 @@ impl std::fmt::Display for Problem {
 
 /// Reads every `*.md` directly under each folder (sorted; `README.md` skipped; missing
 /// folders ignored). Bad files, and second files with an id already seen, are reported and
-/// skipped.
-pub fn read_articles(dirs: &[PathBuf]) -> (Vec<Article>, Vec<Problem>) {
+/// skipped. Only regular files are read (a FIFO would hang, a device never end), at most
+/// [`MAX_ARTICLE_BYTES`] of each; a symbolic link is followed only to a file inside its
+/// folder, unless `follow_symlinks`.
+pub fn read_articles(dirs: &[PathBuf], follow_symlinks: bool) -> (Vec<Article>, Vec<Problem>) {
     let mut articles = Vec::new();
     let mut problems = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -99,8 +101,9 @@ pub fn read_articles(dirs: &[PathBuf]) -> (Vec<Article>, Vec<Problem>) {
             })
             .collect();
         paths.sort();
+        let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
         for path in paths {
-            match read_article(&path) {
+            match read_article(&path, &root, follow_symlinks) {
                 Ok(article) => match seen.get(&article.id) {
                     Some(first) => problems.push(Problem {
                         path: path.clone(),
@@ -123,18 +126,36 @@ pub fn read_articles(dirs: &[PathBuf]) -> (Vec<Article>, Vec<Problem>) {
     (articles, problems)
 }
 
-fn read_article(path: &Path) -> Result<Article, ArticleError> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| ArticleError::at(0, e.to_string()))?
-        .len();
-    if size > MAX_ARTICLE_BYTES {
-        return Err(ArticleError::at(
-            0,
-            format!("{size} bytes is over the {MAX_ARTICLE_BYTES}-byte limit for one article"),
-        ));
+fn read_article(path: &Path, root: &Path, follow_symlinks: bool) -> Result<Article, ArticleError> {
+    use std::io::Read;
+    let whole_file = |message: String| ArticleError::at(0, message);
+    let link = std::fs::symlink_metadata(path).map_err(|e| whole_file(e.to_string()))?;
+    if link.file_type().is_symlink() && !follow_symlinks {
+        let target =
+            std::fs::canonicalize(path).map_err(|e| whole_file(format!("broken symbolic link: {e}")))?;
+        if !target.starts_with(root) {
+            return Err(whole_file(format!(
+                "a symbolic link to {}, outside the folder (knowledge.follow_symlinks = true allows it)",
+                target.display()
+            )));
+        }
     }
-    let bytes = std::fs::read(path).map_err(|e| ArticleError::at(0, e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|e| ArticleError::at(0, format!("not UTF-8: {e}")))?;
+    let metadata = std::fs::metadata(path).map_err(|e| whole_file(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(whole_file("not a regular file".into()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| whole_file(e.to_string()))?;
+    // The size is checked on what is read, not on the metadata: a file can grow meanwhile.
+    let mut bytes = Vec::new();
+    file.take(MAX_ARTICLE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| whole_file(e.to_string()))?;
+    if bytes.len() as u64 > MAX_ARTICLE_BYTES {
+        return Err(whole_file(format!(
+            "over the {MAX_ARTICLE_BYTES}-byte limit for one article"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| whole_file(format!("not UTF-8: {e}")))?;
     parse_article(&text)
 }
 
@@ -179,6 +200,9 @@ pub fn parse_article(text: &str) -> Result<Article, ArticleError> {
             "url" => article.url = value,
             "locale" => article.locale = value,
             "updated_at" => article.updated_at = value,
+            "tags" if value.starts_with('[') && serde_json::from_str::<Vec<String>>(&value).is_ok() => {
+                article.tags = serde_json::from_str::<Vec<String>>(&value).unwrap_or_default();
+            }
             "tags" => {
                 article.tags = value
                     .trim_start_matches('[')
@@ -219,6 +243,12 @@ pub fn parse_article(text: &str) -> Result<Article, ArticleError> {
 }
 
 fn unquote(value: &str) -> String {
+    // A JSON string (what `render_article` writes), escapes and all.
+    if value.starts_with('"')
+        && let Ok(text) = serde_json::from_str::<String>(value)
+    {
+        return text;
+    }
     value
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
@@ -282,14 +312,19 @@ fn strip_markdown(line: &str) -> String {
 
 /// Writes an article as Markdown with front matter (used by the Help Center sync).
 pub fn render_article(article: &Article) -> String {
+    // Every value is written as a JSON string (a YAML double-quoted scalar), so a newline or
+    // a quote in a title, URL or locale from Intercom stays inside its value: it can never
+    // start another key (a URL with "\nid: 456" once rewrote article 123 as 456).
+    let quote = |value: &str| serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into());
+    let tags: Vec<String> = article.tags.iter().map(|t| quote(t)).collect();
     let mut out = format!(
         "---\nid: {}\ntitle: {}\nurl: {}\nlocale: {}\ntags: [{}]\nupdated_at: {}\n---\n",
-        article.id,
-        article.title.replace('\n', " "),
-        article.url,
-        article.locale,
-        article.tags.join(", "),
-        article.updated_at
+        quote(&article.id),
+        quote(&article.title.replace('\n', " ")),
+        quote(&article.url),
+        quote(&article.locale),
+        tags.join(", "),
+        quote(&article.updated_at)
     );
     for passage in &article.passages {
         if !passage.heading.is_empty() {
@@ -304,6 +339,61 @@ pub fn render_article(article: &Article) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn article_text(id: &str) -> String {
+        format!("---\nid: {id}\ntitle: T {id}\n---\nText of {id}.\n")
+    }
+
+    /// Devices, FIFOs and links out of the folder are skipped with a reason, and the read
+    /// ends: a link to /dev/zero once ran out of memory and a FIFO hung `index`.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_and_outside_links_are_skipped() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.md"), article_text("secret")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("good.md"), article_text("good")).unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub").join("inner.txt"), article_text("inner")).unwrap();
+        symlink(root.join("sub").join("inner.txt"), root.join("inner.md")).unwrap();
+        symlink("/dev/zero", root.join("zero.md")).unwrap();
+        symlink(outside.path().join("secret.md"), root.join("outside.md")).unwrap();
+        std::fs::write(root.join("big.md"), "x".repeat(MAX_ARTICLE_BYTES as usize + 10)).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("fifo.md"))
+            .status()
+            .is_ok_and(|s| s.success());
+        let dirs = vec![root.to_owned()];
+        let (done, read) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(read_articles(&dirs, false)).unwrap());
+        let (articles, problems) = read
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading the folder ends");
+        let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["good", "inner"], "{problems:?}");
+        let why = |name: &str| {
+            problems
+                .iter()
+                .find(|p| p.path.ends_with(name))
+                .map(|p| p.message.clone())
+                .unwrap_or_else(|| panic!("{name} not reported: {problems:?}"))
+        };
+        assert!(why("zero.md").contains("outside the folder"));
+        assert!(why("outside.md").contains("outside the folder"));
+        assert!(why("big.md").contains("limit"));
+        if fifo {
+            assert!(why("fifo.md").contains("not a regular file"));
+        }
+        let (articles, problems) = read_articles(&[root.to_owned()], true);
+        assert!(articles.iter().any(|a| a.id == "secret"), "followed when allowed");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.path.ends_with("zero.md") && p.message.contains("not a regular file"))
+        );
+    }
 
     #[test]
     fn front_matter_and_passages_are_read() {

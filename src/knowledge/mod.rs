@@ -231,8 +231,9 @@ impl KnowledgeBase {
     pub fn load(
         dirs: &[PathBuf],
         index_dir: Option<&Path>,
+        follow_symlinks: bool,
     ) -> Result<(Self, Vec<Problem>, UpdateReport), Error> {
-        let (articles, problems) = read_articles(dirs);
+        let (articles, problems) = read_articles(dirs, follow_symlinks);
         let (kb, report) = Self::open(index_dir, articles, &mut |_| {})?;
         Ok((kb, problems, report))
     }
@@ -711,7 +712,7 @@ mod tests {
             "e.md",
             &format!("---\nid: e\ntitle: E\n---\n{}", "x ".repeat(300_000)),
         );
-        let (kb, problems, _) = KnowledgeBase::load(&[dir.path().to_owned()], None).unwrap();
+        let (kb, problems, _) = KnowledgeBase::load(&[dir.path().to_owned()], None, false).unwrap();
         assert_eq!(kb.article_count(), 1);
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(lines.len(), 4, "{lines:?}");

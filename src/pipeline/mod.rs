@@ -216,7 +216,11 @@ impl Pipeline {
             threshold = model.threshold,
             "intent model ready"
         );
-        let (knowledge, problems, report) = KnowledgeBase::load(&config.knowledge_sources(), index_dir)?;
+        let (knowledge, problems, report) = KnowledgeBase::load(
+            &config.knowledge_sources(),
+            index_dir,
+            config.knowledge.follow_symlinks,
+        )?;
         for problem in &problems {
             tracing::warn!(%problem, "article skipped");
         }

@@ -21,6 +21,29 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
+/// Where `article.*` events of each workspace are written: the one knowledge base takes the
+/// global workspace's articles and those of workspaces that share their knowledge, never the
+/// others' (their events are logged and dropped).
+#[derive(Debug, Clone)]
+pub struct ArticleDirs {
+    config: crate::config::Config,
+}
+
+impl ArticleDirs {
+    /// From the configuration.
+    pub fn new(config: &crate::config::Config) -> Self {
+        Self {
+            config: config.clone(),
+        }
+    }
+
+    /// The folder for articles of `app_id`, or why there is none.
+    pub fn dir_for(&self, app_id: &str) -> Result<PathBuf, String> {
+        self.config
+            .articles_dir_for(Some(app_id).filter(|app| !app.is_empty()))
+    }
+}
+
 /// The inbox worker.
 pub struct Worker {
     /// Store.
@@ -43,8 +66,10 @@ pub struct Worker {
     pub max_event_attempts: u32,
     /// Folders the knowledge base is read from (re-read on `article.*` events).
     pub knowledge_sources: Vec<PathBuf>,
-    /// Where Help Center articles are written.
-    pub synced_articles_dir: PathBuf,
+    /// Whether links to files outside the knowledge folders are followed.
+    pub follow_symlinks: bool,
+    /// Where each workspace's Help Center articles are written, or why they are not.
+    pub article_dirs: ArticleDirs,
 }
 
 impl Worker {
@@ -108,12 +133,36 @@ impl Worker {
         article: Option<crate::intercom::Article>,
     ) -> Result<String, super::Error> {
         let knowledge = Arc::clone(self.pipeline.knowledge());
-        let (dir, sources, topic_owned) = (
-            self.synced_articles_dir.clone(),
-            self.knowledge_sources.clone(),
-            topic.to_owned(),
-        );
         let article_id = article.as_ref().and_then(|a| a.id.clone());
+        let dir = match self.article_dirs.dir_for(&event.app_id) {
+            Ok(dir) => dir,
+            Err(why) => {
+                warn!(app_id = %event.app_id, topic, "help center article event of a workspace that does not share knowledge, ignored");
+                let record = serde_json::json!({
+                    "outcome": "knowledge_ignored",
+                    "topic": topic,
+                    "app_id": event.app_id,
+                    "article_id": article_id,
+                    "reason": why,
+                });
+                self.store
+                    .record_decision(
+                        event.id,
+                        NewDecision {
+                            conversation_id: None,
+                            trigger_key: None,
+                            outcome: "knowledge_ignored".into(),
+                            record: record.to_string(),
+                            actions: Vec::new(),
+                            input: None,
+                        },
+                    )
+                    .await?;
+                return Ok("knowledge_ignored".into());
+            }
+        };
+        let (sources, topic_owned) = (self.knowledge_sources.clone(), topic.to_owned());
+        let follow_symlinks = self.follow_symlinks;
         let (changed, report) = tokio::task::spawn_blocking(move || -> Result<_, super::Error> {
             let Some(article) = article else {
                 return Ok((false, None));
@@ -121,7 +170,7 @@ impl Worker {
             if !helpcenter::apply_event(&dir, &topic_owned, &article)? {
                 return Ok((false, None));
             }
-            let (articles, problems) = read_articles(&sources);
+            let (articles, problems) = read_articles(&sources, follow_symlinks);
             for problem in &problems {
                 warn!(%problem, "article skipped");
             }

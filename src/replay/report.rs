@@ -193,15 +193,17 @@ impl Report {
             serde_json::to_vec_pretty(&full).map_err(std::io::Error::other)?,
         )?;
         let report_html = dir.join("replay.html");
-        // Self-contained: the data is inlined as JSON ("</" escaped so that no text ends the
-        // script element early); the page's own script draws the charts as SVG.
-        let data = serde_json::to_string(&full)
-            .map_err(std::io::Error::other)?
-            .replace("</", "<\\/");
+        // Self-contained: the data is inlined as JSON with `<`, `>` and `&` escaped, so no text
+        // can end the script element or change how it is tokenized; the page's own script
+        // draws the charts as SVG.
+        let data = crate::text::json_for_script(&full).map_err(std::io::Error::other)?;
         std::fs::write(
             &report_html,
             include_str!("report.html").replace("/*DATA*/", &data),
         )?;
+        // Both hold customer messages and teammates' replies.
+        crate::store::make_private(&report_json)?;
+        crate::store::make_private(&report_html)?;
         Ok(Files {
             report_json,
             report_html: Some(report_html),

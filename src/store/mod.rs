@@ -241,14 +241,60 @@ fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Creates `dir` (and its parents) readable by the owner only, like `mkdir -m 0700`; a folder
+/// that already exists is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes `path` readable and writable by the owner only (0600); SQLite gives its WAL and
+/// shared-memory files the database file's mode.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// What [`Store::prune`] and [`Store::purge_conversation`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pruned {
+    /// Raw webhook payloads emptied.
+    pub payloads: usize,
+    /// Decision inputs (conversations as decided on) deleted.
+    pub inputs: usize,
+    /// Decision records reduced to their outcome.
+    pub decisions: usize,
+    /// Finished actions whose bodies were removed.
+    pub actions: usize,
+}
+
 impl Store {
-    /// Opens (creating when needed) the store in `data_dir` and starts the writer thread.
+    /// Opens (creating when needed) the store in `data_dir` and starts the writer thread. The
+    /// folder is created 0700 and the database file kept 0600: it holds customer messages.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+        create_private_dir(data_dir).map_err(|source| Error::DataDir {
             path: data_dir.to_owned(),
             source,
         })?;
         let path = data_dir.join(DB_FILE);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|_| make_private(&path))
+            .map_err(|source| Error::DataDir {
+                path: path.clone(),
+                source,
+            })?;
         let conn = open_connection(&path)?;
         conn.execute_batch(include_str!("schema.sql"))?;
         let writer_conn = open_connection(&path)?;
@@ -576,13 +622,15 @@ impl Store {
     }
 
     /// The decisions of a conversation that acted on a customer message, oldest first, with
-    /// their inputs, for a re-run.
+    /// their inputs, for a re-run (not those whose input the retention period or a purge
+    /// removed).
     pub async fn decisions_to_rerun(&self, conversation_id: String) -> Result<Vec<StoredDecision>> {
         self.with_conn(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.event_id, i.app_id, i.payload, d.record, e.conversation FROM decisions d
                  JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.conversation_id = ?1 AND d.trigger_key IS NOT NULL ORDER BY d.id",
+                 WHERE d.conversation_id = ?1 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
+                 ORDER BY d.id",
             )?;
             let rows = stmt
                 .query_map([conversation_id], |r| {
@@ -667,6 +715,72 @@ impl Store {
                     })
                 },
             )?)
+        })
+        .await
+    }
+
+    /// Empties the raw payloads and deletes the decision inputs of events finished before
+    /// `before_ms` (unix ms), which hold customer text and personal data. The rows stay, so
+    /// deduplication, the decision log and its counts are unchanged.
+    pub async fn prune(&self, before_ms: i64) -> Result<Pruned> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            let inputs = tx.execute(
+                "DELETE FROM event_inputs WHERE event_id IN
+                   (SELECT id FROM inbox WHERE received_at < ?1 AND state IN ('done', 'failed'))",
+                [before_ms],
+            )?;
+            let payloads = tx.execute(
+                "UPDATE inbox SET payload = X'' WHERE received_at < ?1 AND state IN ('done', 'failed')
+                   AND length(payload) > 0",
+                [before_ms],
+            )?;
+            tx.commit()?;
+            Ok(Pruned {
+                payloads,
+                inputs,
+                ..Pruned::default()
+            })
+        })
+        .await
+    }
+
+    /// Removes what the store holds of conversation `conversation_id`'s content (a deletion
+    /// request): payloads emptied, inputs deleted, decision records reduced to their outcome,
+    /// the bodies of finished actions removed. Unfinished work is left to finish; run it again
+    /// after. The rows, states and counts stay.
+    pub async fn purge_conversation(&self, conversation_id: String) -> Result<Pruned> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            let inputs = tx.execute(
+                "DELETE FROM event_inputs WHERE event_id IN
+                   (SELECT id FROM inbox WHERE conversation_id = ?1 AND state IN ('done', 'failed'))",
+                [&conversation_id],
+            )?;
+            let payloads = tx.execute(
+                "UPDATE inbox SET payload = X'' WHERE conversation_id = ?1 AND state IN ('done', 'failed')
+                   AND length(payload) > 0",
+                [&conversation_id],
+            )?;
+            let decisions = tx.execute(
+                "UPDATE decisions SET record = json_object('outcome', outcome, 'purged', json('true'))
+                   WHERE conversation_id = ?1 AND json_extract(record, '$.purged') IS NOT 1",
+                [&conversation_id],
+            )?;
+            let actions = tx.execute(
+                "UPDATE outbox SET action = json_object('kind', json_extract(action, '$.kind'), 'purged', json('true')),
+                   last_error = NULL
+                   WHERE conversation_id = ?1 AND state NOT IN ('pending', 'sending')
+                   AND json_extract(action, '$.purged') IS NOT 1",
+                [&conversation_id],
+            )?;
+            tx.commit()?;
+            Ok(Pruned {
+                payloads,
+                inputs,
+                decisions,
+                actions,
+            })
         })
         .await
     }
@@ -807,6 +921,92 @@ mod tests {
         );
         assert_eq!(store.actions(None).await.unwrap().len(), 1);
         assert_eq!(store.decisions_for("c1".into()).await.unwrap().len(), 2);
+    }
+
+    /// The store's folder is created 0700 and its files 0600 (they hold customer messages);
+    /// an existing 0644 file is tightened.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_store_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let store = Store::open(&dir).unwrap();
+        store.accept(event("n1")).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
+        let wal = dir.join(format!("{DB_FILE}-wal"));
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+        drop(store);
+        std::fs::set_permissions(dir.join(DB_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _again = Store::open(&dir).unwrap();
+        assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
+    }
+
+    /// Retention empties the payloads and inputs of finished events, keeps the decision log and
+    /// leaves pending events alone; a purge reduces a conversation to its outcomes.
+    #[tokio::test]
+    async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut secret = event("n1");
+        secret.payload = b"{\"email\":\"jo@example.com\"}".to_vec();
+        let Accepted::New(a) = store.accept(secret).await.unwrap() else {
+            panic!()
+        };
+        let mut pending = event("n2");
+        pending.payload = b"{\"email\":\"still@example.com\"}".to_vec();
+        store.accept(pending).await.unwrap();
+        store.claim_next().await.unwrap();
+        store
+            .record_decision(
+                a,
+                NewDecision {
+                    conversation_id: Some("1".into()),
+                    trigger_key: Some("app:1:p1".into()),
+                    outcome: "reply".into(),
+                    record: "{\"outcome\":\"reply\",\"note\":\"jo@example.com\"}".into(),
+                    actions: vec!["{\"kind\":\"reply\",\"body_html\":\"hi jo@example.com\"}".into()],
+                    input: Some("{\"text\":\"jo@example.com\"}".into()),
+                },
+            )
+            .await
+            .unwrap();
+        let due = store.due_actions(10).await.unwrap();
+        store.mark_sent(due[0].id).await.unwrap();
+        let pruned = store.prune(now_ms() + 1000).await.unwrap();
+        assert_eq!((pruned.payloads, pruned.inputs), (1, 1));
+        assert_eq!(
+            store.prune(now_ms() + 1000).await.unwrap(),
+            Pruned::default(),
+            "idempotent"
+        );
+        let payloads: Vec<Vec<u8>> = store
+            .with_conn(|conn| {
+                let mut stmt = conn.prepare("SELECT payload FROM inbox ORDER BY id")?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        assert!(payloads[0].is_empty());
+        assert!(!payloads[1].is_empty(), "a pending event keeps its payload");
+        assert!(store.decisions_to_rerun("1".into()).await.unwrap().is_empty());
+        assert_eq!(store.decisions_for("1".into()).await.unwrap().len(), 1);
+
+        let purged = store.purge_conversation("1".into()).await.unwrap();
+        assert_eq!((purged.decisions, purged.actions), (1, 1));
+        let log = store.decisions_for("1".into()).await.unwrap();
+        assert_eq!(log[0]["outcome"], "reply");
+        assert!(!log[0].to_string().contains("jo@example.com"), "{}", log[0]);
+        let actions = store.actions(Some("1".into())).await.unwrap();
+        assert_eq!(actions[0].action["kind"], "reply");
+        assert!(!actions[0].action.to_string().contains("jo@example.com"));
     }
 
     #[tokio::test]

@@ -206,14 +206,18 @@ fn admin_routes() -> Router<WebhookState> {
     Router::new().route("/decisions/{conversation_id}", get(decisions))
 }
 
+/// The span maker of [`trace_layer`].
+type MakeSpan = fn(&axum::http::Request<Body>) -> tracing::Span;
+/// The request tracing layer.
+type Trace = TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    MakeSpan,
+>;
+
 /// One span per request with the method and the path, never the query string (where a
 /// careless client may put a token).
-fn trace_layer() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(request_span as fn(&axum::http::Request<axum::body::Body>) -> tracing::Span)
+fn trace_layer() -> Trace {
+    TraceLayer::new_for_http().make_span_with(request_span as MakeSpan)
 }
 
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {

@@ -170,7 +170,27 @@ fn the_html_report_draws_its_charts_in_a_browser() {
     );
     let chromium = String::from_utf8(found.stdout).unwrap().trim().to_owned();
     let out = tempfile::tempdir().unwrap();
-    let output = frontdesk_ok(&["replay", "--json", "--out", out.path().to_str().unwrap()]);
+    // A teammate reply that would put the HTML tokenizer in its script-escape state if the
+    // inlined data were not escaped: the page must still draw.
+    let mut history = std::fs::read_to_string(repo_path("knowledge/history/conversations.jsonl")).unwrap();
+    let hostile = serde_json::json!({
+        "type": "conversation", "id": "hostile-1", "created_at": 1_785_400_000, "state": "closed", "open": false,
+        "source": {"id": "s1", "body": "<p>How much does standard shipping cost?</p>", "author": {"type": "user", "id": "u1"}},
+        "conversation_parts": {"conversation_parts": [
+            {"id": "p1", "part_type": "comment", "body": "<p>&lt;!--&lt;script&gt; it is $8 &lt;/script&gt;</p>",
+             "created_at": 1_785_400_100, "author": {"type": "admin", "id": "814860"}}]}
+    });
+    history.push_str(&format!("{hostile}\n"));
+    let history_file = out.path().join("history.jsonl");
+    std::fs::write(&history_file, history).unwrap();
+    let output = frontdesk_ok(&[
+        "replay",
+        "--json",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--history",
+        history_file.to_str().unwrap(),
+    ]);
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let html = summary["report_html"]
         .as_str()
@@ -180,6 +200,10 @@ fn the_html_report_draws_its_charts_in_a_browser() {
     assert!(
         !page.contains("src=\"http") && !page.contains("href=\"http"),
         "no external assets"
+    );
+    assert!(
+        page.contains("\\u003c!--\\u003cscript"),
+        "the hostile reply is inlined, escaped"
     );
     let profile = tempfile::tempdir().unwrap();
     let dom = Command::new(&chromium)

@@ -55,7 +55,7 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
     );
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 
-    let kb = KnowledgeBase::load(std::slice::from_ref(&synced), None)
+    let kb = KnowledgeBase::load(std::slice::from_ref(&synced), None, false)
         .unwrap()
         .0;
     let hits = kb.search("how do i check my gift card balance", 3).unwrap();
@@ -82,7 +82,7 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
     ));
     let report = helpcenter::sync(&client, &synced).await.unwrap();
     assert_eq!((report.published, report.written, report.removed), (1, 1, 2));
-    let kb = KnowledgeBase::load(&[synced], None).unwrap().0;
+    let kb = KnowledgeBase::load(&[synced], None, false).unwrap().0;
     let ids: Vec<String> = kb.articles().into_iter().map(|a| a.id).collect();
     assert_eq!(ids, vec!["104"]);
 }

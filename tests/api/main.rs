@@ -10,6 +10,7 @@ mod delivery;
 mod drafting;
 mod fake_intercom;
 mod fake_llm;
+mod hardening;
 mod helpers;
 mod injection;
 mod knowledge;

@@ -1,0 +1,420 @@
+//! The server as an attacker and a careless operator would probe it: who may sign for a
+//! workspace, slow and idle clients, the connection cap, article events across workspaces,
+//! the admin API's token rules, and webhook edge cases.
+
+use crate::fake_intercom::FakeIntercom;
+use crate::helpers::{
+    ADMIN_TOKEN, CLIENT_SECRET, client_for, eventually, question, spawn_app_with, test_config,
+};
+use frontdesk::app::App;
+use frontdesk::clock::SystemClock;
+use frontdesk::config::{Config, WorkspaceConfig};
+use frontdesk::intercom::Helpdesks;
+use frontdesk::webhook::sign;
+use secrecy::SecretString;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SHIPPING: &str = "Can the shipping fee be waived on my order?";
+const WS2_SECRET: &str = "second-workspace-secret";
+
+/// frontdesk with the global workspace on `main` and workspace `ws2` (its own client secret)
+/// on `second`.
+struct TwoWorkspaces {
+    app: App,
+    main: FakeIntercom,
+    second: FakeIntercom,
+    data_dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl TwoWorkspaces {
+    async fn start(adjust: impl FnOnce(&mut WorkspaceConfig)) -> Self {
+        let main = FakeIntercom::start().await;
+        let second = FakeIntercom::start().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&main, &data_dir);
+        let mut workspace = WorkspaceConfig {
+            base_url: Some(second.uri()),
+            ..WorkspaceConfig::default()
+        };
+        workspace.secrets.intercom_client_secret = Some(SecretString::from(WS2_SECRET));
+        adjust(&mut workspace);
+        config.workspaces.insert("ws2".into(), workspace);
+        let mut second_intercom = config.clone();
+        second_intercom.intercom = config.intercom_for("ws2");
+        let helpdesks = Helpdesks::single(Arc::new(client_for(&config)))
+            .with("ws2", Arc::new(client_for(&second_intercom)));
+        let app = App::start(&config, helpdesks, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Self {
+            app,
+            main,
+            second,
+            data_dir,
+            http,
+        }
+    }
+
+    async fn post(&self, body: Vec<u8>, secret: &str) -> u16 {
+        let signature = sign(secret.as_bytes(), &body);
+        self.http
+            .post(format!("http://{}/webhooks/intercom", self.app.addr()))
+            .header("x-hub-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// A body whose `app_id` key appears twice: JSON's last one wins, in the stored event too.
+fn with_second_app_id(body: &[u8], app_id: &str) -> Vec<u8> {
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let trimmed = text.trim_end().strip_suffix('}').unwrap();
+    format!("{trimmed},\"app_id\":\"{app_id}\"}}").into_bytes()
+}
+
+/// H1: the global secret cannot sign an event that is stored under a workspace with its own
+/// secret, however the body repeats `app_id`.
+#[tokio::test]
+async fn no_workspace_signs_for_another() {
+    let ws = TwoWorkspaces::start(|_| {}).await;
+    let mut body: serde_json::Value = serde_json::from_slice(&question("3001", SHIPPING)).unwrap();
+    body["app_id"] = "ws2".into();
+    let duplicated = with_second_app_id(&serde_json::to_vec(&body).unwrap(), "ws2");
+    assert!(String::from_utf8_lossy(&duplicated).matches("\"app_id\"").count() == 2);
+    assert_eq!(ws.post(duplicated.clone(), CLIENT_SECRET).await, 401);
+    let mixed = with_second_app_id(&question("3002", SHIPPING), "ws2");
+    assert_eq!(ws.post(mixed.clone(), CLIENT_SECRET).await, 401);
+    // Signed by ws2, the same bodies are ws2's events, acted on through ws2's Intercom.
+    assert_eq!(ws.post(mixed, WS2_SECRET).await, 200);
+    eventually("ws2's event is acted on in ws2", || async {
+        !ws.second
+            .requests_to("POST", "/conversations/3002/reply")
+            .is_empty()
+    })
+    .await;
+    assert!(
+        ws.main
+            .requests_to("POST", "/conversations/3002/reply")
+            .is_empty()
+    );
+    ws.app.shutdown().await.unwrap();
+}
+
+/// M3: an article published in a workspace that does not share its knowledge never reaches
+/// the knowledge base the others answer from; one that shares does, in its own folder.
+#[tokio::test]
+async fn article_events_feed_the_knowledge_base_only_from_sharing_workspaces() {
+    let article = |id: &str| {
+        json!({"type": "article", "id": id, "title": "Gift wrapping", "body": "<p>We gift wrap any order for $5.</p>",
+               "state": "published", "updated_at": 1785400000, "url": format!("https://help.b.example/{id}"), "default_locale": "en"})
+    };
+    let event = |id: &str, app: &str| {
+        serde_json::to_vec(
+            &json!({"type": "notification_event", "app_id": app, "id": format!("notif_{id}"),
+            "topic": "article.published", "created_at": 1785400001,
+            "data": {"type": "notification_event_data", "item": article(id)}}),
+        )
+        .unwrap()
+    };
+    let ws = TwoWorkspaces::start(|_| {}).await;
+    assert_eq!(ws.post(event("501", "ws2"), WS2_SECRET).await, 200);
+    assert_eq!(ws.post(event("502", "a86dr8yl"), CLIENT_SECRET).await, 200);
+    let store = ws.app.store().clone();
+    eventually("both article events are done", || async {
+        store.inbox_states().await.unwrap() == vec![("done".to_owned(), 2)]
+    })
+    .await;
+    let articles = ws.data_dir.path().join("articles");
+    assert!(
+        articles.join("intercom-502.md").exists(),
+        "the global workspace's article"
+    );
+    assert!(!articles.join("intercom-501.md").exists(), "ws2's article leaked");
+    let entries: Vec<String> = std::fs::read_dir(ws.data_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !entries.iter().any(|e| e.starts_with("articles-workspace")),
+        "{entries:?}"
+    );
+    ws.app.shutdown().await.unwrap();
+
+    let sharing = TwoWorkspaces::start(|w| w.share_knowledge = true).await;
+    assert_eq!(sharing.post(event("503", "ws2"), WS2_SECRET).await, 200);
+    let own = sharing
+        .data_dir
+        .path()
+        .join(format!("articles-workspace-{}", hex::encode("ws2")));
+    eventually("the sharing workspace's article is written", || async {
+        own.join("intercom-503.md").exists()
+    })
+    .await;
+    sharing.app.shutdown().await.unwrap();
+}
+
+/// Reads until the peer closes, an error, or `limit`; returns what was read and whether the
+/// connection ended in time.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let ended = tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&got).into_owned(), ended)
+}
+
+fn short_limits(config: &mut Config) {
+    config.server.header_timeout_seconds = 1;
+    config.server.body_timeout_seconds = 1;
+    config.server.idle_timeout_seconds = 1;
+}
+
+/// M1: idle sockets, headers at a trickle and bodies at a trickle are all cut off; an
+/// announced length over the limit gets 413 before any body is sent.
+#[tokio::test]
+async fn slow_and_idle_clients_cannot_hold_the_server() {
+    let app = spawn_app_with(short_limits).await;
+    let addr = app.addr;
+
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(closed, "an idle connection stays open");
+
+    let mut slow_headers = TcpStream::connect(addr).await.unwrap();
+    let trickle = async {
+        for byte in b"POST /webhooks/intercom HTTP/1.1\r\nHost: x\r\n" {
+            if slow_headers.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let finished = tokio::time::timeout(Duration::from_secs(6), trickle).await;
+    let (_, closed) = read_until_closed(&mut slow_headers, Duration::from_secs(3)).await;
+    assert!(
+        closed || finished.is_ok(),
+        "headers sent at a trickle keep the connection"
+    );
+
+    let mut slow_body = TcpStream::connect(addr).await.unwrap();
+    slow_body
+        .write_all(b"POST /webhooks/intercom HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        .await
+        .unwrap();
+    let (response, closed) = read_until_closed(&mut slow_body, Duration::from_secs(5)).await;
+    assert!(closed, "a body sent at a trickle keeps the connection");
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+
+    let mut huge = TcpStream::connect(addr).await.unwrap();
+    huge.write_all(b"POST /webhooks/intercom HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000000\r\n\r\n")
+        .await
+        .unwrap();
+    let (response, _) = read_until_closed(&mut huge, Duration::from_secs(3)).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response:?}");
+    app.shutdown().await;
+}
+
+/// M1: with more idle connections open than the cap, webhooks and /healthz still answer: each
+/// new connection evicts the one idle longest.
+#[tokio::test]
+async fn a_crowd_of_idle_connections_cannot_keep_webhooks_out() {
+    let app = spawn_app_with(|config| config.server.max_connections = 40).await;
+    let mut crowd = Vec::new();
+    for _ in 0..120 {
+        crowd.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(app.post_signed(&question("3101", SHIPPING)).await.status(), 200);
+    // Most of the crowd was evicted: their reads end.
+    let mut closed = 0;
+    for stream in &mut crowd {
+        let mut buf = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(20), stream.read(&mut buf)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 70, "only {closed} of 120 idle connections were closed");
+    app.shutdown().await;
+}
+
+/// L5: the bearer scheme is case-insensitive; failed tokens are rate limited per address.
+#[tokio::test]
+async fn the_admin_api_accepts_any_case_and_limits_failed_tokens() {
+    let app = spawn_app_with(|_| {}).await;
+    let get = |auth: String| {
+        app.http
+            .get(app.url("/decisions/1"))
+            .header("authorization", auth)
+            .send()
+    };
+    assert_eq!(get(format!("bearer {ADMIN_TOKEN}")).await.unwrap().status(), 200);
+    assert_eq!(get(format!("BEARER  {ADMIN_TOKEN}")).await.unwrap().status(), 200);
+    for _ in 0..10 {
+        assert_eq!(get("Bearer wrong".into()).await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        get(format!("Bearer {ADMIN_TOKEN}")).await.unwrap().status(),
+        429,
+        "locked out after 10 failures, right token or not"
+    );
+    app.shutdown().await;
+}
+
+/// L5: with `server.admin_listen`, the admin API is served there and not on the public
+/// address; a short admin token stops the start.
+#[tokio::test]
+async fn the_admin_api_can_live_on_its_own_address() {
+    let admin_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let app =
+        spawn_app_with(|config| config.server.admin_listen = Some(format!("127.0.0.1:{admin_port}"))).await;
+    let public = app
+        .http
+        .get(app.url("/decisions/1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let admin = app
+        .http
+        .get(format!("http://127.0.0.1:{admin_port}/decisions/1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    app.shutdown().await;
+
+    let fake = FakeIntercom::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&fake, &dir);
+    config.secrets.admin_token = Some(SecretString::from("a"));
+    let refused = App::start(
+        &config,
+        Helpdesks::single(Arc::new(client_for(&config))),
+        Arc::new(SystemClock),
+    )
+    .await;
+    let error = refused.err().expect("a one-character admin token is refused");
+    assert!(error.to_string().contains("FRONTDESK_ADMIN_TOKEN"), "{error}");
+}
+
+/// L7: two signature headers are refused; a topic in another case is the same topic.
+#[tokio::test]
+async fn webhook_edge_cases() {
+    let app = spawn_app_with(|_| {}).await;
+    let body = question("3201", SHIPPING);
+    let good = sign(CLIENT_SECRET.as_bytes(), &body);
+    let twice = app
+        .http
+        .post(app.url("/webhooks/intercom"))
+        .header("x-hub-signature", good.clone())
+        .header("x-hub-signature", "sha1=0000000000000000000000000000000000000000")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 401);
+    let shouting = String::from_utf8(body)
+        .unwrap()
+        .replace("conversation.user.created", "Conversation.User.Created");
+    app.deliver(&[shouting.into_bytes()]).await;
+    let decision = app.last_decision("3201").await;
+    assert_eq!(decision["topic"], "conversation.user.created", "{decision}");
+    assert_ne!(decision["outcome"], "ignore", "{decision}");
+    app.shutdown().await;
+}
+
+/// M1 as it was found: the real binary under a low open-file limit, and more idle
+/// connections from one client than it has descriptors. Without a cap, `accept` failed with
+/// "too many open files" and every webhook and /healthz timed out; with it, both answer.
+#[tokio::test]
+async fn the_binary_under_a_low_descriptor_limit_keeps_answering() {
+    frontdesk::install_crypto_provider();
+    let fake = FakeIntercom::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["serve", "--dry-run", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--intercom-base-url", &fake.uri()])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .arg("--config")
+        .arg(crate::helpers::repo_path("config/frontdesk.toml"))
+        .current_dir(crate::helpers::repo_path(""))
+        .env("INTERCOM_CLIENT_SECRET", CLIENT_SECRET)
+        .env(
+            "FRONTDESK__INTERCOM__ADMIN_ID",
+            crate::fake_intercom::BOT_ADMIN_ID,
+        )
+        .env("RUST_LOG", "frontdesk=warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    eventually("the binary is ready", || async {
+        http.get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let mut crowd = Vec::new();
+    for _ in 0..400 {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
+            crowd.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = http.get(format!("{url}/healthz")).send().await;
+    let body = question("3301", SHIPPING);
+    let webhook = http
+        .post(format!("{url}/webhooks/intercom"))
+        .header("x-hub-signature", sign(CLIENT_SECRET.as_bytes(), &body))
+        .body(body)
+        .send()
+        .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(crowd);
+    assert_eq!(health.expect("/healthz answers").status(), 200);
+    assert_eq!(webhook.expect("the webhook answers").status(), 200);
+}
