@@ -264,6 +264,9 @@ pub enum BenchCommand {
         /// Concurrent clients of the throughput phase.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Idle connections held open to each server while measuring.
+        #[arg(long, default_value_t = 0)]
+        idle_connections: usize,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -1016,6 +1019,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seconds,
             rate,
             concurrency,
+            idle_connections,
             json,
         }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=error");
@@ -1023,6 +1027,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 seconds,
                 rate,
                 concurrency,
+                idle_connections,
             })
             .await?;
             print_report(json, &report, || report.render())

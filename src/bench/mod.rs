@@ -34,6 +34,9 @@ pub struct IngestOptions {
     pub rate: u32,
     /// Concurrent clients of the throughput phase.
     pub concurrency: usize,
+    /// Idle connections opened to each server before measuring and held open throughout
+    /// (a crowd of silent clients; frontdesk evicts the idlest at its connection cap).
+    pub idle_connections: usize,
 }
 
 /// Figures for one server.
@@ -64,6 +67,8 @@ pub struct IngestReport {
     pub rate: u32,
     /// Concurrency used.
     pub concurrency: usize,
+    /// Idle connections held open to each server.
+    pub idle_connections: usize,
 }
 
 const SECRET: &str = "bench-client-secret";
@@ -100,17 +105,27 @@ pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
         .timeout(Duration::from_secs(10))
         .build()?;
     let counter = Arc::new(AtomicU64::new(0));
+    let mut crowd = Vec::with_capacity(options.idle_connections * 2);
+    for addr in [frontdesk, bare] {
+        for _ in 0..options.idle_connections {
+            if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+                crowd.push(stream);
+            }
+        }
+    }
     // Warm up both (connections, SQLite pages).
     for addr in [frontdesk, bare] {
         closed_loop(&client, addr, &counter, 0.5, options.concurrency).await;
     }
     let frontdesk_figures = measure(&client, frontdesk, &counter, options).await;
     let bare_figures = measure(&client, bare, &counter, options).await;
+    drop(crowd);
     Ok(IngestReport {
         frontdesk: frontdesk_figures,
         bare: bare_figures,
         rate: options.rate,
         concurrency: options.concurrency,
+        idle_connections: options.idle_connections,
     })
 }
 
@@ -243,8 +258,16 @@ impl IngestReport {
             )
         };
         let mut out = format!(
-            "ingest benchmark on loopback (closed loop: {} clients; fixed rate: {} req/s)\n{:<28} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
-            self.concurrency, self.rate, "server", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+            "ingest benchmark on loopback (closed loop: {} clients; fixed rate: {} req/s; {} idle connections held)\n{:<28} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
+            self.concurrency,
+            self.rate,
+            self.idle_connections,
+            "server",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "errors"
         );
         out.push_str(&row("frontdesk (durable inbox)", &self.frontdesk));
         out.push_str(&row("bare axum (200 only)", &self.bare));

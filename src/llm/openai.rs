@@ -36,10 +36,8 @@ use tokio::sync::Semaphore;
 /// Requests async-openai makes for one call: the first and its 3 retries on 429, 5xx and
 /// refused connections (its default retry layer).
 const ATTEMPTS: u32 = 4;
-/// Longest `answer` the schema allows, in characters.
-const MAX_ANSWER_CHARS: u32 = 1_200;
 /// Longest `reason` the schema allows, in characters.
-const MAX_REASON_CHARS: u32 = 200;
+const MAX_REASON_CHARS: u32 = 120;
 /// Most citations the schema allows.
 const MAX_CITATIONS: u32 = 3;
 
@@ -164,7 +162,7 @@ impl OpenAiModel {
                         "A support answer drawn only from the passages given, with their ids".into(),
                     ),
                     name: "support_answer".into(),
-                    schema: reply_schema(ids),
+                    schema: reply_schema(ids, answer_chars(self.max_tokens)),
                     // Not `strict`: OpenAI's strict mode refuses some of the bounds below,
                     // and servers that constrain generation enforce them without it.
                     strict: None,
@@ -174,14 +172,23 @@ impl OpenAiModel {
     }
 }
 
+/// The longest answer, in characters, that leaves room in `max_tokens` for the rest of the
+/// object: about two characters a token after 100 tokens for the other fields, between 200
+/// and 1,200. A small model fills whatever length it is allowed; a reply that outgrows
+/// `max_tokens` is cut off and lost.
+pub(crate) fn answer_chars(max_tokens: u32) -> u32 {
+    (max_tokens.saturating_sub(100) * 2).clamp(200, 1_200)
+}
+
 /// The bounded JSON schema of a reply over passages `ids`: every field required, nothing else
-/// allowed, citations only among `ids` and at most [`MAX_CITATIONS`], lengths capped. An
-/// unbounded schema lets a small model ramble until `max_tokens`; this one does not.
-pub(crate) fn reply_schema(ids: &[String]) -> serde_json::Value {
+/// allowed, citations only among `ids` and at most [`MAX_CITATIONS`], the answer at most
+/// `answer_chars` and the reason [`MAX_REASON_CHARS`] characters. An unbounded schema lets a
+/// small model ramble until `max_tokens`; this one does not.
+pub(crate) fn reply_schema(ids: &[String], answer_chars: u32) -> serde_json::Value {
     serde_json::json!({
         "type": "object",
         "properties": {
-            "answer": {"type": "string", "maxLength": MAX_ANSWER_CHARS},
+            "answer": {"type": "string", "maxLength": answer_chars},
             "citations": {
                 "type": "array",
                 "items": {"type": "string", "enum": ids},
@@ -410,7 +417,10 @@ mod tests {
 
     #[test]
     fn the_schema_is_bounded_by_the_passages_given() {
-        let schema = reply_schema(&["p1".into(), "p2".into()]);
+        let schema = reply_schema(&["p1".into(), "p2".into()], answer_chars(400));
+        assert_eq!(schema["properties"]["answer"]["maxLength"], 600);
+        assert_eq!(answer_chars(50), 200);
+        assert_eq!(answer_chars(4000), 1_200);
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["required"].as_array().unwrap().len(), 5);
         assert_eq!(

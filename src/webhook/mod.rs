@@ -284,18 +284,7 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> Resul
             "ignored"
         });
     }
-    let event = NewEvent {
-        app_id: parsed.app_id.to_string(),
-        notification_id: parsed.id.to_string(),
-        topic: parsed.topic_raw.clone(),
-        conversation_id: parsed
-            .conversation
-            .as_ref()
-            .and_then(|c| c.id.as_ref())
-            .map(ToString::to_string),
-        payload: body.to_vec(),
-    };
-    match state.store.accept(event).await? {
+    match state.store.accept(inbox_event(&parsed, &body)).await? {
         Accepted::New(event_id) => {
             debug!(event_id, notification_id = %parsed.id, topic = %parsed.topic_raw, "event accepted");
             state.wake.notify_one();
@@ -360,6 +349,22 @@ fn bearer_token(headers: &HeaderMap) -> &str {
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map_or("", |(_, token)| token.trim())
+}
+
+/// The inbox row of an authenticated notification: its workspace is the one whose key
+/// verified it (see [`authenticate`]), and the worker acts under that workspace.
+fn inbox_event(parsed: &notification::Notification, body: &[u8]) -> NewEvent {
+    NewEvent {
+        app_id: parsed.app_id.to_string(),
+        notification_id: parsed.id.to_string(),
+        topic: parsed.topic_raw.clone(),
+        conversation_id: parsed
+            .conversation
+            .as_ref()
+            .and_then(|c| c.id.as_ref())
+            .map(ToString::to_string),
+        payload: body.to_vec(),
+    }
 }
 
 /// `GET /decisions/{conversation_id}`: the decision log and actions of a conversation, for a
@@ -429,4 +434,119 @@ async fn metrics(State(state): State<WebhookState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const GLOBAL: &str = "global-secret";
+
+    /// Request spans carry the path, never the query string, where a careless client may put
+    /// a token.
+    #[test]
+    fn request_spans_leave_the_query_string_out() {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let request = axum::http::Request::get("/decisions/42?token=s3cret&x=1")
+                .body(Body::empty())
+                .unwrap();
+            let span = request_span(&request);
+            let _entered = span.enter();
+            tracing::debug!("inside the request");
+        });
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("path=/decisions/42"), "{logged}");
+        assert!(
+            !logged.contains("s3cret") && !logged.contains("token"),
+            "{logged}"
+        );
+    }
+
+    fn secrets() -> ClientSecrets {
+        let mut secrets = ClientSecrets::single(SecretString::from(GLOBAL));
+        for app in ["wsa", "wsb"] {
+            secrets
+                .by_app
+                .insert(app.into(), SecretString::from(format!("{app}-secret")));
+        }
+        secrets
+    }
+
+    /// An `app_id` value as a body may carry it.
+    fn app_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("\"wsa\"".to_owned()),
+            Just("\"wsb\"".to_owned()),
+            Just("\"other\"".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("null".to_owned()),
+            Just("7".to_owned()),
+            Just("\"ws\\u0061\"".to_owned()),
+        ]
+    }
+
+    /// A notification body: its fields in any order, `app_id` absent, once or several times.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        (proptest::collection::vec(app_value(), 0..4), any::<u64>(), any::<bool>()).prop_map(
+            |(apps, seed, conversation)| {
+                let mut fields = vec![
+                    "\"type\":\"notification_event\"".to_owned(),
+                    format!("\"id\":\"notif_{seed}\""),
+                    "\"topic\":\"conversation.user.created\"".to_owned(),
+                    if conversation {
+                        "\"data\":{\"item\":{\"type\":\"conversation\",\"id\":\"c1\",\"source\":{\"body\":\"hi\",\"author\":{\"type\":\"user\"}}}}".to_owned()
+                    } else {
+                        "\"data\":{\"item\":{\"type\":\"ping\"}}".to_owned()
+                    },
+                ];
+                fields.extend(apps.into_iter().map(|v| format!("\"app_id\":{v}")));
+                let mut rng = fastrand::Rng::with_seed(seed);
+                rng.shuffle(&mut fields);
+                format!("{{{}}}", fields.join(",")).into_bytes()
+            },
+        )
+    }
+
+    proptest! {
+        /// Whatever the body repeats or omits, and whichever secret signed it: when a body is
+        /// accepted, the workspace it is stored and acted under is one whose secret signed it;
+        /// and a body signed with the stored workspace's own secret is accepted.
+        #[test]
+        fn the_verifying_secret_is_the_stored_workspaces(body in body(), signer in 0usize..3) {
+            let secrets = secrets();
+            let signer = ["global-secret", "wsa-secret", "wsb-secret"][signer];
+            let mut headers = HeaderMap::new();
+            headers.insert("x-hub-signature", sign(signer.as_bytes(), &body).parse().unwrap());
+            let parsed = notification::parse(&body).expect("the bodies are notifications");
+            let owner = secrets.key_for_app(parsed.app_id.as_str()).expose_secret().to_owned();
+            match authenticate(&secrets, &headers, &body) {
+                Ok(notification) => {
+                    let event = inbox_event(&notification, &body);
+                    let stored_key = secrets.key_for_app(&event.app_id).expose_secret().to_owned();
+                    prop_assert_eq!(&stored_key, signer, "stored under {} but signed by {}", event.app_id, signer);
+                }
+                Err(Error::BadSignature) => prop_assert_ne!(owner.as_str(), signer),
+                Err(other) => prop_assert!(false, "unexpected {other}"),
+            }
+        }
+    }
 }
