@@ -839,11 +839,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             conversation,
             data_dir,
         } => {
-            let dir = data_dir.unwrap_or(config.server.data_dir.clone());
-            if !dir.join(crate::store::DB_FILE).exists() {
-                bail!("no store in {}", dir.display());
-            }
-            let store = Store::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            let store = open_existing_store(&data_dir.unwrap_or(config.server.data_dir.clone()))?;
             let purged = store.purge_conversation(conversation.clone()).await?;
             println!(
                 "conversation {conversation}: {} payload(s) emptied, {} input(s) deleted, {} decision record(s) reduced to their outcome, {} action body(ies) removed",
@@ -867,11 +863,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             rerun,
         } => {
-            let dir = data_dir.unwrap_or(config.server.data_dir.clone());
-            if !dir.join(crate::store::DB_FILE).exists() {
-                bail!("no store in {}", dir.display());
-            }
-            let store = Store::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            let store = open_existing_store(&data_dir.unwrap_or(config.server.data_dir.clone()))?;
             if rerun {
                 telemetry::init(LogFormat::Pretty, "frontdesk=warn");
                 let pipeline = {
@@ -1150,6 +1142,14 @@ fn print_report<T: serde::Serialize>(
         print!("{}", text());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The store in `dir`, which must exist already (commands that read it never create one).
+fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<Store> {
+    if !dir.join(crate::store::DB_FILE).exists() {
+        bail!("no store in {}", dir.display());
+    }
+    Store::open(dir).with_context(|| format!("opening {}", dir.display()))
 }
 
 /// Skipped history lines shown one by one; the rest are counted.

@@ -125,6 +125,29 @@ impl Worker {
         }
     }
 
+    /// Logs what an `article.*` event did (no conversation, no action); returns `outcome`.
+    async fn record_knowledge_event(
+        &self,
+        event: &StoredEvent,
+        outcome: &str,
+        record: &serde_json::Value,
+    ) -> Result<String, super::Error> {
+        self.store
+            .record_decision(
+                event.id,
+                NewDecision {
+                    conversation_id: None,
+                    trigger_key: None,
+                    outcome: outcome.into(),
+                    record: record.to_string(),
+                    actions: Vec::new(),
+                    input: None,
+                },
+            )
+            .await?;
+        Ok(outcome.into())
+    }
+
     /// Mirrors an `article.*` webhook into the synced articles and updates the index.
     async fn apply_article_event(
         &self,
@@ -145,20 +168,9 @@ impl Worker {
                     "article_id": article_id,
                     "reason": why,
                 });
-                self.store
-                    .record_decision(
-                        event.id,
-                        NewDecision {
-                            conversation_id: None,
-                            trigger_key: None,
-                            outcome: "knowledge_ignored".into(),
-                            record: record.to_string(),
-                            actions: Vec::new(),
-                            input: None,
-                        },
-                    )
-                    .await?;
-                return Ok("knowledge_ignored".into());
+                return self
+                    .record_knowledge_event(event, "knowledge_ignored", &record)
+                    .await;
             }
         };
         let (sources, topic_owned) = (self.knowledge_sources.clone(), topic.to_owned());
@@ -195,20 +207,8 @@ impl Worker {
             "index": report,
             "knowledge_version": self.pipeline.knowledge().version(),
         });
-        self.store
-            .record_decision(
-                event.id,
-                NewDecision {
-                    conversation_id: None,
-                    trigger_key: None,
-                    outcome: "knowledge_update".into(),
-                    record: record.to_string(),
-                    actions: Vec::new(),
-                    input: None,
-                },
-            )
-            .await?;
-        Ok("knowledge_update".into())
+        self.record_knowledge_event(event, "knowledge_update", &record)
+            .await
     }
 
     async fn decide_and_record(&self, event: &StoredEvent) -> Result<String, super::Error> {

@@ -725,16 +725,7 @@ impl Store {
     pub async fn prune(&self, before_ms: i64) -> Result<Pruned> {
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
-            let inputs = tx.execute(
-                "DELETE FROM event_inputs WHERE event_id IN
-                   (SELECT id FROM inbox WHERE received_at < ?1 AND state IN ('done', 'failed'))",
-                [before_ms],
-            )?;
-            let payloads = tx.execute(
-                "UPDATE inbox SET payload = X'' WHERE received_at < ?1 AND state IN ('done', 'failed')
-                   AND length(payload) > 0",
-                [before_ms],
-            )?;
+            let (payloads, inputs) = empty_finished_events(&tx, "received_at < ?1", before_ms)?;
             tx.commit()?;
             Ok(Pruned {
                 payloads,
@@ -752,16 +743,7 @@ impl Store {
     pub async fn purge_conversation(&self, conversation_id: String) -> Result<Pruned> {
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
-            let inputs = tx.execute(
-                "DELETE FROM event_inputs WHERE event_id IN
-                   (SELECT id FROM inbox WHERE conversation_id = ?1 AND state IN ('done', 'failed'))",
-                [&conversation_id],
-            )?;
-            let payloads = tx.execute(
-                "UPDATE inbox SET payload = X'' WHERE conversation_id = ?1 AND state IN ('done', 'failed')
-                   AND length(payload) > 0",
-                [&conversation_id],
-            )?;
+            let (payloads, inputs) = empty_finished_events(&tx, "conversation_id = ?1", &conversation_id)?;
             let decisions = tx.execute(
                 "UPDATE decisions SET record = json_object('outcome', outcome, 'purged', json('true'))
                    WHERE conversation_id = ?1 AND json_extract(record, '$.purged') IS NOT 1",
@@ -797,6 +779,25 @@ impl Store {
         })
         .await
     }
+}
+
+/// Deletes the decision inputs and empties the payloads of the finished inbox events that
+/// match `filter` (SQL over `inbox`, with `?1` bound to `value`); returns (payloads, inputs).
+fn empty_finished_events(
+    tx: &rusqlite::Transaction<'_>,
+    filter: &str,
+    value: impl rusqlite::ToSql,
+) -> rusqlite::Result<(usize, usize)> {
+    let finished = format!("{filter} AND state IN ('done', 'failed')");
+    let inputs = tx.execute(
+        &format!("DELETE FROM event_inputs WHERE event_id IN (SELECT id FROM inbox WHERE {finished})"),
+        [&value],
+    )?;
+    let payloads = tx.execute(
+        &format!("UPDATE inbox SET payload = X'' WHERE {finished} AND length(payload) > 0"),
+        [&value],
+    )?;
+    Ok((payloads, inputs))
 }
 
 /// The group-commit loop: block for one insert, take whatever else is queued, commit them in

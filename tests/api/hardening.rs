@@ -418,3 +418,70 @@ async fn the_binary_under_a_low_descriptor_limit_keeps_answering() {
     assert_eq!(health.expect("/healthz answers").status(), 200);
     assert_eq!(webhook.expect("the webhook answers").status(), 200);
 }
+
+/// L4: `frontdesk purge --conversation ID` leaves no customer text of that conversation in
+/// the store, and keeps its outcome.
+#[tokio::test]
+async fn purge_removes_a_conversations_content_from_the_store() {
+    let app = spawn_app_with(|_| {}).await;
+    app.deliver(&[question(
+        "3401",
+        "Can the shipping fee be waived? Write to jo.purge@example.com",
+    )])
+    .await;
+    let keep = Arc::clone(&app.data_dir);
+    let data_dir = keep.path().to_owned();
+    let before = app.decisions("3401").await;
+    let stored = app.store().decisions_to_rerun("3401".into()).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&stored[0].payload).contains("jo.purge@example.com"),
+        "the raw payload holds the address before the purge"
+    );
+    assert!(!before.is_empty());
+    app.shutdown().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["purge", "--conversation", "3401", "--data-dir"])
+        .arg(&data_dir)
+        .current_dir(crate::helpers::repo_path(""))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("1 payload(s) emptied"), "{stdout}");
+    let store = frontdesk::store::Store::open(&data_dir).unwrap();
+    let after = store.decisions_for("3401".into()).await.unwrap();
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[0]["outcome"], before[0]["outcome"]);
+    assert!(
+        !serde_json::to_string(&after).unwrap().contains("jo.purge"),
+        "{after:?}"
+    );
+    assert!(store.decisions_to_rerun("3401".into()).await.unwrap().is_empty());
+}
+
+/// M3: `sync-articles --workspace` refuses a workspace that does not share its knowledge.
+#[test]
+fn sync_articles_for_a_workspace_must_share_knowledge() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(&config, "[workspaces.ws2]\nmode = \"draft\"\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["sync-articles", "--workspace", "ws2", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .current_dir(crate::helpers::repo_path(""))
+        .env("INTERCOM_ACCESS_TOKEN", "tok")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("workspace ws2 does not share its knowledge"),
+        "{stderr}"
+    );
+}
