@@ -604,7 +604,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     share(replied_wrong, answerable) * 100.0
                 );
                 println!(
-                    "answerable questions drafted with a correct citation        {:.1}% (reply or note)",
+                    "answerable questions drafted with a correct citation        {:.1}% (a reply, or a draft in a note)",
                     share(drafted_right, answerable) * 100.0
                 );
                 println!(
