@@ -1043,6 +1043,9 @@ fn baseline_python(skip: bool, python: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Reads every knowledge source into an index in RAM (read-only commands), reporting skipped files.
 fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::KnowledgeBase> {
+    if let Some(problem) = config.knowledge_problem(None) {
+        bail!(problem);
+    }
     let (kb, problems, _) = crate::knowledge::KnowledgeBase::load(
         &config.knowledge_sources(),
         None,
@@ -1051,7 +1054,42 @@ fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::Knowledge
     for problem in &problems {
         eprintln!("skipped {problem}");
     }
+    if let Some(problem) = config.knowledge_problem(Some(kb.article_count())) {
+        bail!(problem);
+    }
     Ok(kb)
+}
+
+/// An error and its causes, each said once: a cause whose text the message already holds
+/// (a `thiserror` message that embeds its source) is not repeated.
+pub fn render_error(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+/// Makes a closed standard output (`frontdesk ... | head`) end the process quietly with
+/// success, as it ends `cat` or ripgrep, instead of a panic from `println!`.
+pub fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// Builds or updates the on-disk index with a progress bar, then prints a summary.
@@ -1077,6 +1115,9 @@ async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
     .await??;
     for problem in &problems {
         println!("skipped {problem}");
+    }
+    if let Some(problem) = config.knowledge_problem(Some(kb.article_count())) {
+        bail!(problem);
     }
     if let Some(reason) = &report.rebuilt {
         println!("rebuilt the index from scratch: {reason}");

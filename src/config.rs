@@ -669,6 +669,25 @@ impl Config {
             .or(self.secrets.intercom_access_token.as_ref())
     }
 
+    /// Why the knowledge base cannot serve: `knowledge.dir` is missing, or no source holds an
+    /// article (`articles` is how many were read). One line naming the path.
+    pub fn knowledge_problem(&self, articles: Option<usize>) -> Option<String> {
+        let dir = &self.knowledge.dir;
+        if !dir.is_dir() {
+            return Some(format!(
+                "knowledge dir {} does not exist (set knowledge.dir or FRONTDESK__KNOWLEDGE__DIR to your help articles)",
+                dir.display()
+            ));
+        }
+        (articles == Some(0)).then(|| {
+            format!(
+                "knowledge dir {} holds no article (Markdown files with front matter), and no Help Center article is synced in {}",
+                dir.display(),
+                self.synced_articles_dir().display()
+            )
+        })
+    }
+
     /// Where articles are read from: the knowledge folder, the synced Help Center articles of
     /// the global workspace under the data dir, and those of each workspace that shares its
     /// knowledge.

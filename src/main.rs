@@ -6,11 +6,12 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     frontdesk::install_crypto_provider();
+    frontdesk::cli::exit_quietly_on_broken_pipe();
     let cli = frontdesk::cli::Cli::parse();
     match frontdesk::cli::run(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", frontdesk::cli::render_error(&error));
             ExitCode::FAILURE
         }
     }

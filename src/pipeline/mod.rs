@@ -28,6 +28,9 @@ pub enum Error {
     /// The drafter failed.
     #[error("drafting: {0}")]
     Draft(#[from] crate::llm::Error),
+    /// The knowledge folder is missing or holds no article.
+    #[error("{0}")]
+    NoKnowledge(String),
     /// The stored notification no longer parses.
     #[error("stored notification: {0}")]
     Notification(#[from] crate::intercom::notification::ParseError),
@@ -202,6 +205,9 @@ impl Pipeline {
     /// Like [`Pipeline::from_config`], with the index on disk at `index_dir` when given.
     /// Blocking: call from `spawn_blocking` in async code.
     pub fn load(config: &Config, index_dir: Option<&std::path::Path>) -> Result<Self, Error> {
+        if let Some(problem) = config.knowledge_problem(None) {
+            return Err(Error::NoKnowledge(problem));
+        }
         let (classifier, cached) = Classifier::load_cached(
             &config.triage.intents_file,
             config.triage.training_file.as_deref(),
@@ -226,6 +232,9 @@ impl Pipeline {
         }
         if let Some(reason) = &report.rebuilt {
             tracing::info!(reason, "knowledge index rebuilt");
+        }
+        if let Some(problem) = config.knowledge_problem(Some(knowledge.article_count())) {
+            return Err(Error::NoKnowledge(problem));
         }
         let knowledge = Arc::new(knowledge);
         let prompts = Arc::new(

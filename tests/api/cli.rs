@@ -524,3 +524,88 @@ fn replay_refuses_a_history_with_no_conversation() {
         "{stderr}"
     );
 }
+
+/// A missing or empty knowledge folder is one line naming the path, and exit 1.
+#[test]
+fn a_missing_or_empty_knowledge_dir_is_one_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    for (dir, says) in [
+        (
+            "/nonexistent/help-center",
+            "knowledge dir /nonexistent/help-center does not exist",
+        ),
+        (empty.path().to_str().unwrap(), "holds no article"),
+    ] {
+        for command in [
+            &["ask", "how much is shipping?"][..],
+            &["search", "shipping"],
+            &["eval", "retrieval"],
+        ] {
+            let output = frontdesk(
+                command,
+                &[
+                    ("FRONTDESK__KNOWLEDGE__DIR", dir),
+                    ("FRONTDESK__SERVER__DATA_DIR", data.path().to_str().unwrap()),
+                ],
+            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{command:?}: {stderr}");
+            assert!(
+                stderr.contains(says) && stderr.contains(dir),
+                "{command:?}: {stderr}"
+            );
+            assert_eq!(stderr.trim().lines().count(), 1, "{command:?}: {stderr}");
+        }
+    }
+}
+
+/// `frontdesk ... | head -1` ends quietly: a closed standard output is not a panic.
+#[test]
+fn piping_into_head_never_panics() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["replay", "--samples", "knowledge/samples"])
+        .current_dir(repo_path(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped: the pipe is closed after one line, as `head -1` does.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{stderr}");
+}
+
+/// An error's causes are each printed once.
+#[test]
+fn an_errors_cause_is_printed_once() {
+    // The store's error embeds its io cause, which is also its source.
+    let output = frontdesk(
+        &[
+            "serve",
+            "--dry-run",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/dev/null/data",
+        ],
+        &[
+            ("INTERCOM_CLIENT_SECRET", "s"),
+            ("FRONTDESK__INTERCOM__ADMIN_ID", "1"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: opening the store in /dev/null/data"),
+        "{stderr}"
+    );
+    assert_eq!(last.matches("Not a directory").count(), 1, "{stderr}");
+}
