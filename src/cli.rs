@@ -815,7 +815,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig => {
             print!("{}", config.render_masked());
-            let problems = config.problems();
+            let mut problems = config.problems();
+            if let Some(coverage) = taxonomy_coverage_of(&config).await {
+                println!("\n# taxonomy: {coverage}");
+                if coverage.is_poor() {
+                    problems.push(crate::config::Problem {
+                        severity: Severity::Warning,
+                        key: "triage.intents_file",
+                        message: poor_coverage_message(&config, &coverage),
+                    });
+                }
+            }
             if problems.is_empty() {
                 println!("\n# no problems found");
                 return Ok(ExitCode::SUCCESS);
@@ -1060,6 +1070,34 @@ fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::Knowledge
     Ok(kb)
 }
 
+/// How much of the knowledge base the taxonomy covers; `None` when either cannot be loaded
+/// (`check-config` reports why separately).
+async fn taxonomy_coverage_of(config: &Config) -> Option<crate::pipeline::TaxonomyCoverage> {
+    if config.knowledge_problem(None).is_some() || !config.triage.intents_file.is_file() {
+        return None;
+    }
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let pipeline = Pipeline::from_config(&config).ok()?;
+        Some(crate::pipeline::taxonomy_coverage(
+            pipeline.classifier(),
+            &pipeline.knowledge().articles(),
+        ))
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn poor_coverage_message(config: &Config, coverage: &crate::pipeline::TaxonomyCoverage) -> String {
+    format!(
+        "only {} of {} articles match any intent of {}: the taxonomy describes another help center, and questions these articles answer are taken for out of scope; adapt the intents to your help center",
+        coverage.matched,
+        coverage.articles,
+        config.triage.intents_file.display()
+    )
+}
+
 /// An error and its causes, each said once: a cause whose text the message already holds
 /// (a `thiserror` message that embeds its source) is not repeated.
 pub fn render_error(error: &anyhow::Error) -> String {
@@ -1135,6 +1173,12 @@ async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1000.0,
         kb.version()
     );
+    if let Some(coverage) = taxonomy_coverage_of(config).await {
+        println!("taxonomy: {coverage}");
+        if coverage.is_poor() {
+            println!("warning: {}", poor_coverage_message(config, &coverage));
+        }
+    }
     Ok(())
 }
 

@@ -636,6 +636,73 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 
 /// Runs the prompt-injection guard: a flagged message is handed to a human (the flag wins
 /// over any other reason) and tagged.
+/// How much of a knowledge base a taxonomy covers: the articles whose title and lead the
+/// intent model puts in some intent rather than out of scope.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TaxonomyCoverage {
+    /// Articles in the knowledge base.
+    pub articles: usize,
+    /// Of those, the ones some intent covers.
+    pub matched: usize,
+    /// Intents that no article falls in.
+    pub intents_without_articles: Vec<String>,
+}
+
+impl TaxonomyCoverage {
+    /// Under half the articles covered: the taxonomy describes another help center, and
+    /// questions its articles answer would be taken for out of scope.
+    pub fn is_poor(&self) -> bool {
+        self.articles > 0 && self.matched * 2 < self.articles
+    }
+}
+
+impl std::fmt::Display for TaxonomyCoverage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} articles match an intent of the taxonomy",
+            self.matched, self.articles
+        )?;
+        if !self.intents_without_articles.is_empty() {
+            write!(
+                f,
+                "; {} intent(s) match no article ({})",
+                self.intents_without_articles.len(),
+                self.intents_without_articles.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How much of `articles` the intent model of `classifier` covers: each article's title and
+/// first passage are classified as a customer message would be.
+pub fn taxonomy_coverage(
+    classifier: &Classifier,
+    articles: &[crate::knowledge::Article],
+) -> TaxonomyCoverage {
+    let mut used = std::collections::BTreeSet::new();
+    let mut matched = 0;
+    for article in articles {
+        let lead = article.passages.first().map_or("", |p| p.text.as_str());
+        let lead: String = lead.chars().take(300).collect();
+        let triage = classifier.classify(&format!("{}. {lead}", article.title));
+        if triage.intent != crate::triage::NO_INTENT {
+            matched += 1;
+            used.insert(triage.intent);
+        }
+    }
+    TaxonomyCoverage {
+        articles: articles.len(),
+        matched,
+        intents_without_articles: classifier
+            .intent_names()
+            .into_iter()
+            .filter(|name| !used.contains(name))
+            .collect(),
+    }
+}
+
 /// Whether triage alone has decided the outcome (spam, or a handoff rule such as a prompt
 /// injection or a request for a person): then nothing is drafted, so no customer text of
 /// such a message reaches a model, and no model call is paid for.

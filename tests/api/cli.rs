@@ -609,3 +609,73 @@ fn an_errors_cause_is_printed_once() {
     );
     assert_eq!(last.matches("Not a directory").count(), 1, "{stderr}");
 }
+
+/// `check-config` and `index` say how much of the knowledge base the taxonomy covers, and warn
+/// when it covers little: a taxonomy written for another help center hides answerable
+/// questions as out of scope.
+#[test]
+fn a_taxonomy_for_another_help_center_is_warned_about() {
+    let shipped = frontdesk(
+        &["check-config"],
+        &[("INTERCOM_CLIENT_SECRET", "s"), ("INTERCOM_ACCESS_TOKEN", "t")],
+    );
+    let stdout = String::from_utf8_lossy(&shipped.stdout);
+    assert!(
+        stdout.contains("# taxonomy: ") && stdout.contains("articles match an intent"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("warning: triage.intents_file"), "{stdout}");
+
+    let garden = tempfile::tempdir().unwrap();
+    let topics = [
+        (
+            "Pruning roses in winter",
+            "Cut back rose canes by a third once the plant is dormant, just above an outward-facing bud.",
+        ),
+        (
+            "Composting kitchen scraps",
+            "Mix green scraps with dry leaves in equal parts and turn the heap every two weeks.",
+        ),
+        (
+            "Watering tomatoes",
+            "Tomatoes need deep watering at the roots twice a week; avoid wetting the leaves.",
+        ),
+        (
+            "Choosing mulch for borders",
+            "Bark mulch keeps weeds down and holds moisture; spread it five centimetres deep.",
+        ),
+        (
+            "Planting spring bulbs",
+            "Plant tulip and daffodil bulbs in autumn, pointed end up, three times as deep as the bulb.",
+        ),
+        (
+            "Dividing perennials",
+            "Lift and split clumps of hostas and daylilies every few years in early spring.",
+        ),
+    ];
+    for (i, (title, text)) in topics.iter().enumerate() {
+        std::fs::write(
+            garden.path().join(format!("g{i}.md")),
+            format!("---\nid: g{i}\ntitle: {title}\n---\n{text}\n"),
+        )
+        .unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("INTERCOM_CLIENT_SECRET", "s"),
+        ("INTERCOM_ACCESS_TOKEN", "t"),
+        ("FRONTDESK__KNOWLEDGE__DIR", garden.path().to_str().unwrap()),
+        ("FRONTDESK__SERVER__DATA_DIR", data.path().to_str().unwrap()),
+    ];
+    let output = frontdesk(&["check-config"], &env);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "a warning, not an error: {stdout}");
+    assert!(stdout.contains("warning: triage.intents_file: only "), "{stdout}");
+    assert!(stdout.contains("of 6 articles match any intent"), "{stdout}");
+    let output = frontdesk(&["index"], &env);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("taxonomy: ") && stdout.contains("warning: only "),
+        "{stdout}"
+    );
+}
