@@ -390,6 +390,7 @@ impl Pipeline {
         let mut triage = self.classifier.classify(question);
         guard_triage(&mut triage, question);
         let hits = self.knowledge.search(question, self.top_k)?;
+        knowledge_overrules_scope(&mut triage, &hits);
         let draft = if hits.is_empty() || decided_before_drafting(&triage) {
             None
         } else {
@@ -521,6 +522,7 @@ impl Pipeline {
         } else {
             self.knowledge.search(text, self.top_k)?
         };
+        knowledge_overrules_scope(&mut triage, &hits);
         let draft = if hits.is_empty() || decided_before_drafting(&triage) {
             None
         } else {
@@ -703,6 +705,34 @@ pub fn taxonomy_coverage(
     }
 }
 
+/// Share of the question's content terms the best passage must cover for the knowledge base
+/// to take a question the taxonomy calls out of scope.
+pub const KNOWLEDGE_SCOPE_COVERAGE: f32 = 0.5;
+
+/// Triage is a signal, not a gate: a message no intent fits is out of scope only when the
+/// knowledge base does not cover it either. When the best passage covers enough of it, the
+/// out-of-scope handoff is lifted and the answer is judged on the knowledge alone (default
+/// thresholds and team).
+fn knowledge_overrules_scope(triage: &mut TriageResult, hits: &[Hit]) {
+    let out_of_scope = triage.intent == crate::triage::NO_INTENT
+        && triage
+            .handoff
+            .as_deref()
+            .is_some_and(|h| h.starts_with("out of scope"));
+    let Some(best) = hits.first().filter(|_| out_of_scope) else {
+        return;
+    };
+    if best.signals.coverage >= KNOWLEDGE_SCOPE_COVERAGE {
+        triage.handoff = None;
+        triage.auto_reply_allowed = true;
+        triage.evidence.push(format!(
+            "no intent fits, but article {} covers {:.0}% of the message: answered from the knowledge base",
+            best.article_id,
+            best.signals.coverage * 100.0
+        ));
+    }
+}
+
 /// Whether triage alone has decided the outcome (spam, or a handoff rule such as a prompt
 /// injection or a request for a person): then nothing is drafted, so no customer text of
 /// such a message reaches a model, and no model call is paid for.
@@ -748,6 +778,44 @@ mod tests {
 
     fn shipping(price: &str) -> crate::knowledge::Article {
         parse_article(&format!("---\nid: shipping\ntitle: Shipping costs\nurl: https://x/s\n---\nStandard shipping costs {price}.\n")).unwrap()
+    }
+
+    /// A taxonomy written for another help center does not hide a question its knowledge base
+    /// answers; a message neither covers is still out of scope.
+    #[test]
+    fn a_question_the_knowledge_covers_is_not_out_of_scope() {
+        let taxonomy = "[[intent]]\nname = \"garden\"\nexamples = [\"prune roses\", \"water tomatoes\", \"plant bulbs\"]\n[[intent]]\nname = \"compost\"\nexamples = [\"compost heap\", \"kitchen scraps\", \"turn the pile\"]\n";
+        let classifier = Classifier::from_toml(taxonomy).unwrap();
+        let knowledge = KnowledgeBase::build(vec![shipping("$8.00")]).unwrap();
+        let out_of_scope = |text: &str| {
+            let mut triage = classifier.classify(text);
+            triage.intent = crate::triage::NO_INTENT.into();
+            triage.handoff = Some("out of scope: no intent fits this message".into());
+            triage.auto_reply_allowed = false;
+            triage
+        };
+        let question = "How much does standard shipping cost?";
+        let mut triage = out_of_scope(question);
+        knowledge_overrules_scope(&mut triage, &knowledge.search(question, 5).unwrap());
+        assert!(triage.handoff.is_none(), "{triage:?}");
+        assert!(triage.auto_reply_allowed);
+        assert!(
+            triage
+                .evidence
+                .iter()
+                .any(|e| e.contains("article shipping covers"))
+        );
+        let off_topic = "Can you recommend a good movie for tonight?";
+        let mut triage = out_of_scope(off_topic);
+        knowledge_overrules_scope(&mut triage, &knowledge.search(off_topic, 5).unwrap());
+        assert!(triage.handoff.is_some(), "{triage:?}");
+        let mut sensitive = out_of_scope(question);
+        sensitive.handoff = Some("rule asks_for_human".into());
+        knowledge_overrules_scope(&mut sensitive, &knowledge.search(question, 5).unwrap());
+        assert!(
+            sensitive.handoff.is_some(),
+            "only the out-of-scope handoff is lifted"
+        );
     }
 
     #[tokio::test]
