@@ -161,6 +161,11 @@ pub trait Drafter: Send + Sync {
     async fn draft(&self, request: DraftRequest<'_>) -> Result<Option<Draft>, Error>;
     /// The drafter's name for the decision log.
     fn name(&self) -> &str;
+    /// Whether it drafts on this machine, at no cost and sending nothing anywhere (the
+    /// extractive drafter); a model endpoint is not.
+    fn is_local(&self) -> bool {
+        true
+    }
     /// Whether two replies to `question` give the customer the same answer, judged by the
     /// model (the replay's LLM judge); `None` when the drafter has no model.
     async fn same_answer(&self, _question: &str, _ours: &str, _theirs: &str) -> Result<Option<bool>, Error> {

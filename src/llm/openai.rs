@@ -370,6 +370,10 @@ impl Drafter for OpenAiModel {
         &self.name
     }
 
+    fn is_local(&self) -> bool {
+        false
+    }
+
     async fn same_answer(&self, question: &str, ours: &str, theirs: &str) -> Result<Option<bool>, Error> {
         let _permit = self.permits.acquire().await.map_err(message_error)?;
         // The three texts are data, quoted and redacted; the instruction is ours.

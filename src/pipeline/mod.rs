@@ -326,6 +326,15 @@ impl Pipeline {
         Ok(draft)
     }
 
+    /// Whether nothing is drafted because triage alone has decided the outcome. Spam and a
+    /// prompt injection are never drafted. Another handoff triage decides (a request for a
+    /// person, a sensitive or out-of-scope intent) is drafted only by a local drafter, whose
+    /// draft goes in the handoff note for the teammate; a model is not called for it, so no
+    /// customer text of such a message reaches it and no call is paid for.
+    fn skips_drafting(&self, triage: &TriageResult, injection: bool) -> bool {
+        triage.spam || injection || (triage.handoff.is_some() && !self.drafter.is_local())
+    }
+
     /// The same pipeline with another classifier (the replay's models learnt from history).
     pub fn with_classifier(&self, classifier: Arc<Classifier>) -> Self {
         Self::new(
@@ -388,10 +397,10 @@ impl Pipeline {
         Error,
     > {
         let mut triage = self.classifier.classify(question);
-        guard_triage(&mut triage, question);
+        let injection = guard_triage(&mut triage, question);
         let hits = self.knowledge.search(question, self.top_k)?;
         knowledge_overrules_scope(&mut triage, &hits);
-        let draft = if hits.is_empty() || decided_before_drafting(&triage) {
+        let draft = if hits.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
             None
         } else {
             self.draft(question, &triage, &hits).await?
@@ -523,7 +532,7 @@ impl Pipeline {
             self.knowledge.search(text, self.top_k)?
         };
         knowledge_overrules_scope(&mut triage, &hits);
-        let draft = if hits.is_empty() || decided_before_drafting(&triage) {
+        let draft = if hits.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
             None
         } else {
             self.draft(text, &triage, &hits).await?
@@ -731,13 +740,6 @@ fn knowledge_overrules_scope(triage: &mut TriageResult, hits: &[Hit]) {
             best.signals.coverage * 100.0
         ));
     }
-}
-
-/// Whether triage alone has decided the outcome (spam, or a handoff rule such as a prompt
-/// injection or a request for a person): then nothing is drafted, so no customer text of
-/// such a message reaches a model, and no model call is paid for.
-fn decided_before_drafting(triage: &TriageResult) -> bool {
-    triage.spam || triage.handoff.is_some()
 }
 
 fn guard_triage(triage: &mut TriageResult, text: &str) -> Option<crate::llm::guard::InjectionFlag> {
