@@ -364,7 +364,7 @@ async fn the_binary_under_a_low_descriptor_limit_keeps_answering() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let mut child = std::process::Command::new("sh")
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_frontdesk"))
@@ -385,6 +385,8 @@ async fn the_binary_under_a_low_descriptor_limit_keeps_answering() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("binary starts");
+    // Killed however the test ends, a failed assertion included.
+    let mut child = KillOnDrop(child);
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -412,8 +414,7 @@ async fn the_binary_under_a_low_descriptor_limit_keeps_answering() {
         .body(body)
         .send()
         .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.stop();
     drop(crowd);
     assert_eq!(health.expect("/healthz answers").status(), 200);
     assert_eq!(webhook.expect("the webhook answers").status(), 200);
@@ -484,4 +485,20 @@ fn sync_articles_for_a_workspace_must_share_knowledge() {
         stderr.contains("workspace ws2 does not share its knowledge"),
         "{stderr}"
     );
+}
+
+/// A child process that is killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
