@@ -816,7 +816,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig => {
             print!("{}", config.render_masked());
             let mut problems = config.problems();
-            if let Some(coverage) = taxonomy_coverage_of(&config).await {
+            if let Some(coverage) = taxonomy_coverage_of(&config, None).await {
                 println!("\n# taxonomy: {coverage}");
                 if coverage.is_poor() {
                     problems.push(crate::config::Problem {
@@ -1070,19 +1070,29 @@ fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::Knowledge
     Ok(kb)
 }
 
-/// How much of the knowledge base the taxonomy covers; `None` when either cannot be loaded
-/// (`check-config` reports why separately).
-async fn taxonomy_coverage_of(config: &Config) -> Option<crate::pipeline::TaxonomyCoverage> {
+/// How much of `articles` (all of the knowledge sources' when `None`) the taxonomy covers;
+/// `None` when either cannot be loaded (`check-config` reports why separately). Only the
+/// intent model is loaded (from its cache when it is there), no index.
+async fn taxonomy_coverage_of(
+    config: &Config,
+    articles: Option<Vec<crate::knowledge::Article>>,
+) -> Option<crate::pipeline::TaxonomyCoverage> {
     if config.knowledge_problem(None).is_some() || !config.triage.intents_file.is_file() {
         return None;
     }
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
-        let pipeline = Pipeline::from_config(&config).ok()?;
-        Some(crate::pipeline::taxonomy_coverage(
-            pipeline.classifier(),
-            &pipeline.knowledge().articles(),
-        ))
+        let (classifier, _) = crate::triage::Classifier::load_cached(
+            &config.triage.intents_file,
+            config.triage.training_file.as_deref(),
+            &config.model_cache(),
+            false,
+        )
+        .ok()?;
+        let articles = articles.unwrap_or_else(|| {
+            crate::knowledge::read_articles(&config.knowledge_sources(), config.knowledge.follow_symlinks).0
+        });
+        Some(crate::pipeline::taxonomy_coverage(&classifier, &articles))
     })
     .await
     .ok()
@@ -1173,7 +1183,7 @@ async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1000.0,
         kb.version()
     );
-    if let Some(coverage) = taxonomy_coverage_of(config).await {
+    if let Some(coverage) = taxonomy_coverage_of(config, Some(kb.articles())).await {
         println!("taxonomy: {coverage}");
         if coverage.is_poor() {
             println!("warning: {}", poor_coverage_message(config, &coverage));

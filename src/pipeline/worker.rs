@@ -26,21 +26,31 @@ use tracing::{Instrument, error, info, info_span, warn};
 /// others' (their events are logged and dropped).
 #[derive(Debug, Clone)]
 pub struct ArticleDirs {
-    config: crate::config::Config,
+    /// The global workspace's folder.
+    default: PathBuf,
+    /// Each configured workspace's folder, or why its articles are not taken.
+    by_app: std::collections::BTreeMap<String, Result<PathBuf, String>>,
 }
 
 impl ArticleDirs {
     /// From the configuration.
     pub fn new(config: &crate::config::Config) -> Self {
         Self {
-            config: config.clone(),
+            default: config.synced_articles_dir(),
+            by_app: config
+                .workspaces
+                .keys()
+                .map(|app| (app.clone(), config.articles_dir_for(Some(app))))
+                .collect(),
         }
     }
 
     /// The folder for articles of `app_id`, or why there is none.
     pub fn dir_for(&self, app_id: &str) -> Result<PathBuf, String> {
-        self.config
-            .articles_dir_for(Some(app_id).filter(|app| !app.is_empty()))
+        self.by_app
+            .get(app_id)
+            .cloned()
+            .unwrap_or_else(|| Ok(self.default.clone()))
     }
 }
 

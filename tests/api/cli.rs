@@ -173,13 +173,11 @@ fn the_html_report_draws_its_charts_in_a_browser() {
     // A teammate reply that would put the HTML tokenizer in its script-escape state if the
     // inlined data were not escaped: the page must still draw.
     let mut history = std::fs::read_to_string(repo_path("knowledge/history/conversations.jsonl")).unwrap();
-    let hostile = serde_json::json!({
-        "type": "conversation", "id": "hostile-1", "created_at": 1_785_400_000, "state": "closed", "open": false,
-        "source": {"id": "s1", "body": "<p>How much does standard shipping cost?</p>", "author": {"type": "user", "id": "u1"}},
-        "conversation_parts": {"conversation_parts": [
-            {"id": "p1", "part_type": "comment", "body": "<p>&lt;!--&lt;script&gt; it is $8 &lt;/script&gt;</p>",
-             "created_at": 1_785_400_100, "author": {"type": "admin", "id": "814860"}}]}
-    });
+    let hostile = crate::helpers::history_conversation(
+        "hostile-1",
+        "How much does standard shipping cost?",
+        "<p>&lt;!--&lt;script&gt; it is $8 &lt;/script&gt;</p>",
+    );
     history.push_str(&format!("{hostile}\n"));
     let history_file = out.path().join("history.jsonl");
     std::fs::write(&history_file, history).unwrap();

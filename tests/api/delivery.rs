@@ -163,10 +163,7 @@ async fn an_action_that_keeps_failing_is_dead_lettered() {
 async fn the_binary_survives_kill_9() {
     let fake = crate::fake_intercom::FakeIntercom::start().await;
     let data_dir = tempfile::tempdir().unwrap();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::helpers::free_port();
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
             .args([
@@ -197,15 +194,7 @@ async fn the_binary_survives_kill_9() {
         .build()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let wait_ready = || async {
-        eventually("the binary is ready", || async {
-            http.get(format!("{url}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-    };
+    let wait_ready = || crate::helpers::wait_ready(&http, &url);
     fake.hold_replies(Some(Duration::from_secs(30)));
     let mut child = spawn();
     wait_ready().await;

@@ -234,9 +234,7 @@ async fn a_handoff_decided_by_triage_never_calls_the_model() {
 /// retries, a model confidence out of range clamped.
 #[tokio::test]
 async fn failures_say_what_happened() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = crate::helpers::free_port();
     let stub = FakeLlm::start().await;
     let refused = pipeline_with(&stub, 5, |c| {
         c.llm.api_base = Some(format!("http://127.0.0.1:{port}/v1"));
@@ -356,13 +354,11 @@ async fn the_replay_judges_agreement_with_the_model_and_counts_tokens() {
     use frontdesk::replay::{history, report, simulate};
     let stub = FakeLlm::start().await;
     stub.then(200, completion(GOOD)).then(200, completion("Yes."));
-    let line = serde_json::json!({
-        "type": "conversation", "id": "8001", "created_at": 1_785_400_000, "state": "closed", "open": false,
-        "source": {"id": "s1", "body": "<p>How much does standard shipping cost?</p>", "author": {"type": "user", "id": "u1"}},
-        "conversation_parts": {"conversation_parts": [
-            {"id": "p1", "part_type": "comment", "body": "<p>It is 8 dollars for standard shipping.</p>",
-             "created_at": 1_785_400_100, "author": {"type": "admin", "id": "814860"}}]}
-    });
+    let line = crate::helpers::history_conversation(
+        "8001",
+        "How much does standard shipping cost?",
+        "<p>It is 8 dollars for standard shipping.</p>",
+    );
     let (conversations, problems) = history::read(line.to_string().as_bytes()).unwrap();
     assert!(problems.is_empty());
     let options = simulate::Options {

@@ -288,10 +288,7 @@ async fn the_admin_api_accepts_any_case_and_limits_failed_tokens() {
 /// address; a short admin token stops the start.
 #[tokio::test]
 async fn the_admin_api_can_live_on_its_own_address() {
-    let admin_port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let admin_port = crate::helpers::free_port();
     let app =
         spawn_app_with(|config| config.server.admin_listen = Some(format!("127.0.0.1:{admin_port}"))).await;
     let public = app
@@ -360,10 +357,7 @@ async fn the_binary_under_a_low_descriptor_limit_keeps_answering() {
     frontdesk::install_crypto_provider();
     let fake = FakeIntercom::start().await;
     let data_dir = tempfile::tempdir().unwrap();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::helpers::free_port();
     let child = std::process::Command::new("sh")
         .arg("-c")
         .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
@@ -392,13 +386,7 @@ async fn the_binary_under_a_low_descriptor_limit_keeps_answering() {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    eventually("the binary is ready", || async {
-        http.get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    crate::helpers::wait_ready(&http, &url).await;
     let mut crowd = Vec::new();
     for _ in 0..400 {
         if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {

@@ -192,6 +192,24 @@ impl TestApp {
     }
 }
 
+/// A loopback port nothing listens on now (for a process the test starts, or a refused
+/// connection).
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// Waits until the frontdesk at `url` answers `/readyz` with 200.
+pub async fn wait_ready(http: &reqwest::Client, url: &str) {
+    eventually("the binary is ready", || async {
+        http.get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
+
 /// Waits until `check` is true, polling; panics after 15 s naming `what`.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -227,6 +245,18 @@ pub fn conversation(id: &str, opening: &str, parts: &[Value]) -> Value {
                    "body": format!("<p>{opening}</p>"), "author": {"type": "user", "id": "u1"}},
         "tags": {"type": "tag.list", "tags": []},
         "conversation_parts": {"type": "conversation_part.list", "conversation_parts": parts}
+    })
+}
+
+/// A closed conversation as a history export holds it: `question` from the customer, then
+/// `reply_html` from a teammate.
+pub fn history_conversation(id: &str, question: &str, reply_html: &str) -> Value {
+    json!({
+        "type": "conversation", "id": id, "created_at": 1_785_400_000, "state": "closed", "open": false,
+        "source": {"id": "s1", "body": format!("<p>{question}</p>"), "author": {"type": "user", "id": "u1"}},
+        "conversation_parts": {"conversation_parts": [
+            {"id": "p1", "part_type": "comment", "body": reply_html,
+             "created_at": 1_785_400_100, "author": {"type": "admin", "id": "814860"}}]}
     })
 }
 
