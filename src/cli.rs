@@ -99,6 +99,21 @@ pub enum Command {
         #[arg(long)]
         training_file: Option<PathBuf>,
     },
+    /// Learn from the team's history (an `export` file): intents from tags, a taxonomy
+    /// proposal, question → article ("asked as"), similar solved conversations, and the
+    /// calibration of the confidence. Written to <data dir>/learned/, which serve, ask,
+    /// eval and replay then use.
+    Learn {
+        /// History export (JSONL, one `GET /conversations/{id}` per line).
+        #[arg(long)]
+        history: PathBuf,
+        /// Data dir to write into (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and print it with secrets masked.
     CheckConfig,
     /// Export the conversations created in a date range as JSONL (one `GET
@@ -316,9 +331,14 @@ pub enum BenchCommand {
     /// Index build time and query latency over the sample and a scaled corpus, beside a
     /// Python BM25 library (run bench/setup.sh first), with hit@1 and hit@5 of each.
     Retrieval {
-        /// Copies of each article in the scaled corpus (75 gives about 10,000 passages).
+        /// Copies of each article in the scaled corpus (75 gives about 10,000 passages; 0
+        /// skips the scaled corpus).
         #[arg(long, default_value_t = 75)]
         copies: usize,
+        /// Questions (default: eval/questions.jsonl of the knowledge dir); with
+        /// FRONTDESK__KNOWLEDGE__DIR, another help center (see bench/mtrag.py).
+        #[arg(long)]
+        questions: Option<PathBuf>,
         /// Passes over the questions on the sample corpus (the scaled one gets a fifth).
         #[arg(long, default_value_t = 20)]
         rounds: usize,
@@ -363,7 +383,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(mode) = args.mode {
                 config.policy.mode = mode;
             }
-            let pipeline = Pipeline::from_config(&config)?;
+            // Learning in the replay starts from nothing learnt: it cross-fits its own.
+            let pipeline = if args.learn && args.samples.is_none() {
+                Pipeline::load_unlearned(&config)?
+            } else {
+                Pipeline::from_config(&config)?
+            };
             let Some(dir) = args.samples.clone() else {
                 return simulate(&config, pipeline, &args).await;
             };
@@ -474,8 +499,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                     );
                     println!(
-                        "   score {:.2}  normalised {:.2}  margin {:.2}  coverage {:.2}",
-                        h.signals.score, h.signals.normalized, h.signals.margin, h.signals.coverage
+                        "   score {:.2}  normalised {:.2}  margin {:.2}  coverage {:.2}  asked-as {:.2}{}",
+                        h.signals.score,
+                        h.signals.normalized,
+                        h.signals.margin,
+                        h.signals.coverage,
+                        h.signals.asked_as,
+                        if h.internal {
+                            "  (internal: teammates only)"
+                        } else {
+                            ""
+                        }
                     );
                     println!("   {}\n   {}", snippet(&h.text), h.url);
                 }
@@ -704,14 +738,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("intent    {} ({:.2})", triage.intent, triage.confidence);
             for (i, hit) in hits.iter().take(3).enumerate() {
                 println!(
-                    "passage {} {} \"{}\" score {:.2} normalised {:.2} margin {:.2} coverage {:.2}",
+                    "passage {} {} \"{}\" score {:.2} normalised {:.2} margin {:.2} coverage {:.2} asked-as {:.2}{}",
                     i + 1,
                     hit.article_id,
                     hit.heading,
                     hit.signals.score,
                     hit.signals.normalized,
                     hit.signals.margin,
-                    hit.signals.coverage
+                    hit.signals.coverage,
+                    hit.signals.asked_as,
+                    if hit.internal { " (internal)" } else { "" }
                 );
             }
             match &draft {
@@ -734,6 +770,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("decision  {} — {}", verdict.outcome.as_str(), verdict.rule);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Learn {
+            history,
+            data_dir,
+            json,
+        } => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            if let Some(dir) = data_dir {
+                config.server.data_dir = dir;
+            }
+            learn(&config, &history, json).await
         }
         Command::Train {
             data_dir,
@@ -995,6 +1042,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Retrieval {
             copies,
+            questions,
             rounds,
             python,
             no_python,
@@ -1004,7 +1052,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let python = baseline_python(no_python, python);
             let options = bench::RetrievalOptions {
                 knowledge_dir: config.knowledge.dir.clone(),
-                questions: config.knowledge.dir.join("eval/questions.jsonl"),
+                questions: questions.unwrap_or_else(|| config.knowledge.dir.join("eval/questions.jsonl")),
                 copies,
                 rounds,
                 python,
@@ -1056,14 +1104,16 @@ fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::Knowledge
     if let Some(problem) = config.knowledge_problem(None) {
         bail!(problem);
     }
-    let (kb, problems, _) = crate::knowledge::KnowledgeBase::load(
-        &config.knowledge_sources(),
-        None,
-        config.knowledge.follow_symlinks,
-    )?;
+    let (articles, problems) =
+        crate::knowledge::read_articles(&config.knowledge_sources(), config.knowledge.follow_symlinks);
     for problem in &problems {
         eprintln!("skipped {problem}");
     }
+    // With what `learn` wrote: the asked-as questions are searched too.
+    let asked = crate::learn::Learned::load(&config.learned_dir())?
+        .map(|l| l.asked_as_map())
+        .unwrap_or_default();
+    let (kb, _) = crate::knowledge::KnowledgeBase::open_with(None, articles, asked, &mut |_| {})?;
     if let Some(problem) = config.knowledge_problem(Some(kb.article_count())) {
         bail!(problem);
     }
@@ -1247,17 +1297,107 @@ fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     Store::open(dir).with_context(|| format!("opening {}", dir.display()))
 }
 
-/// Skipped history lines shown one by one; the rest are counted.
-const SKIPS_SHOWN: usize = 10;
-
-/// `replay` on a history: the simulation, its terminal summary and its report files.
-async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+/// `learn`: cross-fits on the whole history as `replay --learn` does, then writes what was
+/// learnt from all of it, with the calibration fitted on every cross-fitted judged case.
+async fn learn(config: &Config, path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
     use crate::replay::{history, simulate};
+    use sha2::Digest;
     let started = std::time::Instant::now();
-    let path = args.history.clone().unwrap_or(config.replay.history_file.clone());
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (conversations, problems) =
-        history::read_file(&path).with_context(|| format!("reading {}", path.display()))?;
-    let read_seconds = started.elapsed().as_secs_f64();
+        history::read(std::io::Cursor::new(&bytes)).with_context(|| format!("reading {}", path.display()))?;
+    report_skipped(path, &problems);
+    if conversations.is_empty() {
+        anyhow::bail!(
+            "{}: no conversation in the history ({} line(s) skipped); export one with `frontdesk export`",
+            path.display(),
+            problems.len()
+        );
+    }
+    let pipeline = std::sync::Arc::new(Pipeline::load_unlearned(config)?);
+    let options = simulate::Options {
+        turns: simulate::Turns::First,
+        target_precision: 0.9,
+        split: 1.0,
+        price_per_resolution: 0.0,
+        price_per_1k_tokens: 0.0,
+        parallelism: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        learn: true,
+    };
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    let (_, models) = simulate::run_learning(pipeline, &conversations, options, &bar).await?;
+    bar.finish_and_clear();
+    let mut learned = models
+        .learned
+        .ok_or_else(|| anyhow::anyhow!("nothing was learnt"))?;
+    learned.manifest.history = path.display().to_string();
+    learned.manifest.history_sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    learned.manifest.created_at = jiff::Timestamp::now().to_string();
+    let dir = config.learned_dir();
+    let files = learned.save(&dir)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = serde_json::json!({
+        "history": learned.manifest.history,
+        "conversations": conversations.len(),
+        "skipped_lines": problems.len(),
+        "counts": learned.manifest.counts,
+        "calibration": learned.calibration.as_ref().map(|c| serde_json::json!({
+            "fitted_on": c.model.fitted_on,
+            "agreeing": c.model.agreeing,
+            "ece": c.ece,
+        })),
+        "dir": dir,
+        "files": files,
+        "seconds": seconds,
+        "peak_memory_mb": crate::replay::report::peak_memory_mb(),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let count = |k: &str| learned.manifest.counts.get(k).copied().unwrap_or(0);
+    println!(
+        "frontdesk learn: {} conversations from {} in {seconds:.1} s (peak memory {:.0} MB)",
+        conversations.len(),
+        path.display(),
+        crate::replay::report::peak_memory_mb()
+    );
+    println!(
+        "  intents from tags: {} ({} new, proposed in taxonomy.proposal.toml)",
+        count("intents"),
+        count("new_intents")
+    );
+    println!(
+        "  asked-as questions indexed with their passages: {}",
+        count("asked_as")
+    );
+    println!("  solved conversations for draft notes: {}", count("similar"));
+    println!("  Help Center groups: {}", count("groups"));
+    match &learned.calibration {
+        Some(c) => println!(
+            "  calibration: fitted on {} judged answers ({} agreeing), expected calibration error {:.1}% (cross-fitted)",
+            c.model.fitted_on,
+            c.model.agreeing,
+            c.ece * 100.0
+        ),
+        None => println!(
+            "  calibration: too few judged answers (at least {} with {} of each kind): the drafter's own confidence stays",
+            crate::learn::calibration::MIN_CASES,
+            crate::learn::calibration::MIN_EACH
+        ),
+    }
+    println!(
+        "written to {}: serve, ask, eval and replay use it from now on",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_skipped(path: &std::path::Path, problems: &[crate::replay::history::LineProblem]) {
     for problem in problems.iter().take(SKIPS_SHOWN) {
         eprintln!("{}: {problem} (skipped)", path.display());
     }
@@ -1269,6 +1409,20 @@ async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> any
             problems.len()
         );
     }
+}
+
+/// Skipped history lines shown one by one; the rest are counted.
+const SKIPS_SHOWN: usize = 10;
+
+/// `replay` on a history: the simulation, its terminal summary and its report files.
+async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    use crate::replay::{history, simulate};
+    let started = std::time::Instant::now();
+    let path = args.history.clone().unwrap_or(config.replay.history_file.clone());
+    let (conversations, problems) =
+        history::read_file(&path).with_context(|| format!("reading {}", path.display()))?;
+    let read_seconds = started.elapsed().as_secs_f64();
+    report_skipped(&path, &problems);
     if conversations.is_empty() {
         anyhow::bail!(
             "{}: no conversation in the history ({} line(s) skipped); export one with `frontdesk export`",

@@ -732,6 +732,11 @@ impl Config {
         self.server.data_dir.join("triage-model.json")
     }
 
+    /// Where `frontdesk learn` writes what it learnt from the team's history.
+    pub fn learned_dir(&self) -> PathBuf {
+        self.server.data_dir.join(crate::learn::DIR)
+    }
+
     /// Where the on-disk index lives.
     pub fn index_dir(&self) -> PathBuf {
         self.server.data_dir.join("index")

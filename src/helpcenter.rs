@@ -59,7 +59,11 @@ pub fn to_article(source: &intercom::Article) -> Option<Article> {
     let passages: Vec<Passage> = html_sections(source.body.as_deref().unwrap_or(""))
         .into_iter()
         .filter(|(_, text)| !text.is_empty())
-        .map(|(heading, text)| Passage { heading, text })
+        .map(|(heading, text)| Passage {
+            heading,
+            text,
+            asked_as: Vec::new(),
+        })
         .collect();
     if passages.is_empty() {
         return None;
@@ -73,6 +77,8 @@ pub fn to_article(source: &intercom::Article) -> Option<Article> {
         updated_at: source.updated_at.map(|t| t.to_string()).unwrap_or_default(),
         passages,
         content_hash: String::new(),
+        audience: crate::knowledge::Audience::Public,
+        collection: String::new(),
     };
     // Round-trip through the file format, so the hash is the file's.
     parse_article(&render_article(&draft)).ok()
@@ -204,7 +210,8 @@ mod tests {
             article.passages[1],
             Passage {
                 heading: "Windows".into(),
-                text: "Gold: any time.".into()
+                text: "Gold: any time.".into(),
+                asked_as: Vec::new(),
             }
         );
         assert!(

@@ -34,6 +34,7 @@ pub mod domain;
 pub mod helpcenter;
 pub mod intercom;
 pub mod knowledge;
+pub mod learn;
 pub mod llm;
 pub mod metrics;
 pub mod pipeline;

@@ -181,6 +181,68 @@ pub fn sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// Words that open a greeting, a thank-you or a sign-off.
+const PLEASANTRY_OPENERS: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "dear",
+    "greetings",
+    "thanks",
+    "thank",
+    "thx",
+    "ty",
+    "regards",
+    "best",
+    "cheers",
+    "sincerely",
+    "kind",
+    "warm",
+    "many",
+    "good",
+    "morning",
+    "afternoon",
+    "evening",
+    "bye",
+    "ciao",
+    "bonjour",
+    "hola",
+    "hallo",
+    "merci",
+    "gracias",
+    "danke",
+    "salut",
+];
+
+/// Whether `sentence` is only a greeting, a thank-you or a sign-off ("Hi there!", "Thanks in
+/// advance.", "Regards, Tom"): at most five words, opened by one of those words.
+pub fn is_pleasantry(sentence: &str) -> bool {
+    let words: Vec<String> = sentence
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    !words.is_empty()
+        && words.len() <= 5
+        && PLEASANTRY_OPENERS.contains(&words[0].as_str())
+        && !sentence.contains('?')
+}
+
+/// A customer message without its greetings, thank-yous and sign-offs: what is asked. The
+/// whole message when nothing else is left.
+pub fn without_pleasantries(text: &str) -> String {
+    let kept: Vec<String> = sentences(text)
+        .into_iter()
+        .filter(|s| !is_pleasantry(s))
+        .collect();
+    if kept.is_empty() {
+        text.trim().to_owned()
+    } else {
+        kept.join(" ")
+    }
+}
+
 fn push_sentence(out: &mut Vec<String>, s: &str) {
     let s = s.trim().trim_start_matches(['-', '*', ' ']).trim();
     if s.chars().any(char::is_alphanumeric) {
@@ -243,6 +305,21 @@ mod tests {
             normalize_for_compare("<p>Refunds take 5&ndash;7 days.</p><p>See <a href=\"x\">this</a></p>"),
             normalize_for_compare("Refunds take 5&ndash;7 days.\nSee this")
         );
+    }
+
+    #[test]
+    fn pleasantries_are_dropped_and_the_question_kept() {
+        assert_eq!(
+            without_pleasantries("Hello! I'm a gold member. How do I return boots? Regards, Tom"),
+            "I'm a gold member. How do I return boots?"
+        );
+        assert_eq!(
+            without_pleasantries("Hi, thanks for the quick help with my refund last week"),
+            "Hi, thanks for the quick help with my refund last week",
+            "a long sentence opened by a greeting is kept"
+        );
+        assert_eq!(without_pleasantries("Thanks!"), "Thanks!");
+        assert!(!is_pleasantry("Hi, can I pay by card?"));
     }
 
     #[test]

@@ -582,6 +582,7 @@ mod tests {
             unsupported: vec![],
             needs_human: None,
             tokens: 0,
+            raw_confidence: None,
         }
     }
 

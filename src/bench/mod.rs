@@ -513,6 +513,9 @@ pub fn retrieval(options: &RetrievalOptions) -> anyhow::Result<Vec<CorpusFigures
     let questions = crate::knowledge::eval::load_questions(&options.questions)?;
     let python = options.python.as_deref();
     let sample = measure_corpus("sample", &articles, &questions, options.rounds, python)?;
+    if options.copies == 0 {
+        return Ok(vec![sample]);
+    }
     let scaled = measure_corpus(
         "scaled",
         &scaled_corpus(&articles, options.copies),

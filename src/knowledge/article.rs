@@ -30,6 +30,52 @@ pub struct Article {
     pub passages: Vec<Passage>,
     /// SHA-256 of the file's text: a change re-indexes the article.
     pub content_hash: String,
+    /// Who may read it: customers, or teammates only (`audience: internal`).
+    #[serde(default)]
+    pub audience: Audience,
+    /// The Help Center collection (and section) it sits in, as `Collection / Section`;
+    /// empty when unknown.
+    #[serde(default)]
+    pub collection: String,
+}
+
+/// Who an article is written for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Customers: it may be quoted and linked in a reply.
+    #[default]
+    Public,
+    /// Teammates only (procedures, tools, snippets): it ranks and briefs teammates in notes,
+    /// and is never quoted or linked to a customer.
+    Internal,
+}
+
+impl Article {
+    /// Whether the article is for teammates only.
+    pub fn is_internal(&self) -> bool {
+        self.audience == Audience::Internal
+    }
+
+    /// Adds the ways customers asked for each passage (learnt from history) and changes the
+    /// content hash with them, so the index re-indexes the article.
+    pub fn with_asked_as(mut self, asked: &BTreeMap<usize, Vec<String>>) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(self.content_hash.as_bytes());
+        for (index, questions) in asked {
+            if let Some(passage) = self.passages.get_mut(*index) {
+                for question in questions {
+                    hasher.update(index.to_le_bytes());
+                    hasher.update(question.as_bytes());
+                    passage.asked_as.push(question.clone());
+                }
+            }
+        }
+        if !asked.is_empty() {
+            self.content_hash = hex::encode(hasher.finalize());
+        }
+        self
+    }
 }
 
 /// A passage: the text under one heading.
@@ -39,6 +85,10 @@ pub struct Passage {
     pub heading: String,
     /// Plain text, Markdown markers removed.
     pub text: String,
+    /// How customers asked the question this passage answers, learnt from the team's
+    /// history (`frontdesk learn`): searchable, never shown to a customer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asked_as: Vec<String>,
 }
 
 /// Why an article could not be read: the line (1-based; 0 for the whole file) and the cause.
@@ -184,6 +234,8 @@ pub fn parse_article(text: &str) -> Result<Article, ArticleError> {
         updated_at: String::new(),
         passages: Vec::new(),
         content_hash: hex::encode(Sha256::digest(text.as_bytes())),
+        audience: Audience::Public,
+        collection: String::new(),
     };
     for (i, raw) in lines.iter().enumerate().take(close).skip(1) {
         let line = raw.trim();
@@ -200,6 +252,19 @@ pub fn parse_article(text: &str) -> Result<Article, ArticleError> {
             "url" => article.url = value,
             "locale" => article.locale = value,
             "updated_at" => article.updated_at = value,
+            "collection" => article.collection = value,
+            "audience" => {
+                article.audience = match value.to_ascii_lowercase().as_str() {
+                    "internal" | "teammates" | "agents" => Audience::Internal,
+                    "public" | "everyone" | "customers" | "" => Audience::Public,
+                    other => {
+                        return Err(ArticleError::at(
+                            i + 1,
+                            format!("audience {other:?} is neither public nor internal"),
+                        ));
+                    }
+                }
+            }
             "tags" if value.starts_with('[') && serde_json::from_str::<Vec<String>>(&value).is_ok() => {
                 article.tags = serde_json::from_str::<Vec<String>>(&value).unwrap_or_default();
             }
@@ -267,6 +332,7 @@ fn split_passages(body: &str) -> Vec<Passage> {
             passages.push(Passage {
                 heading: heading.to_owned(),
                 text,
+                asked_as: Vec::new(),
             });
         }
         lines.clear();
@@ -326,6 +392,15 @@ pub fn render_article(article: &Article) -> String {
         tags.join(", "),
         quote(&article.updated_at)
     );
+    if !article.collection.is_empty() {
+        out.insert_str(
+            out.len() - 4,
+            &format!("collection: {}\n", quote(&article.collection)),
+        );
+    }
+    if article.is_internal() {
+        out.insert_str(out.len() - 4, "audience: \"internal\"\n");
+    }
     for passage in &article.passages {
         if !passage.heading.is_empty() {
             out.push_str(&format!("\n## {}\n", passage.heading));
@@ -409,7 +484,8 @@ mod tests {
             a.passages[1],
             Passage {
                 heading: "How long".into(),
-                text: "Five days".into()
+                text: "Five days".into(),
+                asked_as: Vec::new(),
             }
         );
     }

@@ -80,6 +80,7 @@ pub fn evaluate(kb: &KnowledgeBase, questions: &[EvalQuestion]) -> Result<Retrie
         normalized: 0.0,
         margin: 0.0,
         coverage: 0.0,
+        asked_as: 0.0,
     };
     for q in questions {
         let hits = kb.search(&q.question, 20)?;

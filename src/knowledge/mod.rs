@@ -6,8 +6,12 @@
 //! words, and the locale's Snowball stemmer where tantivy has one; English by default). The
 //! analysed terms are indexed with a whitespace tokenizer and also stored, so coverage is
 //! computed without re-analysing passages at query time. Customer text is never parsed as
-//! query syntax: it goes through the same analyzer and becomes a disjunction of term
-//! queries with field boosts (title 2, heading 1.5, tags 1.5, body 1).
+//! query syntax: greetings and sign-offs are dropped, the rest goes through the same
+//! analyzer and becomes a disjunction of term queries: each term against the whole passage
+//! (title, heading, tags and body in one field, as BM25 libraries score it; generic terms
+//! such as "change" or "help" weighed 0.3), against the asked-as questions learnt from
+//! history, and each adjacent pair of terms against title and heading pairs (weight 0.3),
+//! so that "Gold Rewards Card" prefers its own article over "Gold Account".
 //!
 //! On disk, a `manifest.json` beside the index records the schema version and each
 //! article's content hash: an update re-indexes only articles whose hash changed, deletes
@@ -24,7 +28,8 @@ pub mod eval;
 
 pub use analysis::Analyzers;
 pub use article::{
-    Article, ArticleError, MAX_ARTICLE_BYTES, Passage, Problem, parse_article, read_articles, render_article,
+    Article, ArticleError, Audience, MAX_ARTICLE_BYTES, Passage, Problem, parse_article, read_articles,
+    render_article,
 };
 
 use serde::{Deserialize, Serialize};
@@ -34,15 +39,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 /// Bump when the schema or the analysis changes: an index with another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 6;
 /// BM25 score at which the normalised score reaches one half.
-const NORMALIZE_HALF_SCORE: f32 = 8.0;
+const NORMALIZE_HALF_SCORE: f32 = 6.0;
 const PRE_ANALYZED: &str = "frontdesk_pre";
 const MANIFEST: &str = "manifest.json";
 const WRITER_MEMORY: usize = 30_000_000;
@@ -84,12 +89,16 @@ pub enum Error {
 pub struct Signals {
     /// Raw BM25 score (with field boosts).
     pub score: f32,
-    /// `score / (score + 8)`: 0.5 at a score of 8, approaching 1 for strong matches.
+    /// `score / (score + 6)`: 0.5 at a score of 6, approaching 1 for strong matches.
     pub normalized: f32,
     /// `(score - best score of another article) / score`, 0 when another article is as good.
     pub margin: f32,
     /// Share of the question's content terms (analysed) found in the passage.
     pub coverage: f32,
+    /// Share of the question's content terms found in the closest way a customer asked for
+    /// this passage before (learnt from history; 0 without any).
+    #[serde(default)]
+    pub asked_as: f32,
 }
 
 /// One retrieved passage.
@@ -103,8 +112,15 @@ pub struct Hit {
     pub url: String,
     /// The passage's heading (empty for the article's lead).
     pub heading: String,
+    /// The passage's place in its article (0 for the lead).
+    #[serde(default)]
+    pub passage: usize,
     /// The passage text.
     pub text: String,
+    /// For teammates only (`audience: internal`): it may rank and brief a teammate, and is
+    /// never quoted or linked to a customer.
+    #[serde(default)]
+    pub internal: bool,
     /// Its signals.
     pub signals: Signals,
 }
@@ -136,10 +152,13 @@ struct Fields {
     locale: Field,
     /// [`passage_key`] of the passage: the link from a hit to the in-memory passage table.
     key: Field,
-    /// Analysed title, heading and tags: short, so a match here weighs more.
-    head: Field,
-    /// Analysed passage text.
-    body: Field,
+    /// Analysed ways customers asked for the passage (learnt from history).
+    asked: Field,
+    /// Title, heading, tags and body in one field: what single terms are scored on.
+    text: Field,
+    /// Adjacent pairs of analysed title and heading terms (`gold_reward`), so that a
+    /// multi-word name matches as a whole.
+    pairs: Field,
 }
 
 /// A passage as search returns it, kept in memory so that a hit costs no document-store read.
@@ -148,13 +167,23 @@ struct PassageEntry {
     title: String,
     url: String,
     heading: String,
+    index: usize,
     text: String,
     /// Analysed terms of title, heading, body and tags, for coverage.
     terms: HashSet<String>,
+    /// Analysed terms of each way customers asked for it.
+    asked: Vec<HashSet<String>>,
+    /// For teammates only.
+    internal: bool,
 }
+
+/// Ways customers asked for passages, by article id and passage index (learnt from history).
+pub type AskedAsMap = HashMap<String, BTreeMap<usize, Vec<String>>>;
 
 struct State {
     articles: BTreeMap<String, Article>,
+    /// Content hash of each article as indexed (its text and its asked-as questions).
+    hashes: BTreeMap<String, String>,
     passages: HashMap<u64, PassageEntry>,
     version: String,
     locales: HashSet<String>,
@@ -178,6 +207,7 @@ pub struct KnowledgeBase {
     analyzers: Analyzers,
     state: RwLock<State>,
     dir: Option<PathBuf>,
+    asked: RwLock<AskedAsMap>,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -204,8 +234,9 @@ fn schema() -> (Schema, Fields) {
         article_id: builder.add_text_field("article_id", STRING),
         locale: builder.add_text_field("locale", STRING),
         key: builder.add_u64_field("key", FAST),
-        head: builder.add_text_field("head", analysed.clone()),
-        body: builder.add_text_field("body", analysed),
+        asked: builder.add_text_field("asked", analysed.clone()),
+        text: builder.add_text_field("text", analysed.clone()),
+        pairs: builder.add_text_field("pairs", analysed),
     };
     (builder.build(), fields)
 }
@@ -248,6 +279,17 @@ impl KnowledgeBase {
     pub fn open(
         index_dir: Option<&Path>,
         articles: Vec<Article>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(Self, UpdateReport), Error> {
+        Self::open_with(index_dir, articles, AskedAsMap::new(), progress)
+    }
+
+    /// Like [`KnowledgeBase::open`], with the asked-as questions learnt from history indexed
+    /// with their passages; later updates keep them.
+    pub fn open_with(
+        index_dir: Option<&Path>,
+        articles: Vec<Article>,
+        asked: AskedAsMap,
         progress: &mut dyn FnMut(&str),
     ) -> Result<(Self, UpdateReport), Error> {
         let (schema, fields) = schema();
@@ -314,11 +356,13 @@ impl KnowledgeBase {
             analyzers: Analyzers::default(),
             state: RwLock::new(State {
                 articles: BTreeMap::new(),
+                hashes: BTreeMap::new(),
                 passages: HashMap::new(),
                 version: String::new(),
                 locales: HashSet::new(),
             }),
             dir: index_dir.map(Path::to_owned),
+            asked: RwLock::new(asked),
         };
         let mut report = kb.replace_all(articles, &manifest.articles, progress)?;
         report.rebuilt = rebuilt;
@@ -334,13 +378,26 @@ impl KnowledgeBase {
     ) -> Result<UpdateReport, Error> {
         let indexed: BTreeMap<String, String> = {
             let state = self.state.read().expect("knowledge state lock");
-            state
-                .articles
-                .iter()
-                .map(|(id, a)| (id.clone(), a.content_hash.clone()))
-                .collect()
+            state.hashes.clone()
         };
         self.replace_all(articles, &indexed, progress)
+    }
+
+    /// Replaces the asked-as questions and re-indexes the articles they change.
+    pub fn set_asked_as(&self, asked: AskedAsMap) -> Result<UpdateReport, Error> {
+        *self.asked.write().expect("asked-as lock") = asked;
+        self.update(self.articles(), &mut |_| {})
+    }
+
+    /// How many asked-as questions are indexed.
+    pub fn asked_as_count(&self) -> usize {
+        self.asked
+            .read()
+            .expect("asked-as lock")
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(Vec::len)
+            .sum()
     }
 
     fn replace_all(
@@ -350,13 +407,24 @@ impl KnowledgeBase {
         progress: &mut dyn FnMut(&str),
     ) -> Result<UpdateReport, Error> {
         let mut report = UpdateReport::default();
+        // What is indexed: each article with its asked-as questions (and their hash).
+        let indexed_articles: Vec<Article> = {
+            let asked = self.asked.read().expect("asked-as lock");
+            articles
+                .iter()
+                .map(|a| match asked.get(&a.id) {
+                    Some(questions) => a.clone().with_asked_as(questions),
+                    None => a.clone(),
+                })
+                .collect()
+        };
         let mut writer = self.writer.lock().expect("index writer lock");
         let wanted: HashSet<&str> = articles.iter().map(|a| a.id.as_str()).collect();
         for id in indexed.keys().filter(|id| !wanted.contains(String::as_str(id))) {
             writer.delete_term(Term::from_field_text(self.fields.article_id, id));
             report.removed += 1;
         }
-        for article in &articles {
+        for article in &indexed_articles {
             match indexed.get(&article.id) {
                 Some(hash) if *hash == article.content_hash => report.unchanged += 1,
                 previous => {
@@ -377,8 +445,9 @@ impl KnowledgeBase {
         let mut hasher = Sha256::new();
         let mut passages = HashMap::new();
         let mut by_id = BTreeMap::new();
+        let mut hashes = BTreeMap::new();
         let mut locales = HashSet::new();
-        for article in articles {
+        for (original, article) in articles.into_iter().zip(indexed_articles) {
             hasher.update(article.id.as_bytes());
             hasher.update(article.content_hash.as_bytes());
             let article_terms: Vec<String> = self.analyzers.terms(
@@ -389,6 +458,11 @@ impl KnowledgeBase {
                 let mut terms: HashSet<String> = article_terms.iter().cloned().collect();
                 terms.extend(self.analyzers.terms(&article.locale, &passage.heading));
                 terms.extend(self.analyzers.terms(&article.locale, &passage.text));
+                let asked = passage
+                    .asked_as
+                    .iter()
+                    .map(|q| self.analyzers.terms(&article.locale, q).into_iter().collect())
+                    .collect();
                 passages.insert(
                     passage_key(&article.id, index),
                     PassageEntry {
@@ -396,21 +470,22 @@ impl KnowledgeBase {
                         title: article.title.clone(),
                         url: article.url.clone(),
                         heading: passage.heading.clone(),
+                        index,
                         text: passage.text.clone(),
                         terms,
+                        asked,
+                        internal: article.is_internal(),
                     },
                 );
             }
             locales.insert(analysis::primary_subtag(&article.locale));
-            by_id.insert(article.id.clone(), article);
+            hashes.insert(article.id.clone(), article.content_hash.clone());
+            by_id.insert(article.id.clone(), original);
         }
         if let Some(dir) = &self.dir {
             let manifest = Manifest {
                 schema_version: SCHEMA_VERSION,
-                articles: by_id
-                    .iter()
-                    .map(|(id, a)| (id.clone(), a.content_hash.clone()))
-                    .collect(),
+                articles: hashes.clone(),
             };
             let tmp = dir.join(format!("{MANIFEST}.tmp"));
             let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| dir_error(dir, e))?;
@@ -420,6 +495,7 @@ impl KnowledgeBase {
         let mut state = self.state.write().expect("knowledge state lock");
         *state = State {
             articles: by_id,
+            hashes,
             passages,
             version: hex::encode(&hasher.finalize()[..8]),
             locales,
@@ -437,8 +513,9 @@ impl KnowledgeBase {
                 f.article_id => article.id.as_str(),
                 f.locale => analysis::primary_subtag(&article.locale),
                 f.key => passage_key(&article.id, index),
-                                                f.head => format!("{title} {} {tags}", analyse(&passage.heading)),
-                f.body => analyse(&passage.text),
+                f.text => format!("{title} {} {tags} {}", analyse(&passage.heading), analyse(&passage.text)),
+                f.pairs => format!("{} {}", pairs(&title).join(" "), pairs(&analyse(&passage.heading)).join(" ")),
+                f.asked => analyse(&passage.asked_as.join("\n")),
             ))?;
         }
         Ok(())
@@ -470,6 +547,37 @@ impl KnowledgeBase {
         self.state.read().expect("knowledge state lock").passages.len()
     }
 
+    /// Article ids by URL (without query, fragment or trailing slash), for reading the
+    /// links in a teammate's reply.
+    pub fn ids_by_url(&self) -> HashMap<String, String> {
+        self.state
+            .read()
+            .expect("knowledge state lock")
+            .articles
+            .values()
+            .filter(|a| !a.url.is_empty())
+            .map(|a| (normalize_url(&a.url), a.id.clone()))
+            .collect()
+    }
+
+    /// The passage of article `id` that shares the most content terms with `text` (the
+    /// lead on a tie), or `None` when the article is unknown.
+    pub fn closest_passage(&self, id: &str, text: &str) -> Option<usize> {
+        let state = self.state.read().expect("knowledge state lock");
+        let article = state.articles.get(id)?;
+        let terms: HashSet<String> = self.analyzers.terms(&article.locale, text).into_iter().collect();
+        (0..article.passages.len())
+            .map(|i| {
+                let shared = state
+                    .passages
+                    .get(&passage_key(id, i))
+                    .map_or(0, |p| terms.iter().filter(|t| p.terms.contains(*t)).count());
+                (i, shared)
+            })
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| i)
+    }
+
     /// Content terms of `text` as the English index sees them, in order, with repeats.
     pub fn terms(&self, text: &str) -> Vec<String> {
         self.analyzers.terms("en", text)
@@ -483,6 +591,9 @@ impl KnowledgeBase {
     /// The best `limit` passages for a question in `locale`: the question is analysed with
     /// that locale's analyzer, and only that locale's articles are searched when there are any.
     pub fn search_in(&self, question: &str, locale: &str, limit: usize) -> Result<Vec<Hit>, Error> {
+        // Greetings, thanks and sign-offs say nothing about what is asked.
+        let question = crate::text::without_pleasantries(question);
+        let question = question.as_str();
         let mut unique: Vec<String> = Vec::new();
         for term in self.analyzers.terms(locale, question) {
             if !unique.contains(&term) {
@@ -493,16 +604,33 @@ impl KnowledgeBase {
             return Ok(Vec::new());
         }
         let f = self.fields;
-        // Plain term queries (no boost wrappers) over a short head field and the body, so
-        // tantivy can skip blocks that cannot reach the top k (block-max WAND).
-        let should: Vec<(Occur, Box<dyn Query>)> = unique
-            .iter()
-            .flat_map(|term| [f.head, f.body].map(|field| Term::from_field_text(field, term)))
-            .map(|term| {
-                let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                (Occur::Should, Box::new(query) as Box<dyn Query>)
-            })
-            .collect();
+        let term_query = |field: Field, term: &str, boost: f32| -> (Occur, Box<dyn Query>) {
+            let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
+            if (boost - 1.0).abs() < f32::EPSILON {
+                (Occur::Should, Box::new(query))
+            } else {
+                (Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost)))
+            }
+        };
+        // Single terms on the whole passage (title, heading, tags and body as one field, so a
+        // short title does not outweigh the text), generic ones weighed down; the learnt
+        // asked-as questions; and adjacent pairs against titles and headings.
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in &unique {
+            let weight = if GENERIC_TERMS.contains(&term.as_str()) {
+                GENERIC_WEIGHT
+            } else {
+                1.0
+            };
+            should.push(term_query(f.text, term, weight));
+            should.push(term_query(f.asked, term, 1.0));
+        }
+        let mut seen = HashSet::new();
+        for pair in pairs(&self.analyzers.terms(locale, question).join(" ")) {
+            if seen.insert(pair.clone()) {
+                should.push(term_query(f.pairs, &pair, PAIR_WEIGHT));
+            }
+        }
         let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
         let primary = analysis::primary_subtag(locale);
         let state = self.state.read().expect("knowledge state lock");
@@ -555,12 +683,25 @@ impl KnowledgeBase {
                     .iter()
                     .filter(|t| entry.terms.contains(String::as_str(t)))
                     .count();
+                let asked = entry
+                    .asked
+                    .iter()
+                    .map(|terms| {
+                        unique
+                            .iter()
+                            .filter(|t| terms.contains(String::as_str(t)))
+                            .count()
+                    })
+                    .max()
+                    .unwrap_or(0);
                 Hit {
                     article_id: entry.article_id.clone(),
                     title: entry.title.clone(),
                     url: entry.url.clone(),
                     heading: entry.heading.clone(),
+                    passage: entry.index,
                     text: entry.text.clone(),
+                    internal: entry.internal,
                     signals: Signals {
                         score: *score,
                         normalized: score / (score + NORMALIZE_HALF_SCORE),
@@ -570,12 +711,42 @@ impl KnowledgeBase {
                             0.0
                         },
                         coverage: covered as f32 / unique.len() as f32,
+                        asked_as: asked as f32 / unique.len() as f32,
                     },
                 }
             })
             .collect();
         Ok(hits)
     }
+}
+
+/// Verbs and nouns so common in support questions that they say little about which article
+/// answers ("change the email" is not about a rate that changed): weighed down.
+const GENERIC_TERMS: &[&str] = &[
+    "chang", "get", "make", "need", "want", "use", "help", "know", "do", "go", "tri", "work", "see", "find",
+    "take", "give", "set", "updat", "ask", "question", "problem", "issu",
+];
+
+/// Weight of a generic term.
+const GENERIC_WEIGHT: f32 = 0.3;
+/// Weight of a title or heading pair match (on top of its two terms' own).
+const PAIR_WEIGHT: f32 = 0.3;
+
+/// Adjacent pairs of whitespace-separated analysed terms, as `a_b` tokens.
+fn pairs(analysed: &str) -> Vec<String> {
+    let terms: Vec<&str> = analysed.split_whitespace().collect();
+    terms.windows(2).map(|w| format!("{}_{}", w[0], w[1])).collect()
+}
+
+/// A URL as links are compared: no scheme, query, fragment or trailing slash, lower case.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim();
+    let url = url.split(['?', '#']).next().unwrap_or(url);
+    let url = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    url.trim_end_matches('/').to_lowercase()
 }
 
 #[cfg(test)]
@@ -608,6 +779,34 @@ mod tests {
         assert_eq!(hits[0].title, "Returns and refunds");
         let s = hits[0].signals;
         assert!(s.margin > 0.0 && s.coverage > 0.5 && s.normalized > 0.0, "{s:?}");
+    }
+
+    fn article(id: &str, title: &str, body: &str) -> Article {
+        parse_article(&format!("---\nid: {id}\ntitle: {title}\n---\n{body}\n")).unwrap()
+    }
+
+    /// A multi-word product name finds its own article, not one sharing a word of it; a
+    /// generic verb does not pull in an article whose title merely contains it.
+    #[test]
+    fn product_names_match_whole_and_generic_verbs_weigh_little() {
+        let kb = KnowledgeBase::build(vec![
+            article("gold-account", "Gold Account", "The Gold Account pays interest monthly and has no fees."),
+            article(
+                "gold-rewards-card",
+                "Gold Rewards Card",
+                "The Gold Rewards Card earns points on every purchase. Apply online in minutes; we decide within two days. Points can be redeemed for travel and gift cards.",
+            ),
+            article("rate-change", "Why did my interest rate change?", "Rates follow the central bank's base rate."),
+            article("email", "Update your contact details", "You can update your email address and phone number in Settings, under Profile."),
+        ])
+        .unwrap();
+        let top = |q: &str| kb.search(q, 3).unwrap()[0].article_id.clone();
+        assert_eq!(
+            top("How do I apply for the Gold Rewards Card?"),
+            "gold-rewards-card"
+        );
+        assert_eq!(top("points on my gold rewards card"), "gold-rewards-card");
+        assert_eq!(top("how can I change the email I gave you"), "email");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! Its confidence is a weighted sum: 0.45 of the best passage's coverage of the question,
 //! 0.25 of its normalised score, 0.15 of its margin over other articles, and 0.15 of the
 //! triage confidence. With no hit, or a best passage that covers under 25% of the
-//! question's content terms, it drafts nothing.
+//! question's content terms (and that no learnt asked-as question of it covers half of),
+//! it drafts nothing.
 
 use super::{Citation, Draft, DraftRequest, Drafter, Error};
 use crate::knowledge::KnowledgeBase;
@@ -16,6 +17,9 @@ use std::sync::Arc;
 /// Minimum coverage of the question by the best passage for any draft at all.
 pub const MIN_COVERAGE: f32 = 0.25;
 const MAX_SENTENCES: usize = 3;
+/// Share of the question's terms a learnt asked-as question of the passage must hold for
+/// the passage to be answered from even when its own text covers less than [`MIN_COVERAGE`].
+pub(crate) const ASKED_AS_COVERAGE: f32 = 0.5;
 
 /// Composes answers from the knowledge base's own sentences.
 #[derive(Debug, Clone)]
@@ -37,7 +41,8 @@ impl Drafter for ExtractiveDrafter {
             return Ok(None);
         };
         let signals = best.signals;
-        if signals.coverage < MIN_COVERAGE {
+        // A passage the team has answered this way before (asked-as) counts as covering.
+        if signals.coverage < MIN_COVERAGE && signals.asked_as < ASKED_AS_COVERAGE {
             return Ok(None);
         }
         let question: HashSet<String> = self.knowledge.terms(request.question).into_iter().collect();
@@ -93,6 +98,7 @@ impl Drafter for ExtractiveDrafter {
             unsupported: Vec::new(),
             needs_human: None,
             tokens: 0,
+            raw_confidence: None,
         }))
     }
 

@@ -64,6 +64,10 @@ pub struct Draft {
     /// or served from the draft cache).
     #[serde(default)]
     pub tokens: u32,
+    /// The drafter's own confidence, when a calibration learnt from the team's history
+    /// replaced it with P(agrees with the team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_confidence: Option<f32>,
 }
 
 fn one() -> f32 {
@@ -83,7 +87,13 @@ impl Draft {
             unsupported: Vec::new(),
             needs_human: Some(reason),
             tokens: 0,
+            raw_confidence: None,
         }
+    }
+
+    /// The drafter's confidence before any calibration.
+    pub fn raw_confidence(&self) -> f32 {
+        self.raw_confidence.unwrap_or(self.confidence)
     }
 
     /// Runs the grounding check against the passages the drafter was given: confidence is
@@ -200,6 +210,7 @@ mod tests {
             unsupported: vec![],
             needs_human: None,
             tokens: 0,
+            raw_confidence: None,
         };
         assert_eq!(
             draft.to_html(),

@@ -325,6 +325,7 @@ impl Drafter for OpenAiModel {
             unsupported: Vec::new(),
             needs_human: None,
             tokens,
+            raw_confidence: None,
         };
         if repaired {
             draft.confidence_reasons.push(REPAIRED.into());

@@ -40,6 +40,9 @@ pub enum Error {
     /// A Help Center article could not be written.
     #[error("help center: {0}")]
     Helpcenter(#[from] crate::helpcenter::Error),
+    /// What was learnt from history could not be read.
+    #[error("learned: {0}")]
+    Learned(#[from] crate::learn::Error),
     /// A blocking task failed.
     #[error("task: {0}")]
     Task(String),
@@ -149,6 +152,9 @@ impl Decision {
     }
 }
 
+/// Similar solved conversations shown in a draft note.
+pub const SIMILAR_IN_NOTE: usize = 3;
+
 /// How long a cached draft is reused.
 pub const DRAFT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -159,6 +165,10 @@ pub struct Pipeline {
     drafter: Arc<dyn Drafter>,
     policies: Policies,
     top_k: usize,
+    /// Solved past conversations (learnt from history), for draft notes.
+    similar: Option<Arc<crate::learn::SimilarIndex>>,
+    /// P(agrees with the team | signals), learnt from history.
+    calibration: Option<Arc<crate::learn::Calibration>>,
     /// Drafts by (normalised question, intent, knowledge version): the same question asked
     /// again is not drafted again, and a knowledge update changes the key.
     drafts: moka::future::Cache<(String, String, String), Option<Draft>>,
@@ -192,7 +202,66 @@ impl Pipeline {
             drafter,
             policies,
             top_k,
+            similar: None,
+            calibration: None,
             drafts,
+        }
+    }
+
+    /// The same pipeline with what was learnt from a history: intents from tags join the
+    /// intent model, asked-as questions are indexed with their passages (a new index in
+    /// RAM), solved conversations brief the draft notes, and the calibration sets the
+    /// confidence. The knowledge base's own asked-as questions are replaced.
+    pub fn with_learned(&self, learned: &crate::learn::Learned) -> Result<Self, Error> {
+        let classifier = learned_classifier(&self.classifier, learned)?;
+        let (knowledge, _) = KnowledgeBase::open_with(
+            None,
+            self.knowledge.articles(),
+            learned.asked_as_map(),
+            &mut |_| {},
+        )?;
+        let knowledge = Arc::new(knowledge);
+        let drafter: Arc<dyn Drafter> = if self.drafter.is_local() {
+            Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge)))
+        } else {
+            Arc::clone(&self.drafter)
+        };
+        let mut pipeline = Self::new(
+            Arc::new(classifier),
+            Arc::clone(&knowledge),
+            drafter,
+            self.policies.clone(),
+            self.top_k,
+        );
+        pipeline.similar = similar_index(learned, &knowledge);
+        pipeline.calibration = learned.calibration.as_ref().map(|c| Arc::new(c.model.clone()));
+        Ok(pipeline)
+    }
+
+    /// The same pipeline with another calibration (none: the drafter's own confidence).
+    pub fn with_calibration(&self, calibration: Option<crate::learn::Calibration>) -> Self {
+        let mut pipeline = Self::new(
+            Arc::clone(&self.classifier),
+            Arc::clone(&self.knowledge),
+            Arc::clone(&self.drafter),
+            self.policies.clone(),
+            self.top_k,
+        );
+        pipeline.similar = self.similar.clone();
+        pipeline.calibration = calibration.map(Arc::new);
+        pipeline
+    }
+
+    /// The calibration in force.
+    pub fn calibration(&self) -> Option<&crate::learn::Calibration> {
+        self.calibration.as_deref()
+    }
+
+    /// Solved past conversations like `question`, for a teammate's note.
+    pub fn similar_cases(&self, question: &str, limit: usize) -> Vec<crate::learn::SimilarCase> {
+        match &self.similar {
+            Some(index) => index.search(&self.knowledge.terms(question), limit),
+            None => Vec::new(),
         }
     }
 
@@ -205,6 +274,21 @@ impl Pipeline {
     /// Like [`Pipeline::from_config`], with the index on disk at `index_dir` when given.
     /// Blocking: call from `spawn_blocking` in async code.
     pub fn load(config: &Config, index_dir: Option<&std::path::Path>) -> Result<Self, Error> {
+        let learned = crate::learn::Learned::load(&config.learned_dir())?;
+        Self::load_with(config, index_dir, learned.as_ref())
+    }
+
+    /// Like [`Pipeline::load`], without what `frontdesk learn` wrote (the base `replay
+    /// --learn` cross-fits from).
+    pub fn load_unlearned(config: &Config) -> Result<Self, Error> {
+        Self::load_with(config, None, None)
+    }
+
+    fn load_with(
+        config: &Config,
+        index_dir: Option<&std::path::Path>,
+        learned: Option<&crate::learn::Learned>,
+    ) -> Result<Self, Error> {
         if let Some(problem) = config.knowledge_problem(None) {
             return Err(Error::NoKnowledge(problem));
         }
@@ -214,6 +298,10 @@ impl Pipeline {
             &config.model_cache(),
             index_dir.is_some(),
         )?;
+        let classifier = match learned {
+            Some(learned) if !learned.intents.is_empty() => learned_classifier(&classifier, learned)?,
+            _ => classifier,
+        };
         let model = &classifier.model().report;
         tracing::info!(
             cached,
@@ -222,11 +310,12 @@ impl Pipeline {
             threshold = model.threshold,
             "intent model ready"
         );
-        let (knowledge, problems, report) = KnowledgeBase::load(
-            &config.knowledge_sources(),
-            index_dir,
-            config.knowledge.follow_symlinks,
-        )?;
+        let (articles, problems) =
+            crate::knowledge::read_articles(&config.knowledge_sources(), config.knowledge.follow_symlinks);
+        let asked = learned
+            .map(crate::learn::Learned::asked_as_map)
+            .unwrap_or_default();
+        let (knowledge, report) = KnowledgeBase::open_with(index_dir, articles, asked, &mut |_| {})?;
         for problem in &problems {
             tracing::warn!(%problem, "article skipped");
         }
@@ -270,13 +359,26 @@ impl Pipeline {
             }
             None => Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge))),
         };
-        Ok(Self::new(
+        let mut pipeline = Self::new(
             Arc::new(classifier),
-            knowledge,
+            Arc::clone(&knowledge),
             drafter,
             policies,
             config.knowledge.top_k,
-        ))
+        );
+        if let Some(learned) = learned {
+            pipeline.similar = similar_index(learned, &knowledge);
+            pipeline.calibration = learned.calibration.as_ref().map(|c| Arc::new(c.model.clone()));
+            tracing::info!(
+                history = learned.manifest.history,
+                intents = learned.intents.len(),
+                asked_as = learned.asked_as.len(),
+                similar = learned.similar.len(),
+                calibrated = pipeline.calibration.is_some(),
+                "using what was learnt from history"
+            );
+        }
+        Ok(pipeline)
     }
 
     /// Drafts an answer and runs the grounding check on it, reusing a cached draft of the
@@ -311,6 +413,7 @@ impl Pipeline {
             Ok(Some(mut draft)) => {
                 if draft.needs_human.is_none() {
                     draft.ground(hits, |text| self.knowledge.terms(text));
+                    self.calibrate(&mut draft, question, triage, hits);
                 }
                 Some(draft)
             }
@@ -324,6 +427,78 @@ impl Pipeline {
         };
         self.drafts.insert(key, draft.clone()).await;
         Ok(draft)
+    }
+
+    /// Replaces the drafter's confidence with the calibrated P(agrees with the team), scaled
+    /// by the grounding (a thin or unsupported answer stays unsendable).
+    fn calibrate(&self, draft: &mut Draft, question: &str, triage: &TriageResult, hits: &[Hit]) {
+        let Some(calibration) = &self.calibration else {
+            return;
+        };
+        let features = crate::learn::calibration::Features::of(crate::learn::calibration::Inputs {
+            question,
+            hits,
+            triage,
+            draft,
+        });
+        let p = calibration.predict(&features) as f32;
+        draft.raw_confidence = Some(draft.confidence);
+        draft.confidence = (p * draft.grounding).clamp(0.0, 1.0);
+        draft.confidence_reasons.push(format!(
+            "calibrated: P(agrees with the team) {p:.2}, from {} judged past cases (drafter's own {:.2})",
+            calibration.fitted_on,
+            draft.raw_confidence()
+        ));
+    }
+
+    /// Adds the teammate's briefing to the internal note, if the actions hold one: the
+    /// internal articles that match (never shown to the customer) and the most similar
+    /// solved past conversations with the teammate's reply.
+    fn brief(&self, actions: &mut [Action], question: &str, hits: &[Hit]) {
+        let Some(body) = actions.iter_mut().find_map(|a| match a {
+            Action::Note { body_html } => Some(body_html),
+            _ => None,
+        }) else {
+            return;
+        };
+        use crate::text::escape_html;
+        let mut seen = std::collections::HashSet::new();
+        let internal: Vec<&Hit> = hits
+            .iter()
+            .filter(|h| h.internal && seen.insert(h.article_id.as_str()))
+            .take(2)
+            .collect();
+        if !internal.is_empty() {
+            body.push_str("<p><b>Internal articles (teammates only)</b></p><ul>");
+            for hit in internal {
+                let snippet: String = hit.text.chars().take(300).collect();
+                body.push_str(&format!(
+                    "<li>{}{}: {}</li>",
+                    escape_html(&hit.title),
+                    if hit.heading.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" › {}", escape_html(&hit.heading))
+                    },
+                    escape_html(&snippet)
+                ));
+            }
+            body.push_str("</ul>");
+        }
+        let similar = self.similar_cases(question, SIMILAR_IN_NOTE);
+        if !similar.is_empty() {
+            body.push_str("<p><b>Similar solved conversations</b></p><ul>");
+            for case in similar {
+                let reply: String = case.case.reply.chars().take(300).collect();
+                body.push_str(&format!(
+                    "<li>#{}: “{}” — teammate: “{}”</li>",
+                    escape_html(&case.case.conversation_id),
+                    escape_html(&case.case.question),
+                    escape_html(&reply)
+                ));
+            }
+            body.push_str("</ul>");
+        }
     }
 
     /// Whether nothing is drafted because triage alone has decided the outcome. Spam and a
@@ -400,16 +575,18 @@ impl Pipeline {
         let injection = guard_triage(&mut triage, question);
         let hits = self.knowledge.search(question, self.top_k)?;
         knowledge_overrules_scope(&mut triage, &hits);
-        let draft = if hits.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
+        let public: Vec<Hit> = hits.iter().filter(|h| !h.internal).cloned().collect();
+        let draft = if public.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
             None
         } else {
-            self.draft(question, &triage, &hits).await?
+            self.draft(question, &triage, &public).await?
         };
         let context = Context {
             now: crate::store::now_ms() / 1000,
             ..Context::default()
         };
-        let verdict = self.policy().decide(&triage, draft.as_ref(), &context);
+        let mut verdict = self.policy().decide(&triage, draft.as_ref(), &context);
+        self.brief(&mut verdict.actions, question, &hits);
         Ok((triage, hits, draft, verdict))
     }
 
@@ -532,14 +709,17 @@ impl Pipeline {
             self.knowledge.search(text, self.top_k)?
         };
         knowledge_overrules_scope(&mut triage, &hits);
-        let draft = if hits.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
+        // Internal articles rank and brief the teammate; they are never drafted from.
+        let public: Vec<Hit> = hits.iter().filter(|h| !h.internal).cloned().collect();
+        let draft = if public.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
             None
         } else {
-            self.draft(text, &triage, &hits).await?
+            self.draft(text, &triage, &public).await?
         };
-        let verdict = self
+        let mut verdict = self
             .policy_for(input.app_id)
             .decide(&triage, draft.as_ref(), &context);
+        self.brief(&mut verdict.actions, text, &hits);
         decision.hits = hits
             .iter()
             .map(|h| HitSummary {
@@ -639,6 +819,38 @@ impl Pipeline {
             ),
         })
     }
+}
+
+/// The classifier with the intents learnt from tags: new ones join the taxonomy, and every
+/// learnt example is trained on.
+fn learned_classifier(base: &Classifier, learned: &crate::learn::Learned) -> Result<Classifier, Error> {
+    let new = learned
+        .intents
+        .iter()
+        .filter(|i| !i.known)
+        .map(|i| {
+            crate::triage::IntentSpec::learned(
+                &i.name,
+                &i.tag,
+                format!(
+                    "learnt from the tag {} ({} conversations)",
+                    i.tag, i.conversations
+                ),
+            )
+        })
+        .collect();
+    base.extended(new, &learned.examples()).map_err(Error::Task)
+}
+
+fn similar_index(
+    learned: &crate::learn::Learned,
+    knowledge: &Arc<KnowledgeBase>,
+) -> Option<Arc<crate::learn::SimilarIndex>> {
+    (!learned.similar.is_empty()).then(|| {
+        Arc::new(crate::learn::SimilarIndex::new(learned.similar.clone(), |t| {
+            knowledge.terms(t)
+        }))
+    })
 }
 
 fn to_json<T: Serialize>(value: &T) -> serde_json::Value {

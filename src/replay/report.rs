@@ -72,6 +72,8 @@ pub struct Report {
     pub time_to_first_progress_s: f64,
     /// Peak resident memory of the process, MB (Linux; 0 elsewhere).
     pub peak_memory_mb: f64,
+    /// Reliability of the calibrated confidence (with `--learn`).
+    pub calibration: Option<super::simulate::CalibrationReport>,
 }
 
 /// The process's peak resident memory in MB, from `/proc/self/status` (0 when unknown).
@@ -159,6 +161,7 @@ impl Report {
             team_accuracy: simulation.triage.team_accuracy,
             time_to_first_progress_s: simulation.first_case_seconds,
             peak_memory_mb: peak_memory_mb(),
+            calibration: simulation.calibration.clone(),
         }
     }
 
@@ -249,7 +252,7 @@ impl Report {
         match &self.forecast_error {
             Some(f) => {
                 out.push_str(&format!(
-                    "\nforecast check: threshold {:.2} chosen on the earlier {} cases {}; forecast for the later {} cases, then measured there (95% intervals):\n",
+                    "\nforecast check: threshold {:.2} chosen on the earlier {} cases {}; forecast for the later {} cases, then measured there (95% intervals; \"expected in\" adds the later sample's own uncertainty):\n",
                     f.threshold,
                     f.earlier_cases,
                     if f.target_reached {
@@ -269,10 +272,12 @@ impl Report {
                     ("resolution rate", &f.resolution_rate),
                 ] {
                     out.push_str(&format!(
-                        "  {name:<16} forecast {} [{}, {}]  actual {} [{}, {}]  error {:+.1} points{}\n",
+                        "  {name:<16} forecast {} [{}, {}], expected in [{}, {}]  actual {} [{}, {}]  error {:+.1} points{}\n",
                         pct(c.forecast.value),
                         pct(c.forecast.low),
                         pct(c.forecast.high),
+                        pct(c.interval.0),
+                        pct(c.interval.1),
                         pct(c.actual.value),
                         pct(c.actual.low),
                         pct(c.actual.high),
@@ -289,6 +294,35 @@ impl Report {
                 "\nforecast check: no threshold reaches precision {:.2} on the earlier part\n",
                 self.target_precision
             )),
+        }
+        if let Some(c) = &self.calibration {
+            out.push_str(&format!(
+                "\ncalibration (fitted on {} judged cases): expected calibration error {} on the earlier part (cross-fitted), {} on the later part\n  confidence bin   earlier: answers, agreeing   later: answers, agreeing\n",
+                c.fitted_on,
+                pct(c.earlier_ece),
+                pct(c.later_ece)
+            ));
+            for (e, l) in c.earlier.iter().zip(&c.later) {
+                if e.n + l.n == 0 {
+                    continue;
+                }
+                let share = |b: &crate::learn::calibration::Bin| {
+                    if b.n == 0 {
+                        "-".to_owned()
+                    } else {
+                        pct(b.agreement)
+                    }
+                };
+                out.push_str(&format!(
+                    "  {:.1}–{:.1}          {:>5}  {:>7}           {:>5}  {:>7}\n",
+                    e.low,
+                    e.high,
+                    e.n,
+                    share(e),
+                    l.n,
+                    share(l)
+                ));
+            }
         }
         out.push_str(&format!(
             "\ntriage: intent agrees with the teammates' tags on {} of {} tagged cases; team agrees on {}\n",

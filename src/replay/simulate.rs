@@ -99,6 +99,9 @@ pub struct Case {
     pub judged_by: &'static str,
     /// In the earlier part of the time split.
     pub earlier: bool,
+    /// The customer's message (not in the report).
+    #[serde(skip)]
+    pub question: String,
 }
 
 /// Figures at one threshold.
@@ -146,7 +149,11 @@ pub struct ForecastCheck {
     pub actual: Estimate,
     /// actual − forecast.
     pub error: f64,
-    /// The actual value lies inside the forecast's interval.
+    /// Where the later part's value is expected to fall: the forecast with both samples'
+    /// uncertainty (Newcombe's interval for a difference of two proportions, around the
+    /// forecast).
+    pub interval: (f64, f64),
+    /// The actual value lies inside that interval.
     pub within_interval: bool,
 }
 
@@ -209,6 +216,54 @@ pub struct Simulation {
     /// Seconds from the start of [`run`] to the first decided case (the first progress
     /// update).
     pub first_case_seconds: f64,
+    /// How well the confidence means precision, when it was calibrated.
+    pub calibration: Option<CalibrationReport>,
+}
+
+/// Reliability of the calibrated confidence: in each confidence bin, the share of judged
+/// answers that agreed with the team, on the earlier part (cross-fitted: every case scored
+/// by a model fitted without it) and on the later part.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationReport {
+    /// Judged cases the final calibration was fitted on.
+    pub fitted_on: usize,
+    /// The earlier part's reliability table.
+    pub earlier: Vec<crate::learn::calibration::Bin>,
+    /// Its expected calibration error.
+    pub earlier_ece: f64,
+    /// The later part's reliability table.
+    pub later: Vec<crate::learn::calibration::Bin>,
+    /// Its expected calibration error.
+    pub later_ece: f64,
+}
+
+fn calibration_report(cases: &[Case], fitted_on: usize) -> Option<CalibrationReport> {
+    let scored = |earlier: bool| -> Vec<(f64, bool)> {
+        cases
+            .iter()
+            .filter(|c| c.earlier == earlier && c.eligible)
+            .filter(|c| {
+                c.decision
+                    .draft
+                    .as_ref()
+                    .is_some_and(|d| d.raw_confidence.is_some())
+            })
+            .filter_map(|c| c.agrees.map(|a| (f64::from(c.confidence), a)))
+            .collect()
+    };
+    let (earlier, later) = (scored(true), scored(false));
+    if earlier.is_empty() && later.is_empty() {
+        return None;
+    }
+    let (earlier, earlier_ece) = crate::learn::calibration::reliability(&earlier, 10);
+    let (later, later_ece) = crate::learn::calibration::reliability(&later, 10);
+    Some(CalibrationReport {
+        fitted_on,
+        earlier,
+        earlier_ece,
+        later,
+        later_ece,
+    })
 }
 
 /// The threshold grid: 0.00, 0.05, …, 1.00.
@@ -251,13 +306,10 @@ fn truth(
         .position(|m| m.author == AuthorKind::Admin && m.kind == "comment" && !m.text.trim().is_empty());
     let reply = reply_at.map(|i| &rest[i]);
     let articles = reply
-        .map(|r| {
-            urls.iter()
-                .filter(|(url, _)| r.links.iter().any(|l| l == *url))
-                .map(|(_, id)| id.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+        .and_then(|r| crate::learn::attribute(r, pipeline.knowledge(), urls))
+        .map(|a| a.article_id)
+        .into_iter()
+        .collect();
     let customer_after = reply_at.is_some_and(|i| {
         rest[i + 1..]
             .iter()
@@ -286,6 +338,22 @@ fn dice(a: &[String], b: &[String]) -> f64 {
     2.0 * a.intersection(&b).count() as f64 / (a.len() + b.len()) as f64
 }
 
+/// What cross-fitted learning produced, besides the cases.
+#[derive(Debug, Clone, Default)]
+pub struct LearntModels {
+    /// Learnt from the whole earlier part, with the calibration fitted on all its
+    /// cross-fitted judged cases: what `frontdesk learn` saves.
+    pub learned: Option<crate::learn::Learned>,
+}
+
+/// One customer turn to decide, and what the teammates did.
+struct Input {
+    conversation: Conversation,
+    truth: Truth,
+    group: usize,
+    earlier: bool,
+}
+
 /// Replays `history` and measures it.
 pub async fn run(
     pipeline: Arc<Pipeline>,
@@ -293,16 +361,22 @@ pub async fn run(
     options: Options,
     progress: &indicatif::ProgressBar,
 ) -> Result<Simulation, crate::pipeline::Error> {
+    run_learning(pipeline, history, options, progress)
+        .await
+        .map(|(s, _)| s)
+}
+
+/// [`run`], also returning what was learnt (with [`Options::learn`]).
+pub async fn run_learning(
+    pipeline: Arc<Pipeline>,
+    history: &[Conversation],
+    options: Options,
+    progress: &indicatif::ProgressBar,
+) -> Result<(Simulation, LearntModels), crate::pipeline::Error> {
     let started = std::time::Instant::now();
-    let urls: HashMap<String, String> = pipeline
-        .knowledge()
-        .articles()
-        .into_iter()
-        .filter(|a| !a.url.is_empty())
-        .map(|a| (a.url.clone(), a.id.clone()))
-        .collect();
+    let urls = pipeline.knowledge().ids_by_url();
     // The time split, by conversation: the earlier part is where thresholds (and, when
-    // learning, intents) come from.
+    // learning, everything learnt) come from.
     let mut order: Vec<usize> = (0..history.len()).collect();
     let first_at = |c: &Conversation| c.messages.first().map_or(0, |m| m.created_at);
     order.sort_by(|&a, &b| {
@@ -322,50 +396,170 @@ pub async fn run(
         };
     }
     let mut inputs = Vec::new();
-    let mut examples: Vec<(usize, crate::triage::model::Example)> = Vec::new();
     for (c, conversation) in history.iter().enumerate() {
-        for (n, (upto, index)) in turns(conversation, options.turns).into_iter().enumerate() {
+        for (upto, index) in turns(conversation, options.turns) {
             let truth = truth(conversation, index, &pipeline, &urls);
-            if n == 0
-                && earlier[c]
-                && let Some(intent) = &truth.intent
-            {
-                examples.push((
-                    group[c],
-                    crate::triage::model::Example {
-                        text: upto.messages[index].text.clone(),
-                        label: intent.clone(),
-                    },
-                ));
-            }
-            inputs.push((upto, truth, group[c], earlier[c]));
+            inputs.push(Input {
+                conversation: upto,
+                truth,
+                group: group[c],
+                earlier: earlier[c],
+            });
         }
     }
-    // One pipeline per group: fold g is decided by a model trained on the other folds; the
-    // later part by a model trained on the whole earlier part.
+    let mut models = LearntModels::default();
+    // One pipeline per group: fold g is decided by what was learnt from the other folds of
+    // the earlier part; the later part by what was learnt from the whole earlier part.
     let pipelines: Vec<Arc<Pipeline>> = if options.learn {
-        let mut trained = Vec::new();
+        let mut learnt = Vec::new();
         for g in 0..=FOLDS {
-            let extra: Vec<_> = examples
+            let from: Vec<Conversation> = history
                 .iter()
-                .filter(|(fold, _)| g == FOLDS || *fold != g)
-                .map(|(_, e)| e.clone())
+                .enumerate()
+                .filter(|(c, _)| earlier[*c] && (g == FOLDS || group[*c] != g))
+                .map(|(_, conversation)| conversation.clone())
                 .collect();
             let base = Arc::clone(&pipeline);
-            let classifier = tokio::task::spawn_blocking(move || base.classifier().retrained_with(&extra))
-                .await
-                .map_err(|e| crate::pipeline::Error::Task(e.to_string()))?
-                .map_err(crate::pipeline::Error::Task)?;
-            trained.push(Arc::new(pipeline.with_classifier(Arc::new(classifier))));
+            let (learned, fold) = tokio::task::spawn_blocking(move || {
+                let from: Vec<&Conversation> = from.iter().collect();
+                let learned = crate::learn::learn(&from, base.knowledge(), base.classifier());
+                let fold = base.with_learned(&learned);
+                (learned, fold)
+            })
+            .await
+            .map_err(|e| crate::pipeline::Error::Task(e.to_string()))?;
+            learnt.push((learned, Arc::new(fold?)));
         }
-        trained
+        // First pass without calibration: the judged cases to fit it on.
+        progress.set_length(2 * inputs.len() as u64);
+        let first: Vec<Arc<Pipeline>> = learnt.iter().map(|(_, p)| Arc::clone(p)).collect();
+        let inputs = Arc::new(std::mem::take(&mut inputs));
+        let cases = decide_all(first, Arc::clone(&inputs), options, progress, started, None).await?;
+        let judged = |case: &Case| -> Option<(crate::learn::calibration::Features, bool)> {
+            let (draft, triage) = (case.decision.draft.as_ref()?, case.decision.triage.as_ref()?);
+            (case.eligible && case.earlier && draft.needs_human.is_none())
+                .then_some(())
+                .and(case.agrees)
+                .map(|agrees| (features_of(case, draft, triage), agrees))
+        };
+        let mut calibrated = Vec::new();
+        for (g, (_, fold)) in learnt.iter().enumerate() {
+            let fit_on: Vec<_> = cases
+                .iter()
+                .zip(inputs.iter())
+                .filter(|(_, input)| g == FOLDS || input.group != g)
+                .filter_map(|(case, _)| judged(case))
+                .collect();
+            calibrated.push(Arc::new(
+                fold.with_calibration(crate::learn::Calibration::fit(&fit_on)),
+            ));
+        }
+        // What `learn` keeps: learnt from the whole earlier part, calibrated on all of its
+        // cross-fitted judged cases.
+        let (mut learned, _) = learnt.swap_remove(FOLDS);
+        let all: Vec<_> = cases.iter().filter_map(judged).collect();
+        let fitted = crate::learn::Calibration::fit(&all).map(|model| {
+            let scored: Vec<(f64, bool)> = all.iter().map(|(x, y)| (model.predict(x), *y)).collect();
+            let (reliability, ece) = crate::learn::calibration::reliability(&scored, 10);
+            crate::learn::CalibrationFile {
+                model,
+                reliability,
+                ece,
+            }
+        });
+        learned.set_calibration(fitted);
+        models.learned = Some(learned);
+        let inputs = Arc::try_unwrap(inputs).unwrap_or_else(|shared| {
+            shared
+                .iter()
+                .map(|i| Input {
+                    conversation: i.conversation.clone(),
+                    truth: i.truth.clone(),
+                    group: i.group,
+                    earlier: i.earlier,
+                })
+                .collect()
+        });
+        let cases = decide_all(calibrated, Arc::new(inputs), options, progress, started, None).await?;
+        let mut simulation = finish(cases, &pipeline, options, started);
+        simulation.calibration = calibration_report(&simulation.cases, all.len());
+        return Ok((simulation, models));
     } else {
         vec![Arc::clone(&pipeline)]
     };
     progress.set_length(inputs.len() as u64);
-    let inputs = Arc::new(inputs);
-    let pipelines = Arc::new(pipelines);
     let first_case: Arc<std::sync::OnceLock<f64>> = Arc::default();
+    let cases = decide_all(
+        pipelines,
+        Arc::new(inputs),
+        options,
+        progress,
+        started,
+        Some(Arc::clone(&first_case)),
+    )
+    .await?;
+    let mut simulation = finish(cases, &pipeline, options, started);
+    simulation.first_case_seconds = first_case.get().copied().unwrap_or(simulation.first_case_seconds);
+    Ok((simulation, models))
+}
+
+/// The calibration features of a decided case.
+fn features_of(
+    case: &Case,
+    draft: &crate::llm::Draft,
+    triage: &crate::triage::TriageResult,
+) -> crate::learn::calibration::Features {
+    let hits: Vec<crate::knowledge::Hit> = case
+        .decision
+        .hits
+        .iter()
+        .map(|h| crate::knowledge::Hit {
+            article_id: h.article_id.clone(),
+            title: String::new(),
+            url: h.url.clone(),
+            heading: h.heading.clone(),
+            passage: 0,
+            text: String::new(),
+            internal: false,
+            signals: h.signals,
+        })
+        .collect();
+    crate::learn::calibration::Features::of(crate::learn::calibration::Inputs {
+        question: &case.question,
+        hits: &hits,
+        triage,
+        draft,
+    })
+}
+
+fn finish(
+    cases: Vec<Case>,
+    pipeline: &Pipeline,
+    options: Options,
+    started: std::time::Instant,
+) -> Simulation {
+    let mut simulation = measure(
+        cases,
+        f64::from(pipeline.policy().default.reply),
+        options,
+        pipeline.classifier().intent_names(),
+    );
+    simulation.first_case_seconds = started.elapsed().as_secs_f64();
+    simulation
+}
+
+/// Decides every input with its group's pipeline, on `options.parallelism` tasks; cases
+/// sorted by time.
+async fn decide_all(
+    pipelines: Vec<Arc<Pipeline>>,
+    inputs: Arc<Vec<Input>>,
+    options: Options,
+    progress: &indicatif::ProgressBar,
+    started: std::time::Instant,
+    first_case: Option<Arc<std::sync::OnceLock<f64>>>,
+) -> Result<Vec<Case>, crate::pipeline::Error> {
+    let pipelines = Arc::new(pipelines);
+    let first_case = first_case.unwrap_or_default();
     let workers = options.parallelism.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
@@ -379,8 +573,9 @@ pub async fn run(
             let app = crate::domain::AppId::new("replay");
             let mut out = Vec::new();
             for i in (worker..inputs.len()).step_by(workers) {
-                let (conversation, truth, group, earlier) = &inputs[i];
-                let pipeline = &pipelines[*group];
+                let input = &inputs[i];
+                let conversation = &input.conversation;
+                let pipeline = &pipelines[input.group.min(pipelines.len() - 1)];
                 let at = conversation.messages.last().map_or(0, |m| m.created_at);
                 let decision = pipeline
                     .decide(EventInput {
@@ -401,7 +596,14 @@ pub async fn run(
                 // other half of the work per case.
                 out.push((
                     i,
-                    judge(pipeline, conversation, decision, truth.clone(), *earlier).await,
+                    judge(
+                        pipeline,
+                        conversation,
+                        decision,
+                        input.truth.clone(),
+                        input.earlier,
+                    )
+                    .await,
                 ));
                 first_case.get_or_init(|| started.elapsed().as_secs_f64());
                 progress.inc(1);
@@ -420,14 +622,7 @@ pub async fn run(
         a.at.cmp(&b.at)
             .then_with(|| a.conversation_id.cmp(&b.conversation_id))
     });
-    let mut simulation = measure(
-        cases,
-        f64::from(pipeline.policy().default.reply),
-        options,
-        pipeline.classifier().intent_names(),
-    );
-    simulation.first_case_seconds = first_case.get().copied().unwrap_or(0.0);
-    Ok(simulation)
+    Ok(cases)
 }
 
 async fn judge(
@@ -482,6 +677,10 @@ async fn judge(
         agrees,
         judged_by,
         earlier,
+        question: conversation
+            .last_customer_message()
+            .map(|m| m.text.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -543,12 +742,23 @@ pub fn wilson(successes: usize, n: usize) -> Estimate {
     }
 }
 
-fn check(forecast: Estimate, actual: Estimate) -> ForecastCheck {
+/// Compares a forecast with the later part's measurement. Both are samples, so the
+/// interval the measurement should fall in is wider than the forecast's own: each side
+/// combines the forecast's Wilson half-width with the measurement's (Newcombe's method for
+/// the difference of two independent proportions).
+pub fn check(forecast: Estimate, actual: Estimate) -> ForecastCheck {
+    let below = ((forecast.value - forecast.low).powi(2) + (actual.high - actual.value).powi(2)).sqrt();
+    let above = ((forecast.high - forecast.value).powi(2) + (actual.value - actual.low).powi(2)).sqrt();
+    let interval = (
+        (forecast.value - below).max(0.0),
+        (forecast.value + above).min(1.0),
+    );
     ForecastCheck {
         forecast,
         actual,
         error: actual.value - forecast.value,
-        within_interval: actual.value >= forecast.low && actual.value <= forecast.high,
+        interval,
+        within_interval: actual.value >= interval.0 - 1e-12 && actual.value <= interval.1 + 1e-12,
     }
 }
 
@@ -616,6 +826,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         forecast_error,
         recommended_thresholds,
         first_case_seconds: 0.0,
+        calibration: None,
     }
 }
 

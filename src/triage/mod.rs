@@ -101,6 +101,24 @@ fn default_true() -> bool {
     true
 }
 
+impl IntentSpec {
+    /// An intent learnt from a teammates' tag: the tag is applied, no team is named (the
+    /// default route applies), and the bot may answer it.
+    pub fn learned(name: &str, tag: &str, description: String) -> Self {
+        Self {
+            name: name.to_owned(),
+            description,
+            keywords: Vec::new(),
+            examples: Vec::new(),
+            tags: vec![tag.to_owned()],
+            team: None,
+            priority: Priority::default(),
+            auto_reply: true,
+            sensitive: false,
+        }
+    }
+}
+
 /// A rule: phrases that, when present, add tags and may force a handoff.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -317,6 +335,20 @@ impl Classifier {
         let mut examples = taxonomy_examples(&self.taxonomy);
         examples.extend_from_slice(extra);
         Self::train(self.taxonomy.clone(), &examples)
+    }
+
+    /// The taxonomy with `new` intents added, trained on its examples, `extra` ones and the
+    /// new intents' (how intents learnt from the teammates' tags join the model).
+    pub fn extended(&self, new: Vec<IntentSpec>, extra: &[Example]) -> Result<Self, String> {
+        let mut taxonomy = self.taxonomy.clone();
+        for intent in new {
+            if !taxonomy.intents.iter().any(|i| i.name == intent.name) {
+                taxonomy.intents.push(intent);
+            }
+        }
+        let mut examples = taxonomy_examples(&taxonomy);
+        examples.extend_from_slice(extra);
+        Self::train(taxonomy, &examples)
     }
 
     /// Parses a taxonomy and trains on its examples (tests, small taxonomies).

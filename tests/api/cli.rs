@@ -4,7 +4,7 @@
 use crate::helpers::repo_path;
 use std::process::{Command, Output};
 
-fn frontdesk(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn frontdesk(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
     command.args(args).current_dir(repo_path(""));
     for name in [

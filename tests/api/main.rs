@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod injection;
 mod knowledge;
+mod learning;
 mod policy;
 mod spec;
 mod webhook;

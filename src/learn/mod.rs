@@ -1,0 +1,641 @@
+//! Learning from a workspace's own history (`frontdesk learn --history FILE`): what the
+//! team's past conversations teach, written to `<data dir>/learned/` as versioned files a
+//! person can read and review, and used by `serve`, `ask`, `eval` and `replay`:
+//!
+//! - `intents.json`: intents from the teammates' tags, with the customers' questions as
+//!   examples and the team the conversations went to;
+//! - `taxonomy.proposal.toml`: the same as a taxonomy proposal to review and merge, with the
+//!   Help Center's collections offered as groups;
+//! - `asked_as.json`: question → passage. Where a teammate's reply linked or quoted an
+//!   article, the customer's words are indexed with the passage as "asked as" text
+//!   (searchable, never shown);
+//! - `similar.jsonl`: solved past conversations with the teammate's reply (redacted), shown
+//!   in draft notes as similar solved conversations, never in a customer reply;
+//! - `calibration.json`: P(the answer agrees with the team | signals), fitted on the
+//!   history's judged cases as `replay --learn` decides them (cross-fitted), with its
+//!   reliability table.
+//!
+//! This module reads conversations and the knowledge base; it knows no wire format.
+
+pub mod calibration;
+pub mod similar;
+
+use crate::domain::{AuthorKind, Conversation, Message};
+use crate::knowledge::KnowledgeBase;
+use crate::triage::Classifier;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+pub use calibration::Calibration;
+pub use similar::{PastCase, SimilarCase, SimilarIndex};
+
+/// Version of the files' format: files of another version are not read.
+pub const FORMAT: u32 = 1;
+/// Folder of the data dir the files live in.
+pub const DIR: &str = "learned";
+/// Fewest conversations a tag needs to become an intent.
+pub const MIN_TAG_CONVERSATIONS: usize = 5;
+/// Most examples kept per intent.
+pub const MAX_EXAMPLES: usize = 300;
+/// Most "asked as" questions kept per passage (the most recent).
+pub const MAX_ASKED_PER_PASSAGE: usize = 40;
+/// Most solved conversations kept for the similar-cases search (the most recent).
+pub const MAX_SIMILAR: usize = 50_000;
+/// Share of a teammate reply's content terms one passage must hold for the reply to count
+/// as quoting it.
+pub const QUOTE_COVERAGE: f32 = 0.6;
+/// Fewest distinct content terms a reply needs before it can count as quoting.
+const QUOTE_MIN_TERMS: usize = 5;
+
+/// Learning errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file does not parse.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The files were written by another version.
+    #[error("{path} has format {found}, this build reads {FORMAT}: run `frontdesk learn` again")]
+    Format {
+        /// The manifest.
+        path: String,
+        /// Its format.
+        found: u32,
+    },
+}
+
+/// How a teammate's reply pointed at an article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum How {
+    /// The reply links the article's URL.
+    Linked,
+    /// The reply's words are mostly one passage's.
+    Quoted,
+}
+
+/// The article (and passage) a teammate's reply stands on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// Article id.
+    pub article_id: String,
+    /// Passage index in the article.
+    pub passage: usize,
+    /// How it was found.
+    pub how: How,
+}
+
+/// Whether `m` is a teammate's public reply (not a note, not the bot, not an API post).
+pub fn is_teammate_reply(m: &Message) -> bool {
+    m.author == AuthorKind::Admin && m.kind == "comment" && !m.via_api_or_ai && !m.text.trim().is_empty()
+}
+
+/// The teammates' first public reply after message `index`.
+pub fn teammate_reply(conversation: &Conversation, index: usize) -> Option<&Message> {
+    conversation.messages[index + 1..]
+        .iter()
+        .find(|m| is_teammate_reply(m))
+}
+
+/// The article a teammate's reply links (the first known link) or quotes (one passage
+/// holds at least [`QUOTE_COVERAGE`] of the reply's content terms).
+pub fn attribute(
+    reply: &Message,
+    knowledge: &KnowledgeBase,
+    urls: &HashMap<String, String>,
+) -> Option<Attribution> {
+    if let Some(id) = reply
+        .links
+        .iter()
+        .find_map(|l| urls.get(&crate::knowledge::normalize_url(l)))
+    {
+        let passage = knowledge.closest_passage(id, &reply.text).unwrap_or(0);
+        return Some(Attribution {
+            article_id: id.clone(),
+            passage,
+            how: How::Linked,
+        });
+    }
+    let text: String = reply
+        .text
+        .split_whitespace()
+        .filter(|w| !w.contains("://") && !w.starts_with("www."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let distinct: HashSet<String> = knowledge.terms(&text).into_iter().collect();
+    if distinct.len() < QUOTE_MIN_TERMS {
+        return None;
+    }
+    let best = knowledge.search(&text, 1).ok()?.into_iter().next()?;
+    (best.signals.coverage >= QUOTE_COVERAGE && !best.internal).then_some(Attribution {
+        article_id: best.article_id,
+        passage: best.passage,
+        how: How::Quoted,
+    })
+}
+
+/// Where the history came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// When it was learnt (RFC 3339).
+    pub created_at: String,
+    /// The history file.
+    pub history: String,
+    /// SHA-256 of the history file.
+    pub history_sha256: String,
+    /// Conversations read.
+    pub conversations: usize,
+    /// Knowledge base version it was learnt against.
+    pub knowledge_version: String,
+    /// Figures: intents, asked-as questions, similar cases, judged cases.
+    pub counts: BTreeMap<String, usize>,
+}
+
+/// An intent learnt from a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedIntent {
+    /// Intent name: the taxonomy's intent carrying the tag, or the tag as a name.
+    pub name: String,
+    /// The teammates' tag.
+    pub tag: String,
+    /// Whether the taxonomy already has this intent.
+    pub known: bool,
+    /// Conversations tagged with it (and no other intent tag).
+    pub conversations: usize,
+    /// The team they were most often assigned to.
+    pub team_id: Option<String>,
+    /// The customers' questions.
+    pub examples: Vec<String>,
+}
+
+/// One "asked as" question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskedAs {
+    /// Article id.
+    pub article_id: String,
+    /// Passage index.
+    pub passage: usize,
+    /// The customer's question.
+    pub question: String,
+    /// The conversation it came from.
+    pub conversation_id: String,
+    /// Linked or quoted.
+    pub how: How,
+}
+
+/// A group of the Help Center (collection and section) with its articles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// `Collection / Section`.
+    pub name: String,
+    /// Article titles in it.
+    pub titles: Vec<String>,
+}
+
+/// Everything learnt from one history.
+#[derive(Debug, Clone, Default)]
+pub struct Learned {
+    /// Provenance.
+    pub manifest: Manifest,
+    /// Intents from tags.
+    pub intents: Vec<LearnedIntent>,
+    /// Question → passage.
+    pub asked_as: Vec<AskedAs>,
+    /// Solved conversations.
+    pub similar: Vec<PastCase>,
+    /// The Help Center's groups.
+    pub groups: Vec<Group>,
+    /// The calibration, when the history had enough judged cases.
+    pub calibration: Option<CalibrationFile>,
+}
+
+/// `calibration.json`: the model and how well it held on the cases it was fitted on
+/// (cross-fitted decisions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationFile {
+    /// The model.
+    pub model: Calibration,
+    /// Reliability of the cross-fitted confidences on the history.
+    pub reliability: Vec<calibration::Bin>,
+    /// Expected calibration error there.
+    pub ece: f64,
+}
+
+/// Tags frontdesk or its rules put on conversations: never intents.
+fn is_own_tag(tag: &str, classifier: &Classifier) -> bool {
+    let lower = tag.to_lowercase();
+    lower.starts_with("frontdesk")
+        || matches!(
+            lower.as_str(),
+            "spam" | "prompt-injection" | "answered" | "handoff"
+        )
+        || classifier
+            .taxonomy()
+            .rules
+            .iter()
+            .any(|r| r.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)))
+}
+
+/// A tag as an intent name: lower case, runs of other characters as `_`.
+fn slug(tag: &str) -> String {
+    let mut out = String::new();
+    for c in tag.to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_owned()
+}
+
+/// Learns intents, asked-as questions and similar cases from `history` (the calibration is
+/// fitted separately, on decided cases: see [`Learned::calibration`]).
+pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &Classifier) -> Learned {
+    let urls = knowledge.ids_by_url();
+    // Per tag (lower case): its spelling, and (time, question, team) of each conversation.
+    type Tagged = (String, Vec<(i64, String, Option<String>)>);
+    let mut by_tag: BTreeMap<String, Tagged> = BTreeMap::new();
+    let mut asked: BTreeMap<(String, usize), Vec<(i64, AskedAs)>> = BTreeMap::new();
+    let mut similar = Vec::new();
+    for conversation in history {
+        let Some((index, first)) = conversation
+            .messages
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.author == AuthorKind::Customer && !m.text.trim().is_empty())
+        else {
+            continue;
+        };
+        let question = crate::text::without_pleasantries(&first.text);
+        let id = conversation
+            .id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let intent_tags: Vec<&String> = conversation
+            .tags
+            .iter()
+            .filter(|t| !is_own_tag(t, classifier))
+            .collect();
+        if let [tag] = intent_tags.as_slice() {
+            let key = tag.to_lowercase();
+            by_tag
+                .entry(key)
+                .or_insert_with(|| ((*tag).clone(), Vec::new()))
+                .1
+                .push((
+                    first.created_at,
+                    question.clone(),
+                    conversation.team_assignee_id.clone(),
+                ));
+        }
+        let Some(reply) = teammate_reply(conversation, index) else {
+            continue;
+        };
+        let attribution = attribute(reply, knowledge, &urls);
+        if let Some(a) = &attribution {
+            asked.entry((a.article_id.clone(), a.passage)).or_default().push((
+                first.created_at,
+                AskedAs {
+                    article_id: a.article_id.clone(),
+                    passage: a.passage,
+                    question: question.clone(),
+                    conversation_id: id.clone(),
+                    how: a.how,
+                },
+            ));
+        }
+        // Solved: the teammate's reply was the last word, and the conversation is closed.
+        let customer_after = conversation.messages[index + 1..]
+            .iter()
+            .skip_while(|m| m.id != reply.id)
+            .any(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty());
+        if !customer_after && !conversation.open {
+            similar.push(PastCase {
+                conversation_id: id,
+                at: first.created_at,
+                question,
+                reply: crate::llm::redact::redact(&reply.text).text,
+                articles: attribution.map(|a| a.article_id).into_iter().collect(),
+            });
+        }
+    }
+    let mut intents = Vec::new();
+    for (_, (tag, mut items)) in by_tag {
+        if items.len() < MIN_TAG_CONVERSATIONS {
+            continue;
+        }
+        let mut teams: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, _, team) in &items {
+            if let Some(team) = team {
+                *teams.entry(team.clone()).or_insert(0) += 1;
+            }
+        }
+        let team_id = teams
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(t, _)| t);
+        let known = classifier.intent_for_tag(&tag);
+        items.sort_by_key(|item| std::cmp::Reverse(item.0));
+        let conversations = items.len();
+        let mut examples: Vec<String> = Vec::new();
+        for (_, question, _) in items {
+            if examples.len() == MAX_EXAMPLES {
+                break;
+            }
+            if !examples.contains(&question) {
+                examples.push(question);
+            }
+        }
+        intents.push(LearnedIntent {
+            name: known.clone().unwrap_or_else(|| slug(&tag)),
+            tag,
+            known: known.is_some(),
+            conversations,
+            team_id,
+            examples,
+        });
+    }
+    let mut asked_as = Vec::new();
+    for (_, mut items) in asked {
+        items.sort_by_key(|item| std::cmp::Reverse(item.0));
+        let mut seen = HashSet::new();
+        for (_, item) in items {
+            if seen.len() == MAX_ASKED_PER_PASSAGE {
+                break;
+            }
+            if seen.insert(crate::text::normalize_for_compare(&item.question)) {
+                asked_as.push(item);
+            }
+        }
+    }
+    similar.sort_by_key(|case| std::cmp::Reverse(case.at));
+    similar.truncate(MAX_SIMILAR);
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for article in knowledge.articles() {
+        if !article.collection.is_empty() {
+            groups
+                .entry(article.collection.clone())
+                .or_default()
+                .push(article.title.clone());
+        }
+    }
+    let mut learned = Learned {
+        manifest: Manifest {
+            format: FORMAT,
+            conversations: history.len(),
+            knowledge_version: knowledge.version(),
+            ..Manifest::default()
+        },
+        intents,
+        asked_as,
+        similar,
+        groups: groups
+            .into_iter()
+            .map(|(name, titles)| Group { name, titles })
+            .collect(),
+        calibration: None,
+    };
+    learned.count();
+    learned
+}
+
+impl Learned {
+    fn count(&mut self) {
+        let counts = &mut self.manifest.counts;
+        counts.insert("intents".into(), self.intents.len());
+        counts.insert(
+            "new_intents".into(),
+            self.intents.iter().filter(|i| !i.known).count(),
+        );
+        counts.insert("asked_as".into(), self.asked_as.len());
+        counts.insert("similar".into(), self.similar.len());
+        counts.insert("groups".into(), self.groups.len());
+        counts.insert(
+            "judged".into(),
+            self.calibration.as_ref().map_or(0, |c| c.model.fitted_on),
+        );
+    }
+
+    /// Sets the calibration and updates the counts.
+    pub fn set_calibration(&mut self, calibration: Option<CalibrationFile>) {
+        self.calibration = calibration;
+        self.count();
+    }
+
+    /// Asked-as questions by article and passage, as the knowledge base indexes them.
+    pub fn asked_as_map(&self) -> crate::knowledge::AskedAsMap {
+        let mut map: crate::knowledge::AskedAsMap = HashMap::new();
+        for item in &self.asked_as {
+            map.entry(item.article_id.clone())
+                .or_default()
+                .entry(item.passage)
+                .or_default()
+                .push(item.question.clone());
+        }
+        map
+    }
+
+    /// The learnt intents as training examples (`name`, question).
+    pub fn examples(&self) -> Vec<crate::triage::model::Example> {
+        self.intents
+            .iter()
+            .flat_map(|intent| {
+                intent.examples.iter().map(|text| crate::triage::model::Example {
+                    text: text.clone(),
+                    label: intent.name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The taxonomy proposal: new intents as `[[intent]]` tables, known ones as comments
+    /// with the examples learnt, and the Help Center's groups.
+    pub fn proposal_toml(&self) -> String {
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        let mut out = format!(
+            "# Taxonomy proposal learnt by `frontdesk learn` from {} ({} conversations) on {}.\n\
+             # Review it, then merge what you keep into your intents file (config/intents.toml).\n\
+             # Team ids are Intercom's: name them in [policy.teams] of frontdesk.toml.\n",
+            self.manifest.history, self.manifest.conversations, self.manifest.created_at
+        );
+        for intent in &self.intents {
+            let examples: Vec<String> = intent.examples.iter().take(15).map(|e| quote(e)).collect();
+            if intent.known {
+                out.push_str(&format!(
+                    "\n# intent {} (tag {}): {} tagged conversations; {} example(s) learnt, used without editing this file.\n",
+                    intent.name,
+                    quote(&intent.tag),
+                    intent.conversations,
+                    intent.examples.len()
+                ));
+                continue;
+            }
+            out.push_str(&format!(
+                "\n[[intent]]\nname = {}\ndescription = {}\ntags = [{}]\n",
+                quote(&intent.name),
+                quote(&format!(
+                    "learnt from the tag {} ({} conversations{})",
+                    intent.tag,
+                    intent.conversations,
+                    intent
+                        .team_id
+                        .as_deref()
+                        .map(|t| format!(", most often assigned to team {t}"))
+                        .unwrap_or_default()
+                )),
+                quote(&intent.tag)
+            ));
+            out.push_str(&format!("examples = [\n    {},\n]\n", examples.join(",\n    ")));
+        }
+        if !self.groups.is_empty() {
+            out.push_str(
+                "\n# Help Center groups (collection / section), offered as intents: uncomment to use.\n",
+            );
+            for group in &self.groups {
+                let titles: Vec<String> = group.titles.iter().take(15).map(|t| quote(t)).collect();
+                out.push_str(&format!(
+                    "#\n# [[intent]]\n# name = {}\n# examples = [{}]\n",
+                    quote(&slug(&group.name)),
+                    titles.join(", ")
+                ));
+            }
+        }
+        out
+    }
+
+    /// Writes the files into `dir` (created), each through a temporary file and a rename.
+    pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let write = |name: &str, bytes: Vec<u8>| -> Result<PathBuf, Error> {
+            let path = dir.join(name);
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            Ok(path)
+        };
+        let json = |value: &dyn erased::Json| value.to_pretty();
+        let mut written = vec![
+            write("intents.json", json(&self.intents))?,
+            write("asked_as.json", json(&self.asked_as))?,
+            write("groups.json", json(&self.groups))?,
+            write("taxonomy.proposal.toml", self.proposal_toml().into_bytes())?,
+        ];
+        let mut lines = Vec::new();
+        for case in &self.similar {
+            lines.extend(serde_json::to_vec(case).unwrap_or_default());
+            lines.push(b'\n');
+        }
+        written.push(write("similar.jsonl", lines)?);
+        match &self.calibration {
+            Some(c) => written.push(write("calibration.json", json(c))?),
+            None => {
+                let _ = std::fs::remove_file(dir.join("calibration.json"));
+            }
+        }
+        // The manifest last: a half-written set is never read as complete.
+        written.push(write("manifest.json", json(&self.manifest))?);
+        Ok(written)
+    }
+
+    /// Reads the files of `dir`; `None` when nothing was learnt there.
+    pub fn load(dir: &Path) -> Result<Option<Self>, Error> {
+        let manifest_path = dir.join("manifest.json");
+        if !manifest_path.exists() {
+            return Ok(None);
+        }
+        fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+            let bytes = std::fs::read(path).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            serde_json::from_slice(&bytes).map_err(|source| Error::Parse {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+        let manifest: Manifest = read(&manifest_path)?;
+        if manifest.format != FORMAT {
+            return Err(Error::Format {
+                path: manifest_path.display().to_string(),
+                found: manifest.format,
+            });
+        }
+        let similar_path = dir.join("similar.jsonl");
+        let text = std::fs::read_to_string(&similar_path).map_err(|source| Error::Io {
+            path: similar_path.display().to_string(),
+            source,
+        })?;
+        let similar = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<Vec<PastCase>, _>>()
+            .map_err(|source| Error::Parse {
+                path: similar_path.display().to_string(),
+                source,
+            })?;
+        let calibration_path = dir.join("calibration.json");
+        let calibration: Option<CalibrationFile> = if calibration_path.exists() {
+            Some(read(&calibration_path)?).filter(|c: &CalibrationFile| c.model.is_current())
+        } else {
+            None
+        };
+        Ok(Some(Self {
+            intents: read(&dir.join("intents.json"))?,
+            asked_as: read(&dir.join("asked_as.json"))?,
+            groups: read(&dir.join("groups.json"))?,
+            similar,
+            calibration,
+            manifest,
+        }))
+    }
+}
+
+mod erased {
+    /// Pretty JSON of any serialisable value (a trait object, so one closure writes them all).
+    pub(super) trait Json {
+        fn to_pretty(&self) -> Vec<u8>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_pretty(&self) -> Vec<u8> {
+            let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+            bytes.push(b'\n');
+            bytes
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_become_intent_names() {
+        assert_eq!(slug("Billing / Refunds"), "billing_refunds");
+        assert_eq!(slug("order-changes"), "order_changes");
+    }
+}

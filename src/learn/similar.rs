@@ -1,0 +1,178 @@
+//! Similar solved conversations: the team's past questions with the teammate's reply that
+//! settled them, found by term overlap (BM25 over analysed terms), for the draft note a
+//! teammate reads. They go in notes only, never in a reply to a customer.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One solved past conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastCase {
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Unix seconds of the question.
+    pub at: i64,
+    /// The customer's question (greetings and sign-offs removed).
+    pub question: String,
+    /// The teammate's reply that settled it, with personal data redacted.
+    pub reply: String,
+    /// Help articles the reply linked or quoted.
+    #[serde(default)]
+    pub articles: Vec<String>,
+}
+
+/// A past case found for a question, with its score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimilarCase {
+    /// The case.
+    #[serde(flatten)]
+    pub case: PastCase,
+    /// BM25 score of the question against the past question.
+    pub score: f32,
+}
+
+/// The searchable past cases.
+#[derive(Debug, Default)]
+pub struct SimilarIndex {
+    cases: Vec<PastCase>,
+    postings: HashMap<String, Vec<(u32, u16)>>,
+    lengths: Vec<u16>,
+    mean_length: f32,
+}
+
+/// Shortest share of the question's terms a past question must share to be shown.
+const MIN_SHARED: f32 = 0.3;
+
+impl SimilarIndex {
+    /// Indexes `cases`, analysing their questions with `terms`.
+    pub fn new(cases: Vec<PastCase>, terms: impl Fn(&str) -> Vec<String>) -> Self {
+        let mut postings: HashMap<String, Vec<(u32, u16)>> = HashMap::new();
+        let mut lengths = Vec::with_capacity(cases.len());
+        for (i, case) in cases.iter().enumerate() {
+            let analysed = terms(&case.question);
+            lengths.push(u16::try_from(analysed.len()).unwrap_or(u16::MAX));
+            let mut counts: HashMap<String, u16> = HashMap::new();
+            for term in analysed {
+                *counts.entry(term).or_insert(0) += 1;
+            }
+            for (term, count) in counts {
+                postings.entry(term).or_default().push((i as u32, count));
+            }
+        }
+        let mean_length = lengths.iter().map(|l| f32::from(*l)).sum::<f32>() / lengths.len().max(1) as f32;
+        Self {
+            cases,
+            postings,
+            lengths,
+            mean_length: mean_length.max(1.0),
+        }
+    }
+
+    /// How many cases are indexed.
+    pub fn len(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+    }
+
+    /// The `limit` past cases most like `question` (already analysed into `terms`), best
+    /// first, sharing at least 30% of its terms; at most one per distinct reply.
+    pub fn search(&self, terms: &[String], limit: usize) -> Vec<SimilarCase> {
+        let mut unique: Vec<&String> = Vec::new();
+        for term in terms {
+            if !unique.contains(&term) {
+                unique.push(term);
+            }
+        }
+        if unique.is_empty() || self.cases.is_empty() {
+            return Vec::new();
+        }
+        let n = self.cases.len() as f32;
+        let (k1, b) = (1.2_f32, 0.75_f32);
+        let mut scores: HashMap<u32, (f32, usize)> = HashMap::new();
+        for term in &unique {
+            let Some(list) = self.postings.get(*term) else {
+                continue;
+            };
+            let df = list.len() as f32;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for &(doc, tf) in list {
+                let tf = f32::from(tf);
+                let length = f32::from(self.lengths[doc as usize]) / self.mean_length;
+                let score = idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length));
+                let entry = scores.entry(doc).or_insert((0.0, 0));
+                entry.0 += score;
+                entry.1 += 1;
+            }
+        }
+        let mut ranked: Vec<(u32, f32, usize)> = scores
+            .into_iter()
+            .map(|(doc, (score, shared))| (doc, score, shared))
+            .filter(|(_, _, shared)| *shared as f32 >= MIN_SHARED * unique.len() as f32)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out: Vec<SimilarCase> = Vec::new();
+        for (doc, score, _) in ranked {
+            let case = &self.cases[doc as usize];
+            let reply = crate::text::normalize_for_compare(&case.reply);
+            if out
+                .iter()
+                .any(|s| crate::text::normalize_for_compare(&s.case.reply) == reply)
+            {
+                continue;
+            }
+            out.push(SimilarCase {
+                case: case.clone(),
+                score,
+            });
+            if out.len() == limit {
+                break;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(id: &str, question: &str, reply: &str) -> PastCase {
+        PastCase {
+            conversation_id: id.into(),
+            at: 0,
+            question: question.into(),
+            reply: reply.into(),
+            articles: Vec::new(),
+        }
+    }
+
+    fn terms(text: &str) -> Vec<String> {
+        text.split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+            .filter(|w| w.len() > 2)
+            .collect()
+    }
+
+    #[test]
+    fn the_closest_past_questions_come_first_and_unrelated_ones_never() {
+        let index = SimilarIndex::new(
+            vec![
+                case("1", "my parcel never arrived", "We resent the parcel."),
+                case("2", "how do I change my password", "Use the reset link."),
+                case("3", "parcel arrived damaged", "Send us a photo."),
+                case("4", "my parcel never arrived at all", "We resent the parcel."),
+            ],
+            terms,
+        );
+        let found = index.search(&terms("the parcel never arrived"), 3);
+        let ids: Vec<&str> = found.iter().map(|s| s.case.conversation_id.as_str()).collect();
+        assert_eq!(ids[0], "1", "{ids:?}");
+        assert!(!ids.contains(&"4"), "the same reply is shown once: {ids:?}");
+        assert!(!ids.contains(&"2"), "{ids:?}");
+        assert!(index.search(&terms("weather tomorrow"), 3).is_empty());
+    }
+}
