@@ -552,8 +552,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.ms_per_message
                 );
                 println!(
-                    "in-scope accuracy {:.3}   macro-F1 {:.3}   out-of-scope recall {:.3}   precision {:.3}   (threshold {:.2}, chosen on held-back training examples)",
+                    "in-scope accuracy {:.3} (most likely class, no threshold: {:.3})   macro-F1 {:.3}   out-of-scope recall {:.3}   precision {:.3}   (threshold {:.2}, chosen on held-back training examples)",
                     report.accuracy,
+                    report.argmax_accuracy,
                     report.macro_f1,
                     report.oos_recall,
                     report.oos_precision,

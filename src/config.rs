@@ -252,6 +252,9 @@ pub struct PolicyConfig {
     /// Team ids by the team names used in the triage taxonomy.
     #[serde(deserialize_with = "id_map")]
     pub teams: BTreeMap<String, String>,
+    /// The team (a name of `teams`) a handoff goes to when its intent names none: with an
+    /// empty taxonomy, every handoff.
+    pub default_team: Option<String>,
     /// Replies the bot may post in one conversation; the next customer message is handed off.
     pub max_bot_replies: u32,
     /// Hand off urgent messages as well as angry ones.
@@ -387,6 +390,7 @@ impl Default for PolicyConfig {
             handoff_tag: "frontdesk-handoff".into(),
             answered_tag: "frontdesk-answered".into(),
             teams: BTreeMap::new(),
+            default_team: None,
             max_bot_replies: 1,
             handoff_on_urgent: true,
             handover_message: false,
@@ -877,15 +881,10 @@ impl Config {
                 ),
             );
         }
-        if !self.triage.intents_file.is_file() {
-            error(
-                "triage.intents_file",
-                format!("{} does not exist", self.triage.intents_file.display()),
-            );
-        }
         if let Err(e) = crate::llm::prompts::Prompts::load(&self.llm.prompts_dir) {
             error("llm.prompts_dir", e.to_string());
         }
+        let no_taxonomy = !self.triage.intents_file.is_file();
         if self.worker.max_action_attempts == 0 || self.worker.max_event_attempts == 0 {
             error("worker", "attempt counts must be at least 1".into());
         }
@@ -901,6 +900,25 @@ impl Config {
                     ),
                 });
             }
+        }
+        if no_taxonomy {
+            problems.push(Problem {
+                severity: Severity::Warning,
+                key: "triage.intents_file",
+                message: format!(
+                    "{} does not exist: no taxonomy, so every question goes to the knowledge base and handoffs go to policy.default_team (`frontdesk learn` proposes intents from your history)",
+                    self.triage.intents_file.display()
+                ),
+            });
+        }
+        if let Some(team) = &self.policy.default_team
+            && !self.policy.teams.contains_key(team)
+        {
+            problems.push(Problem {
+                severity: Severity::Error,
+                key: "policy.default_team",
+                message: format!("{team:?} is not a team name of [policy.teams]"),
+            });
         }
         if self.policy.teams.is_empty() {
             problems.push(Problem {

@@ -129,6 +129,8 @@ pub struct Policy {
     pub answered_tag: String,
     /// Team ids by name.
     pub teams: BTreeMap<String, String>,
+    /// The team name for handoffs whose intent names none.
+    pub default_team: Option<String>,
     /// Bot replies allowed per conversation.
     pub max_bot_replies: u32,
     /// Hand off urgent messages.
@@ -195,6 +197,7 @@ impl Policy {
             handoff_tag: config.handoff_tag.clone(),
             answered_tag: config.answered_tag.clone(),
             teams: config.teams.clone(),
+            default_team: config.default_team.clone(),
             max_bot_replies: config.max_bot_replies,
             handoff_on_urgent: config.handoff_on_urgent,
             handover_message: config.handover_message,
@@ -398,7 +401,12 @@ impl Policy {
                     actions.push(tag(&self.handoff_tag));
                 }
                 actions.extend(triage.tags.iter().map(|t| tag(t)));
-                if let Some(team_id) = triage.team.as_ref().and_then(|t| self.teams.get(t)) {
+                if let Some(team_id) = triage
+                    .team
+                    .as_ref()
+                    .or(self.default_team.as_ref())
+                    .and_then(|t| self.teams.get(t))
+                {
                     actions.push(Action::Assign {
                         assignee: Assignee::Team(TeamId::new(team_id.clone())),
                     });

@@ -616,12 +616,13 @@ pub fn render_classify(
     baseline: Option<&serde_json::Value>,
 ) -> String {
     let mut out = format!(
-        "{:<48} {:>9} {:>11} {:>13} {:>9} {:>10}\n",
-        "classifier", "accuracy", "oos recall", "oos precision", "train s", "ms/message"
+        "{:<48} {:>9} {:>9} {:>11} {:>13} {:>9} {:>10}\n",
+        "classifier", "argmax", "accuracy", "oos recall", "oos precision", "train s", "ms/message"
     );
     out.push_str(&format!(
-        "{:<48} {:>9.3} {:>11.3} {:>13.3} {:>9.2} {:>10.3}\n",
+        "{:<48} {:>9.3} {:>9.3} {:>11.3} {:>13.3} {:>9.2} {:>10.3}\n",
         format!("frontdesk (threshold {:.2} from training)", report.threshold),
+        report.argmax_accuracy,
         report.accuracy,
         report.oos_recall,
         report.oos_precision,
@@ -631,13 +632,14 @@ pub fn render_classify(
     if let Some(b) = baseline {
         let n = |k: &str| b.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
         out.push_str(&format!(
-            "{:<48} {:>9.3} {:>11.3} {:>13.3} {:>9.2} {:>10.3}\n",
+            "{:<48} {:>9.3} {:>9.3} {:>11.3} {:>13.3} {:>9.2} {:>10.3}\n",
             b.get("engine")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or("python")
                 .chars()
                 .take(48)
                 .collect::<String>(),
+            n("accuracy"),
             n("accuracy"),
             n("oos_recall"),
             n("oos_precision"),

@@ -6,8 +6,9 @@
 //! - a case is **eligible** when no handoff rule fired and the intent allows auto-replies, so
 //!   only the draft's confidence decides; at threshold `t` the bot **answers** an eligible case
 //!   whose confidence is at least `t`. **Coverage** is answered / all cases.
-//! - **agreement**: when the teammate's reply to that message links a help article, the bot
-//!   agrees when its draft cites the same article; otherwise, with an LLM configured, the
+//! - **agreement**: when the teammate's reply to that message links a help article, or
+//!   quotes one (one passage holds [`crate::learn::QUOTE_COVERAGE`] of the reply's content
+//!   terms), the bot agrees when its draft cites the same article; otherwise, with an LLM configured, the
 //!   model judges whether both replies give the same answer (`llm`); without one, the Dice
 //!   coefficient of the two texts' analysed terms (stemmed, stop words removed) must be at
 //!   least [`TEXT_AGREEMENT`] (`text`). Cases with no teammate reply have no truth and are left out of
@@ -17,6 +18,12 @@
 //! - **forecast error**: the history is split by time ([`Options::split`]); the threshold is
 //!   chosen on the earlier part for the target precision; coverage, precision and resolution
 //!   measured there are the forecast for the later part; the later part then measures them.
+//!   The later value should fall within the forecast's interval widened by the later
+//!   sample's own uncertainty (Newcombe's interval for a difference of proportions).
+//! - **learning** ([`Options::learn`]): the earlier part is split into [`FOLDS`] folds; each
+//!   fold is decided by what `learn` finds in the other folds (intents, asked-as questions,
+//!   similar cases), then calibrated by a model fitted on the other folds' judged cases; the
+//!   later part by what the whole earlier part gives.
 
 use crate::domain::{AuthorKind, Conversation, ConversationState, Topic};
 use crate::pipeline::{Decision, EventInput, Pipeline};

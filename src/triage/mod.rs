@@ -253,8 +253,8 @@ impl Taxonomy {
     /// Parses and checks a taxonomy; errors name the intent or rule and the field.
     pub fn parse(text: &str) -> Result<Self, String> {
         let taxonomy: Taxonomy = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
-        if taxonomy.intents.len() < 2 {
-            return Err("at least two [[intent]] entries are needed".into());
+        if taxonomy.intents.len() == 1 {
+            return Err("one [[intent]] is not a taxonomy: write at least two, or none to answer from the knowledge base alone".into());
         }
         let mut names = std::collections::HashSet::new();
         for intent in &taxonomy.intents {
@@ -309,10 +309,15 @@ impl Classifier {
     /// Loads the taxonomy and trains on its examples plus a labelled file (CSV `text,label`
     /// or JSONL), when given.
     pub fn load_with(path: &Path, training_file: Option<&Path>) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        // No taxonomy file is a supported setup: no intent, the knowledge base decides.
+        let text = if path.exists() {
+            std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })?
+        } else {
+            String::new()
+        };
         let invalid = |message: String| Error::Invalid {
             path: path.display().to_string(),
             message,
@@ -360,6 +365,13 @@ impl Classifier {
 
     fn train(taxonomy: Taxonomy, examples: &[Example]) -> Result<Self, String> {
         let rules = compile_rules(&taxonomy)?;
+        if taxonomy.intents.is_empty() {
+            return Ok(Self {
+                taxonomy,
+                model: Model::untrained(),
+                rules,
+            });
+        }
         // Small taxonomies: keep every feature; large labelled files: drop one-off features.
         let min_df = if examples.len() < 2_000 { 1 } else { 2 };
         let model = Model::train(
@@ -394,7 +406,7 @@ impl Classifier {
         };
         let mut hasher = sha2::Sha256::new();
         hasher.update(MODEL_FORMAT.as_bytes());
-        let taxonomy_bytes = read(path)?;
+        let taxonomy_bytes = if path.exists() { read(path)? } else { Vec::new() };
         hasher.update(&taxonomy_bytes);
         if let Some(file) = training_file {
             hasher.update(read(file)?);
@@ -528,6 +540,22 @@ impl Classifier {
                     evidence: Vec::new(),
                 }
             }
+            None if self.taxonomy.intents.is_empty() => {
+                evidence.push("no taxonomy: the knowledge base alone decides".into());
+                TriageResult {
+                    intent: NO_INTENT.into(),
+                    confidence: 0.0,
+                    sentiment: Sentiment::Neutral,
+                    spam: false,
+                    tags: Vec::new(),
+                    team: None,
+                    priority: Priority::Normal,
+                    auto_reply_allowed: true,
+                    language: String::new(),
+                    handoff: None,
+                    evidence: Vec::new(),
+                }
+            }
             None => {
                 evidence.push(format!(
                     "out of scope: closest intent {} at {:.2}, below the threshold {:.2}",
@@ -624,7 +652,7 @@ impl Classifier {
 }
 
 /// Bump when the model's format or training changes, so old caches are not reused.
-const MODEL_FORMAT: &str = "frontdesk-intent-model-1";
+const MODEL_FORMAT: &str = "frontdesk-intent-model-2";
 
 #[derive(Serialize, Deserialize)]
 struct CachedModel {
@@ -763,6 +791,29 @@ spam = ["out of office", "unsubscribe"]
 
     fn classifier() -> Classifier {
         Classifier::from_toml(TAXONOMY).unwrap()
+    }
+
+    /// No taxonomy at all is a supported setup: nothing is out of scope by triage, rules
+    /// and lexicons of an empty file still apply, and one intent alone is refused.
+    #[test]
+    fn an_empty_or_missing_taxonomy_leaves_the_knowledge_base_to_decide() {
+        let missing = Classifier::load_with(Path::new("/nonexistent/intents.toml"), None).unwrap();
+        let r = missing.classify("How much is shipping to Canada?");
+        assert_eq!(r.intent, NO_INTENT);
+        assert!(r.handoff.is_none() && r.auto_reply_allowed, "{r:?}");
+        let rules_only = Classifier::from_toml(
+            "[[rule]]\nname = \"asks_for_human\"\nphrases = [\"speak to a human\"]\nhandoff = true\n",
+        )
+        .unwrap();
+        assert!(
+            rules_only
+                .classify("I want to speak to a human")
+                .handoff
+                .is_some()
+        );
+        assert!(rules_only.classify("where is my parcel").handoff.is_none());
+        let one = Classifier::from_toml("[[intent]]\nname = \"a\"\nexamples = [\"x y\"]\n");
+        assert!(one.unwrap_err().contains("at least two"));
     }
 
     #[test]
