@@ -460,11 +460,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = crate::intercom::IntercomClient::new(&config.intercom, token)?;
             let report = crate::helpcenter::sync(&client, &dir).await?;
             println!(
-                "synced {} pages from {}: {} articles, {} published; {} written, {} unchanged, {} removed (into {})",
+                "synced {} pages from {}: {} articles, {} published, {} internal (teammates only); {} written, {} unchanged, {} removed (into {})",
                 report.pages,
                 config.intercom.effective_base_url(),
                 report.fetched,
                 report.published,
+                report.internal,
                 report.written,
                 report.unchanged,
                 report.removed,
@@ -864,6 +865,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig => {
             print!("{}", config.render_masked());
             let mut problems = config.problems();
+            match crate::learn::Learned::load(&config.learned_dir()) {
+                Ok(Some(learned)) => println!(
+                    "\n# learned from {} ({} conversations) on {}: {}; calibrated: {}",
+                    learned.manifest.history,
+                    learned.manifest.conversations,
+                    learned.manifest.created_at,
+                    learned
+                        .manifest
+                        .counts
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    learned.calibration.is_some()
+                ),
+                Ok(None) => println!(
+                    "\n# nothing learnt yet: `frontdesk learn --history FILE` on an export calibrates the confidence"
+                ),
+                Err(error) => println!("\n# learned: {error}"),
+            }
             if let Some(coverage) = taxonomy_coverage_of(&config, None).await {
                 println!("\n# taxonomy: {coverage}");
                 if coverage.is_poor() {
@@ -1429,6 +1450,19 @@ async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> any
             "{}: no conversation in the history ({} line(s) skipped); export one with `frontdesk export`",
             path.display(),
             problems.len()
+        );
+    }
+    if !args.learn
+        && let Ok(Some(learned)) = crate::learn::Learned::load(&config.learned_dir())
+        && let Ok(bytes) = std::fs::read(&path)
+        && {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes)) == learned.manifest.history_sha256
+        }
+    {
+        eprintln!(
+            "warning: {} is the history `learn` learnt from: these figures are in-sample and flatter the bot; `replay --learn` cross-fits instead",
+            path.display()
         );
     }
     let bar = if args.json {

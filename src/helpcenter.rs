@@ -40,6 +40,8 @@ pub struct SyncReport {
     pub fetched: usize,
     /// Of those, published.
     pub published: usize,
+    /// Internal articles (teammates only) synced.
+    pub internal: usize,
     /// Files written (new or changed).
     pub written: usize,
     /// Files already up to date.
@@ -81,6 +83,18 @@ pub fn to_article(source: &intercom::Article) -> Option<Article> {
         collection: String::new(),
     };
     // Round-trip through the file format, so the hash is the file's.
+    parse_article(&render_article(&draft)).ok()
+}
+
+/// The knowledge article for an Intercom internal article: `audience: internal`, its id
+/// prefixed `internal-` so it never meets a public article's.
+pub fn to_internal_article(source: &intercom::Article) -> Option<Article> {
+    let mut source = source.clone();
+    source.id = source.id.map(|id| format!("internal-{id}"));
+    source.url = None;
+    let mut draft = to_article(&source)?;
+    draft.audience = crate::knowledge::Audience::Internal;
+    draft.tags = vec!["intercom".into(), "internal".into()];
     parse_article(&render_article(&draft)).ok()
 }
 
@@ -141,6 +155,35 @@ pub async fn sync(client: &IntercomClient, dir: &Path) -> Result<SyncReport, Err
         for source in &listing.articles {
             if let Some(article) = to_article(source) {
                 report.published += 1;
+                keep.insert(file_for(dir, &article.id));
+                if write_article(dir, &article)? {
+                    report.written += 1;
+                } else {
+                    report.unchanged += 1;
+                }
+            }
+        }
+        if listing.articles.is_empty() || page >= listing.total_pages {
+            break;
+        }
+        page += 1;
+    }
+    // Internal articles (teammates only), when the workspace has them and the token may read
+    // them; a refusal is logged and leaves the public articles synced.
+    let mut page = 1;
+    loop {
+        let listing = match client.internal_articles(page, PER_PAGE).await {
+            Ok(listing) => listing,
+            Err(error) => {
+                tracing::warn!(%error, "internal articles not synced");
+                break;
+            }
+        };
+        report.pages += 1;
+        report.fetched += listing.articles.len();
+        for source in &listing.articles {
+            if let Some(article) = to_internal_article(source) {
+                report.internal += 1;
                 keep.insert(file_for(dir, &article.id));
                 if write_article(dir, &article)? {
                     report.written += 1;

@@ -277,11 +277,21 @@ impl IntercomClient {
 
     /// `GET /articles?page=&per_page=`.
     pub async fn articles(&self, page: u32, per_page: u32) -> Result<ArticlePage, Error> {
-        let path = format!(
-            "/articles?page={}&per_page={}",
-            page.max(1),
-            per_page.clamp(1, 150)
-        );
+        self.article_page("/articles", page, per_page).await
+    }
+
+    /// `GET /internal_articles?page=&per_page=`: the workspace's articles for teammates only
+    /// (they carry no state: each listed one is live).
+    pub async fn internal_articles(&self, page: u32, per_page: u32) -> Result<ArticlePage, Error> {
+        let mut listing = self.article_page("/internal_articles", page, per_page).await?;
+        for article in &mut listing.articles {
+            article.state.get_or_insert_with(|| "published".into());
+        }
+        Ok(listing)
+    }
+
+    async fn article_page(&self, base: &str, page: u32, per_page: u32) -> Result<ArticlePage, Error> {
+        let path = format!("{base}?page={}&per_page={}", page.max(1), per_page.clamp(1, 150));
         let value = self.send(Method::GET, &path, None, true).await?;
         let pages = value.get("pages");
         let number = |key: &str| {

@@ -184,6 +184,7 @@ fn the_html_report_draws_its_charts_in_a_browser() {
     let output = frontdesk_ok(&[
         "replay",
         "--json",
+        "--learn",
         "--out",
         out.path().to_str().unwrap(),
         "--history",
@@ -226,6 +227,7 @@ fn the_html_report_draws_its_charts_in_a_browser() {
         "chart-thresholds",
         "chart-forecast",
         "chart-confidence",
+        "chart-calibration",
         "chart-handoffs",
     ] {
         let at = dom

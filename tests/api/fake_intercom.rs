@@ -51,6 +51,7 @@ struct Inner {
     hold_replies_on: Option<(String, Duration)>,
     search_page_cap: Option<usize>,
     articles: Vec<Value>,
+    internal_articles: Vec<Value>,
 }
 
 #[derive(Clone, Default)]
@@ -126,6 +127,13 @@ impl FakeIntercom {
         let mut inner = self.lock();
         inner.articles.retain(|a| a["id"] != article["id"]);
         inner.articles.push(article);
+    }
+
+    /// Puts an article in the internal (teammates only) listing.
+    pub fn upsert_internal_article(&self, article: Value) {
+        let mut inner = self.lock();
+        inner.internal_articles.retain(|a| a["id"] != article["id"]);
+        inner.internal_articles.push(article);
     }
 
     pub fn remove_article(&self, id: &str) {
@@ -237,7 +245,7 @@ impl FakeIntercom {
                 StatusCode::OK,
                 json!({"type": "team.list", "teams": [{"type": "team", "id": "5017691", "name": "orders"}]}),
             ),
-            ("GET", ["articles"]) => {
+            ("GET", [listing @ ("articles" | "internal_articles")]) => {
                 let param = |name: &str| {
                     query
                         .split('&')
@@ -250,9 +258,13 @@ impl FakeIntercom {
                     .map_or(requested, |cap| cap.min(requested))
                     .max(1);
                 let page = param("page").unwrap_or(1).max(1);
-                let total = inner.articles.len();
-                let data: Vec<Value> = inner
-                    .articles
+                let listed = if *listing == "articles" {
+                    &inner.articles
+                } else {
+                    &inner.internal_articles
+                };
+                let total = listed.len();
+                let data: Vec<Value> = listed
                     .iter()
                     .skip((page - 1) * per_page)
                     .take(per_page)

@@ -31,6 +31,8 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
         "Unreleased",
         "<p>Secret launch plans.</p>",
     ));
+    fake.upsert_internal_article(json!({"id": "39", "title": "Gift card fraud checks", "body": "<p>Before reissuing a gift card, run the FraudCheck tool on the order.</p>",
+        "owner_id": 991266252, "author_id": 991266252, "locale": "en"}));
     fake.cap_search_pages(2);
     fake.fail(
         Method::GET,
@@ -48,12 +50,15 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
             report.pages,
             report.fetched,
             report.published,
+            report.internal,
             report.written,
             report.removed
         ),
-        (2, 3, 2, 2, 0)
+        (3, 4, 2, 1, 3, 0)
     );
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    let internal = std::fs::read_to_string(synced.join("intercom-internal-39.md")).unwrap();
+    assert!(internal.contains("audience: \"internal\""), "{internal}");
 
     let kb = KnowledgeBase::load(std::slice::from_ref(&synced), None, false)
         .unwrap()
@@ -65,6 +70,13 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
     assert!(
         kb.search("secret launch plans", 3).unwrap().is_empty(),
         "drafts are not indexed"
+    );
+    let internal = kb.search("reissue a gift card fraud check", 3).unwrap();
+    assert!(
+        internal
+            .iter()
+            .any(|h| h.article_id == "internal-39" && h.internal && h.url.is_empty()),
+        "{internal:?}"
     );
 
     fake.upsert_article(article(
@@ -84,7 +96,7 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
     assert_eq!((report.published, report.written, report.removed), (1, 1, 2));
     let kb = KnowledgeBase::load(&[synced], None, false).unwrap().0;
     let ids: Vec<String> = kb.articles().into_iter().map(|a| a.id).collect();
-    assert_eq!(ids, vec!["104"]);
+    assert_eq!(ids, vec!["104", "internal-39"]);
 }
 
 fn manifest_ids(app: &crate::helpers::TestApp) -> Vec<String> {
