@@ -8,7 +8,7 @@ use crate::intercom::{self, IntercomClient};
 use crate::knowledge::{Article, Passage, parse_article, render_article};
 use crate::text::html_sections;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Prefix of synced article files.
@@ -86,6 +86,36 @@ pub fn to_article(source: &intercom::Article) -> Option<Article> {
     parse_article(&render_article(&draft)).ok()
 }
 
+/// The article with its collection path (`Collection / Section`) from its first parent.
+fn with_collection(
+    mut article: Article,
+    source: &intercom::Article,
+    collections: &HashMap<String, intercom::Collection>,
+) -> Article {
+    let mut names = Vec::new();
+    let mut next = source
+        .parent_id
+        .clone()
+        .or_else(|| source.parent_ids.first().cloned());
+    while let Some(id) = next.take() {
+        let Some(collection) = collections.get(&id) else {
+            break;
+        };
+        if let Some(name) = &collection.name {
+            names.push(name.replace('\n', " "));
+        }
+        if names.len() < 5 {
+            next.clone_from(&collection.parent_id);
+        }
+    }
+    if names.is_empty() {
+        return article;
+    }
+    names.reverse();
+    article.collection = names.join(" / ");
+    parse_article(&render_article(&article)).unwrap_or(article)
+}
+
 /// The knowledge article for an Intercom internal article: `audience: internal`, its id
 /// prefixed `internal-` so it never meets a public article's.
 pub fn to_internal_article(source: &intercom::Article) -> Option<Article> {
@@ -147,13 +177,25 @@ pub fn remove_article(dir: &Path, id: &str) -> Result<bool, Error> {
 pub async fn sync(client: &IntercomClient, dir: &Path) -> Result<SyncReport, Error> {
     let mut report = SyncReport::default();
     let mut keep = HashSet::new();
+    // The hierarchy, so each article knows its collection and section; without it (an
+    // older workspace, a token without the scope) articles are still synced.
+    let collections: HashMap<String, intercom::Collection> = match client.collections().await {
+        Ok(list) => list
+            .into_iter()
+            .filter_map(|c| Some((c.id.clone()?, c)))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "help center collections not read");
+            HashMap::new()
+        }
+    };
     let mut page = 1;
     loop {
         let listing = client.articles(page, PER_PAGE).await?;
         report.pages += 1;
         report.fetched += listing.articles.len();
         for source in &listing.articles {
-            if let Some(article) = to_article(source) {
+            if let Some(article) = to_article(source).map(|a| with_collection(a, source, &collections)) {
                 report.published += 1;
                 keep.insert(file_for(dir, &article.id));
                 if write_article(dir, &article)? {

@@ -107,6 +107,26 @@ pub struct Article {
     /// The help center's default locale (multilingual help centers only).
     #[serde(default, deserialize_with = "lenient_string")]
     pub default_locale: Option<String>,
+    /// The collection or section it sits in.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub parent_id: Option<String>,
+    /// The collections or sections it sits in.
+    #[serde(default, deserialize_with = "super::wire::lenient_ids")]
+    pub parent_ids: Vec<String>,
+}
+
+/// A Help Center collection or section from `GET /help_center/collections`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Collection {
+    /// Id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    /// Name.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+    /// The collection a section sits in.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub parent_id: Option<String>,
 }
 
 /// One page of `GET /articles`.
@@ -288,6 +308,36 @@ impl IntercomClient {
             article.state.get_or_insert_with(|| "published".into());
         }
         Ok(listing)
+    }
+
+    /// `GET /help_center/collections`: every collection and section (the pages the answer
+    /// announces, followed with `?page=`).
+    pub async fn collections(&self) -> Result<Vec<Collection>, Error> {
+        let mut out = Vec::new();
+        let mut page = 1u64;
+        loop {
+            let path = if page == 1 {
+                "/help_center/collections".to_owned()
+            } else {
+                format!("/help_center/collections?page={page}")
+            };
+            let value = self.send(Method::GET, &path, None, true).await?;
+            let items = array_field(&value, "data");
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(|c| serde_json::from_value(c.clone()).ok()),
+            );
+            let total = value
+                .get("pages")
+                .and_then(|p| p.get("total_pages"))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(1);
+            if items.is_empty() || page >= total || page >= 100 {
+                return Ok(out);
+            }
+            page += 1;
+        }
     }
 
     async fn article_page(&self, base: &str, page: u32, per_page: u32) -> Result<ArticlePage, Error> {

@@ -9,7 +9,7 @@ pub mod notification;
 mod recording;
 pub(crate) mod wire;
 
-pub use client::{Admin, Article, ArticlePage, IntercomClient, Me, SearchPage, Team};
+pub use client::{Admin, Article, ArticlePage, Collection, IntercomClient, Me, SearchPage, Team};
 pub use recording::{Recorded, RecordingHelpdesk};
 
 use crate::domain::{AdminId, Conversation, ConversationId, TeamId};

@@ -52,6 +52,7 @@ struct Inner {
     search_page_cap: Option<usize>,
     articles: Vec<Value>,
     internal_articles: Vec<Value>,
+    collections: Vec<Value>,
 }
 
 #[derive(Clone, Default)]
@@ -127,6 +128,13 @@ impl FakeIntercom {
         let mut inner = self.lock();
         inner.articles.retain(|a| a["id"] != article["id"]);
         inner.articles.push(article);
+    }
+
+    /// Puts a Help Center collection (or section, with a `parent_id`) in the listing.
+    pub fn upsert_collection(&self, collection: Value) {
+        let mut inner = self.lock();
+        inner.collections.retain(|c| c["id"] != collection["id"]);
+        inner.collections.push(collection);
     }
 
     /// Puts an article in the internal (teammates only) listing.
@@ -244,6 +252,11 @@ impl FakeIntercom {
             ("GET", ["teams"]) => (
                 StatusCode::OK,
                 json!({"type": "team.list", "teams": [{"type": "team", "id": "5017691", "name": "orders"}]}),
+            ),
+            ("GET", ["help_center", "collections"]) => (
+                StatusCode::OK,
+                json!({"type": "list", "total_count": inner.collections.len(), "data": inner.collections,
+                    "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 1}}),
             ),
             ("GET", [listing @ ("articles" | "internal_articles")]) => {
                 let param = |name: &str| {

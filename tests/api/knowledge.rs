@@ -31,6 +31,19 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
         "Unreleased",
         "<p>Secret launch plans.</p>",
     ));
+    fake.upsert_collection(json!({"id": "159", "workspace_id": "a86dr8yl", "name": "Gifts", "url": "https://help.example-store.com/en/collections/159",
+        "order": 1, "created_at": 1785000000, "updated_at": 1785000000, "description": "", "icon": "bookmark", "parent_id": null, "help_center_id": 79}));
+    fake.upsert_collection(json!({"id": "160", "workspace_id": "a86dr8yl", "name": "Gift cards", "url": "https://help.example-store.com/en/collections/160",
+        "order": 1, "created_at": 1785000000, "updated_at": 1785000000, "description": "", "icon": "bookmark", "parent_id": "159", "help_center_id": null}));
+    let mut gift = article(
+        "101",
+        "published",
+        "Gift cards",
+        "<p>Our gift cards never expire.</p><h2>Balance</h2><p>Check the balance of a gift card on your account page.</p>",
+    );
+    gift["parent_id"] = json!(160);
+    gift["parent_ids"] = json!([160]);
+    fake.upsert_article(gift);
     fake.upsert_internal_article(json!({"id": "39", "title": "Gift card fraud checks", "body": "<p>Before reissuing a gift card, run the FraudCheck tool on the order.</p>",
         "owner_id": 991266252, "author_id": 991266252, "locale": "en"}));
     fake.cap_search_pages(2);
@@ -57,6 +70,8 @@ async fn sync_mirrors_published_articles_page_by_page_and_removes_unpublished_on
         (3, 4, 2, 1, 3, 0)
     );
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    let gift = std::fs::read_to_string(synced.join("intercom-101.md")).unwrap();
+    assert!(gift.contains("collection: \"Gifts / Gift cards\""), "{gift}");
     let internal = std::fs::read_to_string(synced.join("intercom-internal-39.md")).unwrap();
     assert!(internal.contains("audience: \"internal\""), "{internal}");
 
