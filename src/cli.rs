@@ -1218,6 +1218,10 @@ async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
     let follow_symlinks = config.knowledge.follow_symlinks;
     let index_dir = config.index_dir();
     let started = std::time::Instant::now();
+    // The asked-as questions `learn` found are indexed with their passages, as `serve` does.
+    let asked = crate::learn::Learned::load(&config.learned_dir())?
+        .map(|l| l.asked_as_map())
+        .unwrap_or_default();
     let (kb, problems, report) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let (articles, problems) = crate::knowledge::read_articles(&sources, follow_symlinks);
         let bar = indicatif::ProgressBar::new(articles.len() as u64);
@@ -1225,10 +1229,11 @@ async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
             indicatif::ProgressStyle::with_template("indexing {bar:40} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let (kb, report) = crate::knowledge::KnowledgeBase::open(Some(&index_dir), articles, &mut |id| {
-            bar.set_message(id.to_owned());
-            bar.inc(1);
-        })?;
+        let (kb, report) =
+            crate::knowledge::KnowledgeBase::open_with(Some(&index_dir), articles, asked, &mut |id| {
+                bar.set_message(id.to_owned());
+                bar.inc(1);
+            })?;
         bar.finish_and_clear();
         Ok((kb, problems, report))
     })

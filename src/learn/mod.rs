@@ -9,11 +9,14 @@
 //! - `asked_as.json`: question → passage. Where a teammate's reply linked or quoted an
 //!   article, the customer's words are indexed with the passage as "asked as" text
 //!   (searchable, never shown);
-//! - `similar.jsonl`: solved past conversations with the teammate's reply (redacted), shown
+//! - `similar.jsonl`: solved past conversations with the teammate's reply, shown
 //!   in draft notes as similar solved conversations, never in a customer reply;
 //! - `calibration.json`: P(the answer agrees with the team | signals), fitted on the
 //!   history's judged cases as `replay --learn` decides them (cross-fitted), with its
 //!   reliability table.
+//!
+//! Customer questions and teammate replies are redacted (e-mail addresses, phone numbers,
+//! card numbers and the like) before they are kept in any file.
 //!
 //! This module reads conversations and the knowledge base; it knows no wire format.
 
@@ -284,7 +287,8 @@ pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &
         else {
             continue;
         };
-        let question = crate::text::without_pleasantries(&first.text);
+        // Personal data never reaches the files: e-mails, phone numbers, cards are redacted.
+        let question = crate::llm::redact::redact(&crate::text::without_pleasantries(&first.text)).text;
         let id = conversation
             .id
             .as_ref()
@@ -632,10 +636,166 @@ mod erased {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ConversationId;
+    use crate::knowledge::parse_article;
 
     #[test]
     fn tags_become_intent_names() {
         assert_eq!(slug("Billing / Refunds"), "billing_refunds");
         assert_eq!(slug("order-changes"), "order_changes");
+    }
+
+    fn knowledge() -> KnowledgeBase {
+        KnowledgeBase::build(vec![
+            parse_article("---\nid: refunds\ntitle: Refunds\nurl: https://help.example.com/refunds/\n---\nRefunds reach your card within 5 to 7 days.\n\n## Gift cards\nA refund for a gift card purchase goes back to the gift card as store credit.\n").unwrap(),
+            parse_article("---\nid: shipping\ntitle: Shipping costs\nurl: https://help.example.com/shipping\n---\nStandard shipping costs $8 and takes three to five working days.\n").unwrap(),
+        ])
+        .unwrap()
+    }
+
+    fn message(id: &str, author: AuthorKind, text: &str, links: &[&str]) -> Message {
+        Message {
+            id: id.into(),
+            author,
+            author_id: None,
+            text: text.into(),
+            created_at: 1_780_000_000,
+            kind: if id == "s" {
+                "source".into()
+            } else {
+                "comment".into()
+            },
+            via_api_or_ai: false,
+            links: links.iter().map(|l| (*l).to_owned()).collect(),
+        }
+    }
+
+    fn conversation(id: &str, question: &str, reply: &str, links: &[&str], tags: &[&str]) -> Conversation {
+        Conversation {
+            id: Some(ConversationId::new(id)),
+            messages: vec![
+                message("s", AuthorKind::Customer, question, &[]),
+                message("r", AuthorKind::Admin, reply, links),
+            ],
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            open: false,
+            ..Conversation::default()
+        }
+    }
+
+    /// A reply points at an article by its link (any spelling of the URL) or by quoting
+    /// one passage; a reply in the teammate's own words points at nothing.
+    #[test]
+    fn a_reply_is_attributed_to_the_article_it_links_or_quotes() {
+        let kb = knowledge();
+        let urls = kb.ids_by_url();
+        let linked = message(
+            "r",
+            AuthorKind::Admin,
+            "Gift card refunds come back as store credit, see the article.",
+            &["http://HELP.example.com/refunds?utm=x"],
+        );
+        let a = attribute(&linked, &kb, &urls).unwrap();
+        assert_eq!(
+            (a.article_id.as_str(), a.passage, a.how),
+            ("refunds", 1, How::Linked)
+        );
+        let quoted = message(
+            "r",
+            AuthorKind::Admin,
+            "Hi! Standard shipping costs $8 and takes three to five working days.",
+            &[],
+        );
+        let a = attribute(&quoted, &kb, &urls).unwrap();
+        assert_eq!((a.article_id.as_str(), a.how), ("shipping", How::Quoted));
+        let own = message(
+            "r",
+            AuthorKind::Admin,
+            "I have asked our warehouse team to check your parcel today.",
+            &[],
+        );
+        assert!(attribute(&own, &kb, &urls).is_none());
+    }
+
+    /// Tags on five or more conversations become intents; asked-as questions come from
+    /// attributed replies, without greetings; solved conversations are kept redacted.
+    #[test]
+    fn learning_reads_tags_articles_and_solved_conversations() {
+        let kb = knowledge();
+        let classifier = Classifier::from_toml("[[intent]]\nname = \"refunds\"\ntags = [\"refund\"]\nexamples = [\"refund\", \"money back\", \"refund status\"]\n[[intent]]\nname = \"other\"\nexamples = [\"hello\", \"weather\", \"jobs\"]\n").unwrap();
+        let mut history = Vec::new();
+        for i in 0..6 {
+            history.push(conversation(
+                &format!("r{i}"),
+                &format!("Hello! When will my refund number {i} arrive? Thanks"),
+                "Refunds reach your card within 5 to 7 days.",
+                &[],
+                &["refund"],
+            ));
+            history.push(conversation(
+                &format!("s{i}"),
+                &format!("how much is delivery to 1{i} Main Street? mail me at ann{i}@example.com"),
+                "It is $8, more here",
+                &["https://help.example.com/shipping"],
+                &["Delivery Fees"],
+            ));
+        }
+        history.push(conversation(
+            "x",
+            "do you sell hats",
+            "No, sorry.",
+            &[],
+            &["rare-tag"],
+        ));
+        let refs: Vec<&Conversation> = history.iter().collect();
+        let learned = learn(&refs, &kb, &classifier);
+        let names: Vec<(&str, bool)> = learned
+            .intents
+            .iter()
+            .map(|i| (i.name.as_str(), i.known))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("delivery_fees", false), ("refunds", true)],
+            "rare tags are not intents"
+        );
+        let asked: Vec<&AskedAs> = learned
+            .asked_as
+            .iter()
+            .filter(|a| a.article_id == "refunds")
+            .collect();
+        assert_eq!(asked.len(), 6);
+        assert!(
+            asked
+                .iter()
+                .all(|a| !a.question.starts_with("Hello") && !a.question.ends_with("Thanks")),
+            "{asked:?}"
+        );
+        assert_eq!(
+            learned
+                .asked_as
+                .iter()
+                .filter(|a| a.article_id == "shipping")
+                .count(),
+            1,
+            "once redacted, the six shipping questions are one"
+        );
+        assert_eq!(learned.similar.len(), 13);
+        assert!(learned.similar.iter().all(|c| !c.question.is_empty()));
+        let files = format!("{:?}{:?}", learned.similar, learned.asked_as);
+        assert!(
+            !files.contains("@example.com"),
+            "personal data is redacted: {files}"
+        );
+        let proposal: toml::Value = toml::from_str(&learned.proposal_toml()).unwrap();
+        assert_eq!(proposal["intent"][0]["name"].as_str(), Some("delivery_fees"));
+        // The files round-trip.
+        let dir = tempfile::tempdir().unwrap();
+        learned.save(dir.path()).unwrap();
+        let back = Learned::load(dir.path()).unwrap().unwrap();
+        assert_eq!(back.intents, learned.intents);
+        assert_eq!(back.asked_as, learned.asked_as);
+        assert_eq!(back.similar, learned.similar);
+        assert!(Learned::load(&dir.path().join("none")).unwrap().is_none());
     }
 }
