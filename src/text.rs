@@ -229,6 +229,33 @@ pub fn is_pleasantry(sentence: &str) -> bool {
         && !sentence.contains('?')
 }
 
+/// Words that open a question or a request.
+const ASKING_OPENERS: &[&str] = &[
+    "how", "what", "when", "where", "why", "who", "which", "can", "could", "do", "does", "did", "is", "are",
+    "will", "would", "should", "may", "please", "help", "need", "want",
+];
+
+/// Whether `sentence` asks something: it ends with a question mark, or opens with a
+/// question or request word ("how", "can", "please", "I need", "I want", "I'd like").
+pub fn is_question(sentence: &str) -> bool {
+    if sentence.trim_end().ends_with('?') {
+        return true;
+    }
+    let words: Vec<String> = sentence
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .map(str::to_lowercase)
+        .collect();
+    match words.as_slice() {
+        [first, ..] if ASKING_OPENERS.contains(&first.as_str()) => true,
+        [i, second, ..] if i == "i" || i == "i'd" || i == "we" => {
+            matches!(second.as_str(), "need" | "want" | "would" | "like")
+        }
+        _ => false,
+    }
+}
+
 /// A customer message without its greetings, thank-yous and sign-offs: what is asked. The
 /// whole message when nothing else is left.
 pub fn without_pleasantries(text: &str) -> String {
@@ -320,6 +347,11 @@ mod tests {
         );
         assert_eq!(without_pleasantries("Thanks!"), "Thanks!");
         assert!(!is_pleasantry("Hi, can I pay by card?"));
+        assert!(is_question("I need a copy of my invoice"));
+        assert!(is_question("can you check my order"));
+        assert!(is_question("my card does not work?"));
+        assert!(!is_question("We are back from a trip abroad."));
+        assert!(!is_question("I bought boots last week."));
     }
 
     #[test]

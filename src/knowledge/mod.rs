@@ -583,6 +583,60 @@ impl KnowledgeBase {
         self.analyzers.terms("en", text)
     }
 
+    /// The query for analysed `unique` terms of `question` in `locale` (see the module doc).
+    fn query_for(
+        &self,
+        question: &str,
+        unique: &[String],
+        locale: &str,
+        locales: &HashSet<String>,
+    ) -> Box<dyn Query> {
+        let f = self.fields;
+        let term_query = |field: Field, term: &str, boost: f32| -> (Occur, Box<dyn Query>) {
+            let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
+            if (boost - 1.0).abs() < f32::EPSILON {
+                (Occur::Should, Box::new(query))
+            } else {
+                (Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost)))
+            }
+        };
+        // Single terms on the whole passage (title, heading, tags and body as one field, so a
+        // short title does not outweigh the text), generic ones weighed down; the learnt
+        // asked-as questions; and adjacent pairs against titles and headings.
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in unique {
+            let weight = if GENERIC_TERMS.contains(&term.as_str()) {
+                GENERIC_WEIGHT
+            } else {
+                1.0
+            };
+            should.push(term_query(f.text, term, weight));
+            should.push(term_query(f.asked, term, 1.0));
+        }
+        let mut seen = HashSet::new();
+        for pair in pairs(&self.analyzers.terms(locale, question).join(" ")) {
+            if seen.insert(pair.clone()) {
+                should.push(term_query(f.pairs, &pair, PAIR_WEIGHT));
+            }
+        }
+        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
+        let primary = analysis::primary_subtag(locale);
+        if locales.contains(&primary) && locales.len() > 1 {
+            let in_locale = TermQuery::new(
+                Term::from_field_text(f.locale, &primary),
+                IndexRecordOption::Basic,
+            );
+            query = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(Box::new(in_locale), 0.0)),
+                ),
+            ]));
+        }
+        query
+    }
+
     /// The best `limit` passages for a question in English.
     pub fn search(&self, question: &str, limit: usize) -> Result<Vec<Hit>, Error> {
         self.search_in(question, "en", limit)
@@ -603,53 +657,34 @@ impl KnowledgeBase {
         if unique.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let f = self.fields;
-        let term_query = |field: Field, term: &str, boost: f32| -> (Occur, Box<dyn Query>) {
-            let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
-            if (boost - 1.0).abs() < f32::EPSILON {
-                (Occur::Should, Box::new(query))
-            } else {
-                (Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost)))
-            }
-        };
-        // Single terms on the whole passage (title, heading, tags and body as one field, so a
-        // short title does not outweigh the text), generic ones weighed down; the learnt
-        // asked-as questions; and adjacent pairs against titles and headings.
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in &unique {
-            let weight = if GENERIC_TERMS.contains(&term.as_str()) {
-                GENERIC_WEIGHT
-            } else {
-                1.0
-            };
-            should.push(term_query(f.text, term, weight));
-            should.push(term_query(f.asked, term, 1.0));
-        }
-        let mut seen = HashSet::new();
-        for pair in pairs(&self.analyzers.terms(locale, question).join(" ")) {
-            if seen.insert(pair.clone()) {
-                should.push(term_query(f.pairs, &pair, PAIR_WEIGHT));
-            }
-        }
-        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
-        let primary = analysis::primary_subtag(locale);
         let state = self.state.read().expect("knowledge state lock");
-        if state.locales.contains(&primary) && state.locales.len() > 1 {
-            let in_locale = TermQuery::new(
-                Term::from_field_text(f.locale, &primary),
-                IndexRecordOption::Basic,
-            );
-            query = Box::new(BooleanQuery::new(vec![
-                (Occur::Must, query),
-                (
-                    Occur::Must,
-                    Box::new(ConstScoreQuery::new(Box::new(in_locale), 0.0)),
-                ),
-            ]));
+        let query = self.query_for(question, &unique, locale, &state.locales);
+        // A long message: the sentences that ask (a question mark, or a question or request
+        // opening) are searched on their own too, and the rankings fused with the whole
+        // message's at half weight, so the question is not drowned by the story around it.
+        let mut sentences: Vec<(String, Vec<String>)> = Vec::new();
+        if unique.len() >= LONG_MESSAGE_TERMS {
+            for sentence in crate::text::sentences(question) {
+                let mut terms: Vec<String> = Vec::new();
+                for term in self.analyzers.terms(locale, &sentence) {
+                    if !terms.contains(&term) {
+                        terms.push(term);
+                    }
+                }
+                if terms.len() >= 2 && crate::text::is_question(&sentence) {
+                    sentences.push((sentence, terms));
+                }
+            }
         }
         let searcher = self.reader.searcher();
-        // Fetch extra so that the margin to the next article can be measured.
-        let top = searcher.search(&query, &TopDocs::with_limit(limit + 10).order_by_score())?;
+        // Fetch extra so that the margin to the next article can be measured (and, for a long
+        // message, so that a passage one sentence finds has a score for the whole message).
+        let depth = if sentences.is_empty() {
+            limit + 10
+        } else {
+            limit + 40
+        };
+        let top = searcher.search(&query, &TopDocs::with_limit(depth).order_by_score())?;
         let mut columns: HashMap<u32, tantivy::columnar::Column<u64>> = HashMap::new();
         let mut found: Vec<(f32, &PassageEntry)> = Vec::with_capacity(top.len());
         for (score, address) in top {
@@ -668,6 +703,34 @@ impl KnowledgeBase {
             {
                 found.push((score, entry));
             }
+        }
+        if !sentences.is_empty() {
+            // Reciprocal-rank fusion of the whole message and each of its sentences.
+            let mut fused: HashMap<u64, f32> = HashMap::new();
+            let key_of = |entry: &PassageEntry| passage_key(&entry.article_id, entry.index);
+            for (rank, (_, entry)) in found.iter().enumerate() {
+                *fused.entry(key_of(entry)).or_insert(0.0) += WHOLE_MESSAGE_WEIGHT / (FUSION_K + rank as f32);
+            }
+            for (sentence, terms) in &sentences {
+                let query = self.query_for(sentence, terms, locale, &state.locales);
+                let top = searcher.search(&query, &TopDocs::with_limit(10).order_by_score())?;
+                for (rank, (_, address)) in top.into_iter().enumerate() {
+                    let Ok(column) = searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("key")
+                    else {
+                        continue;
+                    };
+                    if let Some(key) = column.first(address.doc_id) {
+                        *fused.entry(key).or_insert(0.0) += 1.0 / (FUSION_K + rank as f32);
+                    }
+                }
+            }
+            found.sort_by(|a, b| {
+                let (fa, fb) = (fused[&key_of(a.1)], fused[&key_of(b.1)]);
+                fb.total_cmp(&fa).then(b.0.total_cmp(&a.0))
+            });
         }
         // Only the first `limit` become hits; the rest serve to measure the margin.
         let hits = found
@@ -726,6 +789,14 @@ const GENERIC_TERMS: &[&str] = &[
     "chang", "get", "make", "need", "want", "use", "help", "know", "do", "go", "tri", "work", "see", "find",
     "take", "give", "set", "updat", "ask", "question", "problem", "issu",
 ];
+
+/// Distinct terms from which a message of several sentences is also searched sentence by
+/// sentence.
+const LONG_MESSAGE_TERMS: usize = 20;
+/// The k of reciprocal-rank fusion: 1 / (k + rank).
+const FUSION_K: f32 = 10.0;
+/// Weight of the whole long message's ranking beside each asking sentence's.
+const WHOLE_MESSAGE_WEIGHT: f32 = 0.5;
 
 /// Weight of a generic term.
 const GENERIC_WEIGHT: f32 = 0.3;
@@ -807,6 +878,28 @@ mod tests {
         );
         assert_eq!(top("points on my gold rewards card"), "gold-rewards-card");
         assert_eq!(top("how can I change the email I gave you"), "email");
+    }
+
+    /// A long message with several issues: the sentence that asks finds its article even
+    /// though the story around it shares more words with another.
+    #[test]
+    fn the_sentence_that_asks_is_searched_on_its_own() {
+        let kb = KnowledgeBase::build(vec![
+            article(
+                "travel",
+                "Travelling abroad with your card",
+                "Tell us before you travel abroad so your card keeps working in another country. Foreign transactions abroad may carry a fee. Keep your card safe when you travel, and tell us the countries and dates of your trip.",
+            ),
+            article(
+                "statement",
+                "Download a statement",
+                "You can download a PDF statement of any month from the Statements page of the app.",
+            ),
+        ])
+        .unwrap();
+        let message = "We are back from a long trip abroad, two weeks travelling in Spain and Portugal with the card, and the travel went well in every country. My accountant now wants the paperwork for the trip. How do I download a PDF statement for last month?";
+        let hits = kb.search(message, 3).unwrap();
+        assert_eq!(hits[0].article_id, "statement", "{hits:?}");
     }
 
     #[test]
