@@ -1132,9 +1132,7 @@ fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::Knowledge
         eprintln!("skipped {problem}");
     }
     // With what `learn` wrote: the asked-as questions are searched too.
-    let asked = crate::learn::Learned::load(&config.learned_dir())?
-        .map(|l| l.asked_as_map())
-        .unwrap_or_default();
+    let asked = crate::learn::asked_as_in(&config.learned_dir())?;
     let (kb, _) = crate::knowledge::KnowledgeBase::open_with(None, articles, asked, &mut |_| {})?;
     if let Some(problem) = config.knowledge_problem(Some(kb.article_count())) {
         bail!(problem);
@@ -1219,9 +1217,7 @@ async fn index_on_disk(config: &Config) -> anyhow::Result<()> {
     let index_dir = config.index_dir();
     let started = std::time::Instant::now();
     // The asked-as questions `learn` found are indexed with their passages, as `serve` does.
-    let asked = crate::learn::Learned::load(&config.learned_dir())?
-        .map(|l| l.asked_as_map())
-        .unwrap_or_default();
+    let asked = crate::learn::asked_as_in(&config.learned_dir())?;
     let (kb, problems, report) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let (articles, problems) = crate::knowledge::read_articles(&sources, follow_symlinks);
         let bar = indicatif::ProgressBar::new(articles.len() as u64);
@@ -1327,20 +1323,9 @@ fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<Store> {
 /// `learn`: cross-fits on the whole history as `replay --learn` does, then writes what was
 /// learnt from all of it, with the calibration fitted on every cross-fitted judged case.
 async fn learn(config: &Config, path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    use crate::replay::{history, simulate};
-    use sha2::Digest;
+    use crate::replay::simulate;
     let started = std::time::Instant::now();
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let (conversations, problems) =
-        history::read(std::io::Cursor::new(&bytes)).with_context(|| format!("reading {}", path.display()))?;
-    report_skipped(path, &problems);
-    if conversations.is_empty() {
-        anyhow::bail!(
-            "{}: no conversation in the history ({} line(s) skipped); export one with `frontdesk export`",
-            path.display(),
-            problems.len()
-        );
-    }
+    let (conversations, problems, sha256) = read_history(path)?;
     let pipeline = std::sync::Arc::new(Pipeline::load_unlearned(config)?);
     let options = simulate::Options {
         turns: simulate::Turns::First,
@@ -1362,7 +1347,7 @@ async fn learn(config: &Config, path: &std::path::Path, json: bool) -> anyhow::R
         .learned
         .ok_or_else(|| anyhow::anyhow!("nothing was learnt"))?;
     learned.manifest.history = path.display().to_string();
-    learned.manifest.history_sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    learned.manifest.history_sha256 = sha256;
     learned.manifest.created_at = jiff::Timestamp::now().to_string();
     let dir = config.learned_dir();
     let files = learned.save(&dir)?;
@@ -1424,6 +1409,30 @@ async fn learn(config: &Config, path: &std::path::Path, json: bool) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads a history export: its conversations, the skipped lines (reported on stderr), and
+/// the file's SHA-256; an export with no conversation is an error.
+fn read_history(
+    path: &std::path::Path,
+) -> anyhow::Result<(
+    Vec<crate::domain::Conversation>,
+    Vec<crate::replay::history::LineProblem>,
+    String,
+)> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (conversations, problems) = crate::replay::history::read(std::io::Cursor::new(&bytes))
+        .with_context(|| format!("reading {}", path.display()))?;
+    report_skipped(path, &problems);
+    if conversations.is_empty() {
+        anyhow::bail!(
+            "{}: no conversation in the history ({} line(s) skipped); export one with `frontdesk export`",
+            path.display(),
+            problems.len()
+        );
+    }
+    Ok((conversations, problems, hex::encode(sha2::Sha256::digest(&bytes))))
+}
+
 fn report_skipped(path: &std::path::Path, problems: &[crate::replay::history::LineProblem]) {
     for problem in problems.iter().take(SKIPS_SHOWN) {
         eprintln!("{}: {problem} (skipped)", path.display());
@@ -1443,27 +1452,14 @@ const SKIPS_SHOWN: usize = 10;
 
 /// `replay` on a history: the simulation, its terminal summary and its report files.
 async fn simulate(config: &Config, pipeline: Pipeline, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    use crate::replay::{history, simulate};
+    use crate::replay::simulate;
     let started = std::time::Instant::now();
     let path = args.history.clone().unwrap_or(config.replay.history_file.clone());
-    let (conversations, problems) =
-        history::read_file(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (conversations, problems, sha256) = read_history(&path)?;
     let read_seconds = started.elapsed().as_secs_f64();
-    report_skipped(&path, &problems);
-    if conversations.is_empty() {
-        anyhow::bail!(
-            "{}: no conversation in the history ({} line(s) skipped); export one with `frontdesk export`",
-            path.display(),
-            problems.len()
-        );
-    }
     if !args.learn
         && let Ok(Some(learned)) = crate::learn::Learned::load(&config.learned_dir())
-        && let Ok(bytes) = std::fs::read(&path)
-        && {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&bytes)) == learned.manifest.history_sha256
-        }
+        && learned.manifest.history_sha256 == sha256
     {
         eprintln!(
             "warning: {} is the history `learn` learnt from: these figures are in-sample and flatter the bot; `replay --learn` cross-fits instead",

@@ -189,14 +189,39 @@ pub async fn sync(client: &IntercomClient, dir: &Path) -> Result<SyncReport, Err
             HashMap::new()
         }
     };
-    let mut page = 1;
-    loop {
-        let listing = client.articles(page, PER_PAGE).await?;
-        report.pages += 1;
-        report.fetched += listing.articles.len();
-        for source in &listing.articles {
-            if let Some(article) = to_article(source).map(|a| with_collection(a, source, &collections)) {
-                report.published += 1;
+    // Public articles, then internal ones (teammates only). A refusal of the internal
+    // listing (no such feature, a token without the scope) is logged and leaves the public
+    // articles synced.
+    for internal in [false, true] {
+        let mut page = 1;
+        loop {
+            let listing = if internal {
+                match client.internal_articles(page, PER_PAGE).await {
+                    Ok(listing) => listing,
+                    Err(error) => {
+                        tracing::warn!(%error, "internal articles not synced");
+                        break;
+                    }
+                }
+            } else {
+                client.articles(page, PER_PAGE).await?
+            };
+            report.pages += 1;
+            report.fetched += listing.articles.len();
+            for source in &listing.articles {
+                let article = if internal {
+                    to_internal_article(source)
+                } else {
+                    to_article(source).map(|a| with_collection(a, source, &collections))
+                };
+                let Some(article) = article else {
+                    continue;
+                };
+                if internal {
+                    report.internal += 1;
+                } else {
+                    report.published += 1;
+                }
                 keep.insert(file_for(dir, &article.id));
                 if write_article(dir, &article)? {
                     report.written += 1;
@@ -204,40 +229,11 @@ pub async fn sync(client: &IntercomClient, dir: &Path) -> Result<SyncReport, Err
                     report.unchanged += 1;
                 }
             }
-        }
-        if listing.articles.is_empty() || page >= listing.total_pages {
-            break;
-        }
-        page += 1;
-    }
-    // Internal articles (teammates only), when the workspace has them and the token may read
-    // them; a refusal is logged and leaves the public articles synced.
-    let mut page = 1;
-    loop {
-        let listing = match client.internal_articles(page, PER_PAGE).await {
-            Ok(listing) => listing,
-            Err(error) => {
-                tracing::warn!(%error, "internal articles not synced");
+            if listing.articles.is_empty() || page >= listing.total_pages {
                 break;
             }
-        };
-        report.pages += 1;
-        report.fetched += listing.articles.len();
-        for source in &listing.articles {
-            if let Some(article) = to_internal_article(source) {
-                report.internal += 1;
-                keep.insert(file_for(dir, &article.id));
-                if write_article(dir, &article)? {
-                    report.written += 1;
-                } else {
-                    report.unchanged += 1;
-                }
-            }
+            page += 1;
         }
-        if listing.articles.is_empty() || page >= listing.total_pages {
-            break;
-        }
-        page += 1;
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
         for path in entries.filter_map(Result::ok).map(|e| e.path()) {

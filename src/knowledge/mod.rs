@@ -383,23 +383,6 @@ impl KnowledgeBase {
         self.replace_all(articles, &indexed, progress)
     }
 
-    /// Replaces the asked-as questions and re-indexes the articles they change.
-    pub fn set_asked_as(&self, asked: AskedAsMap) -> Result<UpdateReport, Error> {
-        *self.asked.write().expect("asked-as lock") = asked;
-        self.update(self.articles(), &mut |_| {})
-    }
-
-    /// How many asked-as questions are indexed.
-    pub fn asked_as_count(&self) -> usize {
-        self.asked
-            .read()
-            .expect("asked-as lock")
-            .values()
-            .flat_map(BTreeMap::values)
-            .map(Vec::len)
-            .sum()
-    }
-
     fn replace_all(
         &self,
         articles: Vec<Article>,

@@ -31,8 +31,10 @@ pub struct Features(pub [f64; FEATURES.len()]);
 pub struct Inputs<'a> {
     /// The customer's message.
     pub question: &'a str,
-    /// Retrieved passages, best first.
-    pub hits: &'a [crate::knowledge::Hit],
+    /// The best passage's retrieval signals.
+    pub best: Option<crate::knowledge::Signals>,
+    /// Whether the two best passages come from one article.
+    pub top_two_agree: bool,
     /// The triage result.
     pub triage: &'a crate::triage::TriageResult,
     /// The draft.
@@ -42,14 +44,10 @@ pub struct Inputs<'a> {
 impl Features {
     /// Reads the features of an answer.
     pub fn of(inputs: Inputs<'_>) -> Self {
-        let best = inputs.hits.first().map(|h| h.signals);
-        let signal =
-            |get: fn(&crate::knowledge::Signals) -> f32| best.as_ref().map_or(0.0, |s| f64::from(get(s)));
-        let words = inputs.question.split_whitespace().count() as f64;
-        let top_two_agree = match inputs.hits {
-            [a, b, ..] => f64::from(u8::from(a.article_id == b.article_id)),
-            _ => 0.0,
+        let signal = |get: fn(&crate::knowledge::Signals) -> f32| {
+            inputs.best.as_ref().map_or(0.0, |s| f64::from(get(s)))
         };
+        let words = inputs.question.split_whitespace().count() as f64;
         Self([
             signal(|s| s.normalized),
             signal(|s| s.coverage),
@@ -60,7 +58,7 @@ impl Features {
             f64::from(inputs.draft.grounding),
             (1.0 + words).ln(),
             f64::from(inputs.draft.raw_confidence()),
-            top_two_agree,
+            f64::from(u8::from(inputs.top_two_agree)),
         ])
     }
 }

@@ -540,11 +540,10 @@ impl Learned {
             std::fs::rename(&tmp, &path).map_err(io(&path))?;
             Ok(path)
         };
-        let json = |value: &dyn erased::Json| value.to_pretty();
         let mut written = vec![
-            write("intents.json", json(&self.intents))?,
-            write("asked_as.json", json(&self.asked_as))?,
-            write("groups.json", json(&self.groups))?,
+            write("intents.json", pretty(&self.intents))?,
+            write("asked_as.json", pretty(&self.asked_as))?,
+            write("groups.json", pretty(&self.groups))?,
             write("taxonomy.proposal.toml", self.proposal_toml().into_bytes())?,
         ];
         let mut lines = Vec::new();
@@ -554,13 +553,13 @@ impl Learned {
         }
         written.push(write("similar.jsonl", lines)?);
         match &self.calibration {
-            Some(c) => written.push(write("calibration.json", json(c))?),
+            Some(c) => written.push(write("calibration.json", pretty(c))?),
             None => {
                 let _ = std::fs::remove_file(dir.join("calibration.json"));
             }
         }
         // The manifest last: a half-written set is never read as complete.
-        written.push(write("manifest.json", json(&self.manifest))?);
+        written.push(write("manifest.json", pretty(&self.manifest))?);
         Ok(written)
     }
 
@@ -618,19 +617,17 @@ impl Learned {
     }
 }
 
-mod erased {
-    /// Pretty JSON of any serialisable value (a trait object, so one closure writes them all).
-    pub(super) trait Json {
-        fn to_pretty(&self) -> Vec<u8>;
-    }
+/// Pretty JSON with a final newline, as the files are written.
+fn pretty(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
 
-    impl<T: serde::Serialize> Json for T {
-        fn to_pretty(&self) -> Vec<u8> {
-            let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-            bytes.push(b'\n');
-            bytes
-        }
-    }
+/// The asked-as questions `learn` wrote under `dir` (none when nothing was learnt), as the
+/// knowledge base indexes them.
+pub fn asked_as_in(dir: &Path) -> Result<crate::knowledge::AskedAsMap, Error> {
+    Ok(Learned::load(dir)?.map(|l| l.asked_as_map()).unwrap_or_default())
 }
 
 #[cfg(test)]

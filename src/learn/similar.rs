@@ -68,16 +68,6 @@ impl SimilarIndex {
         }
     }
 
-    /// How many cases are indexed.
-    pub fn len(&self) -> usize {
-        self.cases.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.cases.is_empty()
-    }
-
     /// The `limit` past cases most like `question` (already analysed into `terms`), best
     /// first, sharing at least 30% of its terms; at most one per distinct reply.
     pub fn search(&self, terms: &[String], limit: usize) -> Vec<SimilarCase> {

@@ -437,7 +437,8 @@ impl Pipeline {
         };
         let features = crate::learn::calibration::Features::of(crate::learn::calibration::Inputs {
             question,
-            hits,
+            best: hits.first().map(|h| h.signals),
+            top_two_agree: matches!(hits, [a, b, ..] if a.article_id == b.article_id),
             triage,
             draft,
         });

@@ -476,18 +476,7 @@ pub async fn run_learning(
         });
         learned.set_calibration(fitted);
         models.learned = Some(learned);
-        let inputs = Arc::try_unwrap(inputs).unwrap_or_else(|shared| {
-            shared
-                .iter()
-                .map(|i| Input {
-                    conversation: i.conversation.clone(),
-                    truth: i.truth.clone(),
-                    group: i.group,
-                    earlier: i.earlier,
-                })
-                .collect()
-        });
-        let cases = decide_all(calibrated, Arc::new(inputs), options, progress, started, None).await?;
+        let cases = decide_all(calibrated, inputs, options, progress, started, None).await?;
         let mut simulation = finish(cases, &pipeline, options, started);
         simulation.calibration = calibration_report(&simulation.cases, all.len());
         return Ok((simulation, models));
@@ -516,24 +505,11 @@ fn features_of(
     draft: &crate::llm::Draft,
     triage: &crate::triage::TriageResult,
 ) -> crate::learn::calibration::Features {
-    let hits: Vec<crate::knowledge::Hit> = case
-        .decision
-        .hits
-        .iter()
-        .map(|h| crate::knowledge::Hit {
-            article_id: h.article_id.clone(),
-            title: String::new(),
-            url: h.url.clone(),
-            heading: h.heading.clone(),
-            passage: 0,
-            text: String::new(),
-            internal: false,
-            signals: h.signals,
-        })
-        .collect();
+    let hits = &case.decision.hits;
     crate::learn::calibration::Features::of(crate::learn::calibration::Inputs {
         question: &case.question,
-        hits: &hits,
+        best: hits.first().map(|h| h.signals),
+        top_two_agree: matches!(hits.as_slice(), [a, b, ..] if a.article_id == b.article_id),
         triage,
         draft,
     })
