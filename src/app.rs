@@ -151,6 +151,13 @@ impl App {
                 timeout: Duration::from_secs(config.server.body_timeout_seconds.max(1)),
             },
             admin_failures: Arc::new(AdminFailures::default()),
+            dashboard: Some(Arc::new(LiveDashboard {
+                store: store.clone(),
+                pipeline: Arc::clone(&pipeline),
+                clock: Arc::clone(&clock),
+                forecast_file: config.server.data_dir.join("replay").join("replay.json"),
+                reply_threshold: config.policy.reply_threshold,
+            })),
         };
         let limits = config.connection_limits();
         info!(
@@ -193,7 +200,7 @@ impl App {
             pipeline,
             outbox_wake: Arc::clone(&outbox_wake),
             helpdesks,
-            clock,
+            clock: Arc::clone(&clock),
             metrics: Arc::clone(&metrics),
             wake,
             poll_interval,
@@ -201,6 +208,7 @@ impl App {
             knowledge_sources: config.knowledge_sources(),
             article_dirs: crate::pipeline::worker::ArticleDirs::new(config),
             follow_symlinks: config.knowledge.follow_symlinks,
+            quiet_seconds: config.outcomes.quiet_seconds(),
         };
         let outbox = tokio::spawn(crate::pipeline::worker::run_outbox(
             executor,
@@ -209,6 +217,12 @@ impl App {
             cancel.clone(),
         ));
         let worker = tokio::spawn(worker.run(cancel.clone()));
+        tokio::spawn(sweep_periodically(
+            store.clone(),
+            clock,
+            Duration::from_secs(config.outcomes.sweep_interval_seconds.max(1)),
+            cancel.clone(),
+        ));
         if config.store.retention_days > 0 {
             tokio::spawn(prune_periodically(
                 store.clone(),
@@ -291,6 +305,66 @@ impl App {
         }
         self.worker.abort();
         self.outbox.abort();
+    }
+}
+
+/// Settles quiet touches as `assumed`: at start, then every `every`.
+async fn sweep_periodically(store: Store, clock: Arc<dyn Clock>, every: Duration, cancel: CancellationToken) {
+    loop {
+        let started = std::time::Instant::now();
+        match store.sweep_quiet(clock.now()).await {
+            Ok(0) => {}
+            Ok(settled) => info!(
+                settled,
+                ms = started.elapsed().as_millis() as u64,
+                "quiet bot replies and notes settled as assumed"
+            ),
+            Err(error) => warn!(%error, "the outcome sweep failed"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// The dashboard's data: the live report from the store, re-runs by the pipeline.
+struct LiveDashboard {
+    store: Store,
+    pipeline: Arc<Pipeline>,
+    clock: Arc<dyn Clock>,
+    forecast_file: std::path::PathBuf,
+    reply_threshold: f64,
+}
+
+#[async_trait::async_trait]
+impl webhook::Dashboard for LiveDashboard {
+    async fn report(&self, since: Option<String>, until: Option<String>) -> Result<serde_json::Value, String> {
+        use crate::outcomes::report::{day_of, from_store};
+        let now = self.clock.now();
+        let since = since
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| day_of(now - 30 * 86_400));
+        let until = until
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| day_of(now + 86_400));
+        let report = from_store(&self.store, &since, &until, &self.forecast_file, self.reply_threshold)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+
+    async fn rerun(&self, conversation_id: String) -> Result<serde_json::Value, String> {
+        let stored = self
+            .store
+            .decisions_to_rerun(conversation_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reruns = Vec::with_capacity(stored.len());
+        for decision in &stored {
+            reruns.push(self.pipeline.rerun(decision).await.map_err(|e| e.to_string())?);
+        }
+        Ok(serde_json::json!({ "reruns": reruns }))
     }
 }
 

@@ -129,6 +129,23 @@ pub enum Command {
         #[arg(long, default_value = "data/history.jsonl")]
         out: PathBuf,
     },
+    /// Live results of a period: conversations, bot replies, outcomes (confirmed, assumed,
+    /// escalated, reopened, low rating) with 95% intervals, draft acceptance, the holdout's
+    /// uplift, and the last replay's forecast beside the live figures.
+    Report {
+        /// First day, `YYYY-MM-DD` (UTC), included.
+        #[arg(long)]
+        since: String,
+        /// Last day, `YYYY-MM-DD` (UTC), excluded.
+        #[arg(long)]
+        until: String,
+        /// Data dir (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the decision log of a conversation.
     Log {
         /// Conversation id.
@@ -936,6 +953,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            since,
+            until,
+            data_dir,
+            json,
+        } => {
+            let dir = data_dir.unwrap_or(config.server.data_dir.clone());
+            let store = open_existing_store(&dir)?;
+            let started = std::time::Instant::now();
+            let report = crate::outcomes::report::from_store(
+                &store,
+                &since,
+                &until,
+                &dir.join("replay").join("replay.json"),
+                config.policy.reply_threshold,
+            )
+            .await?;
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "report built");
+            print_report(json, &report, || report.render())
         }
         Command::Log {
             conversation_id,

@@ -53,6 +53,8 @@ pub struct Config {
     pub replay: ReplayConfig,
     /// What the store keeps.
     pub store: StoreConfig,
+    /// How live outcomes are settled.
+    pub outcomes: OutcomesConfig,
     /// Per-workspace settings by Intercom app id; events of other workspaces use the global
     /// settings.
     pub workspaces: BTreeMap<String, WorkspaceConfig>,
@@ -274,6 +276,36 @@ pub struct PolicyConfig {
     pub intents: BTreeMap<String, IntentPolicyConfig>,
     /// Opening hours by team name (`default` for teams without their own).
     pub business_hours: BTreeMap<String, BusinessHoursConfig>,
+    /// Share of conversations in the random holdout (control group), 0..1: there the bot
+    /// decides and logs but posts nothing, so the live report can measure its effect.
+    pub holdout: f64,
+}
+
+/// `[outcomes]`: how the live outcomes of the bot's replies and notes are settled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutcomesConfig {
+    /// Hours without a customer message after the bot's touch before it counts as
+    /// `assumed` resolved.
+    pub quiet_hours: f64,
+    /// Seconds between two sweeps for quiet touches.
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for OutcomesConfig {
+    fn default() -> Self {
+        Self {
+            quiet_hours: 24.0,
+            sweep_interval_seconds: 60,
+        }
+    }
+}
+
+impl OutcomesConfig {
+    /// The quiet period in whole seconds.
+    pub fn quiet_seconds(&self) -> i64 {
+        (self.quiet_hours * 3600.0).round() as i64
+    }
 }
 
 /// What happens to a conversation handed off outside business hours.
@@ -297,6 +329,8 @@ pub struct IntentPolicyConfig {
     pub reply_threshold: Option<f64>,
     /// Note threshold for this intent.
     pub note_threshold: Option<f64>,
+    /// Holdout share for this intent.
+    pub holdout: Option<f64>,
 }
 
 /// `[policy.business_hours.<team>]`: when a team's people answer.
@@ -343,6 +377,8 @@ pub struct WorkspaceConfig {
     pub reply_threshold: Option<f64>,
     /// Note threshold in this workspace.
     pub note_threshold: Option<f64>,
+    /// Holdout share in this workspace.
+    pub holdout: Option<f64>,
     /// Team ids in this workspace (replace the global ones when given).
     #[serde(deserialize_with = "id_map")]
     pub teams: BTreeMap<String, String>,
@@ -399,6 +435,7 @@ impl Default for PolicyConfig {
             priority_attribute: None,
             intents: BTreeMap::new(),
             business_hours: BTreeMap::new(),
+            holdout: 0.0,
         }
     }
 }
@@ -629,6 +666,7 @@ impl Config {
             policy.mode = w.mode.unwrap_or(policy.mode);
             policy.reply_threshold = w.reply_threshold.unwrap_or(policy.reply_threshold);
             policy.note_threshold = w.note_threshold.unwrap_or(policy.note_threshold);
+            policy.holdout = w.holdout.unwrap_or(policy.holdout);
             if !w.teams.is_empty() {
                 policy.teams = w.teams.clone();
             }
@@ -824,6 +862,20 @@ impl Config {
                 .keys()
                 .map(|app| (format!("workspaces.{app}"), self.policy_for(app))),
         ) {
+            let holdouts = std::iter::once((scope.clone(), policy.holdout)).chain(
+                policy
+                    .intents
+                    .iter()
+                    .filter_map(|(intent, o)| o.holdout.map(|h| (format!("{scope}.intents.{intent}"), h))),
+            );
+            for (key, holdout) in holdouts {
+                if !(0.0..1.0).contains(&holdout) {
+                    error(
+                        "policy.holdout",
+                        format!("{key}.holdout: {holdout} must lie in 0..1 (a share of conversations)"),
+                    );
+                }
+            }
             for (intent, o) in &policy.intents {
                 let reply = o.reply_threshold.unwrap_or(policy.reply_threshold);
                 let note = o.note_threshold.unwrap_or(policy.note_threshold);
@@ -846,6 +898,15 @@ impl Config {
                     format!("{scope}: thresholds must lie in 0..=1 with note ≤ reply"),
                 );
             }
+        }
+        if !(self.outcomes.quiet_hours > 0.0 && self.outcomes.quiet_hours <= 24.0 * 30.0) {
+            error(
+                "outcomes.quiet_hours",
+                format!("{} must lie in (0, 720] hours", self.outcomes.quiet_hours),
+            );
+        }
+        if self.outcomes.sweep_interval_seconds == 0 {
+            error("outcomes.sweep_interval_seconds", "must be at least 1".into());
         }
         for (team, hours) in &self.policy.business_hours {
             if let Err(e) = crate::actions::hours::BusinessHours::from_config(hours) {

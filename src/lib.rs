@@ -37,6 +37,7 @@ pub mod knowledge;
 pub mod learn;
 pub mod llm;
 pub mod metrics;
+pub mod outcomes;
 pub mod pipeline;
 pub mod replay;
 pub mod stats;

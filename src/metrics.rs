@@ -24,6 +24,9 @@ pub struct Metrics {
     pub outbox_pending: Gauge,
     /// Actions dead-lettered (refreshed on scrape).
     pub outbox_dead: Gauge,
+    /// Bot replies and draft notes by live outcome (refreshed on scrape, from the store, so
+    /// restarts and redeliveries change nothing).
+    outcomes: Family<Labels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,7 +93,14 @@ impl Metrics {
             "Outbox actions dead-lettered",
             outbox_dead.clone(),
         );
+        let outcomes = Family::<Labels, Gauge>::default();
+        registry.register(
+            "live_outcomes",
+            "Bot replies and draft notes by kind and live outcome (pending until settled)",
+            outcomes.clone(),
+        );
         Self {
+            outcomes,
             registry,
             webhook_requests,
             webhook_ack_seconds,
@@ -127,6 +137,18 @@ impl Metrics {
                 ("outcome".into(), outcome.into()),
             ])
             .inc();
+    }
+
+    /// Sets the live outcome counts: (kind, outcome, count).
+    pub fn set_outcomes(&self, counts: &[(String, String, i64)]) {
+        for (kind, outcome, count) in counts {
+            self.outcomes
+                .get_or_create(&vec![
+                    ("kind".into(), kind.clone()),
+                    ("outcome".into(), outcome.clone()),
+                ])
+                .set(*count);
+        }
     }
 
     /// The Prometheus text exposition.

@@ -114,6 +114,8 @@ pub struct Thresholds {
     pub reply: f32,
     /// Note at or above.
     pub note: f32,
+    /// Share of conversations in the control group of the holdout.
+    pub holdout: f64,
 }
 
 /// Thresholds, modes, routing, hours and messages.
@@ -164,6 +166,7 @@ impl Policy {
             mode: config.mode,
             reply: config.reply_threshold as f32,
             note: config.note_threshold as f32,
+            holdout: config.holdout,
         };
         let intents = config
             .intents
@@ -175,6 +178,7 @@ impl Policy {
                         mode: o.mode.unwrap_or(default.mode),
                         reply: o.reply_threshold.map_or(default.reply, |t| t as f32),
                         note: o.note_threshold.map_or(default.note, |t| t as f32),
+                        holdout: o.holdout.unwrap_or(default.holdout),
                     },
                 )
             })

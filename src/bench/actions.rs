@@ -396,6 +396,7 @@ async fn outbox_run(base: &Config, decisions: usize) -> anyhow::Result<(usize, f
                     record: "{}".into(),
                     actions: actions.to_vec(),
                     input: None,
+                    live: None,
                 },
             )
             .await?;

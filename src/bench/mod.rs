@@ -89,6 +89,7 @@ pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
             timeout: Duration::from_secs(10),
         },
         admin_failures: Arc::default(),
+        dashboard: None,
     };
     // frontdesk's own server loop, with its default connection limits.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

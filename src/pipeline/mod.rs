@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::domain::{AdminId, AppId, AuthorKind, Conversation, ConversationState, Mode, Topic};
 use crate::knowledge::{Hit, KnowledgeBase, Signals};
 use crate::llm::{Draft, DraftRequest, Drafter, ExtractiveDrafter};
+use crate::outcomes::Group;
 use crate::triage::{Classifier, TriageResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -68,6 +69,8 @@ pub struct EventInput<'a> {
     pub state: &'a ConversationState,
     /// Time of the decision, unix seconds.
     pub now: i64,
+    /// The conversation's holdout group, once assigned; `None` assigns it at this decision.
+    pub group: Option<Group>,
 }
 
 /// The customer message a decision acts on.
@@ -137,6 +140,10 @@ pub struct Decision {
     pub actions: Vec<Action>,
     /// Knowledge base version.
     pub knowledge_version: String,
+    /// The conversation's holdout group (decisions on a customer message that was triaged);
+    /// in the control group nothing is posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
 }
 
 impl Decision {
@@ -559,6 +566,12 @@ impl Pipeline {
         self.policies.for_app(app_id.as_str())
     }
 
+    /// Whether a customer's message says the bot's answer helped (see
+    /// [`crate::outcomes::is_confirmation`]).
+    pub fn is_confirmation(&self, text: &str) -> bool {
+        crate::outcomes::is_confirmation(text, self.classifier.dissatisfied(text).is_some())
+    }
+
     /// Answers a bare question (the `ask` command): triage, retrieval, draft, policy.
     pub async fn answer(
         &self,
@@ -614,6 +627,7 @@ impl Pipeline {
             state_change: None,
             actions: Vec::new(),
             knowledge_version: self.knowledge.version(),
+            group: None,
         };
         let ignore = |mut decision: Decision, reason: &str, rule: &str| {
             decision.reason = reason.to_owned();
@@ -691,14 +705,22 @@ impl Pipeline {
             None => input.state.bot_replies > 0 && message.kind != "source",
         };
         let text = message.text.as_str();
+        let dissatisfied = after_bot_reply
+            .then(|| self.classifier.dissatisfied(text))
+            .flatten();
+        if after_bot_reply && crate::outcomes::is_confirmation(text, dissatisfied.is_some()) {
+            return ignore(
+                decision,
+                "customer_confirmed",
+                "the customer says the bot's answer helped: nothing to do",
+            );
+        }
         let context = Context {
             bot_replies: u32::try_from(visible_bot_replies)
                 .unwrap_or(u32::MAX)
                 .max(input.state.bot_replies),
             after_bot_reply,
-            dissatisfied: after_bot_reply
-                .then(|| self.classifier.dissatisfied(text))
-                .flatten(),
+            dissatisfied,
             rating: conversation.rating.or(input.state.rating),
             now: input.now,
         };
@@ -717,10 +739,23 @@ impl Pipeline {
         } else {
             self.draft(text, &triage, &public).await?
         };
-        let mut verdict = self
-            .policy_for(input.app_id)
-            .decide(&triage, draft.as_ref(), &context);
+        let policy = self.policy_for(input.app_id);
+        let mut verdict = policy.decide(&triage, draft.as_ref(), &context);
         self.brief(&mut verdict.actions, text, &hits);
+        let group = input.group.unwrap_or_else(|| {
+            crate::outcomes::assign(
+                input.app_id.as_str(),
+                conversation.id.as_ref().map_or("", |id| id.as_str()),
+                policy.thresholds(&triage.intent).holdout,
+            )
+        });
+        if group == Group::Control {
+            verdict.actions.clear();
+            verdict
+                .rule
+                .push_str(" (holdout: control group, nothing posted)");
+        }
+        decision.group = Some(group);
         decision.hits = hits
             .iter()
             .map(|h| HitSummary {
@@ -791,6 +826,7 @@ impl Pipeline {
                 bot_admin_id: bot_admin_id.as_ref(),
                 state: &state,
                 now,
+                group: logged.group,
             })
             .await?;
         let mut differences = Vec::new();

@@ -80,6 +80,8 @@ pub struct Worker {
     pub follow_symlinks: bool,
     /// Where each workspace's Help Center articles are written, or why they are not.
     pub article_dirs: ArticleDirs,
+    /// `outcomes.quiet_hours`, in seconds.
+    pub quiet_seconds: i64,
 }
 
 impl Worker {
@@ -152,6 +154,7 @@ impl Worker {
                     record: record.to_string(),
                     actions: Vec::new(),
                     input: None,
+                    live: None,
                 },
             )
             .await?;
@@ -235,11 +238,17 @@ impl Worker {
         let conversation_id = conversation.as_ref().and_then(|c| c.id.clone());
         let mut state = ConversationState::default();
         let mut state_change = None;
+        let mut live_before = None;
         if let (Some(c), Some(id)) = (&conversation, &conversation_id) {
             state = self
                 .store
                 .conversation_state(app_id.to_string(), id.to_string())
                 .await?;
+            live_before = Some(
+                self.store
+                    .live_before(app_id.to_string(), id.to_string())
+                    .await?,
+            );
             // Written only when it changes what is remembered: most customer replies change
             // nothing, and each write is an fsync on the event's path.
             let update = state_update(&notification.topic, c, bot_admin_id.as_ref());
@@ -283,9 +292,28 @@ impl Worker {
                 bot_admin_id: bot_admin_id.as_ref(),
                 state: &state,
                 now,
+                group: live_before.as_ref().and_then(|b| b.live.as_ref()).map(|l| l.group),
             })
             .await?;
         decision.state_change = state_change;
+        let live = match (&live_before, &conversation, &conversation_id) {
+            (Some(before), Some(c), Some(id)) => {
+                let at = notification.created_at.filter(|t| *t > 0).unwrap_or(now);
+                outcome_event(&notification.topic, c, &decision, bot_admin_id.as_ref(), &self.pipeline).map(
+                    |event| {
+                        crate::outcomes::observe(
+                            app_id.as_str(),
+                            id.as_str(),
+                            before,
+                            &event,
+                            at,
+                            self.quiet_seconds,
+                        )
+                    },
+                )
+            }
+            _ => None,
+        };
         let input = match (&decision.trigger, &conversation) {
             (Some(_), Some(c)) => Some(serde_json::to_string(&RerunInput {
                 conversation: c.clone(),
@@ -312,6 +340,7 @@ impl Worker {
                     record: serde_json::to_string(&decision)?,
                     actions,
                     input,
+                    live,
                 },
             )
             .await?;
@@ -374,6 +403,77 @@ pub struct RerunInput {
     /// The admin the bot posted as.
     #[serde(default)]
     pub bot_admin_id: Option<String>,
+}
+
+/// What an event is for the live outcomes, if anything.
+fn outcome_event(
+    topic: &Topic,
+    conversation: &Conversation,
+    decision: &super::Decision,
+    bot: Option<&AdminId>,
+    pipeline: &Pipeline,
+) -> Option<crate::outcomes::Event> {
+    use crate::actions::{Action, Outcome};
+    use crate::outcomes::{Decided, Event, Part, TouchKind};
+    let human = |id: Option<&str>| id.is_some_and(|id| id != "0" && Some(id) != bot.map(AdminId::as_str));
+    match topic {
+        Topic::UserCreated | Topic::UserReplied => {
+            decision.trigger.as_ref()?;
+            let text = conversation.last_customer_message().map_or("", |m| m.text.as_str());
+            let touch = if decision.actions.iter().any(|a| matches!(a, Action::Reply { .. })) {
+                Some((TouchKind::Reply, None))
+            } else if decision.outcome == Outcome::Note
+                && decision.actions.iter().any(|a| matches!(a, Action::Note { .. }))
+            {
+                Some((TouchKind::Note, decision.draft.as_ref().map(|d| d.text.clone())))
+            } else {
+                None
+            };
+            Some(Event::Customer {
+                replied: *topic == Topic::UserReplied,
+                confirmation: decision.reason == "customer_confirmed" || pipeline.is_confirmation(text),
+                decided: Decided {
+                    outcome: decision.outcome,
+                    reason: decision.reason.clone(),
+                    mode: decision.mode,
+                    intent: decision
+                        .triage
+                        .as_ref()
+                        .map(|t| t.intent.clone())
+                        .unwrap_or_default(),
+                    group: decision.group,
+                    touch,
+                },
+            })
+        }
+        Topic::ConversationOther(raw) => match raw.as_str() {
+            "conversation.admin.replied" => Some(Event::TeammateReplies(
+                conversation
+                    .messages
+                    .iter()
+                    .filter(|m| {
+                        m.author == AuthorKind::Admin
+                            && m.kind == "comment"
+                            && !m.via_api_or_ai
+                            && human(m.author_id.as_deref())
+                    })
+                    .map(|m| Part {
+                        id: m.id.clone(),
+                        text: m.text.clone(),
+                        at: m.created_at,
+                    })
+                    .collect(),
+            )),
+            "conversation.admin.assigned" | "conversation.admin.open.assigned" => {
+                human(conversation.admin_assignee_id.as_deref()).then_some(Event::TeammateAssigned)
+            }
+            "conversation.admin.closed" => Some(Event::Closed),
+            "conversation.admin.opened" => Some(Event::Opened),
+            "conversation.rating.added" => conversation.rating.map(Event::Rating),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// What a non-customer topic changes in what is remembered of the conversation.

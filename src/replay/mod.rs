@@ -80,6 +80,7 @@ pub async fn run_dir(
                         state: &ConversationState::default(),
                         // The notification's own time: a replay decides the same every day.
                         now: n.created_at.unwrap_or(0),
+                        group: Some(crate::outcomes::Group::Treatment),
                     })
                     .await
                     .map(|d| (n.app_id.clone(), d))

@@ -573,6 +573,7 @@ async fn decide_all(
                         bot_admin_id: None,
                         state: &ConversationState::default(),
                         now: at,
+                        group: Some(crate::outcomes::Group::Treatment),
                     })
                     .await?;
                 // Judged here too, in parallel: the term analysis (or the LLM judge) is the

@@ -8,6 +8,12 @@
 //!
 //! The store knows rows and states; it does not know what an action means.
 
+mod live;
+
+pub use live::{
+    ConversationFact, DecisionLine, LiveBefore, LiveRow, LiveWrite, NewTouch, TouchChange, TouchFact, TouchRow,
+};
+
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -99,6 +105,8 @@ pub struct NewDecision {
     pub actions: Vec<String>,
     /// The conversation as decided upon (JSON), kept for re-runs.
     pub input: Option<String>,
+    /// What the event changes in the live-results tables.
+    pub live: Option<LiveWrite>,
 }
 
 /// One stored decision with what is needed to make it again.
@@ -427,6 +435,9 @@ impl Store {
                     "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
                     params![event_id, input],
                 )?;
+            }
+            if let Some(write) = &decision.live {
+                live::apply(&tx, event_id, write)?;
             }
             tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
             tx.commit()?;
@@ -905,6 +916,7 @@ mod tests {
             record: format!("{{\"event\":{event}}}"),
             actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into()],
             input: None,
+            live: None,
         };
         let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
             panic!()
@@ -972,6 +984,7 @@ mod tests {
                     record: "{\"outcome\":\"reply\",\"note\":\"jo@example.com\"}".into(),
                     actions: vec!["{\"kind\":\"reply\",\"body_html\":\"hi jo@example.com\"}".into()],
                     input: Some("{\"text\":\"jo@example.com\"}".into()),
+                    live: None,
                 },
             )
             .await
@@ -1027,6 +1040,7 @@ mod tests {
                     record: "{}".into(),
                     actions: vec!["{}".into()],
                     input: None,
+                    live: None,
                 },
             )
             .await
@@ -1086,6 +1100,7 @@ mod tests {
                 "{\"kind\":\"tag\",\"name\":\"x\"}".into(),
             ],
             input: None,
+            live: None,
         };
         store.record_decision(a, reply).await.unwrap();
         assert_eq!(state(store.clone()).await.bot_replies, 1);

@@ -71,3 +71,55 @@ CREATE TABLE IF NOT EXISTS event_inputs (
     event_id     INTEGER PRIMARY KEY REFERENCES inbox (id),
     conversation TEXT NOT NULL          -- JSON of domain::Conversation
 );
+
+-- Each bot reply and draft note that was posted (or recorded in a dry run), and what became
+-- of it (see outcomes/mod.rs). Written in the transaction of the event that caused it.
+CREATE TABLE IF NOT EXISTS touches (
+    event_id        INTEGER PRIMARY KEY REFERENCES inbox (id),
+    app_id          TEXT    NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,   -- reply | note
+    mode            TEXT    NOT NULL,
+    intent          TEXT    NOT NULL,
+    reason          TEXT    NOT NULL,
+    at              INTEGER NOT NULL,   -- unix s
+    quiet_until     INTEGER,            -- unix s; NULL while a customer message awaits the bot
+    outcome         TEXT,               -- NULL while pending
+    settled_at      INTEGER,            -- unix s
+    settled_by      TEXT,               -- what settled it
+    draft           TEXT,               -- notes: the draft, compared with the teammate's reply
+    draft_use       TEXT,               -- sent_as_is | edited | ignored
+    draft_edit      REAL                -- word edit distance over the longer text, 0..1
+);
+CREATE INDEX IF NOT EXISTS touches_conversation ON touches (app_id, conversation_id);
+CREATE INDEX IF NOT EXISTS touches_quiet ON touches (quiet_until) WHERE outcome IS NULL;
+CREATE INDEX IF NOT EXISTS touches_at ON touches (at);
+
+-- The live facts of each conversation the bot decided on: its holdout group (assigned once)
+-- and what the holdout compares.
+CREATE TABLE IF NOT EXISTS live (
+    app_id            TEXT    NOT NULL,
+    conversation_id   TEXT    NOT NULL,
+    grp               TEXT    NOT NULL,   -- treatment | control
+    mode              TEXT    NOT NULL,
+    intent            TEXT    NOT NULL,
+    started_at        INTEGER NOT NULL,   -- the first customer message decided, unix s
+    first_response_at INTEGER,            -- the bot's first reply or a teammate's, unix s
+    teammate_replies  INTEGER NOT NULL DEFAULT 0,
+    bot_replies       INTEGER NOT NULL DEFAULT 0,
+    closed_at         INTEGER,            -- the latest close, unix s; NULL while open
+    ever_closed       INTEGER NOT NULL DEFAULT 0,
+    reopened          INTEGER NOT NULL DEFAULT 0,  -- the customer came back after a close
+    rating            INTEGER,
+    PRIMARY KEY (app_id, conversation_id)
+);
+CREATE INDEX IF NOT EXISTS live_started ON live (started_at);
+
+-- Teammate parts already counted, so a redelivery or a second webhook with the same part
+-- counts nothing twice.
+CREATE TABLE IF NOT EXISTS counted_parts (
+    app_id          TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    part_id         TEXT NOT NULL,
+    PRIMARY KEY (app_id, conversation_id, part_id)
+) WITHOUT ROWID;

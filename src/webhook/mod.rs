@@ -1,5 +1,6 @@
 //! The HTTP edge, and the only module that knows axum: `POST /webhooks/intercom` (and `HEAD`
-//! for Intercom's URL check), `/healthz`, `/readyz`, `/metrics`.
+//! for Intercom's URL check), `/healthz`, `/readyz`, `/metrics`, and the admin routes
+//! (`admin.rs`: the decision log, the operator dashboard `/admin` and its API).
 //!
 //! A notification is checked against `X-Hub-Signature` on the raw bytes, parsed, and written
 //! to the durable inbox before the 200 goes out; triage never runs on the request path. The
@@ -10,9 +11,11 @@
 //!
 //! `serve` holds the connection limits (header and idle timeouts, a connection cap).
 
+mod admin;
 mod serve;
 mod signature;
 
+pub use admin::Dashboard;
 pub use serve::{ConnectionLimits, RESERVED_DESCRIPTORS, open_files_limit, serve};
 pub use signature::{sign, verify};
 
@@ -94,6 +97,8 @@ pub struct WebhookState {
     pub body: BodyLimits,
     /// Failed admin-token attempts, for the admin API's rate limit.
     pub admin_failures: Arc<AdminFailures>,
+    /// The dashboard's data (the live report, re-runs); `None` serves the decision log only.
+    pub dashboard: Option<Arc<dyn Dashboard>>,
 }
 
 /// The webhook body's limits.
@@ -203,7 +208,7 @@ pub fn admin_router(state: WebhookState) -> Router {
 }
 
 fn admin_routes() -> Router<WebhookState> {
-    Router::new().route("/decisions/{conversation_id}", get(decisions))
+    admin::routes()
 }
 
 /// The span maker of [`trace_layer`].
@@ -312,7 +317,7 @@ impl AdminFailures {
     /// Addresses remembered at most (the oldest windows are dropped first).
     const MAX_PEERS: usize = 10_000;
 
-    fn locked_out(&self, peer: Option<std::net::IpAddr>) -> bool {
+    pub(crate) fn locked_out(&self, peer: Option<std::net::IpAddr>) -> bool {
         let Some(peer) = peer else { return false };
         let now = tokio::time::Instant::now();
         let map = self
@@ -323,7 +328,7 @@ impl AdminFailures {
             .is_some_and(|(since, count)| *count >= Self::LIMIT && now.duration_since(*since) < Self::WINDOW)
     }
 
-    fn record_failure(&self, peer: Option<std::net::IpAddr>) {
+    pub(crate) fn record_failure(&self, peer: Option<std::net::IpAddr>) {
         let Some(peer) = peer else { return };
         let now = tokio::time::Instant::now();
         let mut map = self
@@ -342,7 +347,7 @@ impl AdminFailures {
 }
 
 /// The bearer token of an `Authorization` header; the scheme is case-insensitive (RFC 9110).
-fn bearer_token(headers: &HeaderMap) -> &str {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> &str {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -367,51 +372,6 @@ fn inbox_event(parsed: &notification::Notification, body: &[u8]) -> NewEvent {
     }
 }
 
-/// `GET /decisions/{conversation_id}`: the decision log and actions of a conversation, for a
-/// bearer of the admin token (compared in constant time); 401 otherwise, and 429 for an
-/// address with too many failed attempts.
-async fn decisions(
-    State(state): State<WebhookState>,
-    axum::extract::Path(conversation_id): axum::extract::Path<String>,
-    request: axum::extract::Request,
-) -> Response {
-    use sha2::{Digest, Sha256};
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
-    if state.admin_failures.locked_out(peer) {
-        warn!("admin API request refused: too many failed attempts from this address");
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts; try again later",
-        )
-            .into_response();
-    }
-    let presented = bearer_token(request.headers());
-    // Hash both sides so the comparison takes the same time whatever the lengths.
-    let authorized = state.admin_token.as_ref().is_some_and(|token| {
-        let want = Sha256::digest(token.expose_secret().as_bytes());
-        let got = Sha256::digest(presented.as_bytes());
-        want.iter().zip(got.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && !presented.is_empty()
-    });
-    if !authorized {
-        state.admin_failures.record_failure(peer);
-        warn!(has_token = !presented.is_empty(), "admin API request refused");
-        return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
-    }
-    let result = async {
-        let decisions = state.store.decisions_for(conversation_id.clone()).await?;
-        let actions = state.store.actions(Some(conversation_id.clone())).await?;
-        Ok::<_, store::Error>(serde_json::json!({ "conversation_id": conversation_id, "decisions": decisions, "actions": actions }))
-    }
-    .await;
-    match result {
-        Ok(body) => axum::Json(body).into_response(),
-        Err(error) => Error::Store(error).into_response(),
-    }
-}
-
 async fn ready(State(state): State<WebhookState>) -> StatusCode {
     if state.ready.load(Ordering::Acquire) {
         StatusCode::OK
@@ -425,6 +385,9 @@ async fn metrics(State(state): State<WebhookState>) -> Response {
         state.metrics.inbox_pending.set(counts.inbox_pending);
         state.metrics.outbox_pending.set(counts.outbox_pending);
         state.metrics.outbox_dead.set(counts.outbox_dead);
+    }
+    if let Ok(outcomes) = state.store.outcome_counts().await {
+        state.metrics.set_outcomes(&outcomes);
     }
     (
         [(

@@ -86,6 +86,7 @@ async fn decide(pipeline: &Pipeline, app: &AppId, text: &str) -> frontdesk::pipe
         bot_admin_id: None,
         state: &frontdesk::domain::ConversationState::default(),
         now: 1_785_400_000,
+        group: None,
     };
     pipeline.decide(input).await.unwrap()
 }

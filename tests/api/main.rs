@@ -15,6 +15,7 @@ mod helpers;
 mod injection;
 mod knowledge;
 mod learning;
+mod outcomes;
 mod policy;
 mod spec;
 mod webhook;

@@ -1,0 +1,651 @@
+//! Live results: what became of each bot reply and each draft note, how teammates used the
+//! drafts, the random holdout, and the live report (`frontdesk report`, the dashboard).
+//!
+//! This module owns the rules, as pure functions over what the store remembers; the worker
+//! feeds it the conversation's later events and the store keeps the results in the same
+//! transaction as the event, so redeliveries and restarts change nothing.
+//!
+//! Definitions (also in the README). A **touch** is a bot reply, or a draft note, that was
+//! posted (or recorded in a dry run). Its **outcome**, from the conversation's later events:
+//! - `confirmed`: the customer thanks the bot or says it helped, or rates the conversation
+//!   4–5;
+//! - `assumed`: no customer message within `outcomes.quiet_hours` of the bot's latest touch
+//!   and no teammate stepped in (set by the sweep; provisional: later evidence replaces it);
+//! - `escalated`: the customer asked for a person or was dissatisfied (the bot handed the
+//!   follow-up off), or a teammate replied or took over (for a reply; a teammate answering a
+//!   draft note is the expected path);
+//! - `reopened`: the customer came back within [`REOPEN_DAYS`] days after the conversation
+//!   was closed following a confirmed or assumed touch;
+//! - `low_rating`: rated 1–2 (whatever the outcome was).
+//!
+//! A customer follow-up the bot answers again joins the same attempt: every pending touch of
+//! a conversation settles together.
+
+pub mod report;
+
+use crate::store::{LiveBefore, LiveRow, LiveWrite, NewTouch, TouchChange};
+use serde::{Deserialize, Serialize};
+
+/// The customer coming back within this many days of a close reopens a resolved touch.
+pub const REOPEN_DAYS: i64 = 7;
+/// A teammate reply this far (edit distance over the longer text, in words) or closer from
+/// the draft counts as the draft edited; further, as ignored.
+pub const EDITED_AT_MOST: f64 = 0.6;
+
+/// What became of a touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The customer said it helped, or rated 4–5.
+    Confirmed,
+    /// Quiet for `quiet_hours` with no teammate stepping in.
+    Assumed,
+    /// A person had to step in.
+    Escalated,
+    /// The customer came back after the close.
+    Reopened,
+    /// Rated 1–2.
+    LowRating,
+}
+
+impl Outcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Self; 5] = [
+        Self::Confirmed,
+        Self::Assumed,
+        Self::Escalated,
+        Self::Reopened,
+        Self::LowRating,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Assumed => "assumed",
+            Self::Escalated => "escalated",
+            Self::Reopened => "reopened",
+            Self::LowRating => "low_rating",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
+    /// Whether the touch resolved the conversation (confirmed or assumed).
+    pub fn resolved(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Assumed)
+    }
+}
+
+/// What the bot posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TouchKind {
+    /// A reply to the customer.
+    Reply,
+    /// A draft left as an internal note.
+    Note,
+}
+
+impl TouchKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reply => "reply",
+            Self::Note => "note",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "reply" => Some(Self::Reply),
+            "note" => Some(Self::Note),
+            _ => None,
+        }
+    }
+}
+
+/// A touch as the rules see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Touch {
+    /// The decision's event id.
+    pub event_id: i64,
+    /// Reply or note.
+    pub kind: TouchKind,
+    /// Unix seconds.
+    pub at: i64,
+    /// The outcome so far.
+    pub outcome: Option<Outcome>,
+}
+
+/// One later event of the conversation, as far as outcomes care.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// The customer thanked the bot or said it helped.
+    Thanks,
+    /// The customer wrote and the bot handed off (asked for a person, dissatisfied, or a
+    /// question it could not answer); the code says why.
+    HandedOff(String),
+    /// The customer wrote and the bot answered again or left another note: the attempt goes on.
+    FollowUp,
+    /// A teammate replied or was assigned.
+    TeammateStepped,
+    /// A rating, 1–5.
+    Rating(u8),
+    /// The customer wrote again within [`REOPEN_DAYS`] of a close.
+    CameBack,
+    /// No customer message within the quiet period (the sweep).
+    Quiet,
+}
+
+/// The new outcome of a touch with `current` outcome after `signal`, or `None` for no
+/// change.
+pub fn settle(kind: TouchKind, current: Option<Outcome>, signal: &Signal) -> Option<Outcome> {
+    let provisional = matches!(current, None | Some(Outcome::Assumed));
+    let next = match signal {
+        Signal::Thanks if provisional => Outcome::Confirmed,
+        Signal::HandedOff(_) if provisional => Outcome::Escalated,
+        Signal::TeammateStepped if provisional && kind == TouchKind::Reply => Outcome::Escalated,
+        Signal::Rating(r) if *r <= crate::actions::policy::LOW_RATING => Outcome::LowRating,
+        Signal::Rating(r) if *r >= 4 && provisional => Outcome::Confirmed,
+        Signal::CameBack if current.is_some_and(Outcome::resolved) => Outcome::Reopened,
+        Signal::Quiet if current.is_none() => Outcome::Assumed,
+        _ => return None,
+    };
+    (current != Some(next)).then_some(next)
+}
+
+/// Whether a customer's message after the bot's answer says it helped: every sentence is a
+/// thank-you or a confirmation ("thanks!", "that worked", "perfect, all sorted"), nothing is
+/// asked, and nothing says it did not help (`dissatisfied` is the classifier's verdict).
+pub fn is_confirmation(text: &str, dissatisfied: bool) -> bool {
+    if dissatisfied || text.contains('?') {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    if NEGATIONS.iter().any(|n| contains_phrase(&lower, n)) {
+        return false;
+    }
+    let sentences: Vec<&str> = lower
+        .split(['.', '!', '\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    !sentences.is_empty()
+        && sentences.len() <= 4
+        && sentences.iter().any(|s| confirms(s))
+        && sentences
+            .iter()
+            .all(|s| confirms(s) || crate::text::is_pleasantry(s) || s.split_whitespace().count() <= 2)
+}
+
+/// Words that turn a thank-you into a complaint ("thanks, but it still fails").
+const NEGATIONS: &[&str] = &["but", "still", "not", "n't", "however", "aber", "mais", "pero"];
+
+/// Phrases that say an answer helped, in the languages the shipped prompts cover.
+const CONFIRMATIONS: &[&str] = &[
+    "thanks",
+    "thank you",
+    "thank u",
+    "thx",
+    "ty",
+    "cheers",
+    "that helped",
+    "this helped",
+    "it helped",
+    "helpful",
+    "that worked",
+    "this worked",
+    "it worked",
+    "it works",
+    "works now",
+    "working now",
+    "solved",
+    "sorted",
+    "fixed",
+    "resolved",
+    "perfect",
+    "great",
+    "awesome",
+    "got it",
+    "all good",
+    "brilliant",
+    "much appreciated",
+    "appreciate it",
+    "merci",
+    "ça marche",
+    "danke",
+    "vielen dank",
+    "funktioniert",
+    "gracias",
+    "funciona",
+    "obrigado",
+    "obrigada",
+    "grazie",
+    "bedankt",
+];
+
+fn confirms(sentence: &str) -> bool {
+    CONFIRMATIONS.iter().any(|p| contains_phrase(sentence, p))
+}
+
+/// Whether `phrase` occurs in `text` on word boundaries.
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+    text.match_indices(phrase).any(|(at, _)| {
+        phrase.starts_with("n'")
+            || (boundary(text[..at].chars().next_back()) && boundary(text[at + phrase.len()..].chars().next()))
+    })
+}
+
+/// What a teammate did with a draft note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DraftUse {
+    /// The reply is the draft (up to spacing and case).
+    SentAsIs,
+    /// The reply is the draft, edited (at most [`EDITED_AT_MOST`] of its words changed).
+    Edited,
+    /// The reply says something else.
+    Ignored,
+}
+
+impl DraftUse {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SentAsIs => "sent_as_is",
+            Self::Edited => "edited",
+            Self::Ignored => "ignored",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::SentAsIs, Self::Edited, Self::Ignored]
+            .into_iter()
+            .find(|u| u.as_str() == name)
+    }
+}
+
+/// Compares a draft with the teammate's reply: how it was used, and the edit distance in
+/// words as a share of the longer text (0..=1).
+pub fn compare_draft(draft: &str, reply: &str) -> (DraftUse, f64) {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '$' && c != '%')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (words(draft), words(reply));
+    let longer = a.len().max(b.len());
+    if longer == 0 {
+        return (DraftUse::Ignored, 1.0);
+    }
+    let distance = strsim::generic_levenshtein(&a, &b) as f64 / longer as f64;
+    let used = if distance == 0.0 {
+        DraftUse::SentAsIs
+    } else if distance <= EDITED_AT_MOST {
+        DraftUse::Edited
+    } else {
+        DraftUse::Ignored
+    };
+    (used, distance)
+}
+
+/// The two arms of the holdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// The bot acts.
+    #[default]
+    Treatment,
+    /// The bot decides and logs, posts nothing: the team works as if it did not exist.
+    Control,
+}
+
+impl Group {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Treatment => "treatment",
+            Self::Control => "control",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "treatment" => Some(Self::Treatment),
+            "control" => Some(Self::Control),
+            _ => None,
+        }
+    }
+}
+
+/// A stable draw in [0, 1) for a conversation: the first 8 bytes of SHA-256 of
+/// `app_id:conversation_id`. The same conversation draws the same number in every process
+/// and version.
+pub fn holdout_draw(app_id: &str, conversation_id: &str) -> f64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{app_id}:{conversation_id}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The group of a conversation for a holdout `fraction`; assigned once, at the conversation's
+/// first decision, and remembered (a later change of the fraction moves no conversation).
+pub fn assign(app_id: &str, conversation_id: &str, fraction: f64) -> Group {
+    if holdout_draw(app_id, conversation_id) < fraction {
+        Group::Control
+    } else {
+        Group::Treatment
+    }
+}
+
+/// A teammate's reply part.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// Part id.
+    pub id: String,
+    /// Plain text.
+    pub text: String,
+    /// Unix s.
+    pub at: i64,
+}
+
+/// The decision on a customer message, as far as outcomes care.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The policy's outcome.
+    pub outcome: crate::actions::Outcome,
+    /// Its reason code.
+    pub reason: String,
+    /// Mode in force.
+    pub mode: crate::domain::Mode,
+    /// Intent.
+    pub intent: String,
+    /// Holdout group; `None` when the message was not triaged (the bot stayed silent).
+    pub group: Option<Group>,
+    /// What was posted: a reply, or a note with its draft; `None` when nothing was (shadow
+    /// mode, the control group, a handoff).
+    pub touch: Option<(TouchKind, Option<String>)>,
+}
+
+/// A conversation event, as far as outcomes care.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A customer message the bot decided on.
+    Customer {
+        /// The customer replied in an existing conversation (only then can they come back).
+        replied: bool,
+        /// The message says the answer helped.
+        confirmation: bool,
+        /// What the bot decided.
+        decided: Decided,
+    },
+    /// New comment parts by teammates (not the bot, not the API).
+    TeammateReplies(Vec<Part>),
+    /// A teammate (a person, not a team) was assigned.
+    TeammateAssigned,
+    /// Closed.
+    Closed,
+    /// Opened by a teammate.
+    Opened,
+    /// Rated 1–5.
+    Rating(u8),
+}
+
+/// Computes what `event`, at unix second `at`, changes in the live tables of a conversation
+/// whose state is `before`. Pure: the store writes the result in the event's transaction.
+pub fn observe(
+    app_id: &str,
+    conversation_id: &str,
+    before: &LiveBefore,
+    event: &Event,
+    at: i64,
+    quiet_seconds: i64,
+) -> LiveWrite {
+    let mut write = LiveWrite {
+        app_id: app_id.to_owned(),
+        conversation_id: conversation_id.to_owned(),
+        ..LiveWrite::default()
+    };
+    let mut live = before.live.clone();
+    // The signal for earlier touches, and the quiet deadline of those still pending.
+    let mut signal: Option<(Signal, String)> = None;
+    let mut pending_quiet: Option<Option<i64>> = None;
+    let mut draft_reply: Option<&Part> = None;
+    match event {
+        Event::Customer {
+            replied,
+            confirmation,
+            decided,
+        } => {
+            if live.is_none() && decided.group.is_none() {
+                return write;
+            }
+            let row = live.get_or_insert_with(|| LiveRow {
+                group: decided.group.unwrap_or_default(),
+                mode: decided.mode.to_string(),
+                intent: decided.intent.clone(),
+                started_at: at,
+                first_response_at: None,
+                teammate_replies: 0,
+                bot_replies: 0,
+                closed_at: None,
+                ever_closed: false,
+                reopened: false,
+                rating: None,
+            });
+            if let Some(closed) = row.closed_at.take()
+                && *replied
+                && at - closed <= REOPEN_DAYS * 86_400
+            {
+                row.reopened = true;
+                signal = Some((Signal::CameBack, "the customer came back after the close".into()));
+            }
+            let pending_replies = before
+                .touches
+                .iter()
+                .any(|t| t.outcome.is_none() && t.kind == TouchKind::Reply);
+            let follow_up = if *confirmation {
+                Some((Signal::Thanks, "the customer said it helped".to_owned()))
+            } else if decided.outcome == crate::actions::Outcome::Handoff {
+                Some((
+                    Signal::HandedOff(decided.reason.clone()),
+                    format!("handed off: {}", decided.reason),
+                ))
+            } else if pending_replies && matches!(decided.touch, Some((TouchKind::Note, _))) {
+                Some((
+                    Signal::HandedOff("note".into()),
+                    "a teammate must answer the follow-up".into(),
+                ))
+            } else {
+                Some((Signal::FollowUp, String::new()))
+            };
+            // Coming back after a close wins over what the message says.
+            if signal.is_none() {
+                signal = follow_up;
+            }
+            match &decided.touch {
+                Some((kind, draft)) => {
+                    let quiet_until = at + quiet_seconds;
+                    if *kind == TouchKind::Reply {
+                        row.bot_replies += 1;
+                        row.first_response_at = Some(row.first_response_at.map_or(at, |f| f.min(at)));
+                    }
+                    write.touch = Some(NewTouch {
+                        kind: *kind,
+                        mode: decided.mode.to_string(),
+                        intent: decided.intent.clone(),
+                        reason: decided.reason.clone(),
+                        at,
+                        quiet_until,
+                        draft: draft.clone(),
+                    });
+                    pending_quiet = Some(Some(quiet_until));
+                }
+                // A customer message the bot did not answer: no touch goes quiet until it does.
+                None => pending_quiet = Some(None),
+            }
+        }
+        Event::TeammateReplies(parts) => {
+            let Some(row) = live.as_mut() else {
+                return write;
+            };
+            let new: Vec<&Part> = parts
+                .iter()
+                .filter(|p| !before.counted_parts.contains(&p.id))
+                .collect();
+            if new.is_empty() {
+                return write;
+            }
+            row.teammate_replies += u32::try_from(new.len()).unwrap_or(u32::MAX);
+            let first = new.iter().map(|p| p.at).min().unwrap_or(at);
+            row.first_response_at = Some(row.first_response_at.map_or(first, |f| f.min(first)));
+            write.counted_parts = new.iter().map(|p| p.id.clone()).collect();
+            draft_reply = new.into_iter().min_by_key(|p| p.at);
+            signal = Some((Signal::TeammateStepped, "a teammate replied".into()));
+        }
+        Event::TeammateAssigned => {
+            if live.is_none() {
+                return write;
+            }
+            signal = Some((Signal::TeammateStepped, "a teammate took over".into()));
+        }
+        Event::Closed => {
+            let Some(row) = live.as_mut() else {
+                return write;
+            };
+            row.closed_at = Some(at);
+            row.ever_closed = true;
+        }
+        Event::Opened => {
+            let Some(row) = live.as_mut() else {
+                return write;
+            };
+            row.closed_at = None;
+        }
+        Event::Rating(rating) => {
+            let Some(row) = live.as_mut() else {
+                return write;
+            };
+            row.rating = Some(*rating);
+            signal = Some((Signal::Rating(*rating), format!("rated {rating}/5")));
+        }
+    }
+    for touch in &before.touches {
+        let mut change = TouchChange {
+            event_id: touch.event_id,
+            outcome: None,
+            quiet_until: None,
+            draft_use: None,
+        };
+        let mut outcome = touch.outcome;
+        if let Some((signal, why)) = &signal
+            && let Some(next) = settle(touch.kind, outcome, signal)
+        {
+            change.outcome = Some((next, at, why.clone()));
+            outcome = Some(next);
+        }
+        if outcome.is_none()
+            && let Some(quiet) = pending_quiet
+            && touch.quiet_until != quiet
+        {
+            change.quiet_until = Some(quiet);
+        }
+        if touch.kind == TouchKind::Note
+            && touch.draft_use.is_none()
+            && let (Some(draft), Some(reply)) = (&touch.draft, draft_reply)
+        {
+            change.draft_use = Some(compare_draft(draft, &reply.text));
+        }
+        if change.outcome.is_some() || change.quiet_until.is_some() || change.draft_use.is_some() {
+            write.changes.push(change);
+        }
+    }
+    if live != before.live {
+        write.live = live;
+    }
+    write
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settling_follows_the_definitions() {
+        use Outcome::*;
+        use TouchKind::*;
+        let s = |kind, current, signal: Signal| settle(kind, current, &signal);
+        assert_eq!(s(Reply, None, Signal::Thanks), Some(Confirmed));
+        assert_eq!(s(Reply, Some(Assumed), Signal::Thanks), Some(Confirmed));
+        assert_eq!(s(Reply, Some(Escalated), Signal::Thanks), None);
+        assert_eq!(s(Reply, None, Signal::Quiet), Some(Assumed));
+        assert_eq!(s(Reply, Some(Confirmed), Signal::Quiet), None);
+        assert_eq!(s(Reply, None, Signal::TeammateStepped), Some(Escalated));
+        assert_eq!(s(Note, None, Signal::TeammateStepped), None, "answering a note is the path");
+        assert_eq!(s(Note, None, Signal::HandedOff("x".into())), Some(Escalated));
+        assert_eq!(s(Reply, None, Signal::FollowUp), None);
+        assert_eq!(s(Reply, Some(Confirmed), Signal::Rating(1)), Some(LowRating));
+        assert_eq!(s(Reply, Some(Escalated), Signal::Rating(2)), Some(LowRating));
+        assert_eq!(s(Reply, None, Signal::Rating(3)), None);
+        assert_eq!(s(Reply, Some(Assumed), Signal::Rating(5)), Some(Confirmed));
+        assert_eq!(s(Reply, Some(Escalated), Signal::Rating(5)), None);
+        assert_eq!(s(Reply, Some(Assumed), Signal::CameBack), Some(Reopened));
+        assert_eq!(s(Reply, Some(Confirmed), Signal::CameBack), Some(Reopened));
+        assert_eq!(s(Reply, None, Signal::CameBack), None);
+        assert_eq!(s(Reply, Some(Escalated), Signal::CameBack), None);
+    }
+
+    #[test]
+    fn confirmations_are_thanks_without_a_complaint_or_a_question() {
+        for yes in [
+            "Thanks!",
+            "Thank you, that worked.",
+            "perfect, all sorted",
+            "Great, thanks a lot!",
+            "Merci !",
+            "ok got it thx",
+        ] {
+            assert!(is_confirmation(yes, false), "{yes}");
+        }
+        for no in [
+            "Thanks, but it still doesn't work",
+            "Thanks. How do I change my address?",
+            "That is not what I asked",
+            "I want a refund",
+        ] {
+            assert!(!is_confirmation(no, false), "{no}");
+        }
+        assert!(!is_confirmation("thanks", true), "the classifier heard dissatisfaction");
+    }
+
+    #[test]
+    fn drafts_sent_edited_or_ignored() {
+        let draft = "You can reset your password from Settings > Security.";
+        assert_eq!(compare_draft(draft, "you can reset your password from settings security").0, DraftUse::SentAsIs);
+        let (used, distance) = compare_draft(draft, "Hi Jo! You can reset your password from Settings > Security.");
+        assert_eq!(used, DraftUse::Edited);
+        assert!((distance - 2.0 / 11.0).abs() < 1e-9, "{distance}");
+        assert_eq!(compare_draft(draft, "Our billing team will call you tomorrow.").0, DraftUse::Ignored);
+    }
+
+    #[test]
+    fn the_holdout_draw_is_stable_and_uniform() {
+        assert_eq!(holdout_draw("app", "42"), holdout_draw("app", "42"));
+        assert_ne!(holdout_draw("app", "42"), holdout_draw("other", "42"));
+        let control = (0..10_000)
+            .filter(|i| assign("app", &i.to_string(), 0.2) == Group::Control)
+            .count();
+        assert!((1_800..=2_200).contains(&control), "{control}");
+        assert!((0..1000).all(|i| assign("app", &i.to_string(), 0.0) == Group::Treatment));
+    }
+}

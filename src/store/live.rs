@@ -1,0 +1,438 @@
+//! The live-results tables (`touches`, `live`, `counted_parts`): rows and reads. The writes
+//! ride in the transaction of the event that caused them ([`super::Store::record_decision`]);
+//! the rules that compute them are in [`crate::outcomes`].
+
+use super::{Result, Store};
+use crate::outcomes::{DraftUse, Group, Outcome, TouchKind};
+use rusqlite::{OptionalExtension, Row, params};
+use std::collections::BTreeSet;
+
+/// What is remembered of a conversation the bot decided on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LiveRow {
+    /// Holdout group, assigned at the first decision.
+    pub group: Group,
+    /// Mode at the first decision.
+    pub mode: String,
+    /// Intent at the first decision.
+    pub intent: String,
+    /// The first customer message decided, unix s.
+    pub started_at: i64,
+    /// The bot's first reply or a teammate's, unix s.
+    pub first_response_at: Option<i64>,
+    /// Teammate replies counted.
+    pub teammate_replies: u32,
+    /// Bot replies posted.
+    pub bot_replies: u32,
+    /// The latest close, while closed.
+    pub closed_at: Option<i64>,
+    /// Closed at least once.
+    pub ever_closed: bool,
+    /// The customer came back within the reopen window after a close.
+    pub reopened: bool,
+    /// The latest rating.
+    pub rating: Option<u8>,
+}
+
+/// A touch as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TouchRow {
+    /// The decision's event.
+    pub event_id: i64,
+    /// Reply or note.
+    pub kind: TouchKind,
+    /// Unix s.
+    pub at: i64,
+    /// When the sweep may call it assumed.
+    pub quiet_until: Option<i64>,
+    /// Outcome so far.
+    pub outcome: Option<Outcome>,
+    /// Notes: the draft.
+    pub draft: Option<String>,
+    /// Notes: what the teammate did with it.
+    pub draft_use: Option<DraftUse>,
+}
+
+/// What the rules need to know before an event.
+#[derive(Debug, Clone, Default)]
+pub struct LiveBefore {
+    /// The conversation's row, once the bot decided on it.
+    pub live: Option<LiveRow>,
+    /// Its touches, oldest first.
+    pub touches: Vec<TouchRow>,
+    /// Teammate parts already counted.
+    pub counted_parts: BTreeSet<String>,
+}
+
+/// A touch to insert, keyed by the event being recorded.
+#[derive(Debug, Clone)]
+pub struct NewTouch {
+    /// Reply or note.
+    pub kind: TouchKind,
+    /// Mode in force.
+    pub mode: String,
+    /// Intent.
+    pub intent: String,
+    /// The policy's reason code.
+    pub reason: String,
+    /// Unix s.
+    pub at: i64,
+    /// When the sweep may call it assumed.
+    pub quiet_until: i64,
+    /// Notes: the draft text.
+    pub draft: Option<String>,
+}
+
+/// A change to one stored touch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TouchChange {
+    /// The touch.
+    pub event_id: i64,
+    /// New outcome, when it changes: (outcome, unix s, what settled it).
+    pub outcome: Option<(Outcome, i64, String)>,
+    /// New quiet deadline, when it changes.
+    pub quiet_until: Option<Option<i64>>,
+    /// What a teammate did with the draft, and the edit distance.
+    pub draft_use: Option<(DraftUse, f64)>,
+}
+
+/// Everything an event changes in the live tables.
+#[derive(Debug, Clone, Default)]
+pub struct LiveWrite {
+    /// Workspace.
+    pub app_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// The conversation's row after the event (written whole).
+    pub live: Option<LiveRow>,
+    /// A touch made by this event.
+    pub touch: Option<NewTouch>,
+    /// Changes to earlier touches.
+    pub changes: Vec<TouchChange>,
+    /// Teammate parts counted by this event.
+    pub counted_parts: Vec<String>,
+}
+
+/// A touch with its conversation, for the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TouchFact {
+    /// Workspace.
+    pub app_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Reply or note.
+    pub kind: TouchKind,
+    /// Mode.
+    pub mode: String,
+    /// Intent.
+    pub intent: String,
+    /// Unix s.
+    pub at: i64,
+    /// Outcome, or pending.
+    pub outcome: Option<Outcome>,
+    /// Notes: what the teammate did with the draft.
+    pub draft_use: Option<DraftUse>,
+    /// Notes: the edit distance.
+    pub draft_edit: Option<f64>,
+}
+
+/// A conversation with its live facts, for the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConversationFact {
+    /// Workspace.
+    pub app_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Its facts.
+    #[serde(flatten)]
+    pub live: LiveRow,
+}
+
+/// One line of the dashboard's decision list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DecisionLine {
+    /// Event id.
+    pub event_id: i64,
+    /// Workspace.
+    pub app_id: String,
+    /// Conversation.
+    pub conversation_id: Option<String>,
+    /// When recorded, unix ms.
+    pub recorded_at_ms: i64,
+    /// The decision's outcome (reply, note, handoff, …).
+    pub outcome: String,
+    /// Its reason code.
+    pub reason: Option<String>,
+    /// The intent.
+    pub intent: Option<String>,
+    /// The draft's confidence.
+    pub confidence: Option<f64>,
+    /// The holdout group.
+    pub group: Option<String>,
+    /// What became of it, for a touch.
+    pub live_outcome: Option<String>,
+}
+
+fn live_row(r: &Row<'_>, at: usize) -> rusqlite::Result<LiveRow> {
+    let group: String = r.get(at)?;
+    Ok(LiveRow {
+        group: Group::parse(&group).unwrap_or_default(),
+        mode: r.get(at + 1)?,
+        intent: r.get(at + 2)?,
+        started_at: r.get(at + 3)?,
+        first_response_at: r.get(at + 4)?,
+        teammate_replies: r.get(at + 5)?,
+        bot_replies: r.get(at + 6)?,
+        closed_at: r.get(at + 7)?,
+        ever_closed: r.get::<_, i64>(at + 8)? != 0,
+        reopened: r.get::<_, i64>(at + 9)? != 0,
+        rating: r.get::<_, Option<i64>>(at + 10)?.and_then(|v| u8::try_from(v).ok()),
+    })
+}
+
+const LIVE_COLUMNS: &str = "grp, mode, intent, started_at, first_response_at, teammate_replies, bot_replies, closed_at, ever_closed, reopened, rating";
+
+/// Applies `write` inside the transaction that records `event_id`.
+pub(super) fn apply(tx: &rusqlite::Transaction<'_>, event_id: i64, write: &LiveWrite) -> rusqlite::Result<()> {
+    let (app, conversation) = (&write.app_id, &write.conversation_id);
+    if let Some(l) = &write.live {
+        tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ),
+            params![
+                app,
+                conversation,
+                l.group.as_str(),
+                l.mode,
+                l.intent,
+                l.started_at,
+                l.first_response_at,
+                l.teammate_replies,
+                l.bot_replies,
+                l.closed_at,
+                i64::from(l.ever_closed),
+                i64::from(l.reopened),
+                l.rating.map(i64::from)
+            ],
+        )?;
+    }
+    if let Some(t) = &write.touch {
+        tx.execute(
+            "INSERT OR IGNORE INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![event_id, app, conversation, t.kind.as_str(), t.mode, t.intent, t.reason, t.at, t.quiet_until, t.draft],
+        )?;
+    }
+    for c in &write.changes {
+        if let Some((outcome, at, by)) = &c.outcome {
+            tx.execute(
+                "UPDATE touches SET outcome = ?2, settled_at = ?3, settled_by = ?4 WHERE event_id = ?1",
+                params![c.event_id, outcome.as_str(), at, by],
+            )?;
+        }
+        if let Some(quiet) = c.quiet_until {
+            tx.execute(
+                "UPDATE touches SET quiet_until = ?2 WHERE event_id = ?1",
+                params![c.event_id, quiet],
+            )?;
+        }
+        if let Some((used, distance)) = c.draft_use {
+            tx.execute(
+                "UPDATE touches SET draft_use = ?2, draft_edit = ?3 WHERE event_id = ?1",
+                params![c.event_id, used.as_str(), distance],
+            )?;
+        }
+    }
+    for part in &write.counted_parts {
+        tx.execute(
+            "INSERT OR IGNORE INTO counted_parts (app_id, conversation_id, part_id) VALUES (?1, ?2, ?3)",
+            params![app, conversation, part],
+        )?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// What the outcome rules need to know of a conversation before its next event.
+    pub async fn live_before(&self, app_id: String, conversation_id: String) -> Result<LiveBefore> {
+        self.with_conn(move |conn| {
+            let live = conn
+                .query_row(
+                    &format!("SELECT {LIVE_COLUMNS} FROM live WHERE app_id = ?1 AND conversation_id = ?2"),
+                    params![app_id, conversation_id],
+                    |r| live_row(r, 0),
+                )
+                .optional()?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT event_id, kind, at, quiet_until, outcome, draft, draft_use FROM touches
+                 WHERE app_id = ?1 AND conversation_id = ?2 ORDER BY event_id",
+            )?;
+            let touches = stmt
+                .query_map(params![app_id, conversation_id], |r| {
+                    Ok(TouchRow {
+                        event_id: r.get(0)?,
+                        kind: TouchKind::parse(&r.get::<_, String>(1)?).unwrap_or(TouchKind::Reply),
+                        at: r.get(2)?,
+                        quiet_until: r.get(3)?,
+                        outcome: r.get::<_, Option<String>>(4)?.as_deref().and_then(Outcome::parse),
+                        draft: r.get(5)?,
+                        draft_use: r.get::<_, Option<String>>(6)?.as_deref().and_then(DraftUse::parse),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT part_id FROM counted_parts WHERE app_id = ?1 AND conversation_id = ?2",
+            )?;
+            let counted_parts = stmt
+                .query_map(params![app_id, conversation_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<BTreeSet<String>>>()?;
+            Ok(LiveBefore {
+                live,
+                touches,
+                counted_parts,
+            })
+        })
+        .await
+    }
+
+    /// The sweep: every pending touch whose quiet period ended by `now` (unix s) becomes
+    /// `assumed`, in one transaction; returns how many.
+    pub async fn sweep_quiet(&self, now: i64) -> Result<usize> {
+        self.with_conn(move |conn| {
+            Ok(conn.execute(
+                "UPDATE touches SET outcome = 'assumed', settled_at = quiet_until, settled_by = 'quiet'
+                 WHERE outcome IS NULL AND quiet_until IS NOT NULL AND quiet_until <= ?1",
+                [now],
+            )?)
+        })
+        .await
+    }
+
+    /// The touches made in [since, until) (unix s).
+    pub async fn touch_facts(&self, since: i64, until: i64) -> Result<Vec<TouchFact>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT app_id, conversation_id, kind, mode, intent, at, outcome, draft_use, draft_edit FROM touches
+                 WHERE at >= ?1 AND at < ?2 ORDER BY at",
+            )?;
+            let rows = stmt
+                .query_map(params![since, until], |r| {
+                    Ok(TouchFact {
+                        app_id: r.get(0)?,
+                        conversation_id: r.get(1)?,
+                        kind: TouchKind::parse(&r.get::<_, String>(2)?).unwrap_or(TouchKind::Reply),
+                        mode: r.get(3)?,
+                        intent: r.get(4)?,
+                        at: r.get(5)?,
+                        outcome: r.get::<_, Option<String>>(6)?.as_deref().and_then(Outcome::parse),
+                        draft_use: r.get::<_, Option<String>>(7)?.as_deref().and_then(DraftUse::parse),
+                        draft_edit: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The conversations whose first decided customer message is in [since, until) (unix s).
+    pub async fn conversation_facts(&self, since: i64, until: i64) -> Result<Vec<ConversationFact>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT app_id, conversation_id, {LIVE_COLUMNS} FROM live WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at"
+            ))?;
+            let rows = stmt
+                .query_map(params![since, until], |r| {
+                    Ok(ConversationFact {
+                        app_id: r.get(0)?,
+                        conversation_id: r.get(1)?,
+                        live: live_row(r, 2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Touches by kind and outcome (`pending` while unsettled), for `/metrics`.
+    pub async fn outcome_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kind, COALESCE(outcome, 'pending'), COUNT(*) FROM touches GROUP BY 1, 2 ORDER BY 1, 2",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The latest decisions on customer messages, newest first: `outcome` matches the
+    /// decision's outcome or its touch's, `reason` the reason code.
+    pub async fn recent_decisions(
+        &self,
+        outcome: Option<String>,
+        reason: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<DecisionLine>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT d.event_id, i.app_id, d.conversation_id, d.created_at, d.outcome,
+                        json_extract(d.record, '$.reason'), json_extract(d.record, '$.triage.intent'),
+                        json_extract(d.record, '$.draft.confidence'), json_extract(d.record, '$.group'), t.outcome
+                 FROM decisions d JOIN inbox i ON i.id = d.event_id LEFT JOIN touches t ON t.event_id = d.event_id
+                 WHERE d.trigger_key IS NOT NULL
+                   AND (?1 IS NULL OR d.outcome = ?1 OR t.outcome = ?1 OR (?1 = 'pending' AND t.event_id IS NOT NULL AND t.outcome IS NULL))
+                   AND (?2 IS NULL OR json_extract(d.record, '$.reason') = ?2)
+                 ORDER BY d.id DESC LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![outcome, reason, limit as i64], |r| {
+                    Ok(DecisionLine {
+                        event_id: r.get(0)?,
+                        app_id: r.get(1)?,
+                        conversation_id: r.get(2)?,
+                        recorded_at_ms: r.get(3)?,
+                        outcome: r.get(4)?,
+                        reason: r.get(5)?,
+                        intent: r.get(6)?,
+                        confidence: r.get(7)?,
+                        group: r.get(8)?,
+                        live_outcome: r.get(9)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The touches of a conversation with their outcomes, for the dashboard.
+    pub async fn touches_of(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
+                 WHERE conversation_id = ?1 ORDER BY event_id",
+            )?;
+            let rows = stmt
+                .query_map([conversation_id], |r| {
+                    Ok(serde_json::json!({
+                        "event_id": r.get::<_, i64>(0)?,
+                        "kind": r.get::<_, String>(1)?,
+                        "at": r.get::<_, i64>(2)?,
+                        "outcome": r.get::<_, Option<String>>(3)?,
+                        "settled_at": r.get::<_, Option<i64>>(4)?,
+                        "settled_by": r.get::<_, Option<String>>(5)?,
+                        "draft_use": r.get::<_, Option<String>>(6)?,
+                        "draft_edit": r.get::<_, Option<f64>>(7)?,
+                    }))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}

@@ -1,0 +1,281 @@
+//! The admin routes: the decision log of a conversation (`GET /decisions/{id}`), the operator
+//! dashboard page (`GET /admin`) and its API (`GET /admin/api/...`).
+//!
+//! The page is one self-contained file with its own script and no data and no secret: the
+//! browser takes the token from the URL fragment (`/admin#token=...`, which is never sent) or
+//! a prompt, keeps it in `sessionStorage`, and calls the API with it as a bearer token. Every
+//! API route answers 401 without the token (compared in constant time) and 429 to an address
+//! with too many failed attempts.
+
+use super::{Error, WebhookState, bearer_token};
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use tracing::warn;
+
+/// The dashboard page.
+const PAGE: &str = include_str!("admin.html");
+
+/// The data behind the dashboard that the webhook layer does not own: the live report and
+/// re-runs (the pipeline's).
+#[async_trait::async_trait]
+pub trait Dashboard: Send + Sync {
+    /// The live report of the days [since, until) (`YYYY-MM-DD`; defaults: the last 30 days).
+    async fn report(&self, since: Option<String>, until: Option<String>) -> Result<serde_json::Value, String>;
+    /// Each logged decision of a conversation made again, compared with the log.
+    async fn rerun(&self, conversation_id: String) -> Result<serde_json::Value, String>;
+}
+
+pub(super) fn routes() -> Router<WebhookState> {
+    Router::new()
+        .route("/decisions/{conversation_id}", get(decisions))
+        .route("/admin", get(page))
+        .route("/admin/", get(page))
+        .route("/admin/api/report", get(report))
+        .route("/admin/api/decisions", get(recent))
+        .route("/admin/api/conversations/{conversation_id}", get(conversation))
+}
+
+/// The page: no data, no secret; a strict content security policy (the page's own inline
+/// script and style, calls to this origin only, no inline event handlers).
+async fn page() -> Response {
+    static POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(page_policy);
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, POLICY.as_str()),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+/// The content security policy of the page, with the hash of its script.
+pub(crate) fn page_policy() -> String {
+    use sha2::{Digest, Sha256};
+    let script = PAGE
+        .split_once("<script>")
+        .and_then(|(_, rest)| rest.split_once("</script>"))
+        .map_or("", |(script, _)| script);
+    let hash = base64_encode(&Sha256::digest(script.as_bytes()));
+    format!(
+        "default-src 'none'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Checks the bearer token; the refusal to send otherwise.
+fn authorize(state: &WebhookState, request: &Request) -> Result<(), Response> {
+    use sha2::{Digest, Sha256};
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if state.admin_failures.locked_out(peer) {
+        warn!("admin API request refused: too many failed attempts from this address");
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts; try again later",
+        )
+            .into_response());
+    }
+    let presented = bearer_token(request.headers());
+    // Hash both sides so the comparison takes the same time whatever the lengths.
+    let authorized = state.admin_token.as_ref().is_some_and(|token| {
+        let want = Sha256::digest(token.expose_secret().as_bytes());
+        let got = Sha256::digest(presented.as_bytes());
+        want.iter().zip(got.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && !presented.is_empty()
+    });
+    if !authorized {
+        state.admin_failures.record_failure(peer);
+        warn!(has_token = !presented.is_empty(), "admin API request refused");
+        return Err((StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response());
+    }
+    Ok(())
+}
+
+fn json(value: serde_json::Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(value)).into_response()
+}
+
+fn failed(message: String) -> Response {
+    warn!(error = %message, "admin API request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+}
+
+fn dashboard(state: &WebhookState) -> Result<Arc<dyn super::Dashboard>, Response> {
+    state.dashboard.clone().ok_or_else(|| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the dashboard is not available in this process",
+        )
+            .into_response()
+    })
+}
+
+/// `GET /decisions/{conversation_id}`: the decision log and actions of a conversation.
+async fn decisions(
+    State(state): State<WebhookState>,
+    axum::extract::Path(conversation_id): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    if let Err(refused) = authorize(&state, &request) {
+        return refused;
+    }
+    let result = async {
+        let decisions = state.store.decisions_for(conversation_id.clone()).await?;
+        let actions = state.store.actions(Some(conversation_id.clone())).await?;
+        Ok::<_, crate::store::Error>(
+            serde_json::json!({ "conversation_id": conversation_id, "decisions": decisions, "actions": actions }),
+        )
+    }
+    .await;
+    match result {
+        Ok(body) => json(body),
+        Err(error) => Error::Store(error).into_response(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Period {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /admin/api/report?since=&until=`: the live report.
+async fn report(State(state): State<WebhookState>, request: Request) -> Response {
+    if let Err(refused) = authorize(&state, &request) {
+        return refused;
+    }
+    let Ok(Query(period)) = Query::<Period>::try_from_uri(request.uri()) else {
+        return (StatusCode::BAD_REQUEST, "bad query").into_response();
+    };
+    let dashboard = match dashboard(&state) {
+        Ok(d) => d,
+        Err(response) => return response,
+    };
+    match dashboard.report(period.since, period.until).await {
+        Ok(value) => json(value),
+        Err(message) if message.contains("not a date") || message.contains("is not after") => {
+            (StatusCode::BAD_REQUEST, message).into_response()
+        }
+        Err(message) => failed(message),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Filter {
+    outcome: Option<String>,
+    reason: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /admin/api/decisions?outcome=&reason=&limit=`: the latest decisions on customer
+/// messages, newest first.
+async fn recent(State(state): State<WebhookState>, request: Request) -> Response {
+    if let Err(refused) = authorize(&state, &request) {
+        return refused;
+    }
+    let Ok(Query(filter)) = Query::<Filter>::try_from_uri(request.uri()) else {
+        return (StatusCode::BAD_REQUEST, "bad query").into_response();
+    };
+    let blank = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let limit = filter.limit.unwrap_or(200).clamp(1, 1000);
+    match state
+        .store
+        .recent_decisions(blank(filter.outcome), blank(filter.reason), limit)
+        .await
+    {
+        Ok(lines) => json(serde_json::json!({ "decisions": lines })),
+        Err(error) => Error::Store(error).into_response(),
+    }
+}
+
+/// `GET /admin/api/conversations/{id}`: a conversation's decision log, actions, touches and
+/// the re-run of each decision.
+async fn conversation(
+    State(state): State<WebhookState>,
+    axum::extract::Path(conversation_id): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    if let Err(refused) = authorize(&state, &request) {
+        return refused;
+    }
+    let stored = async {
+        let decisions = state.store.decisions_for(conversation_id.clone()).await?;
+        let actions = state.store.actions(Some(conversation_id.clone())).await?;
+        let touches = state.store.touches_of(conversation_id.clone()).await?;
+        Ok::<_, crate::store::Error>((decisions, actions, touches))
+    }
+    .await;
+    let (decisions, actions, touches) = match stored {
+        Ok(parts) => parts,
+        Err(error) => return Error::Store(error).into_response(),
+    };
+    let rerun = match &state.dashboard {
+        Some(d) => d
+            .rerun(conversation_id.clone())
+            .await
+            .unwrap_or_else(|e| serde_json::json!({ "error": e })),
+        None => serde_json::Value::Null,
+    };
+    json(serde_json::json!({
+        "conversation_id": conversation_id,
+        "decisions": decisions,
+        "actions": actions,
+        "touches": touches,
+        "rerun": rerun,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (input, output) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(input.as_bytes()), output);
+        }
+    }
+
+    #[test]
+    fn the_page_holds_one_script_and_no_inline_handler() {
+        assert_eq!(PAGE.matches("<script>").count(), 1);
+        assert!(!PAGE.contains(" onclick=") && !PAGE.contains(" onload="));
+        assert!(page_policy().contains("script-src 'sha256-"));
+    }
+}

@@ -1,0 +1,300 @@
+//! Live outcomes, draft use, the holdout and the live report, end to end: a simulated week of
+//! signed webhooks into the real server with a fixed clock, the fake Intercom behind it, and
+//! the report read back from the admin API.
+
+use crate::helpers::*;
+use frontdesk::outcomes::report::day_of;
+use serde_json::{Value, json};
+
+const SHIPPING: &str = "Can the shipping fee be waived on my order?";
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+/// A notification of workspace `app` at unix second `at`.
+fn event(app: &str, topic: &str, id: &str, item: &Value, at: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "type": "notification_event", "app_id": app, "id": id, "topic": topic,
+        "created_at": at, "delivery_attempts": 1,
+        "data": {"type": "notification_event_data", "item": item}
+    }))
+    .unwrap()
+}
+
+/// A conversation opened at `at` with `opening`, then `parts`.
+fn opened(id: &str, opening: &str, at: i64, parts: &[Value]) -> Value {
+    let mut c = conversation(id, opening, parts);
+    c["created_at"] = at.into();
+    c
+}
+
+/// What the test sends: each delivery at its own time.
+struct Week<'a> {
+    app: &'a TestApp,
+    sent: Vec<Vec<u8>>,
+}
+
+impl Week<'_> {
+    async fn at(&mut self, at: i64, body: Vec<u8>) {
+        self.app.clock.set(at);
+        self.app.deliver(std::slice::from_ref(&body)).await;
+        self.sent.push(body);
+    }
+
+    async fn ask(&mut self, app_id: &str, id: &str, text: &str, at: i64) {
+        let item = opened(id, text, at, &[]);
+        self.at(at, event(app_id, "conversation.user.created", &format!("n-{id}-q"), &item, at))
+            .await;
+    }
+
+    async fn customer(&mut self, id: &str, n: &str, text: &str, at: i64) {
+        let item = opened(id, SHIPPING, at, &[customer_part(&format!("p-{id}-{n}"), text, at)]);
+        self.at(at, event("a86dr8yl", "conversation.user.replied", &format!("n-{id}-{n}"), &item, at))
+            .await;
+    }
+
+    async fn teammate(&mut self, app_id: &str, id: &str, text: &str, at: i64) {
+        let item = opened(id, SHIPPING, at, &[teammate_part(&format!("p-{id}-t"), text, at)]);
+        self.at(at, event(app_id, "conversation.admin.replied", &format!("n-{id}-t"), &item, at))
+            .await;
+    }
+
+    async fn topic(&mut self, id: &str, topic: &str, at: i64, adjust: impl FnOnce(&mut Value)) {
+        let mut item = opened(id, SHIPPING, at, &[]);
+        adjust(&mut item);
+        self.at(at, event("a86dr8yl", topic, &format!("n-{id}-{topic}"), &item, at))
+            .await;
+    }
+}
+
+async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let response = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+async fn outcome_of(app: &TestApp, conversation: &str) -> Value {
+    let body = admin_get(app, &format!("/admin/api/conversations/{conversation}")).await;
+    let touches = body["touches"].as_array().unwrap().clone();
+    assert_eq!(touches.len(), 1, "{conversation}: {touches:?}");
+    touches[0].clone()
+}
+
+async fn wait_for_sweep(app: &TestApp, conversation: &str) {
+    eventually(&format!("the sweep settles {conversation}"), || async {
+        outcome_of(app, conversation).await["outcome"] == "assumed"
+    })
+    .await;
+}
+
+/// A week of conversations: each outcome as its definition says, the draft uses, and the
+/// report's arithmetic; then every notification delivered again changes no count.
+#[tokio::test]
+async fn a_simulated_week_settles_each_outcome_by_its_definition() {
+    // The week starts now: the fake Intercom dates the bot's parts by the real clock.
+    let t0 = frontdesk::store::now_ms() / 1000;
+    let app = spawn_app_with(|c| {
+        c.outcomes.sweep_interval_seconds = 1;
+        c.workspaces.insert(
+            "ws-draft".into(),
+            frontdesk::config::WorkspaceConfig {
+                mode: Some(frontdesk::domain::Mode::Draft),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let mut week = Week {
+        app: &app,
+        sent: Vec::new(),
+    };
+    // Monday to Friday: conversations the bot answers, then what the customers do.
+    let replied = [
+        "w-thanks", "w-quiet", "w-person", "w-unhappy", "w-teammate", "w-assign", "w-low", "w-five", "w-reopen",
+        "w-late",
+    ];
+    for (i, id) in replied.iter().enumerate() {
+        week.ask("a86dr8yl", id, SHIPPING, t0 + i as i64 * 60).await;
+        assert_eq!(app.last_decision(id).await["outcome"], "reply", "{id}");
+    }
+    week.customer("w-thanks", "2", "Thanks, that worked!", t0 + HOUR).await;
+    assert_eq!(app.last_decision("w-thanks").await["reason"], "customer_confirmed");
+    week.customer("w-person", "2", "Can I talk to a real person about my order?", t0 + HOUR)
+        .await;
+    week.customer("w-unhappy", "2", "That didn't help, it still doesn't work", t0 + HOUR)
+        .await;
+    week.teammate("a86dr8yl", "w-teammate", "Let me look into this for you.", t0 + 2 * HOUR)
+        .await;
+    week.topic("w-assign", "conversation.admin.assigned", t0 + 2 * HOUR, |c| {
+        c["admin_assignee_id"] = 814860.into();
+    })
+    .await;
+    week.topic("w-low", "conversation.rating.added", t0 + 3 * HOUR, |c| {
+        c["conversation_rating"] = json!({"rating": 1, "remark": "useless"});
+    })
+    .await;
+    week.topic("w-five", "conversation.rating.added", t0 + 3 * HOUR, |c| {
+        c["conversation_rating"] = json!({"rating": 5});
+    })
+    .await;
+    week.topic("w-reopen", "conversation.admin.closed", t0 + 4 * HOUR, |c| {
+        c["open"] = false.into();
+        c["state"] = "closed".into();
+    })
+    .await;
+    // Draft mode in another workspace: three notes, each answered by a teammate.
+    for id in ["d-sent", "d-edited", "d-ignored"] {
+        week.ask("ws-draft", id, SHIPPING, t0 + 5 * HOUR).await;
+        assert_eq!(app.last_decision(id).await["outcome"], "note", "{id}");
+    }
+    let draft = app.last_decision("d-sent").await["draft"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    week.teammate("ws-draft", "d-sent", &draft, t0 + 6 * HOUR).await;
+    week.teammate("ws-draft", "d-edited", &format!("Hi Jo! {draft}"), t0 + 6 * HOUR)
+        .await;
+    week.teammate(
+        "ws-draft",
+        "d-ignored",
+        "Our billing team will call you tomorrow about this.",
+        t0 + 6 * HOUR,
+    )
+    .await;
+    // A day later the quiet ones are swept: assumed, never confirmed.
+    app.clock.set(t0 + DAY + 5 * HOUR);
+    wait_for_sweep(&app, "w-quiet").await;
+    wait_for_sweep(&app, "w-reopen").await;
+    wait_for_sweep(&app, "w-late").await;
+    for (id, outcome) in [
+        ("w-thanks", "confirmed"),
+        ("w-person", "escalated"),
+        ("w-unhappy", "escalated"),
+        ("w-teammate", "escalated"),
+        ("w-assign", "escalated"),
+        ("w-low", "low_rating"),
+        ("w-five", "confirmed"),
+    ] {
+        assert_eq!(outcome_of(&app, id).await["outcome"], outcome, "{id}");
+    }
+    // Notes answered by a teammate are not escalations; quiet after the answer, assumed.
+    eventually("the notes are swept", || async {
+        outcome_of(&app, "d-ignored").await["outcome"] == "assumed"
+    })
+    .await;
+    // Wednesday: the closed conversation's customer comes back within 7 days: reopened. A
+    // message after the close of a conversation never closed changes nothing.
+    week.customer("w-reopen", "2", "Hello again, the fee came back on my order", t0 + 3 * DAY)
+        .await;
+    assert_eq!(outcome_of(&app, "w-reopen").await["outcome"], "reopened");
+    // Sunday: a conversation too recent to be settled stays pending.
+    week.ask("a86dr8yl", "w-pending", SHIPPING, t0 + 6 * DAY).await;
+    app.clock.set(t0 + 6 * DAY + 2 * HOUR);
+    for (id, used) in [
+        ("d-sent", "sent_as_is"),
+        ("d-edited", "edited"),
+        ("d-ignored", "ignored"),
+    ] {
+        assert_eq!(outcome_of(&app, id).await["draft_use"], used, "{id}");
+    }
+    let edited = outcome_of(&app, "d-edited").await["draft_edit"].as_f64().unwrap();
+    assert!(edited > 0.0 && edited < 0.3, "{edited}");
+
+    let period = format!(
+        "/admin/api/report?since={}&until={}",
+        day_of(t0 - DAY),
+        day_of(t0 + 8 * DAY)
+    );
+    let report = admin_get(&app, &period).await;
+    check_report(&report);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("frontdesk_live_outcomes{kind=\"reply\",outcome=\"confirmed\"} 2"),
+        "{metrics}"
+    );
+
+    // Every notification again (Intercom redelivers), and the "thanks" under a new id: the
+    // counts do not move.
+    let again: Vec<Vec<u8>> = week.sent.clone();
+    for body in &again {
+        assert_eq!(app.post_signed(body).await.status(), 200);
+    }
+    let mut thanks: Value = serde_json::from_slice(&week.sent[replied.len()]).unwrap();
+    thanks["id"] = "n-w-thanks-2-redelivered".into();
+    app.deliver(&[serde_json::to_vec(&thanks).unwrap()]).await;
+    app.clock.set(t0 + 6 * DAY + 3 * HOUR);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after = admin_get(&app, &period).await;
+    for key in ["conversations", "bot_replies", "outcomes", "resolution_rate", "draft_acceptance", "holdout"] {
+        assert_eq!(after[key], report[key], "{key} changed after redelivery");
+    }
+}
+
+/// The report's figures for the week above, by hand.
+fn check_report(report: &Value) {
+    for key in [
+        "conversations",
+        "bot_replies",
+        "outcomes",
+        "resolution_rate",
+        "draft_acceptance",
+        "holdout",
+        "forecast_vs_live",
+    ] {
+        assert!(report.get(key).is_some(), "no {key} in {report}");
+    }
+    // 11 conversations answered in the main workspace, 3 drafted in the other.
+    assert_eq!(report["conversations"], 14, "{report}");
+    assert_eq!(report["bot_replies"], 11);
+    let replies = &report["outcomes"]["reply"];
+    assert_eq!(replies["total"], 11);
+    assert_eq!(replies["pending"], 1, "w-pending");
+    let counts = &replies["counts"];
+    assert_eq!(counts["confirmed"], 2, "{counts}");
+    assert_eq!(counts["assumed"], 2, "w-quiet, w-late: {counts}");
+    assert_eq!(counts["escalated"], 4, "{counts}");
+    assert_eq!(counts["reopened"], 1, "{counts}");
+    assert_eq!(counts["low_rating"], 1, "{counts}");
+    // Rates are over the 10 settled replies, with Wilson intervals around them.
+    let confirmed = &replies["rates"]["confirmed"];
+    assert_eq!(confirmed["n"], 10);
+    assert!((confirmed["value"].as_f64().unwrap() - 0.2).abs() < 1e-12);
+    assert!(confirmed["low"].as_f64().unwrap() < 0.2 && confirmed["high"].as_f64().unwrap() > 0.2);
+    // Resolution per treatment conversation (14), confirmed and assumed apart.
+    let resolution = &report["resolution_rate"];
+    assert_eq!(resolution["conversations"], 14);
+    assert!((resolution["confirmed"]["value"].as_f64().unwrap() - 2.0 / 14.0).abs() < 1e-12);
+    assert!((resolution["assumed"]["value"].as_f64().unwrap() - 2.0 / 14.0).abs() < 1e-12);
+    let notes = &report["outcomes"]["note"];
+    assert_eq!(notes["total"], 3);
+    assert_eq!(notes["counts"]["assumed"], 3, "{notes}");
+    let drafts = &report["draft_acceptance"];
+    assert_eq!(drafts["notes"], 3);
+    assert_eq!(drafts["answered"], 3);
+    assert_eq!(
+        (&drafts["sent_as_is"], &drafts["edited"], &drafts["ignored"]),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    assert!((drafts["acceptance"]["value"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    assert!((drafts["edit_rate"]["value"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    assert_eq!(drafts["per_intent"].as_object().unwrap().len(), 1);
+    // No holdout configured: everything is treatment.
+    assert_eq!(report["holdout"]["control"]["conversations"], 0);
+    assert_eq!(report["holdout"]["treatment"]["conversations"], 14);
+    // Teammate replies: w-teammate and the three draft answers.
+    let replies_mean = report["holdout"]["treatment"]["teammate_replies"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!((replies_mean - 4.0 / 14.0).abs() < 1e-12, "{replies_mean}");
+    // Resolution in the holdout's sense: closed and not reopened; w-reopen was reopened.
+    assert_eq!(report["holdout"]["treatment"]["resolution"]["value"], 0.0);
+    // CSAT: one 5, one 1.
+    assert_eq!(report["holdout"]["treatment"]["csat"]["n"], 2);
+    assert_eq!(report["holdout"]["treatment"]["csat"]["value"], 0.5);
+    assert!(report["forecast_vs_live"].is_null(), "no replay ran on this data dir");
+}
