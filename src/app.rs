@@ -339,7 +339,11 @@ struct LiveDashboard {
 
 #[async_trait::async_trait]
 impl webhook::Dashboard for LiveDashboard {
-    async fn report(&self, since: Option<String>, until: Option<String>) -> Result<serde_json::Value, String> {
+    async fn report(
+        &self,
+        since: Option<String>,
+        until: Option<String>,
+    ) -> Result<serde_json::Value, String> {
         use crate::outcomes::report::{day_of, from_store};
         let now = self.clock.now();
         let since = since
@@ -348,9 +352,15 @@ impl webhook::Dashboard for LiveDashboard {
         let until = until
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| day_of(now + 86_400));
-        let report = from_store(&self.store, &since, &until, &self.forecast_file, self.reply_threshold)
-            .await
-            .map_err(|e| e.to_string())?;
+        let report = from_store(
+            &self.store,
+            &since,
+            &until,
+            &self.forecast_file,
+            self.reply_threshold,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         serde_json::to_value(report).map_err(|e| e.to_string())
     }
 

@@ -323,6 +323,22 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The live report, the outcome sweep and the dashboard's routes on a store of synthetic
+    /// decisions, in a temporary data dir.
+    Outcomes {
+        /// Decisions stored.
+        #[arg(long, default_value_t = 100_000)]
+        decisions: usize,
+        /// Of those, open replies and notes whose quiet period is over (the sweep's work).
+        #[arg(long, default_value_t = 10_000)]
+        open: usize,
+        /// Timed repetitions of each read.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// frontdesk's own time per draft without the model, and the extractive answer's latency.
     Drafting {
         /// Passes over the eval questions.
@@ -1065,6 +1081,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     outbox_decisions,
                     storm_seconds,
                     storm_conversations,
+                },
+            )
+            .await?;
+            print_report(json, &report, || report.render())
+        }
+        Command::Bench(BenchCommand::Outcomes {
+            decisions,
+            open,
+            rounds,
+            json,
+        }) => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=error");
+            let report = bench::outcomes::run(
+                &config,
+                bench::outcomes::OutcomesOptions {
+                    decisions,
+                    open,
+                    rounds: rounds.max(1),
                 },
             )
             .await?;

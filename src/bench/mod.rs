@@ -8,6 +8,7 @@
 //! machine with the servers; the worker is not running, so only the ack path is measured.
 
 pub mod actions;
+pub mod outcomes;
 
 pub use crate::stats::{percentile, percentiles};
 

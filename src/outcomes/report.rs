@@ -171,7 +171,11 @@ pub struct Holdout {
 fn arm(conversations: &[&ConversationFact]) -> Arm {
     let first: Vec<f64> = conversations
         .iter()
-        .filter_map(|c| c.live.first_response_at.map(|f| (f - c.live.started_at).max(0) as f64))
+        .filter_map(|c| {
+            c.live
+                .first_response_at
+                .map(|f| (f - c.live.started_at).max(0) as f64)
+        })
         .collect();
     let replies: Vec<f64> = conversations
         .iter()
@@ -196,9 +200,8 @@ fn triple(e: Estimate) -> (f64, f64, f64) {
 }
 
 fn holdout(conversations: &[ConversationFact]) -> Holdout {
-    let (control, treatment): (Vec<&ConversationFact>, Vec<&ConversationFact>) = conversations
-        .iter()
-        .partition(|c| c.live.group == Group::Control);
+    let (control, treatment): (Vec<&ConversationFact>, Vec<&ConversationFact>) =
+        conversations.iter().partition(|c| c.live.group == Group::Control);
     let (t, c) = (arm(&treatment), arm(&control));
     let both = t.conversations > 0 && c.conversations > 0;
     let when = |ok: bool, d: Difference| ok.then_some(d);
@@ -213,7 +216,10 @@ fn holdout(conversations: &[ConversationFact]) -> Holdout {
             t.csat.n > 0 && c.csat.n > 0,
             proportion_difference(triple(t.csat), triple(c.csat)),
         ),
-        uplift: when(both, proportion_difference(triple(t.resolution), triple(c.resolution))),
+        uplift: when(
+            both,
+            proportion_difference(triple(t.resolution), triple(c.resolution)),
+        ),
         treatment: t,
         control: c,
     }
@@ -313,7 +319,8 @@ pub fn build(
     live_threshold: f64,
 ) -> LiveReport {
     // Each conversation's bot outcome: its latest reply's.
-    let mut latest_reply: BTreeMap<(&str, &str), Option<Outcome>> = BTreeMap::new();
+    let mut latest_reply: std::collections::HashMap<(&str, &str), Option<Outcome>> =
+        std::collections::HashMap::with_capacity(touches.len());
     for t in touches.iter().filter(|t| t.kind == TouchKind::Reply) {
         latest_reply.insert((&t.app_id, &t.conversation_id), t.outcome);
     }
@@ -323,11 +330,16 @@ pub fn build(
     let mut per_intent_drafts: BTreeMap<String, (DraftAcceptance, Vec<f64>)> = BTreeMap::new();
     type Key = (String, String, String);
     let mut rows: BTreeMap<Key, (Row, Vec<f64>)> = BTreeMap::new();
-    let mut days: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut days: BTreeMap<i64, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let mut keys: std::collections::HashMap<(&str, &str, &str), Key> = std::collections::HashMap::new();
     for t in touches {
         outcomes.entry(t.kind).or_default().add(t.outcome);
-        let key = (t.app_id.clone(), t.mode.clone(), t.intent.clone());
-        let (r, edits) = rows.entry(key).or_insert_with(|| new_row(&t.app_id, &t.mode, &t.intent));
+        let key = keys
+            .entry((&t.app_id, &t.mode, &t.intent))
+            .or_insert_with(|| (t.app_id.clone(), t.mode.clone(), t.intent.clone()));
+        let (r, edits) = rows
+            .entry(key.clone())
+            .or_insert_with(|| new_row(&t.app_id, &t.mode, &t.intent));
         match t.kind {
             TouchKind::Reply => {
                 r.bot_replies += 1;
@@ -340,16 +352,17 @@ pub fn build(
                 d.add(t.draft_use, t.draft_edit, e);
             }
         }
-        let day = day_of(t.at);
         *days
-            .entry(day)
+            .entry(t.at.div_euclid(86_400))
             .or_default()
-            .entry(t.outcome.map_or("pending", Outcome::as_str).to_owned())
+            .entry(t.outcome.map_or("pending", Outcome::as_str))
             .or_default() += 1;
     }
     for c in conversations {
-        let key = (c.app_id.clone(), c.live.mode.clone(), c.live.intent.clone());
-        rows.entry(key)
+        let key = keys
+            .entry((&c.app_id, &c.live.mode, &c.live.intent))
+            .or_insert_with(|| (c.app_id.clone(), c.live.mode.clone(), c.live.intent.clone()));
+        rows.entry(key.clone())
             .or_insert_with(|| new_row(&c.app_id, &c.live.mode, &c.live.intent))
             .0
             .conversations += 1;
@@ -364,18 +377,13 @@ pub fn build(
             .copied()
     };
     let count = |of: &[&ConversationFact], want: Outcome| {
-        of.iter()
-            .filter(|c| bot_outcome(c) == Some(Some(want)))
-            .count()
+        of.iter().filter(|c| bot_outcome(c) == Some(Some(want))).count()
     };
     let resolution_rate = Resolution {
         conversations: treatment.len(),
         confirmed: wilson(count(&treatment, Outcome::Confirmed), treatment.len()),
         assumed: wilson(count(&treatment, Outcome::Assumed), treatment.len()),
-        pending: treatment
-            .iter()
-            .filter(|c| bot_outcome(c) == Some(None))
-            .count(),
+        pending: treatment.iter().filter(|c| bot_outcome(c) == Some(None)).count(),
     };
     let forecast_vs_live = forecast.map(|forecast| {
         let autonomous: Vec<&ConversationFact> = treatment
@@ -436,7 +444,10 @@ pub fn build(
             .collect(),
         timeline: days
             .into_iter()
-            .map(|(day, counts)| Day { day, counts })
+            .map(|(day, counts)| Day {
+                day: day_of(day * 86_400),
+                counts: counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            })
             .collect(),
     }
 }
@@ -457,7 +468,12 @@ fn new_row(app: &str, mode: &str, intent: &str) -> (Row, Vec<f64>) {
 }
 
 fn pct(e: &Estimate) -> String {
-    format!("{:.1}% [{:.1}, {:.1}]", e.value * 100.0, e.low * 100.0, e.high * 100.0)
+    format!(
+        "{:.1}% [{:.1}, {:.1}]",
+        e.value * 100.0,
+        e.low * 100.0,
+        e.high * 100.0
+    )
 }
 
 impl LiveReport {
@@ -698,5 +714,12 @@ pub async fn from_store(
         .await
         .ok()
         .flatten();
-    Ok(build(since, until, &conversations, &touches, forecast, live_threshold))
+    Ok(build(
+        since,
+        until,
+        &conversations,
+        &touches,
+        forecast,
+        live_threshold,
+    ))
 }

@@ -751,9 +751,7 @@ impl Pipeline {
         });
         if group == Group::Control {
             verdict.actions.clear();
-            verdict
-                .rule
-                .push_str(" (holdout: control group, nothing posted)");
+            verdict.rule.push_str(" (holdout: control group, nothing posted)");
         }
         decision.group = Some(group);
         decision.hits = hits

@@ -244,11 +244,7 @@ impl Worker {
                 .store
                 .conversation_state(app_id.to_string(), id.to_string())
                 .await?;
-            live_before = Some(
-                self.store
-                    .live_before(app_id.to_string(), id.to_string())
-                    .await?,
-            );
+            live_before = Some(self.store.live_before(app_id.to_string(), id.to_string()).await?);
             // Written only when it changes what is remembered: most customer replies change
             // nothing, and each write is an fsync on the event's path.
             let update = state_update(&notification.topic, c, bot_admin_id.as_ref());
@@ -292,25 +288,33 @@ impl Worker {
                 bot_admin_id: bot_admin_id.as_ref(),
                 state: &state,
                 now,
-                group: live_before.as_ref().and_then(|b| b.live.as_ref()).map(|l| l.group),
+                group: live_before
+                    .as_ref()
+                    .and_then(|b| b.live.as_ref())
+                    .map(|l| l.group),
             })
             .await?;
         decision.state_change = state_change;
         let live = match (&live_before, &conversation, &conversation_id) {
             (Some(before), Some(c), Some(id)) => {
                 let at = notification.created_at.filter(|t| *t > 0).unwrap_or(now);
-                outcome_event(&notification.topic, c, &decision, bot_admin_id.as_ref(), &self.pipeline).map(
-                    |event| {
-                        crate::outcomes::observe(
-                            app_id.as_str(),
-                            id.as_str(),
-                            before,
-                            &event,
-                            at,
-                            self.quiet_seconds,
-                        )
-                    },
+                outcome_event(
+                    &notification.topic,
+                    c,
+                    &decision,
+                    bot_admin_id.as_ref(),
+                    &self.pipeline,
                 )
+                .map(|event| {
+                    crate::outcomes::observe(
+                        app_id.as_str(),
+                        id.as_str(),
+                        before,
+                        &event,
+                        at,
+                        self.quiet_seconds,
+                    )
+                })
             }
             _ => None,
         };
@@ -419,7 +423,9 @@ fn outcome_event(
     match topic {
         Topic::UserCreated | Topic::UserReplied => {
             decision.trigger.as_ref()?;
-            let text = conversation.last_customer_message().map_or("", |m| m.text.as_str());
+            let text = conversation
+                .last_customer_message()
+                .map_or("", |m| m.text.as_str());
             let touch = if decision.actions.iter().any(|a| matches!(a, Action::Reply { .. })) {
                 Some((TouchKind::Reply, None))
             } else if decision.outcome == Outcome::Note

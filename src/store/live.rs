@@ -86,7 +86,7 @@ pub struct NewTouch {
 /// A change to one stored touch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TouchChange {
-    /// The touch.
+    /// The touch (its event id); 0 or less: the touch this same write makes.
     pub event_id: i64,
     /// New outcome, when it changes: (outcome, unix s, what settled it).
     pub outcome: Option<(Outcome, i64, String)>,
@@ -186,14 +186,45 @@ fn live_row(r: &Row<'_>, at: usize) -> rusqlite::Result<LiveRow> {
         closed_at: r.get(at + 7)?,
         ever_closed: r.get::<_, i64>(at + 8)? != 0,
         reopened: r.get::<_, i64>(at + 9)? != 0,
-        rating: r.get::<_, Option<i64>>(at + 10)?.and_then(|v| u8::try_from(v).ok()),
+        rating: r
+            .get::<_, Option<i64>>(at + 10)?
+            .and_then(|v| u8::try_from(v).ok()),
     })
 }
 
 const LIVE_COLUMNS: &str = "grp, mode, intent, started_at, first_response_at, teammate_replies, bot_replies, closed_at, ever_closed, reopened, rating";
 
+/// `NOT INDEXED` when [since, until) covers most of `table`'s `column` range: reading the
+/// table in order is then several times faster than following the index row by row.
+fn scan_hint(
+    conn: &rusqlite::Connection,
+    table: &str,
+    column: &str,
+    since: i64,
+    until: i64,
+) -> rusqlite::Result<&'static str> {
+    let (low, high): (Option<i64>, Option<i64>) = conn.query_row(
+        &format!("SELECT MIN({column}), MAX({column}) FROM {table}"),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (Some(low), Some(high)) = (low, high) else {
+        return Ok("");
+    };
+    let covered = (until.min(high + 1) - since.max(low)).max(0) as f64;
+    Ok(if covered / (high + 1 - low).max(1) as f64 > 0.3 {
+        "NOT INDEXED"
+    } else {
+        ""
+    })
+}
+
 /// Applies `write` inside the transaction that records `event_id`.
-pub(super) fn apply(tx: &rusqlite::Transaction<'_>, event_id: i64, write: &LiveWrite) -> rusqlite::Result<()> {
+pub(super) fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    event_id: i64,
+    write: &LiveWrite,
+) -> rusqlite::Result<()> {
     let (app, conversation) = (&write.app_id, &write.conversation_id);
     if let Some(l) = &write.live {
         tx.execute(
@@ -225,22 +256,23 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, event_id: i64, write: &LiveW
         )?;
     }
     for c in &write.changes {
+        let touch = if c.event_id > 0 { c.event_id } else { event_id };
         if let Some((outcome, at, by)) = &c.outcome {
             tx.execute(
                 "UPDATE touches SET outcome = ?2, settled_at = ?3, settled_by = ?4 WHERE event_id = ?1",
-                params![c.event_id, outcome.as_str(), at, by],
+                params![touch, outcome.as_str(), at, by],
             )?;
         }
         if let Some(quiet) = c.quiet_until {
             tx.execute(
                 "UPDATE touches SET quiet_until = ?2 WHERE event_id = ?1",
-                params![c.event_id, quiet],
+                params![touch, quiet],
             )?;
         }
         if let Some((used, distance)) = c.draft_use {
             tx.execute(
                 "UPDATE touches SET draft_use = ?2, draft_edit = ?3 WHERE event_id = ?1",
-                params![c.event_id, used.as_str(), distance],
+                params![touch, used.as_str(), distance],
             )?;
         }
     }
@@ -277,7 +309,10 @@ impl Store {
                         quiet_until: r.get(3)?,
                         outcome: r.get::<_, Option<String>>(4)?.as_deref().and_then(Outcome::parse),
                         draft: r.get(5)?,
-                        draft_use: r.get::<_, Option<String>>(6)?.as_deref().and_then(DraftUse::parse),
+                        draft_use: r
+                            .get::<_, Option<String>>(6)?
+                            .as_deref()
+                            .and_then(DraftUse::parse),
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -312,10 +347,11 @@ impl Store {
     /// The touches made in [since, until) (unix s).
     pub async fn touch_facts(&self, since: i64, until: i64) -> Result<Vec<TouchFact>> {
         self.with_conn(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT app_id, conversation_id, kind, mode, intent, at, outcome, draft_use, draft_edit FROM touches
-                 WHERE at >= ?1 AND at < ?2 ORDER BY at",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT app_id, conversation_id, kind, mode, intent, at, outcome, draft_use, draft_edit FROM touches {}
+                 WHERE at >= ?1 AND at < ?2",
+                scan_hint(conn, "touches", "at", since, until)?
+            ))?;
             let rows = stmt
                 .query_map(params![since, until], |r| {
                     Ok(TouchFact {
@@ -340,7 +376,8 @@ impl Store {
     pub async fn conversation_facts(&self, since: i64, until: i64) -> Result<Vec<ConversationFact>> {
         self.with_conn(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT app_id, conversation_id, {LIVE_COLUMNS} FROM live WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at"
+                "SELECT app_id, conversation_id, {LIVE_COLUMNS} FROM live {} WHERE started_at >= ?1 AND started_at < ?2",
+                scan_hint(conn, "live", "started_at", since, until)?
             ))?;
             let rows = stmt
                 .query_map(params![since, until], |r| {

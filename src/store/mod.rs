@@ -11,7 +11,8 @@
 mod live;
 
 pub use live::{
-    ConversationFact, DecisionLine, LiveBefore, LiveRow, LiveWrite, NewTouch, TouchChange, TouchFact, TouchRow,
+    ConversationFact, DecisionLine, LiveBefore, LiveRow, LiveWrite, NewTouch, TouchChange, TouchFact,
+    TouchRow,
 };
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -442,6 +443,55 @@ impl Store {
             tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
             tx.commit()?;
             Ok(Recorded::Stored)
+        })
+        .await
+    }
+
+    /// Stores finished events with their decisions in one transaction, as if each had been
+    /// accepted and decided (imports, benchmarks): the events are `done`, their decisions,
+    /// inputs and live-result changes recorded; a notification already stored is skipped.
+    /// Returns how many were stored.
+    pub async fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> Result<usize> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_ms();
+            let mut stored = 0;
+            for (event, decision) in &items {
+                let inserted = tx.execute(
+                    "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state, attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', 1) ON CONFLICT (app_id, notification_id) DO NOTHING",
+                    params![event.app_id, event.notification_id, event.topic, event.conversation_id, now, event.payload],
+                )?;
+                if inserted == 0 {
+                    continue;
+                }
+                let event_id = tx.last_insert_rowid();
+                tx.execute(
+                    "INSERT OR IGNORE INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
+                )?;
+                if let Some(conversation_id) = &decision.conversation_id {
+                    for (seq, action) in decision.actions.iter().enumerate() {
+                        tx.execute(
+                            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![event_id, seq as i64, conversation_id, action, now],
+                        )?;
+                    }
+                }
+                if let Some(input) = &decision.input {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
+                        params![event_id, input],
+                    )?;
+                }
+                if let Some(write) = &decision.live {
+                    live::apply(&tx, event_id, write)?;
+                }
+                stored += 1;
+            }
+            tx.commit()?;
+            Ok(stored)
         })
         .await
     }

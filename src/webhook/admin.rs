@@ -25,7 +25,8 @@ const PAGE: &str = include_str!("admin.html");
 #[async_trait::async_trait]
 pub trait Dashboard: Send + Sync {
     /// The live report of the days [since, until) (`YYYY-MM-DD`; defaults: the last 30 days).
-    async fn report(&self, since: Option<String>, until: Option<String>) -> Result<serde_json::Value, String>;
+    async fn report(&self, since: Option<String>, until: Option<String>)
+    -> Result<serde_json::Value, String>;
     /// Each logged decision of a conversation made again, compared with the log.
     async fn rerun(&self, conversation_id: String) -> Result<serde_json::Value, String>;
 }

@@ -211,12 +211,21 @@ pub async fn wait_ready(http: &reqwest::Client, url: &str) {
 }
 
 /// Waits until `check` is true, polling; panics after 15 s naming `what`.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    eventually_for(what, Duration::from_secs(15), check).await;
+}
+
+/// Waits until `check` is true, polling; panics after `limit` naming `what`.
+pub async fn eventually_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
         if check().await {
             return;

@@ -42,27 +42,62 @@ impl Week<'_> {
 
     async fn ask(&mut self, app_id: &str, id: &str, text: &str, at: i64) {
         let item = opened(id, text, at, &[]);
-        self.at(at, event(app_id, "conversation.user.created", &format!("n-{id}-q"), &item, at))
-            .await;
+        self.at(
+            at,
+            event(
+                app_id,
+                "conversation.user.created",
+                &format!("n-{id}-q"),
+                &item,
+                at,
+            ),
+        )
+        .await;
     }
 
     async fn customer(&mut self, id: &str, n: &str, text: &str, at: i64) {
-        let item = opened(id, SHIPPING, at, &[customer_part(&format!("p-{id}-{n}"), text, at)]);
-        self.at(at, event("a86dr8yl", "conversation.user.replied", &format!("n-{id}-{n}"), &item, at))
-            .await;
+        let item = opened(
+            id,
+            SHIPPING,
+            at,
+            &[customer_part(&format!("p-{id}-{n}"), text, at)],
+        );
+        self.at(
+            at,
+            event(
+                "a86dr8yl",
+                "conversation.user.replied",
+                &format!("n-{id}-{n}"),
+                &item,
+                at,
+            ),
+        )
+        .await;
     }
 
     async fn teammate(&mut self, app_id: &str, id: &str, text: &str, at: i64) {
         let item = opened(id, SHIPPING, at, &[teammate_part(&format!("p-{id}-t"), text, at)]);
-        self.at(at, event(app_id, "conversation.admin.replied", &format!("n-{id}-t"), &item, at))
-            .await;
+        self.at(
+            at,
+            event(
+                app_id,
+                "conversation.admin.replied",
+                &format!("n-{id}-t"),
+                &item,
+                at,
+            ),
+        )
+        .await;
     }
 
     async fn topic(&mut self, id: &str, topic: &str, at: i64, adjust: impl FnOnce(&mut Value)) {
         let mut item = opened(id, SHIPPING, at, &[]);
         adjust(&mut item);
-        self.at(at, event("a86dr8yl", topic, &format!("n-{id}-{topic}"), &item, at))
-            .await;
+        self.at(
+            at,
+            event("a86dr8yl", topic, &format!("n-{id}-{topic}"), &item, at),
+        )
+        .await;
     }
 }
 
@@ -115,21 +150,48 @@ async fn a_simulated_week_settles_each_outcome_by_its_definition() {
     };
     // Monday to Friday: conversations the bot answers, then what the customers do.
     let replied = [
-        "w-thanks", "w-quiet", "w-person", "w-unhappy", "w-teammate", "w-assign", "w-low", "w-five", "w-reopen",
+        "w-thanks",
+        "w-quiet",
+        "w-person",
+        "w-unhappy",
+        "w-teammate",
+        "w-assign",
+        "w-low",
+        "w-five",
+        "w-reopen",
         "w-late",
     ];
     for (i, id) in replied.iter().enumerate() {
         week.ask("a86dr8yl", id, SHIPPING, t0 + i as i64 * 60).await;
         assert_eq!(app.last_decision(id).await["outcome"], "reply", "{id}");
     }
-    week.customer("w-thanks", "2", "Thanks, that worked!", t0 + HOUR).await;
-    assert_eq!(app.last_decision("w-thanks").await["reason"], "customer_confirmed");
-    week.customer("w-person", "2", "Can I talk to a real person about my order?", t0 + HOUR)
+    week.customer("w-thanks", "2", "Thanks, that worked!", t0 + HOUR)
         .await;
-    week.customer("w-unhappy", "2", "That didn't help, it still doesn't work", t0 + HOUR)
-        .await;
-    week.teammate("a86dr8yl", "w-teammate", "Let me look into this for you.", t0 + 2 * HOUR)
-        .await;
+    assert_eq!(
+        app.last_decision("w-thanks").await["reason"],
+        "customer_confirmed"
+    );
+    week.customer(
+        "w-person",
+        "2",
+        "Can I talk to a real person about my order?",
+        t0 + HOUR,
+    )
+    .await;
+    week.customer(
+        "w-unhappy",
+        "2",
+        "That didn't help, it still doesn't work",
+        t0 + HOUR,
+    )
+    .await;
+    week.teammate(
+        "a86dr8yl",
+        "w-teammate",
+        "Let me look into this for you.",
+        t0 + 2 * HOUR,
+    )
+    .await;
     week.topic("w-assign", "conversation.admin.assigned", t0 + 2 * HOUR, |c| {
         c["admin_assignee_id"] = 814860.into();
     })
@@ -189,8 +251,13 @@ async fn a_simulated_week_settles_each_outcome_by_its_definition() {
     .await;
     // Wednesday: the closed conversation's customer comes back within 7 days: reopened. A
     // message after the close of a conversation never closed changes nothing.
-    week.customer("w-reopen", "2", "Hello again, the fee came back on my order", t0 + 3 * DAY)
-        .await;
+    week.customer(
+        "w-reopen",
+        "2",
+        "Hello again, the fee came back on my order",
+        t0 + 3 * DAY,
+    )
+    .await;
     assert_eq!(outcome_of(&app, "w-reopen").await["outcome"], "reopened");
     // Sunday: a conversation too recent to be settled stays pending.
     week.ask("a86dr8yl", "w-pending", SHIPPING, t0 + 6 * DAY).await;
@@ -230,7 +297,14 @@ async fn a_simulated_week_settles_each_outcome_by_its_definition() {
     app.clock.set(t0 + 6 * DAY + 3 * HOUR);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let after = admin_get(&app, &period).await;
-    for key in ["conversations", "bot_replies", "outcomes", "resolution_rate", "draft_acceptance", "holdout"] {
+    for key in [
+        "conversations",
+        "bot_replies",
+        "outcomes",
+        "resolution_rate",
+        "draft_acceptance",
+        "holdout",
+    ] {
         assert_eq!(after[key], report[key], "{key} changed after redelivery");
     }
 }
@@ -296,5 +370,105 @@ fn check_report(report: &Value) {
     // CSAT: one 5, one 1.
     assert_eq!(report["holdout"]["treatment"]["csat"]["n"], 2);
     assert_eq!(report["holdout"]["treatment"]["csat"]["value"], 0.5);
-    assert!(report["forecast_vs_live"].is_null(), "no replay ran on this data dir");
+    assert!(
+        report["forecast_vs_live"].is_null(),
+        "no replay ran on this data dir"
+    );
+}
+
+/// The random holdout on 10,000 conversations: the control share lies within two points of
+/// the setting, no control conversation gets any write at Intercom, the treatment ones do,
+/// and a conversation keeps its group when the setting changes.
+#[tokio::test]
+async fn the_holdout_holds_out_its_share_and_posts_nothing_there() {
+    const N: usize = 10_000;
+    let app = spawn_app_with(|c| {
+        c.policy.holdout = 0.2;
+    })
+    .await;
+    let bodies: Vec<Vec<u8>> = (0..N).map(|i| question(&format!("h{i}"), SHIPPING)).collect();
+    let started = std::time::Instant::now();
+    for chunk in bodies.chunks(64) {
+        let posts = chunk.iter().map(|b| app.post_signed(b));
+        for response in futures::future::join_all(posts).await {
+            assert_eq!(response.status(), 200);
+        }
+    }
+    app.deliver(&[]).await;
+    eventually_for(
+        "every conversation is decided",
+        std::time::Duration::from_secs(600),
+        || async {
+            app.store()
+                .inbox_states()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|(s, _)| s == "done")
+                .map(|(_, n)| *n as usize)
+                .sum::<usize>()
+                == N
+        },
+    )
+    .await;
+    app.deliver(&[]).await;
+    eprintln!(
+        "{N} conversations decided in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let report = admin_get(
+        &app,
+        &format!(
+            "/admin/api/report?since={}&until={}",
+            // `question` dates its notifications 2026-07-30.
+            day_of(1_785_400_001 - DAY),
+            day_of(now() + DAY)
+        ),
+    )
+    .await;
+    let control = report["holdout"]["control"]["conversations"].as_u64().unwrap() as usize;
+    let treatment = report["holdout"]["treatment"]["conversations"].as_u64().unwrap() as usize;
+    assert_eq!(control + treatment, N);
+    let share = control as f64 / N as f64;
+    assert!((share - 0.2).abs() <= 0.02, "control share {share}");
+    // Which conversations got a write: every request the fake saw names its conversation.
+    let written: std::collections::HashSet<String> = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .filter_map(|r| r.path.split('/').nth(2).map(str::to_owned))
+        .collect();
+    let mut control_ids = Vec::new();
+    for i in 0..N {
+        let id = format!("h{i}");
+        let group = frontdesk::outcomes::assign("a86dr8yl", &id, 0.2);
+        if group == frontdesk::outcomes::Group::Control {
+            assert!(!written.contains(&id), "control conversation {id} got a write");
+            control_ids.push(id);
+        } else {
+            assert!(written.contains(&id), "treatment conversation {id} got no reply");
+        }
+    }
+    assert_eq!(control_ids.len(), control);
+    let logged = app.last_decision(&control_ids[0]).await;
+    assert_eq!(logged["group"], "control");
+    assert_eq!(logged["outcome"], "reply", "decided as the bot would: {logged}");
+    assert!(logged["actions"].as_array().unwrap().is_empty());
+    // With the holdout off now, a control conversation stays in control.
+    let app = app.crash_and_restart(|c| c.policy.holdout = 0.0).await;
+    let id = &control_ids[0];
+    let mut follow_up: Value = serde_json::from_slice(&question(id, SHIPPING)).unwrap();
+    follow_up["id"] = "n-follow-up".into();
+    follow_up["topic"] = "conversation.user.replied".into();
+    follow_up["data"]["item"]["conversation_parts"]["conversation_parts"] =
+        json!([customer_part("p-again", "And for express shipping?", now())]);
+    app.deliver(&[serde_json::to_vec(&follow_up).unwrap()]).await;
+    let again = app.last_decision(id).await;
+    assert_eq!(again["group"], "control", "{again}");
+    assert!(again["actions"].as_array().unwrap().is_empty());
+}
+
+fn now() -> i64 {
+    frontdesk::store::now_ms() / 1000
 }
