@@ -312,6 +312,7 @@ impl App {
 async fn sweep_periodically(store: Store, clock: Arc<dyn Clock>, every: Duration, cancel: CancellationToken) {
     loop {
         let started = std::time::Instant::now();
+        tracing::debug!("outcome sweep started");
         match store.sweep_quiet(clock.now()).await {
             Ok(0) => {}
             Ok(settled) => info!(

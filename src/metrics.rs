@@ -139,15 +139,24 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the live outcome counts: (kind, outcome, count).
+    /// Sets the live outcome counts from (kind, outcome, count) rows; every kind and
+    /// outcome is exported, at 0 when absent, so a series never keeps a stale value.
     pub fn set_outcomes(&self, counts: &[(String, String, i64)]) {
-        for (kind, outcome, count) in counts {
-            self.outcomes
-                .get_or_create(&vec![
-                    ("kind".into(), kind.clone()),
-                    ("outcome".into(), outcome.clone()),
-                ])
-                .set(*count);
+        use crate::outcomes::{Outcome, TouchKind};
+        let outcomes = Outcome::ALL.iter().map(|o| o.as_str()).chain(["pending"]);
+        for kind in [TouchKind::Reply, TouchKind::Note].map(TouchKind::as_str) {
+            for outcome in outcomes.clone() {
+                let count = counts
+                    .iter()
+                    .find(|(k, o, _)| k == kind && o == outcome)
+                    .map_or(0, |(_, _, n)| *n);
+                self.outcomes
+                    .get_or_create(&vec![
+                        ("kind".into(), kind.to_owned()),
+                        ("outcome".into(), outcome.to_owned()),
+                    ])
+                    .set(count);
+            }
         }
     }
 

@@ -250,7 +250,9 @@ pub async fn run(base: &Config, options: OutcomesOptions) -> anyhow::Result<Outc
         Arc::new(SystemClock),
     )
     .await?;
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
     let base_url = format!("http://{}", app.addr());
     let mut routes = Vec::new();
     for (name, path) in [

@@ -563,8 +563,8 @@ impl LiveReport {
             };
             let _ = writeln!(
                 out,
-                "  {:<28} {:<28} {:<28} {}",
-                "", "treatment", "control", "difference"
+                "  {:<28} {:<28} {:<28} difference",
+                "", "treatment", "control"
             );
             let _ = writeln!(
                 out,
@@ -722,4 +722,109 @@ pub async fn from_store(
         forecast,
         live_threshold,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LiveRow;
+
+    fn conversation(
+        i: usize,
+        group: Group,
+        resolved: bool,
+        first_response: i64,
+        replies: u32,
+        rating: Option<u8>,
+    ) -> ConversationFact {
+        ConversationFact {
+            app_id: "app".into(),
+            conversation_id: format!("{}{i}", group.as_str()),
+            live: LiveRow {
+                group,
+                mode: "autonomous".into(),
+                intent: "shipping".into(),
+                started_at: 1_000,
+                first_response_at: Some(1_000 + first_response),
+                teammate_replies: replies,
+                bot_replies: u32::from(group == Group::Treatment),
+                closed_at: resolved.then_some(2_000),
+                ever_closed: resolved,
+                reopened: false,
+                rating,
+            },
+        }
+    }
+
+    /// Treatment against control, by hand: 60% against 40% resolved, 10 s against 100 s to
+    /// the first response, 0 against 1 teammate reply, CSAT 80% against 50%.
+    #[test]
+    fn the_holdout_compares_the_arms_with_intervals() {
+        let mut facts = Vec::new();
+        for i in 0..100 {
+            facts.push(conversation(
+                i,
+                Group::Treatment,
+                i < 60,
+                10,
+                0,
+                (i < 10).then_some(if i < 8 { 5 } else { 1 }),
+            ));
+            facts.push(conversation(
+                i,
+                Group::Control,
+                i < 40,
+                100,
+                1,
+                (i < 10).then_some(if i < 5 { 4 } else { 2 }),
+            ));
+        }
+        let report = build("2026-01-01", "2026-02-01", &facts, &[], None, 0.7);
+        let h = &report.holdout;
+        assert!((h.control_share - 0.5).abs() < 1e-12);
+        assert!((h.treatment.resolution.value - 0.6).abs() < 1e-12);
+        assert!((h.control.resolution.value - 0.4).abs() < 1e-12);
+        let uplift = h.uplift.unwrap();
+        assert!((uplift.difference - 0.2).abs() < 1e-12);
+        assert!(
+            uplift.low > 0.05 && uplift.low < 0.2 && uplift.high > 0.2 && uplift.high < 0.35,
+            "{uplift:?}"
+        );
+        assert!(uplift.significant);
+        let first = h.time_to_first_response_difference_s.unwrap();
+        assert!((first.difference + 90.0).abs() < 1e-9 && first.significant);
+        let replies = h.teammate_replies_difference.unwrap();
+        assert!((replies.difference + 1.0).abs() < 1e-12);
+        assert!((h.treatment.csat.value - 0.8).abs() < 1e-12 && h.treatment.csat.n == 10);
+        assert!((h.control.csat.value - 0.5).abs() < 1e-12);
+        assert!(
+            !h.csat_difference.unwrap().significant,
+            "10 ratings each are too few"
+        );
+    }
+
+    /// Live figures far from the forecast are flagged; so is another threshold.
+    #[test]
+    fn the_forecast_against_live_flags_what_falls_outside() {
+        let facts: Vec<ConversationFact> = (0..200)
+            .map(|i| conversation(i, Group::Treatment, false, 10, 0, None))
+            .map(|mut c| {
+                c.live.bot_replies = u32::from(c.conversation_id.ends_with('0'));
+                c
+            })
+            .collect();
+        let forecast = Forecast {
+            file: "replay.json".into(),
+            threshold: 0.5,
+            history: "h".into(),
+            coverage: wilson(200, 400),
+            resolution_rate: wilson(100, 400),
+        };
+        let report = build("2026-01-01", "2026-02-01", &facts, &[], Some(forecast), 0.7);
+        let f = report.forecast_vs_live.unwrap();
+        assert!((f.coverage.actual.value - 0.1).abs() < 1e-12);
+        assert!(!f.coverage.within_interval);
+        assert_eq!(f.flags.len(), 3, "{:?}", f.flags);
+        assert!(f.flags[0].contains("threshold 0.50"));
+    }
 }

@@ -419,7 +419,8 @@ impl Store {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.event_id, i.app_id, d.conversation_id, d.created_at, d.outcome,
                         json_extract(d.record, '$.reason'), json_extract(d.record, '$.triage.intent'),
-                        json_extract(d.record, '$.draft.confidence'), json_extract(d.record, '$.group'), t.outcome
+                        json_extract(d.record, '$.draft.confidence'), json_extract(d.record, '$.group'),
+                        CASE WHEN t.event_id IS NULL THEN NULL ELSE COALESCE(t.outcome, 'pending') END
                  FROM decisions d JOIN inbox i ON i.id = d.event_id LEFT JOIN touches t ON t.event_id = d.event_id
                  WHERE d.trigger_key IS NOT NULL
                    AND (?1 IS NULL OR d.outcome = ?1 OR t.outcome = ?1 OR (?1 = 'pending' AND t.event_id IS NOT NULL AND t.outcome IS NULL))
@@ -443,6 +444,21 @@ impl Store {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    /// The conversation as the latest decision on it saw it (JSON), while retention keeps it.
+    pub async fn latest_input(&self, conversation_id: String) -> Result<Option<String>> {
+        self.with_conn(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
+                     WHERE d.conversation_id = ?1 ORDER BY d.id DESC LIMIT 1",
+                    [conversation_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
         })
         .await
     }

@@ -14,7 +14,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use secrecy::ExposeSecret;
-use std::sync::Arc;
 use tracing::warn;
 
 /// The dashboard page.
@@ -90,8 +89,8 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// Checks the bearer token; the refusal to send otherwise.
-fn authorize(state: &WebhookState, request: &Request) -> Result<(), Response> {
+/// Checks the bearer token: `None` when it is right, else the refusal to send.
+fn refusal(state: &WebhookState, request: &Request) -> Option<Response> {
     use sha2::{Digest, Sha256};
     let peer = request
         .extensions()
@@ -99,11 +98,13 @@ fn authorize(state: &WebhookState, request: &Request) -> Result<(), Response> {
         .map(|info| info.0.ip());
     if state.admin_failures.locked_out(peer) {
         warn!("admin API request refused: too many failed attempts from this address");
-        return Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts; try again later",
-        )
-            .into_response());
+        return Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed attempts; try again later",
+            )
+                .into_response(),
+        );
     }
     let presented = bearer_token(request.headers());
     // Hash both sides so the comparison takes the same time whatever the lengths.
@@ -115,9 +116,9 @@ fn authorize(state: &WebhookState, request: &Request) -> Result<(), Response> {
     if !authorized {
         state.admin_failures.record_failure(peer);
         warn!(has_token = !presented.is_empty(), "admin API request refused");
-        return Err((StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response());
+        return Some((StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response());
     }
-    Ok(())
+    None
 }
 
 fn json(value: serde_json::Value) -> Response {
@@ -129,23 +130,13 @@ fn failed(message: String) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
 }
 
-fn dashboard(state: &WebhookState) -> Result<Arc<dyn super::Dashboard>, Response> {
-    state.dashboard.clone().ok_or_else(|| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the dashboard is not available in this process",
-        )
-            .into_response()
-    })
-}
-
 /// `GET /decisions/{conversation_id}`: the decision log and actions of a conversation.
 async fn decisions(
     State(state): State<WebhookState>,
     axum::extract::Path(conversation_id): axum::extract::Path<String>,
     request: Request,
 ) -> Response {
-    if let Err(refused) = authorize(&state, &request) {
+    if let Some(refused) = refusal(&state, &request) {
         return refused;
     }
     let result = async {
@@ -170,15 +161,18 @@ struct Period {
 
 /// `GET /admin/api/report?since=&until=`: the live report.
 async fn report(State(state): State<WebhookState>, request: Request) -> Response {
-    if let Err(refused) = authorize(&state, &request) {
+    if let Some(refused) = refusal(&state, &request) {
         return refused;
     }
     let Ok(Query(period)) = Query::<Period>::try_from_uri(request.uri()) else {
         return (StatusCode::BAD_REQUEST, "bad query").into_response();
     };
-    let dashboard = match dashboard(&state) {
-        Ok(d) => d,
-        Err(response) => return response,
+    let Some(dashboard) = state.dashboard.clone() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the dashboard is not available in this process",
+        )
+            .into_response();
     };
     match dashboard.report(period.since, period.until).await {
         Ok(value) => json(value),
@@ -199,7 +193,7 @@ struct Filter {
 /// `GET /admin/api/decisions?outcome=&reason=&limit=`: the latest decisions on customer
 /// messages, newest first.
 async fn recent(State(state): State<WebhookState>, request: Request) -> Response {
-    if let Err(refused) = authorize(&state, &request) {
+    if let Some(refused) = refusal(&state, &request) {
         return refused;
     }
     let Ok(Query(filter)) = Query::<Filter>::try_from_uri(request.uri()) else {
@@ -217,24 +211,25 @@ async fn recent(State(state): State<WebhookState>, request: Request) -> Response
     }
 }
 
-/// `GET /admin/api/conversations/{id}`: a conversation's decision log, actions, touches and
-/// the re-run of each decision.
+/// `GET /admin/api/conversations/{id}`: a conversation's messages (as last decided on),
+/// decision log, actions, touches and the re-run of each decision.
 async fn conversation(
     State(state): State<WebhookState>,
     axum::extract::Path(conversation_id): axum::extract::Path<String>,
     request: Request,
 ) -> Response {
-    if let Err(refused) = authorize(&state, &request) {
+    if let Some(refused) = refusal(&state, &request) {
         return refused;
     }
     let stored = async {
         let decisions = state.store.decisions_for(conversation_id.clone()).await?;
         let actions = state.store.actions(Some(conversation_id.clone())).await?;
         let touches = state.store.touches_of(conversation_id.clone()).await?;
-        Ok::<_, crate::store::Error>((decisions, actions, touches))
+        let input = state.store.latest_input(conversation_id.clone()).await?;
+        Ok::<_, crate::store::Error>((decisions, actions, touches, input))
     }
     .await;
-    let (decisions, actions, touches) = match stored {
+    let (decisions, actions, touches, input) = match stored {
         Ok(parts) => parts,
         Err(error) => return Error::Store(error).into_response(),
     };
@@ -245,8 +240,15 @@ async fn conversation(
             .unwrap_or_else(|e| serde_json::json!({ "error": e })),
         None => serde_json::Value::Null,
     };
+    // The messages as the latest decision saw them (the rerun input), while retention keeps
+    // them: customer text, which the page shows as text only.
+    let messages = input
+        .and_then(|i| serde_json::from_str::<serde_json::Value>(&i).ok())
+        .and_then(|i| i.pointer("/conversation/messages").cloned())
+        .unwrap_or_else(|| serde_json::json!([]));
     json(serde_json::json!({
         "conversation_id": conversation_id,
+        "messages": messages,
         "decisions": decisions,
         "actions": actions,
         "touches": touches,

@@ -679,3 +679,89 @@ fn a_taxonomy_for_another_help_center_is_warned_about() {
         "{stdout}"
     );
 }
+
+/// `report` on a store, with the forecast of the `replay` last run on that data dir: every
+/// key, the forecast read back from the replay's own file, and a clear error for a bad date.
+#[test]
+fn report_puts_the_last_replay_beside_the_live_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let now = frontdesk::store::now_ms() / 1000;
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = frontdesk::store::Store::open(dir.path()).unwrap();
+        let items = frontdesk::bench::outcomes::synthetic(300, 10, now);
+        assert_eq!(store.record_many(items).await.unwrap(), 300);
+    });
+    let out = dir.path().join("replay");
+    frontdesk_ok(&["replay", "--json", "--out", out.to_str().unwrap()]);
+    let (since, until) = (
+        frontdesk::outcomes::report::day_of(now - 40 * 86_400),
+        frontdesk::outcomes::report::day_of(now + 86_400),
+    );
+    let output = frontdesk_ok(&[
+        "report",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--json",
+        "--data-dir",
+        data,
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in [
+        "conversations",
+        "bot_replies",
+        "outcomes",
+        "resolution_rate",
+        "draft_acceptance",
+        "holdout",
+        "forecast_vs_live",
+    ] {
+        assert!(!report[key].is_null(), "no {key}");
+    }
+    assert_eq!(report["conversations"], 300);
+    let replay: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("replay.json")).unwrap()).unwrap();
+    let forecast = &report["forecast_vs_live"];
+    assert_eq!(forecast["forecast"]["threshold"], replay["summary"]["threshold"]);
+    assert_eq!(
+        forecast["coverage"]["forecast"]["value"], replay["summary"]["coverage"],
+        "{forecast}"
+    );
+    assert_eq!(
+        forecast["coverage"]["forecast"]["n"],
+        replay["summary"]["at_threshold"]["cases"]
+    );
+    let text = String::from_utf8(
+        frontdesk_ok(&["report", "--since", &since, "--until", &until, "--data-dir", data]).stdout,
+    )
+    .unwrap();
+    for needle in [
+        "bot replies",
+        "confirmed",
+        "assumed",
+        "holdout:",
+        "forecast (replay at 0.70",
+    ] {
+        assert!(text.contains(needle), "{needle} missing: {text}");
+    }
+    let bad = frontdesk(
+        &[
+            "report",
+            "--since",
+            "30/11/2026",
+            "--until",
+            &until,
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("\"30/11/2026\" is not a date like 2026-01-31"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

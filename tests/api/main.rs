@@ -4,8 +4,10 @@
 
 #![allow(unreachable_pub)]
 
+mod browser;
 mod cli;
 mod client;
+mod dashboard;
 mod delivery;
 mod drafting;
 mod fake_intercom;

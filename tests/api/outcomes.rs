@@ -472,3 +472,96 @@ async fn the_holdout_holds_out_its_share_and_posts_nothing_there() {
 fn now() -> i64 {
     frontdesk::store::now_ms() / 1000
 }
+
+/// `kill -9` of the real binary while it sweeps 50,000 quiet replies, three times, then a
+/// run to the end: each kill leaves none or all of them settled (one transaction), and the
+/// end count is exactly the number of replies.
+#[tokio::test]
+async fn a_kill_during_the_sweep_changes_no_count() {
+    use std::io::BufRead;
+    const N: usize = 50_000;
+    let data_dir = tempfile::tempdir().unwrap();
+    {
+        let store = frontdesk::store::Store::open(data_dir.path()).unwrap();
+        let mut items = frontdesk::bench::outcomes::synthetic(N, N, now());
+        while !items.is_empty() {
+            let rest = items.split_off(items.len().min(10_000));
+            store
+                .record_many(std::mem::replace(&mut items, rest))
+                .await
+                .unwrap();
+        }
+    }
+    let settled = || {
+        let conn = rusqlite::Connection::open(data_dir.path().join("frontdesk.sqlite3")).unwrap();
+        conn.query_row(
+            "SELECT COUNT(*) FROM touches WHERE outcome = 'assumed'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+    };
+    let spawn = || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+            .args(["serve", "--dry-run", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .arg("--config")
+            .arg(repo_path("config/frontdesk.toml"))
+            .current_dir(repo_path(""))
+            .env("INTERCOM_CLIENT_SECRET", CLIENT_SECRET)
+            .env("RUST_LOG", "frontdesk=debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let (tx, rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        (child, rx)
+    };
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, what: &str| loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no log line with {what:?}"));
+        if line.contains(what) {
+            return;
+        }
+    };
+    let mut interrupted = 0;
+    for _ in 0..3 {
+        let (mut child, rx) = spawn();
+        wait_for(&rx, "outcome sweep started");
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        let count = settled();
+        assert!(count == 0 || count == N, "a kill left {count} of {N} settled");
+        if count == 0 {
+            interrupted += 1;
+        } else {
+            break;
+        }
+    }
+    assert!(interrupted > 0, "no kill landed during the sweep");
+    let (mut child, rx) = spawn();
+    wait_for(&rx, "settled as assumed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(settled(), N);
+    // And a second run has nothing left to settle.
+    let (mut child, rx) = spawn();
+    wait_for(&rx, "listening");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(settled(), N);
+}
