@@ -1165,6 +1165,14 @@ mod tests {
                 ..IntentPolicyConfig::default()
             },
         );
+        config.policy.intents.insert(
+            "billing".into(),
+            IntentPolicyConfig {
+                holdout: Some(1.0),
+                ..IntentPolicyConfig::default()
+            },
+        );
+        config.outcomes.quiet_hours = 0.0;
         config.workspaces.insert(
             "ws2".into(),
             WorkspaceConfig {
@@ -1186,6 +1194,11 @@ mod tests {
                 .any(|p| p.key == key && p.message.contains(text) && p.severity == Severity::Error)
         };
         assert!(said("policy.intents", "policy.intents.shipping"), "{problems:?}");
+        assert!(
+            said("policy.holdout", "policy.intents.billing.holdout"),
+            "{problems:?}"
+        );
+        assert!(said("outcomes.quiet_hours", "(0, 720]"), "{problems:?}");
         assert!(said("workspaces", "workspaces.ws2"), "{problems:?}");
         assert!(said("policy.business_hours", "Nowhere/City"), "{problems:?}");
         assert!(

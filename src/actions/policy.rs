@@ -625,6 +625,24 @@ mod tests {
     }
 
     #[test]
+    fn holdout_shares_come_from_the_intent_then_the_policy() {
+        let mut config = PolicyConfig {
+            holdout: 0.1,
+            ..PolicyConfig::default()
+        };
+        config.intents.insert(
+            "billing".into(),
+            crate::config::IntentPolicyConfig {
+                holdout: Some(0.5),
+                ..Default::default()
+            },
+        );
+        let policy = Policy::from_config(&config);
+        assert!((policy.thresholds("billing").holdout - 0.5).abs() < 1e-12);
+        assert!((policy.thresholds("shipping").holdout - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
     fn draft_mode_never_replies_and_shadow_posts_nothing() {
         let d = policy(Mode::Draft).decide(&triage(), Some(&draft(0.99)), &Context::default());
         assert_eq!(d.outcome, Outcome::Note);

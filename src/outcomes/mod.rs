@@ -418,8 +418,8 @@ pub fn observe(
         ..LiveWrite::default()
     };
     let mut live = before.live.clone();
-    // The signal for earlier touches, and the quiet deadline of those still pending.
-    let mut signal: Option<(Signal, String)> = None;
+    // The signals for earlier touches, in order, and the quiet deadline of those still pending.
+    let mut signals: Vec<(Signal, String)> = Vec::new();
     let mut pending_quiet: Option<Option<i64>> = None;
     let mut draft_reply: Option<&Part> = None;
     match event {
@@ -449,31 +449,29 @@ pub fn observe(
                 && at - closed <= REOPEN_DAYS * 86_400
             {
                 row.reopened = true;
-                signal = Some((Signal::CameBack, "the customer came back after the close".into()));
+                signals.push((Signal::CameBack, "the customer came back after the close".into()));
             }
             let pending_replies = before
                 .touches
                 .iter()
                 .any(|t| t.outcome.is_none() && t.kind == TouchKind::Reply);
-            let follow_up = if *confirmation {
-                Some((Signal::Thanks, "the customer said it helped".to_owned()))
+            // After coming back (which settles a resolved touch first), what the message says
+            // settles the pending ones.
+            signals.push(if *confirmation {
+                (Signal::Thanks, "the customer said it helped".to_owned())
             } else if decided.outcome == crate::actions::Outcome::Handoff {
-                Some((
+                (
                     Signal::HandedOff(decided.reason.clone()),
                     format!("handed off: {}", decided.reason),
-                ))
+                )
             } else if pending_replies && matches!(decided.touch, Some((TouchKind::Note, _))) {
-                Some((
+                (
                     Signal::HandedOff("note".into()),
                     "a teammate must answer the follow-up".into(),
-                ))
+                )
             } else {
-                Some((Signal::FollowUp, String::new()))
-            };
-            // Coming back after a close wins over what the message says.
-            if signal.is_none() {
-                signal = follow_up;
-            }
+                (Signal::FollowUp, String::new())
+            });
             match &decided.touch {
                 Some((kind, draft)) => {
                     let quiet_until = at + quiet_seconds;
@@ -512,13 +510,13 @@ pub fn observe(
             row.first_response_at = Some(row.first_response_at.map_or(first, |f| f.min(first)));
             write.counted_parts = new.iter().map(|p| p.id.clone()).collect();
             draft_reply = new.into_iter().min_by_key(|p| p.at);
-            signal = Some((Signal::TeammateStepped, "a teammate replied".into()));
+            signals.push((Signal::TeammateStepped, "a teammate replied".into()));
         }
         Event::TeammateAssigned => {
             if live.is_none() {
                 return write;
             }
-            signal = Some((Signal::TeammateStepped, "a teammate took over".into()));
+            signals.push((Signal::TeammateStepped, "a teammate took over".into()));
         }
         Event::Closed => {
             let Some(row) = live.as_mut() else {
@@ -538,7 +536,7 @@ pub fn observe(
                 return write;
             };
             row.rating = Some(*rating);
-            signal = Some((Signal::Rating(*rating), format!("rated {rating}/5")));
+            signals.push((Signal::Rating(*rating), format!("rated {rating}/5")));
         }
     }
     for touch in &before.touches {
@@ -549,11 +547,11 @@ pub fn observe(
             draft_use: None,
         };
         let mut outcome = touch.outcome;
-        if let Some((signal, why)) = &signal
-            && let Some(next) = settle(touch.kind, outcome, signal)
-        {
-            change.outcome = Some((next, at, why.clone()));
-            outcome = Some(next);
+        for (signal, why) in &signals {
+            if let Some(next) = settle(touch.kind, outcome, signal) {
+                change.outcome = Some((next, at, why.clone()));
+                outcome = Some(next);
+            }
         }
         if outcome.is_none()
             && let Some(quiet) = pending_quiet
@@ -806,5 +804,24 @@ mod tests {
             decided: untriaged,
         };
         assert!(observe("app", "c", &before, &event, 5, 3600).live.is_none());
+    }
+
+    #[test]
+    fn a_pending_reply_is_escalated_when_the_customer_comes_back_unhappy_after_a_close() {
+        let mut before = LiveBefore::default();
+        ask(&mut before, 0, false, false, 1);
+        let closed = observe("app", "c", &before, &Event::Closed, 60, 3600);
+        apply(&mut before, &closed, 2);
+        let back = Event::Customer {
+            replied: true,
+            confirmation: false,
+            decided: decided(None, Group::Treatment),
+        };
+        let write = observe("app", "c", &before, &back, 600, 3600);
+        assert_eq!(
+            write.changes[0].outcome.as_ref().map(|o| o.0),
+            Some(Outcome::Escalated)
+        );
+        assert!(write.live.unwrap().reopened, "the conversation was not resolved");
     }
 }

@@ -337,9 +337,10 @@ pub fn build(
         let key = keys
             .entry((&t.app_id, &t.mode, &t.intent))
             .or_insert_with(|| (t.app_id.clone(), t.mode.clone(), t.intent.clone()));
-        let (r, edits) = rows
-            .entry(key.clone())
-            .or_insert_with(|| new_row(&t.app_id, &t.mode, &t.intent));
+        if !rows.contains_key(key) {
+            rows.insert(key.clone(), new_row(&t.app_id, &t.mode, &t.intent));
+        }
+        let (r, edits) = rows.get_mut(key).expect("inserted above");
         match t.kind {
             TouchKind::Reply => {
                 r.bot_replies += 1;
@@ -362,39 +363,39 @@ pub fn build(
         let key = keys
             .entry((&c.app_id, &c.live.mode, &c.live.intent))
             .or_insert_with(|| (c.app_id.clone(), c.live.mode.clone(), c.live.intent.clone()));
-        rows.entry(key.clone())
-            .or_insert_with(|| new_row(&c.app_id, &c.live.mode, &c.live.intent))
-            .0
-            .conversations += 1;
+        if !rows.contains_key(key) {
+            rows.insert(key.clone(), new_row(&c.app_id, &c.live.mode, &c.live.intent));
+        }
+        rows.get_mut(key).expect("inserted above").0.conversations += 1;
     }
-    let treatment: Vec<&ConversationFact> = conversations
-        .iter()
-        .filter(|c| c.live.group == Group::Treatment)
-        .collect();
-    let bot_outcome = |c: &ConversationFact| {
-        latest_reply
-            .get(&(c.app_id.as_str(), c.conversation_id.as_str()))
-            .copied()
-    };
-    let count = |of: &[&ConversationFact], want: Outcome| {
-        of.iter().filter(|c| bot_outcome(c) == Some(Some(want))).count()
-    };
+    // One pass over the treatment conversations: each one's bot outcome (its latest reply's)
+    // counted for the resolution rate and, in autonomous mode, for the forecast check.
+    let (mut treatment, mut confirmed, mut assumed, mut pending) = (0, 0, 0, 0);
+    let (mut autonomous, mut replied, mut resolved) = (0, 0, 0);
+    for c in conversations.iter().filter(|c| c.live.group == Group::Treatment) {
+        treatment += 1;
+        let outcome = latest_reply.get(&(c.app_id.as_str(), c.conversation_id.as_str()));
+        match outcome {
+            Some(Some(Outcome::Confirmed)) => confirmed += 1,
+            Some(Some(Outcome::Assumed)) => assumed += 1,
+            Some(None) => pending += 1,
+            _ => {}
+        }
+        if c.live.mode == "autonomous" {
+            autonomous += 1;
+            replied += usize::from(c.live.bot_replies > 0);
+            resolved += usize::from(outcome.is_some_and(|o| o.is_some_and(Outcome::resolved)));
+        }
+    }
     let resolution_rate = Resolution {
-        conversations: treatment.len(),
-        confirmed: wilson(count(&treatment, Outcome::Confirmed), treatment.len()),
-        assumed: wilson(count(&treatment, Outcome::Assumed), treatment.len()),
-        pending: treatment.iter().filter(|c| bot_outcome(c) == Some(None)).count(),
+        conversations: treatment,
+        confirmed: wilson(confirmed, treatment),
+        assumed: wilson(assumed, treatment),
+        pending,
     };
     let forecast_vs_live = forecast.map(|forecast| {
-        let autonomous: Vec<&ConversationFact> = treatment
-            .iter()
-            .copied()
-            .filter(|c| c.live.mode == "autonomous")
-            .collect();
-        let replied = autonomous.iter().filter(|c| c.live.bot_replies > 0).count();
-        let resolved = count(&autonomous, Outcome::Confirmed) + count(&autonomous, Outcome::Assumed);
-        let coverage = check(forecast.coverage, wilson(replied, autonomous.len()));
-        let resolution = check(forecast.resolution_rate, wilson(resolved, autonomous.len()));
+        let coverage = check(forecast.coverage, wilson(replied, autonomous));
+        let resolution = check(forecast.resolution_rate, wilson(resolved, autonomous));
         let mut flags = Vec::new();
         if (forecast.threshold - live_threshold).abs() > 1e-9 {
             flags.push(format!(
