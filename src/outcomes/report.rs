@@ -397,7 +397,8 @@ pub fn build(
         let coverage = check(forecast.coverage, wilson(replied, autonomous));
         let resolution = check(forecast.resolution_rate, wilson(resolved, autonomous));
         let mut flags = Vec::new();
-        if (forecast.threshold - live_threshold).abs() > 1e-9 {
+        // The replay stores its threshold as it computed it (an f32 grid): compare to the cent.
+        if (forecast.threshold - live_threshold).abs() > 0.005 {
             flags.push(format!(
                 "the replay measured at threshold {:.2}, the bot runs at {:.2}",
                 forecast.threshold, live_threshold
@@ -564,12 +565,12 @@ impl LiveReport {
             };
             let _ = writeln!(
                 out,
-                "  {:<28} {:<28} {:<28} difference",
+                "  {:<28} {:<34} {:<34} difference",
                 "", "treatment", "control"
             );
             let _ = writeln!(
                 out,
-                "  {:<28} {:<28} {:<28} {}",
+                "  {:<28} {:<34} {:<34} {}",
                 "first response (s)",
                 mean(&h.treatment.time_to_first_response_s),
                 mean(&h.control.time_to_first_response_s),
@@ -577,7 +578,7 @@ impl LiveReport {
             );
             let _ = writeln!(
                 out,
-                "  {:<28} {:<28} {:<28} {}",
+                "  {:<28} {:<34} {:<34} {}",
                 "teammate replies / conv.",
                 mean(&h.treatment.teammate_replies),
                 mean(&h.control.teammate_replies),
@@ -585,7 +586,7 @@ impl LiveReport {
             );
             let _ = writeln!(
                 out,
-                "  {:<28} {:<28} {:<28} {}",
+                "  {:<28} {:<34} {:<34} {}",
                 "resolution (%)",
                 pct(&h.treatment.resolution),
                 pct(&h.control.resolution),
@@ -593,13 +594,13 @@ impl LiveReport {
             );
             let _ = writeln!(
                 out,
-                "  {:<28} {:<28} {:<28} {}",
+                "  {:<28} {:<34} {:<34} {}",
                 "CSAT (% rated 4-5)",
                 pct(&h.treatment.csat),
                 pct(&h.control.csat),
                 diff(&h.csat_difference, 100.0)
             );
-            let _ = writeln!(out, "  (* the 95% interval excludes no difference)");
+            let _ = writeln!(out, "  (*: the 95% interval excludes zero, a real difference)");
         }
         match &self.forecast_vs_live {
             Some(f) => {

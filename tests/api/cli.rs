@@ -737,6 +737,10 @@ fn report_puts_the_last_replay_beside_the_live_figures() {
         frontdesk_ok(&["report", "--since", &since, "--until", &until, "--data-dir", data]).stdout,
     )
     .unwrap();
+    assert!(
+        !text.contains("the bot runs at"),
+        "the same threshold is not flagged: {text}"
+    );
     for needle in [
         "bot replies",
         "confirmed",
