@@ -335,6 +335,9 @@ pub enum BenchCommand {
         /// Timed repetitions of each read.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Keep the store in this (empty) folder, to try `report` or the dashboard on it.
+        #[arg(long)]
+        keep: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -1090,6 +1093,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             decisions,
             open,
             rounds,
+            keep,
             json,
         }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=error");
@@ -1100,6 +1104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     open,
                     rounds: rounds.max(1),
                 },
+                keep.as_deref(),
             )
             .await?;
             print_report(json, &report, || report.render())

@@ -195,9 +195,24 @@ fn timing(name: &str, mut samples: Vec<f64>) -> Timing {
 }
 
 /// Runs the benchmark.
-pub async fn run(base: &Config, options: OutcomesOptions) -> anyhow::Result<OutcomesReport> {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+pub async fn run(
+    base: &Config,
+    options: OutcomesOptions,
+    keep: Option<&std::path::Path>,
+) -> anyhow::Result<OutcomesReport> {
+    let temp = tempfile::tempdir()?;
+    let dir = match keep {
+        Some(dir) => {
+            anyhow::ensure!(
+                !dir.join(crate::store::DB_FILE).exists(),
+                "{} already holds a store; give an empty folder",
+                dir.display()
+            );
+            dir.to_owned()
+        }
+        None => temp.path().to_owned(),
+    };
+    let store = Store::open(&dir)?;
     let now = crate::store::now_ms() / 1000;
     let started = Instant::now();
     let mut items = synthetic(options.decisions, options.open, now);
@@ -213,7 +228,7 @@ pub async fn run(base: &Config, options: OutcomesOptions) -> anyhow::Result<Outc
         crate::outcomes::report::day_of(now - 40 * 86_400),
         crate::outcomes::report::day_of(now + 86_400),
     );
-    let forecast = dir.path().join("replay").join("replay.json");
+    let forecast = dir.join("replay").join("replay.json");
     let mut samples = Vec::new();
     for _ in 0..options.rounds {
         let started = Instant::now();
@@ -235,7 +250,7 @@ pub async fn run(base: &Config, options: OutcomesOptions) -> anyhow::Result<Outc
 
     let mut config = base.clone();
     config.server.listen = "127.0.0.1:0".into();
-    config.server.data_dir = dir.path().to_owned();
+    config.server.data_dir = dir.clone();
     config.server.admin_listen = None;
     config.intercom.dry_run = true;
     config.llm.api_base = None;
