@@ -299,6 +299,10 @@ pub enum BenchCommand {
         /// Idle connections held open to each server while measuring.
         #[arg(long, default_value_t = 0)]
         idle_connections: usize,
+        /// Then measure the ack with the worker and the outbox running (the shipped
+        /// pipeline, dry run): 200 sequential deliveries, then the fixed rate.
+        #[arg(long)]
+        with_worker: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -1168,16 +1172,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rate,
             concurrency,
             idle_connections,
+            with_worker,
             json,
         }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=error");
-            let report = bench::ingest(IngestOptions {
+            let mut report = bench::ingest(IngestOptions {
                 seconds,
                 rate,
                 concurrency,
                 idle_connections,
             })
             .await?;
+            if with_worker {
+                report.with_worker = Some(bench::ingest_with_worker(&config, 200, seconds, rate).await?);
+            }
             print_report(json, &report, || report.render())
         }
     }

@@ -70,6 +70,99 @@ pub struct IngestReport {
     pub concurrency: usize,
     /// Idle connections held open to each server.
     pub idle_connections: usize,
+    /// Ack latency with the worker and the outbox running (`--with-worker`).
+    pub with_worker: Option<WorkerFigures>,
+}
+
+/// Ack latency while the worker decides and the outbox records every event.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct WorkerFigures {
+    /// Sequential deliveries, each awaited.
+    pub sequential: usize,
+    /// Their median ack, ms.
+    pub sequential_p50_ms: f64,
+    /// Their 99th percentile ack, ms.
+    pub sequential_p99_ms: f64,
+    /// Their worst ack, ms.
+    pub sequential_max_ms: f64,
+    /// The fixed rate, requests per second.
+    pub rate: u32,
+    /// Median ack at that rate, ms.
+    pub fixed_rate_p50_ms: f64,
+    /// 99th percentile ack at that rate, ms.
+    pub fixed_rate_p99_ms: f64,
+    /// Worst ack at that rate, ms.
+    pub fixed_rate_max_ms: f64,
+    /// Events the worker decided while the acks were measured.
+    pub decided: usize,
+    /// Non-200 answers or transport errors.
+    pub errors: u64,
+}
+
+/// Ack latency with the whole service running (worker, outbox in dry run, the shipped
+/// pipeline), `sequential` awaited deliveries then `seconds` at `rate`.
+pub async fn ingest_with_worker(
+    base: &crate::config::Config,
+    sequential: usize,
+    seconds: f64,
+    rate: u32,
+) -> anyhow::Result<WorkerFigures> {
+    let dir = tempfile::tempdir()?;
+    let mut config = base.clone();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.data_dir = dir.path().to_owned();
+    config.server.admin_listen = None;
+    config.intercom.dry_run = true;
+    config.llm.api_base = None;
+    config.secrets.intercom_client_secret = Some(SecretString::from(SECRET));
+    let app = crate::app::App::start(
+        &config,
+        crate::intercom::Helpdesks::single(Arc::new(crate::intercom::RecordingHelpdesk::new(None))),
+        Arc::new(crate::clock::SystemClock),
+    )
+    .await?;
+    let addr = app.addr();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let counter = Arc::new(AtomicU64::new(10_000_000));
+    let mut errors = 0;
+    for _ in 0..50 {
+        post_one(&client, addr, counter.fetch_add(1, Ordering::Relaxed)).await;
+    }
+    let mut sequential_ms = Vec::with_capacity(sequential);
+    for _ in 0..sequential {
+        let started = Instant::now();
+        if !post_one(&client, addr, counter.fetch_add(1, Ordering::Relaxed)).await {
+            errors += 1;
+        }
+        sequential_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    sequential_ms.sort_by(f64::total_cmp);
+    let (mut fixed_ms, fixed_errors) = fixed_rate(&client, addr, &counter, seconds, rate).await;
+    fixed_ms.sort_by(f64::total_cmp);
+    let decided = app
+        .store()
+        .inbox_states()
+        .await?
+        .iter()
+        .filter(|(state, _)| state == "done")
+        .map(|(_, n)| *n as usize)
+        .sum();
+    app.shutdown().await?;
+    Ok(WorkerFigures {
+        sequential,
+        sequential_p50_ms: percentile(&sequential_ms, 0.5),
+        sequential_p99_ms: percentile(&sequential_ms, 0.99),
+        sequential_max_ms: sequential_ms.last().copied().unwrap_or(f64::NAN),
+        rate,
+        fixed_rate_p50_ms: percentile(&fixed_ms, 0.5),
+        fixed_rate_p99_ms: percentile(&fixed_ms, 0.99),
+        fixed_rate_max_ms: fixed_ms.last().copied().unwrap_or(f64::NAN),
+        decided,
+        errors: errors + fixed_errors,
+    })
 }
 
 const SECRET: &str = "bench-client-secret";
@@ -128,6 +221,7 @@ pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
         rate: options.rate,
         concurrency: options.concurrency,
         idle_connections: options.idle_connections,
+        with_worker: None,
     })
 }
 
@@ -279,6 +373,21 @@ impl IngestReport {
             self.frontdesk.p50_ms / self.bare.p50_ms,
             self.frontdesk.p99_ms / self.bare.p99_ms
         ));
+        if let Some(w) = &self.with_worker {
+            out.push_str(&format!(
+                "with the worker and the outbox running ({} events decided meanwhile, {} errors):\n  {} sequential deliveries: ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n  {} req/s: ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n",
+                w.decided,
+                w.errors,
+                w.sequential,
+                w.sequential_p50_ms,
+                w.sequential_p99_ms,
+                w.sequential_max_ms,
+                w.rate,
+                w.fixed_rate_p50_ms,
+                w.fixed_rate_p99_ms,
+                w.fixed_rate_max_ms
+            ));
+        }
         out
     }
 }
