@@ -14,6 +14,8 @@ type Labels = Vec<(String, String)>;
 pub struct Metrics {
     registry: Registry,
     webhook_requests: Family<Labels, Counter>,
+    /// The counters of `webhook_requests` for the outcomes the webhook answers with.
+    webhook_outcomes: Vec<(&'static str, Counter)>,
     webhook_ack_seconds: Histogram,
     events: Family<Labels, Counter>,
     event_seconds: Histogram,
@@ -99,7 +101,29 @@ impl Metrics {
             "Bot replies and draft notes by kind and live outcome (pending until settled)",
             outcomes.clone(),
         );
+        let webhook_outcomes = [
+            "accepted",
+            "duplicate",
+            "ignored",
+            "ping",
+            "unauthorized",
+            "malformed",
+            "too_large",
+            "timeout",
+            "error",
+        ]
+        .into_iter()
+        .map(|name| {
+            (
+                name,
+                webhook_requests
+                    .get_or_create(&vec![("outcome".into(), name.into())])
+                    .clone(),
+            )
+        })
+        .collect();
         Self {
+            webhook_outcomes,
             outcomes,
             registry,
             webhook_requests,
@@ -113,11 +137,19 @@ impl Metrics {
         }
     }
 
-    /// Counts a webhook request and its time to acknowledgement.
+    /// Counts a webhook request and its time to acknowledgement. The counters of the
+    /// outcomes the webhook answers with are looked up once (this is on the ack path).
     pub fn webhook(&self, outcome: &str, seconds: f64) {
-        self.webhook_requests
-            .get_or_create(&vec![("outcome".into(), outcome.into())])
-            .inc();
+        match self.webhook_outcomes.iter().find(|(name, _)| *name == outcome) {
+            Some((_, counter)) => {
+                counter.inc();
+            }
+            None => {
+                self.webhook_requests
+                    .get_or_create(&vec![("outcome".into(), outcome.into())])
+                    .inc();
+            }
+        }
         self.webhook_ack_seconds.observe(seconds);
     }
 

@@ -36,6 +36,65 @@ pub struct Notification {
     pub article: Option<super::Article>,
 }
 
+/// What the webhook stores of a notification: its keys, topic and conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The workspace; empty when the payload does not say.
+    pub app_id: AppId,
+    /// The dedupe key, with `app_id`.
+    pub id: NotificationId,
+    /// The raw topic string (trimmed, lower case).
+    pub topic_raw: String,
+    /// The topic as frontdesk classifies it.
+    pub topic: Topic,
+    /// The conversation's id, when the item is a conversation.
+    pub conversation_id: Option<String>,
+}
+
+impl From<&Notification> for Envelope {
+    fn from(n: &Notification) -> Self {
+        Self {
+            app_id: n.app_id.clone(),
+            id: n.id.clone(),
+            topic_raw: n.topic_raw.clone(),
+            topic: n.topic.clone(),
+            conversation_id: n
+                .conversation
+                .as_ref()
+                .and_then(|c| c.id.as_ref())
+                .map(ToString::to_string),
+        }
+    }
+}
+
+/// Parses what the webhook stores, reading only the envelope's fields from the bytes (the
+/// acknowledgement path). A body this fast path does not take (duplicate fields, an item
+/// that is not an object, a missing field) goes through [`parse`], so the result and the
+/// errors are the same as its.
+pub fn parse_envelope(body: &[u8]) -> Result<Envelope, ParseError> {
+    // The full parse requires an object at the top: so does this path.
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if object
+        && let Ok(wire) = serde_json::from_slice::<super::wire::EnvelopeWire>(body)
+        && wire.kind.as_deref().is_none_or(|k| k == "notification_event")
+        && let (Some(id), Some(topic), Some(item)) = (wire.id, wire.topic, wire.data.and_then(|d| d.item))
+    {
+        let topic_raw = topic.trim().to_ascii_lowercase();
+        let conversation_id = (item.kind.as_deref() == Some("conversation"))
+            .then_some(item.id)
+            .flatten()
+            .map(|id| id.trim().to_owned());
+        return Ok(Envelope {
+            app_id: AppId::new(wire.app_id.unwrap_or_default()),
+            id: NotificationId::new(id),
+            topic: Topic::parse(&topic_raw),
+            topic_raw,
+            conversation_id,
+        });
+    }
+    parse(body).map(|n| Envelope::from(&n))
+}
+
 /// One line of a history export: a conversation as `GET /conversations/{id}` returns it.
 /// Everything but the id is read leniently.
 pub fn parse_conversation_line(line: &str) -> Result<Conversation, ParseError> {
@@ -218,6 +277,83 @@ mod tests {
             }
             serde_json::Value::Array(items) => mutate(&mut items[pick], rng, replacements),
             _ => {}
+        }
+    }
+
+    mod envelope {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("\"a1\"".to_owned()),
+                Just("42".to_owned()),
+                Just("\" \"".to_owned()),
+                Just("null".to_owned()),
+                Just("true".to_owned()),
+                Just("[1]".to_owned()),
+                Just("{}".to_owned()),
+            ]
+        }
+
+        fn item() -> impl Strategy<Value = String> {
+            (
+                prop_oneof![Just("conversation"), Just("article"), Just("ping"), Just("")],
+                proptest::collection::vec(value(), 0..3),
+                any::<bool>(),
+                0usize..4,
+            )
+                .prop_map(|(kind, ids, open, shape)| {
+                    let mut fields = vec![format!("\"type\":\"{kind}\"")];
+                    fields.extend(ids.iter().map(|v| format!("\"id\":{v}")));
+                    fields.push(format!("\"open\":{open}"));
+                    fields.push("\"source\":{\"body\":\"<p>hi</p>\",\"author\":{\"type\":\"user\"}}".into());
+                    match shape {
+                        0 => format!("[{}]", ids.join(",")),
+                        1 => "\"text\"".into(),
+                        _ => format!("{{{}}}", fields.join(",")),
+                    }
+                })
+        }
+
+        fn body() -> impl Strategy<Value = String> {
+            (
+                proptest::collection::vec(value(), 0..3),
+                prop_oneof![Just("\"conversation.user.created\""), Just("\" Conversation.Admin.Closed \""), Just("7"), Just("null")],
+                proptest::collection::vec(value(), 0..3),
+                prop_oneof![Just(None), Just(Some("notification_event")), Just(Some("other"))],
+                proptest::option::of(item()),
+                0usize..5,
+            )
+                .prop_map(|(ids, topic, apps, kind, item, shape)| {
+                    let mut fields: Vec<String> = ids.iter().map(|v| format!("\"id\":{v}")).collect();
+                    fields.push(format!("\"topic\":{topic}"));
+                    fields.extend(apps.iter().map(|v| format!("\"app_id\":{v}")));
+                    if let Some(kind) = kind {
+                        fields.push(format!("\"type\":\"{kind}\""));
+                    }
+                    if let Some(item) = item {
+                        fields.push(format!("\"data\":{{\"item\":{item}}}"));
+                    }
+                    match shape {
+                        // The fields by position, which a derived struct would also accept.
+                        0 => format!(
+                            "[\"notification_event\", \"n1\", {topic}, \"app\", {{\"item\": {{\"type\": \"conversation\", \"id\": 5}}}}]"
+                        ),
+                        _ => format!(" {{{}}}", fields.join(",")),
+                    }
+                })
+        }
+
+        proptest! {
+            /// The fast envelope and the full parse agree on every body: the same keys,
+            /// topic and conversation, or the same error.
+            #[test]
+            fn the_envelope_agrees_with_the_full_parse(body in body()) {
+                let fast = parse_envelope(body.as_bytes());
+                let full = parse(body.as_bytes()).map(|n| Envelope::from(&n));
+                prop_assert_eq!(fast, full, "{}", body);
+            }
         }
     }
 }

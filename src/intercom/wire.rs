@@ -86,6 +86,69 @@ pub(crate) struct NotificationWire {
     pub(crate) data: Option<NotificationDataWire>,
 }
 
+/// Only what the webhook needs to store a notification: read straight from the bytes, the
+/// rest of the document skipped without being built. Strict: a duplicate field or an item
+/// that is not an object fails, and the caller falls back to the full parse.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EnvelopeWire {
+    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
+    pub(crate) kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) topic: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) app_id: Option<String>,
+    #[serde(default)]
+    pub(crate) data: Option<EnvelopeDataWire>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EnvelopeDataWire {
+    #[serde(default)]
+    pub(crate) item: Option<EnvelopeItemWire>,
+}
+
+/// The item's type and id. Only an object is one (as in the full parse, which requires an
+/// object), and a repeated key keeps its last value (as `serde_json::Value` does).
+#[derive(Debug)]
+pub(crate) struct EnvelopeItemWire {
+    pub(crate) kind: Option<String>,
+    pub(crate) id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for EnvelopeItemWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EnvelopeItemWire;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut item = EnvelopeItemWire { kind: None, id: None };
+                let scalar = |v: Value| match v {
+                    Value::String(s) if !s.trim().is_empty() => Some(s),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "type" => item.kind = scalar(map.next_value()?),
+                        "id" => item.id = scalar(map.next_value()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(item)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct NotificationDataWire {
     #[serde(default)]

@@ -149,7 +149,7 @@ pub fn authenticate(
     secrets: &ClientSecrets,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<notification::Notification, Error> {
+) -> Result<notification::Envelope, Error> {
     let mut values = headers.get_all("x-hub-signature").iter();
     let signature = match (values.next(), values.next()) {
         (Some(value), None) => value.to_str().ok(),
@@ -168,7 +168,7 @@ pub fn authenticate(
         );
         Error::BadSignature
     };
-    match notification::parse(body) {
+    match notification::parse_envelope(body) {
         Ok(parsed) => {
             if verified_by(secrets.key_for_app(parsed.app_id.as_str())) {
                 Ok(parsed)
@@ -358,16 +358,12 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> &str {
 
 /// The inbox row of an authenticated notification: its workspace is the one whose key
 /// verified it (see [`authenticate`]), and the worker acts under that workspace.
-fn inbox_event(parsed: &notification::Notification, body: &[u8]) -> NewEvent {
+fn inbox_event(parsed: &notification::Envelope, body: &[u8]) -> NewEvent {
     NewEvent {
         app_id: parsed.app_id.to_string(),
         notification_id: parsed.id.to_string(),
         topic: parsed.topic_raw.clone(),
-        conversation_id: parsed
-            .conversation
-            .as_ref()
-            .and_then(|c| c.id.as_ref())
-            .map(ToString::to_string),
+        conversation_id: parsed.conversation_id.clone(),
         payload: body.to_vec(),
     }
 }
