@@ -2,7 +2,8 @@
 //! ride in the transaction of the event that caused them ([`super::Store::record_decision`]);
 //! the rules that compute them are in [`crate::outcomes`].
 
-use super::{Result, Store};
+use super::Result;
+use super::sqlite::SqliteStore;
 use crate::outcomes::{DraftUse, Group, Outcome, TouchKind};
 use rusqlite::{OptionalExtension, Row, params};
 use std::collections::BTreeSet;
@@ -285,7 +286,7 @@ pub(super) fn apply(
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// What the outcome rules need to know of a conversation before its next event.
     pub async fn live_before(&self, app_id: String, conversation_id: String) -> Result<LiveBefore> {
         self.with_conn(move |conn| {

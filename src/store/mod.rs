@@ -1,29 +1,25 @@
-//! The durable store: SQLite (bundled) in WAL mode with `synchronous=FULL`, in one file under
-//! the data dir. It owns three tables (see `schema.sql`): the **inbox** of accepted webhook
-//! events, the **decision log**, and the **outbox** of actions.
-//!
-//! The webhook's inserts go through one writer thread that commits whatever is waiting in a
-//! single transaction (group commit), so durability costs one fsync per batch, not per event.
-//! Everything else uses a second connection behind a mutex, called from `spawn_blocking`.
+//! The durable store: the **inbox** of accepted webhook events, the **decision log**, the
+//! **outbox** of actions, what is remembered of each conversation, and the live-results
+//! tables (see `schema.sql`). [`Store`] is one interface over its backends: SQLite under the
+//! data dir (`sqlite.rs`, the embedded default).
 //!
 //! The store knows rows and states; it does not know what an action means.
 
 mod live;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
 
 pub use live::{
     ConversationFact, DecisionLine, LiveBefore, LiveRow, LiveWrite, NewTouch, TouchChange, TouchFact,
     TouchRow,
 };
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::oneshot;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The database file name inside the data dir.
 pub const DB_FILE: &str = "frontdesk.sqlite3";
-const MAX_BATCH: usize = 512;
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -214,54 +210,12 @@ pub struct Counts {
     pub outbox_dead: i64,
 }
 
-struct InsertJob {
-    event: NewEvent,
-    done: oneshot::Sender<Result<Accepted>>,
-}
-
-/// A cheap, cloneable handle to the store.
-#[derive(Clone)]
-pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    writer: mpsc::SyncSender<InsertJob>,
-    path: Arc<PathBuf>,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
-    }
-}
-
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// Waits for SQLite's write lock without sleeping blindly. SQLite's own busy timeout sleeps
-/// 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between tries, so a webhook whose insert
-/// meets the worker's transaction (about a millisecond) could wait 20 to 100 ms for its
-/// acknowledgement. Here: a few yields, then 50 µs naps, then 1 ms ones; about 10 s in all.
-fn busy_wait(tries: i32) -> bool {
-    match tries {
-        0..16 => std::thread::yield_now(),
-        16..2_016 => std::thread::sleep(Duration::from_micros(50)),
-        2_016..12_000 => std::thread::sleep(Duration::from_millis(1)),
-        _ => return false,
-    }
-    true
-}
-
-fn open_connection(path: &Path) -> Result<Connection> {
-    let mut conn = Connection::open(path)?;
-    conn.busy_handler(Some(busy_wait))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(conn)
 }
 
 /// Creates `dir` (and its parents) readable by the owner only, like `mkdir -m 0700`; a folder
@@ -300,876 +254,119 @@ pub struct Pruned {
     pub actions: usize,
 }
 
+/// A cheap, cloneable handle to the store, whichever its backend.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqliteStore),
+}
+
 impl Store {
-    /// Opens (creating when needed) the store in `data_dir` and starts the writer thread. The
-    /// folder is created 0700 and the database file kept 0600: it holds customer messages.
+    /// Opens (creating when needed) the SQLite store in `data_dir` and starts its writer
+    /// thread. The folder is created 0700 and the database file kept 0600: it holds customer
+    /// messages.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        create_private_dir(data_dir).map_err(|source| Error::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        let path = data_dir.join(DB_FILE);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|_| make_private(&path))
-            .map_err(|source| Error::DataDir {
-                path: path.clone(),
-                source,
-            })?;
-        let conn = open_connection(&path)?;
-        conn.execute_batch(include_str!("schema.sql"))?;
-        let writer_conn = open_connection(&path)?;
-        let (tx, rx) = mpsc::sync_channel::<InsertJob>(4096);
-        std::thread::Builder::new()
-            .name("frontdesk-inbox-writer".into())
-            .spawn(move || writer_loop(writer_conn, &rx))
-            .map_err(|e| Error::Task(e.to_string()))?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            writer: tx,
-            path: Arc::new(path),
+            backend: Backend::Sqlite(SqliteStore::open(data_dir)?),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Stores an event durably (committed and synced) and says whether it was new.
-    pub async fn accept(&self, event: NewEvent) -> Result<Accepted> {
-        let (done, wait) = oneshot::channel();
-        match self.writer.try_send(InsertJob { event, done }) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(Error::WriterGone),
-            Err(mpsc::TrySendError::Full(job)) => {
-                // The disk is far behind: wait for room off the async threads. This is the
-                // back-pressure that Intercom's 5 s timeout tolerates.
-                let writer = self.writer.clone();
-                tokio::task::spawn_blocking(move || writer.send(job).map_err(drop))
-                    .await
-                    .map_err(|e| Error::Task(e.to_string()))?
-                    .map_err(|()| Error::WriterGone)?;
-            }
+    /// The SQLite file, for a SQLite store.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s.path()),
         }
-        wait.await.map_err(|_| Error::WriterGone)?
     }
+}
 
-    async fn with_conn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|e| Error::Task(e.to_string()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-    }
+/// Each method of [`Store`], passed to the backend's method of the same name.
+macro_rules! dispatch {
+    ($($(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                    match &self.backend {
+                        Backend::Sqlite(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
 
+dispatch! {
+    /// Stores an event durably (committed and synced) and says whether it was new.
+    fn accept(&self, event: NewEvent) -> Accepted;
     /// After a crash: events left `processing` go back to `pending`, actions left `sending`
     /// become pending and uncertain. Returns (events, actions) requeued.
-    pub async fn recover(&self) -> Result<(usize, usize)> {
-        self.with_conn(|conn| {
-            let tx = conn.transaction()?;
-            let events = tx.execute("UPDATE inbox SET state = 'pending' WHERE state = 'processing'", [])?;
-            let actions = tx.execute(
-                "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0 WHERE state = 'sending'",
-                [],
-            )?;
-            tx.commit()?;
-            Ok((events, actions))
-        })
-        .await
-    }
-
+    fn recover(&self) -> (usize, usize);
     /// Claims the oldest pending event (marks it `processing`).
-    pub async fn claim_next(&self) -> Result<Option<StoredEvent>> {
-        self.with_conn(|conn| {
-            let row = conn
-                .query_row(
-                    "UPDATE inbox SET state = 'processing', attempts = attempts + 1
-                     WHERE id = (SELECT id FROM inbox WHERE state = 'pending' ORDER BY id LIMIT 1)
-                     RETURNING id, app_id, notification_id, topic, payload, attempts",
-                    [],
-                    |r| {
-                        Ok(StoredEvent {
-                            id: r.get(0)?,
-                            app_id: r.get(1)?,
-                            notification_id: r.get(2)?,
-                            topic: r.get(3)?,
-                            payload: r.get(4)?,
-                            attempts: r.get(5)?,
-                        })
-                    },
-                )
-                .optional()?;
-            Ok(row)
-        })
-        .await
-    }
-
+    fn claim_next(&self) -> Option<StoredEvent>;
     /// Records the decision and its actions, and closes the event, in one transaction.
-    pub async fn record_decision(&self, event_id: i64, decision: NewDecision) -> Result<Recorded> {
-        self.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = now_ms();
-            if let Some(key) = &decision.trigger_key {
-                let seen: Option<i64> = tx
-                    .query_row("SELECT id FROM decisions WHERE trigger_key = ?1", [key], |r| r.get(0))
-                    .optional()?;
-                if seen.is_some() {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                         VALUES (?1, ?2, NULL, 'duplicate', ?3, ?4)",
-                        params![event_id, decision.conversation_id, now, r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#],
-                    )?;
-                    tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
-                    tx.commit()?;
-                    return Ok(Recorded::AlreadyActedOn);
-                }
-            }
-            tx.execute(
-                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
-            )?;
-            if let Some(conversation_id) = &decision.conversation_id {
-                for (seq, action) in decision.actions.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![event_id, seq as i64, conversation_id, action, now],
-                    )?;
-                }
-            }
-            if let Some(input) = &decision.input {
-                tx.execute(
-                    "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
-                    params![event_id, input],
-                )?;
-            }
-            if let Some(write) = &decision.live {
-                live::apply(&tx, event_id, write)?;
-            }
-            tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
-            tx.commit()?;
-            Ok(Recorded::Stored)
-        })
-        .await
-    }
-
+    fn record_decision(&self, event_id: i64, decision: NewDecision) -> Recorded;
     /// Stores finished events with their decisions in one transaction, as if each had been
-    /// accepted and decided (imports, benchmarks): the events are `done`, their decisions,
-    /// inputs and live-result changes recorded; a notification already stored is skipped.
+    /// accepted and decided (imports, benchmarks); a notification already stored is skipped.
     /// Returns how many were stored.
-    pub async fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> Result<usize> {
-        self.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = now_ms();
-            let mut stored = 0;
-            for (event, decision) in &items {
-                let inserted = tx.execute(
-                    "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state, attempts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', 1) ON CONFLICT (app_id, notification_id) DO NOTHING",
-                    params![event.app_id, event.notification_id, event.topic, event.conversation_id, now, event.payload],
-                )?;
-                if inserted == 0 {
-                    continue;
-                }
-                let event_id = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT OR IGNORE INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
-                )?;
-                if let Some(conversation_id) = &decision.conversation_id {
-                    for (seq, action) in decision.actions.iter().enumerate() {
-                        tx.execute(
-                            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![event_id, seq as i64, conversation_id, action, now],
-                        )?;
-                    }
-                }
-                if let Some(input) = &decision.input {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
-                        params![event_id, input],
-                    )?;
-                }
-                if let Some(write) = &decision.live {
-                    live::apply(&tx, event_id, write)?;
-                }
-                stored += 1;
-            }
-            tx.commit()?;
-            Ok(stored)
-        })
-        .await
-    }
-
+    fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> usize;
     /// Returns a claimed event to the queue after a failure, or marks it failed for good once
-    /// `max_attempts` is reached.
-    pub async fn release_event(&self, event_id: i64, error: String, max_attempts: u32) -> Result<bool> {
-        self.with_conn(move |conn| {
-            let changed = conn.execute(
-                "UPDATE inbox SET state = CASE WHEN attempts >= ?2 THEN 'failed' ELSE 'pending' END, last_error = ?3 WHERE id = ?1",
-                params![event_id, max_attempts, error],
-            )?;
-            let state: String = conn.query_row("SELECT state FROM inbox WHERE id = ?1", [event_id], |r| r.get(0))?;
-            Ok(changed > 0 && state == "failed")
-        })
-        .await
-    }
-
+    /// `max_attempts` is reached (then `true`).
+    fn release_event(&self, event_id: i64, error: String, max_attempts: u32) -> bool;
     /// Pending actions whose time has come, oldest first.
-    pub async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
-        self.with_conn(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT o.id, o.event_id, o.conversation_id, o.action, o.attempts, o.uncertain, o.created_at, i.app_id
-                 FROM outbox o JOIN inbox i ON i.id = o.event_id
-                 WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 ORDER BY o.id LIMIT ?2",
-            )?;
-            let rows = stmt
-                .query_map(params![now_ms(), limit as i64], |r| {
-                    Ok(StoredAction {
-                        id: r.get(0)?,
-                        event_id: r.get(1)?,
-                        conversation_id: r.get(2)?,
-                        action: r.get(3)?,
-                        attempts: r.get(4)?,
-                        uncertain: r.get::<_, i64>(5)? != 0,
-                        created_at: r.get(6)?,
-                        app_id: r.get(7)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
+    fn due_actions(&self, limit: usize) -> Vec<StoredAction>;
     /// Marks an action in flight; committed before the request is sent.
-    pub async fn mark_sending(&self, action_id: i64) -> Result<()> {
-        self.set_action(
-            action_id,
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
-            None,
-        )
-        .await
-    }
-
+    fn mark_sending(&self, action_id: i64) -> ();
     /// Marks an action done.
-    pub async fn mark_sent(&self, action_id: i64) -> Result<()> {
-        let now = now_ms();
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?2, uncertain = 0 WHERE id = ?1",
-                params![action_id, now],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
+    fn mark_sent(&self, action_id: i64) -> ();
     /// Marks an action recorded by a dry run (nothing was sent).
-    pub async fn mark_recorded(&self, action_id: i64) -> Result<()> {
-        self.set_action(
-            action_id,
-            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = ?1",
-            None,
-        )
-        .await
-    }
-
+    fn mark_recorded(&self, action_id: i64) -> ();
     /// Marks an action failed for good (Intercom refused it).
-    pub async fn mark_failed(&self, action_id: i64, error: String) -> Result<()> {
-        self.set_action(
-            action_id,
-            "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
-            Some(error),
-        )
-        .await
-    }
-
+    fn mark_failed(&self, action_id: i64, error: String) -> ();
     /// Marks an action dead-lettered (retries exhausted).
-    pub async fn mark_dead(&self, action_id: i64, error: String) -> Result<()> {
-        self.set_action(
-            action_id,
-            "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1",
-            Some(error),
-        )
-        .await
-    }
-
-    /// Schedules another attempt.
-    pub async fn mark_retry(&self, action_id: i64, error: String, uncertain: bool, at_ms: i64) -> Result<()> {
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE outbox SET state = 'pending', last_error = ?2, uncertain = MAX(uncertain, ?3), next_attempt_at = ?4 WHERE id = ?1",
-                params![action_id, error, i64::from(uncertain), at_ms],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn set_action(&self, action_id: i64, sql: &'static str, error: Option<String>) -> Result<()> {
-        self.with_conn(move |conn| {
-            match error {
-                Some(error) => conn.execute(sql, params![action_id, error])?,
-                None => conn.execute(sql, params![action_id])?,
-            };
-            Ok(())
-        })
-        .await
-    }
-
+    fn mark_dead(&self, action_id: i64, error: String) -> ();
+    /// Schedules another attempt at `at_ms`.
+    fn mark_retry(&self, action_id: i64, error: String, uncertain: bool, at_ms: i64) -> ();
     /// What is remembered of a conversation: the state set by earlier events, and the
-    /// answers the bot has posted or queued in it (replies of `reply` decisions that are not
-    /// dead or refused).
-    pub async fn conversation_state(
-        &self,
-        app_id: String,
-        conversation_id: String,
-    ) -> Result<crate::domain::ConversationState> {
-        self.with_conn(move |conn| {
-            let mut state = conn
-                .query_row(
-                    "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = ?1 AND conversation_id = ?2",
-                    params![app_id, conversation_id],
-                    |r| {
-                        Ok(crate::domain::ConversationState {
-                            teammate_took_over: r.get::<_, i64>(0)? != 0,
-                            closed: r.get::<_, i64>(1)? != 0,
-                            rating: r.get::<_, Option<i64>>(2)?.and_then(|v| u8::try_from(v).ok()),
-                            bot_replies: 0,
-                        })
-                    },
-                )
-                .optional()?
-                .unwrap_or_default();
-            let replies: i64 = conn.query_row(
-                "SELECT COUNT(DISTINCT d.id) FROM decisions d
-                 JOIN inbox i ON i.id = d.event_id
-                 JOIN outbox o ON o.event_id = d.event_id
-                 WHERE i.app_id = ?1 AND d.conversation_id = ?2 AND d.outcome = 'reply'
-                   AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
-                params![app_id, conversation_id],
-                |r| r.get(0),
-            )?;
-            state.bot_replies = u32::try_from(replies).unwrap_or(0);
-            Ok(state)
-        })
-        .await
-    }
-
+    /// answers the bot has posted or queued in it.
+    fn conversation_state(&self, app_id: String, conversation_id: String) -> crate::domain::ConversationState;
     /// Applies `update` to what is remembered of a conversation.
-    pub async fn update_conversation_state(
-        &self,
-        app_id: String,
-        conversation_id: String,
-        update: StateUpdate,
-    ) -> Result<()> {
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO conversations (app_id, conversation_id, teammate_took_over, closed, rating, updated_at)
-                 VALUES (?1, ?2, COALESCE(?3, 0), COALESCE(?4, 0), ?5, ?6)
-                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET
-                   teammate_took_over = COALESCE(?3, teammate_took_over),
-                   closed = COALESCE(?4, closed),
-                   rating = COALESCE(?5, rating),
-                   updated_at = ?6",
-                params![
-                    app_id,
-                    conversation_id,
-                    update.teammate_took_over.map(i64::from),
-                    update.closed.map(i64::from),
-                    update.rating.map(i64::from),
-                    now_ms()
-                ],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
+    fn update_conversation_state(&self, app_id: String, conversation_id: String, update: StateUpdate) -> ();
     /// The decisions of a conversation that acted on a customer message, oldest first, with
-    /// their inputs, for a re-run (not those whose input the retention period or a purge
-    /// removed).
-    pub async fn decisions_to_rerun(&self, conversation_id: String) -> Result<Vec<StoredDecision>> {
-        self.with_conn(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT d.event_id, i.app_id, i.payload, d.record, e.conversation FROM decisions d
-                 JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.conversation_id = ?1 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
-                 ORDER BY d.id",
-            )?;
-            let rows = stmt
-                .query_map([conversation_id], |r| {
-                    Ok(StoredDecision {
-                        event_id: r.get(0)?,
-                        app_id: r.get(1)?,
-                        payload: r.get(2)?,
-                        record: r.get(3)?,
-                        input: r.get(4)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
+    /// their inputs, for a re-run.
+    fn decisions_to_rerun(&self, conversation_id: String) -> Vec<StoredDecision>;
     /// The decision records of a conversation, oldest first.
-    pub async fn decisions_for(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
-        self.with_conn(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT d.record, d.created_at, i.notification_id, i.topic FROM decisions d JOIN inbox i ON i.id = d.event_id
-                 WHERE d.conversation_id = ?1 ORDER BY d.id",
-            )?;
-            let rows = stmt
-                .query_map([conversation_id], |r| {
-                    let record: String = r.get(0)?;
-                    let mut value: serde_json::Value =
-                        serde_json::from_str(&record).unwrap_or(serde_json::Value::Null);
-                    if let Some(object) = value.as_object_mut() {
-                        object.insert("recorded_at_ms".into(), r.get::<_, i64>(1)?.into());
-                        object.insert("notification_id".into(), r.get::<_, String>(2)?.into());
-                        object.insert("topic".into(), r.get::<_, String>(3)?.into());
-                    }
-                    Ok(value)
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
+    fn decisions_for(&self, conversation_id: String) -> Vec<serde_json::Value>;
     /// Every outbox row, for a conversation or all.
-    pub async fn actions(&self, conversation_id: Option<String>) -> Result<Vec<ActionRow>> {
-        self.with_conn(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, event_id, conversation_id, action, state, attempts, last_error FROM outbox
-                 WHERE ?1 IS NULL OR conversation_id = ?1 ORDER BY id",
-            )?;
-            let rows = stmt
-                .query_map([conversation_id], |r| {
-                    let action: String = r.get(3)?;
-                    Ok(ActionRow {
-                        id: r.get(0)?,
-                        event_id: r.get(1)?,
-                        conversation_id: r.get(2)?,
-                        action: serde_json::from_str(&action).unwrap_or(serde_json::Value::Null),
-                        state: r.get(4)?,
-                        attempts: r.get(5)?,
-                        last_error: r.get(6)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
+    fn actions(&self, conversation_id: Option<String>) -> Vec<ActionRow>;
     /// Counts of inbox and outbox rows by interest.
-    pub async fn counts(&self) -> Result<Counts> {
-        self.with_conn(|conn| {
-            Ok(conn.query_row(
-                "SELECT (SELECT COUNT(*) FROM inbox WHERE state IN ('pending','processing')),
-                        (SELECT COUNT(*) FROM outbox WHERE state IN ('pending','sending')),
-                        (SELECT COUNT(*) FROM outbox WHERE state = 'dead')",
-                [],
-                |r| {
-                    Ok(Counts {
-                        inbox_pending: r.get(0)?,
-                        outbox_pending: r.get(1)?,
-                        outbox_dead: r.get(2)?,
-                    })
-                },
-            )?)
-        })
-        .await
-    }
-
+    fn counts(&self) -> Counts;
     /// Empties the raw payloads and deletes the decision inputs of events finished before
-    /// `before_ms` (unix ms), which hold customer text and personal data. The rows stay, so
-    /// deduplication, the decision log and its counts are unchanged.
-    pub async fn prune(&self, before_ms: i64) -> Result<Pruned> {
-        self.with_conn(move |conn| {
-            let tx = conn.transaction()?;
-            let (payloads, inputs) = empty_finished_events(&tx, "received_at < ?1", before_ms)?;
-            tx.commit()?;
-            Ok(Pruned {
-                payloads,
-                inputs,
-                ..Pruned::default()
-            })
-        })
-        .await
-    }
-
-    /// Removes what the store holds of conversation `conversation_id`'s content (a deletion
-    /// request): payloads emptied, inputs deleted, decision records reduced to their outcome,
-    /// the bodies of finished actions removed. Unfinished work is left to finish; run it again
-    /// after. The rows, states and counts stay.
-    pub async fn purge_conversation(&self, conversation_id: String) -> Result<Pruned> {
-        self.with_conn(move |conn| {
-            let tx = conn.transaction()?;
-            let (payloads, inputs) = empty_finished_events(&tx, "conversation_id = ?1", &conversation_id)?;
-            let decisions = tx.execute(
-                "UPDATE decisions SET record = json_object('outcome', outcome, 'purged', json('true'))
-                   WHERE conversation_id = ?1 AND json_extract(record, '$.purged') IS NOT 1",
-                [&conversation_id],
-            )?;
-            let actions = tx.execute(
-                "UPDATE outbox SET action = json_object('kind', json_extract(action, '$.kind'), 'purged', json('true')),
-                   last_error = NULL
-                   WHERE conversation_id = ?1 AND state NOT IN ('pending', 'sending')
-                   AND json_extract(action, '$.purged') IS NOT 1",
-                [&conversation_id],
-            )?;
-            tx.commit()?;
-            Ok(Pruned {
-                payloads,
-                inputs,
-                decisions,
-                actions,
-            })
-        })
-        .await
-    }
-
+    /// `before_ms` (unix ms); the rows stay.
+    fn prune(&self, before_ms: i64) -> Pruned;
+    /// Removes what the store holds of a conversation's content (a deletion request).
+    fn purge_conversation(&self, conversation_id: String) -> Pruned;
     /// The number of inbox rows in each state.
-    pub async fn inbox_states(&self) -> Result<Vec<(String, i64)>> {
-        self.with_conn(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state")?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-}
-
-/// Deletes the decision inputs and empties the payloads of the finished inbox events that
-/// match `filter` (SQL over `inbox`, with `?1` bound to `value`); returns (payloads, inputs).
-fn empty_finished_events(
-    tx: &rusqlite::Transaction<'_>,
-    filter: &str,
-    value: impl rusqlite::ToSql,
-) -> rusqlite::Result<(usize, usize)> {
-    let finished = format!("{filter} AND state IN ('done', 'failed')");
-    let inputs = tx.execute(
-        &format!("DELETE FROM event_inputs WHERE event_id IN (SELECT id FROM inbox WHERE {finished})"),
-        [&value],
-    )?;
-    let payloads = tx.execute(
-        &format!("UPDATE inbox SET payload = X'' WHERE {finished} AND length(payload) > 0"),
-        [&value],
-    )?;
-    Ok((payloads, inputs))
-}
-
-/// The group-commit loop: block for one insert, take whatever else is queued, commit them in
-/// one transaction, then answer each.
-fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<InsertJob>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        match insert_batch(&mut conn, &batch) {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
-                }
-            }
-            Err(error) => {
-                let message = error.to_string();
-                for job in batch {
-                    let _ = job
-                        .done
-                        .send(Err(Error::Task(format!("inbox insert failed: {message}"))));
-                }
-            }
-        }
-    }
-}
-
-fn insert_batch(conn: &mut Connection, batch: &[InsertJob]) -> Result<Vec<Accepted>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id, notification_id) DO NOTHING",
-        )?;
-        let now = now_ms();
-        for job in batch {
-            let e = &job.event;
-            let inserted = stmt.execute(params![
-                e.app_id,
-                e.notification_id,
-                e.topic,
-                e.conversation_id,
-                now,
-                e.payload
-            ])?;
-            outcomes.push(if inserted == 1 {
-                Accepted::New(tx.last_insert_rowid())
-            } else {
-                Accepted::Duplicate
-            });
-        }
-    }
-    tx.commit()?;
-    Ok(outcomes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(id: &str) -> NewEvent {
-        NewEvent {
-            app_id: "app".into(),
-            notification_id: id.into(),
-            topic: "conversation.user.created".into(),
-            conversation_id: Some("1".into()),
-            payload: b"{}".to_vec(),
-        }
-    }
-
-    #[tokio::test]
-    async fn duplicates_are_stored_once_and_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            assert!(matches!(
-                store.accept(event("n1")).await.unwrap(),
-                Accepted::New(_)
-            ));
-            assert_eq!(store.accept(event("n1")).await.unwrap(), Accepted::Duplicate);
-            let claimed = store.claim_next().await.unwrap().expect("one event");
-            assert_eq!(claimed.notification_id, "n1");
-            // dropped while processing: a crash
-        }
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.recover().await.unwrap(), (1, 0));
-        let again = store.claim_next().await.unwrap().expect("requeued");
-        assert_eq!(again.attempts, 2);
-        assert!(store.claim_next().await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn a_customer_message_is_acted_on_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let decision = |event| NewDecision {
-            conversation_id: Some("c1".into()),
-            trigger_key: Some("app:c1:part9".into()),
-            outcome: "reply".into(),
-            record: format!("{{\"event\":{event}}}"),
-            actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into()],
-            input: None,
-            live: None,
-        };
-        let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
-            panic!()
-        };
-        let Accepted::New(b) = store.accept(event("n2")).await.unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            store.record_decision(a, decision(a)).await.unwrap(),
-            Recorded::Stored
-        );
-        assert_eq!(
-            store.record_decision(b, decision(b)).await.unwrap(),
-            Recorded::AlreadyActedOn
-        );
-        assert_eq!(store.actions(None).await.unwrap().len(), 1);
-        assert_eq!(store.decisions_for("c1".into()).await.unwrap().len(), 2);
-    }
-
-    /// The store's folder is created 0700 and its files 0600 (they hold customer messages);
-    /// an existing 0644 file is tightened.
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn the_store_is_private_to_its_owner() {
-        use std::os::unix::fs::PermissionsExt;
-        let parent = tempfile::tempdir().unwrap();
-        let dir = parent.path().join("data");
-        let store = Store::open(&dir).unwrap();
-        store.accept(event("n1")).await.unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
-        let wal = dir.join(format!("{DB_FILE}-wal"));
-        if wal.exists() {
-            assert_eq!(mode(&wal), 0o600);
-        }
-        drop(store);
-        std::fs::set_permissions(dir.join(DB_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let _again = Store::open(&dir).unwrap();
-        assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
-    }
-
-    /// Retention empties the payloads and inputs of finished events, keeps the decision log and
-    /// leaves pending events alone; a purge reduces a conversation to its outcomes.
-    #[tokio::test]
-    async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut secret = event("n1");
-        secret.payload = b"{\"email\":\"jo@example.com\"}".to_vec();
-        let Accepted::New(a) = store.accept(secret).await.unwrap() else {
-            panic!()
-        };
-        let mut pending = event("n2");
-        pending.payload = b"{\"email\":\"still@example.com\"}".to_vec();
-        store.accept(pending).await.unwrap();
-        store.claim_next().await.unwrap();
-        store
-            .record_decision(
-                a,
-                NewDecision {
-                    conversation_id: Some("1".into()),
-                    trigger_key: Some("app:1:p1".into()),
-                    outcome: "reply".into(),
-                    record: "{\"outcome\":\"reply\",\"note\":\"jo@example.com\"}".into(),
-                    actions: vec!["{\"kind\":\"reply\",\"body_html\":\"hi jo@example.com\"}".into()],
-                    input: Some("{\"text\":\"jo@example.com\"}".into()),
-                    live: None,
-                },
-            )
-            .await
-            .unwrap();
-        let due = store.due_actions(10).await.unwrap();
-        store.mark_sent(due[0].id).await.unwrap();
-        let pruned = store.prune(now_ms() + 1000).await.unwrap();
-        assert_eq!((pruned.payloads, pruned.inputs), (1, 1));
-        assert_eq!(
-            store.prune(now_ms() + 1000).await.unwrap(),
-            Pruned::default(),
-            "idempotent"
-        );
-        let payloads: Vec<Vec<u8>> = store
-            .with_conn(|conn| {
-                let mut stmt = conn.prepare("SELECT payload FROM inbox ORDER BY id")?;
-                let rows = stmt
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok(rows)
-            })
-            .await
-            .unwrap();
-        assert!(payloads[0].is_empty());
-        assert!(!payloads[1].is_empty(), "a pending event keeps its payload");
-        assert!(store.decisions_to_rerun("1".into()).await.unwrap().is_empty());
-        assert_eq!(store.decisions_for("1".into()).await.unwrap().len(), 1);
-
-        let purged = store.purge_conversation("1".into()).await.unwrap();
-        assert_eq!((purged.decisions, purged.actions), (1, 1));
-        let log = store.decisions_for("1".into()).await.unwrap();
-        assert_eq!(log[0]["outcome"], "reply");
-        assert!(!log[0].to_string().contains("jo@example.com"), "{}", log[0]);
-        let actions = store.actions(Some("1".into())).await.unwrap();
-        assert_eq!(actions[0].action["kind"], "reply");
-        assert!(!actions[0].action.to_string().contains("jo@example.com"));
-    }
-
-    #[tokio::test]
-    async fn sending_actions_become_uncertain_after_a_crash() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
-            panic!()
-        };
-        store
-            .record_decision(
-                a,
-                NewDecision {
-                    conversation_id: Some("c1".into()),
-                    trigger_key: None,
-                    outcome: "reply".into(),
-                    record: "{}".into(),
-                    actions: vec!["{}".into()],
-                    input: None,
-                    live: None,
-                },
-            )
-            .await
-            .unwrap();
-        let due = store.due_actions(10).await.unwrap();
-        store.mark_sending(due[0].id).await.unwrap();
-        assert!(store.due_actions(10).await.unwrap().is_empty());
-        assert_eq!(store.recover().await.unwrap(), (0, 1));
-        let due = store.due_actions(10).await.unwrap();
-        assert!(due[0].uncertain);
-        assert_eq!(due[0].attempts, 1);
-    }
-
-    #[tokio::test]
-    async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let state =
-            |store: Store| async move { store.conversation_state("app".into(), "1".into()).await.unwrap() };
-        assert_eq!(
-            state(store.clone()).await,
-            crate::domain::ConversationState::default()
-        );
-        let update = |took, closed, rating| StateUpdate {
-            teammate_took_over: took,
-            closed,
-            rating,
-        };
-        store
-            .update_conversation_state("app".into(), "1".into(), update(None, Some(true), Some(2)))
-            .await
-            .unwrap();
-        store
-            .update_conversation_state("app".into(), "1".into(), update(Some(true), None, None))
-            .await
-            .unwrap();
-        let now = state(store.clone()).await;
-        assert!(now.teammate_took_over && now.closed);
-        assert_eq!(now.rating, Some(2));
-        // Another workspace's conversation with the same id is another conversation.
-        let other = store
-            .conversation_state("other".into(), "1".into())
-            .await
-            .unwrap();
-        assert!(!other.teammate_took_over);
-        // An answer counts once its decision is recorded; a dead one does not.
-        let Accepted::New(a) = store.accept(event("n1")).await.unwrap() else {
-            panic!()
-        };
-        let reply = NewDecision {
-            conversation_id: Some("1".into()),
-            trigger_key: Some("app:1:p1".into()),
-            outcome: "reply".into(),
-            record: "{}".into(),
-            actions: vec![
-                "{\"kind\":\"reply\",\"body_html\":\"x\"}".into(),
-                "{\"kind\":\"tag\",\"name\":\"x\"}".into(),
-            ],
-            input: None,
-            live: None,
-        };
-        store.record_decision(a, reply).await.unwrap();
-        assert_eq!(state(store.clone()).await.bot_replies, 1);
-        let due = store.due_actions(10).await.unwrap();
-        store.mark_dead(due[0].id, "gone".into()).await.unwrap();
-        assert_eq!(state(store.clone()).await.bot_replies, 0);
-    }
+    fn inbox_states(&self) -> Vec<(String, i64)>;
+    /// What the outcome rules need to know of a conversation before its next event.
+    fn live_before(&self, app_id: String, conversation_id: String) -> LiveBefore;
+    /// The sweep: every pending touch whose quiet period ended by `now` (unix s) becomes
+    /// `assumed`, in one transaction; returns how many.
+    fn sweep_quiet(&self, now: i64) -> usize;
+    /// The touches made in [since, until) (unix s).
+    fn touch_facts(&self, since: i64, until: i64) -> Vec<TouchFact>;
+    /// The conversations whose first decided customer message is in [since, until).
+    fn conversation_facts(&self, since: i64, until: i64) -> Vec<ConversationFact>;
+    /// Touches by kind and outcome (`pending` while unsettled), for `/metrics`.
+    fn outcome_counts(&self) -> Vec<(String, String, i64)>;
+    /// The latest decisions on customer messages, newest first, filtered by outcome (the
+    /// decision's or its touch's) and reason code.
+    fn recent_decisions(&self, outcome: Option<String>, reason: Option<String>, limit: usize) -> Vec<DecisionLine>;
+    /// The conversation as the latest decision on it saw it (JSON), while retention keeps it.
+    fn latest_input(&self, conversation_id: String) -> Option<String>;
+    /// The touches of a conversation with their outcomes, for the dashboard.
+    fn touches_of(&self, conversation_id: String) -> Vec<serde_json::Value>;
 }

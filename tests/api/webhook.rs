@@ -222,7 +222,7 @@ async fn graceful_shutdown_stops_accepting_and_keeps_the_store() {
     .await;
     let url = app.url("/healthz");
     let http = app.http.clone();
-    let path = app.store().path().to_owned();
+    let path = app.store().path().expect("a SQLite store").to_owned();
     let _keep = std::sync::Arc::clone(&app.data_dir);
     app.shutdown().await;
     assert!(http.get(url).send().await.is_err(), "the listener is closed");
