@@ -1,13 +1,18 @@
 //! The durable store: the **inbox** of accepted webhook events, the **decision log**, the
 //! **outbox** of actions, what is remembered of each conversation, and the live-results
 //! tables (see `schema.sql`). [`Store`] is one interface over its backends: SQLite under the
-//! data dir (`sqlite.rs`, the embedded default).
+//! data dir (`sqlite.rs`, the embedded default) and PostgreSQL (`postgres.rs`, selected by
+//! `DATABASE_URL`), with the same guarantees.
 //!
 //! The store knows rows and states; it does not know what an action means.
 
 mod live;
+mod postgres;
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
 
+pub use postgres::{PgStore, mask_url};
 pub use sqlite::SqliteStore;
 
 pub use live::{
@@ -38,6 +43,9 @@ pub enum Error {
     /// The writer thread is gone (the store is shutting down).
     #[error("store writer stopped")]
     WriterGone,
+    /// PostgreSQL failed, or could not be reached.
+    #[error("postgres: {0}")]
+    Postgres(String),
     /// A blocking task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),
@@ -263,6 +271,7 @@ pub struct Store {
 #[derive(Clone, Debug)]
 enum Backend {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 impl Store {
@@ -275,10 +284,34 @@ impl Store {
         })
     }
 
+    /// Connects to the PostgreSQL database at `url` and applies the migrations it lacks.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Ok(Self {
+            backend: Backend::Postgres(PgStore::connect(url).await?),
+        })
+    }
+
+    /// The PostgreSQL database at `url` when one is given, else SQLite in `data_dir`.
+    pub async fn open_or_connect(url: Option<&str>, data_dir: &Path) -> Result<Self> {
+        match url {
+            Some(url) => Self::connect(url).await,
+            None => Self::open(data_dir),
+        }
+    }
+
     /// The SQLite file, for a SQLite store.
     pub fn path(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Sqlite(s) => Some(s.path()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Where the store is, for messages: the SQLite file or the masked URL.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(s) => s.path().display().to_string(),
+            Backend::Postgres(p) => p.url().to_owned(),
         }
     }
 }
@@ -292,6 +325,7 @@ macro_rules! dispatch {
                 pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
                     match &self.backend {
                         Backend::Sqlite(s) => s.$name($($arg),*).await,
+                        Backend::Postgres(p) => p.$name($($arg),*).await,
                     }
                 }
             )*

@@ -1,0 +1,970 @@
+//! The PostgreSQL backend, selected by `DATABASE_URL` (`postgres://...`): the same tables and
+//! guarantees as the SQLite store, through a connection pool (deadpool-postgres). Migrations
+//! are versioned (`schema_migrations`) and applied at start-up under an advisory lock, so
+//! replicas that start together apply each one once. A commit is durable when it returns
+//! (PostgreSQL's `synchronous_commit`), so the webhook's insert is acknowledged after it.
+
+use super::live::{LiveBefore, LiveRow, LiveWrite, TouchRow};
+use super::*;
+use crate::outcomes::{DraftUse, Group, Outcome, TouchKind};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tokio_postgres::{NoTls, Row};
+
+/// The migrations, in order; a migration is never edited once released.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres.sql"))];
+
+/// An arbitrary constant naming frontdesk's migration lock.
+const MIGRATION_LOCK: i64 = 0x6672_6f6e_7464_6b31;
+
+/// A cheap, cloneable handle to a PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    /// The URL with any password masked, for messages.
+    shown: Arc<str>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("url", &self.shown).finish()
+    }
+}
+
+/// `url` with its password replaced by `***`.
+pub fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn pool_error(error: impl std::fmt::Display) -> Error {
+    Error::Postgres(error.to_string())
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(error: tokio_postgres::Error) -> Self {
+        // The database's own message, with its detail when it has one.
+        match error.as_db_error() {
+            Some(db) => Error::Postgres(format!("{}: {}", db.code().code(), db.message())),
+            None => Error::Postgres(error.to_string()),
+        }
+    }
+}
+
+fn u32_of(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+const LIVE_COLUMNS: &str = "grp, mode, intent, started_at, first_response_at, teammate_replies, bot_replies, closed_at, ever_closed, reopened, rating";
+
+fn live_row(r: &Row, at: usize) -> LiveRow {
+    let group: String = r.get(at);
+    LiveRow {
+        group: Group::parse(&group).unwrap_or_default(),
+        mode: r.get(at + 1),
+        intent: r.get(at + 2),
+        started_at: r.get(at + 3),
+        first_response_at: r.get(at + 4),
+        teammate_replies: u32_of(r.get(at + 5)),
+        bot_replies: u32_of(r.get(at + 6)),
+        closed_at: r.get(at + 7),
+        ever_closed: r.get::<_, i32>(at + 8) != 0,
+        reopened: r.get::<_, i32>(at + 9) != 0,
+        rating: r
+            .get::<_, Option<i32>>(at + 10)
+            .and_then(|v| u8::try_from(v).ok()),
+    }
+}
+
+impl PgStore {
+    /// Connects to `url`, then applies the migrations not applied yet.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let shown: Arc<str> = mask_url(url).into();
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| Error::Postgres(format!("{shown} is not a PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager).max_size(16).build().map_err(pool_error)?;
+        let store = Self { pool, shown };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::Postgres(format!("connecting to {}: {e}", self.shown)))
+    }
+
+    /// Applies the migrations not applied yet, in order, each in its transaction, under an
+    /// advisory lock; returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<i32>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let done: Vec<i32> = tx
+            .query("SELECT version FROM schema_migrations", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut applied = Vec::new();
+        for (version, sql) in MIGRATIONS {
+            if done.contains(version) {
+                continue;
+            }
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[version, &now_ms()],
+            )
+            .await?;
+            applied.push(*version);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// The masked URL.
+    pub fn url(&self) -> &str {
+        &self.shown
+    }
+
+    pub(super) async fn accept(&self, event: NewEvent) -> Result<Accepted> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, notification_id) DO NOTHING RETURNING id",
+                &[
+                    &event.app_id,
+                    &event.notification_id,
+                    &event.topic,
+                    &event.conversation_id,
+                    &now_ms(),
+                    &event.payload,
+                ],
+            )
+            .await?;
+        Ok(match row {
+            Some(row) => Accepted::New(row.get(0)),
+            None => Accepted::Duplicate,
+        })
+    }
+
+    pub(super) async fn recover(&self) -> Result<(usize, usize)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let events = tx
+            .execute(
+                "UPDATE inbox SET state = 'pending' WHERE state = 'processing'",
+                &[],
+            )
+            .await?;
+        let actions = tx
+            .execute(
+                "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0 WHERE state = 'sending'",
+                &[],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok((events as usize, actions as usize))
+    }
+
+    pub(super) async fn claim_next(&self) -> Result<Option<StoredEvent>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "UPDATE inbox SET state = 'processing', attempts = attempts + 1
+                 WHERE id = (SELECT id FROM inbox WHERE state = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, app_id, notification_id, topic, payload, attempts",
+                &[],
+            )
+            .await?;
+        Ok(row.map(|r| StoredEvent {
+            id: r.get(0),
+            app_id: r.get(1),
+            notification_id: r.get(2),
+            topic: r.get(3),
+            payload: r.get(4),
+            attempts: u32_of(r.get(5)),
+        }))
+    }
+
+    pub(super) async fn record_decision(&self, event_id: i64, decision: NewDecision) -> Result<Recorded> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let now = now_ms();
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+                &[
+                    &event_id,
+                    &decision.conversation_id,
+                    &decision.trigger_key,
+                    &decision.outcome,
+                    &now,
+                    &decision.record,
+                ],
+            )
+            .await?;
+        if inserted.is_none() {
+            // The same customer message was acted on under another event (the trigger key),
+            // or this event was recorded already.
+            tx.execute(
+                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
+                 VALUES ($1, $2, NULL, 'duplicate', $3, $4) ON CONFLICT DO NOTHING",
+                &[
+                    &event_id,
+                    &decision.conversation_id,
+                    &now,
+                    &r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#,
+                ],
+            )
+            .await?;
+            tx.execute("UPDATE inbox SET state = 'done' WHERE id = $1", &[&event_id])
+                .await?;
+            tx.commit().await?;
+            return Ok(Recorded::AlreadyActedOn);
+        }
+        write_decision_rest(&tx, event_id, &decision, now).await?;
+        tx.execute("UPDATE inbox SET state = 'done' WHERE id = $1", &[&event_id])
+            .await?;
+        tx.commit().await?;
+        Ok(Recorded::Stored)
+    }
+
+    pub(super) async fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> Result<usize> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let now = now_ms();
+        let mut stored = 0;
+        for (event, decision) in &items {
+            let Some(row) = tx
+                .query_opt(
+                    "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state, attempts)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'done', 1) ON CONFLICT (app_id, notification_id) DO NOTHING RETURNING id",
+                    &[
+                        &event.app_id,
+                        &event.notification_id,
+                        &event.topic,
+                        &event.conversation_id,
+                        &now,
+                        &event.payload,
+                    ],
+                )
+                .await?
+            else {
+                continue;
+            };
+            let event_id: i64 = row.get(0);
+            tx.execute(
+                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &event_id,
+                    &decision.conversation_id,
+                    &decision.trigger_key,
+                    &decision.outcome,
+                    &now,
+                    &decision.record,
+                ],
+            )
+            .await?;
+            write_decision_rest(&tx, event_id, decision, now).await?;
+            stored += 1;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    pub(super) async fn release_event(
+        &self,
+        event_id: i64,
+        error: String,
+        max_attempts: u32,
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "UPDATE inbox SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, last_error = $3
+                 WHERE id = $1 RETURNING state",
+                &[&event_id, &i32::try_from(max_attempts).unwrap_or(i32::MAX), &error],
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get::<_, String>(0) == "failed"))
+    }
+
+    pub(super) async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT o.id, o.event_id, o.conversation_id, o.action, o.attempts, o.uncertain, o.created_at, i.app_id
+                 FROM outbox o JOIN inbox i ON i.id = o.event_id
+                 WHERE o.state = 'pending' AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT $2",
+                &[&now_ms(), &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredAction {
+                id: r.get(0),
+                event_id: r.get(1),
+                conversation_id: r.get(2),
+                action: r.get(3),
+                attempts: u32_of(r.get(4)),
+                uncertain: r.get::<_, i32>(5) != 0,
+                created_at: r.get(6),
+                app_id: r.get(7),
+            })
+            .collect())
+    }
+
+    async fn set_action(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<()> {
+        self.client().await?.execute(sql, params).await?;
+        Ok(())
+    }
+
+    pub(super) async fn mark_sending(&self, action_id: i64) -> Result<()> {
+        self.set_action(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = $1",
+            &[&action_id],
+        )
+        .await
+    }
+
+    pub(super) async fn mark_sent(&self, action_id: i64) -> Result<()> {
+        self.set_action(
+            "UPDATE outbox SET state = 'sent', sent_at = $2, uncertain = 0 WHERE id = $1",
+            &[&action_id, &now_ms()],
+        )
+        .await
+    }
+
+    pub(super) async fn mark_recorded(&self, action_id: i64) -> Result<()> {
+        self.set_action(
+            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = $1",
+            &[&action_id],
+        )
+        .await
+    }
+
+    pub(super) async fn mark_failed(&self, action_id: i64, error: String) -> Result<()> {
+        self.set_action(
+            "UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1",
+            &[&action_id, &error],
+        )
+        .await
+    }
+
+    pub(super) async fn mark_dead(&self, action_id: i64, error: String) -> Result<()> {
+        self.set_action(
+            "UPDATE outbox SET state = 'dead', last_error = $2 WHERE id = $1",
+            &[&action_id, &error],
+        )
+        .await
+    }
+
+    pub(super) async fn mark_retry(
+        &self,
+        action_id: i64,
+        error: String,
+        uncertain: bool,
+        at_ms: i64,
+    ) -> Result<()> {
+        self.set_action(
+            "UPDATE outbox SET state = 'pending', last_error = $2, uncertain = GREATEST(uncertain, $3), next_attempt_at = $4 WHERE id = $1",
+            &[&action_id, &error, &i32::from(uncertain), &at_ms],
+        )
+        .await
+    }
+
+    pub(super) async fn conversation_state(
+        &self,
+        app_id: String,
+        conversation_id: String,
+    ) -> Result<crate::domain::ConversationState> {
+        let client = self.client().await?;
+        let mut state = client
+            .query_opt(
+                "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = $1 AND conversation_id = $2",
+                &[&app_id, &conversation_id],
+            )
+            .await?
+            .map(|r| crate::domain::ConversationState {
+                teammate_took_over: r.get::<_, i32>(0) != 0,
+                closed: r.get::<_, i32>(1) != 0,
+                rating: r.get::<_, Option<i32>>(2).and_then(|v| u8::try_from(v).ok()),
+                bot_replies: 0,
+            })
+            .unwrap_or_default();
+        let replies: i64 = client
+            .query_one(
+                "SELECT COUNT(DISTINCT d.id) FROM decisions d
+                 JOIN inbox i ON i.id = d.event_id
+                 JOIN outbox o ON o.event_id = d.event_id
+                 WHERE i.app_id = $1 AND d.conversation_id = $2 AND d.outcome = 'reply'
+                   AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
+                &[&app_id, &conversation_id],
+            )
+            .await?
+            .get(0);
+        state.bot_replies = u32::try_from(replies).unwrap_or(0);
+        Ok(state)
+    }
+
+    pub(super) async fn update_conversation_state(
+        &self,
+        app_id: String,
+        conversation_id: String,
+        update: StateUpdate,
+    ) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO conversations (app_id, conversation_id, teammate_took_over, closed, rating, updated_at)
+                 VALUES ($1, $2, COALESCE($3, 0), COALESCE($4, 0), $5, $6)
+                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET
+                   teammate_took_over = COALESCE($3, conversations.teammate_took_over),
+                   closed = COALESCE($4, conversations.closed),
+                   rating = COALESCE($5, conversations.rating),
+                   updated_at = $6",
+                &[
+                    &app_id,
+                    &conversation_id,
+                    &update.teammate_took_over.map(i32::from),
+                    &update.closed.map(i32::from),
+                    &update.rating.map(i32::from),
+                    &now_ms(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn decisions_to_rerun(&self, conversation_id: String) -> Result<Vec<StoredDecision>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT d.event_id, i.app_id, i.payload, d.record, e.conversation FROM decisions d
+                 JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
+                 WHERE d.conversation_id = $1 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
+                 ORDER BY d.id",
+                &[&conversation_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredDecision {
+                event_id: r.get(0),
+                app_id: r.get(1),
+                payload: r.get(2),
+                record: r.get(3),
+                input: r.get(4),
+            })
+            .collect())
+    }
+
+    pub(super) async fn decisions_for(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT d.record, d.created_at, i.notification_id, i.topic FROM decisions d JOIN inbox i ON i.id = d.event_id
+                 WHERE d.conversation_id = $1 ORDER BY d.id",
+                &[&conversation_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let record: String = r.get(0);
+                let mut value: serde_json::Value =
+                    serde_json::from_str(&record).unwrap_or(serde_json::Value::Null);
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("recorded_at_ms".into(), r.get::<_, i64>(1).into());
+                    object.insert("notification_id".into(), r.get::<_, String>(2).into());
+                    object.insert("topic".into(), r.get::<_, String>(3).into());
+                }
+                value
+            })
+            .collect())
+    }
+
+    pub(super) async fn actions(&self, conversation_id: Option<String>) -> Result<Vec<ActionRow>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, event_id, conversation_id, action, state, attempts, last_error FROM outbox
+                 WHERE $1::text IS NULL OR conversation_id = $1 ORDER BY id",
+                &[&conversation_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let action: String = r.get(3);
+                ActionRow {
+                    id: r.get(0),
+                    event_id: r.get(1),
+                    conversation_id: r.get(2),
+                    action: serde_json::from_str(&action).unwrap_or(serde_json::Value::Null),
+                    state: r.get(4),
+                    attempts: u32_of(r.get(5)),
+                    last_error: r.get(6),
+                }
+            })
+            .collect())
+    }
+
+    pub(super) async fn counts(&self) -> Result<Counts> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM inbox WHERE state IN ('pending','processing')),
+                        (SELECT COUNT(*) FROM outbox WHERE state IN ('pending','sending')),
+                        (SELECT COUNT(*) FROM outbox WHERE state = 'dead')",
+                &[],
+            )
+            .await?;
+        Ok(Counts {
+            inbox_pending: row.get(0),
+            outbox_pending: row.get(1),
+            outbox_dead: row.get(2),
+        })
+    }
+
+    pub(super) async fn prune(&self, before_ms: i64) -> Result<Pruned> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (payloads, inputs) = empty_finished_events(&tx, "received_at < $1", &before_ms).await?;
+        tx.commit().await?;
+        Ok(Pruned {
+            payloads,
+            inputs,
+            ..Pruned::default()
+        })
+    }
+
+    pub(super) async fn purge_conversation(&self, conversation_id: String) -> Result<Pruned> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (payloads, inputs) = empty_finished_events(&tx, "conversation_id = $1", &conversation_id).await?;
+        let decisions = tx
+            .execute(
+                "UPDATE decisions SET record = json_build_object('outcome', outcome, 'purged', true)::text
+                 WHERE conversation_id = $1 AND (record::jsonb ->> 'purged') IS DISTINCT FROM 'true'",
+                &[&conversation_id],
+            )
+            .await?;
+        let actions = tx
+            .execute(
+                "UPDATE outbox SET action = json_build_object('kind', action::jsonb ->> 'kind', 'purged', true)::text,
+                   last_error = NULL
+                 WHERE conversation_id = $1 AND state NOT IN ('pending', 'sending')
+                   AND (action::jsonb ->> 'purged') IS DISTINCT FROM 'true'",
+                &[&conversation_id],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Pruned {
+            payloads,
+            inputs,
+            decisions: decisions as usize,
+            actions: actions as usize,
+        })
+    }
+
+    pub(super) async fn inbox_states(&self) -> Result<Vec<(String, i64)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub(super) async fn live_before(&self, app_id: String, conversation_id: String) -> Result<LiveBefore> {
+        let client = self.client().await?;
+        let live = client
+            .query_opt(
+                &format!("SELECT {LIVE_COLUMNS} FROM live WHERE app_id = $1 AND conversation_id = $2"),
+                &[&app_id, &conversation_id],
+            )
+            .await?
+            .map(|r| live_row(&r, 0));
+        let touches = client
+            .query(
+                "SELECT event_id, kind, at, quiet_until, outcome, draft, draft_use FROM touches
+                 WHERE app_id = $1 AND conversation_id = $2 ORDER BY event_id",
+                &[&app_id, &conversation_id],
+            )
+            .await?
+            .iter()
+            .map(|r| TouchRow {
+                event_id: r.get(0),
+                kind: TouchKind::parse(r.get(1)).unwrap_or(TouchKind::Reply),
+                at: r.get(2),
+                quiet_until: r.get(3),
+                outcome: r.get::<_, Option<&str>>(4).and_then(Outcome::parse),
+                draft: r.get(5),
+                draft_use: r.get::<_, Option<&str>>(6).and_then(DraftUse::parse),
+            })
+            .collect();
+        let counted_parts = client
+            .query(
+                "SELECT part_id FROM counted_parts WHERE app_id = $1 AND conversation_id = $2",
+                &[&app_id, &conversation_id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect::<BTreeSet<String>>();
+        Ok(LiveBefore {
+            live,
+            touches,
+            counted_parts,
+        })
+    }
+
+    pub(super) async fn sweep_quiet(&self, now: i64) -> Result<usize> {
+        let settled = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE touches SET outcome = 'assumed', settled_at = quiet_until, settled_by = 'quiet'
+                 WHERE outcome IS NULL AND quiet_until IS NOT NULL AND quiet_until <= $1",
+                &[&now],
+            )
+            .await?;
+        Ok(settled as usize)
+    }
+
+    pub(super) async fn touch_facts(&self, since: i64, until: i64) -> Result<Vec<TouchFact>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT app_id, conversation_id, kind, mode, intent, at, outcome, draft_use, draft_edit FROM touches
+                 WHERE at >= $1 AND at < $2",
+                &[&since, &until],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TouchFact {
+                app_id: r.get(0),
+                conversation_id: r.get(1),
+                kind: TouchKind::parse(r.get(2)).unwrap_or(TouchKind::Reply),
+                mode: r.get(3),
+                intent: r.get(4),
+                at: r.get(5),
+                outcome: r.get::<_, Option<&str>>(6).and_then(Outcome::parse),
+                draft_use: r.get::<_, Option<&str>>(7).and_then(DraftUse::parse),
+                draft_edit: r.get(8),
+            })
+            .collect())
+    }
+
+    pub(super) async fn conversation_facts(&self, since: i64, until: i64) -> Result<Vec<ConversationFact>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT app_id, conversation_id, {LIVE_COLUMNS} FROM live WHERE started_at >= $1 AND started_at < $2"
+                ),
+                &[&since, &until],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ConversationFact {
+                app_id: r.get(0),
+                conversation_id: r.get(1),
+                live: live_row(r, 2),
+            })
+            .collect())
+    }
+
+    pub(super) async fn outcome_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT kind, COALESCE(outcome, 'pending'), COUNT(*) FROM touches GROUP BY 1, 2 ORDER BY 1, 2",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    pub(super) async fn recent_decisions(
+        &self,
+        outcome: Option<String>,
+        reason: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<DecisionLine>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT d.event_id, i.app_id, d.conversation_id, d.created_at, d.outcome,
+                        d.record::jsonb ->> 'reason', d.record::jsonb -> 'triage' ->> 'intent',
+                        (d.record::jsonb -> 'draft' ->> 'confidence')::float8, d.record::jsonb ->> 'group',
+                        CASE WHEN t.event_id IS NULL THEN NULL ELSE COALESCE(t.outcome, 'pending') END
+                 FROM decisions d JOIN inbox i ON i.id = d.event_id LEFT JOIN touches t ON t.event_id = d.event_id
+                 WHERE d.trigger_key IS NOT NULL
+                   AND ($1::text IS NULL OR d.outcome = $1 OR t.outcome = $1
+                        OR ($1 = 'pending' AND t.event_id IS NOT NULL AND t.outcome IS NULL))
+                   AND ($2::text IS NULL OR d.record::jsonb ->> 'reason' = $2)
+                 ORDER BY d.id DESC LIMIT $3",
+                &[&outcome, &reason, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DecisionLine {
+                event_id: r.get(0),
+                app_id: r.get(1),
+                conversation_id: r.get(2),
+                recorded_at_ms: r.get(3),
+                outcome: r.get(4),
+                reason: r.get(5),
+                intent: r.get(6),
+                confidence: r.get(7),
+                group: r.get(8),
+                live_outcome: r.get(9),
+            })
+            .collect())
+    }
+
+    pub(super) async fn latest_input(&self, conversation_id: String) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
+                 WHERE d.conversation_id = $1 ORDER BY d.id DESC LIMIT 1",
+                &[&conversation_id],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub(super) async fn touches_of(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
+                 WHERE conversation_id = $1 ORDER BY event_id",
+                &[&conversation_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "event_id": r.get::<_, i64>(0),
+                    "kind": r.get::<_, String>(1),
+                    "at": r.get::<_, i64>(2),
+                    "outcome": r.get::<_, Option<String>>(3),
+                    "settled_at": r.get::<_, Option<i64>>(4),
+                    "settled_by": r.get::<_, Option<String>>(5),
+                    "draft_use": r.get::<_, Option<String>>(6),
+                    "draft_edit": r.get::<_, Option<f64>>(7),
+                })
+            })
+            .collect())
+    }
+}
+
+/// The outbox rows, the input and the live-results changes of a decision whose row is
+/// written, in the caller's transaction.
+async fn write_decision_rest(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event_id: i64,
+    decision: &NewDecision,
+    now: i64,
+) -> Result<()> {
+    if let Some(conversation_id) = &decision.conversation_id {
+        for (seq, action) in decision.actions.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (event_id, seq) DO NOTHING",
+                &[&event_id, &(seq as i32), conversation_id, action, &now],
+            )
+            .await?;
+        }
+    }
+    if let Some(input) = &decision.input {
+        tx.execute(
+            "INSERT INTO event_inputs (event_id, conversation) VALUES ($1, $2)
+             ON CONFLICT (event_id) DO UPDATE SET conversation = EXCLUDED.conversation",
+            &[&event_id, input],
+        )
+        .await?;
+    }
+    if let Some(write) = &decision.live {
+        apply_live(tx, event_id, write).await?;
+    }
+    Ok(())
+}
+
+/// [`super::live::apply`] for PostgreSQL.
+async fn apply_live(tx: &impl GenericClient, event_id: i64, write: &LiveWrite) -> Result<()> {
+    let (app, conversation) = (&write.app_id, &write.conversation_id);
+    if let Some(l) = &write.live {
+        tx.execute(
+            &format!(
+                "INSERT INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET grp = EXCLUDED.grp, mode = EXCLUDED.mode,
+                   intent = EXCLUDED.intent, started_at = EXCLUDED.started_at, first_response_at = EXCLUDED.first_response_at,
+                   teammate_replies = EXCLUDED.teammate_replies, bot_replies = EXCLUDED.bot_replies,
+                   closed_at = EXCLUDED.closed_at, ever_closed = EXCLUDED.ever_closed, reopened = EXCLUDED.reopened,
+                   rating = EXCLUDED.rating"
+            ),
+            &[
+                app,
+                conversation,
+                &l.group.as_str(),
+                &l.mode,
+                &l.intent,
+                &l.started_at,
+                &l.first_response_at,
+                &(l.teammate_replies as i32),
+                &(l.bot_replies as i32),
+                &l.closed_at,
+                &i32::from(l.ever_closed),
+                &i32::from(l.reopened),
+                &l.rating.map(i32::from),
+            ],
+        )
+        .await?;
+    }
+    if let Some(t) = &write.touch {
+        tx.execute(
+            "INSERT INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
+            &[
+                &event_id,
+                app,
+                conversation,
+                &t.kind.as_str(),
+                &t.mode,
+                &t.intent,
+                &t.reason,
+                &t.at,
+                &t.quiet_until,
+                &t.draft,
+            ],
+        )
+        .await?;
+    }
+    for c in &write.changes {
+        let touch = if c.event_id > 0 { c.event_id } else { event_id };
+        if let Some((outcome, at, by)) = &c.outcome {
+            tx.execute(
+                "UPDATE touches SET outcome = $2, settled_at = $3, settled_by = $4 WHERE event_id = $1",
+                &[&touch, &outcome.as_str(), at, by],
+            )
+            .await?;
+        }
+        if let Some(quiet) = c.quiet_until {
+            tx.execute(
+                "UPDATE touches SET quiet_until = $2 WHERE event_id = $1",
+                &[&touch, &quiet],
+            )
+            .await?;
+        }
+        if let Some((used, distance)) = c.draft_use {
+            tx.execute(
+                "UPDATE touches SET draft_use = $2, draft_edit = $3 WHERE event_id = $1",
+                &[&touch, &used.as_str(), &distance],
+            )
+            .await?;
+        }
+    }
+    for part in &write.counted_parts {
+        tx.execute(
+            "INSERT INTO counted_parts (app_id, conversation_id, part_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[app, conversation, part],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the decision inputs and empties the payloads of the finished inbox events that
+/// match `filter` (SQL over `inbox`, with `$1` bound to `value`); returns (payloads, inputs).
+async fn empty_finished_events(
+    tx: &deadpool_postgres::Transaction<'_>,
+    filter: &str,
+    value: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<(usize, usize)> {
+    let finished = format!("{filter} AND state IN ('done', 'failed')");
+    let inputs = tx
+        .execute(
+            &format!("DELETE FROM event_inputs WHERE event_id IN (SELECT id FROM inbox WHERE {finished})"),
+            &[value],
+        )
+        .await?;
+    let payloads = tx
+        .execute(
+            &format!("UPDATE inbox SET payload = ''::bytea WHERE {finished} AND length(payload) > 0"),
+            &[value],
+        )
+        .await?;
+    Ok((payloads as usize, inputs as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url;
+
+    #[test]
+    fn passwords_are_masked_in_urls() {
+        assert_eq!(
+            mask_url("postgres://app:s3cret@db.internal:5432/frontdesk"),
+            "postgres://app:***@db.internal:5432/frontdesk"
+        );
+        assert_eq!(
+            mask_url("postgres://app@db/frontdesk"),
+            "postgres://app@db/frontdesk"
+        );
+        assert_eq!(mask_url("postgres:///frontdesk"), "postgres:///frontdesk");
+    }
+}

@@ -1,0 +1,439 @@
+//! The store's guarantees, checked on each backend: SQLite in a temporary folder, and
+//! PostgreSQL in a database of its own per test (`FRONTDESK_TEST_POSTGRES`, default the local
+//! server at 127.0.0.1:5432). A PostgreSQL that does not answer fails the test, saying so.
+
+use super::*;
+
+/// The server the PostgreSQL tests make their databases on.
+pub(crate) fn postgres_admin_url() -> String {
+    std::env::var("FRONTDESK_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test, dropped afterwards.
+pub(crate) struct TestDatabase {
+    admin: String,
+    name: String,
+    /// Its URL.
+    pub(crate) url: String,
+}
+
+impl TestDatabase {
+    /// Creates a uniquely named database on the test server.
+    pub(crate) async fn create() -> Self {
+        let admin = postgres_admin_url();
+        let name = format!("frontdesk_test_{}_{}", std::process::id(), fastrand::u64(..));
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no PostgreSQL answers at {} ({e}): the store's tests need one (set FRONTDESK_TEST_POSTGRES)",
+                    mask_url(&admin)
+                )
+            });
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        let url = match admin.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("{admin} names no database"),
+        };
+        Self { admin, name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Dropped from async tests: on a thread of its own with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok((client, connection)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// One backend under test, which can be opened again as after a restart.
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
+impl Backend {
+    async fn all() -> Vec<Self> {
+        vec![
+            Self::Sqlite(tempfile::tempdir().unwrap()),
+            Self::Postgres(TestDatabase::create().await),
+        ]
+    }
+
+    async fn open(&self) -> Store {
+        match self {
+            Self::Sqlite(dir) => Store::open(dir.path()).unwrap(),
+            Self::Postgres(db) => Store::connect(&db.url).await.unwrap(),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+fn event(id: &str) -> NewEvent {
+    NewEvent {
+        app_id: "app".into(),
+        notification_id: id.into(),
+        topic: "conversation.user.created".into(),
+        conversation_id: Some("1".into()),
+        payload: b"{}".to_vec(),
+    }
+}
+
+fn new_event_id(accepted: Accepted) -> i64 {
+    match accepted {
+        Accepted::New(id) => id,
+        Accepted::Duplicate => panic!("a new event was taken for a duplicate"),
+    }
+}
+
+#[tokio::test]
+async fn duplicates_are_stored_once_and_survive_reopen() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        {
+            let store = backend.open().await;
+            assert!(
+                matches!(store.accept(event("n1")).await.unwrap(), Accepted::New(_)),
+                "{name}"
+            );
+            assert_eq!(
+                store.accept(event("n1")).await.unwrap(),
+                Accepted::Duplicate,
+                "{name}"
+            );
+            let claimed = store.claim_next().await.unwrap().expect("one event");
+            assert_eq!(claimed.notification_id, "n1");
+            // dropped while processing: a crash
+        }
+        let store = backend.open().await;
+        assert_eq!(store.recover().await.unwrap(), (1, 0), "{name}");
+        let again = store.claim_next().await.unwrap().expect("requeued");
+        assert_eq!(again.attempts, 2, "{name}");
+        assert!(store.claim_next().await.unwrap().is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_customer_message_is_acted_on_once() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let decision = |event| NewDecision {
+            conversation_id: Some("c1".into()),
+            trigger_key: Some("app:c1:part9".into()),
+            outcome: "reply".into(),
+            record: format!("{{\"event\":{event}}}"),
+            actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into()],
+            input: None,
+            live: None,
+        };
+        let a = new_event_id(store.accept(event("n1")).await.unwrap());
+        let b = new_event_id(store.accept(event("n2")).await.unwrap());
+        assert_eq!(
+            store.record_decision(a, decision(a)).await.unwrap(),
+            Recorded::Stored,
+            "{name}"
+        );
+        assert_eq!(
+            store.record_decision(b, decision(b)).await.unwrap(),
+            Recorded::AlreadyActedOn,
+            "{name}"
+        );
+        assert_eq!(store.actions(None).await.unwrap().len(), 1, "{name}");
+        let log = store.decisions_for("c1".into()).await.unwrap();
+        assert_eq!(log.len(), 2, "{name}");
+        assert_eq!(log[1]["outcome"], "duplicate", "{name}");
+        assert_eq!(
+            store.inbox_states().await.unwrap(),
+            vec![("done".to_owned(), 2)],
+            "{name}"
+        );
+    }
+}
+
+/// Retention empties the payloads and inputs of finished events, keeps the decision log and
+/// leaves pending events alone; a purge reduces a conversation to its outcomes.
+#[tokio::test]
+async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let mut secret = event("n1");
+        secret.payload = b"{\"email\":\"jo@example.com\"}".to_vec();
+        let a = new_event_id(store.accept(secret).await.unwrap());
+        let mut pending = event("n2");
+        pending.payload = b"{\"email\":\"still@example.com\"}".to_vec();
+        store.accept(pending).await.unwrap();
+        store.claim_next().await.unwrap();
+        store
+            .record_decision(
+                a,
+                NewDecision {
+                    conversation_id: Some("1".into()),
+                    trigger_key: Some("app:1:p1".into()),
+                    outcome: "reply".into(),
+                    record: "{\"outcome\":\"reply\",\"note\":\"jo@example.com\"}".into(),
+                    actions: vec!["{\"kind\":\"reply\",\"body_html\":\"hi jo@example.com\"}".into()],
+                    input: Some("{\"text\":\"jo@example.com\"}".into()),
+                    live: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.decisions_to_rerun("1".into()).await.unwrap().len(),
+            1,
+            "{name}"
+        );
+        let due = store.due_actions(10).await.unwrap();
+        store.mark_sent(due[0].id).await.unwrap();
+        let pruned = store.prune(now_ms() + 1000).await.unwrap();
+        assert_eq!((pruned.payloads, pruned.inputs), (1, 1), "{name}");
+        assert_eq!(
+            store.prune(now_ms() + 1000).await.unwrap(),
+            Pruned::default(),
+            "{name}: idempotent"
+        );
+        let still = store.claim_next().await.unwrap().expect("the pending one");
+        assert!(
+            String::from_utf8_lossy(&still.payload).contains("still@"),
+            "{name}: a pending event keeps its payload"
+        );
+        assert!(
+            store.decisions_to_rerun("1".into()).await.unwrap().is_empty(),
+            "{name}"
+        );
+        assert_eq!(store.decisions_for("1".into()).await.unwrap().len(), 1, "{name}");
+
+        let purged = store.purge_conversation("1".into()).await.unwrap();
+        assert_eq!((purged.decisions, purged.actions), (1, 1), "{name}");
+        assert_eq!(
+            store.purge_conversation("1".into()).await.unwrap().decisions,
+            0,
+            "{name}: idempotent"
+        );
+        let log = store.decisions_for("1".into()).await.unwrap();
+        assert_eq!(log[0]["outcome"], "reply", "{name}");
+        assert!(
+            !log[0].to_string().contains("jo@example.com"),
+            "{name}: {}",
+            log[0]
+        );
+        let actions = store.actions(Some("1".into())).await.unwrap();
+        assert_eq!(actions[0].action["kind"], "reply", "{name}");
+        assert!(
+            !actions[0].action.to_string().contains("jo@example.com"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let a = new_event_id(store.accept(event("n1")).await.unwrap());
+        store
+            .record_decision(
+                a,
+                NewDecision {
+                    conversation_id: Some("c1".into()),
+                    trigger_key: None,
+                    outcome: "reply".into(),
+                    record: "{}".into(),
+                    actions: vec!["{}".into(), "{\"kind\":\"tag\"}".into()],
+                    input: None,
+                    live: None,
+                },
+            )
+            .await
+            .unwrap();
+        let due = store.due_actions(10).await.unwrap();
+        assert_eq!(due.len(), 2, "{name}");
+        store.mark_sending(due[0].id).await.unwrap();
+        assert_eq!(store.due_actions(10).await.unwrap().len(), 1, "{name}");
+        assert_eq!(store.recover().await.unwrap(), (0, 1), "{name}");
+        let due = store.due_actions(10).await.unwrap();
+        assert!(due[0].uncertain, "{name}");
+        assert_eq!(due[0].attempts, 1, "{name}");
+        store
+            .mark_retry(due[0].id, "timeout".into(), false, now_ms() + 60_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.due_actions(10).await.unwrap().len(),
+            1,
+            "{name}: not due yet"
+        );
+        store.mark_dead(due[1].id, "gone".into()).await.unwrap();
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.outbox_pending, counts.outbox_dead), (1, 1), "{name}");
+        let rows = store.actions(Some("c1".into())).await.unwrap();
+        assert_eq!(rows[0].last_error.as_deref(), Some("timeout"), "{name}");
+        store.accept(event("n2")).await.unwrap();
+        let claimed = store.claim_next().await.unwrap().expect("n2");
+        assert!(
+            !store.release_event(claimed.id, "x".into(), 2).await.unwrap(),
+            "{name}"
+        );
+        let claimed = store.claim_next().await.unwrap().expect("n2 again");
+        assert!(
+            store.release_event(claimed.id, "x".into(), 2).await.unwrap(),
+            "{name}: failed for good"
+        );
+        assert!(store.claim_next().await.unwrap().is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let state =
+            |store: Store| async move { store.conversation_state("app".into(), "1".into()).await.unwrap() };
+        assert_eq!(
+            state(store.clone()).await,
+            crate::domain::ConversationState::default(),
+            "{name}"
+        );
+        let update = |took, closed, rating| StateUpdate {
+            teammate_took_over: took,
+            closed,
+            rating,
+        };
+        store
+            .update_conversation_state("app".into(), "1".into(), update(None, Some(true), Some(2)))
+            .await
+            .unwrap();
+        store
+            .update_conversation_state("app".into(), "1".into(), update(Some(true), None, None))
+            .await
+            .unwrap();
+        let now = state(store.clone()).await;
+        assert!(now.teammate_took_over && now.closed, "{name}");
+        assert_eq!(now.rating, Some(2), "{name}");
+        let other = store
+            .conversation_state("other".into(), "1".into())
+            .await
+            .unwrap();
+        assert!(
+            !other.teammate_took_over,
+            "{name}: another workspace's conversation"
+        );
+        let a = new_event_id(store.accept(event("n1")).await.unwrap());
+        let reply = NewDecision {
+            conversation_id: Some("1".into()),
+            trigger_key: Some("app:1:p1".into()),
+            outcome: "reply".into(),
+            record: "{}".into(),
+            actions: vec![
+                "{\"kind\":\"reply\",\"body_html\":\"x\"}".into(),
+                "{\"kind\":\"tag\",\"name\":\"x\"}".into(),
+            ],
+            input: None,
+            live: None,
+        };
+        store.record_decision(a, reply).await.unwrap();
+        assert_eq!(state(store.clone()).await.bot_replies, 1, "{name}");
+        let due = store.due_actions(10).await.unwrap();
+        store.mark_dead(due[0].id, "gone".into()).await.unwrap();
+        assert_eq!(state(store.clone()).await.bot_replies, 0, "{name}");
+    }
+}
+
+/// The live-results tables: a touch written with its decision, settled by a later write,
+/// swept when quiet, and read back by the report's queries, the same on both backends.
+#[tokio::test]
+async fn live_results_are_written_with_their_event_and_read_back() {
+    use crate::outcomes::{Group, Outcome, TouchKind};
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let mut items = crate::bench::outcomes::synthetic(50, 5, 1_800_000_000);
+        let first = items.remove(0);
+        assert_eq!(store.record_many(items).await.unwrap(), 49, "{name}");
+        let (event, decision) = first;
+        let id = new_event_id(store.accept(event).await.unwrap());
+        assert_eq!(
+            store.record_decision(id, decision).await.unwrap(),
+            Recorded::Stored,
+            "{name}"
+        );
+        let before = store.live_before("bench".into(), "b0".into()).await.unwrap();
+        assert_eq!(before.live.as_ref().unwrap().group, Group::Treatment, "{name}");
+        assert_eq!(before.touches.len(), 1, "{name}");
+        assert_eq!(
+            before.touches[0].kind,
+            TouchKind::Note,
+            "{name}: b0 is in draft mode"
+        );
+        assert_eq!(store.sweep_quiet(1_800_000_000).await.unwrap(), 5, "{name}");
+        assert_eq!(
+            store.sweep_quiet(1_800_000_000).await.unwrap(),
+            0,
+            "{name}: idempotent"
+        );
+        let touches = store.touch_facts(0, i64::MAX).await.unwrap();
+        let conversations = store.conversation_facts(0, i64::MAX).await.unwrap();
+        assert_eq!(conversations.len(), 50, "{name}");
+        assert!(touches.len() >= 5, "{name}");
+        assert!(
+            touches
+                .iter()
+                .filter(|t| t.outcome == Some(Outcome::Assumed))
+                .count()
+                >= 5,
+            "{name}"
+        );
+        let counts = store.outcome_counts().await.unwrap();
+        assert_eq!(
+            counts.iter().map(|c| c.2).sum::<i64>() as usize,
+            touches.len(),
+            "{name}"
+        );
+        let lines = store.recent_decisions(None, None, 10).await.unwrap();
+        assert_eq!(lines.len(), 10, "{name}");
+        assert!(lines[0].intent.is_some() && lines[0].group.is_some(), "{name}");
+        let assumed = store
+            .recent_decisions(Some("assumed".into()), None, 100)
+            .await
+            .unwrap();
+        assert!(
+            assumed
+                .iter()
+                .all(|l| l.live_outcome.as_deref() == Some("assumed")),
+            "{name}"
+        );
+        assert_eq!(store.touches_of("b0".into()).await.unwrap().len(), 1, "{name}");
+        assert!(store.latest_input("b0".into()).await.unwrap().is_none(), "{name}");
+    }
+}
