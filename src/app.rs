@@ -118,8 +118,14 @@ impl App {
         // A broken prompt template stops the start, naming its file and line.
         crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
             .with_context(|| format!("loading the prompts in {}", config.llm.prompts_dir.display()))?;
-        let store = Store::open(&config.server.data_dir)
-            .with_context(|| format!("opening the store in {}", config.server.data_dir.display()))?;
+        let store = config
+            .open_store()
+            .await
+            .with_context(|| match config.database_url() {
+                Some(url) => format!("opening the store at {}", crate::store::mask_url(url)),
+                None => format!("opening the store in {}", config.server.data_dir.display()),
+            })?;
+        info!(store = %store.describe(), "store open");
         match store.recover().await.context("recovering interrupted work")? {
             (0, 0) => {}
             (events, actions) => info!(events, actions, "recovered work interrupted by a crash"),

@@ -20,6 +20,10 @@ pub struct Cli {
     /// Configuration file (default: config/frontdesk.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The store on PostgreSQL (`postgres://user:password@host/db`) instead of SQLite under
+    /// the data dir; also from DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -146,6 +150,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Apply the store's schema migrations and exit (`serve` applies them at start too).
+    Migrate,
     /// Print the decision log of a conversation.
     Log {
         /// Conversation id.
@@ -397,6 +403,9 @@ pub enum BenchCommand {
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database_url {
+        config.secrets.database_url = Some(secrecy::SecretString::from(url));
+    }
     match cli.command {
         Command::Serve(args) => {
             apply_serve_args(&mut config, args);
@@ -958,7 +967,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             conversation,
             data_dir,
         } => {
-            let store = open_existing_store(&data_dir.unwrap_or(config.server.data_dir.clone()))?;
+            let store =
+                open_existing_store(&config, &data_dir.unwrap_or(config.server.data_dir.clone())).await?;
             let purged = store.purge_conversation(conversation.clone()).await?;
             println!(
                 "conversation {conversation}: {} payload(s) emptied, {} input(s) deleted, {} decision record(s) reduced to their outcome, {} action body(ies) removed",
@@ -984,7 +994,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let dir = data_dir.unwrap_or(config.server.data_dir.clone());
-            let store = open_existing_store(&dir)?;
+            let store = open_existing_store(&config, &dir).await?;
             let started = std::time::Instant::now();
             let report = crate::outcomes::report::from_store(
                 &store,
@@ -997,12 +1007,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::debug!(ms = started.elapsed().as_millis() as u64, "report built");
             print_report(json, &report, || report.render())
         }
+        Command::Migrate => {
+            telemetry::init(LogFormat::Pretty, "frontdesk=warn");
+            let store = config.open_store().await.context("opening the store")?;
+            let (applied, latest) = store.migrations();
+            match (config.database_url(), applied.is_empty()) {
+                (None, _) => println!(
+                    "SQLite store at {}: its schema is created and brought up to date at every start",
+                    store.describe()
+                ),
+                (Some(_), true) => println!("{}: up to date (schema version {latest})", store.describe()),
+                (Some(_), false) => println!(
+                    "{}: applied migration(s) {applied:?}; schema version {latest}",
+                    store.describe()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Log {
             conversation_id,
             data_dir,
             rerun,
         } => {
-            let store = open_existing_store(&data_dir.unwrap_or(config.server.data_dir.clone()))?;
+            let store =
+                open_existing_store(&config, &data_dir.unwrap_or(config.server.data_dir.clone())).await?;
             if rerun {
                 telemetry::init(LogFormat::Pretty, "frontdesk=warn");
                 let pipeline = {
@@ -1396,8 +1424,14 @@ fn print_report<T: serde::Serialize>(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The store in `dir`, which must exist already (commands that read it never create one).
-fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<Store> {
+/// The store of `config`: PostgreSQL at its database URL, else SQLite in `dir`, which must
+/// exist already (commands that read it never create one).
+async fn open_existing_store(config: &Config, dir: &std::path::Path) -> anyhow::Result<Store> {
+    if let Some(url) = config.database_url() {
+        return Store::connect(url)
+            .await
+            .with_context(|| format!("opening the store at {}", crate::store::mask_url(url)));
+    }
     if !dir.join(crate::store::DB_FILE).exists() {
         bail!("no store in {}", dir.display());
     }

@@ -75,6 +75,9 @@ pub struct Secrets {
     /// `FRONTDESK_ADMIN_TOKEN`: bearer token of the admin API (`/decisions/...`); unset, the
     /// admin API answers 401 to everyone.
     pub admin_token: Option<SecretString>,
+    /// `DATABASE_URL`: a `postgres://` URL selects the PostgreSQL store; unset, SQLite under
+    /// the data dir. A secret, since it may hold a password.
+    pub database_url: Option<SecretString>,
 }
 
 impl Secrets {
@@ -86,6 +89,7 @@ impl Secrets {
             intercom_client_secret: read("INTERCOM_CLIENT_SECRET"),
             openai_api_key: read("OPENAI_API_KEY"),
             admin_token: read("FRONTDESK_ADMIN_TOKEN"),
+            database_url: read("DATABASE_URL"),
         }
     }
 }
@@ -677,6 +681,17 @@ impl Config {
         policy
     }
 
+    /// The PostgreSQL URL of the store, when one is set (`DATABASE_URL`, `--database-url`).
+    pub fn database_url(&self) -> Option<&str> {
+        self.secrets.database_url.as_ref().map(|u| u.expose_secret())
+    }
+
+    /// Opens the store this configuration names: PostgreSQL at `DATABASE_URL`, else SQLite
+    /// under the data dir.
+    pub async fn open_store(&self) -> Result<crate::store::Store, crate::store::Error> {
+        crate::store::Store::open_or_connect(self.database_url(), &self.server.data_dir).await
+    }
+
     /// The Intercom settings in force for workspace `app_id`.
     pub fn intercom_for(&self, app_id: &str) -> IntercomConfig {
         let mut intercom = self.intercom.clone();
@@ -1021,11 +1036,15 @@ impl Config {
         };
         let _ = write!(
             out,
-            "\n# from the environment only\n[secrets]\nINTERCOM_ACCESS_TOKEN = {}\nINTERCOM_CLIENT_SECRET = {}\nOPENAI_API_KEY = {}\nFRONTDESK_ADMIN_TOKEN = {}\n",
+            "\n# from the environment only\n[secrets]\nINTERCOM_ACCESS_TOKEN = {}\nINTERCOM_CLIENT_SECRET = {}\nOPENAI_API_KEY = {}\nFRONTDESK_ADMIN_TOKEN = {}\nDATABASE_URL = {}\n",
             mask(&self.secrets.intercom_access_token),
             mask(&self.secrets.intercom_client_secret),
             mask(&self.secrets.openai_api_key),
             mask(&self.secrets.admin_token),
+            self.secrets.database_url.as_ref().map_or_else(
+                || "\"unset (SQLite under the data dir)\"".to_owned(),
+                |u| format!("{:?}", crate::store::mask_url(u.expose_secret()))
+            ),
         );
         out
     }

@@ -307,6 +307,15 @@ impl Store {
         }
     }
 
+    /// The schema migrations applied when the store was opened (PostgreSQL; SQLite creates
+    /// what is missing at every open), and the latest version.
+    pub fn migrations(&self) -> (Vec<i32>, i32) {
+        match &self.backend {
+            Backend::Sqlite(_) => (Vec::new(), 0),
+            Backend::Postgres(p) => (p.applied().to_vec(), postgres::LATEST_MIGRATION),
+        }
+    }
+
     /// Where the store is, for messages: the SQLite file or the masked URL.
     pub fn describe(&self) -> String {
         match &self.backend {

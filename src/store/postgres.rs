@@ -15,6 +15,9 @@ use tokio_postgres::{NoTls, Row};
 /// The migrations, in order; a migration is never edited once released.
 const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres.sql"))];
 
+/// The version of the last migration.
+pub(super) const LATEST_MIGRATION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
 /// An arbitrary constant naming frontdesk's migration lock.
 const MIGRATION_LOCK: i64 = 0x6672_6f6e_7464_6b31;
 
@@ -24,6 +27,8 @@ pub struct PgStore {
     pool: Pool,
     /// The URL with any password masked, for messages.
     shown: Arc<str>,
+    /// The migrations this connection applied.
+    applied: Arc<[i32]>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -100,16 +105,26 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager).max_size(16).build().map_err(pool_error)?;
-        let store = Self { pool, shown };
-        store.migrate().await?;
+        let mut store = Self {
+            pool,
+            shown,
+            applied: Arc::new([]),
+        };
+        store.applied = store.migrate().await?.into();
         Ok(store)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| Error::Postgres(format!("connecting to {}: {e}", self.shown)))
+        self.pool.get().await.map_err(|e| {
+            // The pool's message, then its causes (the refused connection, the bad password).
+            let mut message = format!("connecting to {}: {e}", self.shown);
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            Error::Postgres(message)
+        })
     }
 
     /// Applies the migrations not applied yet, in order, each in its transaction, under an
@@ -149,6 +164,11 @@ impl PgStore {
     /// The masked URL.
     pub fn url(&self) -> &str {
         &self.shown
+    }
+
+    /// The migrations applied when this store connected.
+    pub fn applied(&self) -> &[i32] {
+        &self.applied
     }
 
     pub(super) async fn accept(&self, event: NewEvent) -> Result<Accepted> {

@@ -10,7 +10,17 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_crash_mid_send_loses_no_event_and_posts_no_second_reply() {
-    let app = spawn_app().await;
+    crash_mid_send(spawn_app().await).await;
+}
+
+/// The same crash with the store on PostgreSQL.
+#[tokio::test]
+async fn a_crash_mid_send_on_postgresql() {
+    let (app, _database) = crate::helpers::spawn_app_on_postgres(|_| {}).await;
+    crash_mid_send(app).await;
+}
+
+async fn crash_mid_send(app: crate::helpers::TestApp) {
     // Intercom applies the reply but answers slowly: the crash lands between the two.
     app.fake.hold_replies(Some(Duration::from_secs(30)));
     for name in ["02_shipping_fee.json", "13_two_factor.json", "03_password.json"] {

@@ -131,19 +131,30 @@ async fn wait_for_sweep(app: &TestApp, conversation: &str) {
 /// report's arithmetic; then every notification delivered again changes no count.
 #[tokio::test]
 async fn a_simulated_week_settles_each_outcome_by_its_definition() {
+    simulated_week(spawn_app_with(week_config).await).await;
+}
+
+/// The same week with the store on PostgreSQL.
+#[tokio::test]
+async fn a_simulated_week_on_postgresql() {
+    let (app, _database) = spawn_app_on_postgres(week_config).await;
+    simulated_week(app).await;
+}
+
+fn week_config(c: &mut frontdesk::config::Config) {
+    c.outcomes.sweep_interval_seconds = 1;
+    c.workspaces.insert(
+        "ws-draft".into(),
+        frontdesk::config::WorkspaceConfig {
+            mode: Some(frontdesk::domain::Mode::Draft),
+            ..Default::default()
+        },
+    );
+}
+
+async fn simulated_week(app: TestApp) {
     // The week starts now: the fake Intercom dates the bot's parts by the real clock.
     let t0 = frontdesk::store::now_ms() / 1000;
-    let app = spawn_app_with(|c| {
-        c.outcomes.sweep_interval_seconds = 1;
-        c.workspaces.insert(
-            "ws-draft".into(),
-            frontdesk::config::WorkspaceConfig {
-                mode: Some(frontdesk::domain::Mode::Draft),
-                ..Default::default()
-            },
-        );
-    })
-    .await;
     let mut week = Week {
         app: &app,
         sent: Vec::new(),
