@@ -215,6 +215,7 @@ impl App {
             article_dirs: crate::pipeline::worker::ArticleDirs::new(config),
             follow_symlinks: config.knowledge.follow_symlinks,
             quiet_seconds: config.outcomes.quiet_seconds(),
+            concurrency: config.worker.decision_concurrency,
         };
         let outbox = tokio::spawn(crate::pipeline::worker::run_outbox(
             executor,

@@ -499,6 +499,9 @@ pub struct WorkerConfig {
     pub max_action_attempts: u32,
     /// First wait before an action is retried, in ms; doubles each attempt.
     pub action_retry_base_ms: u64,
+    /// Events decided at once: those of different conversations run in parallel, each
+    /// conversation's in order.
+    pub decision_concurrency: usize,
 }
 
 impl Default for WorkerConfig {
@@ -508,6 +511,7 @@ impl Default for WorkerConfig {
             max_event_attempts: 5,
             max_action_attempts: 5,
             action_retry_base_ms: 2_000,
+            decision_concurrency: 4,
         }
     }
 }

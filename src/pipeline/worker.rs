@@ -82,31 +82,50 @@ pub struct Worker {
     pub article_dirs: ArticleDirs,
     /// `outcomes.quiet_hours`, in seconds.
     pub quiet_seconds: i64,
+    /// Events decided at once (`worker.decision_concurrency`).
+    pub concurrency: usize,
 }
 
 impl Worker {
-    /// Runs until `cancel` fires. Call [`Store::recover`] first.
+    /// Runs until `cancel` fires, deciding up to `concurrency` events at once: the store
+    /// hands out each conversation's events in order, one at a time, so only different
+    /// conversations run side by side. On cancel it takes no new event and finishes those in
+    /// hand. Call [`Store::recover`] first.
     pub async fn run(self, cancel: CancellationToken) {
+        let this = Arc::new(self);
+        let mut in_hand = tokio::task::JoinSet::new();
         loop {
             if cancel.is_cancelled() {
                 break;
             }
-            let mut busy = false;
-            match self.store.claim_next().await {
-                Ok(Some(event)) => {
-                    busy = true;
-                    let span = info_span!("event", event_id = event.id, notification_id = %event.notification_id, topic = %event.topic, attempt = event.attempts);
-                    self.process(event).instrument(span).await;
+            while in_hand.len() < this.concurrency.max(1) {
+                match this.store.claim_next().await {
+                    Ok(Some(event)) => {
+                        let span = info_span!("event", event_id = event.id, notification_id = %event.notification_id, topic = %event.topic, attempt = event.attempts);
+                        let worker = Arc::clone(&this);
+                        in_hand.spawn(async move { worker.process(event).await }.instrument(span));
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        error!(%error, "claiming an event failed");
+                        break;
+                    }
                 }
-                Ok(None) => {}
-                Err(error) => error!(%error, "claiming an event failed"),
             }
-            if !busy {
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(self.poll_interval) => {}
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = this.wake.notified() => {}
+                () = tokio::time::sleep(this.poll_interval) => {}
+                Some(done) = in_hand.join_next(), if !in_hand.is_empty() => {
+                    if let Err(error) = done {
+                        error!(%error, "deciding an event failed");
+                    }
                 }
+            }
+        }
+        while let Some(done) = in_hand.join_next().await {
+            if let Err(error) = done {
+                error!(%error, "deciding an event failed");
             }
         }
         info!("worker stopped");

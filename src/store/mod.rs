@@ -348,7 +348,10 @@ dispatch! {
     /// After a crash: events left `processing` go back to `pending`, actions left `sending`
     /// become pending and uncertain. Returns (events, actions) requeued.
     fn recover(&self) -> (usize, usize);
-    /// Claims the oldest pending event (marks it `processing`).
+    /// Claims the oldest pending event whose conversation has no earlier event pending or
+    /// in progress (marks it `processing`): the events of one conversation are decided in
+    /// order, one at a time, those of different conversations in parallel (events with no
+    /// conversation, the Help Center's, count as one conversation).
     fn claim_next(&self) -> Option<StoredEvent>;
     /// Records the decision and its actions, and closes the event, in one transaction.
     fn record_decision(&self, event_id: i64, decision: NewDecision) -> Recorded;

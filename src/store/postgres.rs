@@ -13,7 +13,13 @@ use std::sync::Arc;
 use tokio_postgres::{NoTls, Row};
 
 /// The migrations, in order; a migration is never edited once released.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("postgres.sql")),
+    (
+        2,
+        "CREATE INDEX inbox_conversation ON inbox (app_id, conversation_id, id)",
+    ),
+];
 
 /// The version of the last migration.
 pub(super) const LATEST_MIGRATION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -217,7 +223,10 @@ impl PgStore {
         let row = client
             .query_opt(
                 "UPDATE inbox SET state = 'processing', attempts = attempts + 1
-                 WHERE id = (SELECT id FROM inbox WHERE state = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 WHERE id = (SELECT i.id FROM inbox i WHERE i.state = 'pending'
+                       AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS NOT DISTINCT FROM i.conversation_id
+                                       AND e.id < i.id AND e.state IN ('pending', 'processing'))
+                       ORDER BY i.id LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING id, app_id, notification_id, topic, payload, attempts",
                 &[],
             )

@@ -16,6 +16,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     UNIQUE (app_id, notification_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (state, id);
+-- The events of one conversation are claimed in order, one at a time.
+CREATE INDEX IF NOT EXISTS inbox_conversation ON inbox (app_id, conversation_id, id);
 
 -- One record per processed event: what was decided and why.
 CREATE TABLE IF NOT EXISTS decisions (

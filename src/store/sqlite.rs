@@ -147,7 +147,10 @@ impl SqliteStore {
             let row = conn
                 .query_row(
                     "UPDATE inbox SET state = 'processing', attempts = attempts + 1
-                     WHERE id = (SELECT id FROM inbox WHERE state = 'pending' ORDER BY id LIMIT 1)
+                     WHERE id = (SELECT i.id FROM inbox i WHERE i.state = 'pending'
+                       AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS i.conversation_id
+                                       AND e.id < i.id AND e.state IN ('pending', 'processing'))
+                       ORDER BY i.id LIMIT 1)
                      RETURNING id, app_id, notification_id, topic, payload, attempts",
                     [],
                     |r| {

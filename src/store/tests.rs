@@ -437,3 +437,55 @@ async fn live_results_are_written_with_their_event_and_read_back() {
         assert!(store.latest_input("b0".into()).await.unwrap().is_none(), "{name}");
     }
 }
+
+/// A conversation's events are claimed in order, one at a time; other conversations' events
+/// are claimed meanwhile; an event given up on frees the next.
+#[tokio::test]
+async fn claims_keep_each_conversation_in_order() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let on = |id: &str, conversation: &str| NewEvent {
+            conversation_id: Some(conversation.into()),
+            ..event(id)
+        };
+        for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B"), ("a3", "A")] {
+            store.accept(on(id, conversation)).await.unwrap();
+        }
+        let claim = || async { store.claim_next().await.unwrap().map(|e| e.notification_id) };
+        assert_eq!(claim().await.as_deref(), Some("a1"), "{name}");
+        assert_eq!(
+            claim().await.as_deref(),
+            Some("b1"),
+            "{name}: another conversation meanwhile"
+        );
+        assert_eq!(claim().await, None, "{name}: a2 waits for a1");
+        let done = |event_id| NewDecision {
+            conversation_id: Some("A".into()),
+            trigger_key: None,
+            outcome: "ignore".into(),
+            record: "{}".into(),
+            actions: Vec::new(),
+            input: None,
+            live: None,
+        };
+        let states = store.inbox_states().await.unwrap();
+        assert!(
+            states.contains(&("processing".to_owned(), 2)),
+            "{name}: {states:?}"
+        );
+        let a1 = 1;
+        store.record_decision(a1, done(a1)).await.unwrap();
+        let a2 = store.claim_next().await.unwrap().expect("a2 now");
+        assert_eq!(a2.notification_id, "a2", "{name}");
+        assert!(
+            store.release_event(a2.id, "boom".into(), 1).await.unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            claim().await.as_deref(),
+            Some("a3"),
+            "{name}: a failed event frees the next"
+        );
+    }
+}

@@ -405,7 +405,6 @@ async fn the_holdout_holds_out_its_share_and_posts_nothing_there() {
             assert_eq!(response.status(), 200);
         }
     }
-    app.deliver(&[]).await;
     eventually_for(
         "every conversation is decided",
         std::time::Duration::from_secs(600),
