@@ -460,7 +460,7 @@ async fn claims_keep_each_conversation_in_order() {
             "{name}: another conversation meanwhile"
         );
         assert_eq!(claim().await, None, "{name}: a2 waits for a1");
-        let done = |event_id| NewDecision {
+        let done = || NewDecision {
             conversation_id: Some("A".into()),
             trigger_key: None,
             outcome: "ignore".into(),
@@ -475,7 +475,7 @@ async fn claims_keep_each_conversation_in_order() {
             "{name}: {states:?}"
         );
         let a1 = 1;
-        store.record_decision(a1, done(a1)).await.unwrap();
+        store.record_decision(a1, done()).await.unwrap();
         let a2 = store.claim_next().await.unwrap().expect("a2 now");
         assert_eq!(a2.notification_id, "a2", "{name}");
         assert!(
