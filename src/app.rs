@@ -125,7 +125,13 @@ impl App {
                 Some(url) => format!("opening the store at {}", crate::store::mask_url(url)),
                 None => format!("opening the store in {}", config.server.data_dir.display()),
             })?;
-        info!(store = %store.describe(), "store open");
+        let store = store.with_leases(crate::store::Leases {
+            owner: config.replica_id().into(),
+            event_ms: i64::try_from(config.worker.event_lease_seconds.max(1))
+                .unwrap_or(i64::MAX / 2_000)
+                .saturating_mul(1000),
+        });
+        info!(store = %store.describe(), replica = %config.replica_id(), "store open");
         match store.recover().await.context("recovering interrupted work")? {
             (0, 0) => {}
             (events, actions) => info!(events, actions, "recovered work interrupted by a crash"),

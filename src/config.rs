@@ -128,6 +128,10 @@ pub struct ServerConfig {
     /// Serve the admin API (`/decisions/...`) on this address instead of `listen`; unset: on
     /// `listen`.
     pub admin_listen: Option<String>,
+    /// This process's name in the store's claims, unique among the replicas sharing a
+    /// database; unset: `<host name>:<listen>`. A restart under the same name takes its
+    /// interrupted work back at once; another replica waits for the claim's lease to run out.
+    pub replica_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -143,6 +147,7 @@ impl Default for ServerConfig {
             idle_timeout_seconds: 60,
             max_connections: 512,
             admin_listen: None,
+            replica_id: None,
         }
     }
 }
@@ -502,6 +507,9 @@ pub struct WorkerConfig {
     /// Events decided at once: those of different conversations run in parallel, each
     /// conversation's in order.
     pub decision_concurrency: usize,
+    /// Seconds a claimed event stays this replica's; after that another replica may decide
+    /// it (longer than the slowest decision, an LLM's timeout included).
+    pub event_lease_seconds: u64,
 }
 
 impl Default for WorkerConfig {
@@ -512,6 +520,7 @@ impl Default for WorkerConfig {
             max_action_attempts: 5,
             action_retry_base_ms: 2_000,
             decision_concurrency: 4,
+            event_lease_seconds: 300,
         }
     }
 }
@@ -688,6 +697,20 @@ impl Config {
     /// The PostgreSQL URL of the store, when one is set (`DATABASE_URL`, `--database-url`).
     pub fn database_url(&self) -> Option<&str> {
         self.secrets.database_url.as_ref().map(|u| u.expose_secret())
+    }
+
+    /// This process's name in the store's claims (`server.replica_id`, else
+    /// `<host name>:<listen>`).
+    pub fn replica_id(&self) -> String {
+        self.server.replica_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "frontdesk".into());
+            format!("{host}:{}", self.server.listen)
+        })
     }
 
     /// Opens the store this configuration names: PostgreSQL at `DATABASE_URL`, else SQLite

@@ -385,10 +385,14 @@ async fn outbox_run(base: &Config, decisions: usize) -> anyhow::Result<(usize, f
         else {
             anyhow::bail!("duplicate bench event");
         };
-        store.claim_next().await?;
+        let claimed = store
+            .claim_next()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the bench event was not claimed"))?;
         store
             .record_decision(
                 event,
+                claimed.fence,
                 NewDecision {
                     conversation_id: Some(id.clone()),
                     trigger_key: Some(format!("bench:{id}:m")),

@@ -143,7 +143,12 @@ impl Worker {
                 self.metrics.event("error", started.elapsed().as_secs_f64());
                 match self
                     .store
-                    .release_event(event.id, format!("{error:#}"), self.max_event_attempts)
+                    .release_event(
+                        event.id,
+                        event.fence,
+                        format!("{error:#}"),
+                        self.max_event_attempts,
+                    )
                     .await
                 {
                     Ok(true) => {
@@ -166,6 +171,7 @@ impl Worker {
         self.store
             .record_decision(
                 event.id,
+                event.fence,
                 NewDecision {
                     conversation_id: None,
                     trigger_key: None,
@@ -356,6 +362,7 @@ impl Worker {
             .store
             .record_decision(
                 event.id,
+                event.fence,
                 NewDecision {
                     conversation_id: decision.conversation_id.clone(),
                     trigger_key: decision.trigger_key(&app_id),
@@ -367,9 +374,16 @@ impl Worker {
                 },
             )
             .await?;
-        if recorded == Recorded::AlreadyActedOn {
-            info!("this customer message was already acted on");
-            return Ok("duplicate".into());
+        match recorded {
+            Recorded::Stored => {}
+            Recorded::AlreadyActedOn => {
+                info!("this customer message was already acted on");
+                return Ok("duplicate".into());
+            }
+            Recorded::ClaimLost => {
+                warn!("the claim on this event ran out and another worker took it: its decision counts");
+                return Ok("claim_lost".into());
+            }
         }
         info!(outcome, rule = %decision.rule, actions = decision.actions.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
         Ok(outcome)

@@ -93,6 +93,8 @@ pub struct StoredEvent {
     pub payload: Vec<u8>,
     /// Processing attempts, this one included.
     pub attempts: u32,
+    /// The claim's fencing token: recording the decision needs it to be the latest claim's.
+    pub fence: i64,
 }
 
 /// The decision of one event, with its actions, to record atomically.
@@ -165,6 +167,29 @@ pub enum Recorded {
     Stored,
     /// The same customer message was already acted on; nothing stored but the event closed.
     AlreadyActedOn,
+    /// The claim expired and another worker claimed the event since: nothing was written
+    /// (that worker's decision counts).
+    ClaimLost,
+}
+
+/// How long claims last, and whose they are. An event claimed by a worker that died is
+/// claimed again once its lease has run out; on restart, a worker with the same owner name
+/// takes its own claims back at once.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    /// This process's name in the claims (`server.replica_id`).
+    pub owner: std::sync::Arc<str>,
+    /// How long a claimed event is this worker's, in ms.
+    pub event_ms: i64,
+}
+
+impl Default for Leases {
+    fn default() -> Self {
+        Self {
+            owner: "local".into(),
+            event_ms: 300_000,
+        }
+    }
 }
 
 /// An outbox row due for an attempt.
@@ -316,6 +341,16 @@ impl Store {
         }
     }
 
+    /// The same store, claiming with `leases`.
+    pub fn with_leases(self, leases: Leases) -> Self {
+        Self {
+            backend: match self.backend {
+                Backend::Sqlite(s) => Backend::Sqlite(s.with_leases(leases)),
+                Backend::Postgres(p) => Backend::Postgres(p.with_leases(leases)),
+            },
+        }
+    }
+
     /// Where the store is, for messages: the SQLite file or the masked URL.
     pub fn describe(&self) -> String {
         match &self.backend {
@@ -345,23 +380,25 @@ macro_rules! dispatch {
 dispatch! {
     /// Stores an event durably (committed and synced) and says whether it was new.
     fn accept(&self, event: NewEvent) -> Accepted;
-    /// After a crash: events left `processing` go back to `pending`, actions left `sending`
-    /// become pending and uncertain. Returns (events, actions) requeued.
+    /// After a crash: this owner's events left `processing` go back to `pending` (SQLite: all
+    /// of them, one process owns the file), actions left `sending` become pending and
+    /// uncertain. Returns (events, actions) requeued.
     fn recover(&self) -> (usize, usize);
     /// Claims the oldest pending event whose conversation has no earlier event pending or
     /// in progress (marks it `processing`): the events of one conversation are decided in
     /// order, one at a time, those of different conversations in parallel (events with no
     /// conversation, the Help Center's, count as one conversation).
     fn claim_next(&self) -> Option<StoredEvent>;
-    /// Records the decision and its actions, and closes the event, in one transaction.
-    fn record_decision(&self, event_id: i64, decision: NewDecision) -> Recorded;
+    /// Records the decision and its actions, and closes the event, in one transaction; only
+    /// when `fence` is the event's latest claim (0 for an event never claimed).
+    fn record_decision(&self, event_id: i64, fence: i64, decision: NewDecision) -> Recorded;
     /// Stores finished events with their decisions in one transaction, as if each had been
     /// accepted and decided (imports, benchmarks); a notification already stored is skipped.
     /// Returns how many were stored.
     fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> usize;
     /// Returns a claimed event to the queue after a failure, or marks it failed for good once
-    /// `max_attempts` is reached (then `true`).
-    fn release_event(&self, event_id: i64, error: String, max_attempts: u32) -> bool;
+    /// `max_attempts` is reached (then `true`); nothing when the claim `fence` was lost.
+    fn release_event(&self, event_id: i64, fence: i64, error: String, max_attempts: u32) -> bool;
     /// Pending actions whose time has come, oldest first.
     fn due_actions(&self, limit: usize) -> Vec<StoredAction>;
     /// Marks an action in flight; committed before the request is sent.

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         "CREATE INDEX inbox_conversation ON inbox (app_id, conversation_id, id)",
     ),
+    (
+        3,
+        "ALTER TABLE inbox ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0,
+           ADD COLUMN fence BIGINT NOT NULL DEFAULT 0",
+    ),
 ];
 
 /// The version of the last migration.
@@ -35,6 +40,8 @@ pub struct PgStore {
     shown: Arc<str>,
     /// The migrations this connection applied.
     applied: Arc<[i32]>,
+    /// Whose claims this store makes, and for how long.
+    leases: Leases,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -115,6 +122,7 @@ impl PgStore {
             pool,
             shown,
             applied: Arc::new([]),
+            leases: Leases::default(),
         };
         store.applied = store.migrate().await?.into();
         Ok(store)
@@ -172,6 +180,12 @@ impl PgStore {
         &self.shown
     }
 
+    /// The same store, claiming with `leases`.
+    pub fn with_leases(mut self, leases: Leases) -> Self {
+        self.leases = leases;
+        self
+    }
+
     /// The migrations applied when this store connected.
     pub fn applied(&self) -> &[i32] {
         &self.applied
@@ -202,10 +216,12 @@ impl PgStore {
     pub(super) async fn recover(&self) -> Result<(usize, usize)> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // Other replicas' claims are theirs until their leases run out: only this owner's.
+        let owner = self.leases.owner.to_string();
         let events = tx
             .execute(
-                "UPDATE inbox SET state = 'pending' WHERE state = 'processing'",
-                &[],
+                "UPDATE inbox SET state = 'pending', lease_until = 0 WHERE state = 'processing' AND lease_owner = $1",
+                &[&owner],
             )
             .await?;
         let actions = tx
@@ -220,15 +236,18 @@ impl PgStore {
 
     pub(super) async fn claim_next(&self) -> Result<Option<StoredEvent>> {
         let client = self.client().await?;
+        let now = now_ms();
+        let owner = self.leases.owner.to_string();
         let row = client
             .query_opt(
-                "UPDATE inbox SET state = 'processing', attempts = attempts + 1
-                 WHERE id = (SELECT i.id FROM inbox i WHERE i.state = 'pending'
-                       AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS NOT DISTINCT FROM i.conversation_id
-                                       AND e.id < i.id AND e.state IN ('pending', 'processing'))
-                       ORDER BY i.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING id, app_id, notification_id, topic, payload, attempts",
-                &[],
+                "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = $1, lease_until = $2, fence = fence + 1
+                 WHERE id = (SELECT i.id FROM inbox i
+                   WHERE (i.state = 'pending' OR (i.state = 'processing' AND i.lease_until < $3))
+                   AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS NOT DISTINCT FROM i.conversation_id
+                                   AND e.id < i.id AND e.state IN ('pending', 'processing'))
+                   ORDER BY i.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, app_id, notification_id, topic, payload, attempts, fence",
+                &[&owner, &(now + self.leases.event_ms), &now],
             )
             .await?;
         Ok(row.map(|r| StoredEvent {
@@ -238,13 +257,29 @@ impl PgStore {
             topic: r.get(3),
             payload: r.get(4),
             attempts: u32_of(r.get(5)),
+            fence: r.get(6),
         }))
     }
 
-    pub(super) async fn record_decision(&self, event_id: i64, decision: NewDecision) -> Result<Recorded> {
+    pub(super) async fn record_decision(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+    ) -> Result<Recorded> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let now = now_ms();
+        // The claim is still this worker's (the row stays locked until the commit).
+        let ours = tx
+            .execute(
+                "UPDATE inbox SET state = 'done' WHERE id = $1 AND fence = $2 AND state <> 'done'",
+                &[&event_id, &fence],
+            )
+            .await?;
+        if ours == 0 {
+            return Ok(Recorded::ClaimLost);
+        }
         let inserted = tx
             .query_opt(
                 "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
@@ -332,15 +367,16 @@ impl PgStore {
     pub(super) async fn release_event(
         &self,
         event_id: i64,
+        fence: i64,
         error: String,
         max_attempts: u32,
     ) -> Result<bool> {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "UPDATE inbox SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, last_error = $3
-                 WHERE id = $1 RETURNING state",
-                &[&event_id, &i32::try_from(max_attempts).unwrap_or(i32::MAX), &error],
+                "UPDATE inbox SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, last_error = $3, lease_until = 0
+                 WHERE id = $1 AND fence = $4 AND state = 'processing' RETURNING state",
+                &[&event_id, &i32::try_from(max_attempts).unwrap_or(i32::MAX), &error, &fence],
             )
             .await?;
         Ok(row.is_some_and(|r| r.get::<_, String>(0) == "failed"))

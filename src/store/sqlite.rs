@@ -24,6 +24,7 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     writer: mpsc::SyncSender<InsertJob>,
     path: Arc<PathBuf>,
+    leases: Leases,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -75,6 +76,21 @@ impl SqliteStore {
             })?;
         let conn = open_connection(&path)?;
         conn.execute_batch(include_str!("schema.sql"))?;
+        // Columns added since the first schema (a store made by an older version gets them).
+        for (table, column, declaration) in [
+            ("inbox", "lease_owner", "TEXT"),
+            ("inbox", "lease_until", "INTEGER NOT NULL DEFAULT 0"),
+            ("inbox", "fence", "INTEGER NOT NULL DEFAULT 0"),
+        ] {
+            let exists: bool = conn.query_row(
+                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+                [column],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
+            }
+        }
         let writer_conn = open_connection(&path)?;
         let (tx, rx) = mpsc::sync_channel::<InsertJob>(4096);
         std::thread::Builder::new()
@@ -85,7 +101,14 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             writer: tx,
             path: Arc::new(path),
+            leases: Leases::default(),
         })
+    }
+
+    /// The same store, claiming with `leases`.
+    pub fn with_leases(mut self, leases: Leases) -> Self {
+        self.leases = leases;
+        self
     }
 
     /// The database file.
@@ -141,18 +164,21 @@ impl SqliteStore {
         .await
     }
 
-    /// Claims the oldest pending event (marks it `processing`).
+    /// Claims the next event (see [`Store::claim_next`]).
     pub async fn claim_next(&self) -> Result<Option<StoredEvent>> {
-        self.with_conn(|conn| {
+        let (owner, lease) = (self.leases.owner.to_string(), self.leases.event_ms);
+        self.with_conn(move |conn| {
+            let now = now_ms();
             let row = conn
                 .query_row(
-                    "UPDATE inbox SET state = 'processing', attempts = attempts + 1
-                     WHERE id = (SELECT i.id FROM inbox i WHERE i.state = 'pending'
+                    "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, fence = fence + 1
+                     WHERE id = (SELECT i.id FROM inbox i
+                       WHERE (i.state = 'pending' OR (i.state = 'processing' AND i.lease_until < ?3))
                        AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS i.conversation_id
                                        AND e.id < i.id AND e.state IN ('pending', 'processing'))
                        ORDER BY i.id LIMIT 1)
-                     RETURNING id, app_id, notification_id, topic, payload, attempts",
-                    [],
+                     RETURNING id, app_id, notification_id, topic, payload, attempts, fence",
+                    params![owner, now + lease, now],
                     |r| {
                         Ok(StoredEvent {
                             id: r.get(0)?,
@@ -161,6 +187,7 @@ impl SqliteStore {
                             topic: r.get(3)?,
                             payload: r.get(4)?,
                             attempts: r.get(5)?,
+                            fence: r.get(6)?,
                         })
                     },
                 )
@@ -171,10 +198,22 @@ impl SqliteStore {
     }
 
     /// Records the decision and its actions, and closes the event, in one transaction.
-    pub async fn record_decision(&self, event_id: i64, decision: NewDecision) -> Result<Recorded> {
+    pub async fn record_decision(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+    ) -> Result<Recorded> {
         self.with_conn(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_ms();
+            let ours = tx.execute(
+                "UPDATE inbox SET state = 'done' WHERE id = ?1 AND fence = ?2 AND state != 'done'",
+                params![event_id, fence],
+            )?;
+            if ours == 0 {
+                return Ok(Recorded::ClaimLost);
+            }
             if let Some(key) = &decision.trigger_key {
                 let seen: Option<i64> = tx
                     .query_row("SELECT id FROM decisions WHERE trigger_key = ?1", [key], |r| r.get(0))
@@ -270,11 +309,18 @@ impl SqliteStore {
 
     /// Returns a claimed event to the queue after a failure, or marks it failed for good once
     /// `max_attempts` is reached.
-    pub async fn release_event(&self, event_id: i64, error: String, max_attempts: u32) -> Result<bool> {
+    pub async fn release_event(
+        &self,
+        event_id: i64,
+        fence: i64,
+        error: String,
+        max_attempts: u32,
+    ) -> Result<bool> {
         self.with_conn(move |conn| {
             let changed = conn.execute(
-                "UPDATE inbox SET state = CASE WHEN attempts >= ?2 THEN 'failed' ELSE 'pending' END, last_error = ?3 WHERE id = ?1",
-                params![event_id, max_attempts, error],
+                "UPDATE inbox SET state = CASE WHEN attempts >= ?2 THEN 'failed' ELSE 'pending' END, last_error = ?3, lease_until = 0
+                 WHERE id = ?1 AND fence = ?4 AND state = 'processing'",
+                params![event_id, max_attempts, error, fence],
             )?;
             let state: String = conn.query_row("SELECT state FROM inbox WHERE id = ?1", [event_id], |r| r.get(0))?;
             Ok(changed > 0 && state == "failed")

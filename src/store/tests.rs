@@ -157,12 +157,12 @@ async fn a_customer_message_is_acted_on_once() {
         let a = new_event_id(store.accept(event("n1")).await.unwrap());
         let b = new_event_id(store.accept(event("n2")).await.unwrap());
         assert_eq!(
-            store.record_decision(a, decision(a)).await.unwrap(),
+            store.record_decision(a, 0, decision(a)).await.unwrap(),
             Recorded::Stored,
             "{name}"
         );
         assert_eq!(
-            store.record_decision(b, decision(b)).await.unwrap(),
+            store.record_decision(b, 0, decision(b)).await.unwrap(),
             Recorded::AlreadyActedOn,
             "{name}"
         );
@@ -191,10 +191,11 @@ async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
         let mut pending = event("n2");
         pending.payload = b"{\"email\":\"still@example.com\"}".to_vec();
         store.accept(pending).await.unwrap();
-        store.claim_next().await.unwrap();
+        let claimed = store.claim_next().await.unwrap().expect("n1");
         store
             .record_decision(
                 a,
+                claimed.fence,
                 NewDecision {
                     conversation_id: Some("1".into()),
                     trigger_key: Some("app:1:p1".into()),
@@ -264,6 +265,7 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
         store
             .record_decision(
                 a,
+                0,
                 NewDecision {
                     conversation_id: Some("c1".into()),
                     trigger_key: None,
@@ -301,12 +303,18 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
         store.accept(event("n2")).await.unwrap();
         let claimed = store.claim_next().await.unwrap().expect("n2");
         assert!(
-            !store.release_event(claimed.id, "x".into(), 2).await.unwrap(),
+            !store
+                .release_event(claimed.id, claimed.fence, "x".into(), 2)
+                .await
+                .unwrap(),
             "{name}"
         );
         let claimed = store.claim_next().await.unwrap().expect("n2 again");
         assert!(
-            store.release_event(claimed.id, "x".into(), 2).await.unwrap(),
+            store
+                .release_event(claimed.id, claimed.fence, "x".into(), 2)
+                .await
+                .unwrap(),
             "{name}: failed for good"
         );
         assert!(store.claim_next().await.unwrap().is_none(), "{name}");
@@ -362,7 +370,7 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
             input: None,
             live: None,
         };
-        store.record_decision(a, reply).await.unwrap();
+        store.record_decision(a, 0, reply).await.unwrap();
         assert_eq!(state(store.clone()).await.bot_replies, 1, "{name}");
         let due = store.due_actions(10).await.unwrap();
         store.mark_dead(due[0].id, "gone".into()).await.unwrap();
@@ -384,7 +392,7 @@ async fn live_results_are_written_with_their_event_and_read_back() {
         let (event, decision) = first;
         let id = new_event_id(store.accept(event).await.unwrap());
         assert_eq!(
-            store.record_decision(id, decision).await.unwrap(),
+            store.record_decision(id, 0, decision).await.unwrap(),
             Recorded::Stored,
             "{name}"
         );
@@ -453,7 +461,8 @@ async fn claims_keep_each_conversation_in_order() {
             store.accept(on(id, conversation)).await.unwrap();
         }
         let claim = || async { store.claim_next().await.unwrap().map(|e| e.notification_id) };
-        assert_eq!(claim().await.as_deref(), Some("a1"), "{name}");
+        let a1 = store.claim_next().await.unwrap().expect("a1");
+        assert_eq!(a1.notification_id, "a1", "{name}");
         assert_eq!(
             claim().await.as_deref(),
             Some("b1"),
@@ -474,12 +483,14 @@ async fn claims_keep_each_conversation_in_order() {
             states.contains(&("processing".to_owned(), 2)),
             "{name}: {states:?}"
         );
-        let a1 = 1;
-        store.record_decision(a1, done()).await.unwrap();
+        store.record_decision(a1.id, a1.fence, done()).await.unwrap();
         let a2 = store.claim_next().await.unwrap().expect("a2 now");
         assert_eq!(a2.notification_id, "a2", "{name}");
         assert!(
-            store.release_event(a2.id, "boom".into(), 1).await.unwrap(),
+            store
+                .release_event(a2.id, a2.fence, "boom".into(), 1)
+                .await
+                .unwrap(),
             "{name}"
         );
         assert_eq!(
@@ -488,4 +499,75 @@ async fn claims_keep_each_conversation_in_order() {
             "{name}: a failed event frees the next"
         );
     }
+}
+
+/// A claim whose lease ran out is claimed again by another worker, which alone can record
+/// the decision; the first worker's late decision writes nothing. A restart takes back its
+/// own claims at once (PostgreSQL: only its own).
+#[tokio::test]
+async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let base = backend.open().await;
+        let short = |owner: &str| Leases {
+            owner: owner.into(),
+            event_ms: 100,
+        };
+        let first = base.clone().with_leases(short("replica-1"));
+        let second = base.clone().with_leases(short("replica-2"));
+        first.accept(event("n1")).await.unwrap();
+        let mine = first.claim_next().await.unwrap().expect("n1");
+        assert!(
+            second.claim_next().await.unwrap().is_none(),
+            "{name}: claimed and leased"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let theirs = second.claim_next().await.unwrap().expect("the lease ran out");
+        assert_eq!(theirs.id, mine.id, "{name}");
+        assert!(theirs.fence > mine.fence, "{name}");
+        let decision = || NewDecision {
+            conversation_id: Some("1".into()),
+            trigger_key: Some("app:1:m1".into()),
+            outcome: "reply".into(),
+            record: "{}".into(),
+            actions: vec!["{\"kind\":\"reply\",\"body_html\":\"x\"}".into()],
+            input: None,
+            live: None,
+        };
+        assert_eq!(
+            first
+                .record_decision(mine.id, mine.fence, decision())
+                .await
+                .unwrap(),
+            Recorded::ClaimLost,
+            "{name}: the late worker"
+        );
+        assert!(store_is_empty_of_actions(&base).await, "{name}: nothing written");
+        assert_eq!(
+            second
+                .record_decision(theirs.id, theirs.fence, decision())
+                .await
+                .unwrap(),
+            Recorded::Stored,
+            "{name}"
+        );
+        assert_eq!(base.actions(None).await.unwrap().len(), 1, "{name}");
+        // Another event claimed by replica-2, which then restarts.
+        second.accept(event("n2")).await.unwrap();
+        second.claim_next().await.unwrap().expect("n2");
+        let (events, _) = first.recover().await.unwrap();
+        match backend {
+            Backend::Postgres(_) => assert_eq!(events, 0, "replica-1 leaves replica-2's claim alone"),
+            Backend::Sqlite(_) => assert_eq!(events, 1, "one process owns a SQLite file"),
+        }
+        assert_eq!(
+            second.recover().await.unwrap().0,
+            usize::from(matches!(backend, Backend::Postgres(_))),
+            "{name}"
+        );
+    }
+}
+
+async fn store_is_empty_of_actions(store: &Store) -> bool {
+    store.actions(None).await.unwrap().is_empty()
 }
