@@ -125,11 +125,16 @@ impl App {
                 Some(url) => format!("opening the store at {}", crate::store::mask_url(url)),
                 None => format!("opening the store in {}", config.server.data_dir.display()),
             })?;
+        // A claim on a conversation's actions outlasts its slowest sends: every try timing
+        // out and every rate-limit wait at its longest, for the few actions of one decision.
+        let retries = u64::from(config.intercom.max_retries);
+        let slowest_send =
+            config.intercom.timeout_seconds * (retries + 1) + config.intercom.max_backoff_seconds * retries;
+        let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2_000).saturating_mul(1000);
         let store = store.with_leases(crate::store::Leases {
             owner: config.replica_id().into(),
-            event_ms: i64::try_from(config.worker.event_lease_seconds.max(1))
-                .unwrap_or(i64::MAX / 2_000)
-                .saturating_mul(1000),
+            event_ms: seconds(config.worker.event_lease_seconds.max(1)),
+            action_ms: seconds(slowest_send.saturating_mul(4) + 60),
         });
         info!(store = %store.describe(), replica = %config.replica_id(), "store open");
         match store.recover().await.context("recovering interrupted work")? {

@@ -131,7 +131,7 @@ impl Executor {
                 self.count("unknown", "failed");
                 return self
                     .store
-                    .mark_failed(row.id, format!("unreadable action: {error}"))
+                    .mark_failed(row.id, row.fence, format!("unreadable action: {error}"))
                     .await;
             }
         };
@@ -143,7 +143,7 @@ impl Executor {
                 Ok(true) => {
                     info!(kind, "an uncertain send had gone through, not posting again");
                     self.count(kind, "confirmed");
-                    return self.store.mark_sent(row.id).await;
+                    return self.store.mark_sent(row.id, row.fence).await;
                 }
                 Ok(false) => {}
                 Err(error) => {
@@ -152,20 +152,27 @@ impl Executor {
                 }
             }
         }
-        self.store.mark_sending(row.id).await?;
+        if !self.store.mark_sending(row.id, row.fence).await? {
+            warn!(
+                kind,
+                "the claim on this action ran out and another worker has it: not sending"
+            );
+            self.count(kind, "claim_lost");
+            return Ok(());
+        }
         match apply(helpdesk.as_ref(), &conversation, &action).await {
             Ok(()) => {
                 self.count(kind, if self.dry_run { "recorded" } else { "sent" });
                 if self.dry_run {
-                    self.store.mark_recorded(row.id).await
+                    self.store.mark_recorded(row.id, row.fence).await
                 } else {
-                    self.store.mark_sent(row.id).await
+                    self.store.mark_sent(row.id, row.fence).await
                 }
             }
             Err(error) if !error.is_retryable() => {
                 warn!(%error, kind, "intercom refused the action, not retrying");
                 self.count(kind, "failed");
-                self.store.mark_failed(row.id, error.to_string()).await
+                self.store.mark_failed(row.id, row.fence, error.to_string()).await
             }
             Err(error) => {
                 self.retry_or_dead(&row, kind, &error, error.maybe_applied())
@@ -187,7 +194,7 @@ impl Executor {
             self.count(kind, "dead");
             return self
                 .store
-                .mark_dead(row.id, format!("after {attempts} attempts: {error}"))
+                .mark_dead(row.id, row.fence, format!("after {attempts} attempts: {error}"))
                 .await;
         }
         let wait = self.retry_base.saturating_mul(1u32 << attempts.min(10));
@@ -195,7 +202,7 @@ impl Executor {
         self.count(kind, "retry");
         let at = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
         self.store
-            .mark_retry(row.id, error.to_string(), uncertain, at)
+            .mark_retry(row.id, row.fence, error.to_string(), uncertain, at)
             .await
     }
 

@@ -181,6 +181,17 @@ pub struct Leases {
     pub owner: std::sync::Arc<str>,
     /// How long a claimed event is this worker's, in ms.
     pub event_ms: i64,
+    /// How long claimed actions are this worker's, in ms (longer than the slowest send,
+    /// rate-limit waits included).
+    pub action_ms: i64,
+}
+
+impl Leases {
+    /// A send is not started with less than this left on its action's lease: 5 s, or a
+    /// quarter of a shorter lease.
+    pub fn send_margin_ms(&self) -> i64 {
+        (self.action_ms / 4).min(5_000)
+    }
 }
 
 impl Default for Leases {
@@ -188,6 +199,7 @@ impl Default for Leases {
         Self {
             owner: "local".into(),
             event_ms: 300_000,
+            action_ms: 900_000,
         }
     }
 }
@@ -211,6 +223,8 @@ pub struct StoredAction {
     pub uncertain: bool,
     /// When the decision was recorded, unix ms.
     pub created_at: i64,
+    /// The claim's fencing token: marking the action needs it to be the latest claim's.
+    pub fence: i64,
 }
 
 /// An outbox row as the log shows it.
@@ -399,20 +413,24 @@ dispatch! {
     /// Returns a claimed event to the queue after a failure, or marks it failed for good once
     /// `max_attempts` is reached (then `true`); nothing when the claim `fence` was lost.
     fn release_event(&self, event_id: i64, fence: i64, error: String, max_attempts: u32) -> bool;
-    /// Pending actions whose time has come, oldest first.
+    /// Claims the actions whose time has come, oldest first: each gets a lease and a new
+    /// fencing token; an action whose sender's lease ran out while `sending` comes back
+    /// uncertain (checked at Intercom before it is posted again); no conversation is claimed
+    /// while another claim holds one of its actions.
     fn due_actions(&self, limit: usize) -> Vec<StoredAction>;
-    /// Marks an action in flight; committed before the request is sent.
-    fn mark_sending(&self, action_id: i64) -> ();
-    /// Marks an action done.
-    fn mark_sent(&self, action_id: i64) -> ();
+    /// Marks an action in flight, committed before the request is sent; `false` (send
+    /// nothing) when its claim `fence` is not the latest or its lease is about to run out.
+    fn mark_sending(&self, action_id: i64, fence: i64) -> bool;
+    /// Marks an action done (when `fence` is still its claim's).
+    fn mark_sent(&self, action_id: i64, fence: i64) -> ();
     /// Marks an action recorded by a dry run (nothing was sent).
-    fn mark_recorded(&self, action_id: i64) -> ();
+    fn mark_recorded(&self, action_id: i64, fence: i64) -> ();
     /// Marks an action failed for good (Intercom refused it).
-    fn mark_failed(&self, action_id: i64, error: String) -> ();
+    fn mark_failed(&self, action_id: i64, fence: i64, error: String) -> ();
     /// Marks an action dead-lettered (retries exhausted).
-    fn mark_dead(&self, action_id: i64, error: String) -> ();
-    /// Schedules another attempt at `at_ms`.
-    fn mark_retry(&self, action_id: i64, error: String, uncertain: bool, at_ms: i64) -> ();
+    fn mark_dead(&self, action_id: i64, fence: i64, error: String) -> ();
+    /// Schedules another attempt at `at_ms`, and lets the claim go.
+    fn mark_retry(&self, action_id: i64, fence: i64, error: String, uncertain: bool, at_ms: i64) -> ();
     /// What is remembered of a conversation: the state set by earlier events, and the
     /// answers the bot has posted or queued in it.
     fn conversation_state(&self, app_id: String, conversation_id: String) -> crate::domain::ConversationState;

@@ -22,6 +22,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         3,
         "ALTER TABLE inbox ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0,
+           ADD COLUMN fence BIGINT NOT NULL DEFAULT 0;
+         ALTER TABLE outbox ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0,
            ADD COLUMN fence BIGINT NOT NULL DEFAULT 0",
     ),
 ];
@@ -226,10 +228,17 @@ impl PgStore {
             .await?;
         let actions = tx
             .execute(
-                "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0 WHERE state = 'sending'",
-                &[],
+                "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0, lease_until = 0
+                 WHERE state = 'sending' AND lease_owner = $1",
+                &[&owner],
             )
             .await?;
+        // This owner's other claims are let go too.
+        tx.execute(
+            "UPDATE outbox SET lease_until = 0 WHERE state = 'pending' AND lease_owner = $1",
+            &[&owner],
+        )
+        .await?;
         tx.commit().await?;
         Ok((events as usize, actions as usize))
     }
@@ -384,15 +393,25 @@ impl PgStore {
 
     pub(super) async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
         let client = self.client().await?;
-        let rows = client
+        let now = now_ms();
+        let owner = self.leases.owner.to_string();
+        // The SQLite statement, with PostgreSQL's placeholders, and rows another claimer holds
+        // skipped rather than waited for.
+        let sql = super::sqlite::CLAIM_ACTIONS
+            .replace("?1", "$1")
+            .replace("?2", "$2")
+            .replace("?3", "$3")
+            .replace("?4", "$4")
+            .replace(
+                "ORDER BY o.id LIMIT $4)",
+                "ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
+            );
+        let mut rows: Vec<StoredAction> = client
             .query(
-                "SELECT o.id, o.event_id, o.conversation_id, o.action, o.attempts, o.uncertain, o.created_at, i.app_id
-                 FROM outbox o JOIN inbox i ON i.id = o.event_id
-                 WHERE o.state = 'pending' AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT $2",
-                &[&now_ms(), &(limit as i64)],
+                &sql,
+                &[&owner, &(now + self.leases.action_ms), &now, &(limit as i64)],
             )
-            .await?;
-        Ok(rows
+            .await?
             .iter()
             .map(|r| StoredAction {
                 id: r.get(0),
@@ -403,71 +422,83 @@ impl PgStore {
                 uncertain: r.get::<_, i32>(5) != 0,
                 created_at: r.get(6),
                 app_id: r.get(7),
+                fence: r.get(8),
             })
-            .collect())
+            .collect();
+        rows.sort_by_key(|a| a.id);
+        Ok(rows)
     }
 
     async fn set_action(
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<()> {
-        self.client().await?.execute(sql, params).await?;
-        Ok(())
+    ) -> Result<u64> {
+        Ok(self.client().await?.execute(sql, params).await?)
     }
 
-    pub(super) async fn mark_sending(&self, action_id: i64) -> Result<()> {
-        self.set_action(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = $1",
-            &[&action_id],
-        )
-        .await
+    pub(super) async fn mark_sending(&self, action_id: i64, fence: i64) -> Result<bool> {
+        let margin = now_ms() + self.leases.send_margin_ms();
+        Ok(self
+            .set_action(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = $1 AND fence = $2 AND lease_until > $3",
+                &[&action_id, &fence, &margin],
+            )
+            .await?
+            == 1)
     }
 
-    pub(super) async fn mark_sent(&self, action_id: i64) -> Result<()> {
+    pub(super) async fn mark_sent(&self, action_id: i64, fence: i64) -> Result<()> {
         self.set_action(
-            "UPDATE outbox SET state = 'sent', sent_at = $2, uncertain = 0 WHERE id = $1",
-            &[&action_id, &now_ms()],
+            "UPDATE outbox SET state = 'sent', sent_at = $3, uncertain = 0 WHERE id = $1 AND fence = $2",
+            &[&action_id, &fence, &now_ms()],
         )
         .await
+        .map(drop)
     }
 
-    pub(super) async fn mark_recorded(&self, action_id: i64) -> Result<()> {
+    pub(super) async fn mark_recorded(&self, action_id: i64, fence: i64) -> Result<()> {
         self.set_action(
-            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = $1",
-            &[&action_id],
+            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = $1 AND fence = $2",
+            &[&action_id, &fence],
         )
         .await
+        .map(drop)
     }
 
-    pub(super) async fn mark_failed(&self, action_id: i64, error: String) -> Result<()> {
+    pub(super) async fn mark_failed(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
         self.set_action(
-            "UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1",
-            &[&action_id, &error],
+            "UPDATE outbox SET state = 'failed', last_error = $3 WHERE id = $1 AND fence = $2",
+            &[&action_id, &fence, &error],
         )
         .await
+        .map(drop)
     }
 
-    pub(super) async fn mark_dead(&self, action_id: i64, error: String) -> Result<()> {
+    pub(super) async fn mark_dead(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
         self.set_action(
-            "UPDATE outbox SET state = 'dead', last_error = $2 WHERE id = $1",
-            &[&action_id, &error],
+            "UPDATE outbox SET state = 'dead', last_error = $3 WHERE id = $1 AND fence = $2",
+            &[&action_id, &fence, &error],
         )
         .await
+        .map(drop)
     }
 
     pub(super) async fn mark_retry(
         &self,
         action_id: i64,
+        fence: i64,
         error: String,
         uncertain: bool,
         at_ms: i64,
     ) -> Result<()> {
         self.set_action(
-            "UPDATE outbox SET state = 'pending', last_error = $2, uncertain = GREATEST(uncertain, $3), next_attempt_at = $4 WHERE id = $1",
-            &[&action_id, &error, &i32::from(uncertain), &at_ms],
+            "UPDATE outbox SET state = 'pending', last_error = $3, uncertain = GREATEST(uncertain, $4), next_attempt_at = $5,
+               lease_until = 0 WHERE id = $1 AND fence = $2",
+            &[&action_id, &fence, &error, &i32::from(uncertain), &at_ms],
         )
         .await
+        .map(drop)
     }
 
     pub(super) async fn conversation_state(

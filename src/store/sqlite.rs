@@ -13,6 +13,20 @@ use tokio::sync::oneshot;
 
 const MAX_BATCH: usize = 512;
 
+/// Claims due actions for `?1` until `?2` (unix ms) at `?3`, at most `?4`: pending ones whose
+/// time has come and `sending` ones whose sender's lease ran out (then uncertain), none of a
+/// conversation another claim holds. Shared with PostgreSQL, which adds `SKIP LOCKED`.
+pub(super) const CLAIM_ACTIONS: &str =
+    "UPDATE outbox SET lease_owner = ?1, lease_until = ?2, fence = fence + 1,
+       uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, state = 'pending'
+     WHERE id IN (SELECT o.id FROM outbox o
+       WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?3) OR o.state = 'sending') AND o.lease_until < ?3
+         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id
+                         AND e.state IN ('pending', 'sending') AND e.lease_until >= ?3)
+       ORDER BY o.id LIMIT ?4)
+     RETURNING id, event_id, conversation_id, action, attempts, uncertain, created_at,
+       (SELECT app_id FROM inbox WHERE inbox.id = outbox.event_id), fence";
+
 struct InsertJob {
     event: NewEvent,
     done: oneshot::Sender<Result<Accepted>>,
@@ -81,6 +95,9 @@ impl SqliteStore {
             ("inbox", "lease_owner", "TEXT"),
             ("inbox", "lease_until", "INTEGER NOT NULL DEFAULT 0"),
             ("inbox", "fence", "INTEGER NOT NULL DEFAULT 0"),
+            ("outbox", "lease_owner", "TEXT"),
+            ("outbox", "lease_until", "INTEGER NOT NULL DEFAULT 0"),
+            ("outbox", "fence", "INTEGER NOT NULL DEFAULT 0"),
         ] {
             let exists: bool = conn.query_row(
                 &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
@@ -155,9 +172,11 @@ impl SqliteStore {
             let tx = conn.transaction()?;
             let events = tx.execute("UPDATE inbox SET state = 'pending' WHERE state = 'processing'", [])?;
             let actions = tx.execute(
-                "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0 WHERE state = 'sending'",
+                "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0, lease_until = 0 WHERE state = 'sending'",
                 [],
             )?;
+            // The claims of the process that stopped are let go.
+            tx.execute("UPDATE outbox SET lease_until = 0 WHERE state = 'pending'", [])?;
             tx.commit()?;
             Ok((events, actions))
         })
@@ -328,16 +347,14 @@ impl SqliteStore {
         .await
     }
 
-    /// Pending actions whose time has come, oldest first.
+    /// Claims the actions whose time has come, oldest first (see [`Store::due_actions`]).
     pub async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
+        let (owner, lease) = (self.leases.owner.to_string(), self.leases.action_ms);
         self.with_conn(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT o.id, o.event_id, o.conversation_id, o.action, o.attempts, o.uncertain, o.created_at, i.app_id
-                 FROM outbox o JOIN inbox i ON i.id = o.event_id
-                 WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 ORDER BY o.id LIMIT ?2",
-            )?;
-            let rows = stmt
-                .query_map(params![now_ms(), limit as i64], |r| {
+            let now = now_ms();
+            let mut stmt = conn.prepare_cached(CLAIM_ACTIONS)?;
+            let mut rows = stmt
+                .query_map(params![owner, now + lease, now, limit as i64], |r| {
                     Ok(StoredAction {
                         id: r.get(0)?,
                         event_id: r.get(1)?,
@@ -347,31 +364,37 @@ impl SqliteStore {
                         uncertain: r.get::<_, i64>(5)? != 0,
                         created_at: r.get(6)?,
                         app_id: r.get(7)?,
+                        fence: r.get(8)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.sort_by_key(|a| a.id);
             Ok(rows)
         })
         .await
     }
 
-    /// Marks an action in flight; committed before the request is sent.
-    pub async fn mark_sending(&self, action_id: i64) -> Result<()> {
-        self.set_action(
-            action_id,
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
-            None,
-        )
+    /// Marks an action in flight, committed before the request is sent; `false` when the
+    /// claim `fence` is no longer this worker's or its lease is about to run out.
+    pub async fn mark_sending(&self, action_id: i64, fence: i64) -> Result<bool> {
+        let margin = self.leases.send_margin_ms();
+        self.with_conn(move |conn| {
+            Ok(conn.execute(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1
+                 WHERE id = ?1 AND fence = ?2 AND lease_until > ?3",
+                params![action_id, fence, now_ms() + margin],
+            )? == 1)
+        })
         .await
     }
 
     /// Marks an action done.
-    pub async fn mark_sent(&self, action_id: i64) -> Result<()> {
+    pub async fn mark_sent(&self, action_id: i64, fence: i64) -> Result<()> {
         let now = now_ms();
         self.with_conn(move |conn| {
             conn.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?2, uncertain = 0 WHERE id = ?1",
-                params![action_id, now],
+                "UPDATE outbox SET state = 'sent', sent_at = ?3, uncertain = 0 WHERE id = ?1 AND fence = ?2",
+                params![action_id, fence, now],
             )?;
             Ok(())
         })
@@ -379,52 +402,69 @@ impl SqliteStore {
     }
 
     /// Marks an action recorded by a dry run (nothing was sent).
-    pub async fn mark_recorded(&self, action_id: i64) -> Result<()> {
+    pub async fn mark_recorded(&self, action_id: i64, fence: i64) -> Result<()> {
         self.set_action(
             action_id,
-            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = ?1",
+            fence,
+            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = ?1 AND fence = ?2",
             None,
         )
         .await
     }
 
     /// Marks an action failed for good (Intercom refused it).
-    pub async fn mark_failed(&self, action_id: i64, error: String) -> Result<()> {
+    pub async fn mark_failed(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
         self.set_action(
             action_id,
-            "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
+            fence,
+            "UPDATE outbox SET state = 'failed', last_error = ?3 WHERE id = ?1 AND fence = ?2",
             Some(error),
         )
         .await
     }
 
     /// Marks an action dead-lettered (retries exhausted).
-    pub async fn mark_dead(&self, action_id: i64, error: String) -> Result<()> {
+    pub async fn mark_dead(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
         self.set_action(
             action_id,
-            "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1",
+            fence,
+            "UPDATE outbox SET state = 'dead', last_error = ?3 WHERE id = ?1 AND fence = ?2",
             Some(error),
         )
         .await
     }
 
-    /// Schedules another attempt.
-    pub async fn mark_retry(&self, action_id: i64, error: String, uncertain: bool, at_ms: i64) -> Result<()> {
+    /// Schedules another attempt, and lets the claim go.
+    pub async fn mark_retry(
+        &self,
+        action_id: i64,
+        fence: i64,
+        error: String,
+        uncertain: bool,
+        at_ms: i64,
+    ) -> Result<()> {
         self.with_conn(move |conn| {
             conn.execute(
-                "UPDATE outbox SET state = 'pending', last_error = ?2, uncertain = MAX(uncertain, ?3), next_attempt_at = ?4 WHERE id = ?1",
-                params![action_id, error, i64::from(uncertain), at_ms],
+                "UPDATE outbox SET state = 'pending', last_error = ?3, uncertain = MAX(uncertain, ?4), next_attempt_at = ?5,
+                   lease_until = 0 WHERE id = ?1 AND fence = ?2",
+                params![action_id, fence, error, i64::from(uncertain), at_ms],
             )?;
             Ok(())
         })
         .await
     }
 
-    async fn set_action(&self, action_id: i64, sql: &'static str, error: Option<String>) -> Result<()> {
+    async fn set_action(
+        &self,
+        action_id: i64,
+        fence: i64,
+        sql: &'static str,
+        error: Option<String>,
+    ) -> Result<()> {
         self.with_conn(move |conn| {
             match error {
-                Some(error) => conn.execute(sql, params![action_id, error])?,
-                None => conn.execute(sql, params![action_id])?,
+                Some(error) => conn.execute(sql, params![action_id, fence, error])?,
+                None => conn.execute(sql, params![action_id, fence])?,
             };
             Ok(())
         })

@@ -214,7 +214,7 @@ async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
             "{name}"
         );
         let due = store.due_actions(10).await.unwrap();
-        store.mark_sent(due[0].id).await.unwrap();
+        store.mark_sent(due[0].id, due[0].fence).await.unwrap();
         let pruned = store.prune(now_ms() + 1000).await.unwrap();
         assert_eq!((pruned.payloads, pruned.inputs), (1, 1), "{name}");
         assert_eq!(
@@ -280,26 +280,52 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
             .unwrap();
         let due = store.due_actions(10).await.unwrap();
         assert_eq!(due.len(), 2, "{name}");
-        store.mark_sending(due[0].id).await.unwrap();
-        assert_eq!(store.due_actions(10).await.unwrap().len(), 1, "{name}");
+        assert!(
+            store.due_actions(10).await.unwrap().is_empty(),
+            "{name}: both are claimed"
+        );
+        assert!(
+            store.mark_sending(due[0].id, due[0].fence).await.unwrap(),
+            "{name}"
+        );
         assert_eq!(store.recover().await.unwrap(), (0, 1), "{name}");
-        let due = store.due_actions(10).await.unwrap();
-        assert!(due[0].uncertain, "{name}");
-        assert_eq!(due[0].attempts, 1, "{name}");
+        let again = store.due_actions(10).await.unwrap();
+        assert_eq!(again.len(), 2, "{name}: a restart lets its claims go");
+        assert!(again[0].uncertain && !again[1].uncertain, "{name}");
+        assert_eq!(again[0].attempts, 1, "{name}");
+        assert!(again[0].fence > due[0].fence, "{name}");
+        // The old claim's marks are ignored: it was taken over.
+        assert!(
+            !store.mark_sending(due[0].id, due[0].fence).await.unwrap(),
+            "{name}"
+        );
+        store.mark_sent(due[1].id, due[1].fence).await.unwrap();
         store
-            .mark_retry(due[0].id, "timeout".into(), false, now_ms() + 60_000)
+            .mark_retry(
+                again[0].id,
+                again[0].fence,
+                "timeout".into(),
+                false,
+                now_ms() + 60_000,
+            )
             .await
             .unwrap();
-        assert_eq!(
-            store.due_actions(10).await.unwrap().len(),
-            1,
-            "{name}: not due yet"
+        assert!(
+            store.due_actions(10).await.unwrap().is_empty(),
+            "{name}: not due yet, the other claimed"
         );
-        store.mark_dead(due[1].id, "gone".into()).await.unwrap();
+        store
+            .mark_dead(again[1].id, again[1].fence, "gone".into())
+            .await
+            .unwrap();
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.outbox_pending, counts.outbox_dead), (1, 1), "{name}");
         let rows = store.actions(Some("c1".into())).await.unwrap();
         assert_eq!(rows[0].last_error.as_deref(), Some("timeout"), "{name}");
+        assert!(
+            rows[0].state == "pending" && rows[1].state == "dead",
+            "{name}: {rows:?}"
+        );
         store.accept(event("n2")).await.unwrap();
         let claimed = store.claim_next().await.unwrap().expect("n2");
         assert!(
@@ -373,7 +399,10 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
         store.record_decision(a, 0, reply).await.unwrap();
         assert_eq!(state(store.clone()).await.bot_replies, 1, "{name}");
         let due = store.due_actions(10).await.unwrap();
-        store.mark_dead(due[0].id, "gone".into()).await.unwrap();
+        store
+            .mark_dead(due[0].id, due[0].fence, "gone".into())
+            .await
+            .unwrap();
         assert_eq!(state(store.clone()).await.bot_replies, 0, "{name}");
     }
 }
@@ -512,6 +541,7 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
         let short = |owner: &str| Leases {
             owner: owner.into(),
             event_ms: 100,
+            action_ms: 100,
         };
         let first = base.clone().with_leases(short("replica-1"));
         let second = base.clone().with_leases(short("replica-2"));
@@ -552,6 +582,34 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
             "{name}"
         );
         assert_eq!(base.actions(None).await.unwrap().len(), 1, "{name}");
+        // replica-1 claims the reply and marks it sending, then freezes past its lease:
+        // replica-2 takes it over as uncertain, and replica-1's late marks change nothing.
+        let frozen = first.due_actions(10).await.unwrap();
+        assert_eq!(frozen.len(), 1, "{name}");
+        assert!(
+            second.due_actions(10).await.unwrap().is_empty(),
+            "{name}: claimed"
+        );
+        assert!(
+            first.mark_sending(frozen[0].id, frozen[0].fence).await.unwrap(),
+            "{name}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let taken = second.due_actions(10).await.unwrap();
+        assert_eq!(taken.len(), 1, "{name}: taken over");
+        assert!(taken[0].uncertain, "{name}: it may have been sent");
+        assert!(
+            !first.mark_sending(frozen[0].id, frozen[0].fence).await.unwrap(),
+            "{name}"
+        );
+        first.mark_sent(frozen[0].id, frozen[0].fence).await.unwrap();
+        assert_eq!(
+            base.actions(None).await.unwrap()[0].state,
+            "pending",
+            "{name}: the stale mark is ignored"
+        );
+        second.mark_sent(taken[0].id, taken[0].fence).await.unwrap();
+        assert_eq!(base.actions(None).await.unwrap()[0].state, "sent", "{name}");
         // Another event claimed by replica-2, which then restarts.
         second.accept(event("n2")).await.unwrap();
         second.claim_next().await.unwrap().expect("n2");
