@@ -134,7 +134,10 @@ impl App {
         let store = store.with_leases(crate::store::Leases {
             owner: config.replica_id().into(),
             event_ms: seconds(config.worker.event_lease_seconds.max(1)),
-            action_ms: seconds(slowest_send.saturating_mul(4) + 60),
+            action_ms: seconds(match config.worker.action_lease_seconds {
+                0 => slowest_send.saturating_mul(4) + 60,
+                set => set,
+            }),
         });
         info!(store = %store.describe(), replica = %config.replica_id(), "store open");
         match store.recover().await.context("recovering interrupted work")? {

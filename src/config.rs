@@ -510,6 +510,10 @@ pub struct WorkerConfig {
     /// Seconds a claimed event stays this replica's; after that another replica may decide
     /// it (longer than the slowest decision, an LLM's timeout included).
     pub event_lease_seconds: u64,
+    /// Seconds claimed actions stay this replica's; 0: four times the slowest send that
+    /// `[intercom]` allows (every try timing out, every rate-limit wait at its longest), plus
+    /// a minute.
+    pub action_lease_seconds: u64,
 }
 
 impl Default for WorkerConfig {
@@ -521,6 +525,7 @@ impl Default for WorkerConfig {
             action_retry_base_ms: 2_000,
             decision_concurrency: 4,
             event_lease_seconds: 300,
+            action_lease_seconds: 0,
         }
     }
 }

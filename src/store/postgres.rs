@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
          ALTER TABLE outbox ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0,
            ADD COLUMN fence BIGINT NOT NULL DEFAULT 0",
     ),
+    (
+        4,
+        "CREATE INDEX outbox_conversation ON outbox (conversation_id, state)",
+    ),
 ];
 
 /// The version of the last migration.

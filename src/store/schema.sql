@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE (event_id, seq)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, id);
+-- A claim looks for the conversation's actions another claim holds.
+CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox (conversation_id, state);
 
 -- What frontdesk remembers of a conversation between events: set from the topics that carry
 -- no customer message (a teammate replied or was assigned, closed/opened, a rating).

@@ -19,5 +19,6 @@ mod knowledge;
 mod learning;
 mod outcomes;
 mod policy;
+mod replicas;
 mod spec;
 mod webhook;
