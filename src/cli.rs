@@ -151,7 +151,13 @@ pub enum Command {
         json: bool,
     },
     /// Apply the store's schema migrations and exit (`serve` applies them at start too).
-    Migrate,
+    Migrate {
+        /// Then copy this SQLite store (its data dir or file) into the PostgreSQL database,
+        /// which must hold no event yet: the decision log, conversation state, live results
+        /// and the pending outbox, ids kept.
+        #[arg(long, value_name = "PATH")]
+        from_sqlite: Option<PathBuf>,
+    },
     /// Print the decision log of a conversation.
     Log {
         /// Conversation id.
@@ -1007,9 +1013,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::debug!(ms = started.elapsed().as_millis() as u64, "report built");
             print_report(json, &report, || report.render())
         }
-        Command::Migrate => {
+        Command::Migrate { from_sqlite } => {
             telemetry::init(LogFormat::Pretty, "frontdesk=warn");
             let store = config.open_store().await.context("opening the store")?;
+            if let Some(path) = from_sqlite {
+                if config.database_url().is_none() {
+                    bail!("--from-sqlite copies into PostgreSQL: give --database-url or DATABASE_URL");
+                }
+                let copied = store
+                    .copy_from_sqlite(&path)
+                    .await
+                    .with_context(|| format!("copying {} into {}", path.display(), store.describe()))?;
+                println!("copied {} into {}:", path.display(), store.describe());
+                for (table, rows) in copied {
+                    println!("  {table:<14} {rows} row(s)");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let (applied, latest) = store.migrations();
             match (config.database_url(), applied.is_empty()) {
                 (None, _) => println!(

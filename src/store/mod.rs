@@ -6,6 +6,7 @@
 //!
 //! The store knows rows and states; it does not know what an action means.
 
+mod copy;
 mod live;
 mod postgres;
 mod sqlite;
@@ -352,6 +353,17 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(_) => (Vec::new(), 0),
             Backend::Postgres(p) => (p.applied().to_vec(), postgres::LATEST_MIGRATION),
+        }
+    }
+
+    /// Copies the SQLite store at `path` (its file or data dir) into this PostgreSQL store,
+    /// which must hold no event yet; returns the rows copied per table.
+    pub async fn copy_from_sqlite(&self, path: &Path) -> Result<Vec<(&'static str, usize)>> {
+        match &self.backend {
+            Backend::Postgres(p) => copy::from_sqlite(path, p).await,
+            Backend::Sqlite(_) => Err(Error::Postgres(
+                "the copy goes into PostgreSQL: give --database-url or DATABASE_URL".into(),
+            )),
         }
     }
 

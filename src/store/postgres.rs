@@ -134,6 +134,11 @@ impl PgStore {
         Ok(store)
     }
 
+    /// A pooled connection (for the copy from SQLite).
+    pub(super) async fn pool_client(&self) -> Result<deadpool_postgres::Object> {
+        self.client().await
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| {
             // The pool's message, then its causes (the refused connection, the bad password).

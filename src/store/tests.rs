@@ -629,3 +629,109 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
 async fn store_is_empty_of_actions(store: &Store) -> bool {
     store.actions(None).await.unwrap().is_empty()
 }
+
+/// `migrate --from-sqlite`: a SQLite store with decisions, live results, conversation state,
+/// an input, a pending action and one left `sending`, copied into PostgreSQL: the same log,
+/// state and results, the pending outbox kept (the in-flight send uncertain), new ids after
+/// the copied ones; a second copy into the same database is refused.
+#[tokio::test]
+async fn a_sqlite_store_moves_to_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(dir.path()).unwrap();
+    sqlite
+        .record_many(crate::bench::outcomes::synthetic(40, 4, 1_800_000_000))
+        .await
+        .unwrap();
+    sqlite
+        .update_conversation_state(
+            "app".into(),
+            "c9".into(),
+            StateUpdate {
+                teammate_took_over: Some(true),
+                closed: None,
+                rating: Some(5),
+            },
+        )
+        .await
+        .unwrap();
+    let id = new_event_id(
+        sqlite
+            .accept(NewEvent {
+                conversation_id: Some("c9".into()),
+                ..event("n-c9")
+            })
+            .await
+            .unwrap(),
+    );
+    let claimed = sqlite.claim_next().await.unwrap().expect("n-c9");
+    assert_eq!(claimed.id, id);
+    sqlite
+        .record_decision(
+            id,
+            claimed.fence,
+            NewDecision {
+                conversation_id: Some("c9".into()),
+                trigger_key: Some("app:c9:m1".into()),
+                outcome: "reply".into(),
+                record: "{\"outcome\":\"reply\"}".into(),
+                actions: vec![
+                    "{\"kind\":\"reply\",\"body_html\":\"hi\"}".into(),
+                    "{\"kind\":\"tag\",\"name\":\"x\"}".into(),
+                ],
+                input: Some("{\"conversation\":{\"messages\":[]}}".into()),
+                live: None,
+            },
+        )
+        .await
+        .unwrap();
+    let due = sqlite.due_actions(10).await.unwrap();
+    assert!(sqlite.mark_sending(due[0].id, due[0].fence).await.unwrap());
+    drop(sqlite);
+
+    let database = TestDatabase::create().await;
+    let postgres = Store::connect(&database.url).await.unwrap();
+    let copied = postgres.copy_from_sqlite(dir.path()).await.unwrap();
+    let count = |table: &str| copied.iter().find(|(t, _)| *t == table).map_or(0, |(_, n)| *n);
+    assert_eq!(count("inbox"), 41);
+    assert_eq!(count("decisions"), 41);
+    assert_eq!(count("outbox"), 2);
+    assert_eq!(count("live"), 40);
+    let sqlite = Store::open(dir.path()).unwrap();
+    for conversation in ["c9", "b1", "b7"] {
+        assert_eq!(
+            postgres.decisions_for(conversation.into()).await.unwrap(),
+            sqlite.decisions_for(conversation.into()).await.unwrap(),
+            "{conversation}"
+        );
+        assert_eq!(
+            postgres.touches_of(conversation.into()).await.unwrap(),
+            sqlite.touches_of(conversation.into()).await.unwrap(),
+            "{conversation}"
+        );
+    }
+    assert_eq!(
+        postgres
+            .conversation_state("app".into(), "c9".into())
+            .await
+            .unwrap(),
+        sqlite
+            .conversation_state("app".into(), "c9".into())
+            .await
+            .unwrap()
+    );
+    assert!(postgres.latest_input("c9".into()).await.unwrap().is_some());
+    assert_eq!(postgres.conversation_facts(0, i64::MAX).await.unwrap().len(), 40);
+    let outbox = postgres.due_actions(10).await.unwrap();
+    assert_eq!(outbox.len(), 2, "the pending outbox moved");
+    assert!(
+        outbox[0].uncertain,
+        "the send in flight is checked before it is posted again"
+    );
+    let next = new_event_id(postgres.accept(event("after-the-move")).await.unwrap());
+    assert!(next > id, "new ids follow the copied ones");
+    let again = postgres.copy_from_sqlite(dir.path()).await;
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("copy into an empty database")),
+        "a second copy is refused"
+    );
+}
