@@ -129,6 +129,9 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
 ];
 
+/// The rows of each table, as read from SQLite.
+type Rows = Vec<(&'static str, Vec<Vec<Value>>)>;
+
 /// One SQLite value as a PostgreSQL parameter of `kind`.
 fn parameter(value: Value, kind: Kind) -> Box<dyn ToSql + Sync + Send> {
     match (kind, value) {
@@ -161,7 +164,7 @@ pub(super) async fn from_sqlite(path: &Path, target: &PgStore) -> Result<Vec<(&'
     // Opening it as the store does brings an older file's schema up to date first.
     drop(super::SqliteStore::open(file.parent().unwrap_or(Path::new(".")))?);
     let source = file.clone();
-    let tables = tokio::task::spawn_blocking(move || -> Result<Vec<(&'static str, Vec<Vec<Value>>)>> {
+    let tables = tokio::task::spawn_blocking(move || -> Result<Rows> {
         let conn =
             rusqlite::Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut tables = Vec::new();
@@ -184,7 +187,7 @@ impl PgStore {
     /// Inserts the rows of each table, in one transaction, into a store with no event yet.
     async fn import(
         &self,
-        tables: Vec<(&'static str, Vec<Vec<Value>>)>,
+        tables: Rows,
         columns: &[(&str, &[(&str, Kind)])],
     ) -> Result<Vec<(&'static str, usize)>> {
         let mut client = self.pool_client().await?;
