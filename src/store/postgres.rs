@@ -35,6 +35,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
 /// The version of the last migration.
 pub(super) const LATEST_MIGRATION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
+/// The longest a session may sit idle inside a transaction before the server ends it.
+const IDLE_IN_TRANSACTION: &str = "-c idle_in_transaction_session_timeout=10s";
+
 /// An arbitrary constant naming frontdesk's migration lock.
 const MIGRATION_LOCK: i64 = 0x6672_6f6e_7464_6b31;
 
@@ -113,9 +116,18 @@ impl PgStore {
     /// Connects to `url`, then applies the migrations not applied yet.
     pub async fn connect(url: &str) -> Result<Self> {
         let shown: Arc<str> = mask_url(url).into();
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::Postgres(format!("{shown} is not a PostgreSQL URL: {e}")))?;
+        // A replica frozen (or cut off) inside a transaction would hold its row locks for as
+        // long as its connection lives, and `SKIP LOCKED` would pass over those rows for
+        // good: the server ends such a session after a while, and its claims expire as
+        // leases do. frontdesk's transactions never wait on anything but the database.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {IDLE_IN_TRANSACTION}"),
+            None => IDLE_IN_TRANSACTION.to_owned(),
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
             NoTls,
