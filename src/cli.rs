@@ -297,7 +297,9 @@ pub enum EvalCommand {
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Webhook acknowledgements per second and latency, beside a bare axum handler.
+    /// Webhook acknowledgements per second and latency, beside a bare axum handler; with
+    /// --database-url, the inbox on that PostgreSQL database (give it an empty one: the
+    /// benchmark fills it).
     Ingest {
         /// Seconds per phase.
         #[arg(long, default_value_t = 5.0)]
@@ -1224,12 +1226,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=error");
-            let mut report = bench::ingest(IngestOptions {
-                seconds,
-                rate,
-                concurrency,
-                idle_connections,
-            })
+            let mut report = bench::ingest(
+                IngestOptions {
+                    seconds,
+                    rate,
+                    concurrency,
+                    idle_connections,
+                },
+                config.database_url().map(str::to_owned),
+            )
             .await?;
             if with_worker {
                 report.with_worker = Some(bench::ingest_with_worker(&config, 200, seconds, rate).await?);

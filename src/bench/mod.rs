@@ -41,6 +41,10 @@ pub struct IngestOptions {
     pub idle_connections: usize,
 }
 
+/// Where the benchmark's inbox lives: a temporary SQLite store, or the PostgreSQL database
+/// at this URL (which the benchmark fills with its events: give it an empty one).
+pub type IngestDatabase = Option<String>;
+
 /// Figures for one server.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct ServerFigures {
@@ -169,9 +173,9 @@ pub async fn ingest_with_worker(
 const SECRET: &str = "bench-client-secret";
 
 /// Runs the benchmark.
-pub async fn ingest(options: IngestOptions) -> anyhow::Result<IngestReport> {
+pub async fn ingest(options: IngestOptions, database: IngestDatabase) -> anyhow::Result<IngestReport> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+    let store = Store::open_or_connect(database.as_deref(), dir.path()).await?;
     let state = WebhookState {
         store,
         secrets: Arc::new(webhook::ClientSecrets::single(SecretString::from(SECRET))),
