@@ -96,6 +96,11 @@ impl Executor {
     /// conversation running its actions in order; returns how many actions were started. A
     /// slow or rate-limited conversation holds up only its own later actions.
     pub async fn dispatch_due(&self, in_flight: &mut InFlight) -> Result<usize, store::Error> {
+        // This process's own view of the claim's end: a send is not started after it, even
+        // when the process was frozen between the `sending` mark and the request.
+        let leases = self.store.leases();
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(u64::try_from(leases.action_ms - leases.send_margin_ms()).unwrap_or(0));
         let due = self.store.due_actions(256).await?;
         let mut groups: Vec<((String, String), Vec<StoredAction>)> = Vec::new();
         for row in due {
@@ -114,7 +119,7 @@ impl Executor {
             let this = self.clone();
             let task = in_flight.tasks.spawn(async move {
                 for row in rows {
-                    this.run_one(row).await?;
+                    this.run_one(row, deadline).await?;
                 }
                 Ok(())
             });
@@ -124,7 +129,7 @@ impl Executor {
     }
 
     #[tracing::instrument(skip_all, fields(action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id))]
-    async fn run_one(&self, row: StoredAction) -> Result<(), store::Error> {
+    async fn run_one(&self, row: StoredAction, deadline: tokio::time::Instant) -> Result<(), store::Error> {
         let action: Action = match serde_json::from_str(&row.action) {
             Ok(action) => action,
             Err(error) => {

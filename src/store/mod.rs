@@ -367,6 +367,14 @@ impl Store {
         }
     }
 
+    /// The leases this store claims with.
+    pub fn leases(&self) -> &Leases {
+        match &self.backend {
+            Backend::Sqlite(s) => s.leases(),
+            Backend::Postgres(p) => p.leases(),
+        }
+    }
+
     /// The same store, claiming with `leases`.
     pub fn with_leases(self, leases: Leases) -> Self {
         Self {

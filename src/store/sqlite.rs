@@ -122,6 +122,11 @@ impl SqliteStore {
         })
     }
 
+    /// The leases this store claims with.
+    pub fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
     /// The same store, claiming with `leases`.
     pub fn with_leases(mut self, leases: Leases) -> Self {
         self.leases = leases;
