@@ -157,7 +157,9 @@ impl Executor {
                 }
             }
         }
-        if !self.store.mark_sending(row.id, row.fence).await? {
+        // Past the claim's end by this process's clock (it may have been frozen since the
+        // mark), the action is left `sending`: another worker takes it over as uncertain.
+        if !self.store.mark_sending(row.id, row.fence).await? || tokio::time::Instant::now() >= deadline {
             warn!(
                 kind,
                 "the claim on this action ran out and another worker has it: not sending"
