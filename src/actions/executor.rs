@@ -103,15 +103,21 @@ impl Executor {
             + Duration::from_millis(u64::try_from(leases.action_ms - leases.send_margin_ms()).unwrap_or(0));
         let due = self.store.due_actions(256).await?;
         let mut groups: Vec<((String, String), Vec<StoredAction>)> = Vec::new();
+        let mut not_now = Vec::new();
         for row in due {
             let key = (row.app_id.clone(), row.conversation_id.clone());
             if in_flight.contains(&key) {
+                // Claimed, but its conversation is in hand: let it go for the next round.
+                not_now.push((row.id, row.fence));
                 continue;
             }
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, rows)) => rows.push(row),
                 None => groups.push((key, vec![row])),
             }
+        }
+        if !not_now.is_empty() {
+            self.store.release_actions(not_now).await?;
         }
         let mut count = 0;
         for (key, rows) in groups {

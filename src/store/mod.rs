@@ -441,6 +441,9 @@ dispatch! {
     /// Marks an action in flight, committed before the request is sent; `false` (send
     /// nothing) when its claim `fence` is not the latest or its lease is about to run out.
     fn mark_sending(&self, action_id: i64, fence: i64) -> bool;
+    /// Lets go of claimed actions this worker will not run now (their conversation is in
+    /// hand already): they are claimable again at once.
+    fn release_actions(&self, claims: Vec<(i64, i64)>) -> ();
     /// Marks an action done (when `fence` is still its claim's).
     fn mark_sent(&self, action_id: i64, fence: i64) -> ();
     /// Marks an action recorded by a dry run (nothing was sent).

@@ -474,6 +474,20 @@ impl PgStore {
             == 1)
     }
 
+    pub(super) async fn release_actions(&self, claims: Vec<(i64, i64)>) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for (id, fence) in claims {
+            tx.execute(
+                "UPDATE outbox SET lease_until = 0 WHERE id = $1 AND fence = $2 AND state = 'pending'",
+                &[&id, &fence],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(super) async fn mark_sent(&self, action_id: i64, fence: i64) -> Result<()> {
         self.set_action(
             "UPDATE outbox SET state = 'sent', sent_at = $3, uncertain = 0 WHERE id = $1 AND fence = $2",

@@ -393,6 +393,22 @@ impl SqliteStore {
         .await
     }
 
+    /// Lets go of claimed actions (see [`Store::release_actions`]).
+    pub async fn release_actions(&self, claims: Vec<(i64, i64)>) -> Result<()> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            for (id, fence) in claims {
+                tx.execute(
+                    "UPDATE outbox SET lease_until = 0 WHERE id = ?1 AND fence = ?2 AND state = 'pending'",
+                    params![id, fence],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Marks an action done.
     pub async fn mark_sent(&self, action_id: i64, fence: i64) -> Result<()> {
         let now = now_ms();
