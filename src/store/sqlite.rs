@@ -258,23 +258,7 @@ impl SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
             )?;
-            if let Some(conversation_id) = &decision.conversation_id {
-                for (seq, action) in decision.actions.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![event_id, seq as i64, conversation_id, action, now],
-                    )?;
-                }
-            }
-            if let Some(input) = &decision.input {
-                tx.execute(
-                    "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
-                    params![event_id, input],
-                )?;
-            }
-            if let Some(write) = &decision.live {
-                live::apply(&tx, event_id, write)?;
-            }
+            write_decision_rest(&tx, event_id, &decision, now)?;
             tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
             tx.commit()?;
             Ok(Recorded::Stored)
@@ -306,23 +290,7 @@ impl SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
                 )?;
-                if let Some(conversation_id) = &decision.conversation_id {
-                    for (seq, action) in decision.actions.iter().enumerate() {
-                        tx.execute(
-                            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![event_id, seq as i64, conversation_id, action, now],
-                        )?;
-                    }
-                }
-                if let Some(input) = &decision.input {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
-                        params![event_id, input],
-                    )?;
-                }
-                if let Some(write) = &decision.live {
-                    live::apply(&tx, event_id, write)?;
-                }
+                write_decision_rest(&tx, event_id, decision, now)?;
                 stored += 1;
             }
             tx.commit()?;
@@ -719,6 +687,34 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// The outbox rows, the input and the live-results changes of a decision whose row is
+/// written, in the caller's transaction (as PostgreSQL's `write_decision_rest`).
+fn write_decision_rest(
+    tx: &rusqlite::Transaction<'_>,
+    event_id: i64,
+    decision: &NewDecision,
+    now: i64,
+) -> rusqlite::Result<()> {
+    if let Some(conversation_id) = &decision.conversation_id {
+        for (seq, action) in decision.actions.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![event_id, seq as i64, conversation_id, action, now],
+            )?;
+        }
+    }
+    if let Some(input) = &decision.input {
+        tx.execute(
+            "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
+            params![event_id, input],
+        )?;
+    }
+    if let Some(write) = &decision.live {
+        live::apply(tx, event_id, write)?;
+    }
+    Ok(())
 }
 
 /// Deletes the decision inputs and empties the payloads of the finished inbox events that
