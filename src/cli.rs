@@ -298,9 +298,12 @@ pub enum EvalCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Webhook acknowledgements per second and latency, beside a bare axum handler; with
-    /// --database-url, the inbox on that PostgreSQL database (give it an empty one: the
-    /// benchmark fills it).
+    /// --database-url, the inbox on a scratch database the benchmark creates on that
+    /// PostgreSQL server (and drops afterwards), shared by --replicas webhook servers.
     Ingest {
+        /// Replicas sharing the PostgreSQL database (SQLite allows one).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
         /// Seconds per phase.
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
@@ -323,8 +326,15 @@ pub enum BenchCommand {
     },
     /// Webhook-to-action latency at 1 and 100 conversations in flight, outbox actions per
     /// second, and a 429 storm (no action lost, none duplicated, the delay), against an
-    /// in-process fake Intercom.
+    /// in-process fake Intercom. With --database-url, on a scratch database the benchmark
+    /// creates on that PostgreSQL server, shared by --replicas apps.
     Actions {
+        /// Replicas sharing the PostgreSQL database (SQLite allows one).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        /// Conversations in flight in the second latency run.
+        #[arg(long, default_value_t = 100)]
+        in_flight: usize,
         /// Conversations per latency run.
         #[arg(long, default_value_t = 500)]
         conversations: usize,
@@ -1124,6 +1134,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Actions {
+            replicas,
+            in_flight,
             conversations,
             outbox_decisions,
             storm_seconds,
@@ -1134,6 +1146,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = bench::actions::run(
                 &config,
                 bench::actions::ActionsOptions {
+                    backend: bench::Backend {
+                        database_url: config.database_url().map(str::to_owned),
+                        replicas,
+                    },
+                    in_flight,
                     conversations,
                     outbox_decisions,
                     storm_seconds,
@@ -1218,6 +1235,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Ingest {
+            replicas,
             seconds,
             rate,
             concurrency,
@@ -1226,6 +1244,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         }) => {
             telemetry::init(LogFormat::Pretty, "frontdesk=error");
+            let backend = bench::Backend {
+                database_url: config.database_url().map(str::to_owned),
+                replicas,
+            };
             let mut report = bench::ingest(
                 IngestOptions {
                     seconds,
@@ -1233,11 +1255,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     concurrency,
                     idle_connections,
                 },
-                config.database_url().map(str::to_owned),
+                &backend,
             )
             .await?;
             if with_worker {
-                report.with_worker = Some(bench::ingest_with_worker(&config, 200, seconds, rate).await?);
+                report.with_worker =
+                    Some(bench::ingest_with_worker(&config, &backend, 200, seconds, rate).await?);
             }
             print_report(json, &report, || report.render())
         }

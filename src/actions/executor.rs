@@ -23,9 +23,17 @@ const CLOCK_SLACK_MS: i64 = 120_000;
 pub struct InFlight {
     keys: std::collections::HashMap<tokio::task::Id, (String, String)>,
     tasks: tokio::task::JoinSet<Result<(), store::Error>>,
+    /// Actions were claimed and let go because their conversation was in hand.
+    held_back: bool,
 }
 
 impl InFlight {
+    /// Whether actions were let go since the last call because their conversation was in
+    /// hand (they are due as soon as it finishes).
+    pub fn take_held_back(&mut self) -> bool {
+        std::mem::take(&mut self.held_back)
+    }
+
     fn contains(&self, key: &(String, String)) -> bool {
         self.keys.values().any(|k| k == key)
     }
@@ -117,6 +125,7 @@ impl Executor {
             }
         }
         if !not_now.is_empty() {
+            in_flight.held_back = true;
             self.store.release_actions(not_now).await?;
         }
         let mut count = 0;

@@ -11,9 +11,8 @@
 //!    end) for `storm_seconds` while conversations arrive; afterwards every action must have
 //!    landed once, none twice, none dead-lettered, and the delay after the storm is reported.
 
+use super::cluster::{Backend, Cluster};
 use super::percentile;
-use crate::app::App;
-use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::intercom::{Helpdesks, IntercomClient};
 use crate::store::{NewDecision, NewEvent, Store};
@@ -38,8 +37,12 @@ const TOKEN: &str = "bench-access-token";
 const BOT_ADMIN: &str = "991267696";
 
 /// Benchmark settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ActionsOptions {
+    /// The store, and how many replicas share it.
+    pub backend: Backend,
+    /// Conversations in flight in the second latency run (the first has one).
+    pub in_flight: usize,
     /// Conversations per latency run.
     pub conversations: usize,
     /// Decisions written for the outbox phase (four actions each).
@@ -95,6 +98,8 @@ pub struct StormFigures {
 /// Everything measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ActionsReport {
+    /// `SQLite`, or PostgreSQL and its replicas.
+    pub backend: String,
     /// Latency runs.
     pub latency: Vec<LatencyFigures>,
     /// Outbox actions per second.
@@ -188,10 +193,8 @@ async fn start_fake() -> anyhow::Result<(Arc<Fake>, SocketAddr)> {
     Ok((fake, addr))
 }
 
-fn bench_config(base: &Config, fake: SocketAddr, data_dir: &std::path::Path) -> Config {
+fn bench_config(base: &Config, fake: SocketAddr) -> Config {
     let mut config = base.clone();
-    config.server.listen = "127.0.0.1:0".into();
-    config.server.data_dir = data_dir.to_owned();
     config.intercom.base_url = Some(format!("http://{fake}"));
     config.intercom.admin_id = Some(BOT_ADMIN.into());
     config.intercom.dry_run = false;
@@ -211,9 +214,12 @@ fn bench_config(base: &Config, fake: SocketAddr, data_dir: &std::path::Path) -> 
     config
 }
 
-async fn start_app(config: &Config) -> anyhow::Result<App> {
-    let client = IntercomClient::new(&config.intercom, SecretString::from(TOKEN))?;
-    App::start(config, Helpdesks::single(Arc::new(client)), Arc::new(SystemClock)).await
+async fn start_cluster(config: &Config, backend: &Backend) -> anyhow::Result<Cluster> {
+    Cluster::start(config, backend, || {
+        let client = IntercomClient::new(&config.intercom, SecretString::from(TOKEN))?;
+        Ok(Helpdesks::single(Arc::new(client)))
+    })
+    .await
 }
 
 fn question_body(conversation: &str, text: &str) -> Vec<u8> {
@@ -281,15 +287,15 @@ async fn drained(store: &Store, deadline: Duration) -> anyhow::Result<()> {
 
 async fn latency_run(
     base: &Config,
+    backend: &Backend,
     questions: &[String],
     conversations: usize,
     concurrency: usize,
 ) -> anyhow::Result<LatencyFigures> {
     let (fake, fake_addr) = start_fake().await?;
-    let dir = tempfile::tempdir()?;
-    let config = bench_config(base, fake_addr, dir.path());
-    let app = start_app(&config).await?;
-    let addr = app.addr();
+    let config = bench_config(base, fake_addr);
+    let app = start_cluster(&config, backend).await?;
+    let addrs = app.addrs();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -308,6 +314,7 @@ async fn latency_run(
         );
         let questions = questions.to_vec();
         let store = app.store().clone();
+        let addrs = Arc::clone(&addrs);
         clients.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -315,6 +322,7 @@ async fn latency_run(
                     break;
                 }
                 let id = format!("{}", 300_000 + i);
+                let addr = addrs[i % addrs.len()];
                 let at = post_question(&http, addr, &id, &questions[i % questions.len()]).await;
                 posted.lock().expect("posted lock").insert(id.clone(), at);
                 if let Some(seen) = first_action(&fake, &id, Duration::from_secs(30)).await {
@@ -359,11 +367,10 @@ async fn latency_run(
     })
 }
 
-async fn outbox_run(base: &Config, decisions: usize) -> anyhow::Result<(usize, f64)> {
+async fn outbox_run(base: &Config, backend: &Backend, decisions: usize) -> anyhow::Result<(usize, f64)> {
     let (fake, fake_addr) = start_fake().await?;
-    let dir = tempfile::tempdir()?;
-    let config = bench_config(base, fake_addr, dir.path());
-    let store = Store::open(dir.path())?;
+    let config = bench_config(base, fake_addr);
+    let (store, _scratch) = backend.store().await?;
     let actions = [
         json!({"kind": "reply", "body_html": "<p>Standard shipping costs $8.00.</p>"}),
         json!({"kind": "tag", "name": "frontdesk-answered"}),
@@ -426,14 +433,15 @@ async fn outbox_run(base: &Config, decisions: usize) -> anyhow::Result<(usize, f
 
 async fn storm_run(
     base: &Config,
+    backend: &Backend,
     questions: &[String],
     seconds: u64,
     conversations: usize,
 ) -> anyhow::Result<StormFigures> {
     let (fake, fake_addr) = start_fake().await?;
-    let dir = tempfile::tempdir()?;
-    let config = bench_config(base, fake_addr, dir.path());
-    let app = start_app(&config).await?;
+    let config = bench_config(base, fake_addr);
+    let app = start_cluster(&config, backend).await?;
+    let addrs = app.addrs();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -446,7 +454,13 @@ async fn storm_run(
     let spacing = Duration::from_secs_f64(seconds as f64 / 2.0 / conversations.max(1) as f64);
     for i in 0..conversations {
         let id = format!("{}", 500_000 + i);
-        let at = post_question(&http, app.addr(), &id, &questions[i % questions.len()]).await;
+        let at = post_question(
+            &http,
+            addrs[i % addrs.len()],
+            &id,
+            &questions[i % questions.len()],
+        )
+        .await;
         posted.insert(id, at);
         tokio::time::sleep(spacing).await;
     }
@@ -493,14 +507,25 @@ pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<Act
             .collect();
     anyhow::ensure!(!questions.is_empty(), "no eval questions to send");
     let mut latency = Vec::new();
-    for concurrency in [1, 100] {
-        latency.push(latency_run(config, &questions, options.conversations, concurrency).await?);
+    for concurrency in [1, options.in_flight] {
+        latency.push(
+            latency_run(
+                config,
+                &options.backend,
+                &questions,
+                options.conversations,
+                concurrency,
+            )
+            .await?,
+        );
     }
-    let (outbox_actions, outbox_actions_per_second) = outbox_run(config, options.outbox_decisions).await?;
+    let (outbox_actions, outbox_actions_per_second) =
+        outbox_run(config, &options.backend, options.outbox_decisions).await?;
     let storm = if options.storm_seconds > 0 {
         Some(
             storm_run(
                 config,
+                &options.backend,
                 &questions,
                 options.storm_seconds,
                 options.storm_conversations,
@@ -511,6 +536,7 @@ pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<Act
         None
     };
     Ok(ActionsReport {
+        backend: options.backend.describe(),
         latency,
         outbox_actions_per_second,
         outbox_actions,
@@ -521,8 +547,10 @@ pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<Act
 impl ActionsReport {
     /// The terminal summary.
     pub fn render(&self) -> String {
-        let mut out =
-            String::from("webhook to action (extractive drafter, real client, fake Intercom on loopback)\n");
+        let mut out = format!(
+            "webhook to action on {} (extractive drafter, real client, fake Intercom on loopback)\n",
+            self.backend
+        );
         for l in &self.latency {
             out.push_str(&format!(
                 "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s\n",

@@ -9,6 +9,7 @@
 //! machine with the servers; the worker is not running, so only the ack path is measured.
 
 pub mod actions;
+pub mod cluster;
 pub mod outcomes;
 
 pub use crate::stats::{percentile, percentiles};
@@ -41,9 +42,7 @@ pub struct IngestOptions {
     pub idle_connections: usize,
 }
 
-/// Where the benchmark's inbox lives: a temporary SQLite store, or the PostgreSQL database
-/// at this URL (which the benchmark fills with its events: give it an empty one).
-pub type IngestDatabase = Option<String>;
+pub use cluster::Backend;
 
 /// Figures for one server.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -63,8 +62,10 @@ pub struct ServerFigures {
 }
 
 /// Both servers' figures.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct IngestReport {
+    /// `SQLite`, or PostgreSQL and its replicas.
+    pub backend: String,
     /// frontdesk's webhook with the durable inbox.
     pub frontdesk: ServerFigures,
     /// A bare axum handler.
@@ -105,28 +106,26 @@ pub struct WorkerFigures {
 }
 
 /// Ack latency with the whole service running (worker, outbox in dry run, the shipped
-/// pipeline), `sequential` awaited deliveries then `seconds` at `rate`.
+/// pipeline) on every replica of `backend`, `sequential` awaited deliveries then `seconds` at
+/// `rate`, spread over the replicas round robin.
 pub async fn ingest_with_worker(
     base: &crate::config::Config,
+    backend: &Backend,
     sequential: usize,
     seconds: f64,
     rate: u32,
 ) -> anyhow::Result<WorkerFigures> {
-    let dir = tempfile::tempdir()?;
     let mut config = base.clone();
-    config.server.listen = "127.0.0.1:0".into();
-    config.server.data_dir = dir.path().to_owned();
-    config.server.admin_listen = None;
     config.intercom.dry_run = true;
     config.llm.api_base = None;
     config.secrets.intercom_client_secret = Some(SecretString::from(SECRET));
-    let app = crate::app::App::start(
-        &config,
-        crate::intercom::Helpdesks::single(Arc::new(crate::intercom::RecordingHelpdesk::new(None))),
-        Arc::new(crate::clock::SystemClock),
-    )
+    let app = cluster::Cluster::start(&config, backend, || {
+        Ok(crate::intercom::Helpdesks::single(Arc::new(
+            crate::intercom::RecordingHelpdesk::new(None),
+        )))
+    })
     .await?;
-    let addr = app.addr();
+    let addrs = app.addrs();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(10))
@@ -134,18 +133,18 @@ pub async fn ingest_with_worker(
     let counter = Arc::new(AtomicU64::new(10_000_000));
     let mut errors = 0;
     for _ in 0..50 {
-        post_one(&client, addr, counter.fetch_add(1, Ordering::Relaxed)).await;
+        post_one(&client, &addrs, counter.fetch_add(1, Ordering::Relaxed)).await;
     }
     let mut sequential_ms = Vec::with_capacity(sequential);
     for _ in 0..sequential {
         let started = Instant::now();
-        if !post_one(&client, addr, counter.fetch_add(1, Ordering::Relaxed)).await {
+        if !post_one(&client, &addrs, counter.fetch_add(1, Ordering::Relaxed)).await {
             errors += 1;
         }
         sequential_ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     sequential_ms.sort_by(f64::total_cmp);
-    let (mut fixed_ms, fixed_errors) = fixed_rate(&client, addr, &counter, seconds, rate).await;
+    let (mut fixed_ms, fixed_errors) = fixed_rate(&client, &addrs, &counter, seconds, rate).await;
     fixed_ms.sort_by(f64::total_cmp);
     let decided = app
         .store()
@@ -172,10 +171,74 @@ pub async fn ingest_with_worker(
 
 const SECRET: &str = "bench-client-secret";
 
-/// Runs the benchmark.
-pub async fn ingest(options: IngestOptions, database: IngestDatabase) -> anyhow::Result<IngestReport> {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open_or_connect(database.as_deref(), dir.path()).await?;
+/// Runs the benchmark: `backend.replicas` webhook servers on one store, beside as many bare
+/// handlers.
+pub async fn ingest(options: IngestOptions, backend: &Backend) -> anyhow::Result<IngestReport> {
+    let (store, scratch) = backend.store().await?;
+    let mut frontdesk = vec![serve_webhook(store).await?];
+    let mut bare =
+        vec![serve(Router::new().route(webhook::WEBHOOK_PATH, post(|| async { StatusCode::OK }))).await?];
+    for _ in 1..backend.replicas.max(1) {
+        frontdesk.push(serve_webhook(scratch.open().await?).await?);
+        bare.push(
+            serve(Router::new().route(webhook::WEBHOOK_PATH, post(|| async { StatusCode::OK }))).await?,
+        );
+    }
+    let (frontdesk, bare): (Arc<[SocketAddr]>, Arc<[SocketAddr]>) = (frontdesk.into(), bare.into());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency.max(64))
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut crowd = Vec::with_capacity(options.idle_connections * 2);
+    for addrs in [&frontdesk, &bare] {
+        for i in 0..options.idle_connections {
+            if let Ok(stream) = tokio::net::TcpStream::connect(addrs[i % addrs.len()]).await {
+                crowd.push(stream);
+            }
+        }
+    }
+    // Warm up both (connections, SQLite pages).
+    for addrs in [&frontdesk, &bare] {
+        closed_loop(&client, addrs, &counter, 0.5, options.concurrency).await;
+    }
+    // The closed loops alternate between the two servers, three rounds each, and the median
+    // round counts: the machine's speed drifts, and a lone run of each server compares two
+    // moments as much as two servers.
+    let mut rounds = [Vec::new(), Vec::new()];
+    let mut closed_errors = [0, 0];
+    for _ in 0..THROUGHPUT_ROUNDS {
+        for (i, addrs) in [&frontdesk, &bare].into_iter().enumerate() {
+            let (done, errors) =
+                closed_loop(&client, addrs, &counter, options.seconds, options.concurrency).await;
+            rounds[i].push(done as f64 / options.seconds);
+            closed_errors[i] += errors;
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let mut frontdesk_figures = measure(&client, &frontdesk, &counter, options).await;
+    let mut bare_figures = measure(&client, &bare, &counter, options).await;
+    frontdesk_figures.throughput_rps = median(&mut rounds[0]);
+    frontdesk_figures.errors += closed_errors[0];
+    bare_figures.throughput_rps = median(&mut rounds[1]);
+    bare_figures.errors += closed_errors[1];
+    drop(crowd);
+    Ok(IngestReport {
+        backend: backend.describe(),
+        frontdesk: frontdesk_figures,
+        bare: bare_figures,
+        rate: options.rate,
+        concurrency: options.concurrency,
+        idle_connections: options.idle_connections,
+        with_worker: None,
+    })
+}
+
+/// frontdesk's own webhook server loop on `store`, with its default connection limits.
+async fn serve_webhook(store: Store) -> anyhow::Result<SocketAddr> {
     let state = WebhookState {
         store,
         secrets: Arc::new(webhook::ClientSecrets::single(SecretString::from(SECRET))),
@@ -190,65 +253,15 @@ pub async fn ingest(options: IngestOptions, database: IngestDatabase) -> anyhow:
         admin_failures: Arc::default(),
         dashboard: None,
     };
-    // frontdesk's own server loop, with its default connection limits.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let frontdesk = listener.local_addr()?;
+    let addr = listener.local_addr()?;
     tokio::spawn(webhook::serve(
         listener,
         webhook::router(state, false),
         crate::config::Config::default().connection_limits(),
         tokio_util::sync::CancellationToken::new(),
     ));
-    let bare = serve(Router::new().route(webhook::WEBHOOK_PATH, post(|| async { StatusCode::OK }))).await?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(options.concurrency.max(64))
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let counter = Arc::new(AtomicU64::new(0));
-    let mut crowd = Vec::with_capacity(options.idle_connections * 2);
-    for addr in [frontdesk, bare] {
-        for _ in 0..options.idle_connections {
-            if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
-                crowd.push(stream);
-            }
-        }
-    }
-    // Warm up both (connections, SQLite pages).
-    for addr in [frontdesk, bare] {
-        closed_loop(&client, addr, &counter, 0.5, options.concurrency).await;
-    }
-    // The closed loops alternate between the two servers, three rounds each, and the median
-    // round counts: the machine's speed drifts, and a lone run of each server compares two
-    // moments as much as two servers.
-    let mut rounds = [Vec::new(), Vec::new()];
-    let mut closed_errors = [0, 0];
-    for _ in 0..THROUGHPUT_ROUNDS {
-        for (i, addr) in [frontdesk, bare].into_iter().enumerate() {
-            let (done, errors) =
-                closed_loop(&client, addr, &counter, options.seconds, options.concurrency).await;
-            rounds[i].push(done as f64 / options.seconds);
-            closed_errors[i] += errors;
-        }
-    }
-    let median = |values: &mut Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    let mut frontdesk_figures = measure(&client, frontdesk, &counter, options).await;
-    let mut bare_figures = measure(&client, bare, &counter, options).await;
-    frontdesk_figures.throughput_rps = median(&mut rounds[0]);
-    frontdesk_figures.errors += closed_errors[0];
-    bare_figures.throughput_rps = median(&mut rounds[1]);
-    bare_figures.errors += closed_errors[1];
-    drop(crowd);
-    Ok(IngestReport {
-        frontdesk: frontdesk_figures,
-        bare: bare_figures,
-        rate: options.rate,
-        concurrency: options.concurrency,
-        idle_connections: options.idle_connections,
-        with_worker: None,
-    })
+    Ok(addr)
 }
 
 async fn serve(router: Router) -> anyhow::Result<SocketAddr> {
@@ -264,12 +277,13 @@ const THROUGHPUT_ROUNDS: usize = 3;
 /// The fixed-rate latency of one server (the throughput is filled in by the caller).
 async fn measure(
     client: &reqwest::Client,
-    addr: SocketAddr,
+    addrs: &Arc<[SocketAddr]>,
     counter: &Arc<AtomicU64>,
     options: IngestOptions,
 ) -> ServerFigures {
     let errors_closed = 0;
-    let (mut latencies, errors_open) = fixed_rate(client, addr, counter, options.seconds, options.rate).await;
+    let (mut latencies, errors_open) =
+        fixed_rate(client, addrs, counter, options.seconds, options.rate).await;
     latencies.sort_by(f64::total_cmp);
     ServerFigures {
         throughput_rps: 0.0,
@@ -291,7 +305,9 @@ pub fn signed_notification(n: u64) -> (Vec<u8>, String) {
     (body.into_bytes(), signature)
 }
 
-async fn post_one(client: &reqwest::Client, addr: SocketAddr, n: u64) -> bool {
+/// Posts notification `n` to one of `addrs`, round robin by `n`.
+async fn post_one(client: &reqwest::Client, addrs: &[SocketAddr], n: u64) -> bool {
+    let addr = addrs[n as usize % addrs.len()];
     let (body, signature) = signed_notification(n);
     match client
         .post(format!("http://{addr}{}", webhook::WEBHOOK_PATH))
@@ -308,7 +324,7 @@ async fn post_one(client: &reqwest::Client, addr: SocketAddr, n: u64) -> bool {
 
 async fn closed_loop(
     client: &reqwest::Client,
-    addr: SocketAddr,
+    addrs: &Arc<[SocketAddr]>,
     counter: &Arc<AtomicU64>,
     seconds: f64,
     concurrency: usize,
@@ -318,10 +334,11 @@ async fn closed_loop(
     for _ in 0..concurrency.max(1) {
         let client = client.clone();
         let counter = Arc::clone(counter);
+        let addrs = Arc::clone(addrs);
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0u64, 0u64);
             while Instant::now() < deadline {
-                if post_one(&client, addr, counter.fetch_add(1, Ordering::Relaxed)).await {
+                if post_one(&client, &addrs, counter.fetch_add(1, Ordering::Relaxed)).await {
                     ok += 1;
                 } else {
                     failed += 1;
@@ -342,7 +359,7 @@ async fn closed_loop(
 
 async fn fixed_rate(
     client: &reqwest::Client,
-    addr: SocketAddr,
+    addrs: &Arc<[SocketAddr]>,
     counter: &Arc<AtomicU64>,
     seconds: f64,
     rate: u32,
@@ -356,8 +373,9 @@ async fn fixed_rate(
         tokio::time::sleep_until(scheduled).await;
         let client = client.clone();
         let n = counter.fetch_add(1, Ordering::Relaxed);
+        let addrs = Arc::clone(addrs);
         tasks.push(tokio::spawn(async move {
-            let ok = post_one(&client, addr, n).await;
+            let ok = post_one(&client, &addrs, n).await;
             (ok, scheduled.elapsed().as_secs_f64() * 1000.0)
         }));
     }
@@ -382,7 +400,8 @@ impl IngestReport {
             )
         };
         let mut out = format!(
-            "ingest benchmark on loopback (closed loop: {} clients; fixed rate: {} req/s; {} idle connections held)\n{:<28} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
+            "ingest benchmark on loopback, {} (closed loop: {} clients; fixed rate: {} req/s; {} idle connections held)\n{:<28} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
+            self.backend,
             self.concurrency,
             self.rate,
             self.idle_connections,

@@ -400,23 +400,31 @@ pub async fn run_outbox(
     cancel: CancellationToken,
 ) {
     let mut in_flight = crate::actions::InFlight::default();
+    let mut dispatch = true;
+    // A steady tick, not a sleep restarted by every finished conversation, so that retries
+    // come due under a stream of finishes too.
+    let mut poll = tokio::time::interval(poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if cancel.is_cancelled() {
             break;
         }
-        if let Err(error) = executor.dispatch_due(&mut in_flight).await {
+        if dispatch && let Err(error) = executor.dispatch_due(&mut in_flight).await {
             error!(%error, "outbox run failed");
         }
-        tokio::select! {
+        // A finished conversation needs a new claim only when actions of its were let go
+        // meanwhile; new decisions wake the loop, and the poll catches retries coming due.
+        dispatch = tokio::select! {
             () = cancel.cancelled() => break,
-            () = wake.notified() => {}
-            () = tokio::time::sleep(poll_interval) => {}
+            () = wake.notified() => true,
+            _ = poll.tick() => true,
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Err(error) = done {
                     error!(%error, "outbox run failed");
                 }
+                in_flight.take_held_back()
             }
-        }
+        };
     }
     // Let the conversations in hand finish (the app bounds this by its grace period).
     while let Some(done) = in_flight.join_next().await {

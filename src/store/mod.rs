@@ -9,11 +9,13 @@
 mod copy;
 mod live;
 mod postgres;
+mod scratch;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use postgres::{PgStore, mask_url};
+pub use scratch::ScratchDatabase;
 pub use sqlite::SqliteStore;
 
 pub use live::{

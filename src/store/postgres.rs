@@ -30,6 +30,20 @@ const MIGRATIONS: &[(i32, &str)] = &[
         4,
         "CREATE INDEX outbox_conversation ON outbox (conversation_id, state)",
     ),
+    (
+        // The claims look only at open rows: without these, each claim walks every row
+        // ever decided or sent, and slows as the store grows.
+        5,
+        "CREATE INDEX inbox_open ON inbox (id) WHERE state IN ('pending', 'processing');
+         CREATE INDEX inbox_open_conversation ON inbox (app_id, (COALESCE(conversation_id, '')), id)
+           WHERE state IN ('pending', 'processing');
+         CREATE INDEX outbox_open ON outbox (id) WHERE state IN ('pending', 'sending');
+         CREATE INDEX outbox_dead ON outbox (id) WHERE state = 'dead';
+         -- Every index on `state` is written again on each change of state: these two
+         -- served the claims the indexes above serve now.
+         DROP INDEX inbox_pending;
+         DROP INDEX outbox_due",
+    ),
 ];
 
 /// The version of the last migration.
@@ -40,6 +54,50 @@ const IDLE_IN_TRANSACTION: &str = "-c idle_in_transaction_session_timeout=10s";
 
 /// An arbitrary constant naming frontdesk's migration lock.
 const MIGRATION_LOCK: i64 = 0x6672_6f6e_7464_6b31;
+
+/// Statements prepared once per connection and reused (deadpool keeps them with the
+/// connection): the server parses and plans each statement once rather than on every call,
+/// and a call is one round trip rather than two. Every statement is a constant, so the cache
+/// stays as small as the file's list of statements.
+trait Prepared: GenericClient {
+    async fn cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.query(&statement, params).await
+    }
+
+    async fn cached_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.query_opt(&statement, params).await
+    }
+
+    async fn cached_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.query_one(&statement, params).await
+    }
+
+    async fn cached_exec(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.execute(&statement, params).await
+    }
+}
+
+impl<C: GenericClient> Prepared for C {}
 
 /// A cheap, cloneable handle to a PostgreSQL store.
 #[derive(Clone)]
@@ -222,7 +280,7 @@ impl PgStore {
     pub(super) async fn accept(&self, event: NewEvent) -> Result<Accepted> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .cached_opt(
                 "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, notification_id) DO NOTHING RETURNING id",
                 &[
@@ -247,20 +305,20 @@ impl PgStore {
         // Other replicas' claims are theirs until their leases run out: only this owner's.
         let owner = self.leases.owner.to_string();
         let events = tx
-            .execute(
+            .cached_exec(
                 "UPDATE inbox SET state = 'pending', lease_until = 0 WHERE state = 'processing' AND lease_owner = $1",
                 &[&owner],
             )
             .await?;
         let actions = tx
-            .execute(
+            .cached_exec(
                 "UPDATE outbox SET state = 'pending', uncertain = 1, next_attempt_at = 0, lease_until = 0
                  WHERE state = 'sending' AND lease_owner = $1",
                 &[&owner],
             )
             .await?;
         // This owner's other claims are let go too.
-        tx.execute(
+        tx.cached_exec(
             "UPDATE outbox SET lease_until = 0 WHERE state = 'pending' AND lease_owner = $1",
             &[&owner],
         )
@@ -274,11 +332,12 @@ impl PgStore {
         let now = now_ms();
         let owner = self.leases.owner.to_string();
         let row = client
-            .query_opt(
+            .cached_opt(
                 "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = $1, lease_until = $2, fence = fence + 1
                  WHERE id = (SELECT i.id FROM inbox i
-                   WHERE (i.state = 'pending' OR (i.state = 'processing' AND i.lease_until < $3))
-                   AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS NOT DISTINCT FROM i.conversation_id
+                   WHERE i.state IN ('pending', 'processing') AND (i.state = 'pending' OR i.lease_until < $3)
+                   AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id
+                                   AND COALESCE(e.conversation_id, '') = COALESCE(i.conversation_id, '')
                                    AND e.id < i.id AND e.state IN ('pending', 'processing'))
                    ORDER BY i.id LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING id, app_id, notification_id, topic, payload, attempts, fence",
@@ -307,7 +366,7 @@ impl PgStore {
         let now = now_ms();
         // The claim is still this worker's (the row stays locked until the commit).
         let ours = tx
-            .execute(
+            .cached_exec(
                 "UPDATE inbox SET state = 'done' WHERE id = $1 AND fence = $2 AND state <> 'done'",
                 &[&event_id, &fence],
             )
@@ -316,7 +375,7 @@ impl PgStore {
             return Ok(Recorded::ClaimLost);
         }
         let inserted = tx
-            .query_opt(
+            .cached_opt(
                 "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
                 &[
@@ -332,7 +391,7 @@ impl PgStore {
         if inserted.is_none() {
             // The same customer message was acted on under another event (the trigger key),
             // or this event was recorded already.
-            tx.execute(
+            tx.cached_exec(
                 "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
                  VALUES ($1, $2, NULL, 'duplicate', $3, $4) ON CONFLICT DO NOTHING",
                 &[
@@ -343,14 +402,10 @@ impl PgStore {
                 ],
             )
             .await?;
-            tx.execute("UPDATE inbox SET state = 'done' WHERE id = $1", &[&event_id])
-                .await?;
             tx.commit().await?;
             return Ok(Recorded::AlreadyActedOn);
         }
         write_decision_rest(&tx, event_id, &decision, now).await?;
-        tx.execute("UPDATE inbox SET state = 'done' WHERE id = $1", &[&event_id])
-            .await?;
         tx.commit().await?;
         Ok(Recorded::Stored)
     }
@@ -362,7 +417,7 @@ impl PgStore {
         let mut stored = 0;
         for (event, decision) in &items {
             let Some(row) = tx
-                .query_opt(
+                .cached_opt(
                     "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state, attempts)
                      VALUES ($1, $2, $3, $4, $5, $6, 'done', 1) ON CONFLICT (app_id, notification_id) DO NOTHING RETURNING id",
                     &[
@@ -379,7 +434,7 @@ impl PgStore {
                 continue;
             };
             let event_id: i64 = row.get(0);
-            tx.execute(
+            tx.cached_exec(
                 "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 &[
@@ -408,7 +463,7 @@ impl PgStore {
     ) -> Result<bool> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .cached_opt(
                 "UPDATE inbox SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, last_error = $3, lease_until = 0
                  WHERE id = $1 AND fence = $4 AND state = 'processing' RETURNING state",
                 &[&event_id, &i32::try_from(max_attempts).unwrap_or(i32::MAX), &error, &fence],
@@ -433,7 +488,7 @@ impl PgStore {
                 "ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
             );
         let mut rows: Vec<StoredAction> = client
-            .query(
+            .cached(
                 &sql,
                 &[&owner, &(now + self.leases.action_ms), &now, &(limit as i64)],
             )
@@ -460,7 +515,7 @@ impl PgStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64> {
-        Ok(self.client().await?.execute(sql, params).await?)
+        Ok(self.client().await?.cached_exec(sql, params).await?)
     }
 
     pub(super) async fn mark_sending(&self, action_id: i64, fence: i64) -> Result<bool> {
@@ -478,7 +533,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         for (id, fence) in claims {
-            tx.execute(
+            tx.cached_exec(
                 "UPDATE outbox SET lease_until = 0 WHERE id = $1 AND fence = $2 AND state = 'pending'",
                 &[&id, &fence],
             )
@@ -548,7 +603,7 @@ impl PgStore {
     ) -> Result<crate::domain::ConversationState> {
         let client = self.client().await?;
         let mut state = client
-            .query_opt(
+            .cached_opt(
                 "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = $1 AND conversation_id = $2",
                 &[&app_id, &conversation_id],
             )
@@ -561,12 +616,14 @@ impl PgStore {
             })
             .unwrap_or_default();
         let replies: i64 = client
-            .query_one(
-                "SELECT COUNT(DISTINCT d.id) FROM decisions d
+            .cached_one(
+                // From the conversation's own decisions outward, whatever the statistics say
+                // (a table that grew since the last ANALYZE can look empty to the planner).
+                "WITH d AS MATERIALIZED (SELECT id, event_id FROM decisions WHERE conversation_id = $2 AND outcome = 'reply')
+                 SELECT COUNT(DISTINCT d.id) FROM d
                  JOIN inbox i ON i.id = d.event_id
                  JOIN outbox o ON o.event_id = d.event_id
-                 WHERE i.app_id = $1 AND d.conversation_id = $2 AND d.outcome = 'reply'
-                   AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
+                 WHERE i.app_id = $1 AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
                 &[&app_id, &conversation_id],
             )
             .await?
@@ -583,7 +640,7 @@ impl PgStore {
     ) -> Result<()> {
         self.client()
             .await?
-            .execute(
+            .cached_exec(
                 "INSERT INTO conversations (app_id, conversation_id, teammate_took_over, closed, rating, updated_at)
                  VALUES ($1, $2, COALESCE($3, 0), COALESCE($4, 0), $5, $6)
                  ON CONFLICT (app_id, conversation_id) DO UPDATE SET
@@ -608,7 +665,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT d.event_id, i.app_id, i.payload, d.record, e.conversation FROM decisions d
                  JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
                  WHERE d.conversation_id = $1 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
@@ -632,7 +689,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT d.record, d.created_at, i.notification_id, i.topic FROM decisions d JOIN inbox i ON i.id = d.event_id
                  WHERE d.conversation_id = $1 ORDER BY d.id",
                 &[&conversation_id],
@@ -658,7 +715,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT id, event_id, conversation_id, action, state, attempts, last_error FROM outbox
                  WHERE $1::text IS NULL OR conversation_id = $1 ORDER BY id",
                 &[&conversation_id],
@@ -685,7 +742,7 @@ impl PgStore {
         let row = self
             .client()
             .await?
-            .query_one(
+            .cached_one(
                 "SELECT (SELECT COUNT(*) FROM inbox WHERE state IN ('pending','processing')),
                         (SELECT COUNT(*) FROM outbox WHERE state IN ('pending','sending')),
                         (SELECT COUNT(*) FROM outbox WHERE state = 'dead')",
@@ -716,14 +773,14 @@ impl PgStore {
         let tx = client.transaction().await?;
         let (payloads, inputs) = empty_finished_events(&tx, "conversation_id = $1", &conversation_id).await?;
         let decisions = tx
-            .execute(
+            .cached_exec(
                 "UPDATE decisions SET record = json_build_object('outcome', outcome, 'purged', true)::text
                  WHERE conversation_id = $1 AND (record::jsonb ->> 'purged') IS DISTINCT FROM 'true'",
                 &[&conversation_id],
             )
             .await?;
         let actions = tx
-            .execute(
+            .cached_exec(
                 "UPDATE outbox SET action = json_build_object('kind', action::jsonb ->> 'kind', 'purged', true)::text,
                    last_error = NULL
                  WHERE conversation_id = $1 AND state NOT IN ('pending', 'sending')
@@ -744,7 +801,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state",
                 &[],
             )
@@ -755,14 +812,14 @@ impl PgStore {
     pub(super) async fn live_before(&self, app_id: String, conversation_id: String) -> Result<LiveBefore> {
         let client = self.client().await?;
         let live = client
-            .query_opt(
+            .cached_opt(
                 &format!("SELECT {LIVE_COLUMNS} FROM live WHERE app_id = $1 AND conversation_id = $2"),
                 &[&app_id, &conversation_id],
             )
             .await?
             .map(|r| live_row(&r, 0));
         let touches = client
-            .query(
+            .cached(
                 "SELECT event_id, kind, at, quiet_until, outcome, draft, draft_use FROM touches
                  WHERE app_id = $1 AND conversation_id = $2 ORDER BY event_id",
                 &[&app_id, &conversation_id],
@@ -780,7 +837,7 @@ impl PgStore {
             })
             .collect();
         let counted_parts = client
-            .query(
+            .cached(
                 "SELECT part_id FROM counted_parts WHERE app_id = $1 AND conversation_id = $2",
                 &[&app_id, &conversation_id],
             )
@@ -799,7 +856,7 @@ impl PgStore {
         let settled = self
             .client()
             .await?
-            .execute(
+            .cached_exec(
                 "UPDATE touches SET outcome = 'assumed', settled_at = quiet_until, settled_by = 'quiet'
                  WHERE outcome IS NULL AND quiet_until IS NOT NULL AND quiet_until <= $1",
                 &[&now],
@@ -812,7 +869,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT app_id, conversation_id, kind, mode, intent, at, outcome, draft_use, draft_edit FROM touches
                  WHERE at >= $1 AND at < $2",
                 &[&since, &until],
@@ -838,7 +895,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 &format!(
                     "SELECT app_id, conversation_id, {LIVE_COLUMNS} FROM live WHERE started_at >= $1 AND started_at < $2"
                 ),
@@ -859,7 +916,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT kind, COALESCE(outcome, 'pending'), COUNT(*) FROM touches GROUP BY 1, 2 ORDER BY 1, 2",
                 &[],
             )
@@ -876,7 +933,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT d.event_id, i.app_id, d.conversation_id, d.created_at, d.outcome,
                         d.record::jsonb ->> 'reason', d.record::jsonb -> 'triage' ->> 'intent',
                         (d.record::jsonb -> 'draft' ->> 'confidence')::float8, d.record::jsonb ->> 'group',
@@ -911,7 +968,7 @@ impl PgStore {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_opt(
                 "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
                  WHERE d.conversation_id = $1 ORDER BY d.id DESC LIMIT 1",
                 &[&conversation_id],
@@ -924,7 +981,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached(
                 "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
                  WHERE conversation_id = $1 ORDER BY event_id",
                 &[&conversation_id],
@@ -956,18 +1013,20 @@ async fn write_decision_rest(
     decision: &NewDecision,
     now: i64,
 ) -> Result<()> {
-    if let Some(conversation_id) = &decision.conversation_id {
-        for (seq, action) in decision.actions.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (event_id, seq) DO NOTHING",
-                &[&event_id, &(seq as i32), conversation_id, action, &now],
-            )
-            .await?;
-        }
+    if let Some(conversation_id) = &decision.conversation_id
+        && !decision.actions.is_empty()
+    {
+        // One statement for all the decision's actions, numbered in order from 0.
+        tx.cached_exec(
+            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at)
+             SELECT $1, (a.n - 1)::integer, $2, a.action, $3 FROM UNNEST($4::text[]) WITH ORDINALITY AS a(action, n)
+             ON CONFLICT (event_id, seq) DO NOTHING",
+            &[&event_id, conversation_id, &now, &decision.actions],
+        )
+        .await?;
     }
     if let Some(input) = &decision.input {
-        tx.execute(
+        tx.cached_exec(
             "INSERT INTO event_inputs (event_id, conversation) VALUES ($1, $2)
              ON CONFLICT (event_id) DO UPDATE SET conversation = EXCLUDED.conversation",
             &[&event_id, input],
@@ -984,7 +1043,7 @@ async fn write_decision_rest(
 async fn apply_live(tx: &impl GenericClient, event_id: i64, write: &LiveWrite) -> Result<()> {
     let (app, conversation) = (&write.app_id, &write.conversation_id);
     if let Some(l) = &write.live {
-        tx.execute(
+        tx.cached_exec(
             &format!(
                 "INSERT INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (app_id, conversation_id) DO UPDATE SET grp = EXCLUDED.grp, mode = EXCLUDED.mode,
@@ -1012,7 +1071,7 @@ async fn apply_live(tx: &impl GenericClient, event_id: i64, write: &LiveWrite) -
         .await?;
     }
     if let Some(t) = &write.touch {
-        tx.execute(
+        tx.cached_exec(
             "INSERT INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
             &[
@@ -1033,21 +1092,21 @@ async fn apply_live(tx: &impl GenericClient, event_id: i64, write: &LiveWrite) -
     for c in &write.changes {
         let touch = if c.event_id > 0 { c.event_id } else { event_id };
         if let Some((outcome, at, by)) = &c.outcome {
-            tx.execute(
+            tx.cached_exec(
                 "UPDATE touches SET outcome = $2, settled_at = $3, settled_by = $4 WHERE event_id = $1",
                 &[&touch, &outcome.as_str(), at, by],
             )
             .await?;
         }
         if let Some(quiet) = c.quiet_until {
-            tx.execute(
+            tx.cached_exec(
                 "UPDATE touches SET quiet_until = $2 WHERE event_id = $1",
                 &[&touch, &quiet],
             )
             .await?;
         }
         if let Some((used, distance)) = c.draft_use {
-            tx.execute(
+            tx.cached_exec(
                 "UPDATE touches SET draft_use = $2, draft_edit = $3 WHERE event_id = $1",
                 &[&touch, &used.as_str(), &distance],
             )
@@ -1055,7 +1114,7 @@ async fn apply_live(tx: &impl GenericClient, event_id: i64, write: &LiveWrite) -
         }
     }
     for part in &write.counted_parts {
-        tx.execute(
+        tx.cached_exec(
             "INSERT INTO counted_parts (app_id, conversation_id, part_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             &[app, conversation, part],
         )
@@ -1073,13 +1132,13 @@ async fn empty_finished_events(
 ) -> Result<(usize, usize)> {
     let finished = format!("{filter} AND state IN ('done', 'failed')");
     let inputs = tx
-        .execute(
+        .cached_exec(
             &format!("DELETE FROM event_inputs WHERE event_id IN (SELECT id FROM inbox WHERE {finished})"),
             &[value],
         )
         .await?;
     let payloads = tx
-        .execute(
+        .cached_exec(
             &format!("UPDATE inbox SET payload = ''::bytea WHERE {finished} AND length(payload) > 0"),
             &[value],
         )

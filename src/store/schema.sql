@@ -15,9 +15,10 @@ CREATE TABLE IF NOT EXISTS inbox (
     last_error      TEXT,
     UNIQUE (app_id, notification_id)
 );
-CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (state, id);
 -- The events of one conversation are claimed in order, one at a time.
 CREATE INDEX IF NOT EXISTS inbox_conversation ON inbox (app_id, conversation_id, id);
+-- The claims look only at open rows (else each claim walks every row ever decided).
+CREATE INDEX IF NOT EXISTS inbox_open ON inbox (id) WHERE state IN ('pending', 'processing');
 
 -- One record per processed event: what was decided and why.
 CREATE TABLE IF NOT EXISTS decisions (
@@ -52,9 +53,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error      TEXT,
     UNIQUE (event_id, seq)
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, id);
 -- A claim looks for the conversation's actions another claim holds.
 CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox (conversation_id, state);
+CREATE INDEX IF NOT EXISTS outbox_open ON outbox (id) WHERE state IN ('pending', 'sending');
+CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (id) WHERE state = 'dead';
+-- Every index on `state` is written again on each change of state: these two served the
+-- claims that the partial indexes above serve now.
+DROP INDEX IF EXISTS inbox_pending;
+DROP INDEX IF EXISTS outbox_due;
 
 -- What frontdesk remembers of a conversation between events: set from the topics that carry
 -- no customer message (a teammate replied or was assigned, closed/opened, a rating).

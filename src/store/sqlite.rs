@@ -20,7 +20,7 @@ pub(super) const CLAIM_ACTIONS: &str =
     "UPDATE outbox SET lease_owner = ?1, lease_until = ?2, fence = fence + 1,
        uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, state = 'pending'
      WHERE id IN (SELECT o.id FROM outbox o
-       WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?3) OR o.state = 'sending') AND o.lease_until < ?3
+       WHERE o.state IN ('pending', 'sending') AND (o.state = 'sending' OR o.next_attempt_at <= ?3) AND o.lease_until < ?3
          AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id
                          AND e.state IN ('pending', 'sending') AND e.lease_until >= ?3)
        ORDER BY o.id LIMIT ?4)
@@ -197,7 +197,7 @@ impl SqliteStore {
                 .query_row(
                     "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, fence = fence + 1
                      WHERE id = (SELECT i.id FROM inbox i
-                       WHERE (i.state = 'pending' OR (i.state = 'processing' AND i.lease_until < ?3))
+                       WHERE i.state IN ('pending', 'processing') AND (i.state = 'pending' OR i.lease_until < ?3)
                        AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS i.conversation_id
                                        AND e.id < i.id AND e.state IN ('pending', 'processing'))
                        ORDER BY i.id LIMIT 1)

@@ -11,59 +11,21 @@ pub(crate) fn postgres_admin_url() -> String {
 }
 
 /// A database of its own for one test, dropped afterwards.
-pub(crate) struct TestDatabase {
-    admin: String,
-    name: String,
-    /// Its URL.
-    pub(crate) url: String,
-}
+pub(crate) struct TestDatabase(crate::store::ScratchDatabase);
 
 impl TestDatabase {
     /// Creates a uniquely named database on the test server.
     pub(crate) async fn create() -> Self {
         let admin = postgres_admin_url();
-        let name = format!("frontdesk_test_{}_{}", std::process::id(), fastrand::u64(..));
-        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "no PostgreSQL answers at {} ({e}): the store's tests need one (set FRONTDESK_TEST_POSTGRES)",
-                    mask_url(&admin)
-                )
-            });
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create the test database");
-        let url = match admin.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
-            None => panic!("{admin} names no database"),
-        };
-        Self { admin, name, url }
+        match crate::store::ScratchDatabase::create(&admin, "frontdesk_test").await {
+            Ok(database) => Self(database),
+            Err(e) => panic!("{e}: the store's tests need one (set FRONTDESK_TEST_POSTGRES)"),
+        }
     }
-}
 
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Dropped from async tests: on a thread of its own with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok((client, connection)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+    /// Its URL.
+    pub(crate) fn url(&self) -> &str {
+        self.0.url()
     }
 }
 
@@ -84,7 +46,7 @@ impl Backend {
     async fn open(&self) -> Store {
         match self {
             Self::Sqlite(dir) => Store::open(dir.path()).unwrap(),
-            Self::Postgres(db) => Store::connect(&db.url).await.unwrap(),
+            Self::Postgres(db) => Store::connect(db.url()).await.unwrap(),
         }
     }
 
@@ -689,7 +651,7 @@ async fn a_sqlite_store_moves_to_postgresql() {
     drop(sqlite);
 
     let database = TestDatabase::create().await;
-    let postgres = Store::connect(&database.url).await.unwrap();
+    let postgres = Store::connect(database.url()).await.unwrap();
     let copied = postgres.copy_from_sqlite(dir.path()).await.unwrap();
     let count = |table: &str| copied.iter().find(|(t, _)| *t == table).map_or(0, |(_, n)| *n);
     assert_eq!(count("inbox"), 41);

@@ -340,56 +340,27 @@ impl TestApp {
 
 /// A PostgreSQL database of its own for one test (on `FRONTDESK_TEST_POSTGRES`, default the
 /// local server), dropped afterwards. A server that does not answer fails the test.
-pub struct TestDatabase {
-    admin: String,
-    name: String,
-    pub url: String,
-}
+pub struct TestDatabase(frontdesk::store::ScratchDatabase);
 
 impl TestDatabase {
     pub async fn create() -> Self {
         let admin = std::env::var("FRONTDESK_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("frontdesk_api_{}_{}", std::process::id(), fastrand::u64(..));
-        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("no PostgreSQL answers at {admin} ({e}): these tests need one"));
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        Self { admin, name, url }
+        match frontdesk::store::ScratchDatabase::create(&admin, "frontdesk_api").await {
+            Ok(database) => Self(database),
+            Err(e) => panic!("{e}: these tests need one"),
+        }
     }
-}
 
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok((client, connection)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+    pub fn url(&self) -> &str {
+        self.0.url()
     }
 }
 
 /// The app with its store on a fresh PostgreSQL database (kept alive with the app).
 pub async fn spawn_app_on_postgres(adjust: impl FnOnce(&mut Config)) -> (TestApp, TestDatabase) {
     let database = TestDatabase::create().await;
-    let url = database.url.clone();
+    let url = database.url().to_owned();
     let app = spawn_app_with(move |c| {
         c.secrets.database_url = Some(SecretString::from(url));
         adjust(c);

@@ -111,7 +111,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     let fake = FakeIntercom::start().await;
     let database = TestDatabase::create().await;
     let mut replicas: Vec<Replica> = (1..=3)
-        .map(|i| spawn(&fake, &database.url, &format!("replica-{i}"), free_port()))
+        .map(|i| spawn(&fake, database.url(), &format!("replica-{i}"), free_port()))
         .collect();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -120,7 +120,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     for replica in &replicas {
         wait_ready(&http, &replica.url).await;
     }
-    let store = frontdesk::store::Store::connect(&database.url).await.unwrap();
+    let store = frontdesk::store::Store::connect(database.url()).await.unwrap();
 
     // One conversation's three messages, each to another replica: decided in order.
     let ordered = "ordered-1";
@@ -190,7 +190,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     signal(&replicas[1], "-KILL");
     let _ = replicas[1].child.wait();
     let (name, port) = (replicas[1].name.clone(), replicas[1].port);
-    replicas[1] = spawn(&fake, &database.url, &name, port);
+    replicas[1] = spawn(&fake, database.url(), &name, port);
     wait_ready(&http, &replicas[1].url).await;
     fake.hold_replies(None);
     eventually_for(
