@@ -85,9 +85,15 @@ async fn post(http: &reqwest::Client, replica: &Replica, body: &[u8]) {
 
 /// Whether the fake has had a POST under `prefix`.
 fn posted_to(fake: &FakeIntercom, prefix: &str) -> bool {
+    writes_to(fake, prefix) > 0
+}
+
+/// The writes (POST, PUT) the fake has had under `prefix`.
+fn writes_to(fake: &FakeIntercom, prefix: &str) -> usize {
     fake.requests()
         .iter()
-        .any(|r| r.method == "POST" && r.path.starts_with(prefix))
+        .filter(|r| (r.method == "POST" || r.method == "PUT") && r.path.starts_with(prefix))
+        .count()
 }
 
 /// Every conversation got exactly one reply from the bot, and every request was valid.
@@ -234,8 +240,16 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
         },
     )
     .await;
+    // Everything is done: whatever reaches Intercom from now on is the resumed replica's
+    // stale work (with fencing off, it goes on with the actions it had claimed).
+    let writes_before = writes_to(&fake, "/conversations/stop");
     signal(&replicas[2], "-CONT");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        writes_to(&fake, "/conversations/stop"),
+        writes_before,
+        "the resumed replica posted after its claims were taken over"
+    );
     one_reply_each(&fake, (0..30).map(|i| format!("stop{i}")));
     one_reply_each(&fake, (0..N).map(|i| format!("rr{i}")));
 }
