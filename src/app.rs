@@ -404,7 +404,7 @@ impl webhook::Dashboard for LiveDashboard {
 async fn prune_periodically(store: Store, retention_days: u32, cancel: CancellationToken) {
     const EVERY: Duration = Duration::from_secs(3600);
     loop {
-        let before_ms = crate::store::now_ms() - i64::from(retention_days) * 86_400_000;
+        let before_ms = crate::clock::now_ms() - i64::from(retention_days) * 86_400_000;
         match store.prune(before_ms).await {
             Ok(pruned) if pruned.payloads + pruned.inputs > 0 => {
                 info!(

@@ -2,6 +2,15 @@
 //! re-runs, so that business hours and every time-dependent rule are reproducible.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// A source of the current time, in unix seconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -15,7 +24,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
-        crate::store::now_ms() / 1000
+        now_ms() / 1000
     }
 }
 

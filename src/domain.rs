@@ -228,3 +228,18 @@ impl fmt::Display for Mode {
         })
     }
 }
+
+/// When the team is next open, as the customer is told.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reopening {
+    /// Unix seconds of the next opening (the snooze target).
+    pub at: i64,
+    /// Day of the week, 0 = Monday.
+    pub weekday: i8,
+    /// Local date, `YYYY-MM-DD`.
+    pub date: String,
+    /// Local time, `HH:MM`.
+    pub time: String,
+    /// The team's time zone name.
+    pub timezone: String,
+}

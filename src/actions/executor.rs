@@ -5,10 +5,11 @@
 //! text: Intercom has no idempotency key, so this check is what makes a retry safe.
 
 use super::Action;
+use crate::clock::now_ms;
 use crate::domain::ConversationId;
 use crate::intercom::{self, Helpdesk, Helpdesks, ReplyKind};
 use crate::metrics::Metrics;
-use crate::store::{self, Store, StoredAction, now_ms};
+use crate::store::{self, Store, StoredAction};
 use crate::text::normalize_for_compare;
 use std::sync::Arc;
 use std::time::Duration;

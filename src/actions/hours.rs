@@ -4,6 +4,7 @@
 //! same hours.
 
 use crate::config::BusinessHoursConfig;
+use crate::domain::Reopening;
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
@@ -44,21 +45,6 @@ pub struct BusinessHours {
     days: [bool; 7],
     open: Time,
     close: Time,
-}
-
-/// When the team is next open, as the customer is told.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Reopening {
-    /// Unix seconds of the next opening (the snooze target).
-    pub at: i64,
-    /// Day of the week, 0 = Monday.
-    pub weekday: i8,
-    /// Local date, `YYYY-MM-DD`.
-    pub date: String,
-    /// Local time, `HH:MM`.
-    pub time: String,
-    /// The team's time zone name.
-    pub timezone: String,
 }
 
 fn parse_time(field: &'static str, value: &str) -> Result<Time, Error> {

@@ -15,8 +15,9 @@
 //! is told when the team is back, and the conversation is snoozed until then when configured.
 
 use super::Action;
-use super::hours::{BusinessHours, Reopening, weekday_name};
+use super::hours::{BusinessHours, weekday_name};
 use crate::config::{OutsideHours, PolicyConfig};
+use crate::domain::Reopening;
 use crate::domain::{Mode, TeamId};
 use crate::intercom::{Assignee, StateChange};
 use crate::llm::Draft;

@@ -447,7 +447,7 @@ async fn storm_run(
         .build()?;
     let storm_end = Instant::now() + Duration::from_secs(seconds);
     // The reset Intercom announces: the second the window ends, rounded up.
-    let reset = (crate::store::now_ms() + i64::try_from(seconds).unwrap_or(60) * 1000 + 999) / 1000;
+    let reset = (crate::clock::now_ms() + i64::try_from(seconds).unwrap_or(60) * 1000 + 999) / 1000;
     *fake.storm.lock().expect("storm lock") = Some((storm_end, reset));
     let mut posted = HashMap::new();
     // Conversations arrive over the first half of the storm.

@@ -213,7 +213,7 @@ pub async fn run(
         None => temp.path().to_owned(),
     };
     let store = Store::open(&dir)?;
-    let now = crate::store::now_ms() / 1000;
+    let now = crate::clock::now_ms() / 1000;
     let started = Instant::now();
     let mut items = synthetic(options.decisions, options.open, now);
     while !items.is_empty() {

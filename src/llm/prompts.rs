@@ -145,7 +145,7 @@ impl Prompts {
         self.handover("en")?;
         self.away(
             "en",
-            &crate::actions::hours::Reopening {
+            &crate::domain::Reopening {
                 at: 0,
                 weekday: 0,
                 date: "2026-11-30".into(),
@@ -193,7 +193,7 @@ impl Prompts {
 
 impl Prompts {
     /// The message sent outside business hours, in `language`: when the team is back.
-    pub fn away(&self, language: &str, back: &crate::actions::hours::Reopening) -> Result<String, Error> {
+    pub fn away(&self, language: &str, back: &crate::domain::Reopening) -> Result<String, Error> {
         self.render(
             "away.j2",
             json!({ "language": language, "weekday": back.weekday, "date": back.date, "time": back.time, "timezone": back.timezone }),
@@ -224,7 +224,7 @@ mod tests {
         assert!(prompts.system("fr").unwrap().contains("in French"));
         assert!(prompts.handover("de").unwrap().starts_with("Danke"));
         assert!(prompts.handover("xx").unwrap().starts_with("Thanks"));
-        let back = crate::actions::hours::Reopening {
+        let back = crate::domain::Reopening {
             at: 0,
             weekday: 0,
             date: "2026-11-30".into(),

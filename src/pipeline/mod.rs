@@ -131,7 +131,7 @@ pub struct Decision {
     pub context: Option<Context>,
     /// When the routed team is closed: when it is back.
     #[serde(default)]
-    pub reopening: Option<crate::actions::hours::Reopening>,
+    pub reopening: Option<crate::domain::Reopening>,
     /// What this event changed in what is remembered of the conversation (a teammate took
     /// over, closed, a rating); set by the worker, not part of the decision itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -596,7 +596,7 @@ impl Pipeline {
             self.draft(question, &triage, &public).await?
         };
         let context = Context {
-            now: crate::store::now_ms() / 1000,
+            now: crate::clock::now_ms() / 1000,
             ..Context::default()
         };
         let mut verdict = self.policy().decide(&triage, draft.as_ref(), &context);

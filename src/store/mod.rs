@@ -23,8 +23,8 @@ pub use live::{
     TouchRow,
 };
 
+use crate::clock::now_ms;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The database file name inside the data dir.
 pub const DB_FILE: &str = "frontdesk.sqlite3";
@@ -258,14 +258,6 @@ pub struct Counts {
     pub outbox_pending: i64,
     /// Actions dead-lettered.
     pub outbox_dead: i64,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Creates `dir` (and its parents) readable by the owner only, like `mkdir -m 0700`; a folder

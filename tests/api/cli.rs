@@ -686,7 +686,7 @@ fn a_taxonomy_for_another_help_center_is_warned_about() {
 fn report_puts_the_last_replay_beside_the_live_figures() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let now = frontdesk::store::now_ms() / 1000;
+    let now = frontdesk::clock::now_ms() / 1000;
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = frontdesk::store::Store::open(dir.path()).unwrap();
         let items = frontdesk::bench::outcomes::synthetic(300, 10, now);

@@ -14,7 +14,7 @@ const HOSTILE: &str = "&lt;script&gt;window.__xss = 1&lt;/script&gt;How much is 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
     let app = spawn_app_with(|c| c.outcomes.sweep_interval_seconds = 1).await;
-    let now = frontdesk::store::now_ms() / 1000;
+    let now = frontdesk::clock::now_ms() / 1000;
     app.clock.set(now);
     let ask = |id: &str, text: &str| {
         let mut body: serde_json::Value = serde_json::from_slice(&question(id, text)).unwrap();
@@ -172,7 +172,7 @@ async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
 #[ignore = "a measurement: run it in release"]
 async fn first_paint_with_100000_decisions() {
     let app = spawn_app().await;
-    let now = frontdesk::store::now_ms() / 1000;
+    let now = frontdesk::clock::now_ms() / 1000;
     let mut items = frontdesk::bench::outcomes::synthetic(100_000, 2_000, now);
     while !items.is_empty() {
         let rest = items.split_off(items.len().min(10_000));

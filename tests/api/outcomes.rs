@@ -154,7 +154,7 @@ fn week_config(c: &mut frontdesk::config::Config) {
 
 async fn simulated_week(app: TestApp) {
     // The week starts now: the fake Intercom dates the bot's parts by the real clock.
-    let t0 = frontdesk::store::now_ms() / 1000;
+    let t0 = frontdesk::clock::now_ms() / 1000;
     let mut week = Week {
         app: &app,
         sent: Vec::new(),
@@ -480,7 +480,7 @@ async fn the_holdout_holds_out_its_share_and_posts_nothing_there() {
 }
 
 fn now() -> i64 {
-    frontdesk::store::now_ms() / 1000
+    frontdesk::clock::now_ms() / 1000
 }
 
 /// `kill -9` of the real binary while it sweeps 50,000 quiet replies, three times, then a
