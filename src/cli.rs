@@ -379,11 +379,11 @@ pub enum BenchCommand {
     /// Intent classification on a train and test file, beside scikit-learn TF-IDF +
     /// LogisticRegression (run bench/setup.sh first).
     Classify {
-        /// Training file (default: the CLINC150 data next to the repository).
-        #[arg(long, default_value = "../shared/data/clinc150/data_full.json")]
+        /// Training file (for example CLINC150's `data_full.json`: see bench/README.md).
+        #[arg(long)]
         train: PathBuf,
-        /// Test file.
-        #[arg(long, default_value = "../shared/data/clinc150/data_full.json")]
+        /// Test file (may be the training file when it holds a test split).
+        #[arg(long)]
         test: PathBuf,
         /// Python with scikit-learn (default: bench/.venv/bin/python when present).
         #[arg(long)]

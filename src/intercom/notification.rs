@@ -1,5 +1,5 @@
 //! Parsing of webhook notifications: the envelope strictly enough to dedupe and route
-//! (`id`, `topic` and `data.item` are required, FACTS.md §1.1), everything else leniently.
+//! (`id`, `topic` and `data.item` are required, docs/intercom-facts.md §1.1), everything else leniently.
 
 use super::wire::{ConversationWire, NotificationWire};
 use crate::domain::{AppId, Conversation, NotificationId, Topic};

@@ -1,6 +1,6 @@
 //! Intercom's JSON as it arrives, parsed leniently: every field optional, ids accepted as
 //! strings or numbers, nulls anywhere, and a nested object of the wrong shape read as absent
-//! rather than failing the whole payload (FACTS.md §5.6).
+//! rather than failing the whole payload (docs/intercom-facts.md §5.6).
 
 use crate::domain::{AuthorKind, Conversation, ConversationId, Message};
 use crate::text::html_to_text;
@@ -311,7 +311,7 @@ impl ConversationWire {
             .filter(|r| (1..=5).contains(r));
         Conversation {
             rating,
-            // 2.16 sends 0 for "unassigned" (FACTS.md §5.6).
+            // 2.16 sends 0 for "unassigned" (docs/intercom-facts.md §5.6).
             admin_assignee_id: self.admin_assignee_id.filter(|id| id != "0"),
             team_assignee_id: self.team_assignee_id.filter(|id| id != "0"),
             id: self.id.map(ConversationId::new),

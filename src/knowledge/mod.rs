@@ -87,7 +87,7 @@ pub enum Error {
 /// Retrieval signals of one hit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Signals {
-    /// Raw BM25 score (with field boosts).
+    /// Raw BM25 score (the sum over the query's weighted term queries).
     pub score: f32,
     /// `score / (score + 6)`: 0.5 at a score of 6, approaching 1 for strong matches.
     pub normalized: f32,

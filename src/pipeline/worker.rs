@@ -286,7 +286,7 @@ impl Worker {
                 || (notification.topic == Topic::UserReplied
                     && c.last_message().is_some_and(|m| m.author == AuthorKind::Customer)))
         {
-            // A reply's webhook carries only the new part (FACTS.md §6.2): fetch the
+            // A reply's webhook carries only the new part (docs/intercom-facts.md §6.2): fetch the
             // conversation so far, keeping any webhook part the fetch does not show yet.
             match helpdesk.conversation(id).await {
                 Ok(mut fetched) => {

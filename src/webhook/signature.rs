@@ -34,7 +34,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// The vector computed in FACTS.md §6.5.
+    /// The vector computed in docs/intercom-facts.md §6.5.
     const BODY: &str = r#"{"type":"notification_event","app_id":"a86dr8yl","topic":"ping","id":"notif_00000000-0000-0000-0000-000000000000","data":{"type":"notification_event_data","item":{"type":"ping","message":"hello"}}}"#;
 
     #[test]
@@ -59,7 +59,7 @@ mod tests {
         assert!(!verify(b"s", b"body", Some(good.trim_start_matches("sha1="))));
         assert!(!verify(b"s", b"body", Some("sha1=zz")));
         assert!(!verify(b"", b"body", Some(&sign(b"", b"body"))));
-        // re-serialised JSON is a different body (FACTS.md §6.5)
+        // re-serialised JSON is a different body (docs/intercom-facts.md §6.5)
         assert!(!verify(
             b"my_client_secret",
             br#"{"type": "notification_event"}"#,
