@@ -798,16 +798,7 @@ fn insert_batch(conn: &mut Connection, batch: &[InsertJob]) -> Result<Vec<Accept
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(id: &str) -> NewEvent {
-        NewEvent {
-            app_id: "app".into(),
-            notification_id: id.into(),
-            topic: "conversation.user.created".into(),
-            conversation_id: Some("1".into()),
-            payload: b"{}".to_vec(),
-        }
-    }
+    use crate::store::tests::event;
 
     /// The store's folder is created 0700 and its files 0600 (they hold customer messages);
     /// an existing 0644 file is tightened.

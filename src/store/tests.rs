@@ -58,7 +58,8 @@ impl Backend {
     }
 }
 
-fn event(id: &str) -> NewEvent {
+/// A notification of conversation 1 in app `app`.
+pub(super) fn event(id: &str) -> NewEvent {
     NewEvent {
         app_id: "app".into(),
         notification_id: id.into(),

@@ -1,8 +1,7 @@
 //! Delivery guarantees: crashes and restarts lose no accepted event and post no reply twice;
 //! failed actions are retried, refused ones recorded, uncertain ones checked before a retry.
 
-use crate::fake_intercom::BOT_ADMIN_ID;
-use crate::helpers::{CLIENT_SECRET, eventually, question, repo_path, sample, spawn_app, spawn_app_with};
+use crate::helpers::{CLIENT_SECRET, eventually, question, sample, spawn_app, spawn_app_with};
 use axum::http::Method;
 use frontdesk::store::Store;
 use serde_json::json;
@@ -175,27 +174,7 @@ async fn the_binary_survives_kill_9() {
     let data_dir = tempfile::tempdir().unwrap();
     let port = crate::helpers::free_port();
     let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--intercom-base-url",
-                &fake.uri(),
-            ])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .arg("--config")
-            .arg(repo_path("config/frontdesk.toml"))
-            .current_dir(repo_path(""))
-            .env("INTERCOM_ACCESS_TOKEN", crate::fake_intercom::TOKEN)
-            .env("INTERCOM_CLIENT_SECRET", CLIENT_SECRET)
-            .env("FRONTDESK__INTERCOM__ADMIN_ID", BOT_ADMIN_ID)
-            .env("FRONTDESK__WORKER__POLL_INTERVAL_MS", "20")
-            .env("FRONTDESK__WORKER__ACTION_RETRY_BASE_MS", "20")
-            .env("RUST_LOG", "frontdesk=warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        crate::helpers::serve_command(&fake, port, data_dir.path())
             .spawn()
             .expect("binary starts")
     };

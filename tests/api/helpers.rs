@@ -192,6 +192,34 @@ impl TestApp {
     }
 }
 
+/// `frontdesk serve` of the real binary on `port`, its data in `data_dir`, against `fake`,
+/// with the shipped config and quick polls; callers add their own environment and spawn it.
+pub fn serve_command(fake: &FakeIntercom, port: u16, data_dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+    command
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--intercom-base-url",
+            &fake.uri(),
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--config")
+        .arg(repo_path("config/frontdesk.toml"))
+        .current_dir(repo_path(""))
+        .env("INTERCOM_ACCESS_TOKEN", TOKEN)
+        .env("INTERCOM_CLIENT_SECRET", CLIENT_SECRET)
+        .env("FRONTDESK__INTERCOM__ADMIN_ID", BOT_ADMIN_ID)
+        .env("FRONTDESK__WORKER__POLL_INTERVAL_MS", "20")
+        .env("FRONTDESK__WORKER__ACTION_RETRY_BASE_MS", "20")
+        .env("RUST_LOG", "frontdesk=warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// A loopback port nothing listens on now (for a process the test starts, or a refused
 /// connection).
 pub fn free_port() -> u16 {

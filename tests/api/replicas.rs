@@ -3,9 +3,9 @@
 //! messages decided in order whichever replica received them, a replica killed mid-send and
 //! restarted, and a replica frozen past its leases and resumed posting nothing stale.
 
-use crate::fake_intercom::{BOT_ADMIN_ID, FakeIntercom};
+use crate::fake_intercom::FakeIntercom;
 use crate::helpers::*;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 struct Replica {
@@ -18,31 +18,11 @@ struct Replica {
 
 fn spawn(fake: &FakeIntercom, database: &str, name: &str, port: u16) -> Replica {
     let data_dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--intercom-base-url",
-            &fake.uri(),
-        ])
-        .arg("--data-dir")
-        .arg(data_dir.path())
-        .arg("--config")
-        .arg(repo_path("config/frontdesk.toml"))
-        .current_dir(repo_path(""))
+    let child = serve_command(fake, port, data_dir.path())
         .env("DATABASE_URL", database)
-        .env("INTERCOM_ACCESS_TOKEN", crate::fake_intercom::TOKEN)
-        .env("INTERCOM_CLIENT_SECRET", CLIENT_SECRET)
-        .env("FRONTDESK__INTERCOM__ADMIN_ID", BOT_ADMIN_ID)
         .env("FRONTDESK__SERVER__REPLICA_ID", name)
-        .env("FRONTDESK__WORKER__POLL_INTERVAL_MS", "20")
-        .env("FRONTDESK__WORKER__ACTION_RETRY_BASE_MS", "20")
         .env("FRONTDESK__WORKER__EVENT_LEASE_SECONDS", "3")
         .env("FRONTDESK__WORKER__ACTION_LEASE_SECONDS", "3")
-        .env("RUST_LOG", "frontdesk=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
     Replica {
@@ -86,6 +66,18 @@ async fn post(http: &reqwest::Client, replica: &Replica, body: &[u8]) {
 /// Whether the fake has had a POST under `prefix`.
 fn posted_to(fake: &FakeIntercom, prefix: &str) -> bool {
     writes_to(fake, prefix) > 0
+}
+
+/// The same question opening conversations `<prefix>0` to `<prefix><n - 1>`.
+fn questions(prefix: &str, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            question(
+                &format!("{prefix}{i}"),
+                "Can the shipping fee be waived on my order?",
+            )
+        })
+        .collect()
 }
 
 /// The writes (POST, PUT) the fake has had under `prefix`.
@@ -146,9 +138,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     }
 
     // 2,000 conversations round robin.
-    let bodies: Vec<Vec<u8>> = (0..N)
-        .map(|i| question(&format!("rr{i}"), "Can the shipping fee be waived on my order?"))
-        .collect();
+    let bodies = questions("rr", N);
     for (chunk_index, chunk) in bodies.chunks(60).enumerate() {
         let posts = chunk
             .iter()
@@ -183,9 +173,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     // Kill -9 one replica while Intercom holds its sends, restart it under its name, while
     // the others go on: nothing lost, nothing posted twice.
     fake.hold_replies(Some(Duration::from_millis(1500)));
-    let second: Vec<Vec<u8>> = (0..60)
-        .map(|i| question(&format!("kill{i}"), "Can the shipping fee be waived on my order?"))
-        .collect();
+    let second = questions("kill", 60);
     for (i, body) in second.iter().enumerate() {
         post(&http, &replicas[i % 3], body).await;
     }
@@ -216,9 +204,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     // Freeze one replica with claims in hand, past its leases; the others take its work
     // over; resumed, it posts nothing stale.
     fake.hold_replies(Some(Duration::from_millis(800)));
-    let third: Vec<Vec<u8>> = (0..30)
-        .map(|i| question(&format!("stop{i}"), "Can the shipping fee be waived on my order?"))
-        .collect();
+    let third = questions("stop", 30);
     for body in &third {
         post(&http, &replicas[2], body).await;
     }
