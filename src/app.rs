@@ -5,7 +5,7 @@
 
 use crate::actions::Executor;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Problem, Severity};
 use crate::domain::AdminId;
 use crate::intercom::{Helpdesk, Helpdesks, IntercomClient, RecordingHelpdesk};
 use crate::metrics::Metrics;
@@ -67,6 +67,29 @@ async fn build_one(config: &Config, app_id: Option<&str>) -> anyhow::Result<Arc<
         client = client.with_admin_id(me.admin_id);
     }
     Ok(Arc::new(client))
+}
+
+/// Every problem that stops `serve` or that `check-config` reports: the configuration's own
+/// ([`Config::problems`]), then what only the components can check, by building them: the
+/// prompt templates and each team's business hours.
+pub fn preflight(config: &Config) -> Vec<Problem> {
+    let mut problems = config.problems();
+    let mut error = |key, message: String| {
+        problems.push(Problem {
+            severity: Severity::Error,
+            key,
+            message,
+        });
+    };
+    for (team, hours) in &config.policy.business_hours {
+        if let Err(e) = crate::actions::hours::BusinessHours::from_config(hours) {
+            error("policy.business_hours", format!("{team}: {e}"));
+        }
+    }
+    if let Err(e) = crate::llm::prompts::Prompts::load(&config.llm.prompts_dir) {
+        error("llm.prompts_dir", e.to_string());
+    }
+    problems
 }
 
 /// Builds the helpdesks `config` asks for: the global one and one per configured workspace.
@@ -442,5 +465,65 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BusinessHoursConfig, IntentPolicyConfig, WorkspaceConfig};
+
+    #[test]
+    fn intent_workspace_and_business_hours_mistakes_are_named() {
+        let mut config = Config::default();
+        config.policy.intents.insert(
+            "shipping".into(),
+            IntentPolicyConfig {
+                note_threshold: Some(0.9),
+                ..IntentPolicyConfig::default()
+            },
+        );
+        config.policy.intents.insert(
+            "billing".into(),
+            IntentPolicyConfig {
+                holdout: Some(1.0),
+                ..IntentPolicyConfig::default()
+            },
+        );
+        config.outcomes.quiet_hours = 0.0;
+        config.workspaces.insert(
+            "ws2".into(),
+            WorkspaceConfig {
+                reply_threshold: Some(1.5),
+                ..WorkspaceConfig::default()
+            },
+        );
+        config.policy.business_hours.insert(
+            "orders".into(),
+            BusinessHoursConfig {
+                timezone: "Nowhere/City".into(),
+                ..BusinessHoursConfig::default()
+            },
+        );
+        let problems = crate::app::preflight(&config);
+        let said = |key: &str, text: &str| {
+            problems
+                .iter()
+                .any(|p| p.key == key && p.message.contains(text) && p.severity == Severity::Error)
+        };
+        assert!(said("policy.intents", "policy.intents.shipping"), "{problems:?}");
+        assert!(
+            said("policy.holdout", "policy.intents.billing.holdout"),
+            "{problems:?}"
+        );
+        assert!(said("outcomes.quiet_hours", "(0, 720]"), "{problems:?}");
+        assert!(said("workspaces", "workspaces.ws2"), "{problems:?}");
+        assert!(said("policy.business_hours", "Nowhere/City"), "{problems:?}");
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.key == "workspaces" && p.message.starts_with("policy:")),
+            "the global thresholds are not reported twice: {problems:?}"
+        );
     }
 }

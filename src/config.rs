@@ -831,7 +831,9 @@ impl Config {
         self.server.data_dir.join("index")
     }
 
-    /// Every problem with this configuration for running `serve`, one line each.
+    /// Every problem with this configuration's own values for running `serve`, one line
+    /// each. What only a component can check (prompt templates, business hours) is added by
+    /// `app::preflight`.
     pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut error = |key, message: String| {
@@ -955,11 +957,6 @@ impl Config {
         if self.outcomes.sweep_interval_seconds == 0 {
             error("outcomes.sweep_interval_seconds", "must be at least 1".into());
         }
-        for (team, hours) in &self.policy.business_hours {
-            if let Err(e) = crate::actions::hours::BusinessHours::from_config(hours) {
-                error("policy.business_hours", format!("{team}: {e}"));
-            }
-        }
         if let Some(url) = &self.intercom.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -988,9 +985,6 @@ impl Config {
                     self.knowledge.dir.display()
                 ),
             );
-        }
-        if let Err(e) = crate::llm::prompts::Prompts::load(&self.llm.prompts_dir) {
-            error("llm.prompts_dir", e.to_string());
         }
         let no_taxonomy = !self.triage.intents_file.is_file();
         if self.worker.max_action_attempts == 0 || self.worker.max_event_attempts == 0 {
@@ -1204,60 +1198,6 @@ mod tests {
             assert!(error.to_string().contains("reply_treshold"), "{error}");
             Ok(())
         });
-    }
-
-    #[test]
-    fn intent_workspace_and_business_hours_mistakes_are_named() {
-        let mut config = Config::default();
-        config.policy.intents.insert(
-            "shipping".into(),
-            IntentPolicyConfig {
-                note_threshold: Some(0.9),
-                ..IntentPolicyConfig::default()
-            },
-        );
-        config.policy.intents.insert(
-            "billing".into(),
-            IntentPolicyConfig {
-                holdout: Some(1.0),
-                ..IntentPolicyConfig::default()
-            },
-        );
-        config.outcomes.quiet_hours = 0.0;
-        config.workspaces.insert(
-            "ws2".into(),
-            WorkspaceConfig {
-                reply_threshold: Some(1.5),
-                ..WorkspaceConfig::default()
-            },
-        );
-        config.policy.business_hours.insert(
-            "orders".into(),
-            BusinessHoursConfig {
-                timezone: "Nowhere/City".into(),
-                ..BusinessHoursConfig::default()
-            },
-        );
-        let problems = config.problems();
-        let said = |key: &str, text: &str| {
-            problems
-                .iter()
-                .any(|p| p.key == key && p.message.contains(text) && p.severity == Severity::Error)
-        };
-        assert!(said("policy.intents", "policy.intents.shipping"), "{problems:?}");
-        assert!(
-            said("policy.holdout", "policy.intents.billing.holdout"),
-            "{problems:?}"
-        );
-        assert!(said("outcomes.quiet_hours", "(0, 720]"), "{problems:?}");
-        assert!(said("workspaces", "workspaces.ws2"), "{problems:?}");
-        assert!(said("policy.business_hours", "Nowhere/City"), "{problems:?}");
-        assert!(
-            !problems
-                .iter()
-                .any(|p| p.key == "workspaces" && p.message.starts_with("policy:")),
-            "the global thresholds are not reported twice: {problems:?}"
-        );
     }
 
     #[test]

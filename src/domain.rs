@@ -243,3 +243,165 @@ pub struct Reopening {
     /// The team's time zone name.
     pub timezone: String,
 }
+
+// The live results' vocabulary: the rules that produce these are in `outcomes`, the
+// tables that keep them in `store`.
+
+/// What became of a touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TouchOutcome {
+    /// The customer said it helped, or rated 4–5.
+    Confirmed,
+    /// Quiet for `quiet_hours` with no teammate stepping in.
+    Assumed,
+    /// A person had to step in.
+    Escalated,
+    /// The customer came back after the close.
+    Reopened,
+    /// Rated 1–2.
+    LowRating,
+}
+
+impl TouchOutcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Self; 5] = [
+        Self::Confirmed,
+        Self::Assumed,
+        Self::Escalated,
+        Self::Reopened,
+        Self::LowRating,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Assumed => "assumed",
+            Self::Escalated => "escalated",
+            Self::Reopened => "reopened",
+            Self::LowRating => "low_rating",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
+    /// Whether the touch resolved the conversation (confirmed or assumed).
+    pub fn resolved(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Assumed)
+    }
+}
+
+/// What the bot posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TouchKind {
+    /// A reply to the customer.
+    Reply,
+    /// A draft left as an internal note.
+    Note,
+}
+
+impl TouchKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reply => "reply",
+            Self::Note => "note",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "reply" => Some(Self::Reply),
+            "note" => Some(Self::Note),
+            _ => None,
+        }
+    }
+}
+
+/// What a teammate did with a draft note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DraftUse {
+    /// The reply is the draft (up to spacing and case).
+    SentAsIs,
+    /// The reply is the draft, edited (at most [`crate::outcomes::EDITED_AT_MOST`] of its words changed).
+    Edited,
+    /// The reply says something else.
+    Ignored,
+}
+
+impl DraftUse {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SentAsIs => "sent_as_is",
+            Self::Edited => "edited",
+            Self::Ignored => "ignored",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::SentAsIs, Self::Edited, Self::Ignored]
+            .into_iter()
+            .find(|u| u.as_str() == name)
+    }
+}
+
+/// The two arms of the holdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// The bot acts.
+    #[default]
+    Treatment,
+    /// The bot decides and logs, posts nothing: the team works as if it did not exist.
+    Control,
+}
+
+impl Group {
+    /// The group of a conversation for a holdout `fraction`; assigned once, at the
+    /// conversation's first decision, and remembered (a later change of the fraction moves
+    /// no conversation).
+    pub fn assign(app_id: &str, conversation_id: &str, fraction: f64) -> Self {
+        if holdout_draw(app_id, conversation_id) < fraction {
+            Self::Control
+        } else {
+            Self::Treatment
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Treatment => "treatment",
+            Self::Control => "control",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "treatment" => Some(Self::Treatment),
+            "control" => Some(Self::Control),
+            _ => None,
+        }
+    }
+}
+
+/// A stable draw in [0, 1) for a conversation: the first 8 bytes of SHA-256 of
+/// `app_id:conversation_id`. The same conversation draws the same number in every process
+/// and version.
+pub fn holdout_draw(app_id: &str, conversation_id: &str) -> f64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{app_id}:{conversation_id}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}

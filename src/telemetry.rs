@@ -1,5 +1,6 @@
 //! One tracing subscriber for the process: pretty or JSON lines on stderr (stdout is for
-//! command output), filtered by `RUST_LOG` or the given default.
+//! command output), filtered by `RUST_LOG` or the given default; and what the process
+//! measures of itself (peak memory).
 
 use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
@@ -14,4 +15,16 @@ pub fn init(format: LogFormat, default_filter: &str) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
+}
+
+/// The process's peak resident memory in MB, from `/proc/self/status` (0 when unknown).
+pub fn peak_memory_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }

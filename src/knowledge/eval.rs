@@ -50,6 +50,40 @@ pub struct RetrievalReport {
     pub misses: Vec<Miss>,
 }
 
+impl RetrievalReport {
+    /// The report as a terminal prints it; `source` names the question file, `articles`
+    /// and `passages` the knowledge base it ran on.
+    pub fn render(&self, source: &str, articles: usize, passages: usize) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "retrieval on {source} ({} questions: {} answerable, {} off-topic; {articles} articles, {passages} passages)\n",
+            self.questions, self.answerable, self.off_topic
+        );
+        let _ = writeln!(
+            out,
+            "hit@1 {:.3}   hit@5 {:.3}   MRR {:.3}   {:.2} ms/query",
+            self.hit_at_1, self.hit_at_5, self.mrr, self.ms_per_query
+        );
+        let auc: Vec<String> = self.auc.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+        let _ = writeln!(
+            out,
+            "off-topic separation, ROC AUC of the top hit's signal: {}",
+            auc.join(", ")
+        );
+        let _ = writeln!(out, "\nnot ranked first ({}):", self.misses.len());
+        for miss in &self.misses {
+            let _ = writeln!(
+                out,
+                "  {:?}\n    expected {}  got {}",
+                miss.question,
+                miss.expected.join(", "),
+                miss.retrieved.join(", ")
+            );
+        }
+        out
+    }
+}
+
 /// Reads a JSONL file of questions; a bad line is an error naming its number.
 pub fn load_questions(path: &Path) -> Result<Vec<EvalQuestion>, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {

@@ -22,6 +22,7 @@
 
 pub mod calibration;
 pub mod similar;
+pub mod summary;
 
 use crate::domain::{AuthorKind, Conversation, Message};
 use crate::knowledge::KnowledgeBase;

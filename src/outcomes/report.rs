@@ -6,8 +6,8 @@
 //! touches in the period they were made. A conversation's bot outcome is its latest reply's.
 
 use super::{DraftUse, Group, Outcome, TouchKind};
-use crate::replay::simulate::{Estimate, ForecastCheck, check, wilson};
 use crate::stats::{Difference, Mean, mean, mean_difference, proportion_difference, ratio};
+use crate::stats::{Estimate, ForecastCheck, check, wilson};
 use crate::store::{ConversationFact, TouchFact};
 use serde::Serialize;
 use std::collections::BTreeMap;

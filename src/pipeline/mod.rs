@@ -3,6 +3,7 @@
 //! configuration and knowledge version, and has no side effects: the [`worker`] records the
 //! decision and hands its actions to the outbox; `replay` prints them.
 
+pub mod eval;
 pub mod worker;
 
 use crate::actions::policy::Context;
@@ -71,6 +72,97 @@ pub struct EventInput<'a> {
     pub now: i64,
     /// The conversation's holdout group, once assigned; `None` assigns it at this decision.
     pub group: Option<Group>,
+}
+
+/// A bare question answered: what each stage made of it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Triage of the question.
+    pub triage: TriageResult,
+    /// The passages retrieved, internal ones included.
+    pub hits: Vec<Hit>,
+    /// The draft, when a public passage answers and drafting was not skipped.
+    pub draft: Option<Draft>,
+    /// What the policy would do.
+    pub verdict: crate::actions::PolicyDecision,
+}
+
+impl Answer {
+    /// The answer as `ask --json` prints it: the draft, the action, and every reason.
+    pub fn to_json(&self, mode: crate::domain::Mode) -> serde_json::Value {
+        let draft = self.draft.as_ref();
+        let mut reasons = vec![self.verdict.rule.clone()];
+        reasons.extend(self.triage.evidence.iter().cloned());
+        if let Some(d) = draft {
+            reasons.extend(d.confidence_reasons.iter().cloned());
+        }
+        let citations: Vec<&str> = draft
+            .map(|d| d.citations.iter().map(|c| c.article_id.as_str()).collect())
+            .unwrap_or_default();
+        serde_json::json!({
+            "answer": draft.map(|d| d.text.clone()),
+            "answer_html": draft.map(Draft::to_html),
+            "citations": citations,
+            "confidence": draft.map_or(0.0, |d| d.confidence),
+            "grounding": draft.map(|d| d.grounding),
+            "drafter": draft.map(|d| d.drafter.clone()),
+            "action": self.verdict.outcome.as_str(),
+            "mode": mode,
+            "reasons": reasons,
+            "triage": self.triage,
+            "hits": self.hits,
+        })
+    }
+
+    /// The answer as `ask` prints it: intent, the first passages, the draft, the decision.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "intent    {} ({:.2})\n",
+            self.triage.intent, self.triage.confidence
+        );
+        for (i, hit) in self.hits.iter().take(3).enumerate() {
+            let _ = writeln!(
+                out,
+                "passage {} {} \"{}\" score {:.2} normalised {:.2} margin {:.2} coverage {:.2} asked-as {:.2}{}",
+                i + 1,
+                hit.article_id,
+                hit.heading,
+                hit.signals.score,
+                hit.signals.normalized,
+                hit.signals.margin,
+                hit.signals.coverage,
+                hit.signals.asked_as,
+                if hit.internal { " (internal)" } else { "" }
+            );
+        }
+        let _ = match &self.draft {
+            Some(d) => {
+                let cited: Vec<String> = d
+                    .citations
+                    .iter()
+                    .map(|c| format!("{} ({})", c.article_id, c.url))
+                    .collect();
+                writeln!(
+                    out,
+                    "draft     by {}, confidence {:.2}, grounding {:.2}, citing {}\n\n{}\n",
+                    d.drafter,
+                    d.confidence,
+                    d.grounding,
+                    cited.join(", "),
+                    d.text
+                )
+            }
+            None => writeln!(out, "draft     none: no passage answers this"),
+        };
+        let _ = writeln!(
+            out,
+            "decision  {} — {}",
+            self.verdict.outcome.as_str(),
+            self.verdict.rule
+        );
+        out
+    }
 }
 
 /// The customer message a decision acts on.
@@ -572,19 +664,9 @@ impl Pipeline {
         crate::outcomes::is_confirmation(text, self.classifier.dissatisfied(text).is_some())
     }
 
-    /// Answers a bare question (the `ask` command): triage, retrieval, draft, policy.
-    pub async fn answer(
-        &self,
-        question: &str,
-    ) -> Result<
-        (
-            TriageResult,
-            Vec<Hit>,
-            Option<Draft>,
-            crate::actions::PolicyDecision,
-        ),
-        Error,
-    > {
+    /// Answers a bare question (`ask`, `eval drafting`): triage, retrieval, draft, policy,
+    /// at the time `clock` says (business hours).
+    pub async fn answer(&self, question: &str, clock: &dyn crate::clock::Clock) -> Result<Answer, Error> {
         let mut triage = self.classifier.classify(question);
         let injection = guard_triage(&mut triage, question);
         let hits = self.knowledge.search(question, self.top_k)?;
@@ -596,12 +678,17 @@ impl Pipeline {
             self.draft(question, &triage, &public).await?
         };
         let context = Context {
-            now: crate::clock::now_ms() / 1000,
+            now: clock.now(),
             ..Context::default()
         };
         let mut verdict = self.policy().decide(&triage, draft.as_ref(), &context);
         self.brief(&mut verdict.actions, question, &hits);
-        Ok((triage, hits, draft, verdict))
+        Ok(Answer {
+            triage,
+            hits,
+            draft,
+            verdict,
+        })
     }
 
     /// Decides what to do about one event.
@@ -789,6 +876,23 @@ pub struct Rerun {
     pub differences: Vec<String>,
     /// Outcome then and now.
     pub outcome: (String, String),
+}
+
+impl Rerun {
+    /// What `log --rerun` prints of it: same or different, and what differs.
+    pub fn render(&self) -> String {
+        if self.same {
+            return format!("event {}: same decision ({})\n", self.event_id, self.outcome.0);
+        }
+        let mut out = format!(
+            "event {}: DIFFERENT ({} then, {} now)\n",
+            self.event_id, self.outcome.0, self.outcome.1
+        );
+        for difference in &self.differences {
+            out.push_str(&format!("    {difference}\n"));
+        }
+        out
+    }
 }
 
 impl Pipeline {
@@ -1085,16 +1189,16 @@ mod tests {
             5,
         );
         let first = pipeline
-            .answer("How much is standard shipping?")
+            .answer("How much is standard shipping?", &crate::clock::SystemClock)
             .await
             .unwrap()
-            .2
+            .draft
             .unwrap();
         let again = pipeline
-            .answer("how much is standard shipping")
+            .answer("how much is standard shipping", &crate::clock::SystemClock)
             .await
             .unwrap()
-            .2
+            .draft
             .unwrap();
         assert_eq!(first, again);
         assert_eq!(
@@ -1104,10 +1208,10 @@ mod tests {
         );
         knowledge.update(vec![shipping("$9.00")], &mut |_| {}).unwrap();
         let updated = pipeline
-            .answer("how much is standard shipping")
+            .answer("how much is standard shipping", &crate::clock::SystemClock)
             .await
             .unwrap()
-            .2
+            .draft
             .unwrap();
         assert_eq!(
             calls.load(Ordering::SeqCst),

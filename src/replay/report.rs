@@ -76,18 +76,6 @@ pub struct Report {
     pub calibration: Option<super::simulate::CalibrationReport>,
 }
 
-/// The process's peak resident memory in MB, from `/proc/self/status` (0 when unknown).
-pub fn peak_memory_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// The files written.
 #[derive(Debug, Clone, Serialize)]
 pub struct Files {
@@ -160,7 +148,7 @@ impl Report {
             triage_tagged: simulation.triage.tagged,
             team_accuracy: simulation.triage.team_accuracy,
             time_to_first_progress_s: simulation.first_case_seconds,
-            peak_memory_mb: peak_memory_mb(),
+            peak_memory_mb: crate::telemetry::peak_memory_mb(),
             calibration: simulation.calibration.clone(),
         }
     }

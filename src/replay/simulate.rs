@@ -28,6 +28,7 @@
 use crate::domain::{AuthorKind, Conversation, ConversationState, Topic};
 use crate::pipeline::{Decision, EventInput, Pipeline};
 use crate::stats::ratio;
+pub use crate::stats::{Estimate, ForecastCheck, check, wilson};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -132,36 +133,6 @@ pub struct AtThreshold {
     pub precision: f64,
     /// resolved / cases.
     pub resolution_rate: f64,
-}
-
-/// A proportion with its 95% Wilson interval.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Estimate {
-    /// The value.
-    pub value: f64,
-    /// Lower bound.
-    pub low: f64,
-    /// Upper bound.
-    pub high: f64,
-    /// Sample size.
-    pub n: usize,
-}
-
-/// Forecast against the measured value, for one metric.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ForecastCheck {
-    /// From the earlier part.
-    pub forecast: Estimate,
-    /// Measured on the later part.
-    pub actual: Estimate,
-    /// actual − forecast.
-    pub error: f64,
-    /// Where the later part's value is expected to fall: the forecast with both samples'
-    /// uncertainty (Newcombe's interval for a difference of two proportions, around the
-    /// forecast).
-    pub interval: (f64, f64),
-    /// The actual value lies inside that interval.
-    pub within_interval: bool,
 }
 
 /// The time-split test of the forecast.
@@ -700,50 +671,6 @@ pub fn choose_threshold(cases: &[&Case], target: f64, support: usize) -> Option<
         let f = at_threshold(cases, *t);
         f.judged >= support && f.precision >= target
     })
-}
-
-/// A proportion with its 95% Wilson score interval.
-pub fn wilson(successes: usize, n: usize) -> Estimate {
-    if n == 0 {
-        return Estimate {
-            value: 0.0,
-            low: 0.0,
-            high: 1.0,
-            n,
-        };
-    }
-    let z = 1.96_f64;
-    let nf = n as f64;
-    let p = successes as f64 / nf;
-    let denominator = 1.0 + z * z / nf;
-    let centre = (p + z * z / (2.0 * nf)) / denominator;
-    let half = z * ((p * (1.0 - p) / nf) + z * z / (4.0 * nf * nf)).sqrt() / denominator;
-    Estimate {
-        value: p,
-        low: (centre - half).max(0.0),
-        high: (centre + half).min(1.0),
-        n,
-    }
-}
-
-/// Compares a forecast with the later part's measurement. Both are samples, so the
-/// interval the measurement should fall in is wider than the forecast's own: each side
-/// combines the forecast's Wilson half-width with the measurement's (Newcombe's method for
-/// the difference of two independent proportions).
-pub fn check(forecast: Estimate, actual: Estimate) -> ForecastCheck {
-    let below = ((forecast.value - forecast.low).powi(2) + (actual.high - actual.value).powi(2)).sqrt();
-    let above = ((forecast.high - forecast.value).powi(2) + (actual.value - actual.low).powi(2)).sqrt();
-    let interval = (
-        (forecast.value - below).max(0.0),
-        (forecast.value + above).min(1.0),
-    );
-    ForecastCheck {
-        forecast,
-        actual,
-        error: actual.value - forecast.value,
-        interval,
-        within_interval: actual.value >= interval.0 - 1e-12 && actual.value <= interval.1 + 1e-12,
-    }
 }
 
 fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<String>) -> Simulation {

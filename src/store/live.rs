@@ -4,7 +4,7 @@
 
 use super::Result;
 use super::sqlite::SqliteStore;
-use crate::outcomes::{DraftUse, Group, Outcome, TouchKind};
+use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
 use rusqlite::{OptionalExtension, Row, params};
 use std::collections::BTreeSet;
 

@@ -11,6 +11,7 @@ mod live;
 mod postgres;
 mod scratch;
 mod sqlite;
+pub mod synthetic;
 #[cfg(test)]
 pub(crate) mod tests;
 

@@ -6,7 +6,7 @@
 
 use super::live::{LiveBefore, LiveRow, LiveWrite, TouchRow};
 use super::*;
-use crate::outcomes::{DraftUse, Group, Outcome, TouchKind};
+use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::BTreeSet;
 use std::sync::Arc;

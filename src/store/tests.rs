@@ -374,11 +374,11 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
 /// swept when quiet, and read back by the report's queries, the same on both backends.
 #[tokio::test]
 async fn live_results_are_written_with_their_event_and_read_back() {
-    use crate::outcomes::{Group, Outcome, TouchKind};
+    use crate::domain::{Group, TouchKind, TouchOutcome as Outcome};
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
-        let mut items = crate::bench::outcomes::synthetic(50, 5, 1_800_000_000);
+        let mut items = crate::store::synthetic::synthetic(50, 5, 1_800_000_000);
         let first = items.remove(0);
         assert_eq!(store.record_many(items).await.unwrap(), 49, "{name}");
         let (event, decision) = first;
@@ -602,7 +602,7 @@ async fn a_sqlite_store_moves_to_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Store::open(dir.path()).unwrap();
     sqlite
-        .record_many(crate::bench::outcomes::synthetic(40, 4, 1_800_000_000))
+        .record_many(crate::store::synthetic::synthetic(40, 4, 1_800_000_000))
         .await
         .unwrap();
     sqlite

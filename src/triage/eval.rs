@@ -141,6 +141,46 @@ pub struct ClassifyReport {
     pub coverage: Vec<CoverageRow>,
 }
 
+impl ClassifyReport {
+    /// The report as a terminal prints it.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "trained on {} examples ({} intents) in {:.2} s; tested on {} at {:.3} ms per message\n",
+            self.train_size, self.intents, self.train_seconds, self.test_size, self.ms_per_message
+        );
+        let _ = writeln!(
+            out,
+            "in-scope accuracy {:.3} (most likely class, no threshold: {:.3})   macro-F1 {:.3}   out-of-scope recall {:.3}   precision {:.3}   (threshold {:.2}, chosen on held-back training examples)",
+            self.accuracy,
+            self.argmax_accuracy,
+            self.macro_f1,
+            self.oos_recall,
+            self.oos_precision,
+            self.threshold
+        );
+        let _ = match (self.threshold_for_95, self.coverage_at_95) {
+            (Some(t), Some(c)) => writeln!(
+                out,
+                "answered messages are >= 95% correct from threshold {t:.2}, answering {:.1}% of all messages",
+                c * 100.0
+            ),
+            _ => writeln!(out, "no threshold reaches 95% correct answers"),
+        };
+        out.push_str("\nthreshold  coverage  accuracy of answered\n");
+        for row in &self.coverage {
+            let _ = writeln!(
+                out,
+                "   {:.2}     {:>5.1}%     {:.3}",
+                row.threshold,
+                row.coverage * 100.0,
+                row.accuracy
+            );
+        }
+        out
+    }
+}
+
 /// Trains on `train`, evaluates on `test`.
 pub fn evaluate(
     train: &[Example],

@@ -218,6 +218,39 @@ pub struct TriageResult {
     pub evidence: Vec<String>,
 }
 
+impl TriageResult {
+    /// The result as a terminal prints it, one field per line.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!("intent     {} ({:.2})\n", self.intent, self.confidence);
+        let _ = writeln!(out, "language   {}", self.language);
+        let _ = writeln!(
+            out,
+            "sentiment  {:?}{}",
+            self.sentiment,
+            if self.spam { ", spam" } else { "" }
+        );
+        let _ = writeln!(out, "tags       {}", self.tags.join(", "));
+        let _ = writeln!(
+            out,
+            "route      team {}, priority {:?}",
+            self.team.as_deref().unwrap_or("-"),
+            self.priority
+        );
+        let _ = writeln!(out, "handoff    {}", self.handoff.as_deref().unwrap_or("no"));
+        let allowed = if self.auto_reply_allowed {
+            "allowed"
+        } else {
+            "not allowed"
+        };
+        let _ = writeln!(out, "auto-reply {allowed}");
+        for e in &self.evidence {
+            let _ = writeln!(out, "evidence   {e}");
+        }
+        out
+    }
+}
+
 /// Longest message triage reads; the rest is ignored (a huge message is still triaged).
 pub const MAX_MESSAGE_CHARS: usize = 100_000;
 

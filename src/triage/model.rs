@@ -121,6 +121,23 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
+impl TrainReport {
+    /// One line: what was trained, how fast, and what it scored on the held-back examples.
+    pub fn render(&self) -> String {
+        format!(
+            "trained {} intents on {} examples ({} held back) in {:.2} s: {} features, temperature {:.2}, out-of-scope threshold {:.2}, held-back in-scope accuracy {:.3}",
+            self.intents,
+            self.trained_on,
+            self.held_back,
+            self.seconds,
+            self.features,
+            self.temperature,
+            self.threshold,
+            self.holdout_accuracy
+        )
+    }
+}
+
 /// Feature strings of a message, with counts.
 fn extract(text: &str) -> Vec<(String, f32)> {
     let lowered = text.to_lowercase();

@@ -4,10 +4,11 @@
 
 use crate::cli::frontdesk;
 use frontdesk::actions::{Action, Outcome, Policies, Policy};
+use frontdesk::clock::SystemClock;
 use frontdesk::knowledge::{KnowledgeBase, parse_article};
 use frontdesk::learn::{Learned, PastCase};
 use frontdesk::llm::ExtractiveDrafter;
-use frontdesk::pipeline::Pipeline;
+use frontdesk::pipeline::{Answer, Pipeline};
 use frontdesk::triage::Classifier;
 use std::sync::Arc;
 
@@ -159,7 +160,9 @@ fn notes(actions: &[Action]) -> Vec<&str> {
 async fn internal_articles_are_never_quoted_or_linked_to_a_customer() {
     let only_internal = pipeline(vec![article(INTERNAL)]);
     let question = "How do I get a refund override for my order?";
-    let (_, hits, draft, verdict) = only_internal.answer(question).await.unwrap();
+    let Answer {
+        hits, draft, verdict, ..
+    } = only_internal.answer(question, &SystemClock).await.unwrap();
     assert_eq!(hits[0].article_id, "refund-override", "it still ranks");
     assert!(hits[0].internal);
     assert!(draft.is_none(), "nothing is drafted from it: {draft:?}");
@@ -176,7 +179,7 @@ async fn internal_articles_are_never_quoted_or_linked_to_a_customer() {
         "When do refunds reach my card?",
         "refund override AdminTool approval",
     ] {
-        let (_, _, draft, verdict) = both.answer(question).await.unwrap();
+        let Answer { draft, verdict, .. } = both.answer(question, &SystemClock).await.unwrap();
         if let Some(draft) = &draft {
             assert!(
                 draft.citations.iter().all(|c| c.article_id == "refunds"),
@@ -212,8 +215,8 @@ async fn similar_solved_conversations_go_in_notes_only() {
         ..Learned::default()
     };
     let learnt = base.with_learned(&learned).unwrap();
-    let (_, _, _, verdict) = learnt
-        .answer("The refund for my boots never arrived, what now?")
+    let Answer { verdict, .. } = learnt
+        .answer("The refund for my boots never arrived, what now?", &SystemClock)
         .await
         .unwrap();
     assert_eq!(verdict.outcome, Outcome::Note, "draft mode");
