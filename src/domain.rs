@@ -65,6 +65,29 @@ pub enum AuthorKind {
     Other,
 }
 
+/// What kind of part a message is (`intercom` maps Intercom's `part_type` to these, and
+/// keeps the name of any other kind).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum PartKind {
+    /// The conversation's opening message.
+    Source,
+    /// A message the customer sees.
+    Comment,
+    /// An internal note, for teammates only.
+    Note,
+    /// Assignments, state changes and anything else, by Intercom's name.
+    Other(String),
+}
+
+impl PartKind {
+    /// Whether the part is a message in the conversation (the opening one or a comment), as
+    /// opposed to a note or an event.
+    pub fn is_message(&self) -> bool {
+        matches!(self, Self::Source | Self::Comment)
+    }
+}
+
 /// One message of a conversation, as plain text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -78,8 +101,8 @@ pub struct Message {
     pub text: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// Intercom's `part_type` (`comment`, `note`, …); `source` for the opening message.
-    pub kind: String,
+    /// What kind of part it is; [`PartKind::Source`] for the opening message.
+    pub kind: PartKind,
     /// Set when the part was written through the API or by an AI agent.
     pub via_api_or_ai: bool,
     /// The `href`s of the links in the part's HTML (help articles a teammate linked).
@@ -126,6 +149,18 @@ pub struct ConversationState {
     pub bot_replies: u32,
 }
 
+/// A change to what is remembered of a conversation (`pipeline::observe` says which event
+/// makes which).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateUpdate {
+    /// A teammate replied or was assigned.
+    pub teammate_took_over: Option<bool>,
+    /// Closed (true) or reopened (false).
+    pub closed: Option<bool>,
+    /// A rating was added.
+    pub rating: Option<u8>,
+}
+
 impl Conversation {
     /// The last message written by the customer, if any.
     pub fn last_customer_message(&self) -> Option<&Message> {
@@ -157,47 +192,54 @@ impl Conversation {
         self.messages
             .iter()
             .rev()
-            .find(|m| !m.text.trim().is_empty() || m.kind == "comment")
+            .find(|m| !m.text.trim().is_empty() || m.kind == PartKind::Comment)
     }
 }
 
-/// The kinds of webhook topic frontdesk distinguishes.
+/// The kinds of webhook topic frontdesk distinguishes (`intercom` parses them from
+/// Intercom's topic strings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topic {
-    /// `conversation.user.created`: a customer opened a conversation.
+    /// A customer opened a conversation.
     UserCreated,
-    /// `conversation.user.replied`: a customer wrote in an existing conversation.
+    /// A customer wrote in an existing conversation.
     UserReplied,
-    /// Any other `conversation.*` topic: teammates, bots and state changes.
+    /// A teammate (or the bot, through the API) replied.
+    AdminReplied,
+    /// The conversation was assigned to an admin, possibly while being opened.
+    AdminAssigned,
+    /// A teammate closed the conversation.
+    AdminClosed,
+    /// A teammate opened (reopened) the conversation.
+    AdminOpened,
+    /// The customer rated the conversation.
+    RatingAdded,
+    /// Any other conversation topic (notes, snoozes, bots' parts): only logged.
     ConversationOther(String),
-    /// `article.*`: a Help Center article changed.
+    /// A Help Center article changed (the raw topic, for the log).
     Article(String),
-    /// `ping`.
+    /// Intercom's test notification.
     Ping,
     /// A topic frontdesk does not act on.
     Unhandled(String),
 }
 
 impl Topic {
-    /// Classifies a raw topic string.
-    pub fn parse(raw: &str) -> Self {
-        match raw {
-            "conversation.user.created" => Self::UserCreated,
-            "conversation.user.replied" => Self::UserReplied,
-            "ping" => Self::Ping,
-            t if t.starts_with("article.") => Self::Article(t.to_owned()),
-            t if t.starts_with("conversation.") => Self::ConversationOther(t.to_owned()),
-            t => Self::Unhandled(t.to_owned()),
-        }
-    }
-
     /// Whether a notification with this topic is stored in the inbox (customer messages
     /// trigger the pipeline; other conversation topics are kept for the decision log).
     pub fn is_stored(&self) -> bool {
         matches!(
             self,
-            Self::UserCreated | Self::UserReplied | Self::ConversationOther(_) | Self::Article(_)
+            Self::UserCreated
+                | Self::UserReplied
+                | Self::AdminReplied
+                | Self::AdminAssigned
+                | Self::AdminClosed
+                | Self::AdminOpened
+                | Self::RatingAdded
+                | Self::ConversationOther(_)
+                | Self::Article(_)
         )
     }
 

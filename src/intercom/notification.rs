@@ -87,7 +87,7 @@ pub fn parse_envelope(body: &[u8]) -> Result<Envelope, ParseError> {
         return Ok(Envelope {
             app_id: AppId::new(wire.app_id.unwrap_or_default()),
             id: NotificationId::new(id),
-            topic: Topic::parse(&topic_raw),
+            topic: self::topic(&topic_raw),
             topic_raw,
             conversation_id,
         });
@@ -160,13 +160,30 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     Ok(Notification {
         app_id: AppId::new(wire.app_id.unwrap_or_default()),
         id: NotificationId::new(id),
-        topic: Topic::parse(&topic_raw),
+        topic: self::topic(&topic_raw),
         topic_raw,
         created_at: wire.created_at,
         delivery_attempts: wire.delivery_attempts,
         conversation,
         article,
     })
+}
+
+/// Classifies a raw topic string (already trimmed and lower case).
+pub fn topic(raw: &str) -> Topic {
+    match raw {
+        "conversation.user.created" => Topic::UserCreated,
+        "conversation.user.replied" => Topic::UserReplied,
+        "conversation.admin.replied" => Topic::AdminReplied,
+        "conversation.admin.assigned" | "conversation.admin.open.assigned" => Topic::AdminAssigned,
+        "conversation.admin.closed" => Topic::AdminClosed,
+        "conversation.admin.opened" => Topic::AdminOpened,
+        "conversation.rating.added" => Topic::RatingAdded,
+        "ping" => Topic::Ping,
+        t if t.starts_with("article.") => Topic::Article(t.to_owned()),
+        t if t.starts_with("conversation.") => Topic::ConversationOther(t.to_owned()),
+        t => Topic::Unhandled(t.to_owned()),
+    }
 }
 
 #[cfg(test)]

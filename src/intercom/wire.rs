@@ -2,7 +2,7 @@
 //! strings or numbers, nulls anywhere, and a nested object of the wrong shape read as absent
 //! rather than failing the whole payload (docs/intercom-facts.md §5.6).
 
-use crate::domain::{AuthorKind, Conversation, ConversationId, Message};
+use crate::domain::{AuthorKind, Conversation, ConversationId, Message, PartKind};
 use crate::text::html_to_text;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -279,7 +279,7 @@ impl ConversationWire {
                 author_id: author.id.clone(),
                 text,
                 created_at: self.created_at.unwrap_or(0),
-                kind: "source".into(),
+                kind: PartKind::Source,
                 via_api_or_ai: author.from_ai_agent == Some(true) || author.is_ai_answer == Some(true),
                 links: crate::text::links(source.body.as_deref().unwrap_or("")),
             });
@@ -296,7 +296,7 @@ impl ConversationWire {
                 author_id: author.id.clone(),
                 text: html_to_text(part.body.as_deref().unwrap_or("")),
                 created_at: part.created_at.unwrap_or(0),
-                kind: part.part_type.unwrap_or_else(|| "comment".into()),
+                kind: part.part_type.map_or(PartKind::Comment, PartKind::from),
                 via_api_or_ai: part.app_package_code.is_some()
                     || author.from_ai_agent == Some(true)
                     || author.is_ai_answer == Some(true),
@@ -353,4 +353,31 @@ pub(crate) fn error_list_message(body: &str) -> Option<String> {
         })
         .collect();
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+impl From<String> for PartKind {
+    fn from(part_type: String) -> Self {
+        match part_type.as_str() {
+            "source" => Self::Source,
+            "comment" => Self::Comment,
+            "note" => Self::Note,
+            _ => Self::Other(part_type),
+        }
+    }
+}
+
+impl From<&str> for PartKind {
+    fn from(part_type: &str) -> Self {
+        Self::from(part_type.to_owned())
+    }
+}
+
+impl From<PartKind> for String {
+    fn from(kind: PartKind) -> Self {
+        match kind {
+            PartKind::Source => "source".into(),
+            PartKind::Comment => "comment".into(),
+            PartKind::Note => "note".into(),
+            PartKind::Other(name) => name,
+        }
+    }
 }

@@ -24,7 +24,7 @@ pub mod calibration;
 pub mod similar;
 pub mod summary;
 
-use crate::domain::{AuthorKind, Conversation, Message};
+use crate::domain::{AuthorKind, Conversation, Message, PartKind};
 use crate::knowledge::KnowledgeBase;
 use crate::triage::Classifier;
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,10 @@ pub struct Attribution {
 
 /// Whether `m` is a teammate's public reply (not a note, not the bot, not an API post).
 pub fn is_teammate_reply(m: &Message) -> bool {
-    m.author == AuthorKind::Admin && m.kind == "comment" && !m.via_api_or_ai && !m.text.trim().is_empty()
+    m.author == AuthorKind::Admin
+        && m.kind == PartKind::Comment
+        && !m.via_api_or_ai
+        && !m.text.trim().is_empty()
 }
 
 /// The teammates' first public reply after message `index`.
@@ -659,9 +662,9 @@ mod tests {
             text: text.into(),
             created_at: 1_780_000_000,
             kind: if id == "s" {
-                "source".into()
+                PartKind::Source
             } else {
-                "comment".into()
+                PartKind::Comment
             },
             via_api_or_ai: false,
             links: links.iter().map(|l| (*l).to_owned()).collect(),

@@ -4,6 +4,7 @@
 //! decision and hands its actions to the outbox; `replay` prints them.
 
 pub mod eval;
+pub mod observe;
 pub mod worker;
 
 use crate::actions::policy::Context;
@@ -753,49 +754,20 @@ impl Pipeline {
             text_sha256: hex::encode(Sha256::digest(message.text.as_bytes())),
             chars: message.text.chars().count(),
         });
-        let is_bot = |m: &crate::domain::Message| match input.bot_admin_id {
-            Some(admin) => m.author_id.as_deref() == Some(admin.as_str()),
-            None => false,
-        };
-        let is_bot_reply = |m: &crate::domain::Message| {
-            m.kind == "comment"
-                && (is_bot(m)
-                    || m.author == AuthorKind::Bot
-                    || (m.author == AuthorKind::Admin && m.via_api_or_ai))
-        };
-        let teammate_replied = conversation
-            .messages
-            .iter()
-            .any(|m| m.author == AuthorKind::Admin && m.kind == "comment" && !is_bot(m) && !m.via_api_or_ai);
-        let teammate_assigned = conversation
-            .admin_assignee_id
-            .as_deref()
-            .is_some_and(|id| Some(id) != input.bot_admin_id.map(AdminId::as_str));
-        if teammate_replied || teammate_assigned || input.state.teammate_took_over {
+        let seen = observe::seen(conversation, message, input.state, input.bot_admin_id);
+        if seen.teammate_took_over {
             return ignore(
                 decision,
                 "teammate_took_over",
                 "a teammate has replied in or taken this conversation: the bot stays silent",
             );
         }
-        let visible_bot_replies = conversation.messages.iter().filter(|m| is_bot_reply(m)).count();
-        // Did the bot answer last before this message? The parts show it; without parts (a
-        // webhook that carried only the new one, no fetch), what we posted says so.
-        let before = conversation
-            .messages
-            .iter()
-            .take_while(|m| m.id != message.id)
-            .filter(|m| m.kind == "comment" || m.kind == "source")
-            .last();
-        let after_bot_reply = match before {
-            Some(m) => is_bot_reply(m),
-            None => input.state.bot_replies > 0 && message.kind != "source",
-        };
         let text = message.text.as_str();
-        let dissatisfied = after_bot_reply
+        let dissatisfied = seen
+            .after_bot_reply
             .then(|| self.classifier.dissatisfied(text))
             .flatten();
-        if after_bot_reply && crate::outcomes::is_confirmation(text, dissatisfied.is_some()) {
+        if seen.after_bot_reply && crate::outcomes::is_confirmation(text, dissatisfied.is_some()) {
             return ignore(
                 decision,
                 "customer_confirmed",
@@ -803,12 +775,10 @@ impl Pipeline {
             );
         }
         let context = Context {
-            bot_replies: u32::try_from(visible_bot_replies)
-                .unwrap_or(u32::MAX)
-                .max(input.state.bot_replies),
-            after_bot_reply,
+            bot_replies: seen.bot_replies,
+            after_bot_reply: seen.after_bot_reply,
             dissatisfied,
-            rating: conversation.rating.or(input.state.rating),
+            rating: seen.rating,
             now: input.now,
         };
         let mut triage = self.classifier.classify_with(text, &conversation.attributes);

@@ -13,7 +13,7 @@ use crate::helpcenter;
 use crate::intercom::{Helpdesks, notification};
 use crate::knowledge::read_articles;
 use crate::metrics::Metrics;
-use crate::store::{NewDecision, Recorded, StateUpdate, Store, StoredEvent};
+use crate::store::{NewDecision, Recorded, Store, StoredEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -272,12 +272,12 @@ impl Worker {
             live_before = Some(self.store.live_before(app_id.to_string(), id.to_string()).await?);
             // Written only when it changes what is remembered: most customer replies change
             // nothing, and each write is an fsync on the event's path.
-            let update = state_update(&notification.topic, c, bot_admin_id.as_ref());
-            if update.apply(&mut state) {
+            let update = super::observe::change(&notification.topic, c, bot_admin_id.as_ref());
+            if super::observe::remember(&mut state, update) {
                 self.store
                     .update_conversation_state(app_id.to_string(), id.to_string(), update)
                     .await?;
-                state_change = Some(describe(update));
+                state_change = Some(super::observe::describe(update));
             }
         }
         if notification.topic.is_customer_message()
@@ -460,7 +460,6 @@ fn outcome_event(
 ) -> Option<crate::outcomes::Event> {
     use crate::actions::{Action, Outcome};
     use crate::outcomes::{Decided, Event, Part, TouchKind};
-    let human = |id: Option<&str>| id.is_some_and(|id| id != "0" && Some(id) != bot.map(AdminId::as_str));
     match topic {
         Topic::UserCreated | Topic::UserReplied => {
             decision.trigger.as_ref()?;
@@ -493,95 +492,21 @@ fn outcome_event(
                 },
             })
         }
-        Topic::ConversationOther(raw) => match raw.as_str() {
-            "conversation.admin.replied" => Some(Event::TeammateReplies(
-                conversation
-                    .messages
-                    .iter()
-                    .filter(|m| {
-                        m.author == AuthorKind::Admin
-                            && m.kind == "comment"
-                            && !m.via_api_or_ai
-                            && human(m.author_id.as_deref())
-                    })
-                    .map(|m| Part {
-                        id: m.id.clone(),
-                        text: m.text.clone(),
-                        at: m.created_at,
-                    })
-                    .collect(),
-            )),
-            "conversation.admin.assigned" | "conversation.admin.open.assigned" => {
-                human(conversation.admin_assignee_id.as_deref()).then_some(Event::TeammateAssigned)
-            }
-            "conversation.admin.closed" => Some(Event::Closed),
-            "conversation.admin.opened" => Some(Event::Opened),
-            "conversation.rating.added" => conversation.rating.map(Event::Rating),
-            _ => None,
-        },
+        Topic::AdminReplied => Some(Event::TeammateReplies(
+            super::observe::teammate_replies(conversation, bot)
+                .map(|m| Part {
+                    id: m.id.clone(),
+                    text: m.text.clone(),
+                    at: m.created_at,
+                })
+                .collect(),
+        )),
+        Topic::AdminAssigned => {
+            super::observe::teammate_assigned(conversation, bot).then_some(Event::TeammateAssigned)
+        }
+        Topic::AdminClosed => Some(Event::Closed),
+        Topic::AdminOpened => Some(Event::Opened),
+        Topic::RatingAdded => conversation.rating.map(Event::Rating),
         _ => None,
     }
-}
-
-/// What a non-customer topic changes in what is remembered of the conversation.
-fn state_update(topic: &Topic, conversation: &Conversation, bot: Option<&AdminId>) -> StateUpdate {
-    let human = |id: Option<&str>| id.is_some_and(|id| id != "0" && Some(id) != bot.map(AdminId::as_str));
-    let Topic::ConversationOther(raw) = topic else {
-        return match topic {
-            // A customer's message reopens a closed conversation.
-            Topic::UserReplied => StateUpdate {
-                closed: Some(false),
-                ..StateUpdate::default()
-            },
-            _ => StateUpdate::default(),
-        };
-    };
-    match raw.as_str() {
-        "conversation.admin.replied" => StateUpdate {
-            teammate_took_over: conversation
-                .messages
-                .iter()
-                .any(|m| {
-                    m.author == AuthorKind::Admin
-                        && m.kind == "comment"
-                        && !m.via_api_or_ai
-                        && human(m.author_id.as_deref())
-                })
-                .then_some(true),
-            ..StateUpdate::default()
-        },
-        "conversation.admin.assigned" | "conversation.admin.open.assigned" => StateUpdate {
-            teammate_took_over: human(conversation.admin_assignee_id.as_deref()).then_some(true),
-            ..StateUpdate::default()
-        },
-        "conversation.admin.closed" => StateUpdate {
-            closed: Some(true),
-            ..StateUpdate::default()
-        },
-        "conversation.admin.opened" => StateUpdate {
-            closed: Some(false),
-            ..StateUpdate::default()
-        },
-        "conversation.rating.added" => StateUpdate {
-            rating: conversation.rating,
-            ..StateUpdate::default()
-        },
-        _ => StateUpdate::default(),
-    }
-}
-
-fn describe(update: StateUpdate) -> String {
-    let mut parts = Vec::new();
-    if update.teammate_took_over == Some(true) {
-        parts.push("a teammate took over".to_owned());
-    }
-    match update.closed {
-        Some(true) => parts.push("closed".to_owned()),
-        Some(false) => parts.push("open".to_owned()),
-        None => {}
-    }
-    if let Some(rating) = update.rating {
-        parts.push(format!("rated {rating}/5"));
-    }
-    parts.join(", ")
 }

@@ -1,7 +1,9 @@
 //! Replay: recorded webhook notifications through the same pipeline as `serve`, with a
-//! recording helpdesk in place of Intercom: no network, no store, deterministic. The
-//! embedded default replays `knowledge/samples/*.json` and prints, per conversation, what the
-//! bot would have done, then a summary.
+//! recording helpdesk in place of Intercom: no network, no store, deterministic. As `serve`
+//! does, each conversation's state (a teammate took over, closed, rated, the bot's replies)
+//! is carried from one notification to the next through `pipeline::observe`. The embedded
+//! default replays `knowledge/samples/*.json` and prints, per conversation, what the bot
+//! would have done, then a summary.
 
 pub mod export;
 pub mod history;
@@ -11,9 +13,9 @@ pub mod simulate;
 use crate::actions::{Action, Outcome, apply};
 use crate::domain::{AdminId, ConversationId, ConversationState};
 use crate::intercom::{RecordingHelpdesk, notification};
-use crate::pipeline::{Decision, EventInput, Pipeline};
+use crate::pipeline::{Decision, EventInput, Pipeline, observe};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// One replayed notification.
@@ -55,6 +57,7 @@ pub async fn run_dir(
     files.sort();
     let helpdesk = RecordingHelpdesk::new(bot_admin_id.clone());
     let mut seen = HashSet::new();
+    let mut states = HashMap::new();
     let mut report = ReplayReport {
         rows: Vec::new(),
         outcomes: BTreeMap::new(),
@@ -70,18 +73,7 @@ pub async fn run_dir(
             Err(error) => Err(format!("cannot read: {error}")),
             Ok(bytes) => match notification::parse(&bytes) {
                 Err(error) => Err(error.to_string()),
-                Ok(n) => pipeline
-                    .decide(EventInput {
-                        app_id: &n.app_id,
-                        topic: &n.topic,
-                        topic_raw: &n.topic_raw,
-                        conversation: n.conversation.as_ref(),
-                        bot_admin_id: bot_admin_id.as_ref(),
-                        state: &ConversationState::default(),
-                        // The notification's own time: a replay decides the same every day.
-                        now: n.created_at.unwrap_or(0),
-                        group: Some(crate::outcomes::Group::Treatment),
-                    })
+                Ok(n) => decide(pipeline, &n, bot_admin_id.as_ref(), &mut states)
                     .await
                     .map(|d| (n.app_id.clone(), d))
                     .map_err(|e| format!("{e:#}")),
@@ -102,6 +94,9 @@ pub async fn run_dir(
                         *report.handoff_reasons.entry(decision.reason.clone()).or_default() += 1;
                     }
                     if let Some(id) = &decision.conversation_id {
+                        if let Some(state) = states.get_mut(&(app_id.to_string(), id.clone())) {
+                            observe::count_reply(state, &decision.actions);
+                        }
                         for action in &decision.actions {
                             apply(&helpdesk, &ConversationId::new(id.clone()), action).await?;
                             *report.actions.entry(action.kind().to_owned()).or_default() += 1;
@@ -126,6 +121,47 @@ pub async fn run_dir(
     Ok(report)
 }
 
+/// Decides one notification as `serve`'s worker would: what its topic changes in the
+/// conversation's remembered state first (`states`, by workspace and conversation), then the
+/// decision on that state, at the notification's own time.
+async fn decide(
+    pipeline: &Pipeline,
+    n: &notification::Notification,
+    bot: Option<&AdminId>,
+    states: &mut HashMap<(String, String), ConversationState>,
+) -> Result<Decision, crate::pipeline::Error> {
+    let mut state_change = None;
+    let state = match (
+        &n.conversation,
+        n.conversation.as_ref().and_then(|c| c.id.as_ref()),
+    ) {
+        (Some(c), Some(id)) => {
+            let state = states.entry((n.app_id.to_string(), id.to_string())).or_default();
+            let update = observe::change(&n.topic, c, bot);
+            if observe::remember(state, update) {
+                state_change = Some(observe::describe(update));
+            }
+            state.clone()
+        }
+        _ => ConversationState::default(),
+    };
+    let mut decision = pipeline
+        .decide(EventInput {
+            app_id: &n.app_id,
+            topic: &n.topic,
+            topic_raw: &n.topic_raw,
+            conversation: n.conversation.as_ref(),
+            bot_admin_id: bot,
+            state: &state,
+            // The notification's own time: a replay decides the same every day.
+            now: n.created_at.unwrap_or(0),
+            group: Some(crate::outcomes::Group::Treatment),
+        })
+        .await?;
+    decision.state_change = state_change;
+    Ok(decision)
+}
+
 impl ReplayReport {
     /// The human-readable report.
     pub fn render(&self) -> String {
@@ -142,6 +178,9 @@ impl ReplayReport {
                     if row.duplicate {
                         out.push_str("    already acted on this customer message: acknowledged, not acted on again\n\n");
                         continue;
+                    }
+                    if let Some(change) = &d.state_change {
+                        out.push_str(&format!("    state    {change}\n"));
                     }
                     if let Some(t) = &d.triage {
                         out.push_str(&format!(

@@ -25,7 +25,7 @@
 //!   similar cases), then calibrated by a model fitted on the other folds' judged cases; the
 //!   later part by what the whole earlier part gives.
 
-use crate::domain::{AuthorKind, Conversation, ConversationState, Topic};
+use crate::domain::{AuthorKind, Conversation, ConversationState, PartKind, Topic};
 use crate::pipeline::{Decision, EventInput, Pipeline};
 use crate::stats::ratio;
 pub use crate::stats::{Estimate, ForecastCheck, check, wilson};
@@ -279,9 +279,9 @@ fn truth(
     urls: &HashMap<String, String>,
 ) -> Truth {
     let rest = &conversation.messages[index + 1..];
-    let reply_at = rest
-        .iter()
-        .position(|m| m.author == AuthorKind::Admin && m.kind == "comment" && !m.text.trim().is_empty());
+    let reply_at = rest.iter().position(|m| {
+        m.author == AuthorKind::Admin && m.kind == PartKind::Comment && !m.text.trim().is_empty()
+    });
     let reply = reply_at.map(|i| &rest[i]);
     let articles = reply
         .and_then(|r| crate::learn::attribute(r, pipeline.knowledge(), urls))

@@ -135,34 +135,7 @@ pub struct StoredDecision {
     pub input: Option<String>,
 }
 
-/// A change to what is remembered of a conversation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StateUpdate {
-    /// A teammate replied or was assigned.
-    pub teammate_took_over: Option<bool>,
-    /// Closed (true) or reopened (false).
-    pub closed: Option<bool>,
-    /// A rating was added.
-    pub rating: Option<u8>,
-}
-
-impl StateUpdate {
-    /// Applies the update to `state`; returns whether anything changed (only then is it
-    /// worth a write).
-    pub fn apply(&self, state: &mut crate::domain::ConversationState) -> bool {
-        let before = state.clone();
-        if let Some(took) = self.teammate_took_over {
-            state.teammate_took_over = took;
-        }
-        if let Some(closed) = self.closed {
-            state.closed = closed;
-        }
-        if self.rating.is_some() {
-            state.rating = self.rating;
-        }
-        *state != before
-    }
-}
+pub use crate::domain::StateUpdate;
 
 /// What recording a decision did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -769,3 +769,38 @@ fn report_puts_the_last_replay_beside_the_live_figures() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// `replay --samples` carries each conversation's state from one notification to the next,
+/// as `serve` does: after the teammate's reply (09), the customer's next message in the same
+/// conversation (15) is left to the teammate. Replayed alone, the same message is answered,
+/// so it is the carried state that silences the bot.
+#[test]
+fn replay_of_samples_silences_the_bot_after_a_teammate_replied() {
+    let decision_of = |dir: &str, file: &str| -> serde_json::Value {
+        let output = frontdesk_ok(&["replay", "--samples", dir, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let row = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["file"] == file)
+            .unwrap_or_else(|| panic!("{file} replayed"))
+            .clone();
+        row["decision"]["Ok"].clone()
+    };
+    let teammate = decision_of("knowledge/samples", "09_admin_replied.json");
+    assert_eq!(teammate["state_change"], "a teammate took over", "{teammate}");
+    let after = decision_of("knowledge/samples", "15_after_teammate_reply.json");
+    assert_eq!(after["reason"], "teammate_took_over", "{after}");
+    assert_eq!(after["actions"].as_array().unwrap().len(), 0, "{after}");
+
+    let alone = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_path("knowledge/samples/15_after_teammate_reply.json"),
+        alone.path().join("15_after_teammate_reply.json"),
+    )
+    .unwrap();
+    let fresh = decision_of(alone.path().to_str().unwrap(), "15_after_teammate_reply.json");
+    assert_ne!(fresh["reason"], "teammate_took_over", "{fresh}");
+    assert!(!fresh["actions"].as_array().unwrap().is_empty(), "{fresh}");
+}
