@@ -22,6 +22,13 @@ macro_rules! id_newtype {
             }
         }
 
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -128,10 +135,10 @@ pub struct Conversation {
     pub rating: Option<u8>,
     /// The admin the conversation is assigned to, when one is.
     #[serde(default)]
-    pub admin_assignee_id: Option<String>,
+    pub admin_assignee_id: Option<AdminId>,
     /// The team the conversation is assigned to, when one is.
     #[serde(default)]
-    pub team_assignee_id: Option<String>,
+    pub team_assignee_id: Option<TeamId>,
 }
 
 /// What frontdesk remembers of a conversation between events, from the topics that carry no
@@ -246,6 +253,95 @@ impl Topic {
     /// Whether the topic carries a new customer message.
     pub fn is_customer_message(&self) -> bool {
         matches!(self, Self::UserCreated | Self::UserReplied)
+    }
+}
+
+/// Why a conversation goes to a person. Serialised as the stable code the decision log, the
+/// metrics and the replay's handoff table use (`negative_sentiment`, `rule:asks_for_human`,
+/// …), never parsed back from the rule's words.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum HandoffReason {
+    /// A triage rule of the taxonomy (`rule:<name>`).
+    Rule(String),
+    /// The message tries to instruct the bot.
+    PromptInjection,
+    /// No intent fits and no article covers it.
+    OutOfScope,
+    /// The intent is marked sensitive.
+    SensitiveIntent,
+    /// The customer is upset.
+    NegativeSentiment,
+    /// The message is urgent (when the policy hands those off).
+    Urgent,
+    /// The conversation was rated low.
+    LowRating,
+    /// The customer is not satisfied with the bot's answer.
+    Dissatisfied,
+    /// The bot has replied as often as it may in one conversation.
+    BotReplyLimit,
+    /// No article answers the question.
+    NoArticle,
+    /// The drafter said a person should answer.
+    Drafter,
+    /// The answer is not supported by the passages.
+    Ungrounded,
+    /// The confidence is below the note threshold.
+    LowConfidence,
+    /// A code this version does not know (from a newer log).
+    Other(String),
+}
+
+impl HandoffReason {
+    const NAMED: [(Self, &'static str); 12] = [
+        (Self::PromptInjection, "prompt_injection"),
+        (Self::OutOfScope, "out_of_scope"),
+        (Self::SensitiveIntent, "sensitive_intent"),
+        (Self::NegativeSentiment, "negative_sentiment"),
+        (Self::Urgent, "urgent"),
+        (Self::LowRating, "low_rating"),
+        (Self::Dissatisfied, "dissatisfied"),
+        (Self::BotReplyLimit, "bot_reply_limit"),
+        (Self::NoArticle, "no_article"),
+        (Self::Drafter, "drafter"),
+        (Self::Ungrounded, "ungrounded"),
+        (Self::LowConfidence, "low_confidence"),
+    ];
+
+    /// The stable code.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Rule(name) => format!("rule:{name}"),
+            Self::Other(code) => code.clone(),
+            named => Self::NAMED
+                .iter()
+                .find(|(reason, _)| reason == named)
+                .map_or_else(String::new, |(_, code)| (*code).to_owned()),
+        }
+    }
+}
+
+impl From<String> for HandoffReason {
+    fn from(code: String) -> Self {
+        if let Some(name) = code.strip_prefix("rule:") {
+            return Self::Rule(name.to_owned());
+        }
+        Self::NAMED
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map_or(Self::Other(code), |(reason, _)| reason.clone())
+    }
+}
+
+impl From<HandoffReason> for String {
+    fn from(reason: HandoffReason) -> Self {
+        reason.code()
+    }
+}
+
+impl fmt::Display for HandoffReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.code())
     }
 }
 

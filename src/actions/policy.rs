@@ -18,7 +18,7 @@ use super::Action;
 use super::hours::{BusinessHours, weekday_name};
 use crate::config::{OutsideHours, PolicyConfig};
 use crate::domain::Reopening;
-use crate::domain::{Mode, TeamId};
+use crate::domain::{HandoffReason, Mode, TeamId};
 use crate::intercom::{Assignee, StateChange};
 use crate::llm::Draft;
 use crate::llm::prompts::Prompts;
@@ -282,22 +282,30 @@ impl Policy {
         draft: Option<&Draft>,
         context: &Context,
     ) -> (Outcome, String, String) {
-        let handoff = |reason: &str, rule: String| (Outcome::Handoff, reason.to_owned(), rule);
+        let handoff = |reason: HandoffReason, rule: String| (Outcome::Handoff, reason.code(), rule);
         if triage.spam {
             return (Outcome::Spam, "spam".into(), "spam or auto-reply".into());
         }
         if let Some(why) = &triage.handoff {
-            return handoff(&triage_reason(why), format!("handoff: {why}"));
+            // Triage always says why with a code; a result built by hand may not.
+            let reason = triage
+                .handoff_reason
+                .clone()
+                .unwrap_or_else(|| HandoffReason::Other("triage".into()));
+            return handoff(reason, format!("handoff: {why}"));
         }
         if triage.sentiment == Sentiment::Negative {
-            return handoff("negative_sentiment", "handoff: negative sentiment".into());
+            return handoff(
+                HandoffReason::NegativeSentiment,
+                "handoff: negative sentiment".into(),
+            );
         }
         if self.handoff_on_urgent && triage.sentiment == Sentiment::Urgent {
-            return handoff("urgent", "handoff: urgent".into());
+            return handoff(HandoffReason::Urgent, "handoff: urgent".into());
         }
         if let Some(rating) = context.rating.filter(|r| *r <= LOW_RATING) {
             return handoff(
-                "low_rating",
+                HandoffReason::LowRating,
                 format!("handoff: the customer rated this conversation {rating}/5"),
             );
         }
@@ -305,13 +313,13 @@ impl Policy {
             && let Some(what) = &context.dissatisfied
         {
             return handoff(
-                "dissatisfied",
+                HandoffReason::Dissatisfied,
                 format!("handoff: the customer is not satisfied with the bot's answer (\"{what}\")"),
             );
         }
         if context.bot_replies >= self.max_bot_replies {
             return handoff(
-                "bot_reply_limit",
+                HandoffReason::BotReplyLimit,
                 format!(
                     "handoff: the bot already replied {} time(s) in this conversation (limit {})",
                     context.bot_replies, self.max_bot_replies
@@ -319,10 +327,13 @@ impl Policy {
             );
         }
         let Some(draft) = draft else {
-            return handoff("no_article", "handoff: no article answers this".into());
+            return handoff(
+                HandoffReason::NoArticle,
+                "handoff: no article answers this".into(),
+            );
         };
         if let Some(why) = &draft.needs_human {
-            return handoff("drafter", format!("handoff: {why}"));
+            return handoff(HandoffReason::Drafter, format!("handoff: {why}"));
         }
         let c = draft.confidence;
         if draft.grounding < 1.0 {
@@ -337,7 +348,7 @@ impl Policy {
                 )
             } else {
                 handoff(
-                    "ungrounded",
+                    HandoffReason::Ungrounded,
                     format!("handoff: answer not grounded ({:.2})", draft.grounding),
                 )
             };
@@ -365,7 +376,7 @@ impl Policy {
             );
         }
         handoff(
-            "low_confidence",
+            HandoffReason::LowConfidence,
             format!("handoff: confidence {c:.2} < note threshold {:.2}", t.note),
         )
     }
@@ -543,21 +554,6 @@ fn priority_name(priority: Priority) -> &'static str {
     }
 }
 
-/// The stable code of a triage handoff reason.
-fn triage_reason(why: &str) -> String {
-    if let Some(rule) = why.strip_prefix("rule ") {
-        format!("rule:{rule}")
-    } else if why.starts_with("prompt injection") {
-        "prompt_injection".into()
-    } else if why.starts_with("out of scope") {
-        "out_of_scope".into()
-    } else if why.ends_with("is sensitive") {
-        "sensitive_intent".into()
-    } else {
-        "triage".into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +572,7 @@ mod tests {
             auto_reply_allowed: true,
             language: "en".into(),
             handoff: None,
+            handoff_reason: None,
             evidence: vec![],
         }
     }
@@ -694,5 +691,57 @@ mod tests {
             p.decide(&triage(), Some(&d), &Context::default()).outcome,
             Outcome::Handoff
         );
+    }
+
+    #[test]
+    fn handoff_reasons_are_codes_not_words() {
+        let p = policy(Mode::Autonomous);
+        let reason_of = |t: &TriageResult| p.decide(t, Some(&draft(0.99)), &Context::default()).reason;
+        let mut t = triage();
+        t.hand_off(
+            HandoffReason::Rule("asks_for_human".into()),
+            "any wording at all".into(),
+        );
+        assert_eq!(reason_of(&t), "rule:asks_for_human");
+        t.hand_off(HandoffReason::PromptInjection, "rule asks_for_human".into());
+        assert_eq!(
+            reason_of(&t),
+            "prompt_injection",
+            "the words do not decide the code"
+        );
+        t.hand_off(HandoffReason::OutOfScope, "reworded".into());
+        assert_eq!(reason_of(&t), "out_of_scope");
+        let mut t = triage();
+        t.sentiment = Sentiment::Negative;
+        assert_eq!(reason_of(&t), "negative_sentiment");
+        for code in [
+            "rule:vip",
+            "prompt_injection",
+            "out_of_scope",
+            "sensitive_intent",
+            "negative_sentiment",
+            "urgent",
+            "low_rating",
+            "dissatisfied",
+            "bot_reply_limit",
+            "no_article",
+            "drafter",
+            "ungrounded",
+            "low_confidence",
+            "from_a_newer_version",
+        ] {
+            let reason = HandoffReason::from(code.to_owned());
+            assert_eq!(reason.code(), code);
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{code}\""));
+            assert_eq!(serde_json::from_str::<HandoffReason>(&json).unwrap(), reason);
+        }
+        assert!(
+            matches!(HandoffReason::from("rule:vip".to_owned()), HandoffReason::Rule(name) if name == "vip")
+        );
+        assert!(matches!(
+            HandoffReason::from("urgent".to_owned()),
+            HandoffReason::Urgent
+        ));
     }
 }

@@ -2,7 +2,7 @@
 //! strings or numbers, nulls anywhere, and a nested object of the wrong shape read as absent
 //! rather than failing the whole payload (docs/intercom-facts.md §5.6).
 
-use crate::domain::{AuthorKind, Conversation, ConversationId, Message, PartKind};
+use crate::domain::{AdminId, AuthorKind, Conversation, ConversationId, Message, PartKind, TeamId};
 use crate::text::html_to_text;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -312,8 +312,8 @@ impl ConversationWire {
         Conversation {
             rating,
             // 2.16 sends 0 for "unassigned" (docs/intercom-facts.md §5.6).
-            admin_assignee_id: self.admin_assignee_id.filter(|id| id != "0"),
-            team_assignee_id: self.team_assignee_id.filter(|id| id != "0"),
+            admin_assignee_id: self.admin_assignee_id.filter(|id| id != "0").map(AdminId::new),
+            team_assignee_id: self.team_assignee_id.filter(|id| id != "0").map(TeamId::new),
             id: self.id.map(ConversationId::new),
             messages,
             tags: self

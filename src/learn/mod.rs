@@ -187,7 +187,7 @@ pub struct LearnedIntent {
     /// Conversations tagged with it (and no other intent tag).
     pub conversations: usize,
     /// The team they were most often assigned to.
-    pub team_id: Option<String>,
+    pub team_id: Option<crate::domain::TeamId>,
     /// The customers' questions.
     pub examples: Vec<String>,
 }
@@ -278,7 +278,7 @@ fn slug(tag: &str) -> String {
 pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &Classifier) -> Learned {
     let urls = knowledge.ids_by_url();
     // Per tag (lower case): its spelling, and (time, question, team) of each conversation.
-    type Tagged = (String, Vec<(i64, String, Option<String>)>);
+    type Tagged = (String, Vec<(i64, String, Option<crate::domain::TeamId>)>);
     let mut by_tag: BTreeMap<String, Tagged> = BTreeMap::new();
     let mut asked: BTreeMap<(String, usize), Vec<(i64, AskedAs)>> = BTreeMap::new();
     let mut similar = Vec::new();
@@ -351,7 +351,7 @@ pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &
         if items.len() < MIN_TAG_CONVERSATIONS {
             continue;
         }
-        let mut teams: BTreeMap<String, usize> = BTreeMap::new();
+        let mut teams: BTreeMap<crate::domain::TeamId, usize> = BTreeMap::new();
         for (_, _, team) in &items {
             if let Some(team) = team {
                 *teams.entry(team.clone()).or_insert(0) += 1;

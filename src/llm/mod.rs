@@ -21,9 +21,31 @@ use serde::{Deserialize, Serialize};
 /// Drafting errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The model could not be reached or answered nonsense.
+    /// The HTTP client for the model could not be built.
+    #[error("drafting failed: building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The request, or one of its messages, could not be built.
+    #[error("drafting failed: building the request: {0}")]
+    Request(#[source] Box<async_openai::error::OpenAIError>),
+    /// A prompt template did not render.
     #[error("drafting failed: {0}")]
-    Failed(String),
+    Prompt(#[from] prompts::Error),
+    /// The model endpoint failed: no connection, a timeout, an HTTP error.
+    #[error("drafting failed: model endpoint: {message}")]
+    Endpoint {
+        /// What happened, in words that name the timeout when it was one.
+        message: String,
+        /// The client's error.
+        #[source]
+        source: Box<async_openai::error::OpenAIError>,
+    },
+    /// The model answered, but not with a usable draft (no choice, no content, cut off, not
+    /// JSON after a repair).
+    #[error("drafting failed: {0}")]
+    Reply(String),
+    /// The drafter is shutting down.
+    #[error("drafting failed: the drafter is shutting down: {0}")]
+    Closed(#[source] tokio::sync::AcquireError),
 }
 
 /// An article an answer stands on.

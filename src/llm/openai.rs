@@ -95,7 +95,7 @@ impl OpenAiModel {
             .timeout(Duration::from_secs(config.timeout_seconds.max(1)))
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| Error::Failed(e.to_string()))?;
+            .map_err(Error::Client)?;
         let openai = OpenAIConfig::new()
             .with_api_base(api_base.trim_end_matches('/'))
             .with_api_key(key.map_or("no-key", |k| k.expose_secret()));
@@ -127,19 +127,24 @@ impl OpenAiModel {
         if let Some(format) = format {
             args.response_format(format);
         }
-        let request = args.build().map_err(|e| Error::Failed(e.to_string()))?;
-        let response =
-            self.client.chat().create(request).await.map_err(|e| {
-                Error::Failed(format!("model endpoint: {}", describe(&e, self.timeout_seconds)))
+        let request = args.build().map_err(|e| Error::Request(Box::new(e)))?;
+        let response = self
+            .client
+            .chat()
+            .create(request)
+            .await
+            .map_err(|source| Error::Endpoint {
+                message: describe(&source, self.timeout_seconds),
+                source: Box::new(source),
             })?;
         let tokens = response.usage.as_ref().map_or(0, |u| u.total_tokens);
         let choice = response
             .choices
             .into_iter()
             .next()
-            .ok_or_else(|| Error::Failed("the model returned no choice".into()))?;
+            .ok_or_else(|| Error::Reply("the model returned no choice".into()))?;
         if choice.finish_reason == Some(FinishReason::Length) {
-            return Err(Error::Failed(format!(
+            return Err(Error::Reply(format!(
                 "the model's reply was cut off at max_tokens ({}), finish_reason length",
                 self.max_tokens
             )));
@@ -148,7 +153,7 @@ impl OpenAiModel {
             .message
             .content
             .map(|content| (content, tokens))
-            .ok_or_else(|| Error::Failed("the model returned no content".into()))
+            .ok_or_else(|| Error::Reply("the model returned no content".into()))
     }
 
     /// The `response_format` for a draft over passages `ids`, as `llm.structured` says.
@@ -249,41 +254,31 @@ pub(crate) fn parse(content: &str) -> Option<Structured> {
         .filter(|s: &Structured| !s.answer.trim().is_empty() || s.needs_human)
 }
 
-fn message_error(e: impl std::fmt::Display) -> Error {
-    Error::Failed(e.to_string())
-}
-
 #[async_trait::async_trait]
 impl Drafter for OpenAiModel {
     async fn draft(&self, request: DraftRequest<'_>) -> Result<Option<Draft>, Error> {
-        let _permit = self.permits.acquire().await.map_err(message_error)?;
+        let _permit = self.permits.acquire().await.map_err(Error::Closed)?;
         let passages = PromptPassage::from_hits(request.hits);
         let question = super::redact::redact(request.question).text;
-        let system = self
-            .prompts
-            .system(&request.triage.language)
-            .map_err(message_error)?;
-        let user = self
-            .prompts
-            .answer(
-                request.triage,
-                &passages,
-                &[PromptMessage {
-                    author: "customer".into(),
-                    text: question,
-                }],
-            )
-            .map_err(message_error)?;
+        let system = self.prompts.system(&request.triage.language)?;
+        let user = self.prompts.answer(
+            request.triage,
+            &passages,
+            &[PromptMessage {
+                author: "customer".into(),
+                text: question,
+            }],
+        )?;
         let mut messages: Vec<ChatCompletionRequestMessage> = vec![
             ChatCompletionRequestSystemMessageArgs::default()
                 .content(system)
                 .build()
-                .map_err(message_error)?
+                .map_err(|e| Error::Request(Box::new(e)))?
                 .into(),
             ChatCompletionRequestUserMessageArgs::default()
                 .content(user)
                 .build()
-                .map_err(message_error)?
+                .map_err(|e| Error::Request(Box::new(e)))?
                 .into(),
         ];
         let ids: Vec<String> = passages.iter().map(|p| p.id.clone()).collect();
@@ -298,20 +293,20 @@ impl Drafter for OpenAiModel {
                     ChatCompletionRequestAssistantMessageArgs::default()
                         .content(first)
                         .build()
-                        .map_err(message_error)?
+                        .map_err(|e| Error::Request(Box::new(e)))?
                         .into(),
                 );
                 messages.push(
                     ChatCompletionRequestUserMessageArgs::default()
                         .content(REPAIR)
                         .build()
-                        .map_err(message_error)?
+                        .map_err(|e| Error::Request(Box::new(e)))?
                         .into(),
                 );
                 let (second, more) = self.complete(&messages, format).await?;
                 tokens += more;
                 parse(&second).ok_or_else(|| {
-                    Error::Failed("the model's reply was not valid JSON after one repair attempt".into())
+                    Error::Reply("the model's reply was not valid JSON after one repair attempt".into())
                 })?
             }
         };
@@ -376,7 +371,7 @@ impl Drafter for OpenAiModel {
     }
 
     async fn same_answer(&self, question: &str, ours: &str, theirs: &str) -> Result<Option<bool>, Error> {
-        let _permit = self.permits.acquire().await.map_err(message_error)?;
+        let _permit = self.permits.acquire().await.map_err(Error::Closed)?;
         // The three texts are data, quoted and redacted; the instruction is ours.
         let redact = |text: &str| super::redact::redact(text).text;
         let prompt = format!(
@@ -389,7 +384,7 @@ impl Drafter for OpenAiModel {
             ChatCompletionRequestUserMessageArgs::default()
                 .content(prompt)
                 .build()
-                .map_err(message_error)?
+                .map_err(|e| Error::Request(Box::new(e)))?
                 .into(),
         ];
         let (content, _) = self.complete(&messages, None).await?;

@@ -128,6 +128,7 @@ impl Prompts {
             auto_reply_allowed: true,
             language: "en".into(),
             handoff: None,
+            handoff_reason: None,
             evidence: vec![],
         };
         let passage = PromptPassage {

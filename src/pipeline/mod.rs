@@ -46,9 +46,18 @@ pub enum Error {
     /// What was learnt from history could not be read.
     #[error("learned: {0}")]
     Learned(#[from] crate::learn::Error),
-    /// A blocking task failed.
+    /// A blocking or parallel task panicked or was cancelled.
     #[error("task: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+    /// The prompt templates could not be loaded.
+    #[error("prompts: {0}")]
+    Prompts(#[from] crate::llm::prompts::Error),
+    /// A policy could not be built from the configuration.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::actions::policy::Error),
+    /// The intents learnt from history could not be added to the taxonomy.
+    #[error("adding the learnt intents to the taxonomy: {0}")]
+    LearnedIntents(String),
     /// A decision could not be serialised.
     #[error("serialising the decision: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -426,12 +435,9 @@ impl Pipeline {
             return Err(Error::NoKnowledge(problem));
         }
         let knowledge = Arc::new(knowledge);
-        let prompts = Arc::new(
-            crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
-                .map_err(|e| Error::Task(e.to_string()))?,
-        );
+        let prompts = Arc::new(crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)?);
         let policy = |policy: &crate::config::PolicyConfig| {
-            Policy::new(policy, Some(Arc::clone(&prompts))).map_err(|e| Error::Task(e.to_string()))
+            Policy::new(policy, Some(Arc::clone(&prompts))).map_err(Error::from)
         };
         let policies = Policies::new(
             policy(&config.policy)?,
@@ -948,7 +954,8 @@ fn learned_classifier(base: &Classifier, learned: &crate::learn::Learned) -> Res
             )
         })
         .collect();
-    base.extended(new, &learned.examples()).map_err(Error::Task)
+    base.extended(new, &learned.examples())
+        .map_err(Error::LearnedIntents)
 }
 
 fn similar_index(
@@ -1045,15 +1052,12 @@ pub const KNOWLEDGE_SCOPE_COVERAGE: f32 = 0.5;
 /// thresholds and team).
 fn knowledge_overrules_scope(triage: &mut TriageResult, hits: &[Hit]) {
     let out_of_scope = triage.intent == crate::triage::NO_INTENT
-        && triage
-            .handoff
-            .as_deref()
-            .is_some_and(|h| h.starts_with("out of scope"));
+        && triage.hands_off_for(&crate::domain::HandoffReason::OutOfScope);
     let Some(best) = hits.first().filter(|_| out_of_scope) else {
         return;
     };
     if best.signals.coverage >= KNOWLEDGE_SCOPE_COVERAGE {
-        triage.handoff = None;
+        triage.clear_handoff();
         triage.auto_reply_allowed = true;
         triage.evidence.push(format!(
             "no intent fits, but article {} covers {:.0}% of the message: answered from the knowledge base",
@@ -1065,7 +1069,10 @@ fn knowledge_overrules_scope(triage: &mut TriageResult, hits: &[Hit]) {
 
 fn guard_triage(triage: &mut TriageResult, text: &str) -> Option<crate::llm::guard::InjectionFlag> {
     let flag = crate::llm::guard::detect(text)?;
-    triage.handoff = Some(format!("prompt injection ({}): \"{}\"", flag.kind, flag.matched));
+    triage.hand_off(
+        crate::domain::HandoffReason::PromptInjection,
+        format!("prompt injection ({}): \"{}\"", flag.kind, flag.matched),
+    );
     triage.auto_reply_allowed = false;
     if !triage.tags.iter().any(|t| t == "prompt-injection") {
         triage.tags.push("prompt-injection".into());
@@ -1113,7 +1120,10 @@ mod tests {
         let out_of_scope = |text: &str| {
             let mut triage = classifier.classify(text);
             triage.intent = crate::triage::NO_INTENT.into();
-            triage.handoff = Some("out of scope: no intent fits this message".into());
+            triage.hand_off(
+                crate::domain::HandoffReason::OutOfScope,
+                "out of scope: no intent fits this message".into(),
+            );
             triage.auto_reply_allowed = false;
             triage
         };
@@ -1133,7 +1143,10 @@ mod tests {
         knowledge_overrules_scope(&mut triage, &knowledge.search(off_topic, 5).unwrap());
         assert!(triage.handoff.is_some(), "{triage:?}");
         let mut sensitive = out_of_scope(question);
-        sensitive.handoff = Some("rule asks_for_human".into());
+        sensitive.hand_off(
+            crate::domain::HandoffReason::Rule("asks_for_human".into()),
+            "rule asks_for_human".into(),
+        );
         knowledge_overrules_scope(&mut sensitive, &knowledge.search(question, 5).unwrap());
         assert!(
             sensitive.handoff.is_some(),

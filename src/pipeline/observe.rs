@@ -62,8 +62,8 @@ pub fn teammate_replies<'a>(
 pub fn teammate_assigned(conversation: &Conversation, bot: Option<&AdminId>) -> bool {
     conversation
         .admin_assignee_id
-        .as_deref()
-        .is_some_and(|id| Some(id) != bot.map(AdminId::as_str))
+        .as_ref()
+        .is_some_and(|id| Some(id) != bot)
 }
 
 /// What an event changes in what is remembered of its conversation:
@@ -272,12 +272,12 @@ mod tests {
             StateUpdate::default()
         );
         let mut assigned = conversation(vec![]);
-        assigned.admin_assignee_id = Some("42".into());
+        assigned.admin_assignee_id = Some(AdminId::new("42"));
         assert_eq!(
             change(&Topic::AdminAssigned, &assigned, Some(&b)).teammate_took_over,
             Some(true)
         );
-        assigned.admin_assignee_id = Some(BOT.into());
+        assigned.admin_assignee_id = Some(bot());
         assert_eq!(
             change(&Topic::AdminAssigned, &assigned, Some(&b)),
             StateUpdate::default()

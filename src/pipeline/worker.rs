@@ -227,7 +227,7 @@ impl Worker {
             Ok((true, Some(knowledge.update(articles, &mut |_| {})?)))
         })
         .await
-        .map_err(|e| super::Error::Task(e.to_string()))??;
+        .map_err(super::Error::Task)??;
         if changed {
             self.pipeline.invalidate_drafts();
         }

@@ -77,7 +77,7 @@ pub struct Truth {
     /// The intent the teammates' tags name, if exactly one.
     pub intent: Option<String>,
     /// The team the conversation was assigned to.
-    pub team_id: Option<String>,
+    pub team_id: Option<crate::domain::TeamId>,
     /// The teammate's next reply, as text.
     pub reply: Option<String>,
     /// Help articles the reply links.
@@ -405,7 +405,7 @@ pub async fn run_learning(
                 (learned, fold)
             })
             .await
-            .map_err(|e| crate::pipeline::Error::Task(e.to_string()))?;
+            .map_err(crate::pipeline::Error::Task)?;
             learnt.push((learned, Arc::new(fold?)));
         }
         // First pass without calibration: the judged cases to fit it on.
@@ -568,7 +568,7 @@ async fn decide_all(
     }
     let mut indexed = Vec::with_capacity(inputs.len());
     while let Some(joined) = tasks.join_next().await {
-        indexed.extend(joined.map_err(|e| crate::pipeline::Error::Task(e.to_string()))??);
+        indexed.extend(joined.map_err(crate::pipeline::Error::Task)??);
     }
     // Input order first, then a stable sort by time: the same result on every run.
     indexed.sort_by_key(|(i, _)| *i);
@@ -762,12 +762,12 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
         let bot_team = c.decision.actions.iter().find_map(|a| match a {
             crate::actions::Action::Assign {
                 assignee: crate::intercom::Assignee::Team(id),
-            } => Some(id.to_string()),
+            } => Some(id),
             _ => None,
         });
         if let (Some(truth), Some(bot)) = (&c.truth.team_id, bot_team) {
             routed += 1;
-            team_correct += usize::from(*truth == bot);
+            team_correct += usize::from(truth == bot);
         }
     }
     let mut per_intent = BTreeMap::new();

@@ -10,6 +10,7 @@
 pub mod eval;
 pub mod model;
 
+pub use crate::domain::HandoffReason;
 use model::{Example, Model, TrainOptions};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -212,13 +213,33 @@ pub struct TriageResult {
     pub auto_reply_allowed: bool,
     /// ISO 639-1 code of the message's language (`und` when unknown).
     pub language: String,
-    /// Why a human must take over, when a rule says so.
+    /// Why a human must take over, in words, when triage says so.
     pub handoff: Option<String>,
+    /// The same as a code (set together with `handoff`, by [`TriageResult::hand_off`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_reason: Option<HandoffReason>,
     /// The matches behind the result.
     pub evidence: Vec<String>,
 }
 
 impl TriageResult {
+    /// Sends the message to a person, for `reason`, said as `why`.
+    pub fn hand_off(&mut self, reason: HandoffReason, why: String) {
+        self.handoff = Some(why);
+        self.handoff_reason = Some(reason);
+    }
+
+    /// Lifts a handoff.
+    pub fn clear_handoff(&mut self) {
+        self.handoff = None;
+        self.handoff_reason = None;
+    }
+
+    /// Whether triage sends the message to a person for `reason`.
+    pub fn hands_off_for(&self, reason: &HandoffReason) -> bool {
+        self.handoff_reason.as_ref() == Some(reason)
+    }
+
     /// The result as a terminal prints it, one field per line.
     pub fn render(&self) -> String {
         use std::fmt::Write as _;
@@ -570,6 +591,7 @@ impl Classifier {
                     handoff: intent
                         .sensitive
                         .then(|| format!("intent {} is sensitive", intent.name)),
+                    handoff_reason: intent.sensitive.then_some(HandoffReason::SensitiveIntent),
                     evidence: Vec::new(),
                 }
             }
@@ -586,6 +608,7 @@ impl Classifier {
                     auto_reply_allowed: true,
                     language: String::new(),
                     handoff: None,
+                    handoff_reason: None,
                     evidence: Vec::new(),
                 }
             }
@@ -607,6 +630,7 @@ impl Classifier {
                     auto_reply_allowed: false,
                     language: String::new(),
                     handoff: Some("out of scope: no intent fits this message".into()),
+                    handoff_reason: Some(HandoffReason::OutOfScope),
                     evidence: Vec::new(),
                 }
             }
@@ -676,7 +700,10 @@ impl Classifier {
                 result.priority = result.priority.max(priority);
             }
             if rule.handoff && (result.handoff.is_none() || result.intent == NO_INTENT) {
-                result.handoff = Some(format!("rule {}", rule.name));
+                result.hand_off(
+                    HandoffReason::Rule(rule.name.clone()),
+                    format!("rule {}", rule.name),
+                );
             }
         }
         result.evidence = evidence;
