@@ -235,7 +235,8 @@ impl App {
             config.worker.max_action_attempts,
             Duration::from_millis(config.worker.action_retry_base_ms),
             config.intercom.dry_run,
-        );
+        )
+        .with_clock(Arc::clone(&clock));
         let outbox_wake = Arc::new(Notify::new());
         let poll_interval = Duration::from_millis(config.worker.poll_interval_ms.max(10));
         let worker = Worker {
@@ -263,13 +264,14 @@ impl App {
         let worker = tokio::spawn(worker.run(cancel.clone()));
         tokio::spawn(sweep_periodically(
             store.clone(),
-            clock,
+            Arc::clone(&clock),
             Duration::from_secs(config.outcomes.sweep_interval_seconds.max(1)),
             cancel.clone(),
         ));
         if config.store.retention_days > 0 {
             tokio::spawn(prune_periodically(
                 store.clone(),
+                Arc::clone(&clock),
                 config.store.retention_days,
                 cancel.clone(),
             ));
@@ -424,10 +426,15 @@ impl webhook::Dashboard for LiveDashboard {
 }
 
 /// Applies `store.retention_days` at start and every hour after.
-async fn prune_periodically(store: Store, retention_days: u32, cancel: CancellationToken) {
+async fn prune_periodically(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    retention_days: u32,
+    cancel: CancellationToken,
+) {
     const EVERY: Duration = Duration::from_secs(3600);
     loop {
-        let before_ms = crate::clock::now_ms() - i64::from(retention_days) * 86_400_000;
+        let before_ms = clock.now_ms() - i64::from(retention_days) * 86_400_000;
         match store.prune(before_ms).await {
             Ok(pruned) if pruned.payloads + pruned.inputs > 0 => {
                 info!(

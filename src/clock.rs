@@ -16,6 +16,11 @@ pub fn now_ms() -> i64 {
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now.
     fn now(&self) -> i64;
+
+    /// Now, in milliseconds since the epoch.
+    fn now_ms(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The system clock.
@@ -25,6 +30,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
         now_ms() / 1000
+    }
+
+    fn now_ms(&self) -> i64 {
+        now_ms()
     }
 }
 

@@ -5,7 +5,7 @@
 //! text: Intercom has no idempotency key, so this check is what makes a retry safe.
 
 use super::Action;
-use crate::clock::now_ms;
+use crate::clock::{Clock, SystemClock};
 use crate::domain::ConversationId;
 use crate::intercom::{self, Helpdesk, Helpdesks, ReplyKind};
 use crate::metrics::Metrics;
@@ -68,6 +68,7 @@ pub struct Executor {
     max_attempts: u32,
     retry_base: Duration,
     dry_run: bool,
+    clock: Arc<dyn Clock>,
 }
 
 impl Executor {
@@ -88,7 +89,15 @@ impl Executor {
             max_attempts: max_attempts.max(1),
             retry_base,
             dry_run,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same executor timing its retries by `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Runs every action that is due, and waits for them; returns how many were attempted.
@@ -223,7 +232,7 @@ impl Executor {
         let wait = self.retry_base.saturating_mul(1u32 << attempts.min(10));
         warn!(%error, kind, attempts, uncertain, wait_ms = wait.as_millis() as u64, "action failed, will retry");
         self.count(kind, "retry");
-        let at = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+        let at = self.clock.now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
         self.store
             .mark_retry(row.id, row.fence, error.to_string(), uncertain, at)
             .await
@@ -271,5 +280,192 @@ pub async fn apply(
         Action::Assign { assignee } => helpdesk.assign(conversation, assignee).await,
         Action::Attribute { name, value } => helpdesk.set_attribute(conversation, name, value).await,
         Action::State { change } => helpdesk.change_state(conversation, *change).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::domain::{AdminId, Conversation};
+    use crate::intercom::{Assignee, StateChange};
+    use crate::store::{Accepted, NewDecision, NewEvent};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Intercom answering 500 to every tag, and taking replies.
+    #[derive(Default)]
+    struct Flaky {
+        tag_calls: AtomicU32,
+        replies: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Helpdesk for Flaky {
+        async fn reply(
+            &self,
+            _: &ConversationId,
+            _: ReplyKind,
+            body_html: &str,
+        ) -> Result<(), intercom::Error> {
+            self.replies.lock().unwrap().push(body_html.to_owned());
+            Ok(())
+        }
+        async fn tag(&self, _: &ConversationId, _: &str) -> Result<(), intercom::Error> {
+            self.tag_calls.fetch_add(1, Ordering::SeqCst);
+            Err(intercom::Error::Server {
+                status: reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                attempts: 1,
+                message: "boom".into(),
+            })
+        }
+        async fn assign(&self, _: &ConversationId, _: &Assignee) -> Result<(), intercom::Error> {
+            Ok(())
+        }
+        async fn set_attribute(&self, _: &ConversationId, _: &str, _: &str) -> Result<(), intercom::Error> {
+            Ok(())
+        }
+        async fn change_state(&self, _: &ConversationId, _: StateChange) -> Result<(), intercom::Error> {
+            Ok(())
+        }
+        async fn conversation(&self, _: &ConversationId) -> Result<Conversation, intercom::Error> {
+            Ok(Conversation::default())
+        }
+        fn bot_admin_id(&self) -> Option<AdminId> {
+            Some(AdminId::new("1"))
+        }
+    }
+
+    /// A store holding one decision with `actions` (JSON) for conversation 7.
+    async fn store_with(dir: &std::path::Path, actions: &[&str]) -> Store {
+        let store = Store::open(dir).unwrap();
+        let Accepted::New(id) = store
+            .accept(NewEvent {
+                app_id: "app".into(),
+                notification_id: "n1".into(),
+                topic: "conversation.user.created".into(),
+                conversation_id: Some("7".into()),
+                payload: b"{}".to_vec(),
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("a new event")
+        };
+        let claimed = store.claim_next().await.unwrap().unwrap();
+        store
+            .record_decision(
+                id,
+                claimed.fence,
+                NewDecision {
+                    conversation_id: Some("7".into()),
+                    trigger_key: Some("app:7:m1".into()),
+                    outcome: "reply".into(),
+                    record: "{}".into(),
+                    actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+                    input: None,
+                    live: None,
+                },
+            )
+            .await
+            .unwrap();
+        store
+    }
+
+    fn executor(store: &Store, helpdesk: Arc<Flaky>, clock: Arc<FixedClock>, dry_run: bool) -> Executor {
+        Executor::new(
+            store.clone(),
+            Helpdesks::single(helpdesk),
+            Arc::new(Metrics::new()),
+            3,
+            Duration::from_secs(60),
+            dry_run,
+        )
+        .with_clock(clock)
+    }
+
+    const TAG: &str = r#"{"kind":"tag","name":"x"}"#;
+
+    #[tokio::test]
+    async fn a_retry_is_due_after_the_backoff_by_the_executor_s_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &[TAG]).await;
+        let helpdesk = Arc::new(Flaky::default());
+        // The clock stands a day ahead of the store's: the retry (2 minutes after the first
+        // failure, by that clock) is not due yet by the store's.
+        let ahead = Arc::new(FixedClock::new(crate::clock::now_ms() / 1000 + 86_400));
+        let ex = executor(&store, Arc::clone(&helpdesk), ahead, false);
+        assert_eq!(ex.run_due().await.unwrap(), 1);
+        assert_eq!(helpdesk.tag_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(ex.run_due().await.unwrap(), 0, "not due before the backoff");
+        let row = &store.actions(Some("7".into())).await.unwrap()[0];
+        assert_eq!((row.state.as_str(), row.attempts), ("pending", 1), "{row:?}");
+        assert!(row.last_error.as_deref().unwrap().contains("boom"), "{row:?}");
+    }
+
+    #[tokio::test]
+    async fn an_action_that_keeps_failing_is_dead_lettered_after_max_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &[TAG]).await;
+        let helpdesk = Arc::new(Flaky::default());
+        // A clock an hour behind: every retry is due at once, so no test waits.
+        let behind = Arc::new(FixedClock::new(crate::clock::now_ms() / 1000 - 3600));
+        let ex = executor(&store, Arc::clone(&helpdesk), behind, false);
+        for _ in 0..3 {
+            assert_eq!(ex.run_due().await.unwrap(), 1);
+        }
+        assert_eq!(ex.run_due().await.unwrap(), 0, "dead actions are never due");
+        assert_eq!(helpdesk.tag_calls.load(Ordering::SeqCst), 3);
+        let row = &store.actions(Some("7".into())).await.unwrap()[0];
+        assert_eq!(row.state, "dead", "{row:?}");
+        assert!(
+            row.last_error.as_deref().unwrap().starts_with("after 3 attempts"),
+            "{row:?}"
+        );
+        assert_eq!(store.counts().await.unwrap().outbox_dead, 1);
+    }
+
+    #[tokio::test]
+    async fn actions_of_a_conversation_run_in_order_and_a_dry_run_records_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(
+            dir.path(),
+            &[
+                r#"{"kind":"reply","body_html":"<p>one</p>"}"#,
+                r#"{"kind":"note","body_html":"<p>two</p>"}"#,
+            ],
+        )
+        .await;
+        let helpdesk = Arc::new(Flaky::default());
+        let ex = executor(&store, Arc::clone(&helpdesk), Arc::new(FixedClock::new(0)), true);
+        assert_eq!(ex.run_due().await.unwrap(), 2);
+        assert_eq!(*helpdesk.replies.lock().unwrap(), ["<p>one</p>", "<p>two</p>"]);
+        let states: Vec<String> = store
+            .actions(Some("7".into()))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.state)
+            .collect();
+        assert_eq!(states, ["recorded", "recorded"]);
+        assert_eq!(ex.run_due().await.unwrap(), 0, "never twice");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_action_fails_without_a_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &[r#"{"kind":"launch_rockets"}"#]).await;
+        let helpdesk = Arc::new(Flaky::default());
+        let ex = executor(&store, Arc::clone(&helpdesk), Arc::new(FixedClock::new(0)), false);
+        assert_eq!(ex.run_due().await.unwrap(), 1);
+        let row = &store.actions(Some("7".into())).await.unwrap()[0];
+        assert_eq!(row.state, "failed", "{row:?}");
+        assert!(
+            row.last_error
+                .as_deref()
+                .unwrap()
+                .starts_with("unreadable action")
+        );
+        assert!(helpdesk.replies.lock().unwrap().is_empty());
     }
 }
