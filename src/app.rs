@@ -119,54 +119,11 @@ impl App {
 
     /// Builds with the given helpdesks and clock.
     pub async fn start(config: &Config, helpdesks: Helpdesks, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let Some(secret) = config.secrets.intercom_client_secret.clone() else {
-            bail!("INTERCOM_CLIENT_SECRET is not set: webhooks cannot be verified");
-        };
-        if let Some(token) = &config.secrets.admin_token
-            && token.expose_secret().chars().count() < crate::config::MIN_ADMIN_TOKEN_CHARS
-        {
-            bail!(
-                "FRONTDESK_ADMIN_TOKEN is shorter than {} characters: use a random one (for example: openssl rand -hex 32), or unset it",
-                crate::config::MIN_ADMIN_TOKEN_CHARS
-            );
-        }
-        let secrets = ClientSecrets {
-            default: secret,
-            by_app: config
-                .workspaces
-                .iter()
-                .filter_map(|(app, w)| Some((app.clone(), w.secrets.intercom_client_secret.clone()?)))
-                .collect(),
-        };
+        let secrets = client_secrets(config)?;
         // A broken prompt template stops the start, naming its file and line.
         crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
             .with_context(|| format!("loading the prompts in {}", config.llm.prompts_dir.display()))?;
-        let store = config
-            .open_store()
-            .await
-            .with_context(|| match config.database_url() {
-                Some(url) => format!("opening the store at {}", crate::store::mask_url(url)),
-                None => format!("opening the store in {}", config.server.data_dir.display()),
-            })?;
-        // A claim on a conversation's actions outlasts its slowest sends: every try timing
-        // out and every rate-limit wait at its longest, for the few actions of one decision.
-        let retries = u64::from(config.intercom.max_retries);
-        let slowest_send =
-            config.intercom.timeout_seconds * (retries + 1) + config.intercom.max_backoff_seconds * retries;
-        let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2_000).saturating_mul(1000);
-        let store = store.with_leases(crate::store::Leases {
-            owner: config.replica_id().into(),
-            event_ms: seconds(config.worker.event_lease_seconds.max(1)),
-            action_ms: seconds(match config.worker.action_lease_seconds {
-                0 => slowest_send.saturating_mul(4) + 60,
-                set => set,
-            }),
-        });
-        info!(store = %store.describe(), replica = %config.replica_id(), "store open");
-        match store.recover().await.context("recovering interrupted work")? {
-            (0, 0) => {}
-            (events, actions) => info!(events, actions, "recovered work interrupted by a crash"),
-        }
+        let store = open_store(config).await?;
         let pipeline = {
             let config = config.clone();
             let index_dir = config.index_dir();
@@ -423,6 +380,61 @@ impl webhook::Dashboard for LiveDashboard {
         }
         Ok(serde_json::json!({ "reruns": reruns }))
     }
+}
+
+/// The client secrets webhooks are verified with (the default and each workspace's); a
+/// missing secret or a short admin token stops the start.
+fn client_secrets(config: &Config) -> anyhow::Result<ClientSecrets> {
+    let Some(secret) = config.secrets.intercom_client_secret.clone() else {
+        bail!("INTERCOM_CLIENT_SECRET is not set: webhooks cannot be verified");
+    };
+    if let Some(token) = &config.secrets.admin_token
+        && token.expose_secret().chars().count() < crate::config::MIN_ADMIN_TOKEN_CHARS
+    {
+        bail!(
+            "FRONTDESK_ADMIN_TOKEN is shorter than {} characters: use a random one (for example: openssl rand -hex 32), or unset it",
+            crate::config::MIN_ADMIN_TOKEN_CHARS
+        );
+    }
+    Ok(ClientSecrets {
+        default: secret,
+        by_app: config
+            .workspaces
+            .iter()
+            .filter_map(|(app, w)| Some((app.clone(), w.secrets.intercom_client_secret.clone()?)))
+            .collect(),
+    })
+}
+
+/// Opens the store with this replica's leases and takes back the work a crash interrupted.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = config
+        .open_store()
+        .await
+        .with_context(|| match config.database_url() {
+            Some(url) => format!("opening the store at {}", crate::store::mask_url(url)),
+            None => format!("opening the store in {}", config.server.data_dir.display()),
+        })?;
+    // A claim on a conversation's actions outlasts its slowest sends: every try timing
+    // out and every rate-limit wait at its longest, for the few actions of one decision.
+    let retries = u64::from(config.intercom.max_retries);
+    let slowest_send =
+        config.intercom.timeout_seconds * (retries + 1) + config.intercom.max_backoff_seconds * retries;
+    let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2_000).saturating_mul(1000);
+    let store = store.with_leases(crate::store::Leases {
+        owner: config.replica_id().into(),
+        event_ms: seconds(config.worker.event_lease_seconds.max(1)),
+        action_ms: seconds(match config.worker.action_lease_seconds {
+            0 => slowest_send.saturating_mul(4) + 60,
+            set => set,
+        }),
+    });
+    info!(store = %store.describe(), replica = %config.replica_id(), "store open");
+    match store.recover().await.context("recovering interrupted work")? {
+        (0, 0) => {}
+        (events, actions) => info!(events, actions, "recovered work interrupted by a crash"),
+    }
+    Ok(store)
 }
 
 /// Applies `store.retention_days` at start and every hour after.

@@ -640,6 +640,20 @@ pub enum Severity {
     Warning,
 }
 
+/// The problems found so far.
+#[derive(Debug, Default)]
+struct Found(Vec<Problem>);
+
+impl Found {
+    fn error(&mut self, key: &'static str, message: String) {
+        self.0.push(Problem {
+            severity: Severity::Error,
+            key,
+            message,
+        });
+    }
+}
+
 /// One problem found by [`Config::problems`], explained in one line.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -835,16 +849,17 @@ impl Config {
     /// each. What only a component can check (prompt templates, business hours) is added by
     /// `app::preflight`.
     pub fn problems(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        let mut error = |key, message: String| {
-            problems.push(Problem {
-                severity: Severity::Error,
-                key,
-                message,
-            })
-        };
+        let mut found = Found::default();
+        self.server_problems(&mut found);
+        self.policy_problems(&mut found);
+        self.integration_problems(&mut found);
+        found.0
+    }
+
+    /// Addresses, timeouts, limits and the admin token.
+    fn server_problems(&self, found: &mut Found) {
         if self.server.listen.parse::<SocketAddr>().is_err() {
-            error(
+            found.error(
                 "server.listen",
                 format!("{:?} is not an address like 127.0.0.1:8080", self.server.listen),
             );
@@ -852,7 +867,7 @@ impl Config {
         if let Some(admin) = &self.server.admin_listen
             && admin.parse::<SocketAddr>().is_err()
         {
-            error(
+            found.error(
                 "server.admin_listen",
                 format!("{admin:?} is not an address like 127.0.0.1:9090"),
             );
@@ -866,16 +881,16 @@ impl Config {
             ("server.idle_timeout_seconds", self.server.idle_timeout_seconds),
         ] {
             if value == 0 {
-                error(key, "must be at least 1 second".into());
+                found.error(key, "must be at least 1 second".into());
             }
         }
         if self.server.max_connections == 0 {
-            error("server.max_connections", "must be at least 1".into());
+            found.error("server.max_connections", "must be at least 1".into());
         }
         if let Some(token) = &self.secrets.admin_token
             && token.expose_secret().chars().count() < MIN_ADMIN_TOKEN_CHARS
         {
-            error(
+            found.error(
                 "FRONTDESK_ADMIN_TOKEN",
                 format!(
                     "is {} characters long; it must have at least {MIN_ADMIN_TOKEN_CHARS} (for example: openssl rand -hex 32)",
@@ -884,21 +899,25 @@ impl Config {
             );
         }
         if self.server.body_limit_bytes < 1024 {
-            error(
+            found.error(
                 "server.body_limit_bytes",
                 "must be at least 1024 bytes; Intercom notifications are several KiB".into(),
             );
         }
+    }
+
+    /// Thresholds, holdouts and the outcome settings, globally and per workspace.
+    fn policy_problems(&self, found: &mut Found) {
         for (key, value) in [
             ("policy.reply_threshold", self.policy.reply_threshold),
             ("policy.note_threshold", self.policy.note_threshold),
         ] {
             if !(0.0..=1.0).contains(&value) {
-                error(key, format!("{value} is outside 0..=1"));
+                found.error(key, format!("{value} is outside 0..=1"));
             }
         }
         if self.policy.note_threshold > self.policy.reply_threshold {
-            error(
+            found.error(
                 "policy.note_threshold",
                 format!(
                     "{} is above policy.reply_threshold {}: drafts would need more confidence than replies",
@@ -919,7 +938,7 @@ impl Config {
             );
             for (key, holdout) in holdouts {
                 if !(0.0..1.0).contains(&holdout) {
-                    error(
+                    found.error(
                         "policy.holdout",
                         format!("{key}.holdout: {holdout} must lie in 0..1 (a share of conversations)"),
                     );
@@ -929,7 +948,7 @@ impl Config {
                 let reply = o.reply_threshold.unwrap_or(policy.reply_threshold);
                 let note = o.note_threshold.unwrap_or(policy.note_threshold);
                 if !(0.0..=1.0).contains(&reply) || !(0.0..=1.0).contains(&note) || note > reply {
-                    error(
+                    found.error(
                         "policy.intents",
                         format!(
                             "{scope}.intents.{intent}: thresholds must lie in 0..=1 with note ≤ reply (note {note}, reply {reply})"
@@ -942,43 +961,47 @@ impl Config {
                 && (!(0.0..=1.0).contains(&policy.reply_threshold)
                     || policy.note_threshold > policy.reply_threshold)
             {
-                error(
+                found.error(
                     "workspaces",
                     format!("{scope}: thresholds must lie in 0..=1 with note ≤ reply"),
                 );
             }
         }
         if !(self.outcomes.quiet_hours > 0.0 && self.outcomes.quiet_hours <= 24.0 * 30.0) {
-            error(
+            found.error(
                 "outcomes.quiet_hours",
                 format!("{} must lie in (0, 720] hours", self.outcomes.quiet_hours),
             );
         }
         if self.outcomes.sweep_interval_seconds == 0 {
-            error("outcomes.sweep_interval_seconds", "must be at least 1".into());
+            found.error("outcomes.sweep_interval_seconds", "must be at least 1".into());
         }
+    }
+
+    /// Intercom, the secrets, the knowledge, the worker, the taxonomy and the teams.
+    fn integration_problems(&self, found: &mut Found) {
         if let Some(url) = &self.intercom.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            error(
+            found.error(
                 "intercom.base_url",
                 format!("{url:?} must start with http:// or https://"),
             );
         }
         if self.secrets.intercom_client_secret.is_none() {
-            error(
+            found.error(
                 "INTERCOM_CLIENT_SECRET",
                 "is not set: webhooks cannot be verified, so serve would reject every one (set it to the app's client secret)".into(),
             );
         }
         if !self.intercom.dry_run && self.secrets.intercom_access_token.is_none() {
-            error(
+            found.error(
                 "INTERCOM_ACCESS_TOKEN",
                 "is not set: nothing can be posted to Intercom (set it, or run with --dry-run)".into(),
             );
         }
         if !self.knowledge.dir.is_dir() {
-            error(
+            found.error(
                 "knowledge.dir",
                 format!(
                     "{} is not a folder of Markdown articles",
@@ -988,12 +1011,12 @@ impl Config {
         }
         let no_taxonomy = !self.triage.intents_file.is_file();
         if self.worker.max_action_attempts == 0 || self.worker.max_event_attempts == 0 {
-            error("worker", "attempt counts must be at least 1".into());
+            found.error("worker", "attempt counts must be at least 1".into());
         }
         if let Some(limit) = crate::webhook::open_files_limit() {
             let cap = self.connection_limits().effective_max_connections();
             if cap < self.server.max_connections {
-                problems.push(Problem {
+                found.0.push(Problem {
                     severity: Severity::Warning,
                     key: "server.max_connections",
                     message: format!(
@@ -1004,7 +1027,7 @@ impl Config {
             }
         }
         if no_taxonomy {
-            problems.push(Problem {
+            found.0.push(Problem {
                 severity: Severity::Warning,
                 key: "triage.intents_file",
                 message: format!(
@@ -1016,20 +1039,19 @@ impl Config {
         if let Some(team) = &self.policy.default_team
             && !self.policy.teams.contains_key(team)
         {
-            problems.push(Problem {
+            found.0.push(Problem {
                 severity: Severity::Error,
                 key: "policy.default_team",
                 message: format!("{team:?} is not a team name of [policy.teams]"),
             });
         }
         if self.policy.teams.is_empty() {
-            problems.push(Problem {
+            found.0.push(Problem {
                 severity: Severity::Warning,
                 key: "policy.teams",
                 message: "no team ids are configured: handoffs are tagged but not assigned".into(),
             });
         }
-        problems
     }
 
     /// The server's connection limits.

@@ -278,19 +278,7 @@ pub fn observe(
             if live.is_none() && decided.group.is_none() {
                 return write;
             }
-            let row = live.get_or_insert_with(|| LiveRow {
-                group: decided.group.unwrap_or_default(),
-                mode: decided.mode.to_string(),
-                intent: decided.intent.clone(),
-                started_at: at,
-                first_response_at: None,
-                teammate_replies: 0,
-                bot_replies: 0,
-                closed_at: None,
-                ever_closed: false,
-                reopened: false,
-                rating: None,
-            });
+            let row = live.get_or_insert_with(|| started(decided, at));
             if let Some(closed) = row.closed_at.take()
                 && *replied
                 && at - closed <= REOPEN_DAYS * 86_400
@@ -304,21 +292,7 @@ pub fn observe(
                 .any(|t| t.outcome.is_none() && t.kind == TouchKind::Reply);
             // After coming back (which settles a resolved touch first), what the message says
             // settles the pending ones.
-            signals.push(if *confirmation {
-                (Signal::Thanks, "the customer said it helped".to_owned())
-            } else if decided.outcome == crate::actions::Outcome::Handoff {
-                (
-                    Signal::HandedOff(decided.reason.clone()),
-                    format!("handed off: {}", decided.reason),
-                )
-            } else if pending_replies && matches!(decided.touch, Some((TouchKind::Note, _))) {
-                (
-                    Signal::HandedOff("note".into()),
-                    "a teammate must answer the follow-up".into(),
-                )
-            } else {
-                (Signal::FollowUp, String::new())
-            });
+            signals.push(customer_signal(*confirmation, decided, pending_replies));
             match &decided.touch {
                 Some((kind, draft)) => {
                     let quiet_until = at + quiet_seconds;
@@ -386,6 +360,59 @@ pub fn observe(
             signals.push((Signal::Rating(*rating), format!("rated {rating}/5")));
         }
     }
+    write.changes = settle_touches(before, &signals, pending_quiet, draft_reply, at);
+    if live != before.live {
+        write.live = live;
+    }
+    write
+}
+
+/// A conversation's live row as its first decided customer message starts it.
+fn started(decided: &Decided, at: i64) -> LiveRow {
+    LiveRow {
+        group: decided.group.unwrap_or_default(),
+        mode: decided.mode.to_string(),
+        intent: decided.intent.clone(),
+        started_at: at,
+        first_response_at: None,
+        teammate_replies: 0,
+        bot_replies: 0,
+        closed_at: None,
+        ever_closed: false,
+        reopened: false,
+        rating: None,
+    }
+}
+
+/// What a customer's message says of the bot's pending touches.
+fn customer_signal(confirmation: bool, decided: &Decided, pending_replies: bool) -> (Signal, String) {
+    if confirmation {
+        (Signal::Thanks, "the customer said it helped".to_owned())
+    } else if decided.outcome == crate::actions::Outcome::Handoff {
+        (
+            Signal::HandedOff(decided.reason.clone()),
+            format!("handed off: {}", decided.reason),
+        )
+    } else if pending_replies && matches!(decided.touch, Some((TouchKind::Note, _))) {
+        (
+            Signal::HandedOff("note".into()),
+            "a teammate must answer the follow-up".into(),
+        )
+    } else {
+        (Signal::FollowUp, String::new())
+    }
+}
+
+/// Each earlier touch's change under `signals`, in order: its outcome settled, its quiet
+/// deadline moved to `pending_quiet`, the use of its draft against the teammate's reply.
+fn settle_touches(
+    before: &LiveBefore,
+    signals: &[(Signal, String)],
+    pending_quiet: Option<Option<i64>>,
+    draft_reply: Option<&Part>,
+    at: i64,
+) -> Vec<TouchChange> {
+    let mut changes = Vec::new();
     for touch in &before.touches {
         let mut change = TouchChange {
             event_id: touch.event_id,
@@ -394,7 +421,7 @@ pub fn observe(
             draft_use: None,
         };
         let mut outcome = touch.outcome;
-        for (signal, why) in &signals {
+        for (signal, why) in signals {
             if let Some(next) = settle(touch.kind, outcome, signal) {
                 change.outcome = Some((next, at, why.clone()));
                 outcome = Some(next);
@@ -413,13 +440,10 @@ pub fn observe(
             change.draft_use = Some(compare_draft(draft, &reply.text));
         }
         if change.outcome.is_some() || change.quiet_until.is_some() || change.draft_use.is_some() {
-            write.changes.push(change);
+            changes.push(change);
         }
     }
-    if live != before.live {
-        write.live = live;
-    }
-    write
+    changes
 }
 
 #[cfg(test)]

@@ -368,60 +368,9 @@ pub fn build(
         }
         rows.get_mut(key).expect("inserted above").0.conversations += 1;
     }
-    // One pass over the treatment conversations: each one's bot outcome (its latest reply's)
-    // counted for the resolution rate and, in autonomous mode, for the forecast check.
-    let (mut treatment, mut confirmed, mut assumed, mut pending) = (0, 0, 0, 0);
-    let (mut autonomous, mut replied, mut resolved) = (0, 0, 0);
-    for c in conversations.iter().filter(|c| c.live.group == Group::Treatment) {
-        treatment += 1;
-        let outcome = latest_reply.get(&(c.app_id.as_str(), c.conversation_id.as_str()));
-        match outcome {
-            Some(Some(Outcome::Confirmed)) => confirmed += 1,
-            Some(Some(Outcome::Assumed)) => assumed += 1,
-            Some(None) => pending += 1,
-            _ => {}
-        }
-        if c.live.mode == "autonomous" {
-            autonomous += 1;
-            replied += usize::from(c.live.bot_replies > 0);
-            resolved += usize::from(outcome.is_some_and(|o| o.is_some_and(Outcome::resolved)));
-        }
-    }
-    let resolution_rate = Resolution {
-        conversations: treatment,
-        confirmed: wilson(confirmed, treatment),
-        assumed: wilson(assumed, treatment),
-        pending,
-    };
-    let forecast_vs_live = forecast.map(|forecast| {
-        let coverage = check(forecast.coverage, wilson(replied, autonomous));
-        let resolution = check(forecast.resolution_rate, wilson(resolved, autonomous));
-        let mut flags = Vec::new();
-        // The replay stores its threshold as it computed it (an f32 grid): compare to the cent.
-        if (forecast.threshold - live_threshold).abs() > 0.005 {
-            flags.push(format!(
-                "the replay measured at threshold {:.2}, the bot runs at {:.2}",
-                forecast.threshold, live_threshold
-            ));
-        }
-        for (name, c) in [("coverage", &coverage), ("resolution rate", &resolution)] {
-            if c.actual.n > 0 && !c.within_interval {
-                flags.push(format!(
-                    "live {name} {:.1}% is outside the forecast's interval [{:.1}%, {:.1}%]",
-                    c.actual.value * 100.0,
-                    c.interval.0 * 100.0,
-                    c.interval.1 * 100.0
-                ));
-            }
-        }
-        ForecastVsLive {
-            forecast,
-            live_threshold,
-            coverage,
-            resolution_rate: resolution,
-            flags,
-        }
-    });
+    let (resolution_rate, autonomous) = resolution(conversations, &latest_reply);
+    let forecast_vs_live =
+        forecast.map(|forecast| forecast_against_live(forecast, live_threshold, autonomous));
     drafts.per_intent = per_intent_drafts
         .into_iter()
         .map(|(intent, (d, e))| (intent, d.finish(&e)))
@@ -451,6 +400,82 @@ pub fn build(
                 counts: counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             })
             .collect(),
+    }
+}
+
+/// Autonomous-mode treatment conversations: how many, how many the bot replied in, how many
+/// it resolved.
+#[derive(Debug, Clone, Copy, Default)]
+struct Autonomous {
+    conversations: usize,
+    replied: usize,
+    resolved: usize,
+}
+
+/// One pass over the treatment conversations: each one's bot outcome (its latest reply's)
+/// counted for the resolution rate and, in autonomous mode, for the forecast check.
+fn resolution(
+    conversations: &[ConversationFact],
+    latest_reply: &std::collections::HashMap<(&str, &str), Option<Outcome>>,
+) -> (Resolution, Autonomous) {
+    let (mut treatment, mut confirmed, mut assumed, mut pending) = (0, 0, 0, 0);
+    let mut autonomous = Autonomous::default();
+    for c in conversations.iter().filter(|c| c.live.group == Group::Treatment) {
+        treatment += 1;
+        let outcome = latest_reply.get(&(c.app_id.as_str(), c.conversation_id.as_str()));
+        match outcome {
+            Some(Some(Outcome::Confirmed)) => confirmed += 1,
+            Some(Some(Outcome::Assumed)) => assumed += 1,
+            Some(None) => pending += 1,
+            _ => {}
+        }
+        if c.live.mode == "autonomous" {
+            autonomous.conversations += 1;
+            autonomous.replied += usize::from(c.live.bot_replies > 0);
+            autonomous.resolved += usize::from(outcome.is_some_and(|o| o.is_some_and(Outcome::resolved)));
+        }
+    }
+    let resolution = Resolution {
+        conversations: treatment,
+        confirmed: wilson(confirmed, treatment),
+        assumed: wilson(assumed, treatment),
+        pending,
+    };
+    (resolution, autonomous)
+}
+
+/// The replay's forecast beside the live coverage and resolution of autonomous mode, with a
+/// flag for each live figure outside its interval and for a threshold that differs.
+fn forecast_against_live(forecast: Forecast, live_threshold: f64, live: Autonomous) -> ForecastVsLive {
+    let coverage = check(forecast.coverage, wilson(live.replied, live.conversations));
+    let resolution = check(
+        forecast.resolution_rate,
+        wilson(live.resolved, live.conversations),
+    );
+    let mut flags = Vec::new();
+    // The replay stores its threshold as it computed it (an f32 grid): compare to the cent.
+    if (forecast.threshold - live_threshold).abs() > 0.005 {
+        flags.push(format!(
+            "the replay measured at threshold {:.2}, the bot runs at {:.2}",
+            forecast.threshold, live_threshold
+        ));
+    }
+    for (name, c) in [("coverage", &coverage), ("resolution rate", &resolution)] {
+        if c.actual.n > 0 && !c.within_interval {
+            flags.push(format!(
+                "live {name} {:.1}% is outside the forecast's interval [{:.1}%, {:.1}%]",
+                c.actual.value * 100.0,
+                c.interval.0 * 100.0,
+                c.interval.1 * 100.0
+            ));
+        }
+    }
+    ForecastVsLive {
+        forecast,
+        live_threshold,
+        coverage,
+        resolution_rate: resolution,
+        flags,
     }
 }
 
@@ -508,6 +533,16 @@ impl LiveReport {
                 }
             }
         }
+        self.render_resolution_and_drafts(&mut out);
+        self.render_holdout(&mut out);
+        self.render_forecast(&mut out);
+        self.render_rows(&mut out);
+        out
+    }
+
+    /// The resolution rate and how teammates used the draft notes.
+    fn render_resolution_and_drafts(&self, out: &mut String) {
+        use std::fmt::Write;
         let r = &self.resolution_rate;
         let _ = writeln!(
             out,
@@ -541,6 +576,11 @@ impl LiveReport {
                 );
             }
         }
+    }
+
+    /// The holdout: treatment against control.
+    fn render_holdout(&self, out: &mut String) {
+        use std::fmt::Write;
         let h = &self.holdout;
         let _ = writeln!(
             out,
@@ -602,6 +642,11 @@ impl LiveReport {
             );
             let _ = writeln!(out, "  (*: the 95% interval excludes zero, a real difference)");
         }
+    }
+
+    /// The replay's forecast beside the live figures.
+    fn render_forecast(&self, out: &mut String) {
+        use std::fmt::Write;
         match &self.forecast_vs_live {
             Some(f) => {
                 let _ = writeln!(
@@ -633,6 +678,11 @@ impl LiveReport {
                 );
             }
         }
+    }
+
+    /// One row per workspace, mode and intent.
+    fn render_rows(&self, out: &mut String) {
+        use std::fmt::Write;
         if !self.rows.is_empty() {
             let _ = writeln!(
                 out,
@@ -655,7 +705,6 @@ impl LiveReport {
                 );
             }
         }
-        out
     }
 }
 

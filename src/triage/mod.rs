@@ -6,9 +6,20 @@
 //! optional labelled file) and calibrated; a message it places out of scope gets the intent
 //! [`NO_INTENT`] and is handed to a human. Rules and lexicons come from the taxonomy file too.
 //! Triage sees domain text only, never wire formats.
+//!
+//! Here: the classifier and its result. Beside it: `taxonomy` (the file, its checks, its
+//! training examples), `model` (the intent model), `cache` (the trained model kept in the
+//! data dir), `rules` (lexicons and rules applied to a message), `language`, and `eval`.
 
+mod cache;
 pub mod eval;
+mod language;
 pub mod model;
+mod rules;
+mod taxonomy;
+
+use rules::{contains_phrase, words};
+pub use taxonomy::{IntentSpec, OutOfScopeSpec, RuleSpec, SignalSpec, Taxonomy, taxonomy_examples};
 
 pub use crate::domain::HandoffReason;
 use model::{Example, Model, TrainOptions};
@@ -38,132 +49,6 @@ pub enum Error {
 
 /// The intent name used when nothing matches.
 pub const NO_INTENT: &str = "none";
-
-/// The taxonomy file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Taxonomy {
-    /// Intents.
-    #[serde(default, rename = "intent")]
-    pub intents: Vec<IntentSpec>,
-    /// Rules that add tags or force a handoff.
-    #[serde(default, rename = "rule")]
-    pub rules: Vec<RuleSpec>,
-    /// Lexicons for sentiment, urgency and spam.
-    #[serde(default)]
-    pub signals: SignalSpec,
-    /// Examples of messages that belong to no intent.
-    #[serde(default)]
-    pub out_of_scope: OutOfScopeSpec,
-}
-
-/// `[out_of_scope]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutOfScopeSpec {
-    /// Messages no intent covers.
-    #[serde(default)]
-    pub examples: Vec<String>,
-}
-
-/// One intent.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntentSpec {
-    /// Machine name, e.g. `returns_refunds`.
-    pub name: String,
-    /// What it covers.
-    #[serde(default)]
-    pub description: String,
-    /// Words or phrases (lower case); a word also matches its longer forms ("refund" → "refunded").
-    #[serde(default)]
-    pub keywords: Vec<String>,
-    /// Example messages (used by later classifiers; counted here for their distinctive words).
-    #[serde(default)]
-    pub examples: Vec<String>,
-    /// Intercom tags to apply.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Team name (mapped to an id by `policy.teams`).
-    #[serde(default)]
-    pub team: Option<String>,
-    /// `low`, `normal`, `high`, `urgent`.
-    #[serde(default)]
-    pub priority: Priority,
-    /// Whether the bot may answer this intent on its own.
-    #[serde(default = "default_true")]
-    pub auto_reply: bool,
-    /// Never auto-answered (legal threats, chargebacks, account security).
-    #[serde(default)]
-    pub sensitive: bool,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl IntentSpec {
-    /// An intent learnt from a teammates' tag: the tag is applied, no team is named (the
-    /// default route applies), and the bot may answer it.
-    pub fn learned(name: &str, tag: &str, description: String) -> Self {
-        Self {
-            name: name.to_owned(),
-            description,
-            keywords: Vec::new(),
-            examples: Vec::new(),
-            tags: vec![tag.to_owned()],
-            team: None,
-            priority: Priority::default(),
-            auto_reply: true,
-            sensitive: false,
-        }
-    }
-}
-
-/// A rule: phrases that, when present, add tags and may force a handoff.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSpec {
-    /// Name, shown as the reason.
-    pub name: String,
-    /// Phrases (lower case, whole words).
-    #[serde(default)]
-    pub phrases: Vec<String>,
-    /// Regular expressions, matched case-insensitively.
-    #[serde(default)]
-    pub regex: Vec<String>,
-    /// Conversation attributes that trigger the rule when all match (case-insensitive), e.g.
-    /// `attributes = { plan = "enterprise" }`.
-    #[serde(default)]
-    pub attributes: std::collections::BTreeMap<String, String>,
-    /// Tags to add.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Whether a match hands the conversation to a human.
-    #[serde(default)]
-    pub handoff: bool,
-    /// Priority to raise to.
-    #[serde(default)]
-    pub priority: Option<Priority>,
-}
-
-/// Lexicons.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignalSpec {
-    /// Words of anger or strong dissatisfaction.
-    #[serde(default)]
-    pub negative: Vec<String>,
-    /// Words of urgency.
-    #[serde(default)]
-    pub urgent: Vec<String>,
-    /// Phrases of spam, bounces and auto-replies.
-    #[serde(default)]
-    pub spam: Vec<String>,
-    /// Phrases that, in a reply to the bot's answer, say it did not help.
-    #[serde(default)]
-    pub dissatisfied: Vec<String>,
-}
 
 /// Conversation priority.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -280,78 +165,7 @@ pub const MAX_MESSAGE_CHARS: usize = 100_000;
 pub struct Classifier {
     taxonomy: Taxonomy,
     model: Model,
-    rules: Vec<(RuleSpec, Vec<regex::Regex>)>,
-}
-
-/// Examples for training: each intent's examples and keywords, and the out-of-scope ones.
-pub fn taxonomy_examples(taxonomy: &Taxonomy) -> Vec<Example> {
-    let mut out = Vec::new();
-    for intent in &taxonomy.intents {
-        for text in intent.examples.iter().chain(&intent.keywords) {
-            out.push(Example {
-                text: text.clone(),
-                label: intent.name.clone(),
-            });
-        }
-    }
-    for text in &taxonomy.out_of_scope.examples {
-        out.push(Example {
-            text: text.clone(),
-            label: model::OUT_OF_SCOPE.into(),
-        });
-    }
-    out
-}
-
-impl Taxonomy {
-    /// Parses and checks a taxonomy; errors name the intent or rule and the field.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let taxonomy: Taxonomy = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
-        if taxonomy.intents.len() == 1 {
-            return Err("one [[intent]] is not a taxonomy: write at least two, or none to answer from the knowledge base alone".into());
-        }
-        let mut names = std::collections::HashSet::new();
-        for intent in &taxonomy.intents {
-            let name = intent.name.trim();
-            if name.is_empty() || name.chars().any(char::is_whitespace) {
-                return Err(format!(
-                    "intent {:?}: field name: must be one word, without spaces",
-                    intent.name
-                ));
-            }
-            if model::is_out_of_scope(name) {
-                return Err(format!(
-                    "intent {name}: field name: {name:?} is reserved for out-of-scope messages"
-                ));
-            }
-            if !names.insert(name.to_owned()) {
-                return Err(format!("intent {name}: field name: defined twice"));
-            }
-            if intent.examples.len() + intent.keywords.len() < 3 {
-                return Err(format!(
-                    "intent {name}: field examples: at least 3 examples (or keywords) are needed"
-                ));
-            }
-            if let Some(empty) = intent.examples.iter().position(|e| e.trim().is_empty()) {
-                return Err(format!(
-                    "intent {name}: field examples: example {} is empty",
-                    empty + 1
-                ));
-            }
-            if intent.tags.iter().any(|t| t.trim().is_empty()) {
-                return Err(format!("intent {name}: field tags: a tag is empty"));
-            }
-        }
-        for rule in &taxonomy.rules {
-            if rule.phrases.is_empty() && rule.regex.is_empty() && rule.attributes.is_empty() {
-                return Err(format!(
-                    "rule {}: field phrases: a rule needs phrases, regex or attributes",
-                    rule.name
-                ));
-            }
-        }
-        Ok(taxonomy)
-    }
+    rules: Vec<rules::CompiledRule>,
 }
 
 impl Classifier {
@@ -418,7 +232,7 @@ impl Classifier {
     }
 
     fn train(taxonomy: Taxonomy, examples: &[Example]) -> Result<Self, String> {
-        let rules = compile_rules(&taxonomy)?;
+        let rules = rules::compile(&taxonomy)?;
         if taxonomy.intents.is_empty() {
             return Ok(Self {
                 taxonomy,
@@ -440,71 +254,6 @@ impl Classifier {
             model,
             rules,
         })
-    }
-
-    /// Like [`Classifier::load_with`], reusing the model cached at `cache` when it was
-    /// trained on exactly this taxonomy and training file, and (with `save`) writing a newly
-    /// trained one there. Returns whether the cache was used.
-    pub fn load_cached(
-        path: &Path,
-        training_file: Option<&Path>,
-        cache: &Path,
-        save: bool,
-    ) -> Result<(Self, bool), Error> {
-        use sha2::Digest;
-        let read = |p: &Path| {
-            std::fs::read(p).map_err(|source| Error::Read {
-                path: p.display().to_string(),
-                source,
-            })
-        };
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(MODEL_FORMAT.as_bytes());
-        let taxonomy_bytes = if path.exists() { read(path)? } else { Vec::new() };
-        hasher.update(&taxonomy_bytes);
-        if let Some(file) = training_file {
-            hasher.update(read(file)?);
-        }
-        let key = hex::encode(hasher.finalize());
-        if let Ok(bytes) = std::fs::read(cache)
-            && let Ok(cached) = serde_json::from_slice::<CachedModel>(&bytes)
-            && cached.key == key
-        {
-            let text = String::from_utf8_lossy(&taxonomy_bytes);
-            let invalid = |message: String| Error::Invalid {
-                path: path.display().to_string(),
-                message,
-            };
-            let taxonomy = Taxonomy::parse(&text).map_err(invalid)?;
-            let rules = compile_rules(&taxonomy).map_err(invalid)?;
-            return Ok((
-                Self {
-                    taxonomy,
-                    model: cached.model,
-                    rules,
-                },
-                true,
-            ));
-        }
-        let classifier = Self::load_with(path, training_file)?;
-        if save {
-            let cached = CachedModel {
-                key,
-                model: classifier.model.clone(),
-            };
-            let write = || -> std::io::Result<()> {
-                if let Some(dir) = cache.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let tmp = cache.with_extension("tmp");
-                std::fs::write(&tmp, serde_json::to_vec(&cached).map_err(std::io::Error::other)?)?;
-                std::fs::rename(&tmp, cache)
-            };
-            if let Err(error) = write() {
-                tracing::warn!(%error, path = %cache.display(), "could not cache the trained model");
-            }
-        }
-        Ok((classifier, false))
     }
 
     /// The taxonomy in force.
@@ -549,22 +298,11 @@ impl Classifier {
             .cloned()
     }
 
-    /// Triage of one customer message in a conversation with these attributes.
-    pub fn classify_with(
-        &self,
-        text: &str,
-        attributes: &std::collections::BTreeMap<String, String>,
-    ) -> TriageResult {
-        let text = match text.char_indices().nth(MAX_MESSAGE_CHARS) {
-            Some((cut, _)) => &text[..cut],
-            None => text,
-        };
-        let plain = crate::text::html_to_text(text);
-        let words = words(&plain);
-        let prediction = self.model.predict(&plain);
+    /// The triage result the intent model's prediction starts from, and its evidence.
+    fn intent_of(&self, prediction: &model::Prediction) -> (TriageResult, Vec<String>) {
         let mut evidence = Vec::new();
         let spec = self.taxonomy.intents.iter().find(|i| i.name == prediction.label);
-        let mut result = match spec {
+        let result = match spec {
             Some(intent) => {
                 let features: Vec<String> = prediction
                     .evidence
@@ -635,173 +373,39 @@ impl Classifier {
                 }
             }
         };
+        (result, evidence)
+    }
+
+    /// Triage of one customer message in a conversation with these attributes.
+    pub fn classify_with(
+        &self,
+        text: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> TriageResult {
+        let text = match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
+        let plain = crate::text::html_to_text(text);
+        let words = words(&plain);
+        let prediction = self.model.predict(&plain);
+        let (mut result, mut evidence) = self.intent_of(&prediction);
         if let Some((name, p)) = prediction.alternatives.first() {
             evidence.push(format!("runner-up {name} at {p:.2}"));
         }
-        result.language = detect_language(&plain);
-        let signals = &self.taxonomy.signals;
-        let matched = |list: &[String]| -> Vec<String> {
-            list.iter()
-                .filter(|p| contains_phrase(&words, p))
-                .cloned()
-                .collect()
-        };
-        let letters: Vec<char> = plain.chars().filter(|c| c.is_alphabetic()).collect();
-        let shouting = letters.len() >= 12 && letters.iter().all(|c| !c.is_lowercase());
-        let negative = matched(&signals.negative);
-        let urgent = matched(&signals.urgent);
-        if !negative.is_empty() || shouting {
-            result.sentiment = Sentiment::Negative;
-            evidence.push(format!(
-                "negative sentiment: {}",
-                if shouting {
-                    "written in capitals".to_owned()
-                } else {
-                    negative.join(", ")
-                }
-            ));
-        } else if !urgent.is_empty() {
-            result.sentiment = Sentiment::Urgent;
-            result.priority = result.priority.max(Priority::High);
-            evidence.push(format!("urgent: {}", urgent.join(", ")));
-        }
-        let spam = matched(&signals.spam);
-        if !spam.is_empty() {
-            result.spam = true;
-            evidence.push(format!("spam or auto-reply: {}", spam.join(", ")));
-        }
-        for (rule, regexes) in &self.rules {
-            let mut hits = matched(&rule.phrases);
-            hits.extend(
-                regexes
-                    .iter()
-                    .filter_map(|r| r.find(&plain))
-                    .map(|m| m.as_str().to_owned()),
-            );
-            let attributes_match = !rule.attributes.is_empty()
-                && rule.attributes.iter().all(|(key, want)| {
-                    attributes
-                        .get(key)
-                        .is_some_and(|have| have.eq_ignore_ascii_case(want))
-                });
-            if attributes_match {
-                hits.extend(rule.attributes.iter().map(|(k, v)| format!("{k}={v}")));
-            }
-            if hits.is_empty() {
-                continue;
-            }
-            evidence.push(format!("rule {} matched {}", rule.name, hits.join(", ")));
-            for tag in &rule.tags {
-                if !result.tags.contains(tag) {
-                    result.tags.push(tag.clone());
-                }
-            }
-            if let Some(priority) = rule.priority {
-                result.priority = result.priority.max(priority);
-            }
-            if rule.handoff && (result.handoff.is_none() || result.intent == NO_INTENT) {
-                result.hand_off(
-                    HandoffReason::Rule(rule.name.clone()),
-                    format!("rule {}", rule.name),
-                );
-            }
-        }
+        result.language = language::detect(&plain);
+        rules::sentiment_and_spam(&self.taxonomy.signals, &words, &plain, &mut result, &mut evidence);
+        rules::apply(
+            &self.rules,
+            &words,
+            &plain,
+            attributes,
+            &mut result,
+            &mut evidence,
+        );
         result.evidence = evidence;
         result
     }
-}
-
-/// Bump when the model's format or training changes, so old caches are not reused.
-const MODEL_FORMAT: &str = "frontdesk-intent-model-2";
-
-#[derive(Serialize, Deserialize)]
-struct CachedModel {
-    key: String,
-    model: Model,
-}
-
-fn compile_rules(taxonomy: &Taxonomy) -> Result<Vec<(RuleSpec, Vec<regex::Regex>)>, String> {
-    taxonomy
-        .rules
-        .iter()
-        .map(|rule| {
-            rule.regex
-                .iter()
-                .map(|r| {
-                    regex::RegexBuilder::new(r)
-                        .case_insensitive(true)
-                        .size_limit(1 << 20)
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(|compiled| (rule.clone(), compiled))
-                .map_err(|e| format!("rule {}: field regex: {e}", rule.name))
-        })
-        .collect()
-}
-
-/// The message's language as an ISO 639-1 code (`und` when too short or unreliable).
-fn detect_language(text: &str) -> String {
-    match whatlang::detect(text) {
-        Some(info) if info.is_reliable() || text.split_whitespace().count() >= 4 => {
-            iso639_1(info.lang()).to_owned()
-        }
-        _ => "und".to_owned(),
-    }
-}
-
-fn iso639_1(lang: whatlang::Lang) -> &'static str {
-    use whatlang::Lang::*;
-    match lang {
-        Eng => "en",
-        Fra => "fr",
-        Deu => "de",
-        Spa => "es",
-        Ita => "it",
-        Por => "pt",
-        Nld => "nl",
-        Swe => "sv",
-        Dan => "da",
-        Nob => "no",
-        Fin => "fi",
-        Pol => "pl",
-        Rus => "ru",
-        Ukr => "uk",
-        Tur => "tr",
-        Ell => "el",
-        Ara => "ar",
-        Heb => "he",
-        Hin => "hi",
-        Jpn => "ja",
-        Kor => "ko",
-        Cmn => "zh",
-        Ces => "cs",
-        Ron => "ro",
-        Hun => "hu",
-        other => other.code(),
-    }
-}
-
-/// Lower-case words of letters, digits and apostrophes.
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .map(|w| w.trim_matches('\'').to_lowercase())
-        .collect()
-}
-
-/// Whether the word sequence contains `phrase`; the last word of the phrase also matches
-/// longer forms when it has at least four letters ("refund" matches "refunded").
-fn contains_phrase(words: &[String], phrase: &str) -> bool {
-    let parts: Vec<&str> = phrase.split_whitespace().collect();
-    if parts.is_empty() || parts.len() > words.len() {
-        return false;
-    }
-    words.windows(parts.len()).any(|window| {
-        window.iter().zip(&parts).enumerate().all(|(i, (word, part))| {
-            word == part || (i == parts.len() - 1 && part.len() >= 4 && word.starts_with(part))
-        })
-    })
 }
 
 #[cfg(test)]
