@@ -168,21 +168,7 @@ impl App {
             body_limit_bytes = state.body.max_bytes,
             "connection limits"
         );
-        let admin = match &config.server.admin_listen {
-            Some(address) => {
-                let admin_listener = tokio::net::TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("binding the admin API on {address}"))?;
-                info!(addr = %admin_listener.local_addr()?, "admin API listening");
-                Some(tokio::spawn(webhook::serve(
-                    admin_listener,
-                    webhook::admin_router(state.clone()),
-                    limits,
-                    cancel.clone(),
-                )))
-            }
-            None => None,
-        };
+        let admin = serve_admin(config, &state, limits, &cancel).await?;
         let router = webhook::router(state, admin.is_none());
         let server = tokio::spawn(webhook::serve(listener, router, limits, cancel.clone()));
         let executor = Executor::new(
@@ -380,6 +366,30 @@ impl webhook::Dashboard for LiveDashboard {
         }
         Ok(serde_json::json!({ "reruns": reruns }))
     }
+}
+
+/// The admin API on its own listener, when `server.admin_listen` asks for one.
+async fn serve_admin(
+    config: &Config,
+    state: &WebhookState,
+    limits: crate::webhook::ConnectionLimits,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
+    Ok(match &config.server.admin_listen {
+        Some(address) => {
+            let admin_listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding the admin API on {address}"))?;
+            info!(addr = %admin_listener.local_addr()?, "admin API listening");
+            Some(tokio::spawn(webhook::serve(
+                admin_listener,
+                webhook::admin_router(state.clone()),
+                limits,
+                cancel.clone(),
+            )))
+        }
+        None => None,
+    })
 }
 
 /// The client secrets webhooks are verified with (the default and each workspace's); a

@@ -719,50 +719,56 @@ impl KnowledgeBase {
         let hits = found
             .iter()
             .take(limit)
-            .map(|(score, entry)| {
-                let other = found
-                    .iter()
-                    .filter(|(_, e)| e.article_id != entry.article_id)
-                    .map(|(s, _)| *s)
-                    .fold(0.0_f32, f32::max);
-                let covered = unique
-                    .iter()
-                    .filter(|t| entry.terms.contains(String::as_str(t)))
-                    .count();
-                let asked = entry
-                    .asked
-                    .iter()
-                    .map(|terms| {
-                        unique
-                            .iter()
-                            .filter(|t| terms.contains(String::as_str(t)))
-                            .count()
-                    })
-                    .max()
-                    .unwrap_or(0);
-                Hit {
-                    article_id: entry.article_id.clone(),
-                    title: entry.title.clone(),
-                    url: entry.url.clone(),
-                    heading: entry.heading.clone(),
-                    passage: entry.index,
-                    text: entry.text.clone(),
-                    internal: entry.internal,
-                    signals: Signals {
-                        score: *score,
-                        normalized: score / (score + NORMALIZE_HALF_SCORE),
-                        margin: if *score > 0.0 {
-                            ((score - other) / score).max(0.0)
-                        } else {
-                            0.0
-                        },
-                        coverage: covered as f32 / unique.len() as f32,
-                        asked_as: asked as f32 / unique.len() as f32,
-                    },
-                }
-            })
+            .map(|(score, entry)| hit(*score, entry, &found, &unique))
             .collect();
         Ok(hits)
+    }
+}
+
+/// A passage found at `score` as a hit, with its signals: the margin to the best passage of
+/// another article among `found`, and the share of the question's `terms` it (or a question
+/// it was asked as) covers.
+fn hit(score: f32, entry: &PassageEntry, found: &[(f32, &PassageEntry)], terms: &[String]) -> Hit {
+    let unique = terms;
+    let other = found
+        .iter()
+        .filter(|(_, e)| e.article_id != entry.article_id)
+        .map(|(s, _)| *s)
+        .fold(0.0_f32, f32::max);
+    let covered = unique
+        .iter()
+        .filter(|t| entry.terms.contains(String::as_str(t)))
+        .count();
+    let asked = entry
+        .asked
+        .iter()
+        .map(|terms| {
+            unique
+                .iter()
+                .filter(|t| terms.contains(String::as_str(t)))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    Hit {
+        article_id: entry.article_id.clone(),
+        title: entry.title.clone(),
+        url: entry.url.clone(),
+        heading: entry.heading.clone(),
+        passage: entry.index,
+        text: entry.text.clone(),
+        internal: entry.internal,
+        signals: Signals {
+            score,
+            normalized: score / (score + NORMALIZE_HALF_SCORE),
+            margin: if score > 0.0 {
+                ((score - other) / score).max(0.0)
+            } else {
+                0.0
+            },
+            coverage: covered as f32 / unique.len() as f32,
+            asked_as: asked as f32 / unique.len() as f32,
+        },
     }
 }
 

@@ -277,8 +277,6 @@ fn slug(tag: &str) -> String {
 /// fitted separately, on decided cases: see [`Learned::calibration`]).
 pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &Classifier) -> Learned {
     let urls = knowledge.ids_by_url();
-    // Per tag (lower case): its spelling, and (time, question, team) of each conversation.
-    type Tagged = (String, Vec<(i64, String, Option<crate::domain::TeamId>)>);
     let mut by_tag: BTreeMap<String, Tagged> = BTreeMap::new();
     let mut asked: BTreeMap<(String, usize), Vec<(i64, AskedAs)>> = BTreeMap::new();
     let mut similar = Vec::new();
@@ -346,6 +344,45 @@ pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &
             });
         }
     }
+    let intents = intents_from_tags(by_tag, classifier);
+    let asked_as = newest_asked_as(asked);
+    similar.sort_by_key(|case| std::cmp::Reverse(case.at));
+    similar.truncate(MAX_SIMILAR);
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for article in knowledge.articles() {
+        if !article.collection.is_empty() {
+            groups
+                .entry(article.collection.clone())
+                .or_default()
+                .push(article.title.clone());
+        }
+    }
+    let mut learned = Learned {
+        manifest: Manifest {
+            format: FORMAT,
+            conversations: history.len(),
+            knowledge_version: knowledge.version(),
+            ..Manifest::default()
+        },
+        intents,
+        asked_as,
+        similar,
+        groups: groups
+            .into_iter()
+            .map(|(name, titles)| Group { name, titles })
+            .collect(),
+        calibration: None,
+    };
+    learned.count();
+    learned
+}
+
+/// Per tag (lower case): its spelling, and (time, question, team) of each conversation.
+type Tagged = (String, Vec<(i64, String, Option<crate::domain::TeamId>)>);
+
+/// An intent for each tag on enough conversations: its newest distinct questions as examples,
+/// and the team its conversations went to most often.
+fn intents_from_tags(by_tag: BTreeMap<String, Tagged>, classifier: &Classifier) -> Vec<LearnedIntent> {
     let mut intents = Vec::new();
     for (_, (tag, mut items)) in by_tag {
         if items.len() < MIN_TAG_CONVERSATIONS {
@@ -382,6 +419,11 @@ pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &
             examples,
         });
     }
+    intents
+}
+
+/// Each passage's newest distinct asked-as questions, at most [`MAX_ASKED_PER_PASSAGE`].
+fn newest_asked_as(asked: BTreeMap<(String, usize), Vec<(i64, AskedAs)>>) -> Vec<AskedAs> {
     let mut asked_as = Vec::new();
     for (_, mut items) in asked {
         items.sort_by_key(|item| std::cmp::Reverse(item.0));
@@ -395,35 +437,7 @@ pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &
             }
         }
     }
-    similar.sort_by_key(|case| std::cmp::Reverse(case.at));
-    similar.truncate(MAX_SIMILAR);
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for article in knowledge.articles() {
-        if !article.collection.is_empty() {
-            groups
-                .entry(article.collection.clone())
-                .or_default()
-                .push(article.title.clone());
-        }
-    }
-    let mut learned = Learned {
-        manifest: Manifest {
-            format: FORMAT,
-            conversations: history.len(),
-            knowledge_version: knowledge.version(),
-            ..Manifest::default()
-        },
-        intents,
-        asked_as,
-        similar,
-        groups: groups
-            .into_iter()
-            .map(|(name, titles)| Group { name, titles })
-            .collect(),
-        calibration: None,
-    };
-    learned.count();
-    learned
+    asked_as
 }
 
 impl Learned {

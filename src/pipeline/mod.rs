@@ -698,9 +698,9 @@ impl Pipeline {
         })
     }
 
-    /// Decides what to do about one event.
-    pub async fn decide(&self, input: EventInput<'_>) -> Result<Decision, Error> {
-        let mut decision = Decision {
+    /// The decision on `input` before any stage has run: ignore, for no reason yet.
+    fn undecided(&self, input: &EventInput<'_>) -> Decision {
+        Decision {
             conversation_id: input
                 .conversation
                 .and_then(|c| c.id.as_ref())
@@ -722,7 +722,12 @@ impl Pipeline {
             actions: Vec::new(),
             knowledge_version: self.knowledge.version(),
             group: None,
-        };
+        }
+    }
+
+    /// Decides what to do about one event.
+    pub async fn decide(&self, input: EventInput<'_>) -> Result<Decision, Error> {
+        let mut decision = self.undecided(&input);
         let ignore = |mut decision: Decision, reason: &str, rule: &str| {
             decision.reason = reason.to_owned();
             decision.rule = rule.to_owned();

@@ -280,27 +280,8 @@ impl Worker {
                 state_change = Some(super::observe::describe(update));
             }
         }
-        if notification.topic.is_customer_message()
-            && let (Some(c), Some(id)) = (&conversation, &conversation_id)
-            && (c.last_customer_message().is_none()
-                || (notification.topic == Topic::UserReplied
-                    && c.last_message().is_some_and(|m| m.author == AuthorKind::Customer)))
-        {
-            // A reply's webhook carries only the new part (docs/intercom-facts.md §6.2): fetch the
-            // conversation so far, keeping any webhook part the fetch does not show yet.
-            match helpdesk.conversation(id).await {
-                Ok(mut fetched) => {
-                    fetched.merge_parts(c);
-                    conversation = Some(fetched);
-                }
-                // The dry run's recorder knows no conversations: nothing to warn about.
-                Err(error @ crate::intercom::Error::NotFound(_)) => {
-                    tracing::debug!(%error, "no conversation to fetch, deciding on the webhook alone")
-                }
-                Err(error) => {
-                    warn!(%error, "could not fetch the conversation, deciding on the webhook alone")
-                }
-            }
+        if notification.topic.is_customer_message() {
+            conversation = conversation_so_far(helpdesk.as_ref(), &notification.topic, conversation).await;
         }
         let now = self.clock.now();
         let mut decision = self
@@ -448,6 +429,41 @@ pub struct RerunInput {
     /// The admin the bot posted as.
     #[serde(default)]
     pub bot_admin_id: Option<String>,
+}
+
+/// The conversation a customer message is decided on. A reply's webhook carries only the
+/// new part (docs/intercom-facts.md §6.2): the conversation so far is fetched, keeping any
+/// webhook part the fetch does not show yet. When the fetch fails, the webhook's alone.
+async fn conversation_so_far(
+    helpdesk: &dyn crate::intercom::Helpdesk,
+    topic: &Topic,
+    conversation: Option<Conversation>,
+) -> Option<Conversation> {
+    let c = conversation?;
+    let Some(id) = c.id.clone() else {
+        return Some(c);
+    };
+    let needs_fetch = c.last_customer_message().is_none()
+        || (*topic == Topic::UserReplied
+            && c.last_message().is_some_and(|m| m.author == AuthorKind::Customer));
+    if !needs_fetch {
+        return Some(c);
+    }
+    match helpdesk.conversation(&id).await {
+        Ok(mut fetched) => {
+            fetched.merge_parts(&c);
+            Some(fetched)
+        }
+        // The dry run's recorder knows no conversations: nothing to warn about.
+        Err(error @ crate::intercom::Error::NotFound(_)) => {
+            tracing::debug!(%error, "no conversation to fetch, deciding on the webhook alone");
+            Some(c)
+        }
+        Err(error) => {
+            warn!(%error, "could not fetch the conversation, deciding on the webhook alone");
+            Some(c)
+        }
+    }
 }
 
 /// What an event is for the live outcomes, if anything.

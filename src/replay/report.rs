@@ -211,32 +211,9 @@ impl Report {
         value
     }
 
-    /// The terminal summary.
-    pub fn render(&self, files: &Files) -> String {
+    /// The time-split check of the forecast, metric by metric.
+    fn render_forecast_check(&self, out: &mut String) {
         let pct = |x: f64| format!("{:.1}%", x * 100.0);
-        let mut out = format!(
-            "frontdesk replay: {} conversations from {} ({} customer messages, {} lines skipped) in {:.2} s, {:.0} conversations/s; first progress after {:.3} s; peak memory {:.0} MB\n\n",
-            self.conversations,
-            self.history,
-            self.cases,
-            self.skipped_lines,
-            self.seconds,
-            self.per_second,
-            self.time_to_first_progress_s,
-            self.peak_memory_mb
-        );
-        let a = &self.at_threshold;
-        out.push_str(&format!(
-            "at the configured reply threshold {:.2}:\n  coverage {} ({} answered), precision {} ({} of {} with a teammate reply agree), forecast resolution rate {} ({} resolved)\n",
-            self.threshold,
-            pct(a.coverage),
-            a.answered,
-            pct(a.precision),
-            a.agreeing,
-            a.judged,
-            pct(a.resolution_rate),
-            a.resolved
-        ));
         match &self.forecast_error {
             Some(f) => {
                 out.push_str(&format!(
@@ -283,6 +260,11 @@ impl Report {
                 self.target_precision
             )),
         }
+    }
+
+    /// The calibration's reliability on the earlier and the later part.
+    fn render_calibration(&self, out: &mut String) {
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
         if let Some(c) = &self.calibration {
             out.push_str(&format!(
                 "\ncalibration (fitted on {} judged cases): expected calibration error {} on the earlier part (cross-fitted), {} on the later part\n  confidence bin   earlier: answers, agreeing   later: answers, agreeing\n",
@@ -312,6 +294,36 @@ impl Report {
                 ));
             }
         }
+    }
+
+    /// The terminal summary.
+    pub fn render(&self, files: &Files) -> String {
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
+        let mut out = format!(
+            "frontdesk replay: {} conversations from {} ({} customer messages, {} lines skipped) in {:.2} s, {:.0} conversations/s; first progress after {:.3} s; peak memory {:.0} MB\n\n",
+            self.conversations,
+            self.history,
+            self.cases,
+            self.skipped_lines,
+            self.seconds,
+            self.per_second,
+            self.time_to_first_progress_s,
+            self.peak_memory_mb
+        );
+        let a = &self.at_threshold;
+        out.push_str(&format!(
+            "at the configured reply threshold {:.2}:\n  coverage {} ({} answered), precision {} ({} of {} with a teammate reply agree), forecast resolution rate {} ({} resolved)\n",
+            self.threshold,
+            pct(a.coverage),
+            a.answered,
+            pct(a.precision),
+            a.agreeing,
+            a.judged,
+            pct(a.resolution_rate),
+            a.resolved
+        ));
+        self.render_forecast_check(&mut out);
+        self.render_calibration(&mut out);
         out.push_str(&format!(
             "\ntriage: intent agrees with the teammates' tags on {} of {} tagged cases; team agrees on {}\n",
             pct(self.triage_accuracy),
