@@ -625,6 +625,30 @@ impl KnowledgeBase {
         self.search_in(question, "en", limit)
     }
 
+    /// The locale to search a question written in `language` (ISO 639-1 as triage detects
+    /// it, `und` when unknown) in: that language when the index has articles in it; else
+    /// English when it has English ones; else its first locale (a help center in one other
+    /// language is searched in that language whatever the detection said).
+    pub fn locale_for(&self, language: &str) -> String {
+        let state = self.state.read().expect("knowledge state lock");
+        let wanted = analysis::primary_subtag(language);
+        if state.locales.contains(&wanted) {
+            return wanted;
+        }
+        if state.locales.is_empty() || state.locales.contains("en") {
+            return "en".into();
+        }
+        let mut locales: Vec<&String> = state.locales.iter().collect();
+        locales.sort();
+        locales[0].clone()
+    }
+
+    /// The best `limit` passages for a question written in `language` (as triage detected
+    /// it), searched in [`KnowledgeBase::locale_for`] that language.
+    pub fn search_language(&self, question: &str, language: &str, limit: usize) -> Result<Vec<Hit>, Error> {
+        self.search_in(question, &self.locale_for(language), limit)
+    }
+
     /// The best `limit` passages for a question in `locale`: the question is analysed with
     /// that locale's analyzer, and only that locale's articles are searched when there are any.
     pub fn search_in(&self, question: &str, locale: &str, limit: usize) -> Result<Vec<Hit>, Error> {
@@ -976,6 +1000,34 @@ mod tests {
                 .iter()
                 .all(|h| h.article_id == "returns")
         );
+    }
+
+    #[test]
+    fn the_detected_language_picks_the_locale_the_index_has() {
+        let french = parse_article("---\nid: retours\ntitle: Retours\nlocale: fr-FR\n---\nVous pouvez retourner les vêtements achetés dans les trente jours.\n").unwrap();
+        let both = KnowledgeBase::build(vec![returns(), french.clone()]).unwrap();
+        assert_eq!(both.locale_for("fr"), "fr");
+        assert_eq!(both.locale_for("de"), "en", "no German articles: English");
+        assert_eq!(both.locale_for("und"), "en");
+        let hits = both
+            .search_language("Je veux retourner un vêtement", "fr", 3)
+            .unwrap();
+        assert_eq!(hits[0].article_id, "retours", "{hits:?}");
+        let only_french = KnowledgeBase::build(vec![french]).unwrap();
+        assert_eq!(
+            only_french.locale_for("und"),
+            "fr",
+            "a French help center is searched in French when the language is unknown"
+        );
+        assert_eq!(
+            only_french
+                .search_language("retourner vêtements", "und", 3)
+                .unwrap()[0]
+                .article_id,
+            "retours"
+        );
+        let english = KnowledgeBase::build(vec![returns()]).unwrap();
+        assert_eq!(english.locale_for("fr"), "en");
     }
 
     #[test]

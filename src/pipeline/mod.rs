@@ -676,7 +676,9 @@ impl Pipeline {
     pub async fn answer(&self, question: &str, clock: &dyn crate::clock::Clock) -> Result<Answer, Error> {
         let mut triage = self.classifier.classify(question);
         let injection = guard_triage(&mut triage, question);
-        let hits = self.knowledge.search(question, self.top_k)?;
+        let hits = self
+            .knowledge
+            .search_language(question, &triage.language, self.top_k)?;
         knowledge_overrules_scope(&mut triage, &hits);
         let public: Vec<Hit> = hits.iter().filter(|h| !h.internal).cloned().collect();
         let draft = if public.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
@@ -797,7 +799,8 @@ impl Pipeline {
         let hits = if triage.spam {
             Vec::new()
         } else {
-            self.knowledge.search(text, self.top_k)?
+            self.knowledge
+                .search_language(text, &triage.language, self.top_k)?
         };
         knowledge_overrules_scope(&mut triage, &hits);
         // Internal articles rank and brief the teammate; they are never drafted from.

@@ -192,6 +192,67 @@ pub fn seen(
     }
 }
 
+/// What an event is for the live outcomes, if anything: a decided customer message (with
+/// the touch it made and whether it thanks the bot, by `is_confirmation`), a teammate's
+/// replies or assignment, a close, a reopen, a rating.
+pub fn outcome_event(
+    topic: &Topic,
+    conversation: &Conversation,
+    decision: &super::Decision,
+    bot: Option<&AdminId>,
+    is_confirmation: &dyn Fn(&str) -> bool,
+) -> Option<crate::outcomes::Event> {
+    use crate::actions::{Action, Outcome};
+    use crate::outcomes::{Decided, Event, Part, TouchKind};
+    match topic {
+        Topic::UserCreated | Topic::UserReplied => {
+            decision.trigger.as_ref()?;
+            let text = conversation
+                .last_customer_message()
+                .map_or("", |m| m.text.as_str());
+            let touch = if decision.actions.iter().any(|a| matches!(a, Action::Reply { .. })) {
+                Some((TouchKind::Reply, None))
+            } else if decision.outcome == Outcome::Note
+                && decision.actions.iter().any(|a| matches!(a, Action::Note { .. }))
+            {
+                Some((TouchKind::Note, decision.draft.as_ref().map(|d| d.text.clone())))
+            } else {
+                None
+            };
+            Some(Event::Customer {
+                replied: *topic == Topic::UserReplied,
+                confirmation: decision.reason == "customer_confirmed" || is_confirmation(text),
+                decided: Decided {
+                    outcome: decision.outcome,
+                    reason: decision.reason.clone(),
+                    mode: decision.mode,
+                    intent: decision
+                        .triage
+                        .as_ref()
+                        .map(|t| t.intent.clone())
+                        .unwrap_or_default(),
+                    group: decision.group,
+                    touch,
+                },
+            })
+        }
+        Topic::AdminReplied => Some(Event::TeammateReplies(
+            teammate_replies(conversation, bot)
+                .map(|m| Part {
+                    id: m.id.clone(),
+                    text: m.text.clone(),
+                    at: m.created_at,
+                })
+                .collect(),
+        )),
+        Topic::AdminAssigned => teammate_assigned(conversation, bot).then_some(Event::TeammateAssigned),
+        Topic::AdminClosed => Some(Event::Closed),
+        Topic::AdminOpened => Some(Event::Opened),
+        Topic::RatingAdded => conversation.rating.map(Event::Rating),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +434,86 @@ mod tests {
         assert!(!seen(&only_new, &only_new.messages[0], &state, Some(&b)).teammate_took_over);
         state.teammate_took_over = true;
         assert!(seen(&only_new, &only_new.messages[0], &state, Some(&b)).teammate_took_over);
+    }
+
+    fn decided(outcome: crate::actions::Outcome, actions: Vec<Action>) -> crate::pipeline::Decision {
+        crate::pipeline::Decision {
+            conversation_id: Some("1".into()),
+            topic: "conversation.user.replied".into(),
+            mode: crate::domain::Mode::Autonomous,
+            trigger: Some(crate::pipeline::Trigger {
+                message_id: "f".into(),
+                text_sha256: String::new(),
+                chars: 6,
+            }),
+            triage: None,
+            hits: vec![],
+            draft: None,
+            injection: None,
+            redactions: std::collections::BTreeMap::new(),
+            outcome,
+            rule: String::new(),
+            reason: "reply_threshold".into(),
+            context: None,
+            reopening: None,
+            state_change: None,
+            actions,
+            knowledge_version: String::new(),
+            group: None,
+        }
+    }
+
+    #[test]
+    fn events_for_the_live_outcomes() {
+        use crate::actions::Outcome;
+        use crate::outcomes::{Event, TouchKind};
+        let b = bot();
+        let thanks = |text: &str| text.contains("thank");
+        let c = conversation(vec![
+            customer("s", PartKind::Source),
+            customer("f", PartKind::Comment),
+        ]);
+        let reply = Action::Reply {
+            body_html: "<p>hi</p>".into(),
+        };
+        match outcome_event(
+            &Topic::UserReplied,
+            &c,
+            &decided(Outcome::Reply, vec![reply]),
+            Some(&b),
+            &thanks,
+        ) {
+            Some(Event::Customer {
+                replied: true,
+                confirmation: false,
+                decided,
+            }) => assert_eq!(decided.touch, Some((TouchKind::Reply, None))),
+            other => panic!("{other:?}"),
+        }
+        let mut untriggered = decided(Outcome::Ignore, vec![]);
+        untriggered.trigger = None;
+        assert!(outcome_event(&Topic::UserReplied, &c, &untriggered, Some(&b), &thanks).is_none());
+        let replied = conversation(vec![
+            part("own", AuthorKind::Admin, BOT, PartKind::Comment),
+            part("t", AuthorKind::Admin, "42", PartKind::Comment),
+        ]);
+        match outcome_event(&Topic::AdminReplied, &replied, &untriggered, Some(&b), &thanks) {
+            Some(Event::TeammateReplies(parts)) => {
+                assert_eq!(parts.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["t"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut to_bot = conversation(vec![]);
+        to_bot.admin_assignee_id = Some(b.clone());
+        assert!(outcome_event(&Topic::AdminAssigned, &to_bot, &untriggered, Some(&b), &thanks).is_none());
+        assert!(matches!(
+            outcome_event(&Topic::AdminClosed, &to_bot, &untriggered, Some(&b), &thanks),
+            Some(Event::Closed)
+        ));
+        to_bot.rating = Some(4);
+        assert!(matches!(
+            outcome_event(&Topic::RatingAdded, &to_bot, &untriggered, Some(&b), &thanks),
+            Some(Event::Rating(4))
+        ));
     }
 }

@@ -8,7 +8,7 @@ use crate::actions::Executor;
 use crate::clock::Clock;
 use crate::domain::AppId;
 use crate::domain::Topic;
-use crate::domain::{AdminId, AuthorKind, Conversation, ConversationState};
+use crate::domain::{AuthorKind, Conversation, ConversationState};
 use crate::helpcenter;
 use crate::intercom::{Helpdesks, notification};
 use crate::knowledge::read_articles;
@@ -304,12 +304,12 @@ impl Worker {
         let live = match (&live_before, &conversation, &conversation_id) {
             (Some(before), Some(c), Some(id)) => {
                 let at = notification.created_at.filter(|t| *t > 0).unwrap_or(now);
-                outcome_event(
+                super::observe::outcome_event(
                     &notification.topic,
                     c,
                     &decision,
                     bot_admin_id.as_ref(),
-                    &self.pipeline,
+                    &|text| self.pipeline.is_confirmation(text),
                 )
                 .map(|event| {
                     crate::outcomes::observe(
@@ -466,63 +466,75 @@ async fn conversation_so_far(
     }
 }
 
-/// What an event is for the live outcomes, if anything.
-fn outcome_event(
-    topic: &Topic,
-    conversation: &Conversation,
-    decision: &super::Decision,
-    bot: Option<&AdminId>,
-    pipeline: &Pipeline,
-) -> Option<crate::outcomes::Event> {
-    use crate::actions::{Action, Outcome};
-    use crate::outcomes::{Decided, Event, Part, TouchKind};
-    match topic {
-        Topic::UserCreated | Topic::UserReplied => {
-            decision.trigger.as_ref()?;
-            let text = conversation
-                .last_customer_message()
-                .map_or("", |m| m.text.as_str());
-            let touch = if decision.actions.iter().any(|a| matches!(a, Action::Reply { .. })) {
-                Some((TouchKind::Reply, None))
-            } else if decision.outcome == Outcome::Note
-                && decision.actions.iter().any(|a| matches!(a, Action::Note { .. }))
-            {
-                Some((TouchKind::Note, decision.draft.as_ref().map(|d| d.text.clone())))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AdminId, ConversationId, Message, PartKind};
+    use crate::intercom::RecordingHelpdesk;
+
+    fn message(id: &str, author: AuthorKind, at: i64) -> Message {
+        Message {
+            id: id.into(),
+            author,
+            author_id: None,
+            text: format!("text of {id}"),
+            created_at: at,
+            kind: if id == "s" {
+                PartKind::Source
             } else {
-                None
-            };
-            Some(Event::Customer {
-                replied: *topic == Topic::UserReplied,
-                confirmation: decision.reason == "customer_confirmed" || pipeline.is_confirmation(text),
-                decided: Decided {
-                    outcome: decision.outcome,
-                    reason: decision.reason.clone(),
-                    mode: decision.mode,
-                    intent: decision
-                        .triage
-                        .as_ref()
-                        .map(|t| t.intent.clone())
-                        .unwrap_or_default(),
-                    group: decision.group,
-                    touch,
-                },
-            })
+                PartKind::Comment
+            },
+            via_api_or_ai: false,
+            links: vec![],
         }
-        Topic::AdminReplied => Some(Event::TeammateReplies(
-            super::observe::teammate_replies(conversation, bot)
-                .map(|m| Part {
-                    id: m.id.clone(),
-                    text: m.text.clone(),
-                    at: m.created_at,
-                })
-                .collect(),
-        )),
-        Topic::AdminAssigned => {
-            super::observe::teammate_assigned(conversation, bot).then_some(Event::TeammateAssigned)
+    }
+
+    fn conversation(messages: Vec<Message>) -> Conversation {
+        Conversation {
+            id: Some(ConversationId::new("5")),
+            messages,
+            ..Conversation::default()
         }
-        Topic::AdminClosed => Some(Event::Closed),
-        Topic::AdminOpened => Some(Event::Opened),
-        Topic::RatingAdded => conversation.rating.map(Event::Rating),
-        _ => None,
+    }
+
+    #[tokio::test]
+    async fn a_reply_s_webhook_is_completed_by_the_fetched_conversation() {
+        let helpdesk = RecordingHelpdesk::new(Some(AdminId::new("1")));
+        helpdesk.insert_conversation(conversation(vec![
+            message("s", AuthorKind::Customer, 1),
+            message("bot", AuthorKind::Admin, 2),
+        ]));
+        let webhook = conversation(vec![message("new", AuthorKind::Customer, 3)]);
+        let merged = conversation_so_far(&helpdesk, &Topic::UserReplied, Some(webhook))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = merged.messages.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["s", "bot", "new"],
+            "the fetch, with the webhook's new part last"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_fetch_the_webhook_alone_is_decided_on() {
+        let helpdesk = RecordingHelpdesk::new(None);
+        let webhook = conversation(vec![message("new", AuthorKind::Customer, 3)]);
+        let alone = conversation_so_far(&helpdesk, &Topic::UserReplied, Some(webhook.clone()))
+            .await
+            .unwrap();
+        assert_eq!(alone, webhook, "the recorder knows no conversation: not found");
+        // A new conversation's webhook holds the customer's message: nothing to fetch.
+        helpdesk.insert_conversation(conversation(vec![message("other", AuthorKind::Admin, 9)]));
+        let created = conversation(vec![message("s", AuthorKind::Customer, 1)]);
+        let kept = conversation_so_far(&helpdesk, &Topic::UserCreated, Some(created.clone()))
+            .await
+            .unwrap();
+        assert_eq!(kept, created);
+        assert!(
+            conversation_so_far(&helpdesk, &Topic::UserReplied, None)
+                .await
+                .is_none()
+        );
     }
 }

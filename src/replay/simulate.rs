@@ -246,7 +246,7 @@ fn calibration_report(cases: &[Case], fitted_on: usize) -> Option<CalibrationRep
 
 /// The threshold grid: 0.00, 0.05, …, 1.00.
 pub fn grid() -> Vec<f64> {
-    (0..=20).map(|i| f64::from(i) * 0.05).collect()
+    (0..=20).map(|i| f64::from(i) / 20.0).collect()
 }
 
 /// The customer turns of `conversation` to replay, each as the conversation up to it.
@@ -643,7 +643,8 @@ async fn judge(
 pub fn at_threshold(cases: &[&Case], t: f64) -> AtThreshold {
     let answered: Vec<&&Case> = cases
         .iter()
-        .filter(|c| c.eligible && f64::from(c.confidence) >= t - 1e-9)
+        // In f32, as the policy compares them: a confidence of exactly the threshold answers.
+        .filter(|c| c.eligible && c.confidence >= t as f32)
         .collect();
     let judged = answered.iter().filter(|c| c.agrees.is_some()).count();
     let agreeing = answered.iter().filter(|c| c.agrees == Some(true)).count();
@@ -792,5 +793,167 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
         confusion,
         routed,
         team_accuracy: ratio(team_correct, routed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::{Action, Outcome};
+    use crate::domain::{Mode, TeamId};
+    use crate::intercom::Assignee;
+
+    fn decision(outcome: Outcome, reason: &str, intent: &str, team: Option<&str>) -> Decision {
+        let triage: crate::triage::TriageResult = serde_json::from_value(serde_json::json!({
+            "intent": intent, "confidence": 0.9, "sentiment": "neutral", "spam": false, "tags": [],
+            "team": null, "priority": "normal", "auto_reply_allowed": true, "language": "en",
+            "handoff": null, "evidence": []
+        }))
+        .unwrap();
+        Decision {
+            conversation_id: Some("1".into()),
+            topic: "replay".into(),
+            mode: Mode::Autonomous,
+            trigger: None,
+            triage: Some(triage),
+            hits: vec![],
+            draft: None,
+            injection: None,
+            redactions: BTreeMap::new(),
+            outcome,
+            rule: String::new(),
+            reason: reason.into(),
+            context: None,
+            reopening: None,
+            state_change: None,
+            actions: team
+                .map(|t| Action::Assign {
+                    assignee: Assignee::Team(TeamId::new(t)),
+                })
+                .into_iter()
+                .collect(),
+            knowledge_version: String::new(),
+            group: None,
+        }
+    }
+
+    /// A case answered at `confidence`, agreeing or not with the teammate (`None`: no reply
+    /// to compare), the matter resolved or not, in the earlier or the later part.
+    fn case(confidence: f32, agrees: Option<bool>, resolved: bool, earlier: bool) -> Case {
+        Case {
+            conversation_id: "1".into(),
+            at: 0,
+            decision: decision(Outcome::Reply, "reply_threshold", "shipping", None),
+            truth: Truth {
+                intent: None,
+                team_id: None,
+                reply: agrees.map(|_| "reply".into()),
+                articles: vec![],
+                resolved,
+            },
+            eligible: true,
+            confidence,
+            agrees,
+            judged_by: "article",
+            earlier,
+            question: String::new(),
+        }
+    }
+
+    #[test]
+    fn figures_at_a_threshold_are_counted_by_hand() {
+        let cases = [
+            case(0.9, Some(true), true, true),
+            case(0.8, Some(false), false, true),
+            case(0.7, None, false, true),
+            case(0.4, Some(true), true, true),
+            Case {
+                eligible: false,
+                ..case(0.95, Some(true), true, true)
+            },
+        ];
+        let all: Vec<&Case> = cases.iter().collect();
+        let at = at_threshold(&all, 0.7);
+        // Answered: 0.9, 0.8, 0.7 (the ineligible one never counts). Judged: 0.9 and 0.8.
+        assert_eq!(
+            (at.cases, at.answered, at.judged, at.agreeing, at.resolved),
+            (5, 3, 2, 1, 1)
+        );
+        assert_eq!((at.coverage, at.precision, at.resolution_rate), (0.6, 0.5, 0.2));
+        let all_in = at_threshold(&all, 0.0);
+        assert_eq!((all_in.answered, all_in.judged, all_in.agreeing), (4, 3, 2));
+        assert!((all_in.precision - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(grid().len(), 21);
+        assert_eq!((grid()[0], grid()[20]), (0.0, 1.0));
+    }
+
+    #[test]
+    fn the_chosen_threshold_is_the_lowest_that_reaches_the_target_on_enough_answers() {
+        // 0.3: one wrong answer; from 0.35 on, only right ones.
+        let mut cases: Vec<Case> = (0..4).map(|_| case(0.6, Some(true), true, true)).collect();
+        cases.push(case(0.3, Some(false), false, true));
+        let all: Vec<&Case> = cases.iter().collect();
+        assert_eq!(choose_threshold(&all, 1.0, 4), Some(0.35));
+        assert_eq!(choose_threshold(&all, 0.8, 4), Some(0.0), "4 of 5 is 80%");
+        assert_eq!(choose_threshold(&all, 1.0, 5), None, "not enough answers at 100%");
+        assert_eq!(choose_threshold(&[], 0.5, 0), None, "no answer is no evidence");
+    }
+
+    #[test]
+    fn measure_forecasts_the_later_part_from_the_earlier_one() {
+        // Earlier: 20 answered at 0.8, all right, and 20 at 0.2, all wrong. Later: 10 at 0.8
+        // (8 right), 10 at 0.2.
+        let mut cases = Vec::new();
+        cases.extend((0..20).map(|_| case(0.8, Some(true), true, true)));
+        cases.extend((0..20).map(|_| case(0.2, Some(false), false, true)));
+        cases.extend((0..10).map(|i| case(0.8, Some(i < 8), i < 8, false)));
+        cases.extend((0..10).map(|_| case(0.2, Some(false), false, false)));
+        let options = Options {
+            turns: Turns::First,
+            target_precision: 0.95,
+            split: 0.7,
+            price_per_resolution: 0.0,
+            price_per_1k_tokens: 0.0,
+            parallelism: 1,
+            learn: false,
+        };
+        let simulation = measure(cases, 0.5, options, vec!["shipping".into()]);
+        let f = simulation.forecast_error.expect("a forecast");
+        assert_eq!(
+            f.threshold, 0.25,
+            "the lowest threshold with 100% on the earlier part"
+        );
+        assert!(f.target_reached);
+        assert_eq!((f.earlier_cases, f.later_cases), (40, 20));
+        assert_eq!(f.coverage.forecast.value, 0.5);
+        assert_eq!(f.coverage.actual.value, 0.5);
+        assert_eq!(f.precision.forecast.value, 1.0);
+        assert_eq!(f.precision.actual.value, 0.8);
+        assert!((f.precision.error + 0.2).abs() < 1e-12);
+        assert_eq!(f.resolution_rate.actual.value, 0.4);
+        // The configured threshold 0.5 over all 60 cases: 30 answered, 28 right.
+        let at = simulation.at_configured;
+        assert_eq!((at.answered, at.judged, at.agreeing), (30, 30, 28));
+        assert_eq!(simulation.outcomes["reply"], 60);
+        // Per intent, over all 60 cases: 28 of 30 right (93%) at any threshold that answers
+        // them, short of 95%.
+        assert_eq!(simulation.recommended_thresholds["shipping"], None);
+    }
+
+    #[test]
+    fn triage_agreement_counts_intents_and_teams_against_the_tags() {
+        let mut tagged = case(0.9, None, false, true);
+        tagged.truth.intent = Some("shipping".into());
+        tagged.truth.team_id = Some(TeamId::new("7"));
+        tagged.decision = decision(Outcome::Handoff, "low_confidence", "shipping", Some("7"));
+        let mut wrong = tagged.clone();
+        wrong.decision = decision(Outcome::Handoff, "low_confidence", "returns", Some("8"));
+        let untagged = case(0.9, None, false, true);
+        let agreement = triage_agreement(&[tagged, wrong, untagged]);
+        assert_eq!((agreement.tagged, agreement.accuracy), (2, 0.5));
+        assert_eq!((agreement.routed, agreement.team_accuracy), (2, 0.5));
+        // shipping: predicted once (right), tagged twice: precision 1, recall 0.5.
+        assert_eq!(agreement.per_intent["shipping"], (1.0, 0.5, 2));
+        assert_eq!(agreement.confusion["shipping"]["returns"], 1);
     }
 }
