@@ -15,12 +15,7 @@ pub(super) fn sentiment_and_spam(
     result: &mut TriageResult,
     evidence: &mut Vec<String>,
 ) {
-    let matched = |list: &[String]| -> Vec<String> {
-        list.iter()
-            .filter(|p| contains_phrase(words, p))
-            .cloned()
-            .collect()
-    };
+    let matched = |list: &[String]| matched_phrases(words, list);
     let letters: Vec<char> = plain.chars().filter(|c| c.is_alphabetic()).collect();
     let shouting = letters.len() >= 12 && letters.iter().all(|c| !c.is_lowercase());
     let negative = matched(&signals.negative);
@@ -57,12 +52,7 @@ pub(super) fn apply(
     result: &mut TriageResult,
     evidence: &mut Vec<String>,
 ) {
-    let matched = |list: &[String]| -> Vec<String> {
-        list.iter()
-            .filter(|p| contains_phrase(words, p))
-            .cloned()
-            .collect()
-    };
+    let matched = |list: &[String]| matched_phrases(words, list);
     for (rule, regexes) in rules {
         let mut hits = matched(&rule.phrases);
         hits.extend(
@@ -99,6 +89,14 @@ pub(super) fn apply(
             );
         }
     }
+}
+
+/// The phrases of `list` that `words` contain.
+fn matched_phrases(words: &[String], list: &[String]) -> Vec<String> {
+    list.iter()
+        .filter(|p| contains_phrase(words, p))
+        .cloned()
+        .collect()
 }
 
 /// Compiles the regexes of the taxonomy's rules; an error names the rule.
