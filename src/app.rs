@@ -438,6 +438,8 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
             0 => slowest_send.saturating_mul(4) + 60,
             set => set,
         }),
+        // The system's clock: leases are compared across replicas.
+        ..crate::store::Leases::default()
     });
     info!(store = %store.describe(), replica = %config.replica_id(), "store open");
     match store.recover().await.context("recovering interrupted work")? {

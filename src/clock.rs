@@ -37,24 +37,34 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that says what it is told.
+/// A clock that says what it is told (to the millisecond).
 #[derive(Debug, Default)]
 pub struct FixedClock(AtomicI64);
 
 impl FixedClock {
     /// A clock stopped at `unix_seconds`.
     pub fn new(unix_seconds: i64) -> Self {
-        Self(AtomicI64::new(unix_seconds))
+        Self(AtomicI64::new(unix_seconds.saturating_mul(1000)))
     }
 
     /// Moves it to `unix_seconds`.
     pub fn set(&self, unix_seconds: i64) {
-        self.0.store(unix_seconds, Ordering::SeqCst);
+        self.0.store(unix_seconds.saturating_mul(1000), Ordering::SeqCst);
+    }
+
+    /// Moves it on by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.0.fetch_add(ms, Ordering::SeqCst);
     }
 }
 
 impl Clock for FixedClock {
     fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst).div_euclid(1000)
+    }
+
+    fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
 }

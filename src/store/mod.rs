@@ -161,6 +161,9 @@ pub struct Leases {
     /// How long claimed actions are this worker's, in ms (longer than the slowest send,
     /// rate-limit waits included).
     pub action_ms: i64,
+    /// The clock claims, leases and due times are read from (the system's; a test moves a
+    /// fixed one instead of waiting for a lease to run out).
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 impl Leases {
@@ -168,6 +171,11 @@ impl Leases {
     /// quarter of a shorter lease.
     pub fn send_margin_ms(&self) -> i64 {
         (self.action_ms / 4).min(5_000)
+    }
+
+    /// Now, by the leases' clock, in ms.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 }
 
@@ -177,6 +185,7 @@ impl Default for Leases {
             owner: "local".into(),
             event_ms: 300_000,
             action_ms: 900_000,
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
         }
     }
 }

@@ -329,7 +329,7 @@ impl PgStore {
 
     pub(super) async fn claim_next(&self) -> Result<Option<StoredEvent>> {
         let client = self.client().await?;
-        let now = now_ms();
+        let now = self.leases.now_ms();
         let owner = self.leases.owner.to_string();
         let row = client
             .cached_opt(
@@ -474,7 +474,7 @@ impl PgStore {
 
     pub(super) async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
         let client = self.client().await?;
-        let now = now_ms();
+        let now = self.leases.now_ms();
         let owner = self.leases.owner.to_string();
         // The SQLite statement, with PostgreSQL's placeholders, and rows another claimer holds
         // skipped rather than waited for.
@@ -519,7 +519,7 @@ impl PgStore {
     }
 
     pub(super) async fn mark_sending(&self, action_id: i64, fence: i64) -> Result<bool> {
-        let margin = now_ms() + self.leases.send_margin_ms();
+        let margin = self.leases.now_ms() + self.leases.send_margin_ms();
         Ok(self
             .set_action(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = $1 AND fence = $2 AND lease_until > $3",

@@ -191,8 +191,8 @@ impl SqliteStore {
     /// Claims the next event (see [`Store::claim_next`]).
     pub async fn claim_next(&self) -> Result<Option<StoredEvent>> {
         let (owner, lease) = (self.leases.owner.to_string(), self.leases.event_ms);
+        let now = self.leases.now_ms();
         self.with_conn(move |conn| {
-            let now = now_ms();
             let row = conn
                 .query_row(
                     "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, fence = fence + 1
@@ -323,8 +323,8 @@ impl SqliteStore {
     /// Claims the actions whose time has come, oldest first (see [`Store::due_actions`]).
     pub async fn due_actions(&self, limit: usize) -> Result<Vec<StoredAction>> {
         let (owner, lease) = (self.leases.owner.to_string(), self.leases.action_ms);
+        let now = self.leases.now_ms();
         self.with_conn(move |conn| {
-            let now = now_ms();
             let mut stmt = conn.prepare_cached(CLAIM_ACTIONS)?;
             let mut rows = stmt
                 .query_map(params![owner, now + lease, now, limit as i64], |r| {
@@ -350,12 +350,12 @@ impl SqliteStore {
     /// Marks an action in flight, committed before the request is sent; `false` when the
     /// claim `fence` is no longer this worker's or its lease is about to run out.
     pub async fn mark_sending(&self, action_id: i64, fence: i64) -> Result<bool> {
-        let margin = self.leases.send_margin_ms();
+        let margin = self.leases.now_ms() + self.leases.send_margin_ms();
         self.with_conn(move |conn| {
             Ok(conn.execute(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1
                  WHERE id = ?1 AND fence = ?2 AND lease_until > ?3",
-                params![action_id, fence, now_ms() + margin],
+                params![action_id, fence, margin],
             )? == 1)
         })
         .await

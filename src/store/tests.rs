@@ -501,10 +501,13 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
     for backend in Backend::all().await {
         let name = backend.name();
         let base = backend.open().await;
+        // Both replicas read one clock, moved on past a lease instead of waiting for it.
+        let clock = std::sync::Arc::new(crate::clock::FixedClock::new(crate::clock::now_ms() / 1000));
         let short = |owner: &str| Leases {
             owner: owner.into(),
             event_ms: 100,
             action_ms: 100,
+            clock: clock.clone(),
         };
         let first = base.clone().with_leases(short("replica-1"));
         let second = base.clone().with_leases(short("replica-2"));
@@ -514,7 +517,7 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
             second.claim_next().await.unwrap().is_none(),
             "{name}: claimed and leased"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        clock.advance(std::time::Duration::from_millis(150));
         let theirs = second.claim_next().await.unwrap().expect("the lease ran out");
         assert_eq!(theirs.id, mine.id, "{name}");
         assert!(theirs.fence > mine.fence, "{name}");
@@ -557,7 +560,7 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
             first.mark_sending(frozen[0].id, frozen[0].fence).await.unwrap(),
             "{name}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        clock.advance(std::time::Duration::from_millis(150));
         let taken = second.due_actions(10).await.unwrap();
         assert_eq!(taken.len(), 1, "{name}: taken over");
         assert!(taken[0].uncertain, "{name}: it may have been sent");
