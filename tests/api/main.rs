@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub)]
 
+mod architecture;
 mod browser;
 mod cli;
 mod client;
