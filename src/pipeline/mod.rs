@@ -1,7 +1,9 @@
 //! The pipeline: one event through triage, knowledge, drafting and policy, giving a
 //! [`Decision`] with everything that led to it. It is deterministic for the same inputs,
 //! configuration and knowledge version, and has no side effects: the [`worker`] records the
-//! decision and hands its actions to the outbox; `replay` prints them.
+//! decision and hands its actions to the outbox; `replay` prints them. What the decision
+//! knows of the conversation beyond its parts (who spoke, a teammate's takeover, the bot's
+//! replies, closed, rated) comes from [`observe`], the one place those rules live.
 
 pub mod eval;
 pub mod observe;

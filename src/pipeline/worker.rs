@@ -1,6 +1,7 @@
-//! The worker: takes events from the durable inbox in order, decides each through the
-//! [`Pipeline`], records the decision and its actions in one transaction, and runs the
-//! outbox. On start it recovers what a crash left half done. It stops taking new events when
+//! The worker: takes events from the durable inbox in order, remembers what each changes
+//! of its conversation ([`super::observe`]), fetches the conversation a reply's webhook
+//! leaves out, decides through the [`Pipeline`], records the decision and its actions in one
+//! transaction, and runs the outbox. On start it recovers what a crash left half done. It stops taking new events when
 //! cancelled and finishes the one in hand (graceful drain).
 
 use super::{EventInput, Pipeline};
