@@ -117,6 +117,35 @@ pub struct Message {
     pub links: Vec<String>,
 }
 
+/// Who wrote a part, as the bot's rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    /// The customer (user, lead or visitor).
+    Customer,
+    /// This bot, another bot, or an integration writing through the API or as an AI agent.
+    Bot,
+    /// A human teammate.
+    Teammate,
+    /// Anything else.
+    Other,
+}
+
+impl Message {
+    /// Who wrote this part, as the bot's rules see it; `bot` is the admin the bot posts as,
+    /// when known.
+    pub fn speaker(&self, bot: Option<&AdminId>) -> Speaker {
+        let own = bot.is_some_and(|b| self.author_id.as_deref() == Some(b.as_str()));
+        match self.author {
+            _ if own => Speaker::Bot,
+            AuthorKind::Customer => Speaker::Customer,
+            AuthorKind::Bot => Speaker::Bot,
+            AuthorKind::Admin if self.via_api_or_ai => Speaker::Bot,
+            AuthorKind::Admin => Speaker::Teammate,
+            AuthorKind::Other => Speaker::Other,
+        }
+    }
+}
+
 /// A conversation as the pipeline sees it: its id and its messages in time order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {

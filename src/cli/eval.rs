@@ -1,7 +1,7 @@
 //! `frontdesk eval`: the classifier on a labelled train and test file, the drafter end to end,
 //! and retrieval, each on a question set.
 
-use super::shared::{load_in_memory, print_report};
+use super::shared::load_in_memory;
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use clap::Subcommand;
@@ -77,9 +77,10 @@ impl Eval {
                 // One line of JSON, as the other evaluations print.
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
-                    return Ok(ExitCode::SUCCESS);
+                } else {
+                    print!("{}", report.render());
                 }
-                print_report(false, &report, || report.render())
+                Ok(ExitCode::SUCCESS)
             }
             Self::Retrieval { questions, json } => {
                 let kb = load_in_memory(config)?;

@@ -1,7 +1,7 @@
 //! `frontdesk export`: the conversations created in a date range, as JSONL, resumable.
 
 use crate::config::Config;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +22,7 @@ pub struct Export {
 
 impl Export {
     pub(super) async fn run(self, config: &Config) -> anyhow::Result<ExitCode> {
+        use crate::outcomes::report::day_start;
         let (since, until) = (day_start(&self.since)?, day_start(&self.until)?);
         let Some(token) = config.secrets.intercom_access_token.clone() else {
             bail!("INTERCOM_ACCESS_TOKEN is not set");
@@ -39,15 +40,4 @@ impl Export {
         );
         Ok(ExitCode::SUCCESS)
     }
-}
-
-/// The start of a UTC day given as `YYYY-MM-DD`, in unix seconds.
-pub(super) fn day_start(text: &str) -> anyhow::Result<i64> {
-    let date: jiff::civil::Date = text
-        .parse()
-        .with_context(|| format!("{text:?} is not a date like 2026-01-31"))?;
-    Ok(date
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)?
-        .timestamp()
-        .as_second())
 }

@@ -24,7 +24,7 @@ pub mod calibration;
 pub mod similar;
 pub mod summary;
 
-use crate::domain::{AuthorKind, Conversation, Message, PartKind};
+use crate::domain::{AuthorKind, Conversation, Message, PartKind, Speaker};
 use crate::knowledge::KnowledgeBase;
 use crate::triage::Classifier;
 use serde::{Deserialize, Serialize};
@@ -106,10 +106,7 @@ pub struct Attribution {
 
 /// Whether `m` is a teammate's public reply (not a note, not the bot, not an API post).
 pub fn is_teammate_reply(m: &Message) -> bool {
-    m.author == AuthorKind::Admin
-        && m.kind == PartKind::Comment
-        && !m.via_api_or_ai
-        && !m.text.trim().is_empty()
+    m.kind == PartKind::Comment && m.speaker(None) == Speaker::Teammate && !m.text.trim().is_empty()
 }
 
 /// The teammates' first public reply after message `index`.

@@ -7,34 +7,13 @@
 //! `replay --history` all go through them, so a rule changed here changes all four alike.
 
 use crate::actions::Action;
-use crate::domain::{
-    AdminId, AuthorKind, Conversation, ConversationState, Message, PartKind, StateUpdate, Topic,
-};
+use crate::domain::{AdminId, Conversation, ConversationState, Message, PartKind, StateUpdate, Topic};
 
-/// Who wrote a part, as the bot's rules see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Speaker {
-    /// The customer (user, lead or visitor).
-    Customer,
-    /// This bot, another bot, or an integration writing through the API or as an AI agent.
-    Bot,
-    /// A human teammate.
-    Teammate,
-    /// Anything else.
-    Other,
-}
+pub use crate::domain::Speaker;
 
 /// Who wrote `message`; `bot` is the admin the bot posts as, when known.
 pub fn speaker(message: &Message, bot: Option<&AdminId>) -> Speaker {
-    let own = bot.is_some_and(|b| message.author_id.as_deref() == Some(b.as_str()));
-    match message.author {
-        _ if own => Speaker::Bot,
-        AuthorKind::Customer => Speaker::Customer,
-        AuthorKind::Bot => Speaker::Bot,
-        AuthorKind::Admin if message.via_api_or_ai => Speaker::Bot,
-        AuthorKind::Admin => Speaker::Teammate,
-        AuthorKind::Other => Speaker::Other,
-    }
+    message.speaker(bot)
 }
 
 /// A reply the customer saw from a bot (this one or another).
@@ -256,6 +235,7 @@ pub fn outcome_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::AuthorKind;
 
     const BOT: &str = "991267696";
 
