@@ -180,12 +180,12 @@ impl App {
             config.intercom.dry_run,
         )
         .with_clock(Arc::clone(&clock));
-        let outbox_wake = Arc::new(Notify::new());
+        let (handover, handed) = crate::pipeline::worker::Handover::new();
         let poll_interval = Duration::from_millis(config.worker.poll_interval_ms.max(10));
         let worker = Worker {
             store: store.clone(),
             pipeline,
-            outbox_wake: Arc::clone(&outbox_wake),
+            outbox: handover,
             helpdesks,
             clock: Arc::clone(&clock),
             metrics: Arc::clone(&metrics),
@@ -200,7 +200,7 @@ impl App {
         };
         let outbox = tokio::spawn(crate::pipeline::worker::run_outbox(
             executor,
-            outbox_wake,
+            handed,
             poll_interval,
             cancel.clone(),
         ));

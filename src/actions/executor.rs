@@ -1,18 +1,21 @@
-//! The executor drains the outbox. Each action row is marked `sending` (committed) before its
-//! request leaves, and `sent` after Intercom confirms. A reply or note whose earlier attempt
-//! may have been applied (a crash while `sending`, a timeout, a 5xx) is not posted again
-//! until the conversation has been fetched and shows no part by the bot's admin with the same
-//! text: Intercom has no idempotency key, so this check is what makes a retry safe.
+//! The executor drains the outbox, one task per conversation. A conversation's claimed actions
+//! are marked `sending` together (committed) before the first request leaves, sent in order,
+//! and settled together (`sent`, `failed`, a retry, `dead`) once the last has returned. A
+//! reply or note whose earlier attempt may have been applied (a crash while `sending`, a
+//! timeout, a 5xx) is not posted again until the conversation has been fetched and shows no
+//! part by the bot's admin with the same text: Intercom has no idempotency key, so this check
+//! is what makes a retry safe.
 
 use super::Action;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::ConversationId;
 use crate::intercom::{self, Helpdesk, Helpdesks, ReplyKind};
 use crate::metrics::Metrics;
-use crate::store::{self, Store, StoredAction};
+use crate::store::{self, Settled, Settlement, Store, StoredAction};
 use crate::text::normalize_for_compare;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use tracing::{info, warn};
 
 /// How far before the decision a matching part may be dated and still count as ours
@@ -114,15 +117,28 @@ impl Executor {
     /// conversation running its actions in order; returns how many actions were started. A
     /// slow or rate-limited conversation holds up only its own later actions.
     pub async fn dispatch_due(&self, in_flight: &mut InFlight) -> Result<usize, store::Error> {
+        let claimed_at = tokio::time::Instant::now();
+        let due = self.store.due_actions(256).await?;
+        self.start(in_flight, due, claimed_at).await
+    }
+
+    /// Starts actions claimed at `claimed_at` (by [`Store::due_actions`], or by the worker as
+    /// it recorded their decision), as [`Executor::dispatch_due`] does; returns how many were
+    /// started.
+    pub async fn start(
+        &self,
+        in_flight: &mut InFlight,
+        claimed: Vec<StoredAction>,
+        claimed_at: tokio::time::Instant,
+    ) -> Result<usize, store::Error> {
         // This process's own view of the claim's end: a send is not started after it, even
         // when the process was frozen between the `sending` mark and the request.
         let leases = self.store.leases();
-        let deadline = tokio::time::Instant::now()
+        let deadline = claimed_at
             + Duration::from_millis(u64::try_from(leases.action_ms - leases.send_margin_ms()).unwrap_or(0));
-        let due = self.store.due_actions(256).await?;
         let mut groups: Vec<((String, String), Vec<StoredAction>)> = Vec::new();
         let mut not_now = Vec::new();
-        for row in due {
+        for row in claimed {
             let key = (row.app_id.clone(), row.conversation_id.clone());
             if in_flight.contains(&key) {
                 // Claimed, but its conversation is in hand: let it go for the next round.
@@ -142,27 +158,75 @@ impl Executor {
         for (key, rows) in groups {
             count += rows.len();
             let this = self.clone();
-            let task = in_flight.tasks.spawn(async move {
-                for row in rows {
-                    this.run_one(row, deadline).await?;
-                }
-                Ok(())
-            });
+            let task = in_flight
+                .tasks
+                .spawn(async move { this.run_conversation(rows, deadline).await });
             in_flight.keys.insert(task.id(), key);
         }
         Ok(count)
     }
 
-    #[tracing::instrument(skip_all, fields(action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id))]
-    async fn run_one(&self, row: StoredAction, deadline: tokio::time::Instant) -> Result<(), store::Error> {
+    /// Runs one conversation's claimed actions in order: all are marked `sending` in one
+    /// commit, each is attempted while the claim holds, and how each ended is written in one
+    /// commit at the end. A crash in between leaves them `sending`: they come back uncertain,
+    /// and a reply or note is checked at Intercom before it is posted again.
+    async fn run_conversation(
+        &self,
+        rows: Vec<StoredAction>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), store::Error> {
+        let claims = rows.iter().map(|r| (r.id, r.fence)).collect();
+        let marked = self.store.mark_sending(claims).await?;
+        let mut settlements = Vec::with_capacity(rows.len());
+        let mut stopped = false;
+        for row in rows {
+            let span = tracing::info_span!("action", action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id);
+            // Past the claim's end by this process's clock (it may have been frozen since
+            // the mark), or after an action whose claim was lost, nothing more is sent: the
+            // conversation's actions go out in order or not at all.
+            let ours = marked.contains(&row.id);
+            if !ours || stopped || tokio::time::Instant::now() >= deadline {
+                stopped = true;
+                span.in_scope(|| {
+                    warn!("the claim on this action ran out or another worker has it: not sending")
+                });
+                let kind = serde_json::from_str::<Action>(&row.action).map_or("unknown", |a| a.kind());
+                self.count(kind, "claim_lost");
+                if ours {
+                    settlements.push(Settlement {
+                        id: row.id,
+                        fence: row.fence,
+                        settled: Settled::Unsent,
+                    });
+                }
+                continue;
+            }
+            let settled = self.attempt(&row, deadline).instrument(span).await;
+            if let Some(settled) = settled {
+                settlements.push(Settlement {
+                    id: row.id,
+                    fence: row.fence,
+                    settled,
+                });
+            } else {
+                stopped = true;
+            }
+        }
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        self.store.settle_actions(settlements).await
+    }
+
+    /// One attempt at a claimed action marked `sending`: how it ended, or `None` when the
+    /// claim ran out before the request (it is left `sending`, for another worker to take
+    /// over as uncertain).
+    async fn attempt(&self, row: &StoredAction, deadline: tokio::time::Instant) -> Option<Settled> {
         let action: Action = match serde_json::from_str(&row.action) {
             Ok(action) => action,
             Err(error) => {
                 self.count("unknown", "failed");
-                return self
-                    .store
-                    .mark_failed(row.id, row.fence, format!("unreadable action: {error}"))
-                    .await;
+                return Some(Settled::Failed(format!("unreadable action: {error}")));
             }
         };
         let kind = action.kind();
@@ -173,69 +237,64 @@ impl Executor {
                 Ok(true) => {
                     info!(kind, "an uncertain send had gone through, not posting again");
                     self.count(kind, "confirmed");
-                    return self.store.mark_sent(row.id, row.fence).await;
+                    return Some(Settled::Sent);
                 }
                 Ok(false) => {}
                 Err(error) => {
                     warn!(%error, kind, "cannot check whether an uncertain send went through, retrying later");
-                    return self.retry_or_dead(&row, kind, &error, true).await;
+                    return Some(self.retry_or_dead(row, kind, &error, true));
                 }
             }
+            // The check took time: the claim must still hold for the request itself.
+            if tokio::time::Instant::now() >= deadline {
+                warn!(
+                    kind,
+                    "the claim on this action ran out during the check: not sending"
+                );
+                self.count(kind, "claim_lost");
+                return None;
+            }
         }
-        // Past the claim's end by this process's clock (it may have been frozen since the
-        // mark), the action is left `sending`: another worker takes it over as uncertain.
-        if !self.store.mark_sending(row.id, row.fence).await? || tokio::time::Instant::now() >= deadline {
-            warn!(
-                kind,
-                "the claim on this action ran out and another worker has it: not sending"
-            );
-            self.count(kind, "claim_lost");
-            return Ok(());
-        }
-        match apply(helpdesk.as_ref(), &conversation, &action).await {
+        Some(match apply(helpdesk.as_ref(), &conversation, &action).await {
             Ok(()) => {
                 self.count(kind, if self.dry_run { "recorded" } else { "sent" });
                 if self.dry_run {
-                    self.store.mark_recorded(row.id, row.fence).await
+                    Settled::Recorded
                 } else {
-                    self.store.mark_sent(row.id, row.fence).await
+                    Settled::Sent
                 }
             }
             Err(error) if !error.is_retryable() => {
                 warn!(%error, kind, "intercom refused the action, not retrying");
                 self.count(kind, "failed");
-                self.store.mark_failed(row.id, row.fence, error.to_string()).await
+                Settled::Failed(error.to_string())
             }
-            Err(error) => {
-                self.retry_or_dead(&row, kind, &error, error.maybe_applied())
-                    .await
-            }
-        }
+            Err(error) => self.retry_or_dead(row, kind, &error, error.maybe_applied()),
+        })
     }
 
-    async fn retry_or_dead(
+    fn retry_or_dead(
         &self,
         row: &StoredAction,
         kind: &'static str,
         error: &intercom::Error,
         uncertain: bool,
-    ) -> Result<(), store::Error> {
+    ) -> Settled {
         let attempts = row.attempts + 1;
         if attempts >= self.max_attempts {
             warn!(%error, kind, attempts, "action failed too often, dead-lettered");
             self.count(kind, "dead");
-            return self
-                .store
-                .mark_dead(row.id, row.fence, format!("after {attempts} attempts: {error}"))
-                .await;
+            return Settled::Dead(format!("after {attempts} attempts: {error}"));
         }
         let wait = self.retry_base.saturating_mul(1u32 << attempts.min(10));
         warn!(%error, kind, attempts, uncertain, wait_ms = wait.as_millis() as u64, "action failed, will retry");
         self.count(kind, "retry");
         let at = self.clock.now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-        self.store
-            .mark_retry(row.id, row.fence, error.to_string(), uncertain, at)
-            .await
+        Settled::Retry {
+            error: error.to_string(),
+            uncertain,
+            at_ms: at,
+        }
     }
 
     fn count(&self, kind: &str, outcome: &str) {
@@ -467,5 +526,41 @@ mod tests {
                 .starts_with("unreadable action")
         );
         assert!(helpdesk.replies.lock().unwrap().is_empty());
+    }
+
+    /// Actions whose claim ran out by the executor's own clock before their turn are not
+    /// sent: they are let go as never attempted (pending, not uncertain, the attempt taken
+    /// back) and claimable at once.
+    #[tokio::test]
+    async fn actions_whose_claim_ran_out_before_their_turn_are_let_go_unsent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(
+            dir.path(),
+            &[
+                r#"{"kind":"reply","body_html":"<p>one</p>"}"#,
+                r#"{"kind":"tag","name":"x"}"#,
+            ],
+        )
+        .await;
+        let helpdesk = Arc::new(Flaky::default());
+        let ex = executor(&store, Arc::clone(&helpdesk), Arc::new(FixedClock::new(0)), false);
+        let claimed = store.due_actions(10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        // Claimed long ago by this process's clock (say it was frozen since).
+        let lease = Duration::from_millis(u64::try_from(store.leases().action_ms).unwrap());
+        let long_ago = tokio::time::Instant::now() - lease;
+        let mut in_flight = InFlight::default();
+        assert_eq!(ex.start(&mut in_flight, claimed, long_ago).await.unwrap(), 2);
+        while let Some(done) = in_flight.join_next().await {
+            done.unwrap();
+        }
+        assert!(helpdesk.replies.lock().unwrap().is_empty(), "nothing sent");
+        assert_eq!(helpdesk.tag_calls.load(Ordering::SeqCst), 0);
+        let rows = store.actions(Some("7".into())).await.unwrap();
+        let states: Vec<(&str, u32)> = rows.iter().map(|r| (r.state.as_str(), r.attempts)).collect();
+        assert_eq!(states, [("pending", 0), ("pending", 0)]);
+        let again = store.due_actions(10).await.unwrap();
+        assert_eq!(again.len(), 2, "claimable at once");
+        assert!(again.iter().all(|a| !a.uncertain));
     }
 }

@@ -45,6 +45,8 @@ pub struct ActionsOptions {
     pub in_flight: usize,
     /// Conversations per latency run.
     pub conversations: usize,
+    /// Conversations of the one-in-flight run (0 skips it).
+    pub sequential: usize,
     /// Decisions written for the outbox phase (four actions each).
     pub outbox_decisions: usize,
     /// Seconds the fake answers 429 in the storm phase (0 skips it).
@@ -507,17 +509,14 @@ pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<Act
             .collect();
     anyhow::ensure!(!questions.is_empty(), "no eval questions to send");
     let mut latency = Vec::new();
-    for concurrency in [1, options.in_flight] {
-        latency.push(
-            latency_run(
-                config,
-                &options.backend,
-                &questions,
-                options.conversations,
-                concurrency,
-            )
-            .await?,
-        );
+    for (concurrency, conversations) in [
+        (1, options.sequential),
+        (options.in_flight, options.conversations),
+    ] {
+        if conversations > 0 {
+            latency
+                .push(latency_run(config, &options.backend, &questions, conversations, concurrency).await?);
+        }
     }
     let (outbox_actions, outbox_actions_per_second) =
         outbox_run(config, &options.backend, options.outbox_decisions).await?;

@@ -51,6 +51,9 @@ pub enum Bench {
         /// Conversations per latency run.
         #[arg(long, default_value_t = 500)]
         conversations: usize,
+        /// Conversations of the one-in-flight run, when not --conversations (0 skips it).
+        #[arg(long)]
+        sequential: Option<usize>,
         /// Decisions (four actions each) for the outbox throughput phase.
         #[arg(long, default_value_t = 1000)]
         outbox_decisions: usize,
@@ -165,6 +168,7 @@ impl Bench {
                 replicas,
                 in_flight,
                 conversations,
+                sequential,
                 outbox_decisions,
                 storm_seconds,
                 storm_conversations,
@@ -174,6 +178,7 @@ impl Bench {
                     backend: backend(replicas),
                     in_flight,
                     conversations,
+                    sequential: sequential.unwrap_or(conversations),
                     outbox_decisions,
                     storm_seconds,
                     storm_conversations,

@@ -14,7 +14,7 @@ use crate::helpcenter;
 use crate::intercom::{Helpdesks, notification};
 use crate::knowledge::read_articles;
 use crate::metrics::Metrics;
-use crate::store::{NewDecision, Recorded, Store, StoredEvent};
+use crate::store::{NewDecision, Recorded, Store, StoredAction, StoredEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,8 +61,8 @@ pub struct Worker {
     pub store: Store,
     /// Pipeline.
     pub pipeline: Arc<Pipeline>,
-    /// Wakes the outbox after a decision is recorded.
-    pub outbox_wake: Arc<Notify>,
+    /// Hands the outbox the actions of each recorded decision.
+    pub outbox: Handover,
     /// Each workspace's helpdesk, to fetch conversations a webhook did not carry in full.
     pub helpdesks: Helpdesks,
     /// The time decisions are made at.
@@ -137,7 +137,6 @@ impl Worker {
         match self.decide_and_record(&event).await {
             Ok(outcome) => {
                 self.metrics.event(&outcome, started.elapsed().as_secs_f64());
-                self.outbox_wake.notify_one();
             }
             Err(error) => {
                 warn!(error = %format!("{error:#}"), "processing failed");
@@ -266,11 +265,12 @@ impl Worker {
         let mut state_change = None;
         let mut live_before = None;
         if let (Some(c), Some(id)) = (&conversation, &conversation_id) {
-            state = self
+            let (remembered, before) = self
                 .store
-                .conversation_state(app_id.to_string(), id.to_string())
+                .conversation_context(app_id.to_string(), id.to_string())
                 .await?;
-            live_before = Some(self.store.live_before(app_id.to_string(), id.to_string()).await?);
+            state = remembered;
+            live_before = Some(before);
             // Written only when it changes what is remembered: most customer replies change
             // nothing, and each write is an fsync on the event's path.
             let update = super::observe::change(&notification.topic, c, bot_admin_id.as_ref());
@@ -340,9 +340,11 @@ impl Worker {
             .iter()
             .map(serde_json::to_string)
             .collect::<Result<Vec<_>, _>>()?;
-        let recorded = self
+        let had_actions = !actions.is_empty();
+        let claimed_at = tokio::time::Instant::now();
+        let (recorded, claimed) = self
             .store
-            .record_decision(
+            .record_and_claim(
                 event.id,
                 event.fence,
                 NewDecision {
@@ -367,17 +369,69 @@ impl Worker {
                 return Ok("claim_lost".into());
             }
         }
-        info!(outcome, rule = %decision.rule, actions = decision.actions.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
+        info!(outcome, rule = %decision.rule, actions = decision.actions.len(), claimed = claimed.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
+        if had_actions {
+            self.outbox.hand_over(claimed, claimed_at);
+        }
         Ok(outcome)
     }
 }
 
-/// Runs the outbox until `cancel` fires: every due action, then a wait for a new decision or
-/// the poll interval. It runs apart from the inbox worker, so a rate-limited Intercom delays
-/// actions but not decisions.
+/// Actions the worker claimed as it recorded their decision, and when.
+struct Claimed {
+    actions: Vec<StoredAction>,
+    at: tokio::time::Instant,
+}
+
+/// The worker's side of the way to the outbox: the actions it claimed as it recorded them,
+/// run at once without a claim query of their own, or a wake-up for the outbox to claim
+/// actions it could not (their conversation had others open).
+#[derive(Clone)]
+pub struct Handover {
+    claimed: tokio::sync::mpsc::UnboundedSender<Claimed>,
+    wake: Arc<Notify>,
+}
+
+/// The outbox's side of a [`Handover`].
+pub struct Handed {
+    claimed: tokio::sync::mpsc::UnboundedReceiver<Claimed>,
+    wake: Arc<Notify>,
+}
+
+impl Handover {
+    /// A way from the worker to the outbox.
+    pub fn new() -> (Self, Handed) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let wake = Arc::new(Notify::new());
+        let handed = Handed {
+            claimed: receiver,
+            wake: Arc::clone(&wake),
+        };
+        (
+            Self {
+                claimed: sender,
+                wake,
+            },
+            handed,
+        )
+    }
+
+    /// Hands over a decision's actions claimed at `at`; with none claimed, wakes the outbox
+    /// to claim them. Should the outbox be gone, the claims run out and another round takes
+    /// them.
+    fn hand_over(&self, actions: Vec<StoredAction>, at: tokio::time::Instant) {
+        if actions.is_empty() || self.claimed.send(Claimed { actions, at }).is_err() {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Runs the outbox until `cancel` fires: the actions the worker hands over, every due action
+/// the store gives out, then a wait for either or for the poll interval. It runs apart from
+/// the inbox worker, so a rate-limited Intercom delays actions but not decisions.
 pub async fn run_outbox(
     executor: Executor,
-    wake: Arc<Notify>,
+    mut handed: Handed,
     poll_interval: Duration,
     cancel: CancellationToken,
 ) {
@@ -398,7 +452,13 @@ pub async fn run_outbox(
         // meanwhile; new decisions wake the loop, and the poll catches retries coming due.
         dispatch = tokio::select! {
             () = cancel.cancelled() => break,
-            () = wake.notified() => true,
+            Some(claimed) = handed.claimed.recv() => {
+                if let Err(error) = executor.start(&mut in_flight, claimed.actions, claimed.at).await {
+                    error!(%error, "outbox run failed");
+                }
+                false
+            }
+            () = handed.wake.notified() => true,
             _ = poll.tick() => true,
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Err(error) = done {

@@ -286,52 +286,52 @@ pub(super) fn apply(
     Ok(())
 }
 
-impl SqliteStore {
-    /// What the outcome rules need to know of a conversation before its next event.
-    pub async fn live_before(&self, app_id: String, conversation_id: String) -> Result<LiveBefore> {
-        self.with_conn(move |conn| {
-            let live = conn
-                .query_row(
-                    &format!("SELECT {LIVE_COLUMNS} FROM live WHERE app_id = ?1 AND conversation_id = ?2"),
-                    params![app_id, conversation_id],
-                    |r| live_row(r, 0),
-                )
-                .optional()?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT event_id, kind, at, quiet_until, outcome, draft, draft_use FROM touches
-                 WHERE app_id = ?1 AND conversation_id = ?2 ORDER BY event_id",
-            )?;
-            let touches = stmt
-                .query_map(params![app_id, conversation_id], |r| {
-                    Ok(TouchRow {
-                        event_id: r.get(0)?,
-                        kind: TouchKind::parse(&r.get::<_, String>(1)?).unwrap_or(TouchKind::Reply),
-                        at: r.get(2)?,
-                        quiet_until: r.get(3)?,
-                        outcome: r.get::<_, Option<String>>(4)?.as_deref().and_then(Outcome::parse),
-                        draft: r.get(5)?,
-                        draft_use: r
-                            .get::<_, Option<String>>(6)?
-                            .as_deref()
-                            .and_then(DraftUse::parse),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT part_id FROM counted_parts WHERE app_id = ?1 AND conversation_id = ?2",
-            )?;
-            let counted_parts = stmt
-                .query_map(params![app_id, conversation_id], |r| r.get(0))?
-                .collect::<rusqlite::Result<BTreeSet<String>>>()?;
-            Ok(LiveBefore {
-                live,
-                touches,
-                counted_parts,
+/// What the outcome rules need to know of a conversation before its next event.
+pub(super) fn live_before(
+    conn: &rusqlite::Connection,
+    app_id: &str,
+    conversation_id: &str,
+) -> rusqlite::Result<LiveBefore> {
+    let live = conn
+        .query_row(
+            &format!("SELECT {LIVE_COLUMNS} FROM live WHERE app_id = ?1 AND conversation_id = ?2"),
+            params![app_id, conversation_id],
+            |r| live_row(r, 0),
+        )
+        .optional()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_id, kind, at, quiet_until, outcome, draft, draft_use FROM touches
+         WHERE app_id = ?1 AND conversation_id = ?2 ORDER BY event_id",
+    )?;
+    let touches = stmt
+        .query_map(params![app_id, conversation_id], |r| {
+            Ok(TouchRow {
+                event_id: r.get(0)?,
+                kind: TouchKind::parse(&r.get::<_, String>(1)?).unwrap_or(TouchKind::Reply),
+                at: r.get(2)?,
+                quiet_until: r.get(3)?,
+                outcome: r.get::<_, Option<String>>(4)?.as_deref().and_then(Outcome::parse),
+                draft: r.get(5)?,
+                draft_use: r
+                    .get::<_, Option<String>>(6)?
+                    .as_deref()
+                    .and_then(DraftUse::parse),
             })
-        })
-        .await
-    }
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT part_id FROM counted_parts WHERE app_id = ?1 AND conversation_id = ?2")?;
+    let counted_parts = stmt
+        .query_map(params![app_id, conversation_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<BTreeSet<String>>>()?;
+    Ok(LiveBefore {
+        live,
+        touches,
+        counted_parts,
+    })
+}
 
+impl SqliteStore {
     /// The sweep: every pending touch whose quiet period ended by `now` (unix s) becomes
     /// `assumed`, in one transaction; returns how many.
     pub async fn sweep_quiet(&self, now: i64) -> Result<usize> {

@@ -213,6 +213,104 @@ pub struct StoredAction {
     pub fence: i64,
 }
 
+/// The claimed actions of a recorded decision: the rows `write` inserted (id, seq) when they
+/// were claimed, as the executor reads them.
+pub(crate) fn claimed_actions(
+    app_id: &str,
+    event_id: i64,
+    decision: &NewDecision,
+    rows: &[(i64, usize)],
+    now: i64,
+) -> Vec<StoredAction> {
+    let Some(conversation_id) = &decision.conversation_id else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(|&(id, seq)| {
+            Some(StoredAction {
+                id,
+                event_id,
+                app_id: app_id.to_owned(),
+                conversation_id: conversation_id.clone(),
+                action: decision.actions.get(seq)?.clone(),
+                attempts: 0,
+                uncertain: false,
+                created_at: now,
+                fence: CLAIMED_AT_INSERT,
+            })
+        })
+        .collect()
+}
+
+/// The fencing token of actions claimed as they are inserted (a later claim counts up).
+pub(crate) const CLAIMED_AT_INSERT: i64 = 1;
+
+/// How an attempt at a claimed action ended, written by [`Store::settle_actions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Intercom confirmed it.
+    Sent,
+    /// A dry run recorded it (nothing was sent).
+    Recorded,
+    /// Intercom refused it for good.
+    Failed(String),
+    /// Retries exhausted: dead-lettered.
+    Dead(String),
+    /// Another attempt at `at_ms` (unix ms); `uncertain` when the failed one may have been
+    /// applied. The claim is let go.
+    Retry {
+        /// Why the attempt failed.
+        error: String,
+        /// Whether the failed attempt may have been applied at Intercom.
+        uncertain: bool,
+        /// When the next attempt is due.
+        at_ms: i64,
+    },
+    /// Marked `sending` but never attempted (its claim ran out before its turn): pending
+    /// again, its attempt not counted, claimable at once.
+    Unsent,
+}
+
+impl Settled {
+    /// The row's state, its error, its uncertainty (kept when higher), its next due time
+    /// (kept when `None`) and how many attempts to take back: the columns a settlement writes.
+    pub(crate) fn columns(&self) -> (&'static str, Option<&str>, i32, Option<i64>, i32) {
+        match self {
+            Settled::Sent => ("sent", None, 0, None, 0),
+            Settled::Recorded => ("recorded", None, 0, None, 0),
+            Settled::Failed(error) => ("failed", Some(error), 0, None, 0),
+            Settled::Dead(error) => ("dead", Some(error), 0, None, 0),
+            Settled::Retry {
+                error,
+                uncertain,
+                at_ms,
+            } => ("pending", Some(error), i32::from(*uncertain), Some(*at_ms), 0),
+            Settled::Unsent => ("pending", None, 0, None, 1),
+        }
+    }
+}
+
+/// One action's settlement, under its claim's fencing token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The outbox row.
+    pub id: i64,
+    /// The claim's fencing token: nothing is written when it is no longer the latest.
+    pub fence: i64,
+    /// How the attempt ended.
+    pub settled: Settled,
+}
+
+/// The SET clause of a settlement, shared by both backends: `:state`, `:error`, `:uncertain`,
+/// `:at`, `:undo` and `:now` name the values (each backend binds them its own way).
+pub(crate) const SETTLE_COLUMNS: &str = "state = :state,
+       last_error = COALESCE(:error, last_error),
+       uncertain = CASE WHEN :state IN ('sent', 'recorded') THEN 0 WHEN uncertain > :uncertain THEN uncertain ELSE :uncertain END,
+       next_attempt_at = COALESCE(:at, next_attempt_at),
+       lease_until = CASE WHEN :state = 'pending' THEN 0 ELSE lease_until END,
+       sent_at = CASE WHEN :state = 'sent' THEN :now ELSE sent_at END,
+       attempts = attempts - :undo";
+
 /// An outbox row as the log shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ActionRow {
@@ -403,6 +501,11 @@ dispatch! {
     /// Records the decision and its actions, and closes the event, in one transaction; only
     /// when `fence` is the event's latest claim (0 for an event never claimed).
     fn record_decision(&self, event_id: i64, fence: i64, decision: NewDecision) -> Recorded;
+    /// [`Store::record_decision`], and in the same commit the decision's actions are claimed
+    /// for this store's owner when their conversation has no other action open: those are
+    /// returned, to be run at once without a claim of their own. Otherwise none is returned
+    /// and the outbox claims them in turn, after the conversation's earlier actions.
+    fn record_and_claim(&self, event_id: i64, fence: i64, decision: NewDecision) -> (Recorded, Vec<StoredAction>);
     /// Stores finished events with their decisions in one transaction, as if each had been
     /// accepted and decided (imports, benchmarks); a notification already stored is skipped.
     /// Returns how many were stored.
@@ -415,25 +518,22 @@ dispatch! {
     /// uncertain (checked at Intercom before it is posted again); no conversation is claimed
     /// while another claim holds one of its actions.
     fn due_actions(&self, limit: usize) -> Vec<StoredAction>;
-    /// Marks an action in flight, committed before the request is sent; `false` (send
+    /// Marks claimed actions (id, fence) in flight, in one commit before any of their
+    /// requests is sent; returns the ids marked, in order. An action is not marked (send
     /// nothing) when its claim `fence` is not the latest or its lease is about to run out.
-    fn mark_sending(&self, action_id: i64, fence: i64) -> bool;
+    fn mark_sending(&self, claims: Vec<(i64, i64)>) -> Vec<i64>;
     /// Lets go of claimed actions this worker will not run now (their conversation is in
     /// hand already): they are claimable again at once.
     fn release_actions(&self, claims: Vec<(i64, i64)>) -> ();
-    /// Marks an action done (when `fence` is still its claim's).
-    fn mark_sent(&self, action_id: i64, fence: i64) -> ();
-    /// Marks an action recorded by a dry run (nothing was sent).
-    fn mark_recorded(&self, action_id: i64, fence: i64) -> ();
-    /// Marks an action failed for good (Intercom refused it).
-    fn mark_failed(&self, action_id: i64, fence: i64, error: String) -> ();
-    /// Marks an action dead-lettered (retries exhausted).
-    fn mark_dead(&self, action_id: i64, fence: i64, error: String) -> ();
-    /// Schedules another attempt at `at_ms`, and lets the claim go.
-    fn mark_retry(&self, action_id: i64, fence: i64, error: String, uncertain: bool, at_ms: i64) -> ();
-    /// What is remembered of a conversation: the state set by earlier events, and the
-    /// answers the bot has posted or queued in it.
-    fn conversation_state(&self, app_id: String, conversation_id: String) -> crate::domain::ConversationState;
+    /// Writes how each attempt ended, in one commit; a settlement whose `fence` is no longer
+    /// its claim's writes nothing. An action left `sending` (a crash before this) comes back
+    /// uncertain when its lease runs out, and is checked at Intercom before it is posted again.
+    fn settle_actions(&self, settlements: Vec<Settlement>) -> ();
+    /// What the worker reads of a conversation before deciding on its next event, in one
+    /// visit to the database: what is remembered of it (the state set by earlier events, and
+    /// the answers the bot has posted or queued in it), and what the outcome rules need to
+    /// know of it.
+    fn conversation_context(&self, app_id: String, conversation_id: String) -> (crate::domain::ConversationState, LiveBefore);
     /// Applies `update` to what is remembered of a conversation.
     fn update_conversation_state(&self, app_id: String, conversation_id: String, update: StateUpdate) -> ();
     /// The decisions of a conversation that acted on a customer message, oldest first, with
@@ -452,8 +552,6 @@ dispatch! {
     fn purge_conversation(&self, conversation_id: String) -> Pruned;
     /// The number of inbox rows in each state.
     fn inbox_states(&self) -> Vec<(String, i64)>;
-    /// What the outcome rules need to know of a conversation before its next event.
-    fn live_before(&self, app_id: String, conversation_id: String) -> LiveBefore;
     /// The sweep: every pending touch whose quiet period ended by `now` (unix s) becomes
     /// `assumed`, in one transaction; returns how many.
     fn sweep_quiet(&self, now: i64) -> usize;

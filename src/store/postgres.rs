@@ -8,7 +8,6 @@ use super::live::{LiveBefore, LiveRow, LiveWrite, TouchRow};
 use super::*;
 use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio_postgres::{NoTls, Row};
 
@@ -43,6 +42,12 @@ const MIGRATIONS: &[(i32, &str)] = &[
          -- served the claims the indexes above serve now.
          DROP INDEX inbox_pending;
          DROP INDEX outbox_due",
+    ),
+    (
+        // Whether a conversation has an action open, asked as each decision is recorded:
+        // from its own few open rows, not by walking every open row of the outbox.
+        6,
+        "CREATE INDEX outbox_open_conversation ON outbox (conversation_id) WHERE state IN ('pending', 'sending')",
     ),
 ];
 
@@ -361,33 +366,59 @@ impl PgStore {
         fence: i64,
         decision: NewDecision,
     ) -> Result<Recorded> {
+        Ok(self.record(event_id, fence, decision, false).await?.0)
+    }
+
+    pub(super) async fn record_and_claim(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+    ) -> Result<(Recorded, Vec<StoredAction>)> {
+        self.record(event_id, fence, decision, true).await
+    }
+
+    async fn record(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+        claim: bool,
+    ) -> Result<(Recorded, Vec<StoredAction>)> {
+        let claim = claim.then(|| {
+            let until = self.leases.now_ms() + self.leases.action_ms;
+            (self.leases.owner.to_string(), until)
+        });
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let now = now_ms();
-        // The claim is still this worker's (the row stays locked until the commit).
-        let ours = tx
-            .cached_exec(
-                "UPDATE inbox SET state = 'done' WHERE id = $1 AND fence = $2 AND state <> 'done'",
-                &[&event_id, &fence],
-            )
-            .await?;
-        if ours == 0 {
-            return Ok(Recorded::ClaimLost);
-        }
-        let inserted = tx
-            .cached_opt(
-                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
-                &[
-                    &event_id,
-                    &decision.conversation_id,
-                    &decision.trigger_key,
-                    &decision.outcome,
-                    &now,
-                    &decision.record,
-                ],
-            )
-            .await?;
+        // Both in one round trip: the claim is still this worker's (the row stays locked
+        // until the commit), and then the decision's row, written only if it is.
+        let mut first = Batch::default();
+        first.push(
+            "UPDATE inbox SET state = 'done' WHERE id = $1 AND fence = $2 AND state <> 'done' RETURNING app_id",
+            vec![Box::new(event_id), Box::new(fence)],
+        );
+        first.push(
+            "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
+             SELECT $1::bigint, $2::text, $3::text, $4::text, $5::bigint, $6::text
+             WHERE EXISTS (SELECT 1 FROM inbox WHERE id = $1 AND fence = $7 AND state = 'done')
+             ON CONFLICT DO NOTHING RETURNING id",
+            vec![
+                Box::new(event_id),
+                Box::new(decision.conversation_id.clone()),
+                Box::new(decision.trigger_key.clone()),
+                Box::new(decision.outcome.clone()),
+                Box::new(now),
+                Box::new(decision.record.clone()),
+                Box::new(fence),
+            ],
+        );
+        let results = first.run(&tx).await?;
+        let Some(app_id) = results[0].first().map(|r| r.get::<_, String>(0)) else {
+            return Ok((Recorded::ClaimLost, Vec::new()));
+        };
+        let inserted = results[1].first();
         if inserted.is_none() {
             // The same customer message was acted on under another event (the trigger key),
             // or this event was recorded already.
@@ -403,11 +434,12 @@ impl PgStore {
             )
             .await?;
             tx.commit().await?;
-            return Ok(Recorded::AlreadyActedOn);
+            return Ok((Recorded::AlreadyActedOn, Vec::new()));
         }
-        write_decision_rest(&tx, event_id, &decision, now).await?;
+        let claimed = write_decision_rest(&tx, event_id, &decision, now, claim.as_ref()).await?;
         tx.commit().await?;
-        Ok(Recorded::Stored)
+        let claimed = claimed_actions(&app_id, event_id, &decision, &claimed, now);
+        Ok((Recorded::Stored, claimed))
     }
 
     pub(super) async fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> Result<usize> {
@@ -447,7 +479,7 @@ impl PgStore {
                 ],
             )
             .await?;
-            write_decision_rest(&tx, event_id, decision, now).await?;
+            write_decision_rest(&tx, event_id, decision, now, None).await?;
             stored += 1;
         }
         tx.commit().await?;
@@ -510,126 +542,155 @@ impl PgStore {
         Ok(rows)
     }
 
-    async fn set_action(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<u64> {
-        Ok(self.client().await?.cached_exec(sql, params).await?)
-    }
-
-    pub(super) async fn mark_sending(&self, action_id: i64, fence: i64) -> Result<bool> {
+    pub(super) async fn mark_sending(&self, claims: Vec<(i64, i64)>) -> Result<Vec<i64>> {
         let margin = self.leases.now_ms() + self.leases.send_margin_ms();
-        Ok(self
-            .set_action(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = $1 AND fence = $2 AND lease_until > $3",
-                &[&action_id, &fence, &margin],
-            )
+        let (ids, fences): (Vec<i64>, Vec<i64>) = claims.into_iter().unzip();
+        let rows = self
+            .client()
             .await?
-            == 1)
+            .cached(
+                "UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1
+                 FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, fence)
+                 WHERE o.id = v.id AND o.fence = v.fence AND o.lease_until > $3
+                 RETURNING o.id",
+                &[&ids, &fences, &margin],
+            )
+            .await?;
+        let mut marked: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        marked.sort_unstable();
+        Ok(marked)
     }
 
     pub(super) async fn release_actions(&self, claims: Vec<(i64, i64)>) -> Result<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        for (id, fence) in claims {
-            tx.cached_exec(
-                "UPDATE outbox SET lease_until = 0 WHERE id = $1 AND fence = $2 AND state = 'pending'",
-                &[&id, &fence],
+        let (ids, fences): (Vec<i64>, Vec<i64>) = claims.into_iter().unzip();
+        self.client()
+            .await?
+            .cached_exec(
+                "UPDATE outbox o SET lease_until = 0 FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, fence)
+                 WHERE o.id = v.id AND o.fence = v.fence AND o.state = 'pending'",
+                &[&ids, &fences],
             )
             .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 
-    pub(super) async fn mark_sent(&self, action_id: i64, fence: i64) -> Result<()> {
-        self.set_action(
-            "UPDATE outbox SET state = 'sent', sent_at = $3, uncertain = 0 WHERE id = $1 AND fence = $2",
-            &[&action_id, &fence, &now_ms()],
-        )
-        .await
-        .map(drop)
+    pub(super) async fn settle_actions(&self, settlements: Vec<Settlement>) -> Result<()> {
+        let n = settlements.len();
+        let (mut ids, mut fences, mut states, mut errors) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut uncertain, mut due, mut undo) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for s in &settlements {
+            let (state, error, unsure, at, taken_back) = s.settled.columns();
+            ids.push(s.id);
+            fences.push(s.fence);
+            states.push(state);
+            errors.push(error);
+            uncertain.push(unsure);
+            due.push(at);
+            undo.push(taken_back);
+        }
+        // The shared SET clause, reading each row's values from the arrays (renamed so that
+        // none shadows a column of `outbox`).
+        let set = [
+            (":state", "v.st"),
+            (":error", "v.err"),
+            (":uncertain", "v.unsure"),
+            (":at", "v.due"),
+            (":undo", "v.undo"),
+            (":now", "$8"),
+        ]
+        .iter()
+        .fold(SETTLE_COLUMNS.to_owned(), |sql, (name, value)| {
+            sql.replace(name, value)
+        });
+        self.client()
+            .await?
+            .cached_exec(
+                &format!(
+                    "UPDATE outbox SET {set}
+                     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[])
+                       AS v(id, fence, st, err, unsure, due, undo)
+                     WHERE outbox.id = v.id AND outbox.fence = v.fence"
+                ),
+                &[&ids, &fences, &states, &errors, &uncertain, &due, &undo, &now_ms()],
+            )
+            .await?;
+        Ok(())
     }
 
-    pub(super) async fn mark_recorded(&self, action_id: i64, fence: i64) -> Result<()> {
-        self.set_action(
-            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = $1 AND fence = $2",
-            &[&action_id, &fence],
-        )
-        .await
-        .map(drop)
-    }
-
-    pub(super) async fn mark_failed(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
-        self.set_action(
-            "UPDATE outbox SET state = 'failed', last_error = $3 WHERE id = $1 AND fence = $2",
-            &[&action_id, &fence, &error],
-        )
-        .await
-        .map(drop)
-    }
-
-    pub(super) async fn mark_dead(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
-        self.set_action(
-            "UPDATE outbox SET state = 'dead', last_error = $3 WHERE id = $1 AND fence = $2",
-            &[&action_id, &fence, &error],
-        )
-        .await
-        .map(drop)
-    }
-
-    pub(super) async fn mark_retry(
-        &self,
-        action_id: i64,
-        fence: i64,
-        error: String,
-        uncertain: bool,
-        at_ms: i64,
-    ) -> Result<()> {
-        self.set_action(
-            "UPDATE outbox SET state = 'pending', last_error = $3, uncertain = GREATEST(uncertain, $4), next_attempt_at = $5,
-               lease_until = 0 WHERE id = $1 AND fence = $2",
-            &[&action_id, &fence, &error, &i32::from(uncertain), &at_ms],
-        )
-        .await
-        .map(drop)
-    }
-
-    pub(super) async fn conversation_state(
+    pub(super) async fn conversation_context(
         &self,
         app_id: String,
         conversation_id: String,
-    ) -> Result<crate::domain::ConversationState> {
-        let client = self.client().await?;
-        let mut state = client
-            .cached_opt(
-                "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = $1 AND conversation_id = $2",
-                &[&app_id, &conversation_id],
-            )
+    ) -> Result<(crate::domain::ConversationState, LiveBefore)> {
+        // One statement (one round trip) for what the worker reads before each decision: the
+        // remembered state, the bot's replies so far, the live row, the touches and the
+        // counted parts.
+        let row = self
+            .client()
             .await?
-            .map(|r| crate::domain::ConversationState {
-                teammate_took_over: r.get::<_, i32>(0) != 0,
-                closed: r.get::<_, i32>(1) != 0,
-                rating: r.get::<_, Option<i32>>(2).and_then(|v| u8::try_from(v).ok()),
-                bot_replies: 0,
-            })
-            .unwrap_or_default();
-        let replies: i64 = client
             .cached_one(
-                // From the conversation's own decisions outward, whatever the statistics say
-                // (a table that grew since the last ANALYZE can look empty to the planner).
-                "WITH d AS MATERIALIZED (SELECT id, event_id FROM decisions WHERE conversation_id = $2 AND outcome = 'reply')
-                 SELECT COUNT(DISTINCT d.id) FROM d
-                 JOIN inbox i ON i.id = d.event_id
-                 JOIN outbox o ON o.event_id = d.event_id
-                 WHERE i.app_id = $1 AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
+                &format!(
+                    "SELECT c.teammate_took_over, c.closed, c.rating,
+                       (WITH d AS MATERIALIZED (SELECT id, event_id FROM decisions WHERE conversation_id = $2 AND outcome = 'reply')
+                        SELECT COUNT(DISTINCT d.id) FROM d
+                        JOIN inbox i ON i.id = d.event_id
+                        JOIN outbox o ON o.event_id = d.event_id
+                        WHERE i.app_id = $1 AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{{\"kind\":\"reply\"%'),
+                       (SELECT json_agg(json_build_array(event_id, kind, at, quiet_until, outcome, draft, draft_use) ORDER BY event_id)::text
+                        FROM touches WHERE app_id = $1 AND conversation_id = $2),
+                       (SELECT array_agg(part_id) FROM counted_parts WHERE app_id = $1 AND conversation_id = $2),
+                       {live}
+                     FROM (VALUES (1)) AS one (x)
+                     LEFT JOIN conversations c ON c.app_id = $1 AND c.conversation_id = $2
+                     LEFT JOIN live l ON l.app_id = $1 AND l.conversation_id = $2",
+                    live = LIVE_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("l.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 &[&app_id, &conversation_id],
             )
-            .await?
-            .get(0);
-        state.bot_replies = u32::try_from(replies).unwrap_or(0);
-        Ok(state)
+            .await?;
+        // (From the conversation's own decisions outward in the count above, whatever the
+        // statistics say: a table that grew since the last ANALYZE can look empty to the
+        // planner.)
+        let state = crate::domain::ConversationState {
+            teammate_took_over: row.get::<_, Option<i32>>(0).unwrap_or(0) != 0,
+            closed: row.get::<_, Option<i32>>(1).unwrap_or(0) != 0,
+            rating: row.get::<_, Option<i32>>(2).and_then(|v| u8::try_from(v).ok()),
+            bot_replies: u32::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+        };
+        let touches = match row.get::<_, Option<String>>(4) {
+            Some(json) => touch_rows(&json)?,
+            None => Vec::new(),
+        };
+        let counted_parts = row
+            .get::<_, Option<Vec<String>>>(5)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let live = row
+            .get::<_, Option<String>>(6)
+            .is_some()
+            .then(|| live_row(&row, 6));
+        Ok((
+            state,
+            LiveBefore {
+                live,
+                touches,
+                counted_parts,
+            },
+        ))
     }
 
     pub(super) async fn update_conversation_state(
@@ -809,49 +870,6 @@ impl PgStore {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    pub(super) async fn live_before(&self, app_id: String, conversation_id: String) -> Result<LiveBefore> {
-        let client = self.client().await?;
-        let live = client
-            .cached_opt(
-                &format!("SELECT {LIVE_COLUMNS} FROM live WHERE app_id = $1 AND conversation_id = $2"),
-                &[&app_id, &conversation_id],
-            )
-            .await?
-            .map(|r| live_row(&r, 0));
-        let touches = client
-            .cached(
-                "SELECT event_id, kind, at, quiet_until, outcome, draft, draft_use FROM touches
-                 WHERE app_id = $1 AND conversation_id = $2 ORDER BY event_id",
-                &[&app_id, &conversation_id],
-            )
-            .await?
-            .iter()
-            .map(|r| TouchRow {
-                event_id: r.get(0),
-                kind: TouchKind::parse(r.get(1)).unwrap_or(TouchKind::Reply),
-                at: r.get(2),
-                quiet_until: r.get(3),
-                outcome: r.get::<_, Option<&str>>(4).and_then(Outcome::parse),
-                draft: r.get(5),
-                draft_use: r.get::<_, Option<&str>>(6).and_then(DraftUse::parse),
-            })
-            .collect();
-        let counted_parts = client
-            .cached(
-                "SELECT part_id FROM counted_parts WHERE app_id = $1 AND conversation_id = $2",
-                &[&app_id, &conversation_id],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect::<BTreeSet<String>>();
-        Ok(LiveBefore {
-            live,
-            touches,
-            counted_parts,
-        })
-    }
-
     pub(super) async fn sweep_quiet(&self, now: i64) -> Result<usize> {
         let settled = self
             .client()
@@ -1005,46 +1023,150 @@ impl PgStore {
     }
 }
 
+/// The touches of [`PgStore::conversation_context`], from their JSON: one array per touch,
+/// `[event_id, kind, at, quiet_until, outcome, draft, draft_use]`.
+fn touch_rows(json: &str) -> Result<Vec<TouchRow>> {
+    type Touch = (
+        i64,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let touches: Vec<Touch> =
+        serde_json::from_str(json).map_err(|e| Error::Postgres(format!("reading touches: {e}")))?;
+    Ok(touches
+        .into_iter()
+        .map(
+            |(event_id, kind, at, quiet_until, outcome, draft, draft_use)| TouchRow {
+                event_id,
+                kind: TouchKind::parse(&kind).unwrap_or(TouchKind::Reply),
+                at,
+                quiet_until,
+                outcome: outcome.as_deref().and_then(Outcome::parse),
+                draft,
+                draft_use: draft_use.as_deref().and_then(DraftUse::parse),
+            },
+        )
+        .collect())
+}
+
+/// A parameter owned by its [`Batch`].
+type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+/// Statements sent together and run by the server in the order given: one round trip for
+/// all of them instead of one each. Each is prepared first (from the connection's cache, so
+/// no round trip after the first use), then every request is written before any answer is
+/// awaited (tokio-postgres pipelines the requests of queries polled together, in the order
+/// first polled). Inside a transaction, a failed statement fails the ones after it, and the
+/// first error is returned.
+#[derive(Default)]
+struct Batch {
+    steps: Vec<(String, Vec<Param>)>,
+}
+
+impl Batch {
+    fn push(&mut self, sql: impl Into<String>, params: Vec<Param>) {
+        self.steps.push((sql.into(), params));
+    }
+
+    /// Runs the statements; returns each one's rows, in order.
+    async fn run(self, client: &impl GenericClient) -> Result<Vec<Vec<Row>>> {
+        let mut statements = Vec::with_capacity(self.steps.len());
+        for (sql, _) in &self.steps {
+            statements.push(client.prepare_cached(sql).await?);
+        }
+        let queries = self
+            .steps
+            .iter()
+            .zip(&statements)
+            .map(|((_, params), statement)| async move {
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                client.query(statement, &params).await
+            });
+        Ok(futures::future::try_join_all(queries).await?)
+    }
+}
+
 /// The outbox rows, the input and the live-results changes of a decision whose row is
-/// written, in the caller's transaction.
+/// written, in the caller's transaction and one round trip; the actions are claimed for
+/// `claim` (owner, lease end) when nothing else of their conversation is open. Returns the
+/// claimed rows (id, seq).
 async fn write_decision_rest(
     tx: &deadpool_postgres::Transaction<'_>,
     event_id: i64,
     decision: &NewDecision,
     now: i64,
-) -> Result<()> {
-    if let Some(conversation_id) = &decision.conversation_id
-        && !decision.actions.is_empty()
-    {
-        // One statement for all the decision's actions, numbered in order from 0.
-        tx.cached_exec(
-            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at)
-             SELECT $1, (a.n - 1)::integer, $2, a.action, $3 FROM UNNEST($4::text[]) WITH ORDINALITY AS a(action, n)
-             ON CONFLICT (event_id, seq) DO NOTHING",
-            &[&event_id, conversation_id, &now, &decision.actions],
-        )
-        .await?;
+    claim: Option<&(String, i64)>,
+) -> Result<Vec<(i64, usize)>> {
+    let mut batch = Batch::default();
+    let with_actions = decision.conversation_id.is_some() && !decision.actions.is_empty();
+    if let (Some(conversation_id), true) = (&decision.conversation_id, with_actions) {
+        // One statement for all the decision's actions, numbered in order from 0, claimed
+        // as they are written only when nothing else of the conversation is open (so that
+        // its actions still go out in order).
+        let (owner, until) = (claim.map(|c| c.0.clone()), claim.map_or(0, |c| c.1));
+        batch.push(
+            "WITH open AS MATERIALIZED (SELECT $5::text IS NULL OR EXISTS (SELECT 1 FROM outbox
+                             WHERE conversation_id = $2 AND state IN ('pending', 'sending')) AS busy)
+             INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence)
+             SELECT $1, (a.n - 1)::integer, $2, a.action, $3,
+                    CASE WHEN open.busy THEN NULL ELSE $5 END,
+                    CASE WHEN open.busy THEN 0 ELSE $6::bigint END,
+                    CASE WHEN open.busy THEN 0 ELSE $7::bigint END
+             FROM open, UNNEST($4::text[]) WITH ORDINALITY AS a(action, n)
+             ON CONFLICT (event_id, seq) DO NOTHING
+             RETURNING id, seq, lease_owner IS NOT NULL",
+            vec![
+                Box::new(event_id),
+                Box::new(conversation_id.clone()),
+                Box::new(now),
+                Box::new(decision.actions.clone()),
+                Box::new(owner),
+                Box::new(until),
+                Box::new(CLAIMED_AT_INSERT),
+            ],
+        );
     }
     if let Some(input) = &decision.input {
-        tx.cached_exec(
+        batch.push(
             "INSERT INTO event_inputs (event_id, conversation) VALUES ($1, $2)
              ON CONFLICT (event_id) DO UPDATE SET conversation = EXCLUDED.conversation",
-            &[&event_id, input],
-        )
-        .await?;
+            vec![Box::new(event_id), Box::new(input.clone())],
+        );
     }
     if let Some(write) = &decision.live {
-        apply_live(tx, event_id, write).await?;
+        apply_live(&mut batch, event_id, write);
     }
-    Ok(())
+    let results = batch.run(tx).await?;
+    let mut claimed: Vec<(i64, usize)> = match (with_actions, results.first()) {
+        (true, Some(rows)) => rows
+            .iter()
+            .filter(|r| r.get::<_, bool>(2))
+            .map(|r| {
+                (
+                    r.get(0),
+                    usize::try_from(r.get::<_, i32>(1)).unwrap_or(usize::MAX),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    claimed.sort_unstable();
+    Ok(claimed)
 }
 
-/// [`super::live::apply`] for PostgreSQL.
-async fn apply_live(tx: &impl GenericClient, event_id: i64, write: &LiveWrite) -> Result<()> {
+/// [`super::live::apply`] for PostgreSQL: its statements, added to `batch` in order.
+fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
     let (app, conversation) = (&write.app_id, &write.conversation_id);
     if let Some(l) = &write.live {
-        tx.cached_exec(
-            &format!(
+        batch.push(
+            format!(
                 "INSERT INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (app_id, conversation_id) DO UPDATE SET grp = EXCLUDED.grp, mode = EXCLUDED.mode,
                    intent = EXCLUDED.intent, started_at = EXCLUDED.started_at, first_response_at = EXCLUDED.first_response_at,
@@ -1052,75 +1174,77 @@ async fn apply_live(tx: &impl GenericClient, event_id: i64, write: &LiveWrite) -
                    closed_at = EXCLUDED.closed_at, ever_closed = EXCLUDED.ever_closed, reopened = EXCLUDED.reopened,
                    rating = EXCLUDED.rating"
             ),
-            &[
-                app,
-                conversation,
-                &l.group.as_str(),
-                &l.mode,
-                &l.intent,
-                &l.started_at,
-                &l.first_response_at,
-                &(l.teammate_replies as i32),
-                &(l.bot_replies as i32),
-                &l.closed_at,
-                &i32::from(l.ever_closed),
-                &i32::from(l.reopened),
-                &l.rating.map(i32::from),
+            vec![
+                Box::new(app.clone()),
+                Box::new(conversation.clone()),
+                Box::new(l.group.as_str().to_owned()),
+                Box::new(l.mode.clone()),
+                Box::new(l.intent.clone()),
+                Box::new(l.started_at),
+                Box::new(l.first_response_at),
+                Box::new(l.teammate_replies as i32),
+                Box::new(l.bot_replies as i32),
+                Box::new(l.closed_at),
+                Box::new(i32::from(l.ever_closed)),
+                Box::new(i32::from(l.reopened)),
+                Box::new(l.rating.map(i32::from)),
             ],
-        )
-        .await?;
+        );
     }
     if let Some(t) = &write.touch {
-        tx.cached_exec(
+        batch.push(
             "INSERT INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
-            &[
-                &event_id,
-                app,
-                conversation,
-                &t.kind.as_str(),
-                &t.mode,
-                &t.intent,
-                &t.reason,
-                &t.at,
-                &t.quiet_until,
-                &t.draft,
+            vec![
+                Box::new(event_id),
+                Box::new(app.clone()),
+                Box::new(conversation.clone()),
+                Box::new(t.kind.as_str().to_owned()),
+                Box::new(t.mode.clone()),
+                Box::new(t.intent.clone()),
+                Box::new(t.reason.clone()),
+                Box::new(t.at),
+                Box::new(t.quiet_until),
+                Box::new(t.draft.clone()),
             ],
-        )
-        .await?;
+        );
     }
     for c in &write.changes {
         let touch = if c.event_id > 0 { c.event_id } else { event_id };
         if let Some((outcome, at, by)) = &c.outcome {
-            tx.cached_exec(
+            batch.push(
                 "UPDATE touches SET outcome = $2, settled_at = $3, settled_by = $4 WHERE event_id = $1",
-                &[&touch, &outcome.as_str(), at, by],
-            )
-            .await?;
+                vec![
+                    Box::new(touch),
+                    Box::new(outcome.as_str().to_owned()),
+                    Box::new(*at),
+                    Box::new(by.clone()),
+                ],
+            );
         }
         if let Some(quiet) = c.quiet_until {
-            tx.cached_exec(
+            batch.push(
                 "UPDATE touches SET quiet_until = $2 WHERE event_id = $1",
-                &[&touch, &quiet],
-            )
-            .await?;
+                vec![Box::new(touch), Box::new(quiet)],
+            );
         }
         if let Some((used, distance)) = c.draft_use {
-            tx.cached_exec(
+            batch.push(
                 "UPDATE touches SET draft_use = $2, draft_edit = $3 WHERE event_id = $1",
-                &[&touch, &used.as_str(), &distance],
-            )
-            .await?;
+                vec![
+                    Box::new(touch),
+                    Box::new(used.as_str().to_owned()),
+                    Box::new(distance),
+                ],
+            );
         }
     }
     for part in &write.counted_parts {
-        tx.cached_exec(
+        batch.push(
             "INSERT INTO counted_parts (app_id, conversation_id, part_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[app, conversation, part],
-        )
-        .await?;
+            vec![Box::new(app.clone()), Box::new(conversation.clone()), Box::new(part.clone())],
+        );
     }
-    Ok(())
 }
 
 /// Deletes the decision inputs and empties the payloads of the finished inbox events that

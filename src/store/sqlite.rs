@@ -228,16 +228,43 @@ impl SqliteStore {
         fence: i64,
         decision: NewDecision,
     ) -> Result<Recorded> {
+        Ok(self.record(event_id, fence, decision, false).await?.0)
+    }
+
+    /// Records the decision and claims its actions (see [`Store::record_and_claim`]).
+    pub async fn record_and_claim(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+    ) -> Result<(Recorded, Vec<StoredAction>)> {
+        self.record(event_id, fence, decision, true).await
+    }
+
+    async fn record(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+        claim: bool,
+    ) -> Result<(Recorded, Vec<StoredAction>)> {
+        let claim = claim.then(|| {
+            let until = self.leases.now_ms() + self.leases.action_ms;
+            (self.leases.owner.to_string(), until)
+        });
         self.with_conn(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_ms();
-            let ours = tx.execute(
-                "UPDATE inbox SET state = 'done' WHERE id = ?1 AND fence = ?2 AND state != 'done'",
-                params![event_id, fence],
-            )?;
-            if ours == 0 {
-                return Ok(Recorded::ClaimLost);
-            }
+            let Some(app_id) = tx
+                .query_row(
+                    "UPDATE inbox SET state = 'done' WHERE id = ?1 AND fence = ?2 AND state != 'done' RETURNING app_id",
+                    params![event_id, fence],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+            else {
+                return Ok((Recorded::ClaimLost, Vec::new()));
+            };
             if let Some(key) = &decision.trigger_key {
                 let seen: Option<i64> = tx
                     .query_row("SELECT id FROM decisions WHERE trigger_key = ?1", [key], |r| r.get(0))
@@ -250,7 +277,7 @@ impl SqliteStore {
                     )?;
                     tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
                     tx.commit()?;
-                    return Ok(Recorded::AlreadyActedOn);
+                    return Ok((Recorded::AlreadyActedOn, Vec::new()));
                 }
             }
             tx.execute(
@@ -258,10 +285,10 @@ impl SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
             )?;
-            write_decision_rest(&tx, event_id, &decision, now)?;
-            tx.execute("UPDATE inbox SET state = 'done' WHERE id = ?1", [event_id])?;
+            let claimed = write_decision_rest(&tx, event_id, &decision, now, claim.as_ref())?;
             tx.commit()?;
-            Ok(Recorded::Stored)
+            let claimed = claimed_actions(&app_id, event_id, &decision, &claimed, now);
+            Ok((Recorded::Stored, claimed))
         })
         .await
     }
@@ -290,7 +317,7 @@ impl SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
                 )?;
-                write_decision_rest(&tx, event_id, decision, now)?;
+                write_decision_rest(&tx, event_id, decision, now, None)?;
                 stored += 1;
             }
             tx.commit()?;
@@ -347,16 +374,25 @@ impl SqliteStore {
         .await
     }
 
-    /// Marks an action in flight, committed before the request is sent; `false` when the
-    /// claim `fence` is no longer this worker's or its lease is about to run out.
-    pub async fn mark_sending(&self, action_id: i64, fence: i64) -> Result<bool> {
+    /// Marks claimed actions in flight (see [`Store::mark_sending`]).
+    pub async fn mark_sending(&self, claims: Vec<(i64, i64)>) -> Result<Vec<i64>> {
         let margin = self.leases.now_ms() + self.leases.send_margin_ms();
         self.with_conn(move |conn| {
-            Ok(conn.execute(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1
-                 WHERE id = ?1 AND fence = ?2 AND lease_until > ?3",
-                params![action_id, fence, margin],
-            )? == 1)
+            let tx = conn.transaction()?;
+            let mut marked = Vec::with_capacity(claims.len());
+            {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1
+                     WHERE id = ?1 AND fence = ?2 AND lease_until > ?3",
+                )?;
+                for (id, fence) in claims {
+                    if stmt.execute(params![id, fence, margin])? == 1 {
+                        marked.push(id);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(marked)
         })
         .await
     }
@@ -377,124 +413,41 @@ impl SqliteStore {
         .await
     }
 
-    /// Marks an action done.
-    pub async fn mark_sent(&self, action_id: i64, fence: i64) -> Result<()> {
+    /// Writes how attempts ended (see [`Store::settle_actions`]).
+    pub async fn settle_actions(&self, settlements: Vec<Settlement>) -> Result<()> {
         let now = now_ms();
         self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?3, uncertain = 0 WHERE id = ?1 AND fence = ?2",
-                params![action_id, fence, now],
-            )?;
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "UPDATE outbox SET {SETTLE_COLUMNS} WHERE id = :id AND fence = :fence"
+                ))?;
+                for s in &settlements {
+                    let (state, error, uncertain, at, undo) = s.settled.columns();
+                    stmt.execute(rusqlite::named_params! {
+                        ":id": s.id, ":fence": s.fence, ":state": state, ":error": error,
+                        ":uncertain": uncertain, ":at": at, ":undo": undo, ":now": now,
+                    })?;
+                }
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    /// Marks an action recorded by a dry run (nothing was sent).
-    pub async fn mark_recorded(&self, action_id: i64, fence: i64) -> Result<()> {
-        self.set_action(
-            action_id,
-            fence,
-            "UPDATE outbox SET state = 'recorded', uncertain = 0 WHERE id = ?1 AND fence = ?2",
-            None,
-        )
-        .await
-    }
-
-    /// Marks an action failed for good (Intercom refused it).
-    pub async fn mark_failed(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
-        self.set_action(
-            action_id,
-            fence,
-            "UPDATE outbox SET state = 'failed', last_error = ?3 WHERE id = ?1 AND fence = ?2",
-            Some(error),
-        )
-        .await
-    }
-
-    /// Marks an action dead-lettered (retries exhausted).
-    pub async fn mark_dead(&self, action_id: i64, fence: i64, error: String) -> Result<()> {
-        self.set_action(
-            action_id,
-            fence,
-            "UPDATE outbox SET state = 'dead', last_error = ?3 WHERE id = ?1 AND fence = ?2",
-            Some(error),
-        )
-        .await
-    }
-
-    /// Schedules another attempt, and lets the claim go.
-    pub async fn mark_retry(
-        &self,
-        action_id: i64,
-        fence: i64,
-        error: String,
-        uncertain: bool,
-        at_ms: i64,
-    ) -> Result<()> {
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE outbox SET state = 'pending', last_error = ?3, uncertain = MAX(uncertain, ?4), next_attempt_at = ?5,
-                   lease_until = 0 WHERE id = ?1 AND fence = ?2",
-                params![action_id, fence, error, i64::from(uncertain), at_ms],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn set_action(
-        &self,
-        action_id: i64,
-        fence: i64,
-        sql: &'static str,
-        error: Option<String>,
-    ) -> Result<()> {
-        self.with_conn(move |conn| {
-            match error {
-                Some(error) => conn.execute(sql, params![action_id, fence, error])?,
-                None => conn.execute(sql, params![action_id, fence])?,
-            };
-            Ok(())
-        })
-        .await
-    }
-
-    /// What is remembered of a conversation: the state set by earlier events, and the
-    /// answers the bot has posted or queued in it (replies of `reply` decisions that are not
-    /// dead or refused).
-    pub async fn conversation_state(
+    /// What is remembered of a conversation and what the outcome rules need to know of it
+    /// (see [`Store::conversation_context`]), in one visit to the database.
+    pub async fn conversation_context(
         &self,
         app_id: String,
         conversation_id: String,
-    ) -> Result<crate::domain::ConversationState> {
+    ) -> Result<(crate::domain::ConversationState, LiveBefore)> {
         self.with_conn(move |conn| {
-            let mut state = conn
-                .query_row(
-                    "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = ?1 AND conversation_id = ?2",
-                    params![app_id, conversation_id],
-                    |r| {
-                        Ok(crate::domain::ConversationState {
-                            teammate_took_over: r.get::<_, i64>(0)? != 0,
-                            closed: r.get::<_, i64>(1)? != 0,
-                            rating: r.get::<_, Option<i64>>(2)?.and_then(|v| u8::try_from(v).ok()),
-                            bot_replies: 0,
-                        })
-                    },
-                )
-                .optional()?
-                .unwrap_or_default();
-            let replies: i64 = conn.query_row(
-                "SELECT COUNT(DISTINCT d.id) FROM decisions d
-                 JOIN inbox i ON i.id = d.event_id
-                 JOIN outbox o ON o.event_id = d.event_id
-                 WHERE i.app_id = ?1 AND d.conversation_id = ?2 AND d.outcome = 'reply'
-                   AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
-                params![app_id, conversation_id],
-                |r| r.get(0),
-            )?;
-            state.bot_replies = u32::try_from(replies).unwrap_or(0);
-            Ok(state)
+            Ok((
+                conversation_state(conn, &app_id, &conversation_id)?,
+                live::live_before(conn, &app_id, &conversation_id)?,
+            ))
         })
         .await
     }
@@ -696,13 +649,43 @@ fn write_decision_rest(
     event_id: i64,
     decision: &NewDecision,
     now: i64,
-) -> rusqlite::Result<()> {
-    if let Some(conversation_id) = &decision.conversation_id {
+    claim: Option<&(String, i64)>,
+) -> rusqlite::Result<Vec<(i64, usize)>> {
+    let mut claimed = Vec::new();
+    if let Some(conversation_id) = &decision.conversation_id
+        && !decision.actions.is_empty()
+    {
+        // Claimed as they are written only when nothing else of the conversation is open,
+        // so that its actions still go out in order.
+        let claim = match claim {
+            Some(claim) => {
+                let busy: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE conversation_id = ?1 AND state IN ('pending', 'sending'))",
+                    [conversation_id],
+                    |r| r.get(0),
+                )?;
+                (!busy).then_some(claim)
+            }
+            None => None,
+        };
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
         for (seq, action) in decision.actions.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![event_id, seq as i64, conversation_id, action, now],
-            )?;
+            stmt.execute(params![
+                event_id,
+                seq as i64,
+                conversation_id,
+                action,
+                now,
+                claim.map(|c| &c.0),
+                claim.map_or(0, |c| c.1),
+                if claim.is_some() { CLAIMED_AT_INSERT } else { 0 },
+            ])?;
+            if claim.is_some() {
+                claimed.push((tx.last_insert_rowid(), seq));
+            }
         }
     }
     if let Some(input) = &decision.input {
@@ -714,7 +697,42 @@ fn write_decision_rest(
     if let Some(write) = &decision.live {
         live::apply(tx, event_id, write)?;
     }
-    Ok(())
+    Ok(claimed)
+}
+
+/// What is remembered of a conversation: the state set by earlier events, and the answers the
+/// bot has posted or queued in it (replies of `reply` decisions that are not dead or refused).
+fn conversation_state(
+    conn: &Connection,
+    app_id: &str,
+    conversation_id: &str,
+) -> rusqlite::Result<crate::domain::ConversationState> {
+    let mut state = conn
+            .query_row(
+                "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = ?1 AND conversation_id = ?2",
+                params![app_id, conversation_id],
+                |r| {
+                    Ok(crate::domain::ConversationState {
+                        teammate_took_over: r.get::<_, i64>(0)? != 0,
+                        closed: r.get::<_, i64>(1)? != 0,
+                        rating: r.get::<_, Option<i64>>(2)?.and_then(|v| u8::try_from(v).ok()),
+                        bot_replies: 0,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default();
+    let replies: i64 = conn.query_row(
+        "SELECT COUNT(DISTINCT d.id) FROM decisions d
+             JOIN inbox i ON i.id = d.event_id
+             JOIN outbox o ON o.event_id = d.event_id
+             WHERE i.app_id = ?1 AND d.conversation_id = ?2 AND d.outcome = 'reply'
+               AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
+        params![app_id, conversation_id],
+        |r| r.get(0),
+    )?;
+    state.bot_replies = u32::try_from(replies).unwrap_or(0);
+    Ok(state)
 }
 
 /// Deletes the decision inputs and empties the payloads of the finished inbox events that

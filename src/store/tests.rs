@@ -69,6 +69,20 @@ pub(super) fn event(id: &str) -> NewEvent {
     }
 }
 
+/// Marks one claimed action `sending`; whether it was marked.
+async fn sending(store: &Store, action: &StoredAction) -> bool {
+    store.mark_sending(vec![(action.id, action.fence)]).await.unwrap() == [action.id]
+}
+
+/// Settles one claimed action.
+async fn settle(store: &Store, action: &StoredAction, settled: Settled) {
+    let (id, fence) = (action.id, action.fence);
+    store
+        .settle_actions(vec![Settlement { id, fence, settled }])
+        .await
+        .unwrap();
+}
+
 fn new_event_id(accepted: Accepted) -> i64 {
     match accepted {
         Accepted::New(id) => id,
@@ -177,7 +191,7 @@ async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
             "{name}"
         );
         let due = store.due_actions(10).await.unwrap();
-        store.mark_sent(due[0].id, due[0].fence).await.unwrap();
+        settle(&store, &due[0], Settled::Sent).await;
         let pruned = store.prune(now_ms() + 1000).await.unwrap();
         assert_eq!((pruned.payloads, pruned.inputs), (1, 1), "{name}");
         assert_eq!(
@@ -247,10 +261,7 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
             store.due_actions(10).await.unwrap().is_empty(),
             "{name}: both are claimed"
         );
-        assert!(
-            store.mark_sending(due[0].id, due[0].fence).await.unwrap(),
-            "{name}"
-        );
+        assert!(sending(&store, &due[0]).await, "{name}");
         assert_eq!(store.recover().await.unwrap(), (0, 1), "{name}");
         let again = store.due_actions(10).await.unwrap();
         assert_eq!(again.len(), 2, "{name}: a restart lets its claims go");
@@ -258,29 +269,23 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
         assert_eq!(again[0].attempts, 1, "{name}");
         assert!(again[0].fence > due[0].fence, "{name}");
         // The old claim's marks are ignored: it was taken over.
-        assert!(
-            !store.mark_sending(due[0].id, due[0].fence).await.unwrap(),
-            "{name}"
-        );
-        store.mark_sent(due[1].id, due[1].fence).await.unwrap();
-        store
-            .mark_retry(
-                again[0].id,
-                again[0].fence,
-                "timeout".into(),
-                false,
-                now_ms() + 60_000,
-            )
-            .await
-            .unwrap();
+        assert!(!sending(&store, &due[0]).await, "{name}");
+        settle(&store, &due[1], Settled::Sent).await;
+        settle(
+            &store,
+            &again[0],
+            Settled::Retry {
+                error: "timeout".into(),
+                uncertain: false,
+                at_ms: now_ms() + 60_000,
+            },
+        )
+        .await;
         assert!(
             store.due_actions(10).await.unwrap().is_empty(),
             "{name}: not due yet, the other claimed"
         );
-        store
-            .mark_dead(again[1].id, again[1].fence, "gone".into())
-            .await
-            .unwrap();
+        settle(&store, &again[1], Settled::Dead("gone".into())).await;
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.outbox_pending, counts.outbox_dead), (1, 1), "{name}");
         let rows = store.actions(Some("c1".into())).await.unwrap();
@@ -310,13 +315,185 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
     }
 }
 
+/// A conversation's actions are marked `sending` in one commit and settled in one: each row
+/// gets its own outcome, a stale fence writes nothing, and an action never attempted is
+/// pending again with its attempt taken back.
+#[tokio::test]
+async fn a_conversation_s_actions_are_marked_and_settled_together() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let a = new_event_id(store.accept(event("n1")).await.unwrap());
+        let tag = "{\"kind\":\"tag\",\"name\":\"x\"}".to_owned();
+        store
+            .record_decision(
+                a,
+                0,
+                NewDecision {
+                    conversation_id: Some("c1".into()),
+                    trigger_key: None,
+                    outcome: "reply".into(),
+                    record: "{}".into(),
+                    actions: vec![tag.clone(); 5],
+                    input: None,
+                    live: None,
+                },
+            )
+            .await
+            .unwrap();
+        let due = store.due_actions(10).await.unwrap();
+        assert_eq!(due.len(), 5, "{name}");
+        // One claim is stale: it is not marked, the others are.
+        let mut claims: Vec<(i64, i64)> = due.iter().map(|d| (d.id, d.fence)).collect();
+        claims[4].1 -= 1;
+        let marked = store.mark_sending(claims).await.unwrap();
+        assert_eq!(
+            marked,
+            due[..4].iter().map(|d| d.id).collect::<Vec<_>>(),
+            "{name}"
+        );
+        let settled = [
+            Settled::Sent,
+            Settled::Failed("refused".into()),
+            Settled::Retry {
+                error: "timeout".into(),
+                uncertain: true,
+                at_ms: now_ms() + 60_000,
+            },
+            Settled::Unsent,
+            Settled::Dead("stale".into()),
+        ];
+        let settlements = due
+            .iter()
+            .zip(settled)
+            .map(|(d, settled)| Settlement {
+                id: d.id,
+                fence: d.fence - i64::from(d.id == due[4].id),
+                settled,
+            })
+            .collect();
+        store.settle_actions(settlements).await.unwrap();
+        let rows = store.actions(Some("c1".into())).await.unwrap();
+        let states: Vec<(&str, u32, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.state.as_str(), r.attempts, r.last_error.as_deref()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("sent", 1, None),
+                ("failed", 1, Some("refused")),
+                ("pending", 1, Some("timeout")),
+                ("pending", 0, None),
+                ("pending", 0, None),
+            ],
+            "{name}: the stale settlement of the last wrote nothing"
+        );
+        // The last is still under its claim, which holds the whole conversation; once it is
+        // let go, the unsent one is claimable at once, and not uncertain, beside it (the
+        // retry is not due yet).
+        assert!(store.due_actions(10).await.unwrap().is_empty(), "{name}");
+        store
+            .release_actions(vec![(due[4].id, due[4].fence)])
+            .await
+            .unwrap();
+        let again = store.due_actions(10).await.unwrap();
+        let again: Vec<(i64, bool)> = again.iter().map(|a| (a.id, a.uncertain)).collect();
+        assert_eq!(again, [(due[3].id, false), (due[4].id, false)], "{name}");
+    }
+}
+
+/// A decision's actions are claimed as they are recorded when their conversation has nothing
+/// else open: nobody else can claim them, and they are marked under the returned claim. With
+/// an action of the conversation still open, the next decision's are left to the outbox.
+#[tokio::test]
+async fn actions_are_claimed_with_their_decision_only_when_their_conversation_is_idle() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let decision = |n: usize| NewDecision {
+            conversation_id: Some("c1".into()),
+            trigger_key: None,
+            outcome: "reply".into(),
+            record: "{}".into(),
+            actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into(); n],
+            input: None,
+            live: None,
+        };
+        let a = new_event_id(store.accept(event("n1")).await.unwrap());
+        let (recorded, claimed) = store.record_and_claim(a, 0, decision(2)).await.unwrap();
+        assert_eq!(recorded, Recorded::Stored, "{name}");
+        assert_eq!(claimed.len(), 2, "{name}");
+        assert!(
+            claimed
+                .iter()
+                .all(|c| c.app_id == "app" && c.conversation_id == "c1" && c.attempts == 0),
+            "{name}"
+        );
+        assert!(
+            store.due_actions(10).await.unwrap().is_empty(),
+            "{name}: already claimed"
+        );
+        // The conversation is busy: the next decision's actions wait for the outbox.
+        let b = new_event_id(store.accept(event("n2")).await.unwrap());
+        let (recorded, later) = store.record_and_claim(b, 0, decision(1)).await.unwrap();
+        assert_eq!((recorded, later.len()), (Recorded::Stored, 0), "{name}");
+        let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+        assert_eq!(
+            store
+                .mark_sending(claimed.iter().map(|c| (c.id, c.fence)).collect())
+                .await
+                .unwrap(),
+            ids,
+            "{name}"
+        );
+        let settlements = claimed
+            .iter()
+            .map(|c| Settlement {
+                id: c.id,
+                fence: c.fence,
+                settled: Settled::Sent,
+            })
+            .collect();
+        store.settle_actions(settlements).await.unwrap();
+        let due = store.due_actions(10).await.unwrap();
+        assert_eq!(
+            due.len(),
+            1,
+            "{name}: the later action, once the earlier ones are sent"
+        );
+        assert_eq!(due[0].event_id, b, "{name}");
+        // Without a claim (imports, benchmarks), nothing is claimed.
+        let c = new_event_id(store.accept(event("n3")).await.unwrap());
+        store
+            .settle_actions(vec![Settlement {
+                id: due[0].id,
+                fence: due[0].fence,
+                settled: Settled::Sent,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.record_decision(c, 0, decision(1)).await.unwrap(),
+            Recorded::Stored,
+            "{name}"
+        );
+        assert_eq!(store.due_actions(10).await.unwrap().len(), 1, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
-        let state =
-            |store: Store| async move { store.conversation_state("app".into(), "1".into()).await.unwrap() };
+        let state = |store: Store| async move {
+            store
+                .conversation_context("app".into(), "1".into())
+                .await
+                .unwrap()
+                .0
+        };
         assert_eq!(
             state(store.clone()).await,
             crate::domain::ConversationState::default(),
@@ -339,9 +516,10 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
         assert!(now.teammate_took_over && now.closed, "{name}");
         assert_eq!(now.rating, Some(2), "{name}");
         let other = store
-            .conversation_state("other".into(), "1".into())
+            .conversation_context("other".into(), "1".into())
             .await
-            .unwrap();
+            .unwrap()
+            .0;
         assert!(
             !other.teammate_took_over,
             "{name}: another workspace's conversation"
@@ -362,10 +540,7 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
         store.record_decision(a, 0, reply).await.unwrap();
         assert_eq!(state(store.clone()).await.bot_replies, 1, "{name}");
         let due = store.due_actions(10).await.unwrap();
-        store
-            .mark_dead(due[0].id, due[0].fence, "gone".into())
-            .await
-            .unwrap();
+        settle(&store, &due[0], Settled::Dead("gone".into())).await;
         assert_eq!(state(store.clone()).await.bot_replies, 0, "{name}");
     }
 }
@@ -375,6 +550,7 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
 #[tokio::test]
 async fn live_results_are_written_with_their_event_and_read_back() {
     use crate::domain::{Group, TouchKind, TouchOutcome as Outcome};
+    let mut contexts = Vec::new();
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
@@ -388,7 +564,10 @@ async fn live_results_are_written_with_their_event_and_read_back() {
             Recorded::Stored,
             "{name}"
         );
-        let before = store.live_before("bench".into(), "b0".into()).await.unwrap();
+        let (_, before) = store
+            .conversation_context("bench".into(), "b0".into())
+            .await
+            .unwrap();
         assert_eq!(before.live.as_ref().unwrap().group, Group::Treatment, "{name}");
         assert_eq!(before.touches.len(), 1, "{name}");
         assert_eq!(
@@ -402,6 +581,14 @@ async fn live_results_are_written_with_their_event_and_read_back() {
             0,
             "{name}: idempotent"
         );
+        // Every field of the context reads back the same on both backends.
+        for conversation in ["b0", "b1", "b2", "b3"] {
+            let context = store
+                .conversation_context("bench".into(), conversation.into())
+                .await
+                .unwrap();
+            contexts.push((name, format!("{context:?}")));
+        }
         let touches = store.touch_facts(0, i64::MAX).await.unwrap();
         let conversations = store.conversation_facts(0, i64::MAX).await.unwrap();
         assert_eq!(conversations.len(), 50, "{name}");
@@ -436,6 +623,17 @@ async fn live_results_are_written_with_their_event_and_read_back() {
         assert_eq!(store.touches_of("b0".into()).await.unwrap().len(), 1, "{name}");
         assert!(store.latest_input("b0".into()).await.unwrap().is_none(), "{name}");
     }
+    let (sqlite, postgres): (Vec<_>, Vec<_>) = contexts.iter().partition(|(name, _)| *name == "sqlite");
+    assert_eq!(sqlite.len(), 4);
+    for (s, p) in sqlite.iter().zip(&postgres) {
+        assert_eq!(s.1, p.1);
+    }
+    assert!(
+        sqlite
+            .iter()
+            .any(|(_, c)| c.contains("draft: Some(") && c.contains("Assumed")),
+        "the contexts compared hold drafts and settled outcomes: {sqlite:?}"
+    );
 }
 
 /// A conversation's events are claimed in order, one at a time; other conversations' events
@@ -556,25 +754,19 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
             second.due_actions(10).await.unwrap().is_empty(),
             "{name}: claimed"
         );
-        assert!(
-            first.mark_sending(frozen[0].id, frozen[0].fence).await.unwrap(),
-            "{name}"
-        );
+        assert!(sending(&first, &frozen[0]).await, "{name}");
         clock.advance(std::time::Duration::from_millis(150));
         let taken = second.due_actions(10).await.unwrap();
         assert_eq!(taken.len(), 1, "{name}: taken over");
         assert!(taken[0].uncertain, "{name}: it may have been sent");
-        assert!(
-            !first.mark_sending(frozen[0].id, frozen[0].fence).await.unwrap(),
-            "{name}"
-        );
-        first.mark_sent(frozen[0].id, frozen[0].fence).await.unwrap();
+        assert!(!sending(&first, &frozen[0]).await, "{name}");
+        settle(&first, &frozen[0], Settled::Sent).await;
         assert_eq!(
             base.actions(None).await.unwrap()[0].state,
             "pending",
             "{name}: the stale mark is ignored"
         );
-        second.mark_sent(taken[0].id, taken[0].fence).await.unwrap();
+        settle(&second, &taken[0], Settled::Sent).await;
         assert_eq!(base.actions(None).await.unwrap()[0].state, "sent", "{name}");
         // Another event claimed by replica-2, which then restarts.
         second.accept(event("n2")).await.unwrap();
@@ -651,7 +843,7 @@ async fn a_sqlite_store_moves_to_postgresql() {
         .await
         .unwrap();
     let due = sqlite.due_actions(10).await.unwrap();
-    assert!(sqlite.mark_sending(due[0].id, due[0].fence).await.unwrap());
+    assert!(sending(&sqlite, &due[0]).await);
     drop(sqlite);
 
     let database = TestDatabase::create().await;
@@ -677,13 +869,15 @@ async fn a_sqlite_store_moves_to_postgresql() {
     }
     assert_eq!(
         postgres
-            .conversation_state("app".into(), "c9".into())
-            .await
-            .unwrap(),
-        sqlite
-            .conversation_state("app".into(), "c9".into())
+            .conversation_context("app".into(), "c9".into())
             .await
             .unwrap()
+            .0,
+        sqlite
+            .conversation_context("app".into(), "c9".into())
+            .await
+            .unwrap()
+            .0
     );
     assert!(postgres.latest_input("c9".into()).await.unwrap().is_some());
     assert_eq!(postgres.conversation_facts(0, i64::MAX).await.unwrap().len(), 40);
