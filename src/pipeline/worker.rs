@@ -334,46 +334,49 @@ impl Worker {
             })?),
             _ => None,
         };
-        let outcome = decision.outcome.as_str().to_owned();
-        let actions = decision
-            .actions
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<_>, _>>()?;
-        let had_actions = !actions.is_empty();
-        let claimed_at = tokio::time::Instant::now();
-        let (recorded, claimed) = self
-            .store
-            .record_and_claim(
-                event.id,
-                event.fence,
-                NewDecision {
-                    conversation_id: decision.conversation_id.clone(),
-                    trigger_key: decision.trigger_key(&app_id),
-                    outcome: outcome.clone(),
-                    record: serde_json::to_string(&decision)?,
-                    actions,
-                    input,
-                    live,
-                },
-            )
-            .await?;
-        match recorded {
-            Recorded::Stored => {}
+        let decided = NewDecision {
+            conversation_id: decision.conversation_id.clone(),
+            trigger_key: decision.trigger_key(&app_id),
+            outcome: decision.outcome.as_str().to_owned(),
+            record: serde_json::to_string(&decision)?,
+            actions: decision
+                .actions
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<Vec<_>, _>>()?,
+            input,
+            live,
+        };
+        let outcome = decided.outcome.clone();
+        Ok(match self.record(event, decided).await? {
+            Recorded::Stored => {
+                info!(outcome, rule = %decision.rule, actions = decision.actions.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
+                outcome
+            }
             Recorded::AlreadyActedOn => {
                 info!("this customer message was already acted on");
-                return Ok("duplicate".into());
+                "duplicate".into()
             }
             Recorded::ClaimLost => {
                 warn!("the claim on this event ran out and another worker took it: its decision counts");
-                return Ok("claim_lost".into());
+                "claim_lost".into()
             }
-        }
-        info!(outcome, rule = %decision.rule, actions = decision.actions.len(), claimed = claimed.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
-        if had_actions {
+        })
+    }
+
+    /// Records a decision, claiming its actions in the same commit, and hands those to the
+    /// outbox (or wakes it to claim them).
+    async fn record(&self, event: &StoredEvent, decision: NewDecision) -> Result<Recorded, super::Error> {
+        let had_actions = !decision.actions.is_empty();
+        let claimed_at = tokio::time::Instant::now();
+        let (recorded, claimed) = self
+            .store
+            .record_and_claim(event.id, event.fence, decision)
+            .await?;
+        if recorded == Recorded::Stored && had_actions {
             self.outbox.hand_over(claimed, claimed_at);
         }
-        Ok(outcome)
+        Ok(recorded)
     }
 }
 
@@ -468,7 +471,15 @@ pub async fn run_outbox(
             }
         };
     }
-    // Let the conversations in hand finish (the app bounds this by its grace period).
+    // Take what the worker still hands over while it finishes the events in hand (the
+    // channel closes when the worker is gone): those actions are claimed by this replica,
+    // and left in the channel they would wait for their lease to run out. Then let the
+    // conversations in hand finish (the app bounds all this by its grace period).
+    while let Some(claimed) = handed.claimed.recv().await {
+        if let Err(error) = executor.start(&mut in_flight, claimed.actions, claimed.at).await {
+            error!(%error, "outbox run failed");
+        }
+    }
     while let Some(done) = in_flight.join_next().await {
         if let Err(error) = done {
             error!(%error, "outbox run failed");
