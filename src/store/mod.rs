@@ -177,6 +177,11 @@ impl Leases {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// An action claim made now: its owner, and when its lease ends (unix ms).
+    pub fn action_claim(&self) -> (String, i64) {
+        (self.owner.to_string(), self.now_ms() + self.action_ms)
+    }
 }
 
 impl Default for Leases {

@@ -385,10 +385,7 @@ impl PgStore {
         decision: NewDecision,
         claim: bool,
     ) -> Result<(Recorded, Vec<StoredAction>)> {
-        let claim = claim.then(|| {
-            let until = self.leases.now_ms() + self.leases.action_ms;
-            (self.leases.owner.to_string(), until)
-        });
+        let claim = claim.then(|| self.leases.action_claim());
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let now = now_ms();

@@ -248,10 +248,7 @@ impl SqliteStore {
         decision: NewDecision,
         claim: bool,
     ) -> Result<(Recorded, Vec<StoredAction>)> {
-        let claim = claim.then(|| {
-            let until = self.leases.now_ms() + self.leases.action_ms;
-            (self.leases.owner.to_string(), until)
-        });
+        let claim = claim.then(|| self.leases.action_claim());
         self.with_conn(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_ms();
