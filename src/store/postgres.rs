@@ -104,6 +104,56 @@ trait Prepared: GenericClient {
 
 impl<C: GenericClient> Prepared for C {}
 
+/// [`PgStore::settle_actions`]: the SET clause both backends share, reading each row's values
+/// from the arrays (renamed so that none shadows a column of `outbox`). Built once.
+static SETTLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let set = [
+        (":state", "v.st"),
+        (":error", "v.err"),
+        (":uncertain", "v.unsure"),
+        (":at", "v.due"),
+        (":undo", "v.undo"),
+        (":now", "$8"),
+    ]
+    .iter()
+    .fold(SETTLE_COLUMNS.to_owned(), |sql, (name, value)| {
+        sql.replace(name, value)
+    });
+    format!(
+        "UPDATE outbox SET {set}
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[])
+           AS v(id, fence, st, err, unsure, due, undo)
+         WHERE outbox.id = v.id AND outbox.fence = v.fence"
+    )
+});
+
+/// [`PgStore::conversation_context`]: one statement for what the worker reads before each
+/// decision. The bot's replies are counted from the conversation's own decisions outward,
+/// whatever the statistics say (a table that grew since the last ANALYZE can look empty to
+/// the planner). Built once.
+static CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let live = LIVE_COLUMNS
+        .split(", ")
+        .map(|c| format!("l.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT c.teammate_took_over, c.closed, c.rating,
+           (WITH d AS MATERIALIZED (SELECT id, event_id FROM decisions WHERE conversation_id = $2 AND outcome = 'reply')
+            SELECT COUNT(DISTINCT d.id) FROM d
+            JOIN inbox i ON i.id = d.event_id
+            JOIN outbox o ON o.event_id = d.event_id
+            WHERE i.app_id = $1 AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{{\"kind\":\"reply\"%'),
+           (SELECT json_agg(json_build_array(event_id, kind, at, quiet_until, outcome, draft, draft_use) ORDER BY event_id)::text
+            FROM touches WHERE app_id = $1 AND conversation_id = $2),
+           (SELECT array_agg(part_id) FROM counted_parts WHERE app_id = $1 AND conversation_id = $2),
+           {live}
+         FROM (VALUES (1)) AS one (x)
+         LEFT JOIN conversations c ON c.app_id = $1 AND c.conversation_id = $2
+         LEFT JOIN live l ON l.app_id = $1 AND l.conversation_id = $2"
+    )
+});
+
 /// A cheap, cloneable handle to a PostgreSQL store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -594,30 +644,20 @@ impl PgStore {
             due.push(at);
             undo.push(taken_back);
         }
-        // The shared SET clause, reading each row's values from the arrays (renamed so that
-        // none shadows a column of `outbox`).
-        let set = [
-            (":state", "v.st"),
-            (":error", "v.err"),
-            (":uncertain", "v.unsure"),
-            (":at", "v.due"),
-            (":undo", "v.undo"),
-            (":now", "$8"),
-        ]
-        .iter()
-        .fold(SETTLE_COLUMNS.to_owned(), |sql, (name, value)| {
-            sql.replace(name, value)
-        });
         self.client()
             .await?
             .cached_exec(
-                &format!(
-                    "UPDATE outbox SET {set}
-                     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[])
-                       AS v(id, fence, st, err, unsure, due, undo)
-                     WHERE outbox.id = v.id AND outbox.fence = v.fence"
-                ),
-                &[&ids, &fences, &states, &errors, &uncertain, &due, &undo, &now_ms()],
+                &SETTLE,
+                &[
+                    &ids,
+                    &fences,
+                    &states,
+                    &errors,
+                    &uncertain,
+                    &due,
+                    &undo,
+                    &now_ms(),
+                ],
             )
             .await?;
         Ok(())
@@ -634,33 +674,8 @@ impl PgStore {
         let row = self
             .client()
             .await?
-            .cached_one(
-                &format!(
-                    "SELECT c.teammate_took_over, c.closed, c.rating,
-                       (WITH d AS MATERIALIZED (SELECT id, event_id FROM decisions WHERE conversation_id = $2 AND outcome = 'reply')
-                        SELECT COUNT(DISTINCT d.id) FROM d
-                        JOIN inbox i ON i.id = d.event_id
-                        JOIN outbox o ON o.event_id = d.event_id
-                        WHERE i.app_id = $1 AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{{\"kind\":\"reply\"%'),
-                       (SELECT json_agg(json_build_array(event_id, kind, at, quiet_until, outcome, draft, draft_use) ORDER BY event_id)::text
-                        FROM touches WHERE app_id = $1 AND conversation_id = $2),
-                       (SELECT array_agg(part_id) FROM counted_parts WHERE app_id = $1 AND conversation_id = $2),
-                       {live}
-                     FROM (VALUES (1)) AS one (x)
-                     LEFT JOIN conversations c ON c.app_id = $1 AND c.conversation_id = $2
-                     LEFT JOIN live l ON l.app_id = $1 AND l.conversation_id = $2",
-                    live = LIVE_COLUMNS
-                        .split(", ")
-                        .map(|c| format!("l.{c}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                &[&app_id, &conversation_id],
-            )
+            .cached_one(&CONTEXT, &[&app_id, &conversation_id])
             .await?;
-        // (From the conversation's own decisions outward in the count above, whatever the
-        // statistics say: a table that grew since the last ANALYZE can look empty to the
-        // planner.)
         let state = crate::domain::ConversationState {
             teammate_took_over: row.get::<_, Option<i32>>(0).unwrap_or(0) != 0,
             closed: row.get::<_, Option<i32>>(1).unwrap_or(0) != 0,
