@@ -7,7 +7,7 @@
 use super::live::{LiveBefore, LiveRow, LiveWrite, TouchRow};
 use super::*;
 use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::Arc;
 use tokio_postgres::{NoTls, Row};
 
@@ -49,10 +49,28 @@ const MIGRATIONS: &[(i32, &str)] = &[
         6,
         "CREATE INDEX outbox_open_conversation ON outbox (conversation_id) WHERE state IN ('pending', 'sending')",
     ),
+    (
+        // How many events and actions are open swings from none to thousands in seconds (a
+        // burst, an outage of Intercom), while statistics are gathered now and then. Gathered
+        // when nothing was open, they made the claims scan every open row once per candidate
+        // (see `CLAIM_EVENT`). Without them, the planner assumes open rows are a small but
+        // real share and probes each conversation by its index. (Statistics gathered before
+        // this migration stay until dropped by hand; a new store never has any.)
+        7,
+        "ALTER TABLE inbox ALTER COLUMN state SET STATISTICS 0;
+         ALTER TABLE outbox ALTER COLUMN state SET STATISTICS 0",
+    ),
 ];
 
 /// The version of the last migration.
 pub(super) const LATEST_MIGRATION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// How long a pooled connection is used before it is closed and a new one opened. The
+/// server plans a prepared statement once for the life of its connection, with the table
+/// sizes of that moment: plans made while the store was new and empty assume it still is
+/// (the claims then sort every open row, about 3 µs each, per claim). A new connection plans
+/// again for the store as it has grown.
+pub(super) const MAX_CONNECTION_AGE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The longest a session may sit idle inside a transaction before the server ends it.
 const IDLE_IN_TRANSACTION: &str = "-c idle_in_transaction_session_timeout=10s";
@@ -154,6 +172,42 @@ static CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// [`PgStore::claim_next`]: the oldest open event that no earlier open event of its
+/// conversation holds back, skipping rows another claimer has locked.
+///
+/// The check for an earlier event is a subplan (`OFFSET 0` keeps the planner from turning
+/// it into a join), probed once per candidate as the open events are walked in the order of
+/// their ids. As an anti-join, planned while the inbox was empty or with statistics gathered
+/// before a burst (both say nothing is open), it compared every open event with every other:
+/// a backlog of 5,000 events took 8 s per claim. See also [`MAX_CONNECTION_AGE`].
+pub(super) const CLAIM_EVENT: &str =
+    "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = $1, lease_until = $2, fence = fence + 1
+     WHERE id = (SELECT i.id FROM inbox i
+       WHERE i.state IN ('pending', 'processing') AND (i.state = 'pending' OR i.lease_until < $3)
+       AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id
+                       AND COALESCE(e.conversation_id, '') = COALESCE(i.conversation_id, '')
+                       AND e.id < i.id AND e.state IN ('pending', 'processing') OFFSET 0)
+       ORDER BY i.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+     RETURNING id, app_id, notification_id, topic, payload, attempts, fence";
+
+/// [`PgStore::due_actions`]: SQLite's claim with PostgreSQL's placeholders, the check for a
+/// held conversation kept a subplan as in [`CLAIM_EVENT`], and rows another claimer holds
+/// skipped rather than waited for. Built once.
+pub(super) static CLAIM_OUTBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let sql = super::sqlite::CLAIM_ACTIONS
+        .replace("?1", "$1")
+        .replace("?2", "$2")
+        .replace("?3", "$3")
+        .replace("?4", "$4")
+        .replace("AND e.lease_until >= $3)", "AND e.lease_until >= $3 OFFSET 0)")
+        .replace(
+            "ORDER BY o.id LIMIT $4)",
+            "ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
+        );
+    assert!(sql.contains("OFFSET 0") && sql.contains("SKIP LOCKED"));
+    sql
+});
+
 /// A cheap, cloneable handle to a PostgreSQL store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -248,7 +302,17 @@ impl PgStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager).max_size(16).build().map_err(pool_error)?;
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .pre_recycle(Hook::sync_fn(|_, metrics| {
+                if metrics.age() > MAX_CONNECTION_AGE {
+                    Err(HookError::message("connection retired: its plans are old"))
+                } else {
+                    Ok(())
+                }
+            }))
+            .build()
+            .map_err(pool_error)?;
         let mut store = Self {
             pool,
             shown,
@@ -386,19 +450,8 @@ impl PgStore {
         let client = self.client().await?;
         let now = self.leases.now_ms();
         let owner = self.leases.owner.to_string();
-        let row = client
-            .cached_opt(
-                "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = $1, lease_until = $2, fence = fence + 1
-                 WHERE id = (SELECT i.id FROM inbox i
-                   WHERE i.state IN ('pending', 'processing') AND (i.state = 'pending' OR i.lease_until < $3)
-                   AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id
-                                   AND COALESCE(e.conversation_id, '') = COALESCE(i.conversation_id, '')
-                                   AND e.id < i.id AND e.state IN ('pending', 'processing'))
-                   ORDER BY i.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING id, app_id, notification_id, topic, payload, attempts, fence",
-                &[&owner, &(now + self.leases.event_ms), &now],
-            )
-            .await?;
+        let until = now + self.leases.event_ms;
+        let row = client.cached_opt(CLAIM_EVENT, &[&owner, &until, &now]).await?;
         Ok(row.map(|r| StoredEvent {
             id: r.get(0),
             app_id: r.get(1),
@@ -555,22 +608,9 @@ impl PgStore {
         let client = self.client().await?;
         let now = self.leases.now_ms();
         let owner = self.leases.owner.to_string();
-        // The SQLite statement, with PostgreSQL's placeholders, and rows another claimer holds
-        // skipped rather than waited for.
-        let sql = super::sqlite::CLAIM_ACTIONS
-            .replace("?1", "$1")
-            .replace("?2", "$2")
-            .replace("?3", "$3")
-            .replace("?4", "$4")
-            .replace(
-                "ORDER BY o.id LIMIT $4)",
-                "ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
-            );
+        let (until, limit) = (now + self.leases.action_ms, limit as i64);
         let mut rows: Vec<StoredAction> = client
-            .cached(
-                &sql,
-                &[&owner, &(now + self.leases.action_ms), &now, &(limit as i64)],
-            )
+            .cached(&CLAIM_OUTBOX, &[&owner, &until, &now, &limit])
             .await?
             .iter()
             .map(|r| StoredAction {
@@ -1284,7 +1324,93 @@ async fn empty_finished_events(
 
 #[cfg(test)]
 mod tests {
-    use super::mask_url;
+    use super::{CLAIM_EVENT, CLAIM_OUTBOX, PgStore, mask_url};
+    use crate::store::tests::TestDatabase;
+
+    /// The buffers (pages read from the cache or the disk) that one run of `sql` touched, by
+    /// the generic plan a long-lived connection keeps, in a transaction rolled back after.
+    async fn buffers_touched(client: &mut tokio_postgres::Client, sql: &str, args: &str) -> u64 {
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(&format!(
+            "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE claim AS {sql}"
+        ))
+        .await
+        .unwrap();
+        let plan = tx
+            .simple_query(&format!(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE claim ({args})"
+            ))
+            .await
+            .unwrap();
+        let lines: Vec<String> = plan
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        // The first `Buffers:` line is the top node's, which counts its children's.
+        let top = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("Buffers:"))
+            .unwrap();
+        let total = top
+            .split_whitespace()
+            .filter_map(|part| part.split_once('='))
+            .filter(|(name, _)| ["hit", "read"].contains(name))
+            .map(|(_, n)| n.parse::<u64>().unwrap())
+            .sum();
+        tx.rollback().await.unwrap();
+        client.batch_execute("DEALLOCATE claim").await.unwrap();
+        assert!(total > 0, "{lines:#?}");
+        total
+    }
+
+    /// A backlog that arrives after the statistics were gathered (they say nothing is open)
+    /// is claimed from its head: each claim touches a few pages, not every open row once per
+    /// open row. The head holds a conversation of 50 events, its first in another replica's
+    /// hands; 5,000 other conversations wait behind it.
+    #[tokio::test]
+    async fn claims_stay_cheap_when_a_backlog_arrives_after_the_statistics() {
+        let db = TestDatabase::create().await;
+        PgStore::connect(db.url()).await.unwrap();
+        let (mut client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state)
+                   SELECT 'app', 'old' || g, 'conversation.user.created', 'old' || g, 0, '\\x00', 'done'
+                   FROM generate_series(1, 20000) g;
+                 INSERT INTO outbox (event_id, seq, conversation_id, action, state, created_at)
+                   SELECT id, 0, conversation_id, '{}', 'sent', 0 FROM inbox;
+                 ANALYZE inbox; ANALYZE outbox;
+                 INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state, lease_until)
+                   SELECT 'app', 'busy' || g, 'conversation.user.created', 'busy', 0, '\\x00',
+                     CASE WHEN g = 1 THEN 'processing' ELSE 'pending' END, CASE WHEN g = 1 THEN 9000000000000000 ELSE 0 END
+                   FROM generate_series(1, 50) g;
+                 INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
+                   SELECT 'app', 'new' || g, 'conversation.user.created', 'new' || g, 0, '\\x00'
+                   FROM generate_series(1, 5000) g;
+                 INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_until)
+                   SELECT id, 1, conversation_id, '{}', 0, CASE WHEN state = 'processing' THEN 9000000000000000 ELSE 0 END
+                   FROM inbox WHERE state <> 'done' ORDER BY id;",
+            )
+            .await
+            .unwrap();
+        let now = 1_000_000;
+        let event = buffers_touched(&mut client, CLAIM_EVENT, &format!("'me', {}, {now}", now + 1)).await;
+        let actions = buffers_touched(
+            &mut client,
+            &CLAIM_OUTBOX,
+            &format!("'me', {}, {now}, 16", now + 1),
+        )
+        .await;
+        // Walking 5,050 open rows once per candidate touches millions; the head, a few hundred.
+        assert!(event < 1_000, "an event claim touched {event} buffers");
+        assert!(actions < 1_000, "an outbox claim touched {actions} buffers");
+    }
 
     #[test]
     fn passwords_are_masked_in_urls() {
