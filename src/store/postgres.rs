@@ -124,7 +124,7 @@ impl<C: GenericClient> Prepared for C {}
 
 /// [`PgStore::settle_actions`]: the SET clause both backends share, reading each row's values
 /// from the arrays (renamed so that none shadows a column of `outbox`). Built once.
-static SETTLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub(super) static SETTLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let set = [
         (":state", "v.st"),
         (":error", "v.err"),
@@ -139,11 +139,26 @@ static SETTLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     });
     format!(
         "UPDATE outbox SET {set}
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[])
+         FROM UNNEST((SELECT $1::bigint[]), (SELECT $2::bigint[]), (SELECT $3::text[]), (SELECT $4::text[]),
+                     (SELECT $5::integer[]), (SELECT $6::bigint[]), (SELECT $7::integer[]))
            AS v(id, fence, st, err, unsure, due, undo)
-         WHERE outbox.id = v.id AND outbox.fence = v.fence"
+         WHERE outbox.id = ANY((SELECT $1::bigint[])::bigint[]) AND outbox.id = v.id AND outbox.fence = v.fence"
     )
 });
+
+/// [`PgStore::mark_sending`].
+pub(super) const MARK_SENDING: &str = "UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1
+     FROM UNNEST((SELECT $1::bigint[]), (SELECT $2::bigint[])) AS v(id, fence)
+     WHERE o.id = ANY((SELECT $1::bigint[])::bigint[]) AND o.id = v.id AND o.fence = v.fence
+       AND o.lease_until > $3
+     RETURNING o.id";
+
+// The two statements above take their rows as arrays, each read through a
+// sub-select, and find them by `id = ANY(...)`. Seen directly, an array's length makes every
+// call's own plan look cheaper than the plan made once for any length, so the server planned
+// each call again, which cost more than running it. Behind a sub-select the length is
+// unknown to every plan alike, and the plan made once is kept; `id = ANY` keeps that plan an
+// index probe even when it was made while the outbox was small.
 
 /// [`PgStore::conversation_context`]: one statement for what the worker reads before each
 /// decision. The bot's replies are counted from the conversation's own decisions outward,
@@ -635,13 +650,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .cached(
-                "UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1
-                 FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, fence)
-                 WHERE o.id = v.id AND o.fence = v.fence AND o.lease_until > $3
-                 RETURNING o.id",
-                &[&ids, &fences, &margin],
-            )
+            .cached(MARK_SENDING, &[&ids, &fences, &margin])
             .await?;
         let mut marked: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         marked.sort_unstable();
@@ -1324,7 +1333,7 @@ async fn empty_finished_events(
 
 #[cfg(test)]
 mod tests {
-    use super::{CLAIM_EVENT, CLAIM_OUTBOX, PgStore, mask_url};
+    use super::{CLAIM_EVENT, CLAIM_OUTBOX, MARK_SENDING, PgStore, SETTLE, mask_url};
     use crate::store::tests::TestDatabase;
 
     /// The buffers (pages read from the cache or the disk) that one run of `sql` touched, by
@@ -1410,6 +1419,84 @@ mod tests {
         // Walking 5,050 open rows once per candidate touches millions; the head, a few hundred.
         assert!(event < 1_000, "an event claim touched {event} buffers");
         assert!(actions < 1_000, "an outbox claim touched {actions} buffers");
+    }
+
+    /// The statements that mark and settle each conversation's actions keep the plan made
+    /// once (the server does not plan every call again), and that plan, made while the outbox
+    /// was empty, still probes the index once the outbox holds 20,000 rows.
+    #[tokio::test]
+    async fn marks_and_settlements_are_planned_once_and_stay_index_probes() {
+        let db = TestDatabase::create().await;
+        PgStore::connect(db.url()).await.unwrap();
+        let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let statements = [
+            ("mark", MARK_SENDING.to_owned(), "'{1,2}', '{1,1}', 5"),
+            (
+                "settle",
+                SETTLE.clone(),
+                "'{1,2}', '{1,1}', '{sent,pending}', '{NULL,busy}', '{0,1}', '{NULL,9}', '{0,1}', 7",
+            ),
+        ];
+        let rows = |messages: Vec<tokio_postgres::SimpleQueryMessage>| -> Vec<String> {
+            messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).unwrap_or("").to_owned())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (name, sql, args) in &statements {
+            client
+                .batch_execute(&format!("PREPARE {name} AS {sql}"))
+                .await
+                .unwrap();
+            for _ in 0..10 {
+                client
+                    .batch_execute(&format!("EXECUTE {name} ({args})"))
+                    .await
+                    .unwrap();
+            }
+            let plans = rows(
+                client
+                    .simple_query(&format!(
+                        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = '{name}'"
+                    ))
+                    .await
+                    .unwrap(),
+            );
+            // The server makes five plans of its own, then compares them with the generic one.
+            assert_eq!(plans, ["5 5"], "{name}: generic and custom plans");
+        }
+        client
+            .batch_execute(
+                "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state)
+                   SELECT 'app', 'n' || g, 'conversation.user.created', 'c' || g, 0, '\\x00', 'done'
+                   FROM generate_series(1, 20000) g;
+                 INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, fence, lease_until)
+                   SELECT id, 0, conversation_id, '{}', 0, 1, 9 FROM inbox",
+            )
+            .await
+            .unwrap();
+        for (name, _, args) in &statements {
+            let plan = rows(
+                client
+                    .simple_query(&format!("EXPLAIN (COSTS OFF) EXECUTE {name} ({args})"))
+                    .await
+                    .unwrap(),
+            )
+            .join("\n");
+            assert!(plan.contains("Index Cond: (id = ANY"), "{name}:\n{plan}");
+            assert!(!plan.contains("Seq Scan"), "{name}:\n{plan}");
+        }
     }
 
     #[test]
