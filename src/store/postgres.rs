@@ -1336,6 +1336,22 @@ mod tests {
     use super::{CLAIM_EVENT, CLAIM_OUTBOX, MARK_SENDING, PgStore, SETTLE, mask_url};
     use crate::store::tests::TestDatabase;
 
+    /// Each row of a simple query's answer, its columns joined by spaces.
+    fn text_rows(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<String> {
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or(""))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The buffers (pages read from the cache or the disk) that one run of `sql` touched, by
     /// the generic plan a long-lived connection keeps, in a transaction rolled back after.
     async fn buffers_touched(client: &mut tokio_postgres::Client, sql: &str, args: &str) -> u64 {
@@ -1351,13 +1367,7 @@ mod tests {
             ))
             .await
             .unwrap();
-        let lines: Vec<String> = plan
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .collect();
+        let lines = text_rows(&plan);
         // The first `Buffers:` line is the top node's, which counts its children's.
         let top = lines
             .iter()
@@ -1440,20 +1450,7 @@ mod tests {
                 "'{1,2}', '{1,1}', '{sent,pending}', '{NULL,busy}', '{0,1}', '{NULL,9}', '{0,1}', 7",
             ),
         ];
-        let rows = |messages: Vec<tokio_postgres::SimpleQueryMessage>| -> Vec<String> {
-            messages
-                .iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                        (0..row.len())
-                            .map(|i| row.get(i).unwrap_or("").to_owned())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ),
-                    _ => None,
-                })
-                .collect()
-        };
+        let rows = |messages: Vec<tokio_postgres::SimpleQueryMessage>| text_rows(&messages);
         for (name, sql, args) in &statements {
             client
                 .batch_execute(&format!("PREPARE {name} AS {sql}"))
