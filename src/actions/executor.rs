@@ -137,12 +137,21 @@ impl Executor {
         let deadline = claimed_at
             + Duration::from_millis(u64::try_from(leases.action_ms - leases.send_margin_ms()).unwrap_or(0));
         let mut groups: Vec<((String, String), Vec<StoredAction>)> = Vec::new();
-        let mut not_now = Vec::new();
+        let (mut not_now, mut unmark) = (Vec::new(), Vec::new());
         for row in claimed {
             let key = (row.app_id.clone(), row.conversation_id.clone());
             if in_flight.contains(&key) {
-                // Claimed, but its conversation is in hand: let it go for the next round.
-                not_now.push((row.id, row.fence));
+                // Claimed, but its conversation is in hand: let it go for the next round
+                // (pending again, never attempted, when it came marked).
+                if row.marked {
+                    unmark.push(Settlement {
+                        id: row.id,
+                        fence: row.fence,
+                        settled: Settled::Unsent,
+                    });
+                } else {
+                    not_now.push((row.id, row.fence));
+                }
                 continue;
             }
             match groups.iter_mut().find(|(k, _)| *k == key) {
@@ -150,9 +159,14 @@ impl Executor {
                 None => groups.push((key, vec![row])),
             }
         }
-        if !not_now.is_empty() {
+        if !not_now.is_empty() || !unmark.is_empty() {
             in_flight.held_back = true;
+        }
+        if !not_now.is_empty() {
             self.store.release_actions(not_now).await?;
+        }
+        if !unmark.is_empty() {
+            self.store.settle_actions(unmark).await?;
         }
         let mut count = 0;
         for (key, rows) in groups {
@@ -167,16 +181,26 @@ impl Executor {
     }
 
     /// Runs one conversation's claimed actions in order: all are marked `sending` in one
-    /// commit, each is attempted while the claim holds, and how each ended is written in one
-    /// commit at the end. A crash in between leaves them `sending`: they come back uncertain,
-    /// and a reply or note is checked at Intercom before it is posted again.
+    /// commit (those the worker claimed came marked), each is attempted while the claim
+    /// holds, and how each ended is written in one commit at the end. A crash in between
+    /// leaves them `sending`: they come back uncertain, and a reply or note is checked at
+    /// Intercom before it is posted again.
     async fn run_conversation(
         &self,
         rows: Vec<StoredAction>,
         deadline: tokio::time::Instant,
     ) -> Result<(), store::Error> {
-        let claims = rows.iter().map(|r| (r.id, r.fence)).collect();
-        let marked = self.store.mark_sending(claims).await?;
+        let claims: Vec<(i64, i64)> = rows
+            .iter()
+            .filter(|r| !r.marked)
+            .map(|r| (r.id, r.fence))
+            .collect();
+        let mut marked = if claims.is_empty() {
+            Vec::new()
+        } else {
+            self.store.mark_sending(claims).await?
+        };
+        marked.extend(rows.iter().filter(|r| r.marked).map(|r| r.id));
         let mut settlements = Vec::with_capacity(rows.len());
         let mut stopped = false;
         for row in rows {
@@ -562,5 +586,101 @@ mod tests {
         let again = store.due_actions(10).await.unwrap();
         assert_eq!(again.len(), 2, "claimable at once");
         assert!(again.iter().all(|a| !a.uncertain));
+    }
+
+    /// A decision for conversation 7 with a reply and a note, recorded by the worker's
+    /// path: its actions come back claimed and marked.
+    async fn recorded_and_claimed(store: &Store, notification: &str) -> Vec<StoredAction> {
+        let Accepted::New(id) = store
+            .accept(NewEvent {
+                app_id: "app".into(),
+                notification_id: notification.into(),
+                topic: "conversation.user.replied".into(),
+                conversation_id: Some("7".into()),
+                payload: b"{}".to_vec(),
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("a new event")
+        };
+        let event = store.claim_next().await.unwrap().unwrap();
+        let (_, claimed) = store
+            .record_and_claim(
+                id,
+                event.fence,
+                NewDecision {
+                    conversation_id: Some("7".into()),
+                    trigger_key: Some(format!("app:7:{notification}")),
+                    outcome: "reply".into(),
+                    record: "{}".into(),
+                    actions: vec![
+                        r#"{"kind":"reply","body_html":"<p>one</p>"}"#.into(),
+                        r#"{"kind":"note","body_html":"<p>two</p>"}"#.into(),
+                    ],
+                    input: None,
+                    live: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(claimed.len() == 2 && claimed.iter().all(|a| a.marked));
+        claimed
+    }
+
+    /// Actions handed over marked are sent without a mark of their own (which would count
+    /// a second attempt); handed over while their conversation is in hand, they are let go
+    /// as never attempted, claimable at once and not uncertain.
+    #[tokio::test]
+    async fn actions_claimed_with_their_decision_are_sent_or_let_go_unmarked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let helpdesk = Arc::new(Flaky::default());
+        let ex = executor(&store, Arc::clone(&helpdesk), Arc::new(FixedClock::new(0)), true);
+        let claimed = recorded_and_claimed(&store, "n1").await;
+        let mut in_flight = InFlight::default();
+        let now = tokio::time::Instant::now();
+        assert_eq!(ex.start(&mut in_flight, claimed, now).await.unwrap(), 2);
+        while let Some(done) = in_flight.join_next().await {
+            done.unwrap();
+        }
+        let rows = store.actions(Some("7".into())).await.unwrap();
+        let states: Vec<(&str, u32)> = rows.iter().map(|r| (r.state.as_str(), r.attempts)).collect();
+        assert_eq!(states, [("recorded", 1), ("recorded", 1)]);
+        assert_eq!(*helpdesk.replies.lock().unwrap(), ["<p>one</p>", "<p>two</p>"]);
+
+        // The conversation in hand (a claim this store does not hold, so nothing is sent
+        // for it), the next decision's actions arrive.
+        let held = StoredAction {
+            id: 1_000_000,
+            event_id: 0,
+            app_id: "app".into(),
+            conversation_id: "7".into(),
+            action: TAG.into(),
+            attempts: 0,
+            uncertain: false,
+            created_at: 0,
+            fence: 1,
+            marked: false,
+        };
+        assert_eq!(ex.start(&mut in_flight, vec![held], now).await.unwrap(), 1);
+        let later = recorded_and_claimed(&store, "n2").await;
+        assert_eq!(ex.start(&mut in_flight, later.clone(), now).await.unwrap(), 0);
+        assert!(in_flight.take_held_back());
+        while let Some(done) = in_flight.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(helpdesk.replies.lock().unwrap().len(), 2, "nothing more sent");
+        let rows = store.actions(Some("7".into())).await.unwrap();
+        let states: Vec<(&str, u32)> = rows[2..].iter().map(|r| (r.state.as_str(), r.attempts)).collect();
+        assert_eq!(states, [("pending", 0), ("pending", 0)]);
+        let again = store.due_actions(10).await.unwrap();
+        let ids: Vec<i64> = again.iter().map(|a| a.id).collect();
+        assert_eq!(
+            ids,
+            later.iter().map(|a| a.id).collect::<Vec<_>>(),
+            "claimable at once"
+        );
+        assert!(again.iter().all(|a| !a.uncertain && !a.marked));
     }
 }

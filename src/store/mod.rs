@@ -216,10 +216,15 @@ pub struct StoredAction {
     pub created_at: i64,
     /// The claim's fencing token: marking the action needs it to be the latest claim's.
     pub fence: i64,
+    /// Marked `sending` (its attempt counted) in the commit that claimed it: the actions the
+    /// worker claims as it records their decision. The executor sends these without a mark
+    /// of its own; a crash before the send leaves them `sending`, to be taken over as
+    /// uncertain.
+    pub marked: bool,
 }
 
-/// The claimed actions of a recorded decision: the rows `write` inserted (id, seq) when they
-/// were claimed, as the executor reads them.
+/// The claimed actions of a recorded decision: the rows `write` inserted (id, seq) claimed
+/// and marked `sending`, as the executor reads them.
 pub(crate) fn claimed_actions(
     app_id: &str,
     event_id: i64,
@@ -242,6 +247,7 @@ pub(crate) fn claimed_actions(
                 uncertain: false,
                 created_at: now,
                 fence: CLAIMED_AT_INSERT,
+                marked: true,
             })
         })
         .collect()
@@ -507,9 +513,10 @@ dispatch! {
     /// when `fence` is the event's latest claim (0 for an event never claimed).
     fn record_decision(&self, event_id: i64, fence: i64, decision: NewDecision) -> Recorded;
     /// [`Store::record_decision`], and in the same commit the decision's actions are claimed
-    /// for this store's owner when their conversation has no other action open: those are
-    /// returned, to be run at once without a claim of their own. Otherwise none is returned
-    /// and the outbox claims them in turn, after the conversation's earlier actions.
+    /// for this store's owner and marked `sending` when their conversation has no other action
+    /// open: those are returned, to be run at once without a claim or a mark of their own.
+    /// Otherwise none is returned and the outbox claims them in turn, after the
+    /// conversation's earlier actions.
     fn record_and_claim(&self, event_id: i64, fence: i64, decision: NewDecision) -> (Recorded, Vec<StoredAction>);
     /// Stores finished events with their decisions in one transaction, as if each had been
     /// accepted and decided (imports, benchmarks); a notification already stored is skipped.

@@ -223,10 +223,110 @@ pub(super) static CLAIM_OUTBOX: std::sync::LazyLock<String> = std::sync::LazyLoc
     sql
 });
 
+/// [`PgStore::accept`]: the events waiting in the queue, inserted in one statement and one
+/// commit, in the order they came (which is the order of their ids). Sub-selects keep the
+/// arrays' lengths from the plan, as in [`MARK_SENDING`].
+const ACCEPT_MANY: &str =
+    "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
+     SELECT * FROM UNNEST((SELECT $1::text[]), (SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[]),
+                          (SELECT $5::bigint[]), (SELECT $6::bytea[]))
+     ON CONFLICT (app_id, notification_id) DO NOTHING
+     RETURNING id, app_id, notification_id";
+
+/// Events inserted together at most.
+const ACCEPT_BATCH: usize = 256;
+
+/// An event waiting for the group insert, and who waits for its answer.
+struct AcceptJob {
+    event: NewEvent,
+    done: tokio::sync::oneshot::Sender<Result<Accepted>>,
+}
+
+/// Inserts the events queued by [`PgStore::accept`]: each round takes every event waiting
+/// (up to [`ACCEPT_BATCH`]) and commits them together, so that concurrent webhooks share
+/// one round trip and one WAL flush (group commit, as the SQLite writer does). Ends when
+/// every handle is gone.
+async fn accept_loop(pool: Pool, shown: Arc<str>, mut jobs: tokio::sync::mpsc::Receiver<AcceptJob>) {
+    let mut batch = Vec::with_capacity(ACCEPT_BATCH);
+    while jobs.recv_many(&mut batch, ACCEPT_BATCH).await > 0 {
+        let events: Vec<&NewEvent> = batch.iter().map(|j| &j.event).collect();
+        match insert_events(&pool, &shown, &events).await {
+            Ok(answers) => {
+                for (job, answer) in batch.drain(..).zip(answers) {
+                    let _ = job.done.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(Error::Postgres(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One commit for `events`: each one's answer, in order. Of two deliveries of one
+/// notification in the same round, the first is new and the second a duplicate.
+async fn insert_events(pool: &Pool, shown: &str, events: &[&NewEvent]) -> Result<Vec<Accepted>> {
+    let now = now_ms();
+    let n = events.len();
+    let (mut apps, mut ids, mut topics, mut conversations, mut at, mut payloads) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for e in events {
+        apps.push(e.app_id.as_str());
+        ids.push(e.notification_id.as_str());
+        topics.push(e.topic.as_str());
+        conversations.push(e.conversation_id.as_deref());
+        at.push(now);
+        payloads.push(e.payload.as_slice());
+    }
+    let rows = pooled(pool, shown)
+        .await?
+        .cached(
+            ACCEPT_MANY,
+            &[&apps, &ids, &topics, &conversations, &at, &payloads],
+        )
+        .await?;
+    let mut inserted: std::collections::HashMap<(String, String), i64> =
+        rows.iter().map(|r| ((r.get(1), r.get(2)), r.get(0))).collect();
+    Ok(events
+        .iter()
+        .map(
+            |e| match inserted.remove(&(e.app_id.clone(), e.notification_id.clone())) {
+                Some(id) => Accepted::New(id),
+                None => Accepted::Duplicate,
+            },
+        )
+        .collect())
+}
+
+/// A connection from `pool`, or why there is none: the pool's message, then its causes (the
+/// refused connection, the bad password), after the URL `shown` (password masked).
+async fn pooled(pool: &Pool, shown: &str) -> Result<deadpool_postgres::Object> {
+    pool.get().await.map_err(|e| {
+        let mut message = format!("connecting to {shown}: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        Error::Postgres(message)
+    })
+}
+
 /// A cheap, cloneable handle to a PostgreSQL store.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// The queue of [`accept_loop`].
+    accepts: tokio::sync::mpsc::Sender<AcceptJob>,
     /// The URL with any password masked, for messages.
     shown: Arc<str>,
     /// The migrations this connection applied.
@@ -328,8 +428,11 @@ impl PgStore {
             }))
             .build()
             .map_err(pool_error)?;
+        let (accepts, jobs) = tokio::sync::mpsc::channel(8 * ACCEPT_BATCH);
+        tokio::spawn(accept_loop(pool.clone(), Arc::clone(&shown), jobs));
         let mut store = Self {
             pool,
+            accepts,
             shown,
             applied: Arc::new([]),
             leases: Leases::default(),
@@ -344,16 +447,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| {
-            // The pool's message, then its causes (the refused connection, the bad password).
-            let mut message = format!("connecting to {}: {e}", self.shown);
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            Error::Postgres(message)
-        })
+        pooled(&self.pool, &self.shown).await
     }
 
     /// Applies the migrations not applied yet, in order, each in its transaction, under an
@@ -411,26 +505,15 @@ impl PgStore {
         &self.applied
     }
 
+    /// Stores `event` in the next group insert of [`accept_loop`]; answers once it is
+    /// committed.
     pub(super) async fn accept(&self, event: NewEvent) -> Result<Accepted> {
-        let client = self.client().await?;
-        let row = client
-            .cached_opt(
-                "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, notification_id) DO NOTHING RETURNING id",
-                &[
-                    &event.app_id,
-                    &event.notification_id,
-                    &event.topic,
-                    &event.conversation_id,
-                    &now_ms(),
-                    &event.payload,
-                ],
-            )
-            .await?;
-        Ok(match row {
-            Some(row) => Accepted::New(row.get(0)),
-            None => Accepted::Duplicate,
-        })
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.accepts
+            .send(AcceptJob { event, done })
+            .await
+            .map_err(|_| Error::WriterGone)?;
+        answer.await.map_err(|_| Error::WriterGone)?
     }
 
     pub(super) async fn recover(&self) -> Result<(usize, usize)> {
@@ -638,6 +721,7 @@ impl PgStore {
                 created_at: r.get(6),
                 app_id: r.get(7),
                 fence: r.get(8),
+                marked: false,
             })
             .collect();
         rows.sort_by_key(|a| a.id);
@@ -1169,17 +1253,19 @@ async fn write_decision_rest(
     let with_actions = decision.conversation_id.is_some() && !decision.actions.is_empty();
     if let (Some(conversation_id), true) = (&decision.conversation_id, with_actions) {
         // One statement for all the decision's actions, numbered in order from 0, claimed
-        // as they are written only when nothing else of the conversation is open (so that
-        // its actions still go out in order).
+        // and marked `sending` as they are written only when nothing else of the
+        // conversation is open (so that its actions still go out in order).
         let (owner, until) = (claim.map(|c| c.0.clone()), claim.map_or(0, |c| c.1));
         batch.push(
             "WITH open AS MATERIALIZED (SELECT $5::text IS NULL OR EXISTS (SELECT 1 FROM outbox
                              WHERE conversation_id = $2 AND state IN ('pending', 'sending')) AS busy)
-             INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence)
+             INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence, state, attempts)
              SELECT $1, (a.n - 1)::integer, $2, a.action, $3,
                     CASE WHEN open.busy THEN NULL ELSE $5 END,
                     CASE WHEN open.busy THEN 0 ELSE $6::bigint END,
-                    CASE WHEN open.busy THEN 0 ELSE $7::bigint END
+                    CASE WHEN open.busy THEN 0 ELSE $7::bigint END,
+                    CASE WHEN open.busy THEN 'pending' ELSE 'sending' END,
+                    CASE WHEN open.busy THEN 0 ELSE 1 END
              FROM open, UNNEST($4::text[]) WITH ORDINALITY AS a(action, n)
              ON CONFLICT (event_id, seq) DO NOTHING
              RETURNING id, seq, lease_owner IS NOT NULL",

@@ -363,6 +363,7 @@ impl SqliteStore {
                         created_at: r.get(6)?,
                         app_id: r.get(7)?,
                         fence: r.get(8)?,
+                        marked: false,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -653,8 +654,8 @@ fn write_decision_rest(
     if let Some(conversation_id) = &decision.conversation_id
         && !decision.actions.is_empty()
     {
-        // Claimed as they are written only when nothing else of the conversation is open,
-        // so that its actions still go out in order.
+        // Claimed and marked `sending` as they are written only when nothing else of the
+        // conversation is open, so that its actions still go out in order.
         let claim = match claim {
             Some(claim) => {
                 let busy: bool = tx.query_row(
@@ -667,8 +668,8 @@ fn write_decision_rest(
             None => None,
         };
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence, state, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for (seq, action) in decision.actions.iter().enumerate() {
             stmt.execute(params![
@@ -680,6 +681,8 @@ fn write_decision_rest(
                 claim.map(|c| &c.0),
                 claim.map_or(0, |c| c.1),
                 if claim.is_some() { CLAIMED_AT_INSERT } else { 0 },
+                if claim.is_some() { "sending" } else { "pending" },
+                i64::from(claim.is_some()),
             ])?;
             if claim.is_some() {
                 claimed.push((tx.last_insert_rowid(), seq));

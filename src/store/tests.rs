@@ -233,6 +233,94 @@ async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
     }
 }
 
+/// Webhooks accepted at the same moment (PostgreSQL inserts them together): each new
+/// notification gets its own row, in the order they came, and of two deliveries of one
+/// notification exactly one is new, however they fall into the group inserts.
+#[tokio::test]
+async fn concurrent_deliveries_are_each_stored_once_in_order() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let accepts = (0..200).map(|i| {
+            let store = store.clone();
+            async move {
+                (
+                    i % 100,
+                    store.accept(event(&format!("n{}", i % 100))).await.unwrap(),
+                )
+            }
+        });
+        let answers = futures::future::join_all(accepts).await;
+        let mut new: Vec<(usize, i64)> = answers
+            .iter()
+            .filter_map(|&(n, a)| match a {
+                Accepted::New(id) => Some((n, id)),
+                Accepted::Duplicate => None,
+            })
+            .collect();
+        assert_eq!(new.len(), 100, "{name}: one new per notification");
+        new.sort_unstable();
+        assert!(
+            new.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
+            "{name}: first deliveries stored in the order they came: {new:?}"
+        );
+        let mut claimed = 0;
+        while let Some(e) = store.claim_next().await.unwrap() {
+            store
+                .record_decision(
+                    e.id,
+                    e.fence,
+                    NewDecision {
+                        conversation_id: None,
+                        trigger_key: None,
+                        outcome: "ignore".into(),
+                        record: "{}".into(),
+                        actions: vec![],
+                        input: None,
+                        live: None,
+                    },
+                )
+                .await
+                .unwrap();
+            claimed += 1;
+        }
+        assert_eq!(claimed, 100, "{name}: the inbox holds each once");
+    }
+}
+
+/// Actions claimed with their decision are `sending` from that commit: a crash before their
+/// send leaves them uncertain, to be checked at Intercom before they are posted.
+#[tokio::test]
+async fn actions_claimed_with_their_decision_are_uncertain_after_a_crash() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        {
+            let store = backend.open().await;
+            let a = new_event_id(store.accept(event("n1")).await.unwrap());
+            let decision = NewDecision {
+                conversation_id: Some("c1".into()),
+                trigger_key: None,
+                outcome: "reply".into(),
+                record: "{}".into(),
+                actions: vec!["{}".into(), "{\"kind\":\"tag\"}".into()],
+                input: None,
+                live: None,
+            };
+            let (_, claimed) = store.record_and_claim(a, 0, decision).await.unwrap();
+            assert_eq!(claimed.len(), 2, "{name}");
+            // dropped before the sends: a crash
+        }
+        let store = backend.open().await;
+        assert_eq!(store.recover().await.unwrap(), (0, 2), "{name}");
+        let again = store.due_actions(10).await.unwrap();
+        assert_eq!(again.len(), 2, "{name}");
+        assert!(
+            again.iter().all(|a| a.uncertain && a.attempts == 1 && !a.marked),
+            "{name}: {again:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so() {
     for backend in Backend::all().await {
@@ -403,9 +491,10 @@ async fn a_conversation_s_actions_are_marked_and_settled_together() {
     }
 }
 
-/// A decision's actions are claimed as they are recorded when their conversation has nothing
-/// else open: nobody else can claim them, and they are marked under the returned claim. With
-/// an action of the conversation still open, the next decision's are left to the outbox.
+/// A decision's actions are claimed and marked `sending` as they are recorded when their
+/// conversation has nothing else open: nobody else can claim them, a crash leaves them
+/// uncertain, and one let go unsent is pending again with its attempt taken back. With an
+/// action of the conversation still open, the next decision's are left to the outbox.
 #[tokio::test]
 async fn actions_are_claimed_with_their_decision_only_when_their_conversation_is_idle() {
     for backend in Backend::all().await {
@@ -427,8 +516,13 @@ async fn actions_are_claimed_with_their_decision_only_when_their_conversation_is
         assert!(
             claimed
                 .iter()
-                .all(|c| c.app_id == "app" && c.conversation_id == "c1" && c.attempts == 0),
+                .all(|c| c.app_id == "app" && c.conversation_id == "c1" && c.attempts == 0 && c.marked),
             "{name}"
+        );
+        let rows = store.actions(Some("c1".into())).await.unwrap();
+        assert!(
+            rows.iter().all(|r| r.state == "sending" && r.attempts == 1),
+            "{name}: marked in the commit that claimed them: {rows:?}"
         );
         assert!(
             store.due_actions(10).await.unwrap().is_empty(),
@@ -438,31 +532,31 @@ async fn actions_are_claimed_with_their_decision_only_when_their_conversation_is
         let b = new_event_id(store.accept(event("n2")).await.unwrap());
         let (recorded, later) = store.record_and_claim(b, 0, decision(1)).await.unwrap();
         assert_eq!((recorded, later.len()), (Recorded::Stored, 0), "{name}");
-        let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
-        assert_eq!(
-            store
-                .mark_sending(claimed.iter().map(|c| (c.id, c.fence)).collect())
-                .await
-                .unwrap(),
-            ids,
-            "{name}"
-        );
+        // The second is let go unsent (its turn never came): pending, never attempted.
         let settlements = claimed
             .iter()
-            .map(|c| Settlement {
+            .zip([Settled::Sent, Settled::Unsent])
+            .map(|(c, settled)| Settlement {
                 id: c.id,
                 fence: c.fence,
-                settled: Settled::Sent,
+                settled,
             })
             .collect();
         store.settle_actions(settlements).await.unwrap();
         let due = store.due_actions(10).await.unwrap();
         assert_eq!(
             due.len(),
-            1,
-            "{name}: the later action, once the earlier ones are sent"
+            2,
+            "{name}: the unsent one and the later decision's, once none is leased"
         );
-        assert_eq!(due[0].event_id, b, "{name}");
+        assert_eq!(
+            (due[0].id, due[0].attempts, due[0].uncertain),
+            (claimed[1].id, 0, false),
+            "{name}"
+        );
+        assert_eq!(due[1].event_id, b, "{name}");
+        settle(&store, &due[0], Settled::Sent).await;
+        let due = &due[1..];
         // Without a claim (imports, benchmarks), nothing is claimed.
         let c = new_event_id(store.accept(event("n3")).await.unwrap());
         store
