@@ -587,11 +587,11 @@ impl PgStore {
         claim: bool,
     ) -> Result<(Recorded, Vec<StoredAction>)> {
         let claim = claim.then(|| self.leases.action_claim());
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = Open::new(self.client().await?);
         let now = now_ms();
-        // Both in one round trip: the claim is still this worker's (the row stays locked
-        // until the commit), and then the decision's row, written only if it is.
+        // Both in one round trip with the BEGIN: the claim is still this worker's (the row
+        // stays locked until the commit), and then the decision's row, written only if it
+        // is. The rest goes with the COMMIT: two round trips in all.
         let mut first = Batch::default();
         first.push(
             "UPDATE inbox SET state = 'done' WHERE id = $1 AND fence = $2 AND state <> 'done' RETURNING app_id",
@@ -612,30 +612,43 @@ impl PgStore {
                 Box::new(fence),
             ],
         );
-        let results = first.run(&tx).await?;
+        let results = first.run_between(tx.client(), Some("BEGIN"), None).await?;
         let Some(app_id) = results[0].first().map(|r| r.get::<_, String>(0)) else {
+            tx.client().batch_execute("ROLLBACK").await?;
+            tx.closed();
             return Ok((Recorded::ClaimLost, Vec::new()));
         };
         let inserted = results[1].first();
         if inserted.is_none() {
             // The same customer message was acted on under another event (the trigger key),
             // or this event was recorded already.
-            tx.cached_exec(
+            let mut duplicate = Batch::default();
+            duplicate.push(
                 "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
                  VALUES ($1, $2, NULL, 'duplicate', $3, $4) ON CONFLICT DO NOTHING",
-                &[
-                    &event_id,
-                    &decision.conversation_id,
-                    &now,
-                    &r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#,
+                vec![
+                    Box::new(event_id),
+                    Box::new(decision.conversation_id.clone()),
+                    Box::new(now),
+                    Box::new(
+                        r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#,
+                    ),
                 ],
-            )
-            .await?;
-            tx.commit().await?;
+            );
+            duplicate.run_between(tx.client(), None, Some("COMMIT")).await?;
+            tx.closed();
             return Ok((Recorded::AlreadyActedOn, Vec::new()));
         }
-        let claimed = write_decision_rest(&tx, event_id, &decision, now, claim.as_ref()).await?;
-        tx.commit().await?;
+        let claimed = write_decision_rest(
+            tx.client(),
+            event_id,
+            &decision,
+            now,
+            claim.as_ref(),
+            Some("COMMIT"),
+        )
+        .await?;
+        tx.closed();
         let claimed = claimed_actions(&app_id, event_id, &decision, &claimed, now);
         Ok((Recorded::Stored, claimed))
     }
@@ -677,7 +690,7 @@ impl PgStore {
                 ],
             )
             .await?;
-            write_decision_rest(&tx, event_id, decision, now, None).await?;
+            write_decision_rest(&tx, event_id, decision, now, None, None).await?;
             stored += 1;
         }
         tx.commit().await?;
@@ -1217,12 +1230,30 @@ impl Batch {
         self.steps.push((sql.into(), params));
     }
 
-    /// Runs the statements; returns each one's rows, in order.
-    async fn run(self, client: &impl GenericClient) -> Result<Vec<Vec<Row>>> {
+    /// Runs the statements, in the same round trip as a plain statement sent before them
+    /// (`head`, a `BEGIN`) and one sent after them (`tail`, a `COMMIT`) when given; returns
+    /// each statement's rows, in order. Every statement is prepared
+    /// first, so that nothing else comes between. When a statement fails, the transaction is
+    /// aborted and a `COMMIT` after it rolls back: the failure is returned.
+    async fn run_between(
+        self,
+        client: &impl GenericClient,
+        head: Option<&str>,
+        tail: Option<&str>,
+    ) -> Result<Vec<Vec<Row>>> {
         let mut statements = Vec::with_capacity(self.steps.len());
         for (sql, _) in &self.steps {
             statements.push(client.prepare_cached(sql).await?);
         }
+        let plain = |sql: Option<&str>| {
+            let sql = sql.map(str::to_owned);
+            async move {
+                match sql {
+                    Some(sql) => client.batch_execute(&sql).await,
+                    None => Ok(()),
+                }
+            }
+        };
         let queries = self
             .steps
             .iter()
@@ -1234,7 +1265,41 @@ impl Batch {
                     .collect();
                 client.query(statement, &params).await
             });
-        Ok(futures::future::try_join_all(queries).await?)
+        // Polled in this order, and each sends its request when first polled.
+        let ((), rows, ()) =
+            futures::future::try_join3(plain(head), futures::future::try_join_all(queries), plain(tail))
+                .await?;
+        Ok(rows)
+    }
+}
+
+/// A pooled connection with a transaction opened by hand (so that its `BEGIN` and `COMMIT`
+/// can share round trips with statements): unless [`Open::closed`] says the transaction
+/// ended, the connection is dropped rather than returned to the pool inside it.
+struct Open {
+    client: Option<deadpool_postgres::Object>,
+}
+
+impl Open {
+    fn new(client: deadpool_postgres::Object) -> Self {
+        Self { client: Some(client) }
+    }
+
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.client.as_ref().expect("the connection is held until closed")
+    }
+
+    /// The transaction was committed or rolled back: the connection goes back to the pool.
+    fn closed(mut self) {
+        drop(self.client.take());
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
     }
 }
 
@@ -1243,11 +1308,12 @@ impl Batch {
 /// `claim` (owner, lease end) when nothing else of their conversation is open. Returns the
 /// claimed rows (id, seq).
 async fn write_decision_rest(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl GenericClient,
     event_id: i64,
     decision: &NewDecision,
     now: i64,
     claim: Option<&(String, i64)>,
+    commit: Option<&str>,
 ) -> Result<Vec<(i64, usize)>> {
     let mut batch = Batch::default();
     let with_actions = decision.conversation_id.is_some() && !decision.actions.is_empty();
@@ -1290,7 +1356,7 @@ async fn write_decision_rest(
     if let Some(write) = &decision.live {
         apply_live(&mut batch, event_id, write);
     }
-    let results = batch.run(tx).await?;
+    let results = batch.run_between(tx, None, commit).await?;
     let mut claimed: Vec<(i64, usize)> = match (with_actions, results.first()) {
         (true, Some(rows)) => rows
             .iter()
@@ -1475,6 +1541,50 @@ mod tests {
     /// is claimed from its head: each claim touches a few pages, not every open row once per
     /// open row. The head holds a conversation of 50 events, its first in another replica's
     /// hands; 5,000 other conversations wait behind it.
+    /// The decision is written with its `BEGIN` and `COMMIT` in the same round trips as its
+    /// statements. One that fails midway (PostgreSQL's text takes no NUL) writes nothing,
+    /// leaves the event claimed, and leaves no pooled connection inside a transaction: the
+    /// next record on the same pool commits.
+    #[tokio::test]
+    async fn a_decision_that_fails_midway_writes_nothing_and_leaves_no_transaction_open() {
+        use crate::store::{Accepted, NewDecision, Recorded, Store, tests::event};
+        let db = TestDatabase::create().await;
+        let store = PgStore::connect(db.url()).await.unwrap();
+        let Accepted::New(id) = store.accept(event("n1")).await.unwrap() else {
+            panic!("a new event")
+        };
+        let claimed = store.claim_next().await.unwrap().unwrap();
+        let decision = |input: &str| NewDecision {
+            conversation_id: Some("1".into()),
+            trigger_key: Some("app:1:m1".into()),
+            outcome: "reply".into(),
+            record: "{}".into(),
+            actions: vec![r#"{"kind":"tag","name":"x"}"#.into()],
+            input: Some(input.into()),
+            live: None,
+        };
+        for _ in 0..20 {
+            let failed = store.record_and_claim(id, claimed.fence, decision("a\0b")).await;
+            assert!(failed.is_err(), "{failed:?}");
+        }
+        let other = Store::connect(db.url()).await.unwrap();
+        assert!(other.decisions_for("1".into()).await.unwrap().is_empty());
+        assert!(other.actions(None).await.unwrap().is_empty());
+        let (recorded, actions) = store
+            .record_and_claim(id, claimed.fence, decision("{}"))
+            .await
+            .unwrap();
+        assert_eq!((recorded, actions.len()), (Recorded::Stored, 1));
+        // Committed: seen from other connections, and every pooled connection is usable.
+        assert_eq!(other.decisions_for("1".into()).await.unwrap().len(), 1);
+        let counts = futures::future::join_all((0..16).map(|_| store.counts())).await;
+        assert!(
+            counts
+                .iter()
+                .all(|c| c.as_ref().is_ok_and(|c| c.inbox_pending == 0))
+        );
+    }
+
     #[tokio::test]
     async fn claims_stay_cheap_when_a_backlog_arrives_after_the_statistics() {
         let db = TestDatabase::create().await;
