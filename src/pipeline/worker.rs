@@ -90,22 +90,25 @@ pub struct Worker {
 impl Worker {
     /// Runs until `cancel` fires, deciding up to `concurrency` events at once: the store
     /// hands out each conversation's events in order, one at a time, so only different
-    /// conversations run side by side. On cancel it takes no new event and finishes those in
-    /// hand. Call [`Store::recover`] first.
+    /// conversations run side by side. Each decision's commit claims the event its slot
+    /// takes next. On cancel it takes no new event and finishes those in hand (an event
+    /// claimed by a decision's commit as the cancel came is in hand). Call
+    /// [`Store::recover`] first.
     pub async fn run(self, cancel: CancellationToken) {
         let this = Arc::new(self);
         let mut in_hand = tokio::task::JoinSet::new();
+        let spawn = |in_hand: &mut tokio::task::JoinSet<Option<StoredEvent>>, event: StoredEvent| {
+            let span = info_span!("event", event_id = event.id, notification_id = %event.notification_id, topic = %event.topic, attempt = event.attempts);
+            let (worker, cancel) = (Arc::clone(&this), cancel.clone());
+            in_hand.spawn(async move { worker.process(event, &cancel).await }.instrument(span));
+        };
         loop {
             if cancel.is_cancelled() {
                 break;
             }
             while in_hand.len() < this.concurrency.max(1) {
                 match this.store.claim_next().await {
-                    Ok(Some(event)) => {
-                        let span = info_span!("event", event_id = event.id, notification_id = %event.notification_id, topic = %event.topic, attempt = event.attempts);
-                        let worker = Arc::clone(&this);
-                        in_hand.spawn(async move { worker.process(event).await }.instrument(span));
-                    }
+                    Ok(Some(event)) => spawn(&mut in_hand, event),
                     Ok(None) => break,
                     Err(error) => {
                         error!(%error, "claiming an event failed");
@@ -117,26 +120,30 @@ impl Worker {
                 () = cancel.cancelled() => break,
                 () = this.wake.notified() => {}
                 () = tokio::time::sleep(this.poll_interval) => {}
-                Some(done) = in_hand.join_next(), if !in_hand.is_empty() => {
-                    if let Err(error) = done {
-                        error!(%error, "deciding an event failed");
-                    }
-                }
+                Some(done) = in_hand.join_next(), if !in_hand.is_empty() => match done {
+                    Ok(Some(next)) => spawn(&mut in_hand, next),
+                    Ok(None) => {}
+                    Err(error) => error!(%error, "deciding an event failed"),
+                },
             }
         }
         while let Some(done) = in_hand.join_next().await {
-            if let Err(error) = done {
-                error!(%error, "deciding an event failed");
+            match done {
+                Ok(Some(next)) => spawn(&mut in_hand, next),
+                Ok(None) => {}
+                Err(error) => error!(%error, "deciding an event failed"),
             }
         }
         info!("worker stopped");
     }
 
-    async fn process(&self, event: StoredEvent) {
+    /// Decides `event`; returns the event claimed next by its commit, unless `cancel` fired.
+    async fn process(&self, event: StoredEvent, cancel: &CancellationToken) -> Option<StoredEvent> {
         let started = tokio::time::Instant::now();
-        match self.decide_and_record(&event).await {
-            Ok(outcome) => {
+        match self.decide_and_record(&event, cancel).await {
+            Ok((outcome, next)) => {
                 self.metrics.event(&outcome, started.elapsed().as_secs_f64());
+                next
             }
             Err(error) => {
                 warn!(error = %format!("{error:#}"), "processing failed");
@@ -157,6 +164,7 @@ impl Worker {
                     Ok(false) => {}
                     Err(error) => error!(%error, "releasing the event failed"),
                 }
+                None
             }
         }
     }
@@ -249,12 +257,19 @@ impl Worker {
             .await
     }
 
-    async fn decide_and_record(&self, event: &StoredEvent) -> Result<String, super::Error> {
+    /// Decides and records `event`: the outcome, and the event the record's commit claimed
+    /// next (none once `cancel` fired).
+    async fn decide_and_record(
+        &self,
+        event: &StoredEvent,
+        cancel: &CancellationToken,
+    ) -> Result<(String, Option<StoredEvent>), super::Error> {
         let notification = notification::parse(&event.payload)?;
         if let Topic::Article(topic) = &notification.topic {
-            return self
+            let outcome = self
                 .apply_article_event(event, topic, notification.article.clone())
-                .await;
+                .await?;
+            return Ok((outcome, None));
         }
         let app_id = AppId::new(event.app_id.clone());
         let helpdesk = self.helpdesks.for_app(app_id.as_str());
@@ -348,7 +363,8 @@ impl Worker {
             live,
         };
         let outcome = decided.outcome.clone();
-        Ok(match self.record(event, decided).await? {
+        let (recorded, next) = self.record(event, decided, cancel).await?;
+        let outcome = match recorded {
             Recorded::Stored => {
                 info!(outcome, rule = %decision.rule, actions = decision.actions.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
                 outcome
@@ -361,22 +377,35 @@ impl Worker {
                 warn!("the claim on this event ran out and another worker took it: its decision counts");
                 "claim_lost".into()
             }
-        })
+        };
+        Ok((outcome, next))
     }
 
-    /// Records a decision, claiming its actions in the same commit, and hands those to the
-    /// outbox (or wakes it to claim them).
-    async fn record(&self, event: &StoredEvent, decision: NewDecision) -> Result<Recorded, super::Error> {
+    /// Records a decision, claiming its actions in the same commit (and, unless `cancel`
+    /// fired, the next event), and hands those to the outbox (or wakes it to claim them).
+    async fn record(
+        &self,
+        event: &StoredEvent,
+        decision: NewDecision,
+        cancel: &CancellationToken,
+    ) -> Result<(Recorded, Option<StoredEvent>), super::Error> {
         let had_actions = !decision.actions.is_empty();
         let claimed_at = tokio::time::Instant::now();
-        let (recorded, claimed) = self
-            .store
-            .record_and_claim(event.id, event.fence, decision)
-            .await?;
+        let (recorded, claimed, next) = if cancel.is_cancelled() {
+            let (recorded, claimed) = self
+                .store
+                .record_and_claim(event.id, event.fence, decision)
+                .await?;
+            (recorded, claimed, None)
+        } else {
+            self.store
+                .record_and_continue(event.id, event.fence, decision)
+                .await?
+        };
         if recorded == Recorded::Stored && had_actions {
             self.outbox.hand_over(claimed, claimed_at);
         }
-        Ok(recorded)
+        Ok((recorded, next))
     }
 }
 

@@ -518,6 +518,11 @@ dispatch! {
     /// Otherwise none is returned and the outbox claims them in turn, after the
     /// conversation's earlier actions.
     fn record_and_claim(&self, event_id: i64, fence: i64, decision: NewDecision) -> (Recorded, Vec<StoredAction>);
+    /// [`Store::record_and_claim`], and when the decision is stored the next event is
+    /// claimed as [`Store::claim_next`] would (PostgreSQL: before the same commit, so that
+    /// the worker's usual path runs no claim of its own). Its claim is the caller's to
+    /// decide or release.
+    fn record_and_continue(&self, event_id: i64, fence: i64, decision: NewDecision) -> (Recorded, Vec<StoredAction>, Option<StoredEvent>);
     /// Stores finished events with their decisions in one transaction, as if each had been
     /// accepted and decided (imports, benchmarks); a notification already stored is skipped.
     /// Returns how many were stored.

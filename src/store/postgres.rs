@@ -307,6 +307,19 @@ async fn insert_events(pool: &Pool, shown: &str, events: &[&NewEvent]) -> Result
         .collect())
 }
 
+/// An event as [`CLAIM_EVENT`] returns it.
+fn stored_event(r: &Row) -> StoredEvent {
+    StoredEvent {
+        id: r.get(0),
+        app_id: r.get(1),
+        notification_id: r.get(2),
+        topic: r.get(3),
+        payload: r.get(4),
+        attempts: u32_of(r.get(5)),
+        fence: r.get(6),
+    }
+}
+
 /// A connection from `pool`, or why there is none: the pool's message, then its causes (the
 /// refused connection, the bad password), after the URL `shown` (password masked).
 async fn pooled(pool: &Pool, shown: &str) -> Result<deadpool_postgres::Object> {
@@ -550,15 +563,15 @@ impl PgStore {
         let owner = self.leases.owner.to_string();
         let until = now + self.leases.event_ms;
         let row = client.cached_opt(CLAIM_EVENT, &[&owner, &until, &now]).await?;
-        Ok(row.map(|r| StoredEvent {
-            id: r.get(0),
-            app_id: r.get(1),
-            notification_id: r.get(2),
-            topic: r.get(3),
-            payload: r.get(4),
-            attempts: u32_of(r.get(5)),
-            fence: r.get(6),
-        }))
+        Ok(row.as_ref().map(stored_event))
+    }
+
+    /// [`CLAIM_EVENT`] with its parameters, as of now.
+    fn claim_params(&self) -> (&'static str, Vec<Param>) {
+        let now = self.leases.now_ms();
+        let until = now + self.leases.event_ms;
+        let owner = self.leases.owner.to_string();
+        (CLAIM_EVENT, vec![Box::new(owner), Box::new(until), Box::new(now)])
     }
 
     pub(super) async fn record_decision(
@@ -567,7 +580,7 @@ impl PgStore {
         fence: i64,
         decision: NewDecision,
     ) -> Result<Recorded> {
-        Ok(self.record(event_id, fence, decision, false).await?.0)
+        Ok(self.record(event_id, fence, decision, false, false).await?.0)
     }
 
     pub(super) async fn record_and_claim(
@@ -576,16 +589,29 @@ impl PgStore {
         fence: i64,
         decision: NewDecision,
     ) -> Result<(Recorded, Vec<StoredAction>)> {
-        self.record(event_id, fence, decision, true).await
+        let (recorded, actions, _) = self.record(event_id, fence, decision, true, false).await?;
+        Ok((recorded, actions))
     }
 
+    pub(super) async fn record_and_continue(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+    ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
+        self.record(event_id, fence, decision, true, true).await
+    }
+
+    /// Records a decision; with `claim`, claims its actions as they are written; with
+    /// `next`, claims the next event before the commit (its statement sent with the rest).
     async fn record(
         &self,
         event_id: i64,
         fence: i64,
         decision: NewDecision,
         claim: bool,
-    ) -> Result<(Recorded, Vec<StoredAction>)> {
+        next: bool,
+    ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
         let claim = claim.then(|| self.leases.action_claim());
         let tx = Open::new(self.client().await?);
         let now = now_ms();
@@ -616,7 +642,7 @@ impl PgStore {
         let Some(app_id) = results[0].first().map(|r| r.get::<_, String>(0)) else {
             tx.client().batch_execute("ROLLBACK").await?;
             tx.closed();
-            return Ok((Recorded::ClaimLost, Vec::new()));
+            return Ok((Recorded::ClaimLost, Vec::new(), None));
         };
         let inserted = results[1].first();
         if inserted.is_none() {
@@ -637,20 +663,22 @@ impl PgStore {
             );
             duplicate.run_between(tx.client(), None, Some("COMMIT")).await?;
             tx.closed();
-            return Ok((Recorded::AlreadyActedOn, Vec::new()));
+            return Ok((Recorded::AlreadyActedOn, Vec::new(), None));
         }
-        let claimed = write_decision_rest(
+        let then = next.then(|| self.claim_params());
+        let (claimed, next) = write_decision_rest(
             tx.client(),
             event_id,
             &decision,
             now,
             claim.as_ref(),
+            then,
             Some("COMMIT"),
         )
         .await?;
         tx.closed();
         let claimed = claimed_actions(&app_id, event_id, &decision, &claimed, now);
-        Ok((Recorded::Stored, claimed))
+        Ok((Recorded::Stored, claimed, next.as_ref().map(stored_event)))
     }
 
     pub(super) async fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> Result<usize> {
@@ -690,7 +718,7 @@ impl PgStore {
                 ],
             )
             .await?;
-            write_decision_rest(&tx, event_id, decision, now, None, None).await?;
+            write_decision_rest(&tx, event_id, decision, now, None, None, None).await?;
             stored += 1;
         }
         tx.commit().await?;
@@ -1305,16 +1333,18 @@ impl Drop for Open {
 
 /// The outbox rows, the input and the live-results changes of a decision whose row is
 /// written, in the caller's transaction and one round trip; the actions are claimed for
-/// `claim` (owner, lease end) when nothing else of their conversation is open. Returns the
-/// claimed rows (id, seq).
+/// `claim` (owner, lease end) when nothing else of their conversation is open. `then` runs
+/// after them, and `commit` (a `COMMIT`) last, in the same round trip. Returns the claimed
+/// rows (id, seq) and the first row of `then`.
 async fn write_decision_rest(
     tx: &impl GenericClient,
     event_id: i64,
     decision: &NewDecision,
     now: i64,
     claim: Option<&(String, i64)>,
+    then: Option<(&str, Vec<Param>)>,
     commit: Option<&str>,
-) -> Result<Vec<(i64, usize)>> {
+) -> Result<(Vec<(i64, usize)>, Option<Row>)> {
     let mut batch = Batch::default();
     let with_actions = decision.conversation_id.is_some() && !decision.actions.is_empty();
     if let (Some(conversation_id), true) = (&decision.conversation_id, with_actions) {
@@ -1356,7 +1386,16 @@ async fn write_decision_rest(
     if let Some(write) = &decision.live {
         apply_live(&mut batch, event_id, write);
     }
-    let results = batch.run_between(tx, None, commit).await?;
+    let with_then = then.is_some();
+    if let Some((sql, params)) = then {
+        batch.push(sql, params);
+    }
+    let mut results = batch.run_between(tx, None, commit).await?;
+    let then = if with_then {
+        results.pop().and_then(|rows| rows.into_iter().next())
+    } else {
+        None
+    };
     let mut claimed: Vec<(i64, usize)> = match (with_actions, results.first()) {
         (true, Some(rows)) => rows
             .iter()
@@ -1371,7 +1410,7 @@ async fn write_decision_rest(
         _ => Vec::new(),
     };
     claimed.sort_unstable();
-    Ok(claimed)
+    Ok((claimed, then))
 }
 
 /// [`super::live::apply`] for PostgreSQL: its statements, added to `batch` in order.

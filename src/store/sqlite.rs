@@ -242,6 +242,23 @@ impl SqliteStore {
         self.record(event_id, fence, decision, true).await
     }
 
+    /// [`SqliteStore::record_and_claim`], then the next event claimed (see
+    /// [`Store::record_and_continue`]); one process owns the file, so two commits lose
+    /// nothing here.
+    pub async fn record_and_continue(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+    ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
+        let (recorded, actions) = self.record(event_id, fence, decision, true).await?;
+        let next = match recorded {
+            Recorded::Stored => self.claim_next().await?,
+            Recorded::AlreadyActedOn | Recorded::ClaimLost => None,
+        };
+        Ok((recorded, actions, next))
+    }
+
     async fn record(
         &self,
         event_id: i64,

@@ -732,6 +732,76 @@ async fn live_results_are_written_with_their_event_and_read_back() {
 
 /// A conversation's events are claimed in order, one at a time; other conversations' events
 /// are claimed meanwhile; an event given up on frees the next.
+/// A stored decision's commit claims the next event as `claim_next` would: its own
+/// conversation's next one once it is done, in order; a lost claim records nothing and
+/// claims nothing.
+#[tokio::test]
+async fn a_decision_s_commit_claims_the_next_event_in_order() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let on = |id: &str, conversation: &str| NewEvent {
+            conversation_id: Some(conversation.into()),
+            ..event(id)
+        };
+        for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B")] {
+            store.accept(on(id, conversation)).await.unwrap();
+        }
+        let ignore = |conversation: &str| NewDecision {
+            conversation_id: Some(conversation.into()),
+            trigger_key: None,
+            outcome: "ignore".into(),
+            record: "{}".into(),
+            actions: Vec::new(),
+            input: None,
+            live: None,
+        };
+        let a1 = store.claim_next().await.unwrap().expect("a1");
+        let (recorded, _, next) = store
+            .record_and_continue(a1.id, a1.fence, ignore("A"))
+            .await
+            .unwrap();
+        assert_eq!(recorded, Recorded::Stored, "{name}");
+        let a2 = next.expect("the next event");
+        assert_eq!(
+            (a2.notification_id.as_str(), a2.attempts),
+            ("a2", 1),
+            "{name}: a1 done in the same commit"
+        );
+        assert_eq!(
+            store
+                .claim_next()
+                .await
+                .unwrap()
+                .map(|e| e.notification_id)
+                .as_deref(),
+            Some("b1"),
+            "{name}: a2 is claimed, b1 is left"
+        );
+        // A lost claim: nothing written, nothing claimed.
+        store.accept(on("c1", "C")).await.unwrap();
+        let stale = a2.fence - 1;
+        assert_eq!(
+            store
+                .record_and_continue(a2.id, stale, ignore("A"))
+                .await
+                .unwrap()
+                .0,
+            Recorded::ClaimLost,
+            "{name}"
+        );
+        let (_, _, next) = store
+            .record_and_continue(a2.id, a2.fence, ignore("A"))
+            .await
+            .unwrap();
+        assert_eq!(
+            next.map(|e| (e.notification_id, e.attempts)),
+            Some(("c1".to_owned(), 1)),
+            "{name}: c1 was left to this claim"
+        );
+    }
+}
+
 #[tokio::test]
 async fn claims_keep_each_conversation_in_order() {
     for backend in Backend::all().await {
