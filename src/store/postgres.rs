@@ -236,6 +236,10 @@ const ACCEPT_MANY: &str =
 /// Events inserted together at most.
 const ACCEPT_BATCH: usize = 256;
 
+/// How long a group insert may take before its webhooks are answered with an error: under
+/// Intercom's 5 s timeout.
+const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// An event waiting for the group insert, and who waits for its answer.
 struct AcceptJob {
     event: NewEvent,
@@ -287,13 +291,22 @@ async fn insert_events(pool: &Pool, shown: &str, events: &[&NewEvent]) -> Result
         at.push(now);
         payloads.push(e.payload.as_slice());
     }
-    let rows = pooled(pool, shown)
-        .await?
-        .cached(
-            ACCEPT_MANY,
-            &[&apps, &ids, &topics, &conversations, &at, &payloads],
-        )
-        .await?;
+    let client = pooled(pool, shown).await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+        [&apps, &ids, &topics, &conversations, &at, &payloads];
+    // Every waiting webhook rides on this one connection: should it hang, the webhooks are
+    // answered with an error before Intercom gives up on them (it delivers them again), and
+    // the connection is closed rather than pooled.
+    let answer = tokio::time::timeout(ACCEPT_TIMEOUT, client.cached(ACCEPT_MANY, &params)).await;
+    let rows = match answer {
+        Ok(rows) => rows?,
+        Err(_) => {
+            drop(deadpool_postgres::Object::take(client));
+            return Err(Error::Postgres(format!(
+                "{shown}: no answer to the inbox insert within {ACCEPT_TIMEOUT:?}"
+            )));
+        }
+    };
     let mut inserted: std::collections::HashMap<(String, String), i64> =
         rows.iter().map(|r| ((r.get(1), r.get(2)), r.get(0))).collect();
     Ok(events
@@ -1622,6 +1635,38 @@ mod tests {
                 .iter()
                 .all(|c| c.as_ref().is_ok_and(|c| c.inbox_pending == 0))
         );
+    }
+
+    /// The webhooks waiting on one group insert are answered with an error before
+    /// Intercom's timeout when the insert hangs (here: on a lock held elsewhere), and the
+    /// store goes on once it is free; the delivery Intercom repeats is stored once.
+    #[tokio::test]
+    async fn a_hung_inbox_insert_is_answered_with_an_error() {
+        use crate::store::{Accepted, tests::event};
+        let db = TestDatabase::create().await;
+        let store = PgStore::connect(db.url()).await.unwrap();
+        let (mut locker, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let lock = locker.transaction().await.unwrap();
+        lock.batch_execute("LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let error = store.accept(event("n1")).await.unwrap_err();
+        assert!(
+            error.to_string().contains("no answer to the inbox insert"),
+            "{error}"
+        );
+        lock.rollback().await.unwrap();
+        let mut again = store.accept(event("n1")).await.unwrap();
+        if again == Accepted::Duplicate {
+            // The server finished the abandoned insert once the lock was free.
+            again = store.accept(event("n2")).await.unwrap();
+        }
+        assert!(matches!(again, Accepted::New(_)), "{again:?}");
+        let rows = store.inbox_states().await.unwrap();
+        assert!(rows.iter().map(|(_, n)| n).sum::<i64>() <= 2, "{rows:?}");
     }
 
     #[tokio::test]
