@@ -347,10 +347,69 @@ async fn pooled(pool: &Pool, shown: &str) -> Result<deadpool_postgres::Object> {
     })
 }
 
+/// Writes asked for at the same moment, done in one go by whichever caller comes first
+/// (group commit without a task of its own): each caller queues its rows, and whoever holds
+/// the turn writes everything queued and tells every caller how it went. While one write is
+/// out, the next callers queue behind it and go out together in the next.
+struct Grouped<T> {
+    queue: std::sync::Mutex<Vec<(Vec<T>, Answer)>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// Where a caller of [`Grouped::run`] hears how its write went.
+type Answer = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+impl<T> Default for Grouped<T> {
+    fn default() -> Self {
+        Self {
+            queue: std::sync::Mutex::new(Vec::new()),
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<T> Grouped<T> {
+    /// Queues `rows`, and writes them with `write` (with whatever else is queued) unless
+    /// another caller already did; returns how their write went.
+    async fn run<F, Fut>(&self, rows: Vec<T>, write: F) -> Result<()>
+    where
+        F: FnOnce(Vec<T>) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .map_err(|e| Error::Task(e.to_string()))?
+            .push((rows, done));
+        {
+            let _turn = self.turn.lock().await;
+            let waiting = std::mem::take(&mut *self.queue.lock().map_err(|e| Error::Task(e.to_string()))?);
+            if !waiting.is_empty() {
+                let (rows, answers): (Vec<Vec<T>>, Vec<_>) = waiting.into_iter().unzip();
+                let result = write(rows.into_iter().flatten().collect())
+                    .await
+                    .map_err(|e| match e {
+                        Error::Postgres(message) => message,
+                        other => other.to_string(),
+                    });
+                for answer in answers {
+                    let _ = answer.send(result.clone());
+                }
+            }
+        }
+        answer
+            .await
+            .map_err(|_| Error::WriterGone)?
+            .map_err(Error::Postgres)
+    }
+}
+
 /// A cheap, cloneable handle to a PostgreSQL store.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Settlements of concurrent conversations, written together.
+    settles: Arc<Grouped<Settlement>>,
     /// The queue of [`accept_loop`].
     accepts: tokio::sync::mpsc::Sender<AcceptJob>,
     /// The URL with any password masked, for messages.
@@ -458,6 +517,7 @@ impl PgStore {
         tokio::spawn(accept_loop(pool.clone(), Arc::clone(&shown), jobs));
         let mut store = Self {
             pool,
+            settles: Arc::default(),
             accepts,
             shown,
             applied: Arc::new([]),
@@ -808,7 +868,13 @@ impl PgStore {
         Ok(())
     }
 
+    /// Settles `settlements` together with those of other conversations settling at the
+    /// same moment: one statement, one commit (see [`Grouped`]).
     pub(super) async fn settle_actions(&self, settlements: Vec<Settlement>) -> Result<()> {
+        self.settles.run(settlements, |all| self.settle_now(all)).await
+    }
+
+    async fn settle_now(&self, settlements: Vec<Settlement>) -> Result<()> {
         let n = settlements.len();
         let (mut ids, mut fences, mut states, mut errors) = (
             Vec::with_capacity(n),
@@ -1635,6 +1701,38 @@ mod tests {
                 .iter()
                 .all(|c| c.as_ref().is_ok_and(|c| c.inbox_pending == 0))
         );
+    }
+
+    /// Callers arriving while a grouped write is out go together in the next one, and each
+    /// hears how the write with its rows went.
+    #[tokio::test]
+    async fn grouped_writes_take_everything_queued_and_answer_every_caller() {
+        use super::{Error, Grouped};
+        use std::sync::Mutex;
+        let group = Grouped::<u32>::default();
+        let writes: Mutex<Vec<Vec<u32>>> = Mutex::default();
+        let write = |rows: Vec<u32>| {
+            let failing = rows.contains(&13);
+            writes.lock().unwrap().push(rows);
+            async move {
+                tokio::task::yield_now().await;
+                if failing {
+                    Err(Error::Postgres("refused".into()))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        let calls = (0..10).map(|i| group.run(vec![i], write));
+        let answers = futures::future::join_all(calls).await;
+        assert!(answers.iter().all(Result::is_ok));
+        let writes_made = std::mem::take(&mut *writes.lock().unwrap());
+        assert_eq!(writes_made, [vec![0], (1..10).collect::<Vec<_>>()]);
+        let calls = [10, 11, 12, 13].map(|i| group.run(vec![i], write));
+        let answers = futures::future::join_all(calls).await;
+        let failed: Vec<bool> = answers.iter().map(Result::is_err).collect();
+        assert_eq!(failed, [false, true, true, true], "the second write held 13");
+        assert!(answers[3].as_ref().unwrap_err().to_string().contains("refused"));
     }
 
     /// The webhooks waiting on one group insert are answered with an error before

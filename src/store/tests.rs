@@ -288,6 +288,60 @@ async fn concurrent_deliveries_are_each_stored_once_in_order() {
     }
 }
 
+/// Conversations settling at the same moment (PostgreSQL writes them together): each
+/// settlement lands under its own claim's token, and one whose claim was taken over changes
+/// nothing, whoever it was grouped with.
+#[tokio::test]
+async fn concurrent_settlements_each_hold_to_their_own_claim() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let mut claimed = Vec::new();
+        for i in 0..20 {
+            let id = new_event_id(
+                store
+                    .accept(NewEvent {
+                        conversation_id: Some(format!("c{i}")),
+                        ..event(&format!("n{i}"))
+                    })
+                    .await
+                    .unwrap(),
+            );
+            let decision = NewDecision {
+                conversation_id: Some(format!("c{i}")),
+                trigger_key: None,
+                outcome: "reply".into(),
+                record: "{}".into(),
+                actions: vec![r#"{"kind":"tag","name":"x"}"#.into()],
+                input: None,
+                live: None,
+            };
+            let (_, actions) = store.record_and_claim(id, 0, decision).await.unwrap();
+            claimed.extend(actions);
+        }
+        assert_eq!(claimed.len(), 20, "{name}");
+        let settles = claimed.iter().enumerate().map(|(i, a)| {
+            let store = store.clone();
+            // The fifth's claim was taken over: its token is an old one.
+            let fence = if i == 4 { a.fence - 1 } else { a.fence };
+            let (id, settled) = (a.id, Settled::Sent);
+            async move {
+                store
+                    .settle_actions(vec![Settlement { id, fence, settled }])
+                    .await
+            }
+        });
+        for result in futures::future::join_all(settles).await {
+            result.unwrap();
+        }
+        let rows = store.actions(None).await.unwrap();
+        let states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
+        let mut expected = vec!["sent"; 20];
+        expected[4] = "sending";
+        assert_eq!(states, expected, "{name}");
+    }
+}
+
 /// Actions claimed with their decision are `sending` from that commit: a crash before their
 /// send leaves them uncertain, to be checked at Intercom before they are posted.
 #[tokio::test]
