@@ -419,23 +419,27 @@ mod tests {
         }
     }
 
-    /// A store holding one decision with `actions` (JSON) for conversation 7.
-    async fn store_with(dir: &std::path::Path, actions: &[&str]) -> Store {
-        let store = Store::open(dir).unwrap();
-        let Accepted::New(id) = store
+    /// Notification `id` of conversation 7, accepted and claimed.
+    async fn claimed_event(store: &Store, id: &str, topic: &str) -> crate::store::StoredEvent {
+        let accepted = store
             .accept(NewEvent {
                 app_id: "app".into(),
-                notification_id: "n1".into(),
-                topic: "conversation.user.created".into(),
+                notification_id: id.into(),
+                topic: topic.into(),
                 conversation_id: Some("7".into()),
                 payload: b"{}".to_vec(),
             })
             .await
-            .unwrap()
-        else {
-            panic!("a new event")
-        };
-        let claimed = store.claim_next().await.unwrap().unwrap();
+            .unwrap();
+        assert!(matches!(accepted, Accepted::New(_)), "a new event");
+        store.claim_next().await.unwrap().unwrap()
+    }
+
+    /// A store holding one decision with `actions` (JSON) for conversation 7.
+    async fn store_with(dir: &std::path::Path, actions: &[&str]) -> Store {
+        let store = Store::open(dir).unwrap();
+        let claimed = claimed_event(&store, "n1", "conversation.user.created").await;
+        let id = claimed.id;
         store
             .record_decision(
                 id,
@@ -591,23 +595,10 @@ mod tests {
     /// A decision for conversation 7 with a reply and a note, recorded by the worker's
     /// path: its actions come back claimed and marked.
     async fn recorded_and_claimed(store: &Store, notification: &str) -> Vec<StoredAction> {
-        let Accepted::New(id) = store
-            .accept(NewEvent {
-                app_id: "app".into(),
-                notification_id: notification.into(),
-                topic: "conversation.user.replied".into(),
-                conversation_id: Some("7".into()),
-                payload: b"{}".to_vec(),
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("a new event")
-        };
-        let event = store.claim_next().await.unwrap().unwrap();
+        let event = claimed_event(store, notification, "conversation.user.replied").await;
         let (_, claimed) = store
             .record_and_claim(
-                id,
+                event.id,
                 event.fence,
                 NewDecision {
                     conversation_id: Some("7".into()),

@@ -300,10 +300,7 @@ async fn concurrent_settlements_each_hold_to_their_own_claim() {
         for i in 0..20 {
             let id = new_event_id(
                 store
-                    .accept(NewEvent {
-                        conversation_id: Some(format!("c{i}")),
-                        ..event(&format!("n{i}"))
-                    })
+                    .accept(event_on(&format!("n{i}"), &format!("c{i}")))
                     .await
                     .unwrap(),
             );
@@ -784,8 +781,27 @@ async fn live_results_are_written_with_their_event_and_read_back() {
     );
 }
 
-/// A conversation's events are claimed in order, one at a time; other conversations' events
-/// are claimed meanwhile; an event given up on frees the next.
+/// A notification of `conversation`.
+fn event_on(id: &str, conversation: &str) -> NewEvent {
+    NewEvent {
+        conversation_id: Some(conversation.into()),
+        ..event(id)
+    }
+}
+
+/// A decision that acts on nothing in `conversation`.
+fn ignore(conversation: &str) -> NewDecision {
+    NewDecision {
+        conversation_id: Some(conversation.into()),
+        trigger_key: None,
+        outcome: "ignore".into(),
+        record: "{}".into(),
+        actions: Vec::new(),
+        input: None,
+        live: None,
+    }
+}
+
 /// A stored decision's commit claims the next event as `claim_next` would: its own
 /// conversation's next one once it is done, in order; a lost claim records nothing and
 /// claims nothing.
@@ -794,22 +810,9 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
-        let on = |id: &str, conversation: &str| NewEvent {
-            conversation_id: Some(conversation.into()),
-            ..event(id)
-        };
         for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B")] {
-            store.accept(on(id, conversation)).await.unwrap();
+            store.accept(event_on(id, conversation)).await.unwrap();
         }
-        let ignore = |conversation: &str| NewDecision {
-            conversation_id: Some(conversation.into()),
-            trigger_key: None,
-            outcome: "ignore".into(),
-            record: "{}".into(),
-            actions: Vec::new(),
-            input: None,
-            live: None,
-        };
         let a1 = store.claim_next().await.unwrap().expect("a1");
         let (recorded, _, next) = store
             .record_and_continue(a1.id, a1.fence, ignore("A"))
@@ -833,7 +836,7 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
             "{name}: a2 is claimed, b1 is left"
         );
         // A lost claim: nothing written, nothing claimed.
-        store.accept(on("c1", "C")).await.unwrap();
+        store.accept(event_on("c1", "C")).await.unwrap();
         let stale = a2.fence - 1;
         assert_eq!(
             store
@@ -856,17 +859,15 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
     }
 }
 
+/// A conversation's events are claimed in order, one at a time; other conversations' events
+/// are claimed meanwhile; an event given up on frees the next.
 #[tokio::test]
 async fn claims_keep_each_conversation_in_order() {
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
-        let on = |id: &str, conversation: &str| NewEvent {
-            conversation_id: Some(conversation.into()),
-            ..event(id)
-        };
         for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B"), ("a3", "A")] {
-            store.accept(on(id, conversation)).await.unwrap();
+            store.accept(event_on(id, conversation)).await.unwrap();
         }
         let claim = || async { store.claim_next().await.unwrap().map(|e| e.notification_id) };
         let a1 = store.claim_next().await.unwrap().expect("a1");
@@ -877,15 +878,7 @@ async fn claims_keep_each_conversation_in_order() {
             "{name}: another conversation meanwhile"
         );
         assert_eq!(claim().await, None, "{name}: a2 waits for a1");
-        let done = || NewDecision {
-            conversation_id: Some("A".into()),
-            trigger_key: None,
-            outcome: "ignore".into(),
-            record: "{}".into(),
-            actions: Vec::new(),
-            input: None,
-            live: None,
-        };
+        let done = || ignore("A");
         let states = store.inbox_states().await.unwrap();
         assert!(
             states.contains(&("processing".to_owned(), 2)),
