@@ -153,7 +153,13 @@ pub(super) const MARK_SENDING: &str = "UPDATE outbox o SET state = 'sending', at
        AND o.lease_until > $3
      RETURNING o.id";
 
-// The two statements above take their rows as arrays, each read through a
+/// [`PgStore::release_actions`].
+pub(super) const RELEASE_ACTIONS: &str = "UPDATE outbox o SET lease_until = 0
+     FROM UNNEST((SELECT $1::bigint[]), (SELECT $2::bigint[])) AS v(id, fence)
+     WHERE o.id = ANY((SELECT $1::bigint[])::bigint[]) AND o.id = v.id AND o.fence = v.fence
+       AND o.state = 'pending'";
+
+// The statements above take their rows as arrays, each read through a
 // sub-select, and find them by `id = ANY(...)`. Seen directly, an array's length makes every
 // call's own plan look cheaper than the plan made once for any length, so the server planned
 // each call again, which cost more than running it. Behind a sub-select the length is
@@ -859,11 +865,7 @@ impl PgStore {
         let (ids, fences): (Vec<i64>, Vec<i64>) = claims.into_iter().unzip();
         self.client()
             .await?
-            .cached_exec(
-                "UPDATE outbox o SET lease_until = 0 FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, fence)
-                 WHERE o.id = v.id AND o.fence = v.fence AND o.state = 'pending'",
-                &[&ids, &fences],
-            )
+            .cached_exec(RELEASE_ACTIONS, &[&ids, &fences])
             .await?;
         Ok(())
     }
@@ -1603,7 +1605,7 @@ async fn empty_finished_events(
 
 #[cfg(test)]
 mod tests {
-    use super::{CLAIM_EVENT, CLAIM_OUTBOX, MARK_SENDING, PgStore, SETTLE, mask_url};
+    use super::{CLAIM_EVENT, CLAIM_OUTBOX, MARK_SENDING, PgStore, RELEASE_ACTIONS, SETTLE, mask_url};
     use crate::store::tests::TestDatabase;
 
     /// Each row of a simple query's answer, its columns joined by spaces.
@@ -1813,7 +1815,7 @@ mod tests {
     /// once (the server does not plan every call again), and that plan, made while the outbox
     /// was empty, still probes the index once the outbox holds 20,000 rows.
     #[tokio::test]
-    async fn marks_and_settlements_are_planned_once_and_stay_index_probes() {
+    async fn marks_releases_and_settlements_are_planned_once_and_stay_index_probes() {
         let db = TestDatabase::create().await;
         PgStore::connect(db.url()).await.unwrap();
         let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
@@ -1822,6 +1824,7 @@ mod tests {
         tokio::spawn(connection);
         let statements = [
             ("mark", MARK_SENDING.to_owned(), "'{1,2}', '{1,1}', 5"),
+            ("release", RELEASE_ACTIONS.to_owned(), "'{1,2}', '{1,1}'"),
             (
                 "settle",
                 SETTLE.clone(),
