@@ -190,17 +190,13 @@ impl Executor {
         rows: Vec<StoredAction>,
         deadline: tokio::time::Instant,
     ) -> Result<(), store::Error> {
-        let claims: Vec<(i64, i64)> = rows
-            .iter()
-            .filter(|r| !r.marked)
-            .map(|r| (r.id, r.fence))
-            .collect();
-        let mut marked = if claims.is_empty() {
-            Vec::new()
-        } else {
-            self.store.mark_sending(claims).await?
-        };
-        marked.extend(rows.iter().filter(|r| r.marked).map(|r| r.id));
+        let (came_marked, to_mark): (Vec<&StoredAction>, Vec<&StoredAction>) =
+            rows.iter().partition(|r| r.marked);
+        let mut marked: Vec<i64> = came_marked.iter().map(|r| r.id).collect();
+        if !to_mark.is_empty() {
+            let claims = to_mark.iter().map(|r| (r.id, r.fence)).collect();
+            marked.extend(self.store.mark_sending(claims).await?);
+        }
         let mut settlements = Vec::with_capacity(rows.len());
         let mut stopped = false;
         for row in rows {

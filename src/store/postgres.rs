@@ -267,12 +267,21 @@ async fn accept_loop(pool: Pool, shown: Arc<str>, mut jobs: tokio::sync::mpsc::R
                 }
             }
             Err(error) => {
-                let message = error.to_string();
+                let message = shared_message(error);
                 for job in batch.drain(..) {
                     let _ = job.done.send(Err(Error::Postgres(message.clone())));
                 }
             }
         }
+    }
+}
+
+/// The text of a failed group write, for each of its callers to wrap in
+/// [`Error::Postgres`] again.
+fn shared_message(error: Error) -> String {
+    match error {
+        Error::Postgres(message) => message,
+        other => other.to_string(),
     }
 }
 
@@ -394,10 +403,7 @@ impl<T> Grouped<T> {
                 let (rows, answers): (Vec<Vec<T>>, Vec<_>) = waiting.into_iter().unzip();
                 let result = write(rows.into_iter().flatten().collect())
                     .await
-                    .map_err(|e| match e {
-                        Error::Postgres(message) => message,
-                        other => other.to_string(),
-                    });
+                    .map_err(shared_message);
                 for answer in answers {
                     let _ = answer.send(result.clone());
                 }
@@ -637,12 +643,11 @@ impl PgStore {
     }
 
     pub(super) async fn claim_next(&self) -> Result<Option<StoredEvent>> {
-        let client = self.client().await?;
-        let now = self.leases.now_ms();
-        let owner = self.leases.owner.to_string();
-        let until = now + self.leases.event_ms;
-        let row = client.cached_opt(CLAIM_EVENT, &[&owner, &until, &now]).await?;
-        Ok(row.as_ref().map(stored_event))
+        let (sql, params) = self.claim_params();
+        let mut claim = Batch::default();
+        claim.push(sql, params);
+        let rows = claim.run_between(&self.client().await?, None, None).await?;
+        Ok(rows.first().and_then(|rows| rows.first()).map(stored_event))
     }
 
     /// [`CLAIM_EVENT`] with its parameters, as of now.
@@ -1657,10 +1662,6 @@ mod tests {
         total
     }
 
-    /// A backlog that arrives after the statistics were gathered (they say nothing is open)
-    /// is claimed from its head: each claim touches a few pages, not every open row once per
-    /// open row. The head holds a conversation of 50 events, its first in another replica's
-    /// hands; 5,000 other conversations wait behind it.
     /// The decision is written with its `BEGIN` and `COMMIT` in the same round trips as its
     /// statements. One that fails midway (PostgreSQL's text takes no NUL) writes nothing,
     /// leaves the event claimed, and leaves no pooled connection inside a transaction: the
@@ -1769,6 +1770,10 @@ mod tests {
         assert!(rows.iter().map(|(_, n)| n).sum::<i64>() <= 2, "{rows:?}");
     }
 
+    /// A backlog that arrives after the statistics were gathered (they say nothing is open)
+    /// is claimed from its head: each claim touches a few pages, not every open row once per
+    /// open row. The head holds a conversation of 50 events, its first in another replica's
+    /// hands; 5,000 other conversations wait behind it.
     #[tokio::test]
     async fn claims_stay_cheap_when_a_backlog_arrives_after_the_statistics() {
         let db = TestDatabase::create().await;
