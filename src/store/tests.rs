@@ -339,6 +339,19 @@ async fn concurrent_settlements_each_hold_to_their_own_claim() {
     }
 }
 
+/// A `reply` decision in `conversation` with two actions (an empty one, then a tag).
+fn reply_and_tag(conversation: &str) -> NewDecision {
+    NewDecision {
+        conversation_id: Some(conversation.into()),
+        trigger_key: None,
+        outcome: "reply".into(),
+        record: "{}".into(),
+        actions: vec!["{}".into(), "{\"kind\":\"tag\"}".into()],
+        input: None,
+        live: None,
+    }
+}
+
 /// Actions claimed with their decision are `sending` from that commit: a crash before their
 /// send leaves them uncertain, to be checked at Intercom before they are posted.
 #[tokio::test]
@@ -348,16 +361,7 @@ async fn actions_claimed_with_their_decision_are_uncertain_after_a_crash() {
         {
             let store = backend.open().await;
             let a = new_event_id(store.accept(event("n1")).await.unwrap());
-            let decision = NewDecision {
-                conversation_id: Some("c1".into()),
-                trigger_key: None,
-                outcome: "reply".into(),
-                record: "{}".into(),
-                actions: vec!["{}".into(), "{\"kind\":\"tag\"}".into()],
-                input: None,
-                live: None,
-            };
-            let (_, claimed) = store.record_and_claim(a, 0, decision).await.unwrap();
+            let (_, claimed) = store.record_and_claim(a, 0, reply_and_tag("c1")).await.unwrap();
             assert_eq!(claimed.len(), 2, "{name}");
             // dropped before the sends: a crash
         }
@@ -378,22 +382,7 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
         let name = backend.name();
         let store = backend.open().await;
         let a = new_event_id(store.accept(event("n1")).await.unwrap());
-        store
-            .record_decision(
-                a,
-                0,
-                NewDecision {
-                    conversation_id: Some("c1".into()),
-                    trigger_key: None,
-                    outcome: "reply".into(),
-                    record: "{}".into(),
-                    actions: vec!["{}".into(), "{\"kind\":\"tag\"}".into()],
-                    input: None,
-                    live: None,
-                },
-            )
-            .await
-            .unwrap();
+        store.record_decision(a, 0, reply_and_tag("c1")).await.unwrap();
         let due = store.due_actions(10).await.unwrap();
         assert_eq!(due.len(), 2, "{name}");
         assert!(
