@@ -211,23 +211,19 @@ pub(super) const CLAIM_EVENT: &str =
        ORDER BY i.id LIMIT 1 FOR UPDATE SKIP LOCKED)
      RETURNING id, app_id, notification_id, topic, payload, attempts, fence";
 
-/// [`PgStore::due_actions`]: SQLite's claim with PostgreSQL's placeholders, the check for a
-/// held conversation kept a subplan as in [`CLAIM_EVENT`], and rows another claimer holds
-/// skipped rather than waited for. Built once.
-pub(super) static CLAIM_OUTBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let sql = super::sqlite::CLAIM_ACTIONS
-        .replace("?1", "$1")
-        .replace("?2", "$2")
-        .replace("?3", "$3")
-        .replace("?4", "$4")
-        .replace("AND e.lease_until >= $3)", "AND e.lease_until >= $3 OFFSET 0)")
-        .replace(
-            "ORDER BY o.id LIMIT $4)",
-            "ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
-        );
-    assert!(sql.contains("OFFSET 0") && sql.contains("SKIP LOCKED"));
-    sql
-});
+/// [`PgStore::due_actions`]: SQLite's claim (`sqlite::CLAIM_ACTIONS`) with PostgreSQL's
+/// placeholders, the check for a held conversation kept a subplan as in [`CLAIM_EVENT`], and
+/// rows another claimer holds skipped rather than waited for.
+pub(super) const CLAIM_OUTBOX: &str =
+    "UPDATE outbox SET lease_owner = $1, lease_until = $2, fence = fence + 1,
+       uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, state = 'pending'
+     WHERE id IN (SELECT o.id FROM outbox o
+       WHERE o.state IN ('pending', 'sending') AND (o.state = 'sending' OR o.next_attempt_at <= $3) AND o.lease_until < $3
+         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id
+                         AND e.state IN ('pending', 'sending') AND e.lease_until >= $3 OFFSET 0)
+       ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)
+     RETURNING id, event_id, conversation_id, action, attempts, uncertain, created_at,
+       (SELECT app_id FROM inbox WHERE inbox.id = outbox.event_id), fence";
 
 /// [`PgStore::accept`]: the events waiting in the queue, inserted in one statement and one
 /// commit, in the order they came (which is the order of their ids). Sub-selects keep the
@@ -833,7 +829,7 @@ impl PgStore {
         let owner = self.leases.owner.to_string();
         let (until, limit) = (now + self.leases.action_ms, limit as i64);
         let mut rows: Vec<StoredAction> = client
-            .cached(&CLAIM_OUTBOX, &[&owner, &until, &now, &limit])
+            .cached(CLAIM_OUTBOX, &[&owner, &until, &now, &limit])
             .await?
             .iter()
             .map(|r| StoredAction {
@@ -1613,6 +1609,21 @@ mod tests {
     use super::{CLAIM_EVENT, CLAIM_OUTBOX, MARK_SENDING, PgStore, RELEASE_ACTIONS, SETTLE, mask_url};
     use crate::store::tests::TestDatabase;
 
+    /// PostgreSQL's outbox claim is SQLite's with only its placeholders, the subplan fence and
+    /// `SKIP LOCKED` added: the two claims cannot drift apart.
+    #[test]
+    fn the_outbox_claim_is_sqlite_s_plus_skip_locked() {
+        let mut sql = CLAIM_OUTBOX
+            .replace(" OFFSET 0)", ")")
+            .replace(" FOR UPDATE SKIP LOCKED)", ")");
+        for n in 1..=4 {
+            sql = sql.replace(&format!("${n}"), &format!("?{n}"));
+        }
+        assert_eq!(sql, crate::store::sqlite::CLAIM_ACTIONS);
+        assert_eq!(CLAIM_OUTBOX.matches("SKIP LOCKED").count(), 1);
+        assert_eq!(CLAIM_OUTBOX.matches("OFFSET 0").count(), 1);
+    }
+
     /// Each row of a simple query's answer, its columns joined by spaces.
     fn text_rows(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<String> {
         messages
@@ -1807,7 +1818,7 @@ mod tests {
         let event = buffers_touched(&mut client, CLAIM_EVENT, &format!("'me', {}, {now}", now + 1)).await;
         let actions = buffers_touched(
             &mut client,
-            &CLAIM_OUTBOX,
+            CLAIM_OUTBOX,
             &format!("'me', {}, {now}, 16", now + 1),
         )
         .await;

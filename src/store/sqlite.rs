@@ -15,8 +15,8 @@ const MAX_BATCH: usize = 512;
 
 /// Claims due actions for `?1` until `?2` (unix ms) at `?3`, at most `?4`: pending ones whose
 /// time has come and `sending` ones whose sender's lease ran out (then uncertain), none of a
-/// conversation another claim holds. Shared with PostgreSQL, which adds `SKIP LOCKED` and
-/// keeps the held check a subplan (`postgres::CLAIM_OUTBOX`).
+/// conversation another claim holds. PostgreSQL's (`postgres::CLAIM_OUTBOX`) is the same
+/// statement with `SKIP LOCKED` and the held check kept a subplan.
 pub(super) const CLAIM_ACTIONS: &str =
     "UPDATE outbox SET lease_owner = ?1, lease_until = ?2, fence = fence + 1,
        uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, state = 'pending'
