@@ -341,12 +341,21 @@ async fn concurrent_settlements_each_hold_to_their_own_claim() {
 
 /// A `reply` decision in `conversation` with two actions (an empty one, then a tag).
 fn reply_and_tag(conversation: &str) -> NewDecision {
+    decision_in(
+        conversation,
+        "reply",
+        vec!["{}".into(), "{\"kind\":\"tag\"}".into()],
+    )
+}
+
+/// A decision with `outcome` and `actions` in `conversation`, triggered by nothing.
+fn decision_in(conversation: &str, outcome: &str, actions: Vec<String>) -> NewDecision {
     NewDecision {
         conversation_id: Some(conversation.into()),
         trigger_key: None,
-        outcome: "reply".into(),
+        outcome: outcome.into(),
         record: "{}".into(),
-        actions: vec!["{}".into(), "{\"kind\":\"tag\"}".into()],
+        actions,
         input: None,
         live: None,
     }
@@ -780,15 +789,7 @@ fn event_on(id: &str, conversation: &str) -> NewEvent {
 
 /// A decision that acts on nothing in `conversation`.
 fn ignore(conversation: &str) -> NewDecision {
-    NewDecision {
-        conversation_id: Some(conversation.into()),
-        trigger_key: None,
-        outcome: "ignore".into(),
-        record: "{}".into(),
-        actions: Vec::new(),
-        input: None,
-        live: None,
-    }
+    decision_in(conversation, "ignore", Vec::new())
 }
 
 /// A stored decision's commit claims the next event as `claim_next` would: its own
