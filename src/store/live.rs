@@ -3,7 +3,7 @@
 //! the rules that compute them are in [`crate::outcomes`].
 
 use super::Result;
-use super::sqlite::SqliteStore;
+use super::sqlite::{Cached, SqliteStore};
 use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
 use rusqlite::{OptionalExtension, Row, params};
 use std::collections::BTreeSet;
@@ -221,14 +221,10 @@ fn scan_hint(
 }
 
 /// Applies `write` inside the transaction that records `event_id`.
-pub(super) fn apply(
-    tx: &rusqlite::Transaction<'_>,
-    event_id: i64,
-    write: &LiveWrite,
-) -> rusqlite::Result<()> {
+pub(super) fn apply(tx: &rusqlite::Connection, event_id: i64, write: &LiveWrite) -> rusqlite::Result<()> {
     let (app, conversation) = (&write.app_id, &write.conversation_id);
     if let Some(l) = &write.live {
-        tx.execute(
+        tx.exec_cached(
             &format!(
                 "INSERT OR REPLACE INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
@@ -250,7 +246,7 @@ pub(super) fn apply(
         )?;
     }
     if let Some(t) = &write.touch {
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR IGNORE INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![event_id, app, conversation, t.kind.as_str(), t.mode, t.intent, t.reason, t.at, t.quiet_until, t.draft],
@@ -259,26 +255,26 @@ pub(super) fn apply(
     for c in &write.changes {
         let touch = if c.event_id > 0 { c.event_id } else { event_id };
         if let Some((outcome, at, by)) = &c.outcome {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE touches SET outcome = ?2, settled_at = ?3, settled_by = ?4 WHERE event_id = ?1",
                 params![touch, outcome.as_str(), at, by],
             )?;
         }
         if let Some(quiet) = c.quiet_until {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE touches SET quiet_until = ?2 WHERE event_id = ?1",
                 params![touch, quiet],
             )?;
         }
         if let Some((used, distance)) = c.draft_use {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE touches SET draft_use = ?2, draft_edit = ?3 WHERE event_id = ?1",
                 params![touch, used.as_str(), distance],
             )?;
         }
     }
     for part in &write.counted_parts {
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR IGNORE INTO counted_parts (app_id, conversation_id, part_id) VALUES (?1, ?2, ?3)",
             params![app, conversation, part],
         )?;
@@ -293,7 +289,7 @@ pub(super) fn live_before(
     conversation_id: &str,
 ) -> rusqlite::Result<LiveBefore> {
     let live = conn
-        .query_row(
+        .row_cached(
             &format!("SELECT {LIVE_COLUMNS} FROM live WHERE app_id = ?1 AND conversation_id = ?2"),
             params![app_id, conversation_id],
             |r| live_row(r, 0),
@@ -335,7 +331,7 @@ impl SqliteStore {
     /// The sweep: every pending touch whose quiet period ended by `now` (unix s) becomes
     /// `assumed`, in one transaction; returns how many.
     pub async fn sweep_quiet(&self, now: i64) -> Result<usize> {
-        self.with_conn(move |conn| {
+        self.write(move |conn| {
             Ok(conn.execute(
                 "UPDATE touches SET outcome = 'assumed', settled_at = quiet_until, settled_by = 'quiet'
                  WHERE outcome IS NULL AND quiet_until IS NOT NULL AND quiet_until <= ?1",
@@ -347,7 +343,7 @@ impl SqliteStore {
 
     /// The touches made in [since, until) (unix s).
     pub async fn touch_facts(&self, since: i64, until: i64) -> Result<Vec<TouchFact>> {
-        self.with_conn(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT app_id, conversation_id, kind, mode, intent, at, outcome, draft_use, draft_edit FROM touches {}
                  WHERE at >= ?1 AND at < ?2",
@@ -375,7 +371,7 @@ impl SqliteStore {
 
     /// The conversations whose first decided customer message is in [since, until) (unix s).
     pub async fn conversation_facts(&self, since: i64, until: i64) -> Result<Vec<ConversationFact>> {
-        self.with_conn(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT app_id, conversation_id, {LIVE_COLUMNS} FROM live {} WHERE started_at >= ?1 AND started_at < ?2",
                 scan_hint(conn, "live", "started_at", since, until)?
@@ -396,7 +392,7 @@ impl SqliteStore {
 
     /// Touches by kind and outcome (`pending` while unsettled), for `/metrics`.
     pub async fn outcome_counts(&self) -> Result<Vec<(String, String, i64)>> {
-        self.with_conn(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT kind, COALESCE(outcome, 'pending'), COUNT(*) FROM touches GROUP BY 1, 2 ORDER BY 1, 2",
             )?;
@@ -416,7 +412,7 @@ impl SqliteStore {
         reason: Option<String>,
         limit: usize,
     ) -> Result<Vec<DecisionLine>> {
-        self.with_conn(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.event_id, i.app_id, d.conversation_id, d.created_at, d.outcome,
                         json_extract(d.record, '$.reason'), json_extract(d.record, '$.triage.intent'),
@@ -451,7 +447,7 @@ impl SqliteStore {
 
     /// The conversation as the latest decision on it saw it (JSON), while retention keeps it.
     pub async fn latest_input(&self, conversation_id: String) -> Result<Option<String>> {
-        self.with_conn(move |conn| {
+        self.read(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
@@ -466,7 +462,7 @@ impl SqliteStore {
 
     /// The touches of a conversation with their outcomes, for the dashboard.
     pub async fn touches_of(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
-        self.with_conn(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
                  WHERE conversation_id = ?1 ORDER BY event_id",
