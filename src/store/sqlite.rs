@@ -265,14 +265,10 @@ impl SqliteStore {
 
     /// Claims the next event (see [`Store::claim_next`]).
     pub async fn claim_next(&self) -> Result<Option<StoredEvent>> {
-        let claim = self.event_claim();
-        self.write(move |conn| Ok(claim_event(conn, &claim)?)).await
-    }
-
-    /// The owner, lease end and time of an event claim made now.
-    fn event_claim(&self) -> (String, i64, i64) {
+        let (owner, lease) = (self.leases.owner.to_string(), self.leases.event_ms);
         let now = self.leases.now_ms();
-        (self.leases.owner.to_string(), now + self.leases.event_ms, now)
+        self.write(move |conn| Ok(claim_event(conn, &owner, now + lease, now)?))
+            .await
     }
 
     /// Records the decision and its actions, and closes the event, in one transaction.
@@ -695,10 +691,14 @@ impl SqliteStore {
     }
 }
 
-/// Claims the oldest open event that no earlier open event of its conversation holds back,
-/// for `claim` (owner, lease end, now).
-fn claim_event(conn: &Connection, claim: &(String, i64, i64)) -> rusqlite::Result<Option<StoredEvent>> {
-    let (owner, until, now) = claim;
+/// Claims for `owner` until `until` (unix ms) the oldest open event that no earlier open event
+/// of its conversation holds back, as of `now`.
+fn claim_event(
+    conn: &Connection,
+    owner: &str,
+    until: i64,
+    now: i64,
+) -> rusqlite::Result<Option<StoredEvent>> {
     conn.row_cached(
         "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, fence = fence + 1
          WHERE id = (SELECT i.id FROM inbox i
