@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -132,7 +131,7 @@ impl App {
         let pipeline = Arc::new(pipeline);
         info!(articles = pipeline.knowledge().article_count(), passages = pipeline.knowledge().passage_count(), knowledge_version = pipeline.knowledge().version(), mode = %config.policy.mode, dry_run = config.intercom.dry_run, workspaces = config.workspaces.len(), "pipeline loaded");
         let metrics = Arc::new(Metrics::new());
-        let wake = Arc::new(Notify::new());
+        let arrivals = Arc::new(crate::store::Arrivals::default());
         let ready = Arc::new(AtomicBool::new(false));
         let cancel = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -143,7 +142,7 @@ impl App {
             store: store.clone(),
             secrets: Arc::new(secrets),
             metrics: Arc::clone(&metrics),
-            wake: Arc::clone(&wake),
+            arrivals: Arc::clone(&arrivals),
             ready: Arc::clone(&ready),
             admin_token: config.secrets.admin_token.clone().map(Arc::new),
             body: BodyLimits {
@@ -189,7 +188,7 @@ impl App {
             helpdesks,
             clock: Arc::clone(&clock),
             metrics: Arc::clone(&metrics),
-            wake,
+            arrivals,
             poll_interval,
             max_event_attempts: config.worker.max_event_attempts,
             knowledge_sources: config.knowledge_sources(),
@@ -198,13 +197,14 @@ impl App {
             quiet_seconds: config.outcomes.quiet_seconds(),
             concurrency: config.worker.decision_concurrency,
         };
-        let outbox = tokio::spawn(crate::pipeline::worker::run_outbox(
+        let background = crate::pipeline::worker::background();
+        let outbox = background.spawn(crate::pipeline::worker::run_outbox(
             executor,
             handed,
             poll_interval,
             cancel.clone(),
         ));
-        let worker = tokio::spawn(worker.run(cancel.clone()));
+        let worker = background.spawn(worker.run(cancel.clone()));
         tokio::spawn(sweep_periodically(
             store.clone(),
             Arc::clone(&clock),

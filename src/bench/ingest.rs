@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Benchmark settings.
@@ -239,7 +238,7 @@ async fn serve_webhook(store: Store) -> anyhow::Result<SocketAddr> {
         store,
         secrets: Arc::new(webhook::ClientSecrets::single(SecretString::from(SECRET))),
         metrics: Arc::new(Metrics::new()),
-        wake: Arc::new(Notify::new()),
+        arrivals: Arc::default(),
         ready: Arc::new(AtomicBool::new(true)),
         admin_token: None,
         body: webhook::BodyLimits {

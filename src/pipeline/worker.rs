@@ -14,7 +14,7 @@ use crate::helpcenter;
 use crate::intercom::{Helpdesks, notification};
 use crate::knowledge::read_articles;
 use crate::metrics::Metrics;
-use crate::store::{NewDecision, Recorded, Store, StoredAction, StoredEvent};
+use crate::store::{Arrivals, NewDecision, Recorded, Store, StoredAction, StoredEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,8 +69,8 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Woken by the webhook after each accepted event.
-    pub wake: Arc<Notify>,
+    /// The events this process's webhook accepted, to claim by id.
+    pub arrivals: Arc<Arrivals>,
     /// Poll interval when not woken.
     pub poll_interval: Duration,
     /// Attempts before an event is marked failed.
@@ -102,14 +102,33 @@ impl Worker {
             let (worker, cancel) = (Arc::clone(&this), cancel.clone());
             in_hand.spawn(async move { worker.process(event, &cancel).await }.instrument(span));
         };
+        // Whether to search the inbox for open events: at start (what a crash or another
+        // replica left), at each poll (events given up on for now, other replicas' events
+        // whose replica is gone, arrivals past the list's bound); between them, this
+        // process's own arrivals are claimed by id, and each decision claims the event of
+        // its conversation that it frees.
+        let mut search = true;
+        // A steady tick, not a sleep restarted by every arrival, so that a stream of them
+        // does not put the search off.
+        let mut poll = tokio::time::interval(this.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if cancel.is_cancelled() {
                 break;
             }
+            search |= this.arrivals.take_overflow();
             while in_hand.len() < this.concurrency.max(1) {
-                match this.store.claim_next().await {
+                let arrival = this.arrivals.pop();
+                let claimed = match arrival {
+                    Some(id) => this.store.claim_arrived(id).await,
+                    None if search => this.store.claim_next().await,
+                    None => break,
+                };
+                match claimed {
                     Ok(Some(event)) => spawn(&mut in_hand, event),
-                    Ok(None) => break,
+                    // An arrival another took, or one that waits for its conversation's turn.
+                    Ok(None) if arrival.is_some() => {}
+                    Ok(None) => search = false,
                     Err(error) => {
                         error!(%error, "claiming an event failed");
                         break;
@@ -118,8 +137,8 @@ impl Worker {
             }
             tokio::select! {
                 () = cancel.cancelled() => break,
-                () = this.wake.notified() => {}
-                () = tokio::time::sleep(this.poll_interval) => {}
+                () = this.arrivals.notified() => {}
+                _ = poll.tick() => search = true,
                 Some(done) = in_hand.join_next(), if !in_hand.is_empty() => match done {
                     Ok(Some(next)) => spawn(&mut in_hand, next),
                     Ok(None) => {}
@@ -398,9 +417,23 @@ impl Worker {
                 .await?;
             (recorded, claimed, None)
         } else {
-            self.store
-                .record_and_continue(event.id, event.fence, decision)
-                .await?
+            // The next of this conversation first, else the next arrival; an arrival not
+            // taken goes back to the front of the list.
+            let hint = self.arrivals.pop();
+            let result = self
+                .store
+                .record_and_continue(event.id, event.fence, decision, hint)
+                .await;
+            if let Some(id) = hint {
+                // Tried (claimed, or found not claimable) only when the decision was stored
+                // and its conversation had no next event.
+                let tried = matches!(&result, Ok((Recorded::Stored, _, next))
+                    if next.as_ref().is_none_or(|e| e.id == id));
+                if !tried {
+                    self.arrivals.put_back(id);
+                }
+            }
+            result?
         };
         if recorded == Recorded::Stored && had_actions {
             self.outbox.hand_over(claimed, claimed_at);
@@ -455,6 +488,49 @@ impl Handover {
         if actions.is_empty() || self.claimed.send(Claimed { actions, at }).is_err() {
             self.wake.notify_one();
         }
+    }
+}
+
+/// The runtime the worker and the outbox run on, beside the one that serves webhooks: its
+/// own threads (`frontdesk-decide`, one per core), at a lower priority ([`DECIDE_NICE`]).
+/// A decision's steps (classify, retrieve, draft) run for a millisecond or more without
+/// yielding; on the serving runtime's threads the acknowledgements waiting for a thread
+/// queued behind them. On threads of their own, the kernel shares the cores between both,
+/// and when both want a core the webhook's thread gets it: an ack has Intercom's 5 s
+/// timeout behind it, a decision only its own latency. Built once per process and never
+/// dropped; where it cannot be built, the caller's runtime is used.
+pub fn background() -> tokio::runtime::Handle {
+    static RUNTIME: std::sync::LazyLock<Option<tokio::runtime::Runtime>> = std::sync::LazyLock::new(|| {
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("frontdesk-decide")
+            .on_thread_start(lower_priority)
+            .enable_all()
+            .build()
+            .inspect_err(
+                |error| warn!(%error, "no runtime of its own for the worker: it shares the server's"),
+            )
+            .ok()
+    });
+    RUNTIME
+        .as_ref()
+        .map_or_else(tokio::runtime::Handle::current, |runtime| {
+            runtime.handle().clone()
+        })
+}
+
+/// The nice value of the decision threads: under contention the kernel gives a thread at 0
+/// (the webhook's, the store's writer) about nine times the CPU of one at 10, and the
+/// decisions still get every cycle the acknowledgements leave.
+pub const DECIDE_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to [`DECIDE_NICE`] (Linux sets it per thread);
+/// where that fails, the thread keeps the process's.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), DECIDE_NICE) {
+        tracing::debug!(%error, "the decision thread keeps its priority");
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! The store knows rows and states; it does not know what an action means.
 
+mod arrivals;
 mod copy;
 mod live;
 mod postgres;
@@ -15,6 +16,7 @@ pub mod synthetic;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use arrivals::Arrivals;
 pub use postgres::{PgStore, mask_url};
 pub use scratch::ScratchDatabase;
 pub use sqlite::SqliteStore;
@@ -518,11 +520,18 @@ dispatch! {
     /// Otherwise none is returned and the outbox claims them in turn, after the
     /// conversation's earlier actions.
     fn record_and_claim(&self, event_id: i64, fence: i64, decision: NewDecision) -> (Recorded, Vec<StoredAction>);
+    /// Claims the event `event_id` (one this process accepted) when it is open and no
+    /// earlier open event of its conversation holds it back, as [`Store::claim_next`] would
+    /// have; otherwise none (it is another's, decided, or waits its turn: the decision that
+    /// frees it claims it, see [`Store::record_and_continue`]). An index probe, where
+    /// [`Store::claim_next`] searches the open events.
+    fn claim_arrived(&self, event_id: i64) -> Option<StoredEvent>;
     /// [`Store::record_and_claim`], and when the decision is stored the next event is
-    /// claimed as [`Store::claim_next`] would (PostgreSQL: before the same commit, so that
-    /// the worker's usual path runs no claim of its own). Its claim is the caller's to
-    /// decide or release.
-    fn record_and_continue(&self, event_id: i64, fence: i64, decision: NewDecision) -> (Recorded, Vec<StoredAction>, Option<StoredEvent>);
+    /// claimed: the next open event of the decided event's conversation, which this
+    /// decision frees, else the event `hint` as [`Store::claim_arrived`] would, else none
+    /// (PostgreSQL: before the same commit, so that the worker's usual path runs no claim of
+    /// its own). Its claim is the caller's to decide or release.
+    fn record_and_continue(&self, event_id: i64, fence: i64, decision: NewDecision, hint: Option<i64>) -> (Recorded, Vec<StoredAction>, Option<StoredEvent>);
     /// Stores finished events with their decisions in one transaction, as if each had been
     /// accepted and decided (imports, benchmarks); a notification already stored is skipped.
     /// Returns how many were stored.

@@ -271,6 +271,28 @@ impl SqliteStore {
             .await
     }
 
+    /// Claims an event this process accepted, by its id (see [`Store::claim_arrived`]).
+    pub async fn claim_arrived(&self, event_id: i64) -> Result<Option<StoredEvent>> {
+        self.claim_after(None, Some(event_id)).await
+    }
+
+    /// Claims the next event of `after`'s conversation, else the event `hint` (see
+    /// [`Store::record_and_continue`]).
+    async fn claim_after(&self, after: Option<i64>, hint: Option<i64>) -> Result<Option<StoredEvent>> {
+        let (owner, lease) = (self.leases.owner.to_string(), self.leases.event_ms);
+        let now = self.leases.now_ms();
+        self.write(move |conn| {
+            Ok(conn
+                .row_cached(
+                    CLAIM_AFTER,
+                    params![owner, now + lease, now, after, hint],
+                    stored_event,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
     /// Records the decision and its actions, and closes the event, in one transaction.
     pub async fn record_decision(
         &self,
@@ -302,10 +324,11 @@ impl SqliteStore {
         event_id: i64,
         fence: i64,
         decision: NewDecision,
+        hint: Option<i64>,
     ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
         let (recorded, actions) = self.record(event_id, fence, decision, true).await?;
         let next = match recorded {
-            Recorded::Stored => self.claim_next().await?,
+            Recorded::Stored => self.claim_after(Some(event_id), hint).await?,
             Recorded::AlreadyActedOn | Recorded::ClaimLost => None,
         };
         Ok((recorded, actions, next))
@@ -708,19 +731,39 @@ fn claim_event(
            ORDER BY i.id LIMIT 1)
          RETURNING id, app_id, notification_id, topic, payload, attempts, fence",
         params![owner, until, now],
-        |r| {
-            Ok(StoredEvent {
-                id: r.get(0)?,
-                app_id: r.get(1)?,
-                notification_id: r.get(2)?,
-                topic: r.get(3)?,
-                payload: r.get(4)?,
-                attempts: r.get(5)?,
-                fence: r.get(6)?,
-            })
-        },
+        stored_event,
     )
     .optional()
+}
+
+/// [`SqliteStore::claim_after`]: claims for `?1` until `?2` (unix ms), as of `?3`, the oldest
+/// open event of event `?4`'s conversation that nothing earlier holds back (`?4` was just
+/// decided), else event `?5` when it is open and nothing earlier of its conversation is.
+/// Both are found through an index, never by walking the open events.
+const CLAIM_AFTER: &str = "UPDATE inbox SET state = 'processing', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, fence = fence + 1
+     WHERE id = COALESCE(
+       (SELECT i.id FROM inbox d JOIN inbox i ON i.app_id = d.app_id AND i.conversation_id IS d.conversation_id AND i.id > d.id
+        WHERE d.id = ?4 AND i.state IN ('pending', 'processing') AND (i.state = 'pending' OR i.lease_until < ?3)
+          AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS i.conversation_id
+                          AND e.id < i.id AND e.state IN ('pending', 'processing'))
+        ORDER BY i.id LIMIT 1),
+       (SELECT i.id FROM inbox i
+        WHERE i.id = ?5 AND i.state IN ('pending', 'processing') AND (i.state = 'pending' OR i.lease_until < ?3)
+          AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.app_id = i.app_id AND e.conversation_id IS i.conversation_id
+                          AND e.id < i.id AND e.state IN ('pending', 'processing'))))
+     RETURNING id, app_id, notification_id, topic, payload, attempts, fence";
+
+/// An event's row, as the claims return it.
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        notification_id: r.get(2)?,
+        topic: r.get(3)?,
+        payload: r.get(4)?,
+        attempts: r.get(5)?,
+        fence: r.get(6)?,
+    })
 }
 
 /// The outbox rows, the input and the live-results changes of a decision whose row is

@@ -792,20 +792,24 @@ fn ignore(conversation: &str) -> NewDecision {
     decision_in(conversation, "ignore", Vec::new())
 }
 
-/// A stored decision's commit claims the next event as `claim_next` would: its own
-/// conversation's next one once it is done, in order; a lost claim records nothing and
+/// A stored decision's commit claims its conversation's next event, which it frees, before
+/// the hinted one; with no next event, the hinted one; a lost claim records nothing and
 /// claims nothing.
 #[tokio::test]
 async fn a_decision_s_commit_claims_the_next_event_in_order() {
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
-        for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B")] {
-            store.accept(event_on(id, conversation)).await.unwrap();
+        let mut ids = Vec::new();
+        for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B"), ("c1", "C")] {
+            ids.push(new_event_id(
+                store.accept(event_on(id, conversation)).await.unwrap(),
+            ));
         }
+        let (b1, c1) = (ids[2], ids[3]);
         let a1 = store.claim_next().await.unwrap().expect("a1");
         let (recorded, _, next) = store
-            .record_and_continue(a1.id, a1.fence, ignore("A"))
+            .record_and_continue(a1.id, a1.fence, ignore("A"), Some(b1))
             .await
             .unwrap();
         assert_eq!(recorded, Recorded::Stored, "{name}");
@@ -813,7 +817,28 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
         assert_eq!(
             (a2.notification_id.as_str(), a2.attempts),
             ("a2", 1),
-            "{name}: a1 done in the same commit"
+            "{name}: a1 done in the same commit frees a2, taken before the hint"
+        );
+        // A lost claim: nothing written, nothing claimed.
+        let stale = a2.fence - 1;
+        assert_eq!(
+            store
+                .record_and_continue(a2.id, stale, ignore("A"), Some(c1))
+                .await
+                .unwrap()
+                .0,
+            Recorded::ClaimLost,
+            "{name}"
+        );
+        let (_, _, next) = store
+            .record_and_continue(a2.id, a2.fence, ignore("A"), Some(c1))
+            .await
+            .unwrap();
+        let c1 = next.expect("the hinted event");
+        assert_eq!(
+            (c1.notification_id.as_str(), c1.attempts),
+            ("c1", 1),
+            "{name}: nothing more of A, so the hint; the lost claim left c1"
         );
         assert_eq!(
             store
@@ -823,28 +848,49 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
                 .map(|e| e.notification_id)
                 .as_deref(),
             Some("b1"),
-            "{name}: a2 is claimed, b1 is left"
-        );
-        // A lost claim: nothing written, nothing claimed.
-        store.accept(event_on("c1", "C")).await.unwrap();
-        let stale = a2.fence - 1;
-        assert_eq!(
-            store
-                .record_and_continue(a2.id, stale, ignore("A"))
-                .await
-                .unwrap()
-                .0,
-            Recorded::ClaimLost,
-            "{name}"
+            "{name}: the hint not taken is left for the search"
         );
         let (_, _, next) = store
-            .record_and_continue(a2.id, a2.fence, ignore("A"))
+            .record_and_continue(c1.id, c1.fence, ignore("C"), None)
             .await
             .unwrap();
+        assert!(next.is_none(), "{name}: no next event and no hint, no claim");
+    }
+}
+
+/// An arrival is claimed by its id only when it is open, unclaimed, and nothing earlier of
+/// its conversation is open; a claim whose lease ran out is taken over.
+#[tokio::test]
+async fn an_arrival_is_claimed_by_id_only_in_its_turn() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let mut ids = Vec::new();
+        for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B")] {
+            ids.push(new_event_id(
+                store.accept(event_on(id, conversation)).await.unwrap(),
+            ));
+        }
+        let (a1, a2, b1) = (ids[0], ids[1], ids[2]);
+        let store = &store;
+        let claim =
+            |id: i64| async move { store.claim_arrived(id).await.unwrap().map(|e| e.notification_id) };
+        assert_eq!(claim(a2).await, None, "{name}: a2 waits for a1");
+        assert_eq!(claim(b1).await.as_deref(), Some("b1"), "{name}");
+        assert_eq!(claim(b1).await, None, "{name}: b1 is claimed already");
+        let first = store.claim_arrived(a1).await.unwrap().expect("a1");
+        assert_eq!(claim(a2).await, None, "{name}: a1 is in progress");
+        store
+            .record_decision(first.id, first.fence, ignore("A"))
+            .await
+            .unwrap();
+        assert_eq!(claim(a1).await, None, "{name}: a1 is decided");
+        assert_eq!(claim(a2).await.as_deref(), Some("a2"), "{name}: a2's turn");
+        assert_eq!(claim(i64::MAX).await, None, "{name}: no such event");
         assert_eq!(
-            next.map(|e| (e.notification_id, e.attempts)),
-            Some(("c1".to_owned(), 1)),
-            "{name}: c1 was left to this claim"
+            store.inbox_states().await.unwrap(),
+            vec![("done".to_owned(), 1), ("processing".to_owned(), 2)],
+            "{name}"
         );
     }
 }

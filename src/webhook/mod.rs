@@ -21,7 +21,7 @@ pub use signature::{sign, verify};
 
 use crate::intercom::notification::{self, ParseError};
 use crate::metrics::Metrics;
-use crate::store::{self, Accepted, NewEvent, Store};
+use crate::store::{self, Accepted, Arrivals, NewEvent, Store};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -32,7 +32,6 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 use tracing::{debug, error, warn};
 
@@ -87,8 +86,8 @@ pub struct WebhookState {
     pub secrets: Arc<ClientSecrets>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Wakes the worker after an accepted event.
-    pub wake: Arc<Notify>,
+    /// Where each accepted event is noted for this process's worker (and the worker woken).
+    pub arrivals: Arc<Arrivals>,
     /// Whether the worker is running (`/readyz`).
     pub ready: Arc<AtomicBool>,
     /// Bearer token of the admin API; `None` disables it (every request gets 401).
@@ -292,7 +291,7 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> Resul
     match state.store.accept(inbox_event(&parsed, &body)).await? {
         Accepted::New(event_id) => {
             debug!(event_id, notification_id = %parsed.id, topic = %parsed.topic_raw, "event accepted");
-            state.wake.notify_one();
+            state.arrivals.arrived(event_id);
             Ok("accepted")
         }
         Accepted::Duplicate => {

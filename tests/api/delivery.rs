@@ -259,3 +259,54 @@ async fn a_slow_conversation_does_not_hold_up_the_others() {
         started.elapsed()
     );
 }
+
+/// Events are claimed as they arrive, never left for the worker's search: with its poll an
+/// hour away, three messages of one conversation posted back to back and one of another
+/// conversation are all decided, the conversation's in order. A follow-up that arrives
+/// while the message before it is decided cannot be claimed then; the commit that decides
+/// that message claims it.
+#[tokio::test]
+async fn arrivals_are_decided_in_order_without_waiting_for_a_poll() {
+    let app = spawn_app_with(|c| c.worker.poll_interval_ms = 3_600_000).await;
+    arrivals_without_a_poll(&app).await;
+}
+
+/// The same on PostgreSQL.
+#[tokio::test]
+async fn arrivals_are_decided_in_order_without_waiting_for_a_poll_on_postgresql() {
+    let (app, _database) =
+        crate::helpers::spawn_app_on_postgres(|c| c.worker.poll_interval_ms = 3_600_000).await;
+    arrivals_without_a_poll(&app).await;
+}
+
+async fn arrivals_without_a_poll(app: &crate::helpers::TestApp) {
+    use crate::helpers::{conversation, customer_part, notification};
+    let opening = "Where is my order? It has not arrived yet.";
+    let mut parts = Vec::new();
+    let mut bodies = vec![question("4101", opening)];
+    for (n, text) in ["It was due last week.", "Order number 55120, please check."]
+        .iter()
+        .enumerate()
+    {
+        parts.push(customer_part(
+            &format!("p-4101-{n}"),
+            text,
+            1_785_400_010 + n as i64,
+        ));
+        bodies.push(notification(
+            "conversation.user.replied",
+            &format!("notif_4101_{n}"),
+            &conversation("4101", opening, &parts),
+        ));
+    }
+    bodies.push(question("4102", "How much is shipping to Canada?"));
+    app.deliver(&bodies).await;
+    let order: Vec<String> = app
+        .decisions("4101")
+        .await
+        .iter()
+        .map(|d| d["notification_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(order, ["notif_4101", "notif_4101_0", "notif_4101_1"]);
+    assert_eq!(app.decisions("4102").await.len(), 1);
+}

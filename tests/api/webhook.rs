@@ -196,8 +196,9 @@ async fn health_readiness_and_metrics_are_served() {
     );
     app.post_signed(&sample("02_shipping_fee.json")).await;
     app.post_webhook(b"{}".to_vec(), None).await;
-    eventually("the reply is sent", || async {
-        !app.fake.comments_on("1002").is_empty()
+    // Settled, not only received: the outbox counts and records a send after its answer.
+    eventually("the reply is sent and settled", || async {
+        app.actions("1002").await.iter().any(|a| a.state == "sent")
     })
     .await;
     let metrics = app.metrics().await;
@@ -254,8 +255,8 @@ async fn the_decision_log_keeps_redaction_counts_not_values() {
 async fn the_admin_api_returns_the_decision_log_only_to_the_bearer_of_the_token() {
     let app = spawn_app().await;
     app.post_signed(&sample("02_shipping_fee.json")).await;
-    eventually("the reply is sent", || async {
-        !app.fake.comments_on("1002").is_empty()
+    eventually("the reply is sent and settled", || async {
+        app.actions("1002").await.iter().any(|a| a.state == "sent")
     })
     .await;
     let url = app.url("/decisions/1002");
