@@ -59,3 +59,36 @@ impl Arrivals {
         self.notify.notified().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Arrivals;
+
+    #[test]
+    fn arrivals_come_out_oldest_first_and_one_put_back_comes_out_next() {
+        let arrivals = Arrivals::default();
+        for id in [3, 4, 5] {
+            arrivals.arrived(id);
+        }
+        assert_eq!(arrivals.pop(), Some(3));
+        let taken = arrivals.pop();
+        arrivals.put_back(taken.unwrap());
+        assert_eq!(std::iter::from_fn(|| arrivals.pop()).collect::<Vec<_>>(), [4, 5]);
+        assert!(!arrivals.take_overflow());
+    }
+
+    #[test]
+    fn past_the_cap_arrivals_are_left_out_and_the_worker_is_told_once() {
+        let arrivals = Arrivals::default();
+        for id in 0..=Arrivals::CAP as i64 {
+            arrivals.arrived(id);
+        }
+        assert!(arrivals.take_overflow());
+        assert!(!arrivals.take_overflow(), "told once");
+        assert_eq!(
+            std::iter::from_fn(|| arrivals.pop()).count(),
+            Arrivals::CAP,
+            "the last one was left out"
+        );
+    }
+}
