@@ -677,10 +677,18 @@ impl PgStore {
 
     /// [`CLAIM_EVENT`] with its parameters, as of now.
     fn claim_params(&self) -> (&'static str, Vec<Param>) {
+        (CLAIM_EVENT, self.event_lease_params().into())
+    }
+
+    /// An event claim's first three parameters, as of now: this process, the lease's end, now.
+    fn event_lease_params(&self) -> [Param; 3] {
         let now = self.leases.now_ms();
         let until = now + self.leases.event_ms;
-        let owner = self.leases.owner.to_string();
-        (CLAIM_EVENT, vec![Box::new(owner), Box::new(until), Box::new(now)])
+        [
+            Box::new(self.leases.owner.to_string()),
+            Box::new(until),
+            Box::new(now),
+        ]
     }
 
     /// Claims an event this process accepted, by its id (see [`Store::claim_arrived`]).
@@ -694,19 +702,10 @@ impl PgStore {
 
     /// [`CLAIM_AFTER`] with its parameters, as of now.
     fn claim_after_params(&self, after: Option<i64>, hint: Option<i64>) -> (&'static str, Vec<Param>) {
-        let now = self.leases.now_ms();
-        let until = now + self.leases.event_ms;
-        let owner = self.leases.owner.to_string();
-        (
-            CLAIM_AFTER,
-            vec![
-                Box::new(owner),
-                Box::new(until),
-                Box::new(now),
-                Box::new(after),
-                Box::new(hint),
-            ],
-        )
+        let mut params: Vec<Param> = self.event_lease_params().into();
+        params.push(Box::new(after));
+        params.push(Box::new(hint));
+        (CLAIM_AFTER, params)
     }
 
     pub(super) async fn record_decision(
