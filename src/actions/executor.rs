@@ -27,8 +27,11 @@ const CLOCK_SLACK_MS: i64 = 120_000;
 pub struct InFlight {
     keys: std::collections::HashMap<tokio::task::Id, (String, String)>,
     tasks: tokio::task::JoinSet<Result<(), store::Error>>,
-    /// Actions were claimed and let go because their conversation was in hand.
+    /// Actions were claimed and let go because their conversation was in hand, or a
+    /// conversation waited for finished.
     held_back: bool,
+    /// Conversations in hand with actions recorded behind the ones being sent.
+    awaited: std::collections::HashSet<(String, String)>,
 }
 
 impl InFlight {
@@ -42,15 +45,33 @@ impl InFlight {
         self.keys.values().any(|k| k == key)
     }
 
+    /// Notes that `conversation` has actions recorded behind the ones in hand, when it is in
+    /// hand: once it finishes, [`InFlight::take_held_back`] says so. Returns whether it was.
+    pub fn claim_when_done(&mut self, conversation: (String, String)) -> bool {
+        if !self.contains(&conversation) {
+            return false;
+        }
+        self.awaited.insert(conversation);
+        true
+    }
+
+    fn finished(&mut self, id: tokio::task::Id) {
+        if let Some(key) = self.keys.remove(&id)
+            && self.awaited.remove(&key)
+        {
+            self.held_back = true;
+        }
+    }
+
     /// Waits for the next conversation to finish; `None` when none is in flight.
     pub async fn join_next(&mut self) -> Option<Result<(), store::Error>> {
         Some(match self.tasks.join_next_with_id().await? {
             Ok((id, result)) => {
-                self.keys.remove(&id);
+                self.finished(id);
                 result
             }
             Err(error) => {
-                self.keys.remove(&error.id());
+                self.finished(error.id());
                 Err(store::Error::Task(error.to_string()))
             }
         })
@@ -615,6 +636,57 @@ mod tests {
         claimed
     }
 
+    /// An action of `conversation` as if claimed, with a claim this store does not hold (so
+    /// it is never sent).
+    fn not_held(conversation: &str) -> StoredAction {
+        StoredAction {
+            id: 1_000_000,
+            event_id: 0,
+            app_id: "app".into(),
+            conversation_id: conversation.into(),
+            action: TAG.into(),
+            attempts: 0,
+            uncertain: false,
+            created_at: 0,
+            fence: 1,
+            marked: false,
+        }
+    }
+
+    /// A conversation with actions recorded behind the ones in hand is claimed again when it
+    /// finishes; one not in hand is not awaited, and others finishing do not count.
+    #[tokio::test]
+    async fn a_conversation_awaited_in_hand_is_due_when_it_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ex = executor(
+            &store,
+            Arc::new(Flaky::default()),
+            Arc::new(FixedClock::new(0)),
+            false,
+        );
+        let mut in_flight = InFlight::default();
+        let key = |c: &str| ("app".to_owned(), c.to_owned());
+        assert!(!in_flight.claim_when_done(key("7")), "not in hand: claim now");
+        let now = tokio::time::Instant::now();
+        assert_eq!(
+            ex.start(&mut in_flight, vec![not_held("8")], now).await.unwrap(),
+            1
+        );
+        in_flight.join_next().await.unwrap().unwrap();
+        assert!(!in_flight.take_held_back(), "nothing awaited");
+
+        assert_eq!(
+            ex.start(&mut in_flight, vec![not_held("7")], now).await.unwrap(),
+            1
+        );
+        assert!(in_flight.claim_when_done(key("7")), "in hand: claim when done");
+        in_flight.join_next().await.unwrap().unwrap();
+        assert!(in_flight.take_held_back(), "due now");
+        assert!(!in_flight.take_held_back(), "said once");
+        assert!(!in_flight.claim_when_done(key("7")), "no longer in hand");
+    }
+
     /// Actions handed over marked are sent without a mark of their own (which would count
     /// a second attempt); handed over while their conversation is in hand, they are let go
     /// as never attempted, claimable at once and not uncertain.
@@ -638,19 +710,10 @@ mod tests {
 
         // The conversation in hand (a claim this store does not hold, so nothing is sent
         // for it), the next decision's actions arrive.
-        let held = StoredAction {
-            id: 1_000_000,
-            event_id: 0,
-            app_id: "app".into(),
-            conversation_id: "7".into(),
-            action: TAG.into(),
-            attempts: 0,
-            uncertain: false,
-            created_at: 0,
-            fence: 1,
-            marked: false,
-        };
-        assert_eq!(ex.start(&mut in_flight, vec![held], now).await.unwrap(), 1);
+        assert_eq!(
+            ex.start(&mut in_flight, vec![not_held("7")], now).await.unwrap(),
+            1
+        );
         let later = recorded_and_claimed(&store, "n2").await;
         assert_eq!(ex.start(&mut in_flight, later.clone(), now).await.unwrap(), 0);
         assert!(in_flight.take_held_back());

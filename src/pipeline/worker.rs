@@ -18,7 +18,6 @@ use crate::store::{Arrivals, NewDecision, Recorded, Store, StoredAction, StoredE
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -188,29 +187,27 @@ impl Worker {
         }
     }
 
-    /// Logs what an `article.*` event did (no conversation, no action); returns `outcome`.
+    /// Logs what an `article.*` event did (no conversation, no action); returns `outcome`, and
+    /// the event the record's commit claimed next (the workspace's next `article.*` event
+    /// when one waits, as for a conversation's).
     async fn record_knowledge_event(
         &self,
         event: &StoredEvent,
         outcome: &str,
         record: &serde_json::Value,
-    ) -> Result<String, super::Error> {
-        self.store
-            .record_decision(
-                event.id,
-                event.fence,
-                NewDecision {
-                    conversation_id: None,
-                    trigger_key: None,
-                    outcome: outcome.into(),
-                    record: record.to_string(),
-                    actions: Vec::new(),
-                    input: None,
-                    live: None,
-                },
-            )
-            .await?;
-        Ok(outcome.into())
+        cancel: &CancellationToken,
+    ) -> Result<(String, Option<StoredEvent>), super::Error> {
+        let decision = NewDecision {
+            conversation_id: None,
+            trigger_key: None,
+            outcome: outcome.into(),
+            record: record.to_string(),
+            actions: Vec::new(),
+            input: None,
+            live: None,
+        };
+        let (_, next) = self.record(event, decision, cancel).await?;
+        Ok((outcome.into(), next))
     }
 
     /// Mirrors an `article.*` webhook into the synced articles and updates the index.
@@ -219,7 +216,8 @@ impl Worker {
         event: &StoredEvent,
         topic: &str,
         article: Option<crate::intercom::Article>,
-    ) -> Result<String, super::Error> {
+        cancel: &CancellationToken,
+    ) -> Result<(String, Option<StoredEvent>), super::Error> {
         let knowledge = Arc::clone(self.pipeline.knowledge());
         let article_id = article.as_ref().and_then(|a| a.id.clone());
         let dir = match self.article_dirs.dir_for(&event.app_id) {
@@ -234,7 +232,7 @@ impl Worker {
                     "reason": why,
                 });
                 return self
-                    .record_knowledge_event(event, "knowledge_ignored", &record)
+                    .record_knowledge_event(event, "knowledge_ignored", &record, cancel)
                     .await;
             }
         };
@@ -272,7 +270,7 @@ impl Worker {
             "index": report,
             "knowledge_version": self.pipeline.knowledge().version(),
         });
-        self.record_knowledge_event(event, "knowledge_update", &record)
+        self.record_knowledge_event(event, "knowledge_update", &record, cancel)
             .await
     }
 
@@ -285,10 +283,9 @@ impl Worker {
     ) -> Result<(String, Option<StoredEvent>), super::Error> {
         let notification = notification::parse(&event.payload)?;
         if let Topic::Article(topic) = &notification.topic {
-            let outcome = self
-                .apply_article_event(event, topic, notification.article.clone())
-                .await?;
-            return Ok((outcome, None));
+            return self
+                .apply_article_event(event, topic, notification.article.clone(), cancel)
+                .await;
         }
         let app_id = AppId::new(event.app_id.clone());
         let helpdesk = self.helpdesks.for_app(app_id.as_str());
@@ -409,6 +406,10 @@ impl Worker {
         cancel: &CancellationToken,
     ) -> Result<(Recorded, Option<StoredEvent>), super::Error> {
         let had_actions = !decision.actions.is_empty();
+        let conversation = (
+            event.app_id.clone(),
+            decision.conversation_id.clone().unwrap_or_default(),
+        );
         let claimed_at = tokio::time::Instant::now();
         let (recorded, claimed, next) = if cancel.is_cancelled() {
             let (recorded, claimed) = self
@@ -436,58 +437,56 @@ impl Worker {
             result?
         };
         if recorded == Recorded::Stored && had_actions {
-            self.outbox.hand_over(claimed, claimed_at);
+            self.outbox.hand_over(claimed, claimed_at, conversation);
         }
         Ok((recorded, next))
     }
 }
 
-/// Actions the worker claimed as it recorded their decision, and when.
-struct Claimed {
-    actions: Vec<StoredAction>,
-    at: tokio::time::Instant,
+/// What the worker hands the outbox as it records a decision with actions.
+enum Handoff {
+    /// The actions, claimed as they were recorded, and when.
+    Claimed {
+        actions: Vec<StoredAction>,
+        at: tokio::time::Instant,
+    },
+    /// The actions could not be claimed with their decision (an earlier action of their
+    /// conversation, `(app_id, conversation_id)`, is still open): the outbox claims them
+    /// once that one is done.
+    Unclaimed((String, String)),
 }
 
 /// The worker's side of the way to the outbox: the actions it claimed as it recorded them,
-/// run at once without a claim query of their own, or a wake-up for the outbox to claim
-/// actions it could not (their conversation had others open).
+/// run at once without a claim query of their own, or the conversation whose actions it
+/// could not claim.
 #[derive(Clone)]
-pub struct Handover {
-    claimed: tokio::sync::mpsc::UnboundedSender<Claimed>,
-    wake: Arc<Notify>,
-}
+pub struct Handover(tokio::sync::mpsc::UnboundedSender<Handoff>);
 
 /// The outbox's side of a [`Handover`].
-pub struct Handed {
-    claimed: tokio::sync::mpsc::UnboundedReceiver<Claimed>,
-    wake: Arc<Notify>,
-}
+pub struct Handed(tokio::sync::mpsc::UnboundedReceiver<Handoff>);
 
 impl Handover {
     /// A way from the worker to the outbox.
     pub fn new() -> (Self, Handed) {
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        let wake = Arc::new(Notify::new());
-        let handed = Handed {
-            claimed: receiver,
-            wake: Arc::clone(&wake),
-        };
-        (
-            Self {
-                claimed: sender,
-                wake,
-            },
-            handed,
-        )
+        (Self(sender), Handed(receiver))
     }
 
-    /// Hands over a decision's actions claimed at `at`; with none claimed, wakes the outbox
-    /// to claim them. Should the outbox be gone, the claims run out and another round takes
-    /// them.
-    fn hand_over(&self, actions: Vec<StoredAction>, at: tokio::time::Instant) {
-        if actions.is_empty() || self.claimed.send(Claimed { actions, at }).is_err() {
-            self.wake.notify_one();
-        }
+    /// Hands over the actions of a decision on `conversation` claimed at `at`, or, with none
+    /// claimed, the conversation, for the outbox to claim them. Should the outbox be gone,
+    /// the claims run out and another round takes them.
+    fn hand_over(
+        &self,
+        actions: Vec<StoredAction>,
+        at: tokio::time::Instant,
+        conversation: (String, String),
+    ) {
+        let handoff = if actions.is_empty() {
+            Handoff::Unclaimed(conversation)
+        } else {
+            Handoff::Claimed { actions, at }
+        };
+        let _ = self.0.send(handoff);
     }
 }
 
@@ -556,17 +555,22 @@ pub async fn run_outbox(
         if dispatch && let Err(error) = executor.dispatch_due(&mut in_flight).await {
             error!(%error, "outbox run failed");
         }
-        // A finished conversation needs a new claim only when actions of its were let go
-        // meanwhile; new decisions wake the loop, and the poll catches retries coming due.
+        // A finished conversation needs a new claim only when actions of its were let go or
+        // recorded meanwhile; new decisions hand over their actions or their conversation, and
+        // the poll catches retries coming due and other replicas' leftovers.
         dispatch = tokio::select! {
             () = cancel.cancelled() => break,
-            Some(claimed) = handed.claimed.recv() => {
-                if let Err(error) = executor.start(&mut in_flight, claimed.actions, claimed.at).await {
-                    error!(%error, "outbox run failed");
+            Some(handoff) = handed.0.recv() => match handoff {
+                Handoff::Claimed { actions, at } => {
+                    if let Err(error) = executor.start(&mut in_flight, actions, at).await {
+                        error!(%error, "outbox run failed");
+                    }
+                    false
                 }
-                false
-            }
-            () = handed.wake.notified() => true,
+                // Claimed when the conversation in hand finishes; held by anything else (a
+                // retry not yet due, another replica), tried now and then at the poll.
+                Handoff::Unclaimed(conversation) => !in_flight.claim_when_done(conversation),
+            },
             _ = poll.tick() => true,
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Err(error) = done {
@@ -580,8 +584,10 @@ pub async fn run_outbox(
     // channel closes when the worker is gone): those actions are claimed by this replica,
     // and left in the channel they would wait for their lease to run out. Then let the
     // conversations in hand finish (the app bounds all this by its grace period).
-    while let Some(claimed) = handed.claimed.recv().await {
-        if let Err(error) = executor.start(&mut in_flight, claimed.actions, claimed.at).await {
+    while let Some(handoff) = handed.0.recv().await {
+        if let Handoff::Claimed { actions, at } = handoff
+            && let Err(error) = executor.start(&mut in_flight, actions, at).await
+        {
             error!(%error, "outbox run failed");
         }
     }

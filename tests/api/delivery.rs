@@ -300,15 +300,9 @@ async fn arrivals_without_a_poll(app: &crate::helpers::TestApp) {
         ));
     }
     bodies.push(question("4102", "How much is shipping to Canada?"));
-    for body in &bodies {
-        assert_eq!(app.post_signed(body).await.status(), 200);
-    }
-    // Decided, not sent: an action held back behind its conversation's earlier one is
-    // still claimed by the outbox's poll, which this test puts an hour away.
-    eventually("every notification is decided", || async {
-        app.decisions("4101").await.len() == 3 && app.decisions("4102").await.len() == 1
-    })
-    .await;
+    // Decided and carried out: an action recorded behind its conversation's earlier one is
+    // claimed when that one is done, not at the poll, which this test puts an hour away.
+    app.deliver(&bodies).await;
     let order: Vec<String> = app
         .decisions("4101")
         .await
@@ -317,4 +311,64 @@ async fn arrivals_without_a_poll(app: &crate::helpers::TestApp) {
         .collect();
     assert_eq!(order, ["notif_4101", "notif_4101_0", "notif_4101_1"]);
     assert_eq!(app.decisions("4102").await.len(), 1);
+}
+
+/// Actions recorded while an earlier action of their conversation is still being sent are
+/// sent as soon as that one is done, not at the outbox's next poll (an hour away here).
+#[tokio::test]
+async fn actions_recorded_behind_a_send_go_out_when_it_is_done() {
+    let app = spawn_app_with(|c| c.worker.poll_interval_ms = 3_600_000).await;
+    actions_behind_a_send(&app).await;
+}
+
+/// The same on PostgreSQL.
+#[tokio::test]
+async fn actions_recorded_behind_a_send_go_out_when_it_is_done_on_postgresql() {
+    let (app, _database) =
+        crate::helpers::spawn_app_on_postgres(|c| c.worker.poll_interval_ms = 3_600_000).await;
+    actions_behind_a_send(&app).await;
+}
+
+async fn actions_behind_a_send(app: &crate::helpers::TestApp) {
+    use crate::helpers::{conversation, customer_part, notification};
+    // Intercom applies the first reply at once and answers it a second later.
+    app.fake.hold_replies_on("4201", Duration::from_secs(1));
+    let opening = "Can the shipping fee be waived on my order?";
+    assert_eq!(app.post_signed(&question("4201", opening)).await.status(), 200);
+    eventually("the first reply is in flight", || async {
+        !app.fake.comments_on("4201").is_empty()
+    })
+    .await;
+    let first = app.actions("4201").await.len();
+    assert!(first > 0, "the opening message is acted on");
+    // Written after the bot's reply (which the worker sees when it fetches the conversation):
+    // the follow-up is handed to a person, with actions of its own.
+    let parts = [customer_part(
+        "p-4201-0",
+        "How much is shipping to Canada?",
+        4_102_444_800,
+    )];
+    let follow_up = notification(
+        "conversation.user.replied",
+        "notif_4201_0",
+        &conversation("4201", opening, &parts),
+    );
+    assert_eq!(app.post_signed(&follow_up).await.status(), 200);
+    eventually("the follow-up is decided", || async {
+        app.decisions("4201").await.len() == 2
+    })
+    .await;
+    let rows = app.actions("4201").await;
+    assert!(rows.len() > first, "the follow-up is acted on: {rows:?}");
+    assert!(
+        rows[..first].iter().any(|a| a.state == "sending"),
+        "recorded while the first reply was still being sent: {rows:?}"
+    );
+    eventually("every action of the conversation is done", || async {
+        app.actions("4201")
+            .await
+            .iter()
+            .all(|a| a.state != "pending" && a.state != "sending")
+    })
+    .await;
 }

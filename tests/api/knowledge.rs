@@ -1,7 +1,7 @@
 //! Help Center sync against the fake Intercom, and `article.*` webhooks updating the index.
 
 use crate::fake_intercom::FakeIntercom;
-use crate::helpers::{client_for, eventually, spawn_app, test_config};
+use crate::helpers::{client_for, eventually, spawn_app, spawn_app_with, test_config};
 use axum::http::Method;
 use frontdesk::helpcenter;
 use frontdesk::knowledge::KnowledgeBase;
@@ -163,4 +163,39 @@ async fn article_webhooks_update_the_served_index() {
         app.store().inbox_states().await.unwrap() == vec![("done".to_owned(), 2)]
     })
     .await;
+}
+
+/// Article events of a workspace are applied one at a time, in order; a burst of them is
+/// worked through without waiting for the worker's poll (an hour away here): each decision
+/// claims the next.
+#[tokio::test]
+async fn a_burst_of_article_webhooks_is_applied_in_order_without_a_poll() {
+    let app = spawn_app_with(|c| c.worker.poll_interval_ms = 3_600_000).await;
+    let notification = |n: usize, topic: &str, state: &str, title: &str| {
+        serde_json::to_vec(&json!({"type": "notification_event", "app_id": "a86dr8yl", "id": format!("notif_b{n}"), "topic": topic, "created_at": 1785400001,
+            "data": {"type": "notification_event_data", "item": article("301", state, title, "<p>We gift wrap any order for $5.</p>")}}))
+        .unwrap()
+    };
+    let burst = [
+        notification(1, "article.published", "published", "Gift wrapping"),
+        notification(2, "article.updated", "published", "Gift wrapping and cards"),
+        notification(3, "article.unpublished", "draft", "Gift wrapping and cards"),
+        notification(
+            4,
+            "article.published",
+            "published",
+            "Gift wrapping, cards and ribbons",
+        ),
+    ];
+    for body in &burst {
+        assert_eq!(app.post_signed(body).await.status(), 200);
+    }
+    eventually("every article event is done", || async {
+        app.store().inbox_states().await.unwrap() == vec![("done".to_owned(), 4)]
+    })
+    .await;
+    // Applied in order: the last event's version is what is on disk.
+    let written = std::fs::read_to_string(app.data_dir.path().join("articles/intercom-301.md")).unwrap();
+    assert!(written.contains("Gift wrapping, cards and ribbons"), "{written}");
+    assert!(manifest_ids(&app).contains(&"301".to_owned()));
 }
