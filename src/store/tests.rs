@@ -787,6 +787,17 @@ fn event_on(id: &str, conversation: &str) -> NewEvent {
     }
 }
 
+/// Accepts notifications `(id, conversation)` in order; returns their event ids.
+async fn accept_on(store: &Store, events: &[(&str, &str)]) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(events.len());
+    for (id, conversation) in events {
+        ids.push(new_event_id(
+            store.accept(event_on(id, conversation)).await.unwrap(),
+        ));
+    }
+    ids
+}
+
 /// A decision that acts on nothing in `conversation`.
 fn ignore(conversation: &str) -> NewDecision {
     decision_in(conversation, "ignore", Vec::new())
@@ -800,12 +811,7 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
-        let mut ids = Vec::new();
-        for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B"), ("c1", "C")] {
-            ids.push(new_event_id(
-                store.accept(event_on(id, conversation)).await.unwrap(),
-            ));
-        }
+        let ids = accept_on(&store, &[("a1", "A"), ("a2", "A"), ("b1", "B"), ("c1", "C")]).await;
         let (b1, c1) = (ids[2], ids[3]);
         let a1 = store.claim_next().await.unwrap().expect("a1");
         let (recorded, _, next) = store
@@ -865,12 +871,7 @@ async fn an_arrival_is_claimed_by_id_only_in_its_turn() {
     for backend in Backend::all().await {
         let name = backend.name();
         let store = backend.open().await;
-        let mut ids = Vec::new();
-        for (id, conversation) in [("a1", "A"), ("a2", "A"), ("b1", "B")] {
-            ids.push(new_event_id(
-                store.accept(event_on(id, conversation)).await.unwrap(),
-            ));
-        }
+        let ids = accept_on(&store, &[("a1", "A"), ("a2", "A"), ("b1", "B")]).await;
         let (a1, a2, b1) = (ids[0], ids[1], ids[2]);
         let store = &store;
         let claim =
