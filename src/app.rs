@@ -9,9 +9,9 @@ use crate::config::{Config, Problem, Severity};
 use crate::domain::AdminId;
 use crate::intercom::{Helpdesk, Helpdesks, IntercomClient, RecordingHelpdesk};
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::Pipelines;
 use crate::pipeline::worker::Worker;
-use crate::store::Store;
+use crate::store::{ConversationKey, Store};
 use crate::webhook::{self, AdminFailures, BodyLimits, ClientSecrets, WebhookState};
 use anyhow::{Context, bail};
 use secrecy::ExposeSecret;
@@ -123,12 +123,13 @@ impl App {
         crate::llm::prompts::Prompts::load(&config.llm.prompts_dir)
             .with_context(|| format!("loading the prompts in {}", config.llm.prompts_dir.display()))?;
         let store = open_store(config).await?;
-        let pipeline = {
+        let pipelines = {
             let config = config.clone();
             let index_dir = config.index_dir();
-            tokio::task::spawn_blocking(move || Pipeline::load(&config, Some(&index_dir))).await??
+            tokio::task::spawn_blocking(move || Pipelines::load(&config, Some(&index_dir))).await??
         };
-        let pipeline = Arc::new(pipeline);
+        let pipelines = Arc::new(pipelines);
+        let pipeline = pipelines.default_pipeline();
         info!(articles = pipeline.knowledge().article_count(), passages = pipeline.knowledge().passage_count(), knowledge_version = pipeline.knowledge().version(), mode = %config.policy.mode, dry_run = config.intercom.dry_run, workspaces = config.workspaces.len(), "pipeline loaded");
         let metrics = Arc::new(Metrics::new());
         let arrivals = Arc::new(crate::store::Arrivals::default());
@@ -152,11 +153,12 @@ impl App {
             admin_failures: Arc::new(AdminFailures::default()),
             dashboard: Some(Arc::new(LiveDashboard {
                 store: store.clone(),
-                pipeline: Arc::clone(&pipeline),
+                pipelines: Arc::clone(&pipelines),
                 clock: Arc::clone(&clock),
                 forecast_file: config.server.data_dir.join("replay").join("replay.json"),
                 reply_threshold: config.policy.reply_threshold,
             })),
+            workspaces: config.workspaces.keys().cloned().collect(),
         };
         let limits = config.connection_limits();
         info!(
@@ -183,7 +185,7 @@ impl App {
         let poll_interval = Duration::from_millis(config.worker.poll_interval_ms.max(10));
         let worker = Worker {
             store: store.clone(),
-            pipeline,
+            pipelines,
             outbox: handover,
             helpdesks,
             clock: Arc::clone(&clock),
@@ -321,7 +323,7 @@ async fn sweep_periodically(store: Store, clock: Arc<dyn Clock>, every: Duration
 /// The dashboard's data: the live report from the store, re-runs by the pipeline.
 struct LiveDashboard {
     store: Store,
-    pipeline: Arc<Pipeline>,
+    pipelines: Arc<Pipelines>,
     clock: Arc<dyn Clock>,
     forecast_file: std::path::PathBuf,
     reply_threshold: f64,
@@ -354,15 +356,16 @@ impl webhook::Dashboard for LiveDashboard {
         serde_json::to_value(report).map_err(|e| e.to_string())
     }
 
-    async fn rerun(&self, conversation_id: String) -> Result<serde_json::Value, String> {
+    async fn rerun(&self, conversation: ConversationKey) -> Result<serde_json::Value, String> {
+        let pipeline = self.pipelines.for_app(&conversation.app_id);
         let stored = self
             .store
-            .decisions_to_rerun(conversation_id)
+            .decisions_to_rerun(conversation)
             .await
             .map_err(|e| e.to_string())?;
         let mut reruns = Vec::with_capacity(stored.len());
         for decision in &stored {
-            reruns.push(self.pipeline.rerun(decision).await.map_err(|e| e.to_string())?);
+            reruns.push(pipeline.rerun(decision).await.map_err(|e| e.to_string())?);
         }
         Ok(serde_json::json!({ "reruns": reruns }))
     }

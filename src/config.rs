@@ -397,6 +397,10 @@ pub struct WorkspaceConfig {
     /// `sync-articles --workspace`) join the one knowledge base every workspace answers from.
     /// Off by default: a workspace's articles never become another workspace's answers.
     pub share_knowledge: bool,
+    /// Whether this workspace decides with what `frontdesk learn` learnt from the global
+    /// workspace's history (`<data dir>/learned/`) instead of its own (`learn --workspace`).
+    /// Off by default: one workspace's customers and teammates never reach another's notes.
+    pub share_learned: bool,
     /// Secrets of this workspace, from the environment.
     #[serde(skip)]
     pub secrets: WorkspaceSecrets,
@@ -807,10 +811,7 @@ impl Config {
 
     /// Where the synced articles of configured workspace `app_id` go.
     fn workspace_articles_dir(&self, app_id: &str) -> PathBuf {
-        // Hex-encoded, so any app id maps to its own folder name.
-        self.server
-            .data_dir
-            .join(format!("articles-workspace-{}", hex::encode(app_id)))
+        self.workspace_dir("articles", app_id)
     }
 
     /// Where Help Center articles of workspace `app_id` are written (`None`: the global
@@ -835,9 +836,46 @@ impl Config {
         self.server.data_dir.join("triage-model.json")
     }
 
-    /// Where `frontdesk learn` writes what it learnt from the team's history.
+    /// Where `frontdesk learn` writes what it learnt from the global workspace's history.
     pub fn learned_dir(&self) -> PathBuf {
         self.server.data_dir.join(crate::learn::DIR)
+    }
+
+    /// What workspace `app_id` learns into and decides with (`None`: the global workspace):
+    /// a configured workspace has a folder of its own unless it shares the global one
+    /// (`share_learned`); any other app id is the global workspace's.
+    pub fn learned_dir_for(&self, app_id: Option<&str>) -> PathBuf {
+        match app_id.and_then(|app| self.workspaces.get(app).map(|w| (app, w))) {
+            Some((app, w)) if !w.share_learned => self.workspace_dir(crate::learn::DIR, app),
+            _ => self.learned_dir(),
+        }
+    }
+
+    /// Where `frontdesk replay` writes its report for workspace `app_id` (`None`, or an app
+    /// id the configuration does not name: the global workspace's `<data dir>/replay/`, which
+    /// the live report compares with).
+    pub fn replay_dir_for(&self, app_id: Option<&str>) -> PathBuf {
+        match app_id.filter(|app| self.workspaces.contains_key(*app)) {
+            Some(app) => self.workspace_dir("replay", app),
+            None => self.server.data_dir.join("replay"),
+        }
+    }
+
+    /// `<data dir>/<name>-workspace-<hex app id>`: a configured workspace's own folder (hex,
+    /// so that any app id maps to a folder name of its own).
+    fn workspace_dir(&self, name: &str, app_id: &str) -> PathBuf {
+        self.server
+            .data_dir
+            .join(format!("{name}-workspace-{}", hex::encode(app_id)))
+    }
+
+    /// The configured workspaces that learn apart from the global one (their learned data
+    /// is theirs alone).
+    pub fn workspaces_learning_apart(&self) -> impl Iterator<Item = &str> {
+        self.workspaces
+            .iter()
+            .filter(|(_, w)| !w.share_learned)
+            .map(|(app, _)| app.as_str())
     }
 
     /// Where the on-disk index lives.

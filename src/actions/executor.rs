@@ -389,7 +389,7 @@ mod tests {
     use crate::clock::FixedClock;
     use crate::domain::{AdminId, Conversation};
     use crate::intercom::{Assignee, StateChange};
-    use crate::store::{Accepted, NewDecision, NewEvent};
+    use crate::store::{Accepted, ConversationKey, NewDecision, NewEvent};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -502,7 +502,10 @@ mod tests {
         assert_eq!(ex.run_due().await.unwrap(), 1);
         assert_eq!(helpdesk.tag_calls.load(Ordering::SeqCst), 1);
         assert_eq!(ex.run_due().await.unwrap(), 0, "not due before the backoff");
-        let row = &store.actions(Some("7".into())).await.unwrap()[0];
+        let row = &store
+            .actions(Some(ConversationKey::new("app", "7")))
+            .await
+            .unwrap()[0];
         assert_eq!((row.state.as_str(), row.attempts), ("pending", 1), "{row:?}");
         assert!(row.last_error.as_deref().unwrap().contains("boom"), "{row:?}");
     }
@@ -520,7 +523,10 @@ mod tests {
         }
         assert_eq!(ex.run_due().await.unwrap(), 0, "dead actions are never due");
         assert_eq!(helpdesk.tag_calls.load(Ordering::SeqCst), 3);
-        let row = &store.actions(Some("7".into())).await.unwrap()[0];
+        let row = &store
+            .actions(Some(ConversationKey::new("app", "7")))
+            .await
+            .unwrap()[0];
         assert_eq!(row.state, "dead", "{row:?}");
         assert!(
             row.last_error.as_deref().unwrap().starts_with("after 3 attempts"),
@@ -545,7 +551,7 @@ mod tests {
         assert_eq!(ex.run_due().await.unwrap(), 2);
         assert_eq!(*helpdesk.replies.lock().unwrap(), ["<p>one</p>", "<p>two</p>"]);
         let states: Vec<String> = store
-            .actions(Some("7".into()))
+            .actions(Some(ConversationKey::new("app", "7")))
             .await
             .unwrap()
             .into_iter()
@@ -562,7 +568,10 @@ mod tests {
         let helpdesk = Arc::new(Flaky::default());
         let ex = executor(&store, Arc::clone(&helpdesk), Arc::new(FixedClock::new(0)), false);
         assert_eq!(ex.run_due().await.unwrap(), 1);
-        let row = &store.actions(Some("7".into())).await.unwrap()[0];
+        let row = &store
+            .actions(Some(ConversationKey::new("app", "7")))
+            .await
+            .unwrap()[0];
         assert_eq!(row.state, "failed", "{row:?}");
         assert!(
             row.last_error
@@ -601,7 +610,10 @@ mod tests {
         }
         assert!(helpdesk.replies.lock().unwrap().is_empty(), "nothing sent");
         assert_eq!(helpdesk.tag_calls.load(Ordering::SeqCst), 0);
-        let rows = store.actions(Some("7".into())).await.unwrap();
+        let rows = store
+            .actions(Some(ConversationKey::new("app", "7")))
+            .await
+            .unwrap();
         let states: Vec<(&str, u32)> = rows.iter().map(|r| (r.state.as_str(), r.attempts)).collect();
         assert_eq!(states, [("pending", 0), ("pending", 0)]);
         let again = store.due_actions(10).await.unwrap();
@@ -703,7 +715,10 @@ mod tests {
         while let Some(done) = in_flight.join_next().await {
             done.unwrap();
         }
-        let rows = store.actions(Some("7".into())).await.unwrap();
+        let rows = store
+            .actions(Some(ConversationKey::new("app", "7")))
+            .await
+            .unwrap();
         let states: Vec<(&str, u32)> = rows.iter().map(|r| (r.state.as_str(), r.attempts)).collect();
         assert_eq!(states, [("recorded", 1), ("recorded", 1)]);
         assert_eq!(*helpdesk.replies.lock().unwrap(), ["<p>one</p>", "<p>two</p>"]);
@@ -721,7 +736,10 @@ mod tests {
             done.unwrap();
         }
         assert_eq!(helpdesk.replies.lock().unwrap().len(), 2, "nothing more sent");
-        let rows = store.actions(Some("7".into())).await.unwrap();
+        let rows = store
+            .actions(Some(ConversationKey::new("app", "7")))
+            .await
+            .unwrap();
         let states: Vec<(&str, u32)> = rows[2..].iter().map(|r| (r.state.as_str(), r.attempts)).collect();
         assert_eq!(states, [("pending", 0), ("pending", 0)]);
         let again = store.due_actions(10).await.unwrap();

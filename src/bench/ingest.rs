@@ -247,6 +247,7 @@ async fn serve_webhook(store: Store) -> anyhow::Result<SocketAddr> {
         },
         admin_failures: Arc::default(),
         dashboard: None,
+        workspaces: Arc::from([]),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

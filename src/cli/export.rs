@@ -18,16 +18,27 @@ pub struct Export {
     /// The JSONL file to write (appended to when it exists).
     #[arg(long, default_value = "data/history.jsonl")]
     out: PathBuf,
+    /// The workspace (Intercom app id) to export from, with its own region and access token
+    /// (`INTERCOM_ACCESS_TOKEN_<APP_ID>`); default: the global Intercom settings.
+    #[arg(long)]
+    workspace: Option<String>,
 }
 
 impl Export {
     pub(super) async fn run(self, config: &Config) -> anyhow::Result<ExitCode> {
         use crate::outcomes::report::day_start;
         let (since, until) = (day_start(&self.since)?, day_start(&self.until)?);
-        let Some(token) = config.secrets.intercom_access_token.clone() else {
+        let (intercom, token) = match self.workspace.as_deref() {
+            Some(app) => (config.intercom_for(app), config.access_token_for(app)),
+            None => (
+                config.intercom.clone(),
+                config.secrets.intercom_access_token.as_ref(),
+            ),
+        };
+        let Some(token) = token.cloned() else {
             bail!("INTERCOM_ACCESS_TOKEN is not set");
         };
-        let client = crate::intercom::IntercomClient::new(&config.intercom, token)?;
+        let client = crate::intercom::IntercomClient::new(&intercom, token)?;
         let bar = indicatif::ProgressBar::new(0);
         let summary = crate::replay::export::export(&client, since, until, &self.out, &bar).await?;
         bar.finish_and_clear();

@@ -15,6 +15,11 @@ pub struct Learn {
     /// History export (JSONL, one `GET /conversations/{id}` per line).
     #[arg(long)]
     history: PathBuf,
+    /// The workspace (Intercom app id) whose history this is: what is learnt goes to its
+    /// own folder and only it decides with it (default: the global workspace's
+    /// `<data dir>/learned/`).
+    #[arg(long)]
+    workspace: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -23,6 +28,14 @@ pub struct Learn {
 impl Learn {
     pub(super) async fn run(self, config: &Config) -> anyhow::Result<ExitCode> {
         let started = std::time::Instant::now();
+        if let Some(app) = &self.workspace
+            && !config.workspaces.contains_key(app)
+        {
+            eprintln!(
+                "note: workspace {app} is not configured ([workspaces.{app}]), so it is the global workspace: what is learnt goes to {} and every unconfigured workspace decides with it",
+                config.learned_dir().display()
+            );
+        }
         let History {
             conversations,
             skipped,
@@ -47,7 +60,7 @@ impl Learn {
         learned.manifest.history = self.history.display().to_string();
         learned.manifest.history_sha256 = sha256;
         learned.manifest.created_at = jiff::Timestamp::now().to_string();
-        let dir = config.learned_dir();
+        let dir = config.learned_dir_for(self.workspace.as_deref());
         let files = learned.save(&dir)?;
         let summary = crate::learn::summary::Summary::new(
             &learned,

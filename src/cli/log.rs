@@ -1,7 +1,7 @@
 //! `frontdesk log`: a conversation's decision log and actions, or each of its decisions made
 //! again on the input it was made on (`--rerun`, exit 1 when one differs).
 
-use super::shared::open_existing_store;
+use super::shared::{conversation_named, open_existing_store};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use anyhow::bail;
@@ -13,6 +13,10 @@ use std::process::ExitCode;
 pub struct Log {
     /// Conversation id.
     conversation_id: String,
+    /// The workspace (Intercom app id) the conversation is in; needed when the
+    /// configuration names workspaces, or several hold the id.
+    #[arg(long)]
+    workspace: Option<String>,
     /// Decide each logged customer message again with the current configuration and
     /// knowledge, on the input it was decided on, and say whether the result is the same
     /// (exit 1 when one differs).
@@ -23,12 +27,19 @@ pub struct Log {
 impl Log {
     pub(super) async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
         let store = open_existing_store(&config).await?;
+        let key =
+            conversation_named(&config, &store, self.workspace.as_deref(), &self.conversation_id).await?;
         if self.rerun {
-            return rerun(config, &store, &self.conversation_id).await;
+            return rerun(config, &store, key).await;
         }
-        let decisions = store.decisions_for(self.conversation_id.clone()).await?;
-        let actions = store.actions(Some(self.conversation_id)).await?;
-        let log = serde_json::json!({ "decisions": decisions, "actions": actions });
+        let decisions = store.decisions_for(key.clone()).await?;
+        let actions = store.actions(Some(key.clone())).await?;
+        let log = serde_json::json!({
+            "app_id": key.app_id,
+            "conversation_id": key.conversation_id,
+            "decisions": decisions,
+            "actions": actions,
+        });
         println!("{}", serde_json::to_string_pretty(&log)?);
         Ok(ExitCode::SUCCESS)
     }
@@ -37,12 +48,14 @@ impl Log {
 async fn rerun(
     config: Config,
     store: &crate::store::Store,
-    conversation_id: &str,
+    key: crate::store::ConversationKey,
 ) -> anyhow::Result<ExitCode> {
-    let pipeline = tokio::task::spawn_blocking(move || Pipeline::from_config(&config)).await??;
-    let stored = store.decisions_to_rerun(conversation_id.to_owned()).await?;
+    let app_id = key.app_id.clone();
+    let pipeline =
+        tokio::task::spawn_blocking(move || Pipeline::load_for(&config, None, Some(&app_id))).await??;
+    let stored = store.decisions_to_rerun(key.clone()).await?;
     if stored.is_empty() {
-        bail!("conversation {conversation_id} has no decision on a customer message");
+        bail!("conversation {key} has no decision on a customer message");
     }
     let mut all_same = true;
     for decision in &stored {

@@ -44,6 +44,10 @@ pub struct Replay {
     /// autonomous, draft or shadow (default: policy.mode).
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+    /// The workspace (Intercom app id) whose history this is: decided with its policy and
+    /// what was learnt from its own history; the report goes to its own folder.
+    #[arg(long)]
+    workspace: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -51,6 +55,11 @@ pub struct Replay {
 
 impl Replay {
     pub(super) async fn run(self, mut config: Config) -> anyhow::Result<ExitCode> {
+        let workspace = self.workspace.as_deref();
+        if let Some(app) = workspace {
+            // The workspace's own policy decides, whatever app id the history carries.
+            config.policy = config.policy_for(app);
+        }
         if let Some(mode) = self.mode {
             config.policy.mode = mode;
         }
@@ -58,13 +67,16 @@ impl Replay {
             Some(dir) => self.samples(&config, dir).await,
             // Learning in the replay starts from nothing learnt: it cross-fits its own.
             None if self.learn => self.simulate(&config, Pipeline::load_unlearned(&config)?).await,
-            None => self.simulate(&config, Pipeline::from_config(&config)?).await,
+            None => {
+                let pipeline = Pipeline::load_for(&config, None, workspace)?;
+                self.simulate(&config, pipeline).await
+            }
         }
     }
 
     /// Recorded notifications, in order, each conversation's state carried from one to the next.
     async fn samples(&self, config: &Config, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-        let pipeline = Pipeline::from_config(config)?;
+        let pipeline = Pipeline::load_for(config, None, self.workspace.as_deref())?;
         let admin = config.intercom.admin_id.clone().map(AdminId::new);
         let report = crate::replay::run_dir(&pipeline, dir, admin).await?;
         if self.json {
@@ -94,7 +106,8 @@ impl Replay {
         } = read_history(&path)?;
         let read_seconds = started.elapsed().as_secs_f64();
         if !self.learn
-            && let Ok(Some(learned)) = crate::learn::Learned::load(&config.learned_dir())
+            && let Ok(Some(learned)) =
+                crate::learn::Learned::load(&config.learned_dir_for(self.workspace.as_deref()))
             && learned.manifest.history_sha256 == sha256
         {
             eprintln!(
@@ -118,7 +131,7 @@ impl Replay {
         let out = self
             .out
             .clone()
-            .unwrap_or_else(|| config.server.data_dir.join("replay"));
+            .unwrap_or_else(|| config.replay_dir_for(self.workspace.as_deref()));
         let mut report = crate::replay::report::Report::new(
             &simulation,
             &options,

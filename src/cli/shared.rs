@@ -69,6 +69,21 @@ pub(super) async fn open_existing_store(config: &Config) -> anyhow::Result<Store
     Store::open(dir).with_context(|| format!("opening {}", dir.display()))
 }
 
+/// The conversation a command names: `conversation_id` in `workspace`, or in the one
+/// workspace that holds it when the configuration names none; otherwise an error that lists
+/// the workspaces it could be in (a command never guesses).
+pub(super) async fn conversation_named(
+    config: &Config,
+    store: &Store,
+    workspace: Option<&str>,
+    conversation_id: &str,
+) -> anyhow::Result<crate::store::ConversationKey> {
+    let configured: Vec<String> = config.workspaces.keys().cloned().collect();
+    Ok(store
+        .resolve_conversation(workspace, conversation_id, &configured)
+        .await??)
+}
+
 /// Reads every knowledge source into an index in RAM (read-only commands), reporting skipped files.
 pub(super) fn load_in_memory(config: &Config) -> anyhow::Result<crate::knowledge::KnowledgeBase> {
     if let Some(problem) = config.knowledge_problem(None) {

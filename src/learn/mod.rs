@@ -270,6 +270,34 @@ fn slug(tag: &str) -> String {
     out.trim_matches('_').to_owned()
 }
 
+/// The longest intent name made from a tag, in characters.
+const MAX_INTENT_NAME: usize = 64;
+
+/// The intent name of a new tag: its slug, cut to [`MAX_INTENT_NAME`]; `tag_<hash>` when
+/// nothing of it is left (a tag of punctuation only); and numbered (`_2`, `_3`, …) when that
+/// name is taken by the taxonomy, by "no intent", or by another tag learnt before it. Two
+/// tags never share an intent, and a tag never takes over one of the taxonomy's.
+fn intent_name(tag: &str, taken: &HashSet<String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut base: String = slug(tag).chars().take(MAX_INTENT_NAME).collect();
+    if base.is_empty() {
+        base = format!("tag_{}", &hex::encode(Sha256::digest(tag.as_bytes()))[..8]);
+    }
+    let free = |name: &str| !taken.contains(name) && !crate::triage::model::is_out_of_scope(name);
+    if free(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}_{n}"))
+        .find(|name| free(name))
+        .unwrap_or(base)
+}
+
+/// `s` as a TOML basic string (control characters, DEL included, escaped).
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
 /// Learns intents, asked-as questions and similar cases from `history` (the calibration is
 /// fitted separately, on decided cases: see [`Learned::calibration`]).
 pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &Classifier) -> Learned {
@@ -381,6 +409,13 @@ type Tagged = (String, Vec<(i64, String, Option<crate::domain::TeamId>)>);
 /// and the team its conversations went to most often.
 fn intents_from_tags(by_tag: BTreeMap<String, Tagged>, classifier: &Classifier) -> Vec<LearnedIntent> {
     let mut intents = Vec::new();
+    // The names a new intent may not take: the taxonomy's, then each one learnt.
+    let mut taken: HashSet<String> = classifier
+        .taxonomy()
+        .intents
+        .iter()
+        .map(|i| i.name.to_lowercase())
+        .collect();
     for (_, (tag, mut items)) in by_tag {
         if items.len() < MIN_TAG_CONVERSATIONS {
             continue;
@@ -407,8 +442,16 @@ fn intents_from_tags(by_tag: BTreeMap<String, Tagged>, classifier: &Classifier) 
                 examples.push(question);
             }
         }
+        let name = match &known {
+            Some(name) => name.clone(),
+            None => {
+                let name = intent_name(&tag, &taken);
+                taken.insert(name.clone());
+                name
+            }
+        };
         intents.push(LearnedIntent {
-            name: known.clone().unwrap_or_else(|| slug(&tag)),
+            name,
             tag,
             known: known.is_some(),
             conversations,
@@ -454,6 +497,38 @@ impl Learned {
         );
     }
 
+    /// Forgets conversation `conversation_id` (a deletion request, `frontdesk purge`): its
+    /// similar case, its asked-as questions, and those questions among the intents'
+    /// examples. Returns how many entries went.
+    pub fn forget_conversation(&mut self, conversation_id: &str) -> usize {
+        let mut questions: HashSet<String> = HashSet::new();
+        let before = self.similar.len() + self.asked_as.len();
+        self.similar.retain(|case| {
+            let keep = case.conversation_id != conversation_id;
+            if !keep {
+                questions.insert(crate::text::normalize_for_compare(&case.question));
+            }
+            keep
+        });
+        self.asked_as.retain(|item| {
+            let keep = item.conversation_id != conversation_id;
+            if !keep {
+                questions.insert(crate::text::normalize_for_compare(&item.question));
+            }
+            keep
+        });
+        let mut forgotten = before - self.similar.len() - self.asked_as.len();
+        for intent in &mut self.intents {
+            let before = intent.examples.len();
+            intent
+                .examples
+                .retain(|e| !questions.contains(&crate::text::normalize_for_compare(e)));
+            forgotten += before - intent.examples.len();
+        }
+        self.count();
+        forgotten
+    }
+
     /// Sets the calibration and updates the counts.
     pub fn set_calibration(&mut self, calibration: Option<CalibrationFile>) {
         self.calibration = calibration;
@@ -489,7 +564,7 @@ impl Learned {
     /// The taxonomy proposal: new intents as `[[intent]]` tables, known ones as comments
     /// with the examples learnt, and the Help Center's groups.
     pub fn proposal_toml(&self) -> String {
-        let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        let quote = |s: &str| toml_string(s);
         let mut out = format!(
             "# Taxonomy proposal learnt by `frontdesk learn` from {} ({} conversations) on {}.\n\
              # Review it, then merge what you keep into your intents file (config/intents.toml).\n\
@@ -542,16 +617,26 @@ impl Learned {
     }
 
     /// Writes the files into `dir` (created), each through a temporary file and a rename.
+    /// They hold customers' questions and teammates' replies: the folder is its owner's only
+    /// (0700), and so is each file (0600).
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>, Error> {
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| Error::Io { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::store::create_private_dir(dir).map_err(io(dir))?;
+        crate::store::make_private_dir(dir).map_err(io(dir))?;
         let write = |name: &str, bytes: Vec<u8>| -> Result<PathBuf, Error> {
             let path = dir.join(name);
             let tmp = dir.join(format!("{name}.tmp"));
-            std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+            let _ = std::fs::remove_file(&tmp);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp).map_err(io(&tmp))?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(io(&tmp))?;
+            file.sync_all().map_err(io(&tmp))?;
             std::fs::rename(&tmp, &path).map_err(io(&path))?;
             Ok(path)
         };
@@ -809,5 +894,102 @@ mod tests {
         assert_eq!(back.asked_as, learned.asked_as);
         assert_eq!(back.similar, learned.similar);
         assert!(Learned::load(&dir.path().join("none")).unwrap().is_none());
+    }
+
+    /// Whatever the teammates' tags are, each new intent gets a name of its own that is
+    /// neither empty nor the taxonomy's nor "no intent", and the proposal stays TOML (a DEL
+    /// character in a tag once made it unreadable).
+    #[test]
+    fn tags_never_make_an_empty_duplicate_or_taken_intent_name() {
+        let kb = knowledge();
+        let classifier = Classifier::from_toml("[[intent]]\nname = \"refunds\"\ntags = [\"refund\"]\nexamples = [\"refund\", \"money back\", \"refund status\"]\n[[intent]]\nname = \"other\"\nexamples = [\"hello\", \"weather\", \"jobs\"]\n").unwrap();
+        let tags = [
+            "!!!",
+            "???",
+            "Billing",
+            "billing!",
+            "Refunds",
+            "None",
+            "bad\u{7f}tag\nx",
+        ];
+        let mut history = Vec::new();
+        for (t, tag) in tags.iter().enumerate() {
+            for i in 0..5 {
+                history.push(conversation(
+                    &format!("c{t}-{i}"),
+                    &format!("question {i} about thing {t}"),
+                    "Done.",
+                    &[],
+                    &[tag],
+                ));
+            }
+        }
+        let refs: Vec<&Conversation> = history.iter().collect();
+        let learned = learn(&refs, &kb, &classifier);
+        let names: Vec<&str> = learned.intents.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names.len(), tags.len(), "{names:?}");
+        let unique: HashSet<&&str> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for name in &names {
+            assert!(!name.is_empty(), "{names:?}");
+            assert!(!["refunds", "other", "none"].contains(name), "{names:?}");
+            assert!(name.chars().all(|c| c.is_alphanumeric() || c == '_'), "{names:?}");
+        }
+        let proposal = learned.proposal_toml();
+        let parsed: toml::Value = toml::from_str(&proposal).expect("the proposal is TOML");
+        assert_eq!(parsed["intent"].as_array().unwrap().len(), tags.len());
+    }
+
+    /// What `learn` keeps is its owner's only, and a purged conversation leaves it.
+    #[test]
+    fn learned_files_are_private_and_a_conversation_can_be_forgotten() {
+        let kb = knowledge();
+        let classifier = Classifier::from_toml("[[intent]]\nname = \"refunds\"\ntags = [\"refund\"]\nexamples = [\"refund\", \"money back\", \"refund status\"]\n[[intent]]\nname = \"other\"\nexamples = [\"hello\", \"weather\", \"jobs\"]\n").unwrap();
+        let history: Vec<Conversation> = (0..6)
+            .map(|i| {
+                conversation(
+                    &format!("r{i}"),
+                    &format!("When will my refund number {i} arrive?"),
+                    "Refunds reach your card within 5 to 7 days.",
+                    &[],
+                    &["refund"],
+                )
+            })
+            .collect();
+        let refs: Vec<&Conversation> = history.iter().collect();
+        let mut learned = learn(&refs, &kb, &classifier);
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("learned");
+        for file in learned.save(&dir).unwrap() {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", file.display());
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+        let mentions = |l: &Learned| {
+            l.similar.iter().filter(|c| c.conversation_id == "r3").count()
+                + l.asked_as.iter().filter(|a| a.conversation_id == "r3").count()
+                + l.intents
+                    .iter()
+                    .flat_map(|i| &i.examples)
+                    .filter(|e| e.contains("number 3"))
+                    .count()
+        };
+        assert!(mentions(&learned) >= 2, "{learned:?}");
+        assert!(learned.forget_conversation("r3") >= 2);
+        assert_eq!(mentions(&learned), 0);
+        assert_eq!(learned.forget_conversation("r3"), 0);
+        learned.save(&dir).unwrap();
+        assert_eq!(mentions(&Learned::load(&dir).unwrap().unwrap()), 0);
     }
 }

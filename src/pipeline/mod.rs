@@ -8,6 +8,9 @@
 pub mod eval;
 pub mod observe;
 pub mod worker;
+mod workspaces;
+
+pub use workspaces::Pipelines;
 
 use crate::actions::policy::Context;
 use crate::actions::{Action, Outcome, Policies, Policy};
@@ -385,7 +388,17 @@ impl Pipeline {
     /// Like [`Pipeline::from_config`], with the index on disk at `index_dir` when given.
     /// Blocking: call from `spawn_blocking` in async code.
     pub fn load(config: &Config, index_dir: Option<&std::path::Path>) -> Result<Self, Error> {
-        let learned = crate::learn::Learned::load(&config.learned_dir())?;
+        Self::load_for(config, index_dir, None)
+    }
+
+    /// Like [`Pipeline::load`], with what was learnt from workspace `app_id`'s history (`None`:
+    /// the global workspace's; see [`Config::learned_dir_for`]).
+    pub fn load_for(
+        config: &Config,
+        index_dir: Option<&std::path::Path>,
+        app_id: Option<&str>,
+    ) -> Result<Self, Error> {
+        let learned = crate::learn::Learned::load(&config.learned_dir_for(app_id))?;
         Self::load_with(config, index_dir, learned.as_ref())
     }
 
@@ -395,7 +408,7 @@ impl Pipeline {
         Self::load_with(config, None, None)
     }
 
-    fn load_with(
+    pub(crate) fn load_with(
         config: &Config,
         index_dir: Option<&std::path::Path>,
         learned: Option<&crate::learn::Learned>,

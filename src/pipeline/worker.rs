@@ -4,7 +4,7 @@
 //! transaction, and runs the outbox. On start it recovers what a crash left half done. It stops taking new events when
 //! cancelled and finishes the one in hand (graceful drain).
 
-use super::{EventInput, Pipeline};
+use super::{EventInput, Pipelines};
 use crate::actions::Executor;
 use crate::clock::Clock;
 use crate::domain::AppId;
@@ -58,8 +58,8 @@ impl ArticleDirs {
 pub struct Worker {
     /// Store.
     pub store: Store,
-    /// Pipeline.
-    pub pipeline: Arc<Pipeline>,
+    /// The pipeline of each workspace.
+    pub pipelines: Arc<Pipelines>,
     /// Hands the outbox the actions of each recorded decision.
     pub outbox: Handover,
     /// Each workspace's helpdesk, to fetch conversations a webhook did not carry in full.
@@ -218,7 +218,7 @@ impl Worker {
         article: Option<crate::intercom::Article>,
         cancel: &CancellationToken,
     ) -> Result<(String, Option<StoredEvent>), super::Error> {
-        let knowledge = Arc::clone(self.pipeline.knowledge());
+        let bases = self.pipelines.knowledge_bases();
         let article_id = article.as_ref().and_then(|a| a.id.clone());
         let dir = match self.article_dirs.dir_for(&event.app_id) {
             Ok(dir) => dir,
@@ -249,12 +249,19 @@ impl Worker {
             for problem in &problems {
                 warn!(%problem, "article skipped");
             }
-            Ok((true, Some(knowledge.update(articles, &mut |_| {})?)))
+            // Each workspace's knowledge base (its own asked-as questions on the same
+            // articles) takes the change; the global one's report is logged.
+            let mut report = None;
+            for knowledge in bases {
+                let updated = knowledge.update(articles.clone(), &mut |_| {})?;
+                report.get_or_insert(updated);
+            }
+            Ok((true, report))
         })
         .await
         .map_err(super::Error::Task)??;
         if changed {
-            self.pipeline.invalidate_drafts();
+            self.pipelines.invalidate_drafts();
         }
         info!(
             topic,
@@ -268,7 +275,7 @@ impl Worker {
             "article_id": article_id,
             "changed": changed,
             "index": report,
-            "knowledge_version": self.pipeline.knowledge().version(),
+            "knowledge_version": self.pipelines.default_pipeline().knowledge().version(),
         });
         self.record_knowledge_event(event, "knowledge_update", &record, cancel)
             .await
@@ -316,8 +323,8 @@ impl Worker {
             conversation = conversation_so_far(helpdesk.as_ref(), &notification.topic, conversation).await;
         }
         let now = self.clock.now();
-        let mut decision = self
-            .pipeline
+        let pipeline = self.pipelines.for_app(app_id.as_str());
+        let mut decision = pipeline
             .decide(EventInput {
                 app_id: &app_id,
                 topic: &notification.topic,
@@ -341,7 +348,7 @@ impl Worker {
                     c,
                     &decision,
                     bot_admin_id.as_ref(),
-                    &|text| self.pipeline.is_confirmation(text),
+                    &|text| pipeline.is_confirmation(text),
                 )
                 .map(|event| {
                     crate::outcomes::observe(

@@ -33,6 +33,12 @@ pub enum Error {
     /// `until` is not after `since`.
     #[error("--until must be after --since")]
     Range,
+    /// `--out` is a folder, a device or a pipe, not a file.
+    #[error("{path} is not a regular file; choose another --out")]
+    NotAFile {
+        /// The path.
+        path: String,
+    },
     /// `--out` holds something other than an export.
     #[error("{path}:{line} is not an export line; choose another --out")]
     NotExport {
@@ -84,7 +90,9 @@ fn resume_state(path: &Path) -> Result<Resume, Error> {
     };
     let metadata = file.metadata().map_err(io)?;
     if !metadata.is_file() {
-        return Err(not_export(1));
+        return Err(Error::NotAFile {
+            path: path.display().to_string(),
+        });
     }
     resume.len = metadata.len();
     let mut reader = std::io::BufReader::new(file);
@@ -222,6 +230,13 @@ mod tests {
             std::fs::metadata(file.path()).unwrap().len(),
             36,
             "reading changes nothing"
+        );
+        let folder = tempfile::tempdir().unwrap();
+        let error = resume_state(folder.path()).unwrap_err();
+        assert!(matches!(error, Error::NotAFile { .. }), "{error}");
+        assert!(
+            error.to_string().contains(&folder.path().display().to_string()),
+            "{error}"
         );
         let missing = resume_state(Path::new("/nonexistent/dir/out.jsonl")).unwrap();
         assert!(missing.done.is_empty());

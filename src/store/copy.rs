@@ -46,6 +46,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         &[
             ("id", Big),
             ("event_id", Big),
+            ("app_id", Text),
             ("conversation_id", Text),
             ("trigger_key", Text),
             ("outcome", Text),
@@ -59,6 +60,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("id", Big),
             ("event_id", Big),
             ("seq", Int),
+            ("app_id", Text),
             ("conversation_id", Text),
             ("action", Text),
             ("state", Text),

@@ -2,8 +2,8 @@
 //! ride in the transaction of the event that caused them ([`super::Store::record_decision`]);
 //! the rules that compute them are in [`crate::outcomes`].
 
-use super::Result;
 use super::sqlite::{Cached, SqliteStore};
+use super::{ConversationKey, Result};
 use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
 use rusqlite::{OptionalExtension, Row, params};
 use std::collections::BTreeSet;
@@ -446,13 +446,13 @@ impl SqliteStore {
     }
 
     /// The conversation as the latest decision on it saw it (JSON), while retention keeps it.
-    pub async fn latest_input(&self, conversation_id: String) -> Result<Option<String>> {
+    pub async fn latest_input(&self, conversation: ConversationKey) -> Result<Option<String>> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
-                     WHERE d.conversation_id = ?1 ORDER BY d.id DESC LIMIT 1",
-                    [conversation_id],
+                     WHERE d.app_id = ?1 AND d.conversation_id = ?2 ORDER BY d.id DESC LIMIT 1",
+                    params![conversation.app_id, conversation.conversation_id],
                     |r| r.get(0),
                 )
                 .optional()?)
@@ -461,14 +461,14 @@ impl SqliteStore {
     }
 
     /// The touches of a conversation with their outcomes, for the dashboard.
-    pub async fn touches_of(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+    pub async fn touches_of(&self, conversation: ConversationKey) -> Result<Vec<serde_json::Value>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
-                 WHERE conversation_id = ?1 ORDER BY event_id",
+                 WHERE app_id = ?1 AND conversation_id = ?2 ORDER BY event_id",
             )?;
             let rows = stmt
-                .query_map([conversation_id], |r| {
+                .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
                     Ok(serde_json::json!({
                         "event_id": r.get::<_, i64>(0)?,
                         "kind": r.get::<_, String>(1)?,

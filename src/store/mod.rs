@@ -324,6 +324,101 @@ pub(crate) const SETTLE_COLUMNS: &str = "state = :state,
        sent_at = CASE WHEN :state = 'sent' THEN :now ELSE sent_at END,
        attempts = attempts - :undo";
 
+/// One conversation of one workspace: Intercom's conversation ids are per workspace, so two
+/// workspaces can share one, and every read or write of a conversation names both.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ConversationKey {
+    /// The workspace (Intercom app id).
+    pub app_id: String,
+    /// The conversation id, within that workspace.
+    pub conversation_id: String,
+}
+
+impl ConversationKey {
+    /// The conversation `conversation_id` of workspace `app_id`.
+    pub fn new(app_id: impl Into<String>, conversation_id: impl Into<String>) -> Self {
+        Self {
+            app_id: app_id.into(),
+            conversation_id: conversation_id.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConversationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in workspace {}", self.conversation_id, self.app_id)
+    }
+}
+
+/// Why a conversation id alone does not name one conversation of the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    /// No workspace holds it.
+    #[error("conversation {0} is not in the store")]
+    NotFound(String),
+    /// Several workspaces are configured, or hold it: which one is meant is not guessed.
+    #[error(
+        "conversation {conversation_id} could be in any of the workspaces {}: say which one (--workspace, or the workspace in the path)",
+        workspaces.join(", ")
+    )]
+    Ambiguous {
+        /// The conversation id asked for.
+        conversation_id: String,
+        /// The workspaces it could be in: those configured and those that hold it.
+        workspaces: Vec<String>,
+    },
+}
+
+impl Store {
+    /// The conversation `conversation_id` of workspace `workspace` when one is named; else of
+    /// the one workspace that holds it, unless `configured` (the workspaces the configuration
+    /// names) lists any: with several workspaces served, a command never guesses which one
+    /// a bare conversation id means.
+    pub async fn resolve_conversation(
+        &self,
+        workspace: Option<&str>,
+        conversation_id: &str,
+        configured: &[String],
+    ) -> Result<Result<ConversationKey, Unresolved>> {
+        if let Some(app_id) = workspace {
+            return Ok(Ok(ConversationKey::new(app_id, conversation_id)));
+        }
+        let holders = self.workspaces_of(conversation_id.to_owned()).await?;
+        Ok(match holders.as_slice() {
+            [only] if configured.is_empty() => Ok(ConversationKey::new(only.clone(), conversation_id)),
+            [] if configured.is_empty() => Err(Unresolved::NotFound(conversation_id.to_owned())),
+            _ => {
+                let mut workspaces: Vec<String> = configured.iter().chain(&holders).cloned().collect();
+                workspaces.sort();
+                workspaces.dedup();
+                Err(Unresolved::Ambiguous {
+                    conversation_id: conversation_id.to_owned(),
+                    workspaces,
+                })
+            }
+        })
+    }
+}
+
+/// A decision record as the log shows it: the record, with when it was recorded, the
+/// notification and topic of its event, and its workspace.
+pub(crate) fn logged_decision(
+    record: &str,
+    recorded_at_ms: i64,
+    notification_id: String,
+    topic: String,
+    app_id: String,
+) -> serde_json::Value {
+    let mut value: serde_json::Value = serde_json::from_str(record).unwrap_or(serde_json::Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("recorded_at_ms".into(), recorded_at_ms.into());
+        object.insert("notification_id".into(), notification_id.into());
+        object.insert("topic".into(), topic.into());
+        object.insert("app_id".into(), app_id.into());
+    }
+    value
+}
+
 /// An outbox row as the log shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ActionRow {
@@ -331,6 +426,8 @@ pub struct ActionRow {
     pub id: i64,
     /// Event id.
     pub event_id: i64,
+    /// Workspace.
+    pub app_id: String,
     /// Conversation.
     pub conversation_id: String,
     /// JSON of the action.
@@ -362,6 +459,18 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+/// Makes folder `dir` its owner's only (0700), whatever mode it was made with.
+pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Makes `path` readable and writable by the owner only (0600); SQLite gives its WAL and
@@ -564,18 +673,21 @@ dispatch! {
     fn update_conversation_state(&self, app_id: String, conversation_id: String, update: StateUpdate) -> ();
     /// The decisions of a conversation that acted on a customer message, oldest first, with
     /// their inputs, for a re-run.
-    fn decisions_to_rerun(&self, conversation_id: String) -> Vec<StoredDecision>;
-    /// The decision records of a conversation, oldest first.
-    fn decisions_for(&self, conversation_id: String) -> Vec<serde_json::Value>;
+    fn decisions_to_rerun(&self, conversation: ConversationKey) -> Vec<StoredDecision>;
+    /// The decision records of a conversation, oldest first, each with its workspace.
+    fn decisions_for(&self, conversation: ConversationKey) -> Vec<serde_json::Value>;
     /// Every outbox row, for a conversation or all.
-    fn actions(&self, conversation_id: Option<String>) -> Vec<ActionRow>;
+    fn actions(&self, conversation: Option<ConversationKey>) -> Vec<ActionRow>;
+    /// The workspaces that hold conversation `conversation_id` (in the inbox), for a command
+    /// that must not guess which one is meant.
+    fn workspaces_of(&self, conversation_id: String) -> Vec<String>;
     /// Counts of inbox and outbox rows by interest.
     fn counts(&self) -> Counts;
     /// Empties the raw payloads and deletes the decision inputs of events finished before
     /// `before_ms` (unix ms); the rows stay.
     fn prune(&self, before_ms: i64) -> Pruned;
     /// Removes what the store holds of a conversation's content (a deletion request).
-    fn purge_conversation(&self, conversation_id: String) -> Pruned;
+    fn purge_conversation(&self, conversation: ConversationKey) -> Pruned;
     /// The number of inbox rows in each state.
     fn inbox_states(&self) -> Vec<(String, i64)>;
     /// The sweep: every pending touch whose quiet period ended by `now` (unix s) becomes
@@ -591,7 +703,7 @@ dispatch! {
     /// decision's or its touch's) and reason code.
     fn recent_decisions(&self, outcome: Option<String>, reason: Option<String>, limit: usize) -> Vec<DecisionLine>;
     /// The conversation as the latest decision on it saw it (JSON), while retention keeps it.
-    fn latest_input(&self, conversation_id: String) -> Option<String>;
+    fn latest_input(&self, conversation: ConversationKey) -> Option<String>;
     /// The touches of a conversation with their outcomes, for the dashboard.
-    fn touches_of(&self, conversation_id: String) -> Vec<serde_json::Value>;
+    fn touches_of(&self, conversation: ConversationKey) -> Vec<serde_json::Value>;
 }

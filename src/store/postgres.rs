@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio_postgres::{NoTls, Row};
 
 /// The migrations, in order; a migration is never edited once released.
-const MIGRATIONS: &[(i32, &str)] = &[
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("postgres.sql")),
     (
         2,
@@ -59,6 +59,24 @@ const MIGRATIONS: &[(i32, &str)] = &[
         7,
         "ALTER TABLE inbox ALTER COLUMN state SET STATISTICS 0;
          ALTER TABLE outbox ALTER COLUMN state SET STATISTICS 0",
+    ),
+    (
+        // Intercom's conversation ids are per workspace, so two workspaces can share one:
+        // a conversation's decisions and actions carry their event's workspace, and every
+        // read, purge, claim and busy check of a conversation names it.
+        8,
+        "ALTER TABLE decisions ADD COLUMN app_id TEXT NOT NULL DEFAULT '';
+         ALTER TABLE outbox ADD COLUMN app_id TEXT NOT NULL DEFAULT '';
+         UPDATE decisions d SET app_id = i.app_id FROM inbox i WHERE i.id = d.event_id;
+         UPDATE outbox o SET app_id = i.app_id FROM inbox i WHERE i.id = o.event_id;
+         ALTER TABLE decisions ALTER COLUMN app_id DROP DEFAULT;
+         ALTER TABLE outbox ALTER COLUMN app_id DROP DEFAULT;
+         DROP INDEX decisions_conversation;
+         CREATE INDEX decisions_conversation ON decisions (app_id, conversation_id, id);
+         DROP INDEX outbox_conversation;
+         CREATE INDEX outbox_conversation ON outbox (app_id, conversation_id, state);
+         DROP INDEX outbox_open_conversation;
+         CREATE INDEX outbox_open_conversation ON outbox (app_id, conversation_id) WHERE state IN ('pending', 'sending')",
     ),
 ];
 
@@ -123,7 +141,10 @@ trait Prepared: GenericClient {
 impl<C: GenericClient> Prepared for C {}
 
 /// [`PgStore::settle_actions`]: the SET clause both backends share, reading each row's values
-/// from the arrays (renamed so that none shadows a column of `outbox`). Built once.
+/// from the arrays (renamed so that none shadows a column of `outbox`). Built once. It runs
+/// with sequential scans off: planned while the outbox looked small, a hash join over a
+/// sequential scan of the whole outbox came within a hair of the index probe in cost (and
+/// won once the rows grew wider), and such a plan is kept for the connection's life.
 pub(super) static SETTLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let set = [
         (":state", "v.st"),
@@ -178,11 +199,11 @@ static CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .join(", ");
     format!(
         "SELECT c.teammate_took_over, c.closed, c.rating,
-           (WITH d AS MATERIALIZED (SELECT id, event_id FROM decisions WHERE conversation_id = $2 AND outcome = 'reply')
+           (WITH d AS MATERIALIZED (SELECT id, event_id FROM decisions
+                                    WHERE app_id = $1 AND conversation_id = $2 AND outcome = 'reply')
             SELECT COUNT(DISTINCT d.id) FROM d
-            JOIN inbox i ON i.id = d.event_id
             JOIN outbox o ON o.event_id = d.event_id
-            WHERE i.app_id = $1 AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{{\"kind\":\"reply\"%'),
+            WHERE o.state NOT IN ('dead', 'failed') AND o.action LIKE '{{\"kind\":\"reply\"%'),
            (SELECT json_agg(json_build_array(event_id, kind, at, quiet_until, outcome, draft, draft_use) ORDER BY event_id)::text
             FROM touches WHERE app_id = $1 AND conversation_id = $2),
            (SELECT array_agg(part_id) FROM counted_parts WHERE app_id = $1 AND conversation_id = $2),
@@ -248,11 +269,10 @@ pub(super) const CLAIM_OUTBOX: &str =
        uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, state = 'pending'
      WHERE id IN (SELECT o.id FROM outbox o
        WHERE o.state IN ('pending', 'sending') AND (o.state = 'sending' OR o.next_attempt_at <= $3) AND o.lease_until < $3
-         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id
+         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.app_id = o.app_id AND e.conversation_id = o.conversation_id
                          AND e.state IN ('pending', 'sending') AND e.lease_until >= $3 OFFSET 0)
        ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED)
-     RETURNING id, event_id, conversation_id, action, attempts, uncertain, created_at,
-       (SELECT app_id FROM inbox WHERE inbox.id = outbox.event_id), fence";
+     RETURNING id, event_id, conversation_id, action, attempts, uncertain, created_at, app_id, fence";
 
 /// [`PgStore::accept`]: the events waiting in the queue, inserted in one statement and one
 /// commit, in the order they came (which is the order of their ids). Sub-selects keep the
@@ -760,9 +780,9 @@ impl PgStore {
             vec![Box::new(event_id), Box::new(fence)],
         );
         first.push(
-            "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-             SELECT $1::bigint, $2::text, $3::text, $4::text, $5::bigint, $6::text
-             WHERE EXISTS (SELECT 1 FROM inbox WHERE id = $1 AND fence = $7 AND state = 'done')
+            "INSERT INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
+             SELECT $1::bigint, i.app_id, $2::text, $3::text, $4::text, $5::bigint, $6::text
+             FROM inbox i WHERE i.id = $1 AND i.fence = $7 AND i.state = 'done'
              ON CONFLICT DO NOTHING RETURNING id",
             vec![
                 Box::new(event_id),
@@ -786,8 +806,8 @@ impl PgStore {
             // or this event was recorded already.
             let mut duplicate = Batch::default();
             duplicate.push(
-                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                 VALUES ($1, $2, NULL, 'duplicate', $3, $4) ON CONFLICT DO NOTHING",
+                "INSERT INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
+                 VALUES ($1, $5, $2, NULL, 'duplicate', $3, $4) ON CONFLICT DO NOTHING",
                 vec![
                     Box::new(event_id),
                     Box::new(decision.conversation_id.clone()),
@@ -795,6 +815,7 @@ impl PgStore {
                     Box::new(
                         r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#,
                     ),
+                    Box::new(app_id),
                 ],
             );
             duplicate.run_between(tx.client(), None, Some("COMMIT")).await?;
@@ -805,6 +826,7 @@ impl PgStore {
         let (claimed, next) = write_decision_rest(
             tx.client(),
             event_id,
+            &app_id,
             &decision,
             now,
             claim.as_ref(),
@@ -842,8 +864,8 @@ impl PgStore {
             };
             let event_id: i64 = row.get(0);
             tx.cached_exec(
-                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                "INSERT INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
+                 VALUES ($1, $7, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 &[
                     &event_id,
                     &decision.conversation_id,
@@ -851,10 +873,11 @@ impl PgStore {
                     &decision.outcome,
                     &now,
                     &decision.record,
+                    &event.app_id,
                 ],
             )
             .await?;
-            write_decision_rest(&tx, event_id, decision, now, None, None, None).await?;
+            write_decision_rest(&tx, event_id, &event.app_id, decision, now, None, None, None).await?;
             stored += 1;
         }
         tx.commit().await?;
@@ -960,22 +983,27 @@ impl PgStore {
             due.push(at);
             undo.push(taken_back);
         }
-        self.client()
-            .await?
-            .cached_exec(
-                &SETTLE,
-                &[
-                    &ids,
-                    &fences,
-                    &states,
-                    &errors,
-                    &uncertain,
-                    &due,
-                    &undo,
-                    &now_ms(),
-                ],
-            )
-            .await?;
+        // Planned without a sequential scan: the outbox is found by id (see [`SETTLE`]).
+        let mut settle = Batch::default();
+        settle.push(
+            SETTLE.as_str(),
+            vec![
+                Box::new(ids),
+                Box::new(fences),
+                Box::new(states.into_iter().map(str::to_owned).collect::<Vec<_>>()),
+                Box::new(
+                    errors
+                        .into_iter()
+                        .map(|e| e.map(str::to_owned))
+                        .collect::<Vec<_>>(),
+                ),
+                Box::new(uncertain),
+                Box::new(due),
+                Box::new(undo),
+                Box::new(now_ms()),
+            ],
+        );
+        run_planned_with(self.client().await?, "enable_seqscan = off", settle).await?;
         Ok(())
     }
 
@@ -1050,16 +1078,19 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn decisions_to_rerun(&self, conversation_id: String) -> Result<Vec<StoredDecision>> {
+    pub(super) async fn decisions_to_rerun(
+        &self,
+        conversation: ConversationKey,
+    ) -> Result<Vec<StoredDecision>> {
         let rows = self
             .client()
             .await?
             .cached(
-                "SELECT d.event_id, i.app_id, i.payload, d.record, e.conversation FROM decisions d
+                "SELECT d.event_id, d.app_id, i.payload, d.record, e.conversation FROM decisions d
                  JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.conversation_id = $1 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
+                 WHERE d.app_id = $1 AND d.conversation_id = $2 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
                  ORDER BY d.id",
-                &[&conversation_id],
+                &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
         Ok(rows
@@ -1074,40 +1105,34 @@ impl PgStore {
             .collect())
     }
 
-    pub(super) async fn decisions_for(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+    pub(super) async fn decisions_for(
+        &self,
+        conversation: ConversationKey,
+    ) -> Result<Vec<serde_json::Value>> {
         let rows = self
             .client()
             .await?
             .cached(
-                "SELECT d.record, d.created_at, i.notification_id, i.topic FROM decisions d JOIN inbox i ON i.id = d.event_id
-                 WHERE d.conversation_id = $1 ORDER BY d.id",
-                &[&conversation_id],
+                "SELECT d.record, d.created_at, i.notification_id, i.topic, d.app_id FROM decisions d JOIN inbox i ON i.id = d.event_id
+                 WHERE d.app_id = $1 AND d.conversation_id = $2 ORDER BY d.id",
+                &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| {
-                let record: String = r.get(0);
-                let mut value: serde_json::Value =
-                    serde_json::from_str(&record).unwrap_or(serde_json::Value::Null);
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("recorded_at_ms".into(), r.get::<_, i64>(1).into());
-                    object.insert("notification_id".into(), r.get::<_, String>(2).into());
-                    object.insert("topic".into(), r.get::<_, String>(3).into());
-                }
-                value
-            })
+            .map(|r| logged_decision(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
             .collect())
     }
 
-    pub(super) async fn actions(&self, conversation_id: Option<String>) -> Result<Vec<ActionRow>> {
+    pub(super) async fn actions(&self, conversation: Option<ConversationKey>) -> Result<Vec<ActionRow>> {
+        let (app_id, conversation_id) = conversation.map(|c| (c.app_id, c.conversation_id)).unzip();
         let rows = self
             .client()
             .await?
             .cached(
-                "SELECT id, event_id, conversation_id, action, state, attempts, last_error FROM outbox
-                 WHERE $1::text IS NULL OR conversation_id = $1 ORDER BY id",
-                &[&conversation_id],
+                "SELECT id, event_id, conversation_id, action, state, attempts, last_error, app_id FROM outbox
+                 WHERE $1::text IS NULL OR (app_id = $1 AND conversation_id = $2) ORDER BY id",
+                &[&app_id, &conversation_id],
             )
             .await?;
         Ok(rows
@@ -1117,6 +1142,7 @@ impl PgStore {
                 ActionRow {
                     id: r.get(0),
                     event_id: r.get(1),
+                    app_id: r.get(7),
                     conversation_id: r.get(2),
                     action: serde_json::from_str(&action).unwrap_or(serde_json::Value::Null),
                     state: r.get(4),
@@ -1125,6 +1151,18 @@ impl PgStore {
                 }
             })
             .collect())
+    }
+
+    pub(super) async fn workspaces_of(&self, conversation_id: String) -> Result<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .cached(
+                "SELECT DISTINCT app_id FROM inbox WHERE conversation_id = $1 ORDER BY app_id",
+                &[&conversation_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     pub(super) async fn counts(&self) -> Result<Counts> {
@@ -1148,7 +1186,7 @@ impl PgStore {
     pub(super) async fn prune(&self, before_ms: i64) -> Result<Pruned> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let (payloads, inputs) = empty_finished_events(&tx, "received_at < $1", &before_ms).await?;
+        let (payloads, inputs) = empty_finished_events(&tx, "received_at < $1", &[&before_ms]).await?;
         tx.commit().await?;
         Ok(Pruned {
             payloads,
@@ -1157,24 +1195,27 @@ impl PgStore {
         })
     }
 
-    pub(super) async fn purge_conversation(&self, conversation_id: String) -> Result<Pruned> {
+    pub(super) async fn purge_conversation(&self, conversation: ConversationKey) -> Result<Pruned> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let (payloads, inputs) = empty_finished_events(&tx, "conversation_id = $1", &conversation_id).await?;
+        let key: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+            [&conversation.app_id, &conversation.conversation_id];
+        let (payloads, inputs) =
+            empty_finished_events(&tx, "app_id = $1 AND conversation_id = $2", &key).await?;
         let decisions = tx
             .cached_exec(
                 "UPDATE decisions SET record = json_build_object('outcome', outcome, 'purged', true)::text
-                 WHERE conversation_id = $1 AND (record::jsonb ->> 'purged') IS DISTINCT FROM 'true'",
-                &[&conversation_id],
+                 WHERE app_id = $1 AND conversation_id = $2 AND (record::jsonb ->> 'purged') IS DISTINCT FROM 'true'",
+                &key,
             )
             .await?;
         let actions = tx
             .cached_exec(
                 "UPDATE outbox SET action = json_build_object('kind', action::jsonb ->> 'kind', 'purged', true)::text,
                    last_error = NULL
-                 WHERE conversation_id = $1 AND state NOT IN ('pending', 'sending')
+                 WHERE app_id = $1 AND conversation_id = $2 AND state NOT IN ('pending', 'sending')
                    AND (action::jsonb ->> 'purged') IS DISTINCT FROM 'true'",
-                &[&conversation_id],
+                &key,
             )
             .await?;
         tx.commit().await?;
@@ -1310,27 +1351,27 @@ impl PgStore {
             .collect())
     }
 
-    pub(super) async fn latest_input(&self, conversation_id: String) -> Result<Option<String>> {
+    pub(super) async fn latest_input(&self, conversation: ConversationKey) -> Result<Option<String>> {
         let row = self
             .client()
             .await?
             .cached_opt(
                 "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.conversation_id = $1 ORDER BY d.id DESC LIMIT 1",
-                &[&conversation_id],
+                 WHERE d.app_id = $1 AND d.conversation_id = $2 ORDER BY d.id DESC LIMIT 1",
+                &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
-    pub(super) async fn touches_of(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+    pub(super) async fn touches_of(&self, conversation: ConversationKey) -> Result<Vec<serde_json::Value>> {
         let rows = self
             .client()
             .await?
             .cached(
                 "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
-                 WHERE conversation_id = $1 ORDER BY event_id",
-                &[&conversation_id],
+                 WHERE app_id = $1 AND conversation_id = $2 ORDER BY event_id",
+                &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
         Ok(rows
@@ -1451,11 +1492,21 @@ impl Batch {
 /// history (600 entries and 40 heap pages for an outbox claim that found nothing, after
 /// 6,000 conversations), where an index scan in id order stops at the first rows it can take.
 async fn walked_in_order(client: deadpool_postgres::Object, claim: Batch) -> Result<Vec<Row>> {
+    run_planned_with(client, "enable_bitmapscan = off", claim).await
+}
+
+/// Runs `statement` (one) in a transaction of its own with the planner setting `setting`
+/// (`SET LOCAL`), in one round trip; returns its rows.
+async fn run_planned_with(
+    client: deadpool_postgres::Object,
+    setting: &str,
+    statement: Batch,
+) -> Result<Vec<Row>> {
     let tx = Open::new(client);
-    let mut rows = claim
+    let mut rows = statement
         .run_between(
             tx.client(),
-            Some("BEGIN; SET LOCAL enable_bitmapscan = off"),
+            Some(&format!("BEGIN; SET LOCAL {setting}")),
             Some("COMMIT"),
         )
         .await?;
@@ -1498,9 +1549,11 @@ impl Drop for Open {
 /// `claim` (owner, lease end) when nothing else of their conversation is open. `then` runs
 /// after them, and `commit` (a `COMMIT`) last, in the same round trip. Returns the claimed
 /// rows (id, seq) and the first row of `then`.
+#[allow(clippy::too_many_arguments)]
 async fn write_decision_rest(
     tx: &impl GenericClient,
     event_id: i64,
+    app_id: &str,
     decision: &NewDecision,
     now: i64,
     claim: Option<&(String, i64)>,
@@ -1516,9 +1569,9 @@ async fn write_decision_rest(
         let (owner, until) = (claim.map(|c| c.0.clone()), claim.map_or(0, |c| c.1));
         batch.push(
             "WITH open AS MATERIALIZED (SELECT $5::text IS NULL OR EXISTS (SELECT 1 FROM outbox
-                             WHERE conversation_id = $2 AND state IN ('pending', 'sending')) AS busy)
-             INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence, state, attempts)
-             SELECT $1, (a.n - 1)::integer, $2, a.action, $3,
+                             WHERE app_id = $8 AND conversation_id = $2 AND state IN ('pending', 'sending')) AS busy)
+             INSERT INTO outbox (event_id, seq, app_id, conversation_id, action, created_at, lease_owner, lease_until, fence, state, attempts)
+             SELECT $1, (a.n - 1)::integer, $8, $2, a.action, $3,
                     CASE WHEN open.busy THEN NULL ELSE $5 END,
                     CASE WHEN open.busy THEN 0 ELSE $6::bigint END,
                     CASE WHEN open.busy THEN 0 ELSE $7::bigint END,
@@ -1535,6 +1588,7 @@ async fn write_decision_rest(
                 Box::new(owner),
                 Box::new(until),
                 Box::new(CLAIMED_AT_INSERT),
+                Box::new(app_id.to_owned()),
             ],
         );
     }
@@ -1662,23 +1716,23 @@ fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
 }
 
 /// Deletes the decision inputs and empties the payloads of the finished inbox events that
-/// match `filter` (SQL over `inbox`, with `$1` bound to `value`); returns (payloads, inputs).
+/// match `filter` (SQL over `inbox`, its placeholders bound to `values`); returns (payloads, inputs).
 async fn empty_finished_events(
     tx: &deadpool_postgres::Transaction<'_>,
     filter: &str,
-    value: &(dyn tokio_postgres::types::ToSql + Sync),
+    values: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<(usize, usize)> {
     let finished = format!("{filter} AND state IN ('done', 'failed')");
     let inputs = tx
         .cached_exec(
             &format!("DELETE FROM event_inputs WHERE event_id IN (SELECT id FROM inbox WHERE {finished})"),
-            &[value],
+            values,
         )
         .await?;
     let payloads = tx
         .cached_exec(
             &format!("UPDATE inbox SET payload = ''::bytea WHERE {finished} AND length(payload) > 0"),
-            &[value],
+            values,
         )
         .await?;
     Ok((payloads as usize, inputs as usize))
@@ -1780,7 +1834,13 @@ mod tests {
             assert!(failed.is_err(), "{failed:?}");
         }
         let other = Store::connect(db.url()).await.unwrap();
-        assert!(other.decisions_for("1".into()).await.unwrap().is_empty());
+        assert!(
+            other
+                .decisions_for(crate::store::ConversationKey::new("app", "1"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(other.actions(None).await.unwrap().is_empty());
         let (recorded, actions) = store
             .record_and_claim(id, claimed.fence, decision("{}"))
@@ -1788,7 +1848,14 @@ mod tests {
             .unwrap();
         assert_eq!((recorded, actions.len()), (Recorded::Stored, 1));
         // Committed: seen from other connections, and every pooled connection is usable.
-        assert_eq!(other.decisions_for("1".into()).await.unwrap().len(), 1);
+        assert_eq!(
+            other
+                .decisions_for(crate::store::ConversationKey::new("app", "1"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         let counts = futures::future::join_all((0..16).map(|_| store.counts())).await;
         assert!(
             counts
@@ -1878,8 +1945,8 @@ mod tests {
                 "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state)
                    SELECT 'app', 'old' || g, 'conversation.user.created', 'old' || g, 0, '\\x00', 'done'
                    FROM generate_series(1, 20000) g;
-                 INSERT INTO outbox (event_id, seq, conversation_id, action, state, created_at)
-                   SELECT id, 0, conversation_id, '{}', 'sent', 0 FROM inbox;
+                 INSERT INTO outbox (event_id, seq, app_id, conversation_id, action, state, created_at)
+                   SELECT id, 0, app_id, conversation_id, '{}', 'sent', 0 FROM inbox;
                  ANALYZE inbox; ANALYZE outbox;
                  INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state, lease_until)
                    SELECT 'app', 'busy' || g, 'conversation.user.created', 'busy', 0, '\\x00',
@@ -1888,8 +1955,8 @@ mod tests {
                  INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload)
                    SELECT 'app', 'new' || g, 'conversation.user.created', 'new' || g, 0, '\\x00'
                    FROM generate_series(1, 5000) g;
-                 INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_until)
-                   SELECT id, 1, conversation_id, '{}', 0, CASE WHEN state = 'processing' THEN 9000000000000000 ELSE 0 END
+                 INSERT INTO outbox (event_id, seq, app_id, conversation_id, action, created_at, lease_until)
+                   SELECT id, 1, app_id, conversation_id, '{}', 0, CASE WHEN state = 'processing' THEN 9000000000000000 ELSE 0 END
                    FROM inbox WHERE state <> 'done' ORDER BY id;",
             )
             .await
@@ -1928,7 +1995,19 @@ mod tests {
             ),
         ];
         let rows = |messages: Vec<tokio_postgres::SimpleQueryMessage>| text_rows(&messages);
+        // The settlement is planned and run with sequential scans off (`settle_now`).
+        let setting = |name: &str| {
+            if name == "settle" {
+                "enable_seqscan = off"
+            } else {
+                "enable_seqscan = on"
+            }
+        };
         for (name, sql, args) in &statements {
+            client
+                .batch_execute(&format!("SET {}", setting(name)))
+                .await
+                .unwrap();
             client
                 .batch_execute(&format!("PREPARE {name} AS {sql}"))
                 .await
@@ -1955,12 +2034,16 @@ mod tests {
                 "INSERT INTO inbox (app_id, notification_id, topic, conversation_id, received_at, payload, state)
                    SELECT 'app', 'n' || g, 'conversation.user.created', 'c' || g, 0, '\\x00', 'done'
                    FROM generate_series(1, 20000) g;
-                 INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, fence, lease_until)
-                   SELECT id, 0, conversation_id, '{}', 0, 1, 9 FROM inbox",
+                 INSERT INTO outbox (event_id, seq, app_id, conversation_id, action, created_at, fence, lease_until)
+                   SELECT id, 0, app_id, conversation_id, '{}', 0, 1, 9 FROM inbox",
             )
             .await
             .unwrap();
         for (name, _, args) in &statements {
+            client
+                .batch_execute(&format!("SET {}", setting(name)))
+                .await
+                .unwrap();
             let plan = rows(
                 client
                     .simple_query(&format!("EXPLAIN (COSTS OFF) EXECUTE {name} ({args})"))

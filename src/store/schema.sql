@@ -24,6 +24,7 @@ CREATE INDEX IF NOT EXISTS inbox_open ON inbox (id) WHERE state IN ('pending', '
 CREATE TABLE IF NOT EXISTS decisions (
     id              INTEGER PRIMARY KEY,
     event_id        INTEGER NOT NULL UNIQUE REFERENCES inbox (id),
+    app_id          TEXT    NOT NULL DEFAULT '',  -- the event's workspace
     conversation_id TEXT,
     -- (app, conversation, customer message) acted on; NULL when nothing was acted on.
     -- Unique, so the same customer message is never acted on twice, whatever the
@@ -33,7 +34,6 @@ CREATE TABLE IF NOT EXISTS decisions (
     created_at      INTEGER NOT NULL,   -- unix ms
     record          TEXT    NOT NULL    -- JSON
 );
-CREATE INDEX IF NOT EXISTS decisions_conversation ON decisions (conversation_id, id);
 
 -- Actions to carry out. Written in the same transaction as the decision; an action is marked
 -- 'sending' (committed) before the request leaves, so a crash mid-send is seen on restart as
@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id              INTEGER PRIMARY KEY,
     event_id        INTEGER NOT NULL REFERENCES inbox (id),
     seq             INTEGER NOT NULL,
+    app_id          TEXT    NOT NULL DEFAULT '',  -- the event's workspace
     conversation_id TEXT    NOT NULL,
     action          TEXT    NOT NULL,   -- JSON of actions::Action
     state           TEXT    NOT NULL DEFAULT 'pending', -- pending | sending | sent | recorded (dry run) | failed | dead
@@ -53,14 +54,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error      TEXT,
     UNIQUE (event_id, seq)
 );
--- A claim looks for the conversation's actions another claim holds.
-CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox (conversation_id, state);
 CREATE INDEX IF NOT EXISTS outbox_open ON outbox (id) WHERE state IN ('pending', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (id) WHERE state = 'dead';
 -- Every index on `state` is written again on each change of state: these two served the
 -- claims that the partial indexes above serve now.
 DROP INDEX IF EXISTS inbox_pending;
 DROP INDEX IF EXISTS outbox_due;
+-- The indexes of a conversation's decisions and actions name its workspace too; they are
+-- made in `sqlite.rs` (WORKSPACE_INDEXES), once a store made before the workspace columns
+-- has them.
 
 -- What frontdesk remembers of a conversation between events: set from the topics that carry
 -- no customer message (a teammate replied or was assigned, closed/opened, a rating).

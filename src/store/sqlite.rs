@@ -24,11 +24,10 @@ pub(super) const CLAIM_ACTIONS: &str =
        uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, state = 'pending'
      WHERE id IN (SELECT o.id FROM outbox o
        WHERE o.state IN ('pending', 'sending') AND (o.state = 'sending' OR o.next_attempt_at <= ?3) AND o.lease_until < ?3
-         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id
+         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.app_id = o.app_id AND e.conversation_id = o.conversation_id
                          AND e.state IN ('pending', 'sending') AND e.lease_until >= ?3)
        ORDER BY o.id LIMIT ?4)
-     RETURNING id, event_id, conversation_id, action, attempts, uncertain, created_at,
-       (SELECT app_id FROM inbox WHERE inbox.id = outbox.event_id), fence";
+     RETURNING id, event_id, conversation_id, action, attempts, uncertain, created_at, app_id, fence";
 
 /// What the writer thread is asked to do.
 enum Job {
@@ -87,6 +86,69 @@ fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The indexes that name the workspace of a conversation's decisions and actions (made after
+/// [`upgrade`] has given an older store those columns); the ones they replace are dropped.
+const WORKSPACE_INDEXES: &str = "
+    DROP INDEX IF EXISTS decisions_conversation;
+    CREATE INDEX IF NOT EXISTS decisions_workspace_conversation ON decisions (app_id, conversation_id, id);
+    -- A claim looks for the conversation's actions another claim holds.
+    DROP INDEX IF EXISTS outbox_conversation;
+    CREATE INDEX IF NOT EXISTS outbox_workspace_conversation ON outbox (app_id, conversation_id, state);";
+
+/// Brings the schema of the store on `conn` up to date: the tables of `schema.sql`, and the
+/// columns added since the first schema (a store made by an older version gets them, the
+/// workspace of its decisions and actions filled in from their events), in one transaction.
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let upgraded = (|| {
+        conn.execute_batch(include_str!("schema.sql"))?;
+        for (table, column, declaration, fill) in [
+            ("inbox", "lease_owner", "TEXT", None),
+            ("inbox", "lease_until", "INTEGER NOT NULL DEFAULT 0", None),
+            ("inbox", "fence", "INTEGER NOT NULL DEFAULT 0", None),
+            ("outbox", "lease_owner", "TEXT", None),
+            ("outbox", "lease_until", "INTEGER NOT NULL DEFAULT 0", None),
+            ("outbox", "fence", "INTEGER NOT NULL DEFAULT 0", None),
+            (
+                "decisions",
+                "app_id",
+                "TEXT NOT NULL DEFAULT ''",
+                Some(
+                    "UPDATE decisions SET app_id = (SELECT app_id FROM inbox WHERE inbox.id = decisions.event_id)",
+                ),
+            ),
+            (
+                "outbox",
+                "app_id",
+                "TEXT NOT NULL DEFAULT ''",
+                Some(
+                    "UPDATE outbox SET app_id = (SELECT app_id FROM inbox WHERE inbox.id = outbox.event_id)",
+                ),
+            ),
+        ] {
+            let exists: bool = conn.query_row(
+                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+                [column],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
+                if let Some(fill) = fill {
+                    conn.execute_batch(fill)?;
+                }
+            }
+        }
+        conn.execute_batch(WORKSPACE_INDEXES)
+    })();
+    match upgraded {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
 /// Statements kept prepared on their connection: the decision path runs the same few dozen.
 pub(super) trait Cached {
     fn exec_cached(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize>;
@@ -132,25 +194,7 @@ impl SqliteStore {
                 source,
             })?;
         let conn = open_connection(&path)?;
-        conn.execute_batch(include_str!("schema.sql"))?;
-        // Columns added since the first schema (a store made by an older version gets them).
-        for (table, column, declaration) in [
-            ("inbox", "lease_owner", "TEXT"),
-            ("inbox", "lease_until", "INTEGER NOT NULL DEFAULT 0"),
-            ("inbox", "fence", "INTEGER NOT NULL DEFAULT 0"),
-            ("outbox", "lease_owner", "TEXT"),
-            ("outbox", "lease_until", "INTEGER NOT NULL DEFAULT 0"),
-            ("outbox", "fence", "INTEGER NOT NULL DEFAULT 0"),
-        ] {
-            let exists: bool = conn.query_row(
-                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
-                [column],
-                |r| r.get(0),
-            )?;
-            if !exists {
-                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
-            }
-        }
+        upgrade(&conn)?;
         let writer_conn = open_connection(&path)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
         std::thread::Builder::new()
@@ -361,19 +405,19 @@ impl SqliteStore {
                     .optional()?;
                 if seen.is_some() {
                     tx.exec_cached(
-                        "INSERT OR IGNORE INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                         VALUES (?1, ?2, NULL, 'duplicate', ?3, ?4)",
-                        params![event_id, decision.conversation_id, now, r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#],
+                        "INSERT OR IGNORE INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
+                         VALUES (?1, ?2, ?3, NULL, 'duplicate', ?4, ?5)",
+                        params![event_id, app_id, decision.conversation_id, now, r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#],
                     )?;
                     return Ok((Recorded::AlreadyActedOn, Vec::new()));
                 }
             }
             tx.exec_cached(
-                "INSERT INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
+                "INSERT INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![event_id, app_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
             )?;
-            let claimed = write_decision_rest(tx, event_id, &decision, now, claim.as_ref())?;
+            let claimed = write_decision_rest(tx, event_id, &app_id, &decision, now, claim.as_ref())?;
             let claimed = claimed_actions(&app_id, event_id, &decision, &claimed, now);
             Ok((Recorded::Stored, claimed))
         })
@@ -399,11 +443,11 @@ impl SqliteStore {
                 }
                 let event_id = tx.last_insert_rowid();
                 tx.exec_cached(
-                    "INSERT OR IGNORE INTO decisions (event_id, conversation_id, trigger_key, outcome, created_at, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![event_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
+                    "INSERT OR IGNORE INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![event_id, event.app_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
                 )?;
-                write_decision_rest(tx, event_id, decision, now, None)?;
+                write_decision_rest(tx, event_id, &event.app_id, decision, now, None)?;
                 stored += 1;
             }
             Ok(stored)
@@ -561,16 +605,16 @@ impl SqliteStore {
     /// The decisions of a conversation that acted on a customer message, oldest first, with
     /// their inputs, for a re-run (not those whose input the retention period or a purge
     /// removed).
-    pub async fn decisions_to_rerun(&self, conversation_id: String) -> Result<Vec<StoredDecision>> {
+    pub async fn decisions_to_rerun(&self, conversation: ConversationKey) -> Result<Vec<StoredDecision>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT d.event_id, i.app_id, i.payload, d.record, e.conversation FROM decisions d
+                "SELECT d.event_id, d.app_id, i.payload, d.record, e.conversation FROM decisions d
                  JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.conversation_id = ?1 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
+                 WHERE d.app_id = ?1 AND d.conversation_id = ?2 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
                  ORDER BY d.id",
             )?;
             let rows = stmt
-                .query_map([conversation_id], |r| {
+                .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
                     Ok(StoredDecision {
                         event_id: r.get(0)?,
                         app_id: r.get(1)?,
@@ -586,23 +630,21 @@ impl SqliteStore {
     }
 
     /// The decision records of a conversation, oldest first.
-    pub async fn decisions_for(&self, conversation_id: String) -> Result<Vec<serde_json::Value>> {
+    pub async fn decisions_for(&self, conversation: ConversationKey) -> Result<Vec<serde_json::Value>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT d.record, d.created_at, i.notification_id, i.topic FROM decisions d JOIN inbox i ON i.id = d.event_id
-                 WHERE d.conversation_id = ?1 ORDER BY d.id",
+                "SELECT d.record, d.created_at, i.notification_id, i.topic, d.app_id FROM decisions d JOIN inbox i ON i.id = d.event_id
+                 WHERE d.app_id = ?1 AND d.conversation_id = ?2 ORDER BY d.id",
             )?;
             let rows = stmt
-                .query_map([conversation_id], |r| {
-                    let record: String = r.get(0)?;
-                    let mut value: serde_json::Value =
-                        serde_json::from_str(&record).unwrap_or(serde_json::Value::Null);
-                    if let Some(object) = value.as_object_mut() {
-                        object.insert("recorded_at_ms".into(), r.get::<_, i64>(1)?.into());
-                        object.insert("notification_id".into(), r.get::<_, String>(2)?.into());
-                        object.insert("topic".into(), r.get::<_, String>(3)?.into());
-                    }
-                    Ok(value)
+                .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
+                    Ok(logged_decision(
+                        &r.get::<_, String>(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
@@ -611,18 +653,20 @@ impl SqliteStore {
     }
 
     /// Every outbox row, for a conversation or all.
-    pub async fn actions(&self, conversation_id: Option<String>) -> Result<Vec<ActionRow>> {
+    pub async fn actions(&self, conversation: Option<ConversationKey>) -> Result<Vec<ActionRow>> {
+        let (app_id, conversation_id) = conversation.map(|c| (c.app_id, c.conversation_id)).unzip();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, event_id, conversation_id, action, state, attempts, last_error FROM outbox
-                 WHERE ?1 IS NULL OR conversation_id = ?1 ORDER BY id",
+                "SELECT id, event_id, conversation_id, action, state, attempts, last_error, app_id FROM outbox
+                 WHERE ?1 IS NULL OR (app_id = ?1 AND conversation_id = ?2) ORDER BY id",
             )?;
             let rows = stmt
-                .query_map([conversation_id], |r| {
+                .query_map(params![app_id, conversation_id], |r| {
                     let action: String = r.get(3)?;
                     Ok(ActionRow {
                         id: r.get(0)?,
                         event_id: r.get(1)?,
+                        app_id: r.get(7)?,
                         conversation_id: r.get(2)?,
                         action: serde_json::from_str(&action).unwrap_or(serde_json::Value::Null),
                         state: r.get(4)?,
@@ -630,6 +674,20 @@ impl SqliteStore {
                         last_error: r.get(6)?,
                     })
                 })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The workspaces whose inbox holds conversation `conversation_id`.
+    pub async fn workspaces_of(&self, conversation_id: String) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT app_id FROM inbox WHERE conversation_id = ?1 ORDER BY app_id",
+            )?;
+            let rows = stmt
+                .query_map([conversation_id], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
@@ -661,7 +719,7 @@ impl SqliteStore {
     /// deduplication, the decision log and its counts are unchanged.
     pub async fn prune(&self, before_ms: i64) -> Result<Pruned> {
         self.write(move |conn| {
-            let (payloads, inputs) = empty_finished_events(conn, "received_at < ?1", before_ms)?;
+            let (payloads, inputs) = empty_finished_events(conn, "received_at < ?1", [before_ms])?;
             Ok(Pruned {
                 payloads,
                 inputs,
@@ -675,20 +733,22 @@ impl SqliteStore {
     /// request): payloads emptied, inputs deleted, decision records reduced to their outcome,
     /// the bodies of finished actions removed. Unfinished work is left to finish; run it again
     /// after. The rows, states and counts stay.
-    pub async fn purge_conversation(&self, conversation_id: String) -> Result<Pruned> {
+    pub async fn purge_conversation(&self, conversation: ConversationKey) -> Result<Pruned> {
         self.write(move |tx| {
-            let (payloads, inputs) = empty_finished_events(tx, "conversation_id = ?1", &conversation_id)?;
+            let key = params![conversation.app_id, conversation.conversation_id];
+            let (payloads, inputs) =
+                empty_finished_events(tx, "app_id = ?1 AND conversation_id = ?2", key)?;
             let decisions = tx.execute(
                 "UPDATE decisions SET record = json_object('outcome', outcome, 'purged', json('true'))
-                   WHERE conversation_id = ?1 AND json_extract(record, '$.purged') IS NOT 1",
-                [&conversation_id],
+                   WHERE app_id = ?1 AND conversation_id = ?2 AND json_extract(record, '$.purged') IS NOT 1",
+                key,
             )?;
             let actions = tx.execute(
                 "UPDATE outbox SET action = json_object('kind', json_extract(action, '$.kind'), 'purged', json('true')),
                    last_error = NULL
-                   WHERE conversation_id = ?1 AND state NOT IN ('pending', 'sending')
+                   WHERE app_id = ?1 AND conversation_id = ?2 AND state NOT IN ('pending', 'sending')
                    AND json_extract(action, '$.purged') IS NOT 1",
-                [&conversation_id],
+                key,
             )?;
             Ok(Pruned {
                 payloads,
@@ -771,6 +831,7 @@ fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 fn write_decision_rest(
     tx: &Connection,
     event_id: i64,
+    app_id: &str,
     decision: &NewDecision,
     now: i64,
     claim: Option<&(String, i64)>,
@@ -784,8 +845,8 @@ fn write_decision_rest(
         let claim = match claim {
             Some(claim) => {
                 let busy: bool = tx.row_cached(
-                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE conversation_id = ?1 AND state IN ('pending', 'sending'))",
-                    [conversation_id],
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE app_id = ?1 AND conversation_id = ?2 AND state IN ('pending', 'sending'))",
+                    params![app_id, conversation_id],
                     |r| r.get(0),
                 )?;
                 (!busy).then_some(claim)
@@ -793,8 +854,8 @@ fn write_decision_rest(
             None => None,
         };
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence, state, attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO outbox (event_id, seq, conversation_id, action, created_at, lease_owner, lease_until, fence, state, attempts, app_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for (seq, action) in decision.actions.iter().enumerate() {
             stmt.execute(params![
@@ -808,6 +869,7 @@ fn write_decision_rest(
                 if claim.is_some() { CLAIMED_AT_INSERT } else { 0 },
                 if claim.is_some() { "sending" } else { "pending" },
                 i64::from(claim.is_some()),
+                app_id,
             ])?;
             if claim.is_some() {
                 claimed.push((tx.last_insert_rowid(), seq));
@@ -850,9 +912,8 @@ fn conversation_state(
             .unwrap_or_default();
     let replies: i64 = conn.row_cached(
         "SELECT COUNT(DISTINCT d.id) FROM decisions d
-             JOIN inbox i ON i.id = d.event_id
              JOIN outbox o ON o.event_id = d.event_id
-             WHERE i.app_id = ?1 AND d.conversation_id = ?2 AND d.outcome = 'reply'
+             WHERE d.app_id = ?1 AND d.conversation_id = ?2 AND d.outcome = 'reply'
                AND o.state NOT IN ('dead', 'failed') AND o.action LIKE '{\"kind\":\"reply\"%'",
         params![app_id, conversation_id],
         |r| r.get(0),
@@ -862,20 +923,21 @@ fn conversation_state(
 }
 
 /// Deletes the decision inputs and empties the payloads of the finished inbox events that
-/// match `filter` (SQL over `inbox`, with `?1` bound to `value`); returns (payloads, inputs).
+/// match `filter` (SQL over `inbox`, its placeholders bound to `values`); returns (payloads,
+/// inputs).
 fn empty_finished_events(
     tx: &Connection,
     filter: &str,
-    value: impl rusqlite::ToSql,
+    values: impl rusqlite::Params + Copy,
 ) -> rusqlite::Result<(usize, usize)> {
     let finished = format!("{filter} AND state IN ('done', 'failed')");
     let inputs = tx.execute(
         &format!("DELETE FROM event_inputs WHERE event_id IN (SELECT id FROM inbox WHERE {finished})"),
-        [&value],
+        values,
     )?;
     let payloads = tx.execute(
         &format!("UPDATE inbox SET payload = X'' WHERE {finished} AND length(payload) > 0"),
-        [&value],
+        values,
     )?;
     Ok((payloads, inputs))
 }

@@ -144,7 +144,10 @@ async fn a_customer_message_is_acted_on_once() {
             "{name}"
         );
         assert_eq!(store.actions(None).await.unwrap().len(), 1, "{name}");
-        let log = store.decisions_for("c1".into()).await.unwrap();
+        let log = store
+            .decisions_for(ConversationKey::new("app", "c1"))
+            .await
+            .unwrap();
         assert_eq!(log.len(), 2, "{name}");
         assert_eq!(log[1]["outcome"], "duplicate", "{name}");
         assert_eq!(
@@ -186,7 +189,11 @@ async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
             .await
             .unwrap();
         assert_eq!(
-            store.decisions_to_rerun("1".into()).await.unwrap().len(),
+            store
+                .decisions_to_rerun(ConversationKey::new("app", "1"))
+                .await
+                .unwrap()
+                .len(),
             1,
             "{name}"
         );
@@ -205,26 +212,51 @@ async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
             "{name}: a pending event keeps its payload"
         );
         assert!(
-            store.decisions_to_rerun("1".into()).await.unwrap().is_empty(),
+            store
+                .decisions_to_rerun(ConversationKey::new("app", "1"))
+                .await
+                .unwrap()
+                .is_empty(),
             "{name}"
         );
-        assert_eq!(store.decisions_for("1".into()).await.unwrap().len(), 1, "{name}");
+        assert_eq!(
+            store
+                .decisions_for(ConversationKey::new("app", "1"))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name}"
+        );
 
-        let purged = store.purge_conversation("1".into()).await.unwrap();
+        let purged = store
+            .purge_conversation(ConversationKey::new("app", "1"))
+            .await
+            .unwrap();
         assert_eq!((purged.decisions, purged.actions), (1, 1), "{name}");
         assert_eq!(
-            store.purge_conversation("1".into()).await.unwrap().decisions,
+            store
+                .purge_conversation(ConversationKey::new("app", "1"))
+                .await
+                .unwrap()
+                .decisions,
             0,
             "{name}: idempotent"
         );
-        let log = store.decisions_for("1".into()).await.unwrap();
+        let log = store
+            .decisions_for(ConversationKey::new("app", "1"))
+            .await
+            .unwrap();
         assert_eq!(log[0]["outcome"], "reply", "{name}");
         assert!(
             !log[0].to_string().contains("jo@example.com"),
             "{name}: {}",
             log[0]
         );
-        let actions = store.actions(Some("1".into())).await.unwrap();
+        let actions = store
+            .actions(Some(ConversationKey::new("app", "1")))
+            .await
+            .unwrap();
         assert_eq!(actions[0].action["kind"], "reply", "{name}");
         assert!(
             !actions[0].action.to_string().contains("jo@example.com"),
@@ -425,7 +457,10 @@ async fn sending_actions_become_uncertain_after_a_crash_and_retries_keep_them_so
         settle(&store, &again[1], Settled::Dead("gone".into())).await;
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.outbox_pending, counts.outbox_dead), (1, 1), "{name}");
-        let rows = store.actions(Some("c1".into())).await.unwrap();
+        let rows = store
+            .actions(Some(ConversationKey::new("app", "c1")))
+            .await
+            .unwrap();
         assert_eq!(rows[0].last_error.as_deref(), Some("timeout"), "{name}");
         assert!(
             rows[0].state == "pending" && rows[1].state == "dead",
@@ -510,7 +545,10 @@ async fn a_conversation_s_actions_are_marked_and_settled_together() {
             })
             .collect();
         store.settle_actions(settlements).await.unwrap();
-        let rows = store.actions(Some("c1".into())).await.unwrap();
+        let rows = store
+            .actions(Some(ConversationKey::new("app", "c1")))
+            .await
+            .unwrap();
         let states: Vec<(&str, u32, Option<&str>)> = rows
             .iter()
             .map(|r| (r.state.as_str(), r.attempts, r.last_error.as_deref()))
@@ -568,7 +606,10 @@ async fn actions_are_claimed_with_their_decision_only_when_their_conversation_is
                 .all(|c| c.app_id == "app" && c.conversation_id == "c1" && c.attempts == 0 && c.marked),
             "{name}"
         );
-        let rows = store.actions(Some("c1".into())).await.unwrap();
+        let rows = store
+            .actions(Some(ConversationKey::new("app", "c1")))
+            .await
+            .unwrap();
         assert!(
             rows.iter().all(|r| r.state == "sending" && r.attempts == 1),
             "{name}: marked in the commit that claimed them: {rows:?}"
@@ -763,8 +804,23 @@ async fn live_results_are_written_with_their_event_and_read_back() {
                 .all(|l| l.live_outcome.as_deref() == Some("assumed")),
             "{name}"
         );
-        assert_eq!(store.touches_of("b0".into()).await.unwrap().len(), 1, "{name}");
-        assert!(store.latest_input("b0".into()).await.unwrap().is_none(), "{name}");
+        assert_eq!(
+            store
+                .touches_of(ConversationKey::new("bench", "b0"))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name}"
+        );
+        assert!(
+            store
+                .latest_input(ConversationKey::new("bench", "b0"))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
     }
     let (sqlite, postgres): (Vec<_>, Vec<_>) = contexts.iter().partition(|(name, _)| *name == "sqlite");
     assert_eq!(sqlite.len(), 4);
@@ -1105,13 +1161,25 @@ async fn a_sqlite_store_moves_to_postgresql() {
     let sqlite = Store::open(dir.path()).unwrap();
     for conversation in ["c9", "b1", "b7"] {
         assert_eq!(
-            postgres.decisions_for(conversation.into()).await.unwrap(),
-            sqlite.decisions_for(conversation.into()).await.unwrap(),
+            postgres
+                .decisions_for(ConversationKey::new("app", conversation))
+                .await
+                .unwrap(),
+            sqlite
+                .decisions_for(ConversationKey::new("app", conversation))
+                .await
+                .unwrap(),
             "{conversation}"
         );
         assert_eq!(
-            postgres.touches_of(conversation.into()).await.unwrap(),
-            sqlite.touches_of(conversation.into()).await.unwrap(),
+            postgres
+                .touches_of(ConversationKey::new("app", conversation))
+                .await
+                .unwrap(),
+            sqlite
+                .touches_of(ConversationKey::new("app", conversation))
+                .await
+                .unwrap(),
             "{conversation}"
         );
     }
@@ -1127,7 +1195,13 @@ async fn a_sqlite_store_moves_to_postgresql() {
             .unwrap()
             .0
     );
-    assert!(postgres.latest_input("c9".into()).await.unwrap().is_some());
+    assert!(
+        postgres
+            .latest_input(ConversationKey::new("app", "c9"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(postgres.conversation_facts(0, i64::MAX).await.unwrap().len(), 40);
     let outbox = postgres.due_actions(10).await.unwrap();
     assert_eq!(outbox.len(), 2, "the pending outbox moved");
@@ -1141,5 +1215,251 @@ async fn a_sqlite_store_moves_to_postgresql() {
     assert!(
         again.is_err_and(|e| e.to_string().contains("copy into an empty database")),
         "a second copy is refused"
+    );
+}
+
+/// A notification of conversation `conversation` in workspace `app`.
+fn event_in(app: &str, id: &str, conversation: &str) -> NewEvent {
+    NewEvent {
+        app_id: app.into(),
+        notification_id: id.into(),
+        topic: "conversation.user.created".into(),
+        conversation_id: Some(conversation.into()),
+        payload: format!("{{\"app\":\"{app}\"}}").into_bytes(),
+    }
+}
+
+/// A reply decision on conversation `conversation` of workspace `app`, kept for re-runs.
+fn reply_in(app: &str, conversation: &str, message: &str) -> NewDecision {
+    NewDecision {
+        conversation_id: Some(conversation.into()),
+        trigger_key: Some(format!("{app}:{conversation}:{message}")),
+        outcome: "reply".into(),
+        record: format!("{{\"outcome\":\"reply\",\"said\":\"{app}\"}}"),
+        actions: vec![format!("{{\"kind\":\"reply\",\"body_html\":\"for {app}\"}}")],
+        input: Some(format!("{{\"conversation\":{{\"said\":\"{app}\"}}}}")),
+        live: None,
+    }
+}
+
+/// Intercom's conversation ids are per workspace: two workspaces with conversation 5005
+/// each see only their own decisions, actions, input and purge, and an action held in one
+/// never holds the other's back.
+#[tokio::test]
+async fn two_workspaces_that_share_a_conversation_id_never_touch_each_other() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let (a, b) = (
+            ConversationKey::new("ws-a", "5005"),
+            ConversationKey::new("ws-b", "5005"),
+        );
+        for (app, n) in [("ws-a", "a1"), ("ws-b", "b1")] {
+            let id = new_event_id(store.accept(event_in(app, n, "5005")).await.unwrap());
+            let claimed = store.claim_arrived(id).await.unwrap().unwrap();
+            let (recorded, actions) = store
+                .record_and_claim(id, claimed.fence, reply_in(app, "5005", "m1"))
+                .await
+                .unwrap();
+            assert_eq!(recorded, Recorded::Stored, "{name}");
+            // A's reply is in hand (sending) when B's is recorded: B's is claimed at once all
+            // the same, since A's busy conversation is another conversation.
+            assert_eq!(
+                actions.len(),
+                1,
+                "{name}: {app}'s reply is claimed with its decision"
+            );
+            assert_eq!(actions[0].app_id, app, "{name}");
+        }
+        for (key, app) in [(&a, "ws-a"), (&b, "ws-b")] {
+            let log = store.decisions_for(key.clone()).await.unwrap();
+            assert_eq!(log.len(), 1, "{name}: {key}");
+            assert_eq!(log[0]["said"], app, "{name}");
+            assert_eq!(log[0]["app_id"], app, "{name}");
+            let actions = store.actions(Some(key.clone())).await.unwrap();
+            assert_eq!(actions.len(), 1, "{name}: {key}");
+            assert_eq!(actions[0].app_id, app, "{name}");
+            let rerun = store.decisions_to_rerun(key.clone()).await.unwrap();
+            assert_eq!(rerun.len(), 1, "{name}: {key}");
+            assert_eq!(rerun[0].app_id, app, "{name}");
+            let input = store.latest_input(key.clone()).await.unwrap().unwrap();
+            assert!(input.contains(app), "{name}: {input}");
+            let (state, _) = store
+                .conversation_context(key.app_id.clone(), key.conversation_id.clone())
+                .await
+                .unwrap();
+            assert_eq!(state.bot_replies, 1, "{name}: {key} counts its own reply only");
+        }
+        assert_eq!(
+            store.workspaces_of("5005".into()).await.unwrap(),
+            ["ws-a", "ws-b"],
+            "{name}"
+        );
+        // A bare id is ambiguous here, and with workspaces configured it is never guessed.
+        assert!(matches!(
+            store.resolve_conversation(None, "5005", &[]).await.unwrap(),
+            Err(Unresolved::Ambiguous { .. })
+        ));
+        let id = new_event_id(store.accept(event_in("ws-a", "a2", "6006")).await.unwrap());
+        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
+        store
+            .record_decision(id, claimed.fence, reply_in("ws-a", "6006", "m1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.resolve_conversation(None, "6006", &[]).await.unwrap(),
+            Ok(ConversationKey::new("ws-a", "6006")),
+            "{name}"
+        );
+        assert!(matches!(
+            store
+                .resolve_conversation(None, "6006", &["ws-a".into()])
+                .await
+                .unwrap(),
+            Err(Unresolved::Ambiguous { .. })
+        ));
+        // B's reply is sent and done; A's stays in flight. A purge of B leaves A whole.
+        let b_action = store.actions(Some(b.clone())).await.unwrap()[0].id;
+        store
+            .settle_actions(vec![Settlement {
+                id: b_action,
+                fence: CLAIMED_AT_INSERT,
+                settled: Settled::Sent,
+            }])
+            .await
+            .unwrap();
+        let purged = store.purge_conversation(b.clone()).await.unwrap();
+        assert_eq!(
+            (purged.payloads, purged.inputs, purged.decisions, purged.actions),
+            (1, 1, 1, 1),
+            "{name}"
+        );
+        assert_eq!(
+            store.decisions_for(b.clone()).await.unwrap()[0]["purged"],
+            true,
+            "{name}"
+        );
+        let a_log = store.decisions_for(a.clone()).await.unwrap();
+        assert_eq!(a_log[0]["said"], "ws-a", "{name}: A's record is whole");
+        assert!(store.latest_input(a.clone()).await.unwrap().is_some(), "{name}");
+        assert!(store.latest_input(b.clone()).await.unwrap().is_none(), "{name}");
+        // A later decision in B is claimed with its decision although A's reply is still
+        // `sending` on the same id.
+        let id = new_event_id(store.accept(event_in("ws-b", "b2", "5005")).await.unwrap());
+        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
+        let (_, actions) = store
+            .record_and_claim(id, claimed.fence, reply_in("ws-b", "5005", "m2"))
+            .await
+            .unwrap();
+        assert_eq!(actions.len(), 1, "{name}: B is not held behind A");
+        // And the outbox's own claim: A's second action waits behind A's first, B's does not.
+        let id = new_event_id(store.accept(event_in("ws-a", "a3", "5005")).await.unwrap());
+        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
+        let (_, actions) = store
+            .record_and_claim(id, claimed.fence, reply_in("ws-a", "5005", "m2"))
+            .await
+            .unwrap();
+        assert!(
+            actions.is_empty(),
+            "{name}: A's second action waits behind A's first"
+        );
+        let id = new_event_id(store.accept(event_in("ws-b", "b3", "7007")).await.unwrap());
+        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
+        store
+            .record_decision(id, claimed.fence, reply_in("ws-b", "7007", "m1"))
+            .await
+            .unwrap();
+        let due: Vec<(String, String)> = store
+            .due_actions(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.app_id, a.conversation_id))
+            .collect();
+        assert!(due.contains(&("ws-b".into(), "7007".into())), "{name}: {due:?}");
+        assert!(!due.contains(&("ws-a".into(), "5005".into())), "{name}: {due:?}");
+    }
+}
+
+/// A store made before decisions and actions carried their workspace gets the column, filled
+/// from each row's event, when it is opened (SQLite) or migrated (PostgreSQL).
+#[tokio::test]
+async fn an_older_store_gets_the_workspace_of_its_decisions_and_actions() {
+    // SQLite: the tables as they were, with one decided event and its action.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE inbox (id INTEGER PRIMARY KEY, app_id TEXT NOT NULL, notification_id TEXT NOT NULL,
+               topic TEXT NOT NULL, conversation_id TEXT, received_at INTEGER NOT NULL, payload BLOB NOT NULL,
+               state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+               UNIQUE (app_id, notification_id));
+             CREATE TABLE decisions (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL UNIQUE REFERENCES inbox (id),
+               conversation_id TEXT, trigger_key TEXT UNIQUE, outcome TEXT NOT NULL, created_at INTEGER NOT NULL,
+               record TEXT NOT NULL);
+             CREATE INDEX decisions_conversation ON decisions (conversation_id, id);
+             CREATE TABLE outbox (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES inbox (id),
+               seq INTEGER NOT NULL, conversation_id TEXT NOT NULL, action TEXT NOT NULL,
+               state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+               uncertain INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0,
+               created_at INTEGER NOT NULL, sent_at INTEGER, last_error TEXT, UNIQUE (event_id, seq));
+             CREATE INDEX outbox_conversation ON outbox (conversation_id, state);
+             INSERT INTO inbox VALUES (1, 'ws-old', 'n1', 'conversation.user.created', '9', 0, X'7B7D', 'done', 1, NULL);
+             INSERT INTO decisions VALUES (1, 1, '9', 'ws-old:9:m', 'reply', 0, '{\"outcome\":\"reply\"}');
+             INSERT INTO outbox (id, event_id, seq, conversation_id, action, state, created_at)
+               VALUES (1, 1, 0, '9', '{\"kind\":\"reply\"}', 'sent', 0);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let key = ConversationKey::new("ws-old", "9");
+    assert_eq!(store.decisions_for(key.clone()).await.unwrap().len(), 1, "sqlite");
+    assert_eq!(
+        store.actions(Some(key.clone())).await.unwrap()[0].app_id,
+        "ws-old",
+        "sqlite"
+    );
+
+    // PostgreSQL: migrations 1 to 7, the same rows, then the rest.
+    let database = TestDatabase::create().await;
+    let (client, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await
+        .unwrap();
+    for (version, sql) in postgres::MIGRATIONS.iter().filter(|(v, _)| *v <= 7) {
+        client.batch_execute(sql).await.unwrap();
+        client
+            .execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[version])
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(
+            "INSERT INTO inbox (id, app_id, notification_id, topic, conversation_id, received_at, payload, state)
+               VALUES (1, 'ws-old', 'n1', 'conversation.user.created', '9', 0, '\\x7b7d', 'done');
+             INSERT INTO decisions (id, event_id, conversation_id, trigger_key, outcome, created_at, record)
+               VALUES (1, 1, '9', 'ws-old:9:m', 'reply', 0, '{\"outcome\":\"reply\"}');
+             INSERT INTO outbox (id, event_id, seq, conversation_id, action, state, created_at)
+               VALUES (1, 1, 0, '9', '{\"kind\":\"reply\"}', 'sent', 0);",
+        )
+        .await
+        .unwrap();
+    let store = Store::connect(database.url()).await.unwrap();
+    assert!(store.migrations().0.contains(&8), "{:?}", store.migrations());
+    assert_eq!(
+        store.decisions_for(key.clone()).await.unwrap().len(),
+        1,
+        "postgres"
+    );
+    assert_eq!(
+        store.actions(Some(key)).await.unwrap()[0].app_id,
+        "ws-old",
+        "postgres"
     );
 }

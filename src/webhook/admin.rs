@@ -1,13 +1,16 @@
-//! The admin routes: the decision log of a conversation (`GET /decisions/{id}`), the operator
-//! dashboard page (`GET /admin`) and its API (`GET /admin/api/...`).
+//! The admin routes: the decision log of a conversation (`GET /decisions/{workspace}/{id}`),
+//! the operator dashboard page (`GET /admin`) and its API (`GET /admin/api/...`). A
+//! conversation is named by its workspace and its id (Intercom's ids are per workspace); a
+//! bare id is answered only when it cannot mean two conversations.
 //!
 //! The page is one self-contained file with its own script and no data and no secret: the
-//! browser takes the token from the URL fragment (`/admin#token=...`, which is never sent) or
-//! a prompt, keeps it in `sessionStorage`, and calls the API with it as a bearer token. Every
-//! API route answers 401 without the token (compared in constant time) and 429 to an address
-//! with too many failed attempts.
+//! operator pastes the token into its form (never into an address, which the browser's
+//! history keeps), the page keeps it in `sessionStorage`, and calls the API with it as a bearer token. Every
+//! API route answers 401 without the token (compared in constant time) and 429 to a wrong
+//! token from an address with too many failed attempts (the right token always passes).
 
 use super::{Error, WebhookState, bearer_token};
+use crate::store::{ConversationKey, Unresolved};
 use axum::Router;
 use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -27,17 +30,62 @@ pub trait Dashboard: Send + Sync {
     async fn report(&self, since: Option<String>, until: Option<String>)
     -> Result<serde_json::Value, String>;
     /// Each logged decision of a conversation made again, compared with the log.
-    async fn rerun(&self, conversation_id: String) -> Result<serde_json::Value, String>;
+    async fn rerun(&self, conversation: ConversationKey) -> Result<serde_json::Value, String>;
 }
 
 pub(super) fn routes() -> Router<WebhookState> {
     Router::new()
         .route("/decisions/{conversation_id}", get(decisions))
+        .route("/decisions/{workspace}/{conversation_id}", get(decisions_in))
         .route("/admin", get(page))
         .route("/admin/", get(page))
         .route("/admin/api/report", get(report))
         .route("/admin/api/decisions", get(recent))
         .route("/admin/api/conversations/{conversation_id}", get(conversation))
+        .route(
+            "/admin/api/conversations/{workspace}/{conversation_id}",
+            get(conversation_in),
+        )
+}
+
+/// `?workspace=`, the other way to name a conversation's workspace.
+#[derive(Debug, serde::Deserialize)]
+struct InWorkspace {
+    workspace: Option<String>,
+}
+
+/// The workspace a request names: the path's, else its `?workspace=`.
+fn workspace_of(path: Option<String>, request: &Request) -> Option<String> {
+    path.or_else(|| {
+        Query::<InWorkspace>::try_from_uri(request.uri())
+            .ok()
+            .and_then(|Query(q)| q.workspace)
+    })
+    .filter(|w| !w.is_empty())
+}
+
+/// The conversation a request names: by its workspace (in the path or `?workspace=`), or by
+/// its id alone when that cannot mean two conversations ([`crate::store::Store::resolve_conversation`]);
+/// else the answer to send: 404 when no workspace holds it, 409 when several could.
+async fn conversation_named(
+    state: &WebhookState,
+    workspace: Option<String>,
+    conversation_id: &str,
+) -> Result<ConversationKey, Response> {
+    match state
+        .store
+        .resolve_conversation(workspace.as_deref(), conversation_id, &state.workspaces)
+        .await
+    {
+        Ok(Ok(key)) => Ok(key),
+        Ok(Err(unresolved @ Unresolved::NotFound(_))) => {
+            Err((StatusCode::NOT_FOUND, unresolved.to_string()).into_response())
+        }
+        Ok(Err(unresolved @ Unresolved::Ambiguous { .. })) => {
+            Err((StatusCode::CONFLICT, unresolved.to_string()).into_response())
+        }
+        Err(error) => Err(Error::Store(error).into_response()),
+    }
 }
 
 /// The page: no data, no secret; a strict content security policy (the page's own inline
@@ -90,22 +138,21 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 /// Checks the bearer token: `None` when it is right, else the refusal to send.
+///
+/// The right token is always let in, even from an address that failed too often: behind a
+/// proxy every client shares one address, and a lockout that also refused the right token
+/// would let anyone lock the operators out. A request with no token is not a guess and is
+/// not counted. Wrong tokens are counted per address, and once an address has failed
+/// [`super::AdminFailures::LIMIT`] times in a window its wrong tokens get 429 until the
+/// window ends. Guessing is kept out by the token itself (at least
+/// [`crate::config::MIN_ADMIN_TOKEN_CHARS`] characters, checked at start), not by the lockout,
+/// which only slows a scan and names it in the log.
 fn refusal(state: &WebhookState, request: &Request) -> Option<Response> {
     use sha2::{Digest, Sha256};
     let peer = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
-    if state.admin_failures.locked_out(peer) {
-        warn!("admin API request refused: too many failed attempts from this address");
-        return Some(
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many failed attempts; try again later",
-            )
-                .into_response(),
-        );
-    }
     let presented = bearer_token(request.headers());
     // Hash both sides so the comparison takes the same time whatever the lengths.
     let authorized = state.admin_token.as_ref().is_some_and(|token| {
@@ -113,12 +160,25 @@ fn refusal(state: &WebhookState, request: &Request) -> Option<Response> {
         let got = Sha256::digest(presented.as_bytes());
         want.iter().zip(got.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && !presented.is_empty()
     });
-    if !authorized {
-        state.admin_failures.record_failure(peer);
-        warn!(has_token = !presented.is_empty(), "admin API request refused");
-        return Some((StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response());
+    if authorized {
+        return None;
     }
-    None
+    if presented.is_empty() {
+        return Some((StatusCode::UNAUTHORIZED, "missing bearer token").into_response());
+    }
+    if state.admin_failures.locked_out(peer) {
+        warn!("admin API request refused: too many failed attempts from this address");
+        return Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many wrong tokens from this address; try again later",
+            )
+                .into_response(),
+        );
+    }
+    state.admin_failures.record_failure(peer);
+    warn!("admin API request refused: wrong bearer token");
+    Some((StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response())
 }
 
 fn json(value: serde_json::Value) -> Response {
@@ -130,21 +190,48 @@ fn failed(message: String) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
 }
 
-/// `GET /decisions/{conversation_id}`: the decision log and actions of a conversation.
+/// `GET /decisions/{conversation_id}` (`?workspace=`): the decision log and actions of a
+/// conversation.
 async fn decisions(
     State(state): State<WebhookState>,
     axum::extract::Path(conversation_id): axum::extract::Path<String>,
     request: Request,
 ) -> Response {
+    decision_log(state, None, conversation_id, request).await
+}
+
+/// `GET /decisions/{workspace}/{conversation_id}`.
+async fn decisions_in(
+    State(state): State<WebhookState>,
+    axum::extract::Path((workspace, conversation_id)): axum::extract::Path<(String, String)>,
+    request: Request,
+) -> Response {
+    decision_log(state, Some(workspace), conversation_id, request).await
+}
+
+async fn decision_log(
+    state: WebhookState,
+    workspace: Option<String>,
+    conversation_id: String,
+    request: Request,
+) -> Response {
     if let Some(refused) = refusal(&state, &request) {
         return refused;
     }
+    let workspace = workspace_of(workspace, &request);
+    let key = match conversation_named(&state, workspace, &conversation_id).await {
+        Ok(key) => key,
+        Err(answer) => return answer,
+    };
     let result = async {
-        let decisions = state.store.decisions_for(conversation_id.clone()).await?;
-        let actions = state.store.actions(Some(conversation_id.clone())).await?;
-        Ok::<_, crate::store::Error>(
-            serde_json::json!({ "conversation_id": conversation_id, "decisions": decisions, "actions": actions }),
-        )
+        let decisions = state.store.decisions_for(key.clone()).await?;
+        let actions = state.store.actions(Some(key.clone())).await?;
+        Ok::<_, crate::store::Error>(serde_json::json!({
+            "app_id": key.app_id,
+            "conversation_id": key.conversation_id,
+            "decisions": decisions,
+            "actions": actions,
+        }))
     }
     .await;
     match result {
@@ -211,21 +298,44 @@ async fn recent(State(state): State<WebhookState>, request: Request) -> Response
     }
 }
 
-/// `GET /admin/api/conversations/{id}`: a conversation's messages (as last decided on),
-/// decision log, actions, touches and the re-run of each decision.
+/// `GET /admin/api/conversations/{id}` (`?workspace=`).
 async fn conversation(
     State(state): State<WebhookState>,
     axum::extract::Path(conversation_id): axum::extract::Path<String>,
     request: Request,
 ) -> Response {
+    conversation_view(state, None, conversation_id, request).await
+}
+
+/// `GET /admin/api/conversations/{workspace}/{id}`: a conversation's messages (as last
+/// decided on), decision log, actions, touches and the re-run of each decision.
+async fn conversation_in(
+    State(state): State<WebhookState>,
+    axum::extract::Path((workspace, conversation_id)): axum::extract::Path<(String, String)>,
+    request: Request,
+) -> Response {
+    conversation_view(state, Some(workspace), conversation_id, request).await
+}
+
+async fn conversation_view(
+    state: WebhookState,
+    workspace: Option<String>,
+    conversation_id: String,
+    request: Request,
+) -> Response {
     if let Some(refused) = refusal(&state, &request) {
         return refused;
     }
+    let workspace = workspace_of(workspace, &request);
+    let key = match conversation_named(&state, workspace, &conversation_id).await {
+        Ok(key) => key,
+        Err(answer) => return answer,
+    };
     let stored = async {
-        let decisions = state.store.decisions_for(conversation_id.clone()).await?;
-        let actions = state.store.actions(Some(conversation_id.clone())).await?;
-        let touches = state.store.touches_of(conversation_id.clone()).await?;
-        let input = state.store.latest_input(conversation_id.clone()).await?;
+        let decisions = state.store.decisions_for(key.clone()).await?;
+        let actions = state.store.actions(Some(key.clone())).await?;
+        let touches = state.store.touches_of(key.clone()).await?;
+        let input = state.store.latest_input(key.clone()).await?;
         Ok::<_, crate::store::Error>((decisions, actions, touches, input))
     }
     .await;
@@ -235,7 +345,7 @@ async fn conversation(
     };
     let rerun = match &state.dashboard {
         Some(d) => d
-            .rerun(conversation_id.clone())
+            .rerun(key.clone())
             .await
             .unwrap_or_else(|e| serde_json::json!({ "error": e })),
         None => serde_json::Value::Null,
@@ -247,7 +357,8 @@ async fn conversation(
         .and_then(|i| i.pointer("/conversation/messages").cloned())
         .unwrap_or_else(|| serde_json::json!([]));
     json(serde_json::json!({
-        "conversation_id": conversation_id,
+        "app_id": key.app_id,
+        "conversation_id": key.conversation_id,
         "messages": messages,
         "decisions": decisions,
         "actions": actions,

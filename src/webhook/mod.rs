@@ -98,6 +98,9 @@ pub struct WebhookState {
     pub admin_failures: Arc<AdminFailures>,
     /// The dashboard's data (the live report, re-runs); `None` serves the decision log only.
     pub dashboard: Option<Arc<dyn Dashboard>>,
+    /// The workspaces the configuration names (`[workspaces.*]`): with any, a conversation
+    /// id alone is not taken to name one conversation.
+    pub workspaces: Arc<[String]>,
 }
 
 /// The webhook body's limits.

@@ -79,14 +79,20 @@ async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
         );
         assert_eq!(browser.eval("document.getElementById('app').hidden"), true);
 
-        // With the token in the fragment: the figures, and each chart draws.
+        // A token in the address is never used (the browser's history keeps addresses):
+        // it is taken out of the address bar, and the page asks for it.
         browser.open(&format!("{url}#token={ADMIN_TOKEN}"));
-        browser.wait_until("the dashboard loads", "document.body.dataset.ready === 'true'");
+        browser.wait_until("the page asks for the token", "document.body.dataset.auth === 'needed'");
+        assert_eq!(browser.eval("location.hash"), "", "the token leaves the address bar");
         assert_eq!(
-            browser.eval("location.hash"),
-            "",
-            "the token leaves the address bar"
+            browser.eval("sessionStorage.getItem('frontdesk-admin-token')"),
+            serde_json::Value::Null
         );
+
+        // With the token pasted into the form: the figures, and each chart draws.
+        browser.eval(&format!("document.getElementById('token').value = '{ADMIN_TOKEN}'"));
+        browser.click("#auth-form button");
+        browser.wait_until("the dashboard loads", "document.body.dataset.ready === 'true'");
         assert_eq!(
             browser.eval("sessionStorage.getItem('frontdesk-admin-token')"),
             ADMIN_TOKEN
@@ -112,7 +118,7 @@ async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
             "document.getElementById('decisions').dataset.filter === 'escalated|'",
         );
         let rows = browser.eval(
-            "[...document.querySelectorAll('#decisions tr.pick')].map(r => [r.dataset.conversation, r.cells[7].textContent])",
+            "[...document.querySelectorAll('#decisions tr.pick')].map(r => [r.dataset.conversation, r.cells[8].textContent])",
         );
         assert_eq!(rows, json!([["dash-2", "escalated"]]), "{rows}");
         browser.choose("#filter-outcome", "");
@@ -122,7 +128,7 @@ async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
             "document.getElementById('decisions').dataset.filter === '|rule:asks_for_human'",
         );
         let reasons = browser.eval(
-            "[...document.querySelectorAll('#decisions tr.pick')].map(r => r.cells[3].textContent)",
+            "[...document.querySelectorAll('#decisions tr.pick')].map(r => r.cells[4].textContent)",
         );
         assert_eq!(reasons, json!(["rule:asks_for_human"]), "{reasons}");
         browser.choose("#filter-reason", "");
@@ -136,6 +142,10 @@ async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
         browser.wait_until(
             "the conversation opens",
             "document.getElementById('conversation').dataset.conversation === 'dash-x'",
+        );
+        assert_eq!(
+            browser.eval("document.getElementById('conversation').dataset.workspace"),
+            WORKSPACE
         );
         let transcript = browser.eval("document.getElementById('conversation-messages').textContent");
         let transcript = transcript.as_str().unwrap();
@@ -196,7 +206,12 @@ async fn first_paint_with_100000_decisions() {
         let mut browser = Browser::launch();
         for round in 0..3 {
             browser.open("about:blank");
-            browser.open(&format!("{url}#token={ADMIN_TOKEN}"));
+            browser.open(&url);
+            if round == 0 {
+                browser.wait_until("the page asks for the token", "document.body.dataset.auth === 'needed'");
+                browser.eval(&format!("document.getElementById('token').value = '{ADMIN_TOKEN}'"));
+                browser.click("#auth-form button");
+            }
             browser.wait_until("the dashboard loads", "document.body.dataset.ready === 'true'");
             let figures = browser.eval(
                 "({paint: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime,

@@ -18,6 +18,13 @@ use tempfile::TempDir;
 
 pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+/// The workspace (Intercom app id) of the notifications the tests build and of the samples.
+pub const WORKSPACE: &str = "a86dr8yl";
+
+/// Conversation `conversation` of the tests' workspace.
+pub fn key(conversation: &str) -> frontdesk::store::ConversationKey {
+    frontdesk::store::ConversationKey::new(WORKSPACE, conversation)
+}
 
 pub struct TestApp {
     pub app: Option<App>,
@@ -163,12 +170,14 @@ impl TestApp {
         response.text().await.expect("metrics body")
     }
 
+    /// The outbox rows of conversation `conversation` of the tests' workspace.
     pub async fn actions(&self, conversation: &str) -> Vec<ActionRow> {
-        self.store().actions(Some(conversation.into())).await.unwrap()
+        self.store().actions(Some(key(conversation))).await.unwrap()
     }
 
+    /// The decision log of conversation `conversation` of the tests' workspace.
     pub async fn decisions(&self, conversation: &str) -> Vec<serde_json::Value> {
-        self.store().decisions_for(conversation.into()).await.unwrap()
+        self.store().decisions_for(key(conversation)).await.unwrap()
     }
 
     /// Simulates a crash (every task dropped mid-flight), then starts anew on the same data
@@ -266,7 +275,7 @@ where
 /// A webhook notification of the sample workspace around `item`.
 pub fn notification(topic: &str, notification_id: &str, item: &Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
-        "type": "notification_event", "app_id": "a86dr8yl", "id": notification_id, "topic": topic,
+        "type": "notification_event", "app_id": WORKSPACE, "id": notification_id, "topic": topic,
         "created_at": 1785400001, "delivery_attempts": 1,
         "data": {"type": "notification_event_data", "item": item}
     }))
@@ -395,4 +404,77 @@ pub async fn spawn_app_on_postgres(adjust: impl FnOnce(&mut Config)) -> (TestApp
     })
     .await;
     (app, database)
+}
+
+/// The client secret of the second workspace, `ws2`, of [`TwoWorkspaces`].
+pub const WS2_SECRET: &str = "second-workspace-secret";
+
+/// frontdesk with the global workspace ([`WORKSPACE`]) on `main` and workspace `ws2` (its
+/// own client secret) on `second`.
+pub struct TwoWorkspaces {
+    pub app: App,
+    pub main: FakeIntercom,
+    pub second: FakeIntercom,
+    pub data_dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl TwoWorkspaces {
+    /// With `ws2` adjusted by `adjust`.
+    pub async fn start(adjust: impl FnOnce(&mut frontdesk::config::WorkspaceConfig)) -> Self {
+        Self::start_with(|_, _| {}, adjust).await
+    }
+
+    /// With the configuration adjusted by `configure` before `ws2` is (given the data dir,
+    /// to put files there before the app starts).
+    pub async fn start_with(
+        configure: impl FnOnce(&mut Config, &std::path::Path),
+        adjust: impl FnOnce(&mut frontdesk::config::WorkspaceConfig),
+    ) -> Self {
+        init_logs();
+        let main = FakeIntercom::start().await;
+        let second = FakeIntercom::start().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&main, &data_dir);
+        configure(&mut config, data_dir.path());
+        let mut workspace = frontdesk::config::WorkspaceConfig {
+            base_url: Some(second.uri()),
+            ..frontdesk::config::WorkspaceConfig::default()
+        };
+        workspace.secrets.intercom_client_secret = Some(SecretString::from(WS2_SECRET));
+        adjust(&mut workspace);
+        config.workspaces.insert("ws2".into(), workspace);
+        let mut second_intercom = config.clone();
+        second_intercom.intercom = config.intercom_for("ws2");
+        let helpdesks = Helpdesks::single(Arc::new(client_for(&config)))
+            .with("ws2", Arc::new(client_for(&second_intercom)));
+        let app = App::start(&config, helpdesks, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Self {
+            app,
+            main,
+            second,
+            data_dir,
+            http,
+        }
+    }
+
+    /// Posts `body` signed with `secret`; the status.
+    pub async fn post(&self, body: Vec<u8>, secret: &str) -> u16 {
+        let signature = sign(secret.as_bytes(), &body);
+        self.http
+            .post(format!("http://{}/webhooks/intercom", self.app.addr()))
+            .header("x-hub-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
 }

@@ -22,4 +22,5 @@ mod outcomes;
 mod policy;
 mod replicas;
 mod spec;
+mod tenancy;
 mod webhook;

@@ -541,7 +541,11 @@ async fn a_logged_decision_made_again_is_the_same() {
         ),
     );
     app.deliver(&[follow_up]).await;
-    let stored = app.store().decisions_to_rerun("2090".into()).await.unwrap();
+    let stored = app
+        .store()
+        .decisions_to_rerun(crate::helpers::key("2090"))
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 2);
     // Later the clock says Tuesday: the re-run still judges the hours at the logged time.
     app.clock.set(at("2026-12-01T09:00:00Z"));

@@ -159,7 +159,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     )
     .await;
     one_reply_each(&fake, (0..N).map(|i| format!("rr{i}")));
-    let log = store.decisions_for(ordered.into()).await.unwrap();
+    let log = store.decisions_for(crate::helpers::key(ordered)).await.unwrap();
     let order: Vec<&str> = log
         .iter()
         .map(|d| d["notification_id"].as_str().unwrap_or_default())
