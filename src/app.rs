@@ -425,7 +425,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .open_store()
         .await
         .with_context(|| match config.database_url() {
-            Some(url) => format!("opening the store at {}", crate::store::mask_url(url)),
+            Some(url) => format!("opening the store at {}", crate::store::describe_connection(url)),
             None => format!("opening the store in {}", config.server.data_dir.display()),
         })?;
     // A claim on a conversation's actions outlasts its slowest sends: every try timing

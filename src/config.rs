@@ -1110,14 +1110,12 @@ impl Config {
             .chain(shown.workspaces.values_mut().map(|w| &mut w.base_url))
             .flatten()
         {
-            *url = mask_url_credentials(url);
+            *url = describe_connection_credentials(url);
         }
         let mut out = toml::to_string_pretty(&shown).unwrap_or_else(|error| format!("# {error}\n"));
+        // Set or unset, nothing more: not even a length, which narrows a guess.
         let mask = |s: &Option<SecretString>| match s {
-            Some(secret) => format!(
-                "\"set ({} chars, masked)\"",
-                secret.expose_secret().chars().count()
-            ),
+            Some(_) => "\"set (masked)\"".to_owned(),
             None => "\"unset\"".to_owned(),
         };
         let _ = write!(
@@ -1129,7 +1127,7 @@ impl Config {
             mask(&self.secrets.admin_token),
             self.secrets.database_url.as_ref().map_or_else(
                 || "\"unset (SQLite under the data dir)\"".to_owned(),
-                |u| format!("{:?}", crate::store::mask_url(u.expose_secret()))
+                |u| format!("{:?}", crate::store::describe_connection(u.expose_secret()))
             ),
         );
         out
@@ -1140,7 +1138,7 @@ impl Config {
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 /// `url` with its user info and the values of credential-like query parameters masked.
-pub fn mask_url_credentials(url: &str) -> String {
+pub fn describe_connection_credentials(url: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
@@ -1184,11 +1182,13 @@ mod tests {
     #[test]
     fn credentials_in_urls_are_masked() {
         assert_eq!(
-            mask_url_credentials("https://user:pa55@llm.example.com/v1?api-version=2024&api-key=abc"),
+            describe_connection_credentials(
+                "https://user:pa55@llm.example.com/v1?api-version=2024&api-key=abc"
+            ),
             "https://***@llm.example.com/v1?api-version=2024&api-key=***"
         );
         assert_eq!(
-            mask_url_credentials("http://127.0.0.1:8089/v1"),
+            describe_connection_credentials("http://127.0.0.1:8089/v1"),
             "http://127.0.0.1:8089/v1"
         );
         let mut config = Config::default();

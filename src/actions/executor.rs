@@ -256,7 +256,15 @@ impl Executor {
         if settlements.is_empty() {
             return Ok(());
         }
-        self.store.settle_actions(settlements).await
+        // The sends are made: their settlement is written even through a database that is
+        // away for a while (until the claim's end), rather than left `sending` for another
+        // worker to check at Intercom once the lease has run out.
+        let lease_end = deadline
+            + Duration::from_millis(u64::try_from(self.store.leases().send_margin_ms()).unwrap_or(0));
+        crate::store::persist("settling sent actions", lease_end, || {
+            self.store.settle_actions(settlements.clone())
+        })
+        .await
     }
 
     /// One attempt at a claimed action marked `sending`: how it ended, or `None` when the

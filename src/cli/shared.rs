@@ -60,7 +60,7 @@ pub(super) async fn open_existing_store(config: &Config) -> anyhow::Result<Store
     if let Some(url) = config.database_url() {
         return Store::connect(url)
             .await
-            .with_context(|| format!("opening the store at {}", crate::store::mask_url(url)));
+            .with_context(|| format!("opening the store at {}", crate::store::describe_connection(url)));
     }
     let dir = &config.server.data_dir;
     if !dir.join(crate::store::DB_FILE).exists() {

@@ -166,15 +166,15 @@ impl Worker {
             Err(error) => {
                 warn!(error = %format!("{error:#}"), "processing failed");
                 self.metrics.event("error", started.elapsed().as_secs_f64());
-                match self
-                    .store
-                    .release_event(
-                        event.id,
-                        event.fence,
-                        format!("{error:#}"),
-                        self.max_event_attempts,
-                    )
-                    .await
+                // Released while the claim lasts, through a database that may be away for
+                // a while: otherwise the event waits out its lease, or a restart.
+                let lease = Duration::from_millis(u64::try_from(self.store.leases().event_ms).unwrap_or(0));
+                let message = format!("{error:#}");
+                match crate::store::persist("releasing an event", started + lease, || {
+                    self.store
+                        .release_event(event.id, event.fence, message.clone(), self.max_event_attempts)
+                })
+                .await
                 {
                     Ok(true) => {
                         error!(event_id = event.id, "event failed too often, marked failed")

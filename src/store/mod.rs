@@ -17,7 +17,7 @@ pub mod synthetic;
 pub(crate) mod tests;
 
 pub use arrivals::Arrivals;
-pub use postgres::{PgStore, mask_url};
+pub use postgres::{PgStore, describe_connection};
 pub use scratch::ScratchDatabase;
 pub use sqlite::SqliteStore;
 
@@ -591,6 +591,31 @@ impl Store {
     }
 }
 
+/// Runs `write` until it succeeds or `until` passes, waiting between tries (250 ms, doubling
+/// to 5 s): for the writes that must outlive a database that is away for a while (a failed
+/// event's release, the settlement of sends already made), which would otherwise leave
+/// their rows held until the lease runs out. Each such write is fenced, so a retry that
+/// comes after another claimer took the rows writes nothing. The last error when none
+/// succeeded.
+pub async fn persist<T, F, Fut>(what: &str, until: tokio::time::Instant, mut write: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        match write().await {
+            Ok(value) => return Ok(value),
+            Err(error) if tokio::time::Instant::now() + wait < until => {
+                tracing::warn!(%error, what, retry_in_ms = wait.as_millis() as u64, "store write failed, retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Each method of [`Store`], passed to the backend's method of the same name.
 macro_rules! dispatch {
     ($($(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
@@ -683,6 +708,8 @@ dispatch! {
     fn workspaces_of(&self, conversation_id: String) -> Vec<String>;
     /// Counts of inbox and outbox rows by interest.
     fn counts(&self) -> Counts;
+    /// Whether the store answers now (one trivial read): `/readyz`.
+    fn ping(&self) -> ();
     /// Empties the raw payloads and deletes the decision inputs of events finished before
     /// `before_ms` (unix ms); the rows stay.
     fn prune(&self, before_ms: i64) -> Pruned;

@@ -483,18 +483,47 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// `url` with its password replaced by `***`.
-pub fn mask_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
+/// How a PostgreSQL connection string is shown in messages and logs: rebuilt from what
+/// tokio-postgres parsed of it (user, hosts, ports, database), never from its text, so no
+/// password shows whichever form held it (`postgres://user:pw@…`, `?password=…`, or
+/// `host=… password=…`). A string that does not parse is not shown at all.
+pub fn describe_connection(url: &str) -> String {
+    let config: tokio_postgres::Config = match url.parse() {
+        Ok(config) => config,
+        // The parser's messages name a byte, a character or an option, never a value.
+        Err(error) => return format!("(a PostgreSQL connection string that does not parse: {error})"),
+    };
+    let mut shown = String::from("postgres://");
+    if let Some(user) = config.get_user() {
+        shown.push_str(user);
+        if config.get_password().is_some() {
+            shown.push_str(":***");
         }
-        _ => url.to_owned(),
+        shown.push('@');
+    } else if config.get_password().is_some() {
+        shown.push_str(":***@");
     }
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first());
+            match host {
+                tokio_postgres::config::Host::Tcp(name) => match port {
+                    Some(port) => format!("{name}:{port}"),
+                    None => name.clone(),
+                },
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => format!("[{}]", path.display()),
+            }
+        })
+        .collect();
+    shown.push_str(&hosts.join(","));
+    shown.push('/');
+    shown.push_str(config.get_dbname().unwrap_or(""));
+    shown
 }
 
 fn pool_error(error: impl std::fmt::Display) -> Error {
@@ -539,10 +568,10 @@ fn live_row(r: &Row, at: usize) -> LiveRow {
 impl PgStore {
     /// Connects to `url`, then applies the migrations not applied yet.
     pub async fn connect(url: &str) -> Result<Self> {
-        let shown: Arc<str> = mask_url(url).into();
+        let shown: Arc<str> = describe_connection(url).into();
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| Error::Postgres(format!("{shown} is not a PostgreSQL URL: {e}")))?;
+            .map_err(|_| Error::Postgres(format!("{shown}: not a PostgreSQL URL")))?;
         // A replica frozen (or cut off) inside a transaction would hold its row locks for as
         // long as its connection lives, and `SKIP LOCKED` would pass over those rows for
         // good: the server ends such a session after a while, and its claims expire as
@@ -1165,6 +1194,11 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    pub(super) async fn ping(&self) -> Result<()> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
     pub(super) async fn counts(&self) -> Result<Counts> {
         let row = self
             .client()
@@ -1740,7 +1774,9 @@ async fn empty_finished_events(
 
 #[cfg(test)]
 mod tests {
-    use super::{CLAIM_EVENT, CLAIM_OUTBOX, MARK_SENDING, PgStore, RELEASE_ACTIONS, SETTLE, mask_url};
+    use super::{
+        CLAIM_EVENT, CLAIM_OUTBOX, MARK_SENDING, PgStore, RELEASE_ACTIONS, SETTLE, describe_connection,
+    };
     use crate::store::tests::TestDatabase;
 
     /// PostgreSQL's outbox claim is SQLite's with only its placeholders, the subplan fence and
@@ -2056,16 +2092,46 @@ mod tests {
         }
     }
 
+    /// No form of connection string shows its password: the URL's user info, a
+    /// `?password=` parameter, a key/value string (quoted or not), or one that does not parse.
     #[test]
-    fn passwords_are_masked_in_urls() {
-        assert_eq!(
-            mask_url("postgres://app:s3cret@db.internal:5432/frontdesk"),
-            "postgres://app:***@db.internal:5432/frontdesk"
-        );
-        assert_eq!(
-            mask_url("postgres://app@db/frontdesk"),
-            "postgres://app@db/frontdesk"
-        );
-        assert_eq!(mask_url("postgres:///frontdesk"), "postgres:///frontdesk");
+    fn passwords_never_show_whatever_form_holds_them() {
+        for (url, shown) in [
+            (
+                "postgres://app:s3cret@db.internal:5432/frontdesk",
+                "postgres://app:***@db.internal:5432/frontdesk",
+            ),
+            ("postgres://app@db/frontdesk", "postgres://app@db:5432/frontdesk"),
+            (
+                "postgresql://app@db/frontdesk?password=s3cret&sslmode=disable",
+                "postgres://app:***@db:5432/frontdesk",
+            ),
+            (
+                "host=db.internal port=5433 user=app password=s3cret dbname=frontdesk",
+                "postgres://app:***@db.internal:5433/frontdesk",
+            ),
+            (
+                "host=db user=app password='s3 cret' dbname=frontdesk",
+                "postgres://app:***@db/frontdesk",
+            ),
+            (
+                "postgres://app:s3cret@a:1,b:2/frontdesk",
+                "postgres://app:***@a:1,b:2/frontdesk",
+            ),
+        ] {
+            assert_eq!(describe_connection(url), shown, "{url}");
+        }
+        for broken in [
+            "host=db password='s3cret",
+            "postgres://app:s3cret@db:port/frontdesk",
+            "host=db password=s3cret bogus",
+            "s3cret",
+        ] {
+            let shown = describe_connection(broken);
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("cret"),
+                "{broken}: {shown}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! The store's own tests, the API tests and the benchmarks that need a database of their own
 //! use it, so that runs in parallel never share one.
 
-use super::{Error, Result, mask_url};
+use super::{Error, Result, describe_connection};
 
 /// A database of its own, dropped with this handle.
 #[derive(Debug)]
@@ -16,7 +16,7 @@ pub struct ScratchDatabase {
 impl ScratchDatabase {
     /// Creates `<prefix>_<pid>_<random>` beside the database `admin` names.
     pub async fn create(admin: &str, prefix: &str) -> Result<Self> {
-        let shown = mask_url(admin);
+        let shown = describe_connection(admin);
         let (path, query) = match admin.split_once('?') {
             Some((path, query)) => (path, Some(query)),
             None => (admin, None),

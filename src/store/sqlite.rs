@@ -694,6 +694,16 @@ impl SqliteStore {
         .await
     }
 
+    /// Whether the store answers now.
+    pub async fn ping(&self) -> Result<()> {
+        self.read(|conn| {
+            Ok(conn
+                .row_cached("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(drop)?)
+        })
+        .await
+    }
+
     /// Counts of inbox and outbox rows by interest.
     pub async fn counts(&self) -> Result<Counts> {
         self.read(|conn| {

@@ -370,11 +370,26 @@ fn inbox_event(parsed: &notification::Envelope, body: &[u8]) -> NewEvent {
     }
 }
 
+/// How long `/readyz` waits for the store to answer.
+const READY_PING: Duration = Duration::from_secs(2);
+
+/// `/readyz`: 200 while the worker runs and the store answers, so that a load balancer
+/// sends no webhook to a replica whose database is gone (the webhook would get 500, and
+/// Intercom would deliver it again).
 async fn ready(State(state): State<WebhookState>) -> StatusCode {
-    if state.ready.load(Ordering::Acquire) {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    if !state.ready.load(Ordering::Acquire) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    match tokio::time::timeout(READY_PING, state.store.ping()).await {
+        Ok(Ok(())) => StatusCode::OK,
+        Ok(Err(error)) => {
+            warn!(%error, "not ready: the store does not answer");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        Err(_) => {
+            warn!("not ready: the store did not answer in time");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 

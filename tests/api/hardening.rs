@@ -464,3 +464,242 @@ impl Drop for KillOnDrop {
         self.stop();
     }
 }
+
+/// A password that must never be printed.
+const DB_PASSWORD: &str = "pw-never-printed-7c1e";
+
+/// M3 and L12: with the database behind a proxy that the test cuts and brings back, `serve`
+/// says it is not ready while the database is gone, refuses webhooks with 500 (Intercom
+/// delivers them again), and takes them again once it is back, without a restart; its logs,
+/// the error lines of the outage included, never show the password of a key/value
+/// connection string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_and_comes_back_is_survived_without_a_restart_or_a_printed_password() {
+    frontdesk::install_crypto_provider();
+    let database = crate::helpers::TestDatabase::create().await;
+    let parsed: tokio_postgres::Config = database.url().parse().unwrap();
+    let port = parsed.get_ports().first().copied().unwrap_or(5432);
+    let proxy = crate::proxy::Proxy::start(([127, 0, 0, 1], port).into()).await;
+    let url = format!(
+        "host=127.0.0.1 port={} user=postgres password={DB_PASSWORD} dbname={}",
+        proxy.port(),
+        parsed.get_dbname().unwrap()
+    );
+    let fake = FakeIntercom::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let log_path = data_dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let listen = crate::helpers::free_port();
+    let mut child = crate::helpers::serve_command(&fake, listen, data_dir.path())
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "frontdesk=info")
+        .env("FRONTDESK__SERVER__LOG_FORMAT", "json")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{listen}");
+    crate::helpers::wait_ready(&http, &base).await;
+    let post = |id: &'static str| {
+        let body = question(id, SHIPPING);
+        let signature = sign(CLIENT_SECRET.as_bytes(), &body);
+        http.post(format!("{base}/webhooks/intercom"))
+            .header("x-hub-signature", signature)
+            .body(body)
+            .send()
+    };
+    let ready = || async {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(post("8001").await.unwrap().status(), 200);
+    eventually("the first question is answered", || async {
+        !fake.requests_to("POST", "/conversations/8001/reply").is_empty()
+    })
+    .await;
+
+    proxy.cut();
+    eventually("/readyz says the replica is not ready", || async {
+        ready().await == 503
+    })
+    .await;
+    assert_eq!(
+        post("8002").await.unwrap().status(),
+        500,
+        "not stored, so not acknowledged"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    proxy.restore().await;
+    eventually("/readyz says ready again", || async { ready().await == 200 }).await;
+    // Intercom delivers the refused webhook again.
+    eventually("the redelivery is taken", || async {
+        post("8002").await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    eventually("the redelivered question is answered", || async {
+        !fake.requests_to("POST", "/conversations/8002/reply").is_empty()
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains("store open"), "{logged}");
+    assert!(
+        logged.contains("postgres:***@127.0.0.1"),
+        "the store is named, masked: {logged}"
+    );
+    assert!(
+        !logged.contains(DB_PASSWORD),
+        "the password was printed: {logged}"
+    );
+}
+
+/// M3: a password in any of the three forms tokio-postgres reads never shows in what
+/// `check-config`, `migrate` and `log` print.
+#[tokio::test]
+async fn no_command_prints_the_database_password_in_any_form() {
+    let database = crate::helpers::TestDatabase::create().await;
+    let parsed: tokio_postgres::Config = database.url().parse().unwrap();
+    let (port, name) = (
+        parsed.get_ports().first().copied().unwrap_or(5432),
+        parsed.get_dbname().unwrap().to_owned(),
+    );
+    let forms = [
+        format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:{port}/{name}"),
+        format!("postgres://postgres@127.0.0.1:{port}/{name}?password={DB_PASSWORD}"),
+        format!("host=127.0.0.1 port={port} user=postgres password={DB_PASSWORD} dbname={name}"),
+        // And with the database unreachable: the error names it, masked.
+        format!(
+            "host=127.0.0.1 port={} user=postgres password={DB_PASSWORD} dbname={name}",
+            crate::helpers::free_port()
+        ),
+    ];
+    for url in &forms {
+        for args in [
+            vec!["check-config"],
+            vec!["migrate"],
+            vec!["log", "1", "--workspace", WORKSPACE],
+        ] {
+            let mut all = vec!["--database-url", url.as_str()];
+            all.extend(args.iter().copied());
+            let output = crate::cli::frontdesk(&all, &[("RUST_LOG", "frontdesk=debug")]);
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(!printed.contains(DB_PASSWORD), "{args:?} with {url}: {printed}");
+            assert!(printed.contains("***") || args[0] == "log", "{args:?}: {printed}");
+        }
+    }
+}
+
+/// L12: work in hand when the database goes away is finished once it is back, without a
+/// restart and without waiting out a lease: an event whose decision could not be recorded
+/// is released (and decided again), and sends already made are settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_in_hand_when_the_database_goes_is_finished_when_it_comes_back() {
+    frontdesk::install_crypto_provider();
+    let database = crate::helpers::TestDatabase::create().await;
+    let parsed: tokio_postgres::Config = database.url().parse().unwrap();
+    let port = parsed.get_ports().first().copied().unwrap_or(5432);
+    let proxy = crate::proxy::Proxy::start(([127, 0, 0, 1], port).into()).await;
+    let through_proxy = format!(
+        "postgres://postgres@127.0.0.1:{}/{}",
+        proxy.port(),
+        parsed.get_dbname().unwrap()
+    );
+    let llm = crate::fake_llm::FakeLlm::start().await;
+    let answer = crate::fake_llm::completion(
+        r#"{"answer": "Standard shipping costs $8.00.", "citations": ["p1"], "confidence": 0.95, "needs_human": false, "reason": ""}"#,
+    );
+    // The first draft takes 3 s: the database goes away while it is in hand.
+    llm.then_after(200, answer.clone(), Duration::from_secs(3));
+    for _ in 0..4 {
+        llm.then(200, answer.clone());
+    }
+    let fake = FakeIntercom::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let listen = crate::helpers::free_port();
+    let mut child = crate::helpers::serve_command(&fake, listen, data_dir.path())
+        .env("DATABASE_URL", &through_proxy)
+        .env("FRONTDESK__LLM__API_BASE", format!("{}/v1", llm.uri()))
+        .env("FRONTDESK__LLM__MODEL", "test-model")
+        .env("OPENAI_API_KEY", "sk-test")
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{listen}");
+    crate::helpers::wait_ready(&http, &base).await;
+    let post = |id: &'static str| {
+        let body = question(id, SHIPPING);
+        let signature = sign(CLIENT_SECRET.as_bytes(), &body);
+        http.post(format!("{base}/webhooks/intercom"))
+            .header("x-hub-signature", signature)
+            .body(body)
+            .send()
+    };
+    let direct = frontdesk::store::Store::connect(database.url()).await.unwrap();
+    let decided = |conversation: &'static str| {
+        let direct = direct.clone();
+        async move {
+            !direct
+                .decisions_for(crate::helpers::key(conversation))
+                .await
+                .unwrap()
+                .is_empty()
+        }
+    };
+
+    // A decision in hand.
+    assert_eq!(post("9001").await.unwrap().status(), 200);
+    eventually("the draft is asked for", || async { !llm.requests().is_empty() }).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.restore().await;
+    crate::helpers::eventually_for("the event in hand is decided", Duration::from_secs(20), || {
+        decided("9001")
+    })
+    .await;
+
+    // A send in hand.
+    fake.hold_replies(Some(Duration::from_secs(3)));
+    assert_eq!(post("9002").await.unwrap().status(), 200);
+    eventually("the reply or note is sent", || async {
+        !fake.requests_to("POST", "/conversations/9002/reply").is_empty()
+    })
+    .await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.restore().await;
+    crate::helpers::eventually_for(
+        "the sent actions are settled",
+        Duration::from_secs(20),
+        || async {
+            let actions = direct.actions(Some(crate::helpers::key("9002"))).await.unwrap();
+            !actions.is_empty()
+                && actions
+                    .iter()
+                    .all(|a| a.state != "pending" && a.state != "sending")
+        },
+    )
+    .await;
+    assert_eq!(
+        fake.requests_to("POST", "/conversations/9002/reply").len(),
+        1,
+        "sent once"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

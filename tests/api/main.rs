@@ -20,6 +20,7 @@ mod knowledge;
 mod learning;
 mod outcomes;
 mod policy;
+mod proxy;
 mod replicas;
 mod spec;
 mod tenancy;
