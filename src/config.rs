@@ -123,8 +123,13 @@ pub struct ServerConfig {
     /// Seconds a keep-alive connection may stay open with no request.
     pub idle_timeout_seconds: u64,
     /// Connections open at once; lowered to stay under the open-file limit. At the cap a new
-    /// connection evicts the longest idle one.
+    /// connection evicts the longest idle one, else the one whose request body has been
+    /// arriving longest (a slow client).
     pub max_connections: usize,
+    /// Connections open at once from one client address (at most `max_connections`); past
+    /// it, a new one evicts that address's idlest or slowest. Behind a proxy every client
+    /// shares its address: raise it to `max_connections` there.
+    pub max_connections_per_address: usize,
     /// Serve the admin API (`/decisions/...`) on this address instead of `listen`; unset: on
     /// `listen`.
     pub admin_listen: Option<String>,
@@ -146,6 +151,7 @@ impl Default for ServerConfig {
             body_timeout_seconds: 10,
             idle_timeout_seconds: 60,
             max_connections: 512,
+            max_connections_per_address: 256,
             admin_listen: None,
             replica_id: None,
         }
@@ -922,8 +928,46 @@ impl Config {
                 found.error(key, "must be at least 1 second".into());
             }
         }
+        // A time added to a clock's reading must stay far from its range's end: `u64::MAX`
+        // seconds once passed here and made every connection panic.
+        for (key, seconds) in [
+            (
+                "server.header_timeout_seconds",
+                self.server.header_timeout_seconds,
+            ),
+            ("server.body_timeout_seconds", self.server.body_timeout_seconds),
+            ("server.idle_timeout_seconds", self.server.idle_timeout_seconds),
+            (
+                "server.shutdown_grace_seconds",
+                self.server.shutdown_grace_seconds,
+            ),
+            ("intercom.timeout_seconds", self.intercom.timeout_seconds),
+            ("intercom.max_backoff_seconds", self.intercom.max_backoff_seconds),
+            ("llm.timeout_seconds", self.llm.timeout_seconds),
+            ("worker.event_lease_seconds", self.worker.event_lease_seconds),
+            ("worker.action_lease_seconds", self.worker.action_lease_seconds),
+            ("worker.poll_interval_ms", self.worker.poll_interval_ms / 1000),
+            (
+                "worker.action_retry_base_ms",
+                self.worker.action_retry_base_ms / 1000,
+            ),
+            (
+                "outcomes.sweep_interval_seconds",
+                self.outcomes.sweep_interval_seconds,
+            ),
+        ] {
+            if seconds > MAX_DURATION_SECONDS {
+                found.error(
+                    key,
+                    format!("is over a week ({MAX_DURATION_SECONDS} s); no timeout, lease or interval here needs that long"),
+                );
+            }
+        }
         if self.server.max_connections == 0 {
             found.error("server.max_connections", "must be at least 1".into());
+        }
+        if self.server.max_connections_per_address == 0 {
+            found.error("server.max_connections_per_address", "must be at least 1".into());
         }
         if let Some(token) = &self.secrets.admin_token
             && token.expose_secret().chars().count() < MIN_ADMIN_TOKEN_CHARS
@@ -1094,10 +1138,12 @@ impl Config {
 
     /// The server's connection limits.
     pub fn connection_limits(&self) -> crate::webhook::ConnectionLimits {
+        let seconds = |s: u64| std::time::Duration::from_secs(s.clamp(1, MAX_DURATION_SECONDS));
         crate::webhook::ConnectionLimits {
-            header_timeout: std::time::Duration::from_secs(self.server.header_timeout_seconds.max(1)),
-            idle_timeout: std::time::Duration::from_secs(self.server.idle_timeout_seconds.max(1)),
+            header_timeout: seconds(self.server.header_timeout_seconds),
+            idle_timeout: seconds(self.server.idle_timeout_seconds),
             max_connections: self.server.max_connections.max(1),
+            max_per_address: self.server.max_connections_per_address.max(1),
         }
     }
 
@@ -1133,6 +1179,9 @@ impl Config {
         out
     }
 }
+
+/// The longest timeout, lease or interval accepted: a week.
+pub const MAX_DURATION_SECONDS: u64 = 7 * 86_400;
 
 /// Shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
@@ -1201,6 +1250,40 @@ mod tests {
         assert!(
             rendered.contains("header_timeout_seconds = 10"),
             "the limits are shown"
+        );
+    }
+
+    /// L7: a timeout of `u64::MAX` seconds is an error, and the limits the server is given
+    /// stay within a week whatever was configured.
+    #[test]
+    fn timeouts_past_a_week_are_errors_and_never_reach_the_server() {
+        let mut config = Config::default();
+        config.server.idle_timeout_seconds = u64::MAX;
+        config.server.header_timeout_seconds = u64::MAX;
+        config.worker.event_lease_seconds = u64::MAX;
+        let keys: Vec<&str> = config
+            .problems()
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.key)
+            .collect();
+        for key in [
+            "server.idle_timeout_seconds",
+            "server.header_timeout_seconds",
+            "worker.event_lease_seconds",
+        ] {
+            assert!(keys.contains(&key), "{key}: {keys:?}");
+        }
+        let limits = config.connection_limits();
+        let week = std::time::Duration::from_secs(MAX_DURATION_SECONDS);
+        assert!(limits.idle_timeout <= week && limits.header_timeout <= week);
+        config.server.idle_timeout_seconds = MAX_DURATION_SECONDS;
+        config.server.header_timeout_seconds = 10;
+        config.worker.event_lease_seconds = 300;
+        assert!(
+            config.problems().iter().all(|p| p.severity != Severity::Error),
+            "{:?}",
+            config.problems()
         );
     }
 

@@ -703,3 +703,115 @@ async fn work_in_hand_when_the_database_goes_is_finished_when_it_comes_back() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// One client that keeps a webhook body coming at a byte a second, reconnecting whenever the
+/// server drops it, until `stop`.
+async fn slow_body_client(addr: std::net::SocketAddr, stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let headers = b"POST /webhooks/intercom HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+        if stream.write_all(headers).await.is_err() {
+            continue;
+        }
+        let mut buf = [0u8; 512];
+        loop {
+            tokio::select! {
+                read = stream.read(&mut buf) => {
+                    if matches!(read, Ok(0) | Err(_)) {
+                        break;
+                    }
+                }
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if *stop.borrow() || stream.write_all(b" ").await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// M4: 600 clients that send whole headers and then trickle their bodies (reconnecting when
+/// dropped) leave `/healthz` and a signed webhook answering 200 every time: at the cap a
+/// slow body's connection makes room for a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hundred_slow_bodies_leave_room_for_health_checks_and_webhooks() {
+    let app = spawn_app_with(|_| {}).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut crowd = tokio::task::JoinSet::new();
+    for _ in 0..600 {
+        crowd.spawn(slow_body_client(app.addr, stopped.clone()));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A new connection per probe, as a health checker or Intercom opens them.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let (mut answered, mut slowest) = (0, Duration::ZERO);
+    for i in 0..40 {
+        let started = tokio::time::Instant::now();
+        let health = http.get(app.url("/healthz")).send().await;
+        if let Err(error) = &health {
+            eprintln!("/healthz: {error}");
+        }
+        answered += usize::from(health.is_ok_and(|r| r.status() == 200));
+        let body = question(&format!("36{i:02}"), SHIPPING);
+        let signature = sign(CLIENT_SECRET.as_bytes(), &body);
+        let webhook = http
+            .post(app.url("/webhooks/intercom"))
+            .header("x-hub-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        if let Err(error) = &webhook {
+            eprintln!("webhook: {error}");
+        }
+        answered += usize::from(webhook.is_ok_and(|r| r.status() == 200));
+        slowest = slowest.max(started.elapsed());
+    }
+    let _ = stop.send(true);
+    crowd.abort_all();
+    eprintln!("600 slow bodies: {answered} of 80 probes answered 200; slowest probe pair {slowest:?}");
+    assert_eq!(answered, 80, "probes refused among 600 slow bodies");
+    app.shutdown().await;
+}
+
+/// L6: a request that starts just before the idle deadline is not cut by it: its body,
+/// still arriving past the deadline, is answered.
+#[tokio::test]
+async fn a_request_started_before_the_idle_deadline_is_answered() {
+    let app = spawn_app_with(|config| {
+        config.server.idle_timeout_seconds = 2;
+        config.server.body_timeout_seconds = 5;
+    })
+    .await;
+    let body = question("3701", SHIPPING);
+    let signature = sign(CLIENT_SECRET.as_bytes(), &body);
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    stream
+        .write_all(
+            format!(
+                "POST /webhooks/intercom HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Hub-Signature: {signature}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // The body arrives over 2 s, past the idle deadline of 2 s from the connect.
+    let chunks: Vec<&[u8]> = body.chunks(body.len().div_ceil(8)).collect();
+    for chunk in chunks {
+        stream.write_all(chunk).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (response, _) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+    app.shutdown().await;
+}
