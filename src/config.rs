@@ -1280,10 +1280,10 @@ mod tests {
         config.server.idle_timeout_seconds = MAX_DURATION_SECONDS;
         config.server.header_timeout_seconds = 10;
         config.worker.event_lease_seconds = 300;
+        let left: Vec<&str> = config.problems().into_iter().map(|p| p.key).collect();
         assert!(
-            config.problems().iter().all(|p| p.severity != Severity::Error),
-            "{:?}",
-            config.problems()
+            !left.iter().any(|k| k.contains("timeout") || k.contains("lease")),
+            "{left:?}"
         );
     }
 

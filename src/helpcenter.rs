@@ -129,7 +129,10 @@ pub fn to_internal_article(source: &intercom::Article) -> Option<Article> {
 }
 
 /// The file of article `id`: letters, digits and `-` as they are, every other byte as `_`
-/// and two hex digits, so two ids never share a file (`1.2` and `1_2` once did).
+/// and two hex digits, so two ids never share a file (`1.2` and `1_2` once did). A name
+/// over [`MAX_SAFE_NAME`] (a 300-character id once aborted a sync: no file system takes
+/// such a name) keeps its first characters and ends with `~` and a hash of the whole id,
+/// which no short name can hold (`~` is always escaped there).
 fn file_for(dir: &Path, id: &str) -> PathBuf {
     let mut safe = String::with_capacity(id.len());
     for byte in id.bytes() {
@@ -139,8 +142,17 @@ fn file_for(dir: &Path, id: &str) -> PathBuf {
             safe.push_str(&format!("_{byte:02x}"));
         }
     }
+    if safe.len() > MAX_SAFE_NAME {
+        use sha2::{Digest, Sha256};
+        let hash = hex::encode(Sha256::digest(id.as_bytes()));
+        safe = format!("{}~{}", &safe[..64], &hash[..32]);
+    }
     dir.join(format!("{FILE_PREFIX}{safe}.md"))
 }
+
+/// The longest name a synced file keeps as it is, between its prefix and `.md` (file systems
+/// take 255 bytes).
+const MAX_SAFE_NAME: usize = 200;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -334,9 +346,38 @@ mod tests {
     #[test]
     fn file_names_are_injective() {
         let dir = Path::new("/d");
-        let ids = ["1.2", "1_2", "1-2", "12", "a/b", "a_2fb", "é"];
+        let long = "x".repeat(300);
+        let long_too = format!("{}y", "x".repeat(299));
+        let ids = [
+            "1.2", "1_2", "1-2", "12", "a/b", "a_2fb", "é", &long, &long_too, "~",
+        ];
         let files: HashSet<PathBuf> = ids.iter().map(|id| file_for(dir, id)).collect();
         assert_eq!(files.len(), ids.len());
         assert_eq!(file_for(dir, "6871119"), dir.join("intercom-6871119.md"));
+        for id in ids {
+            let name = file_for(dir, id).file_name().unwrap().len();
+            assert!(name <= 255, "{id}: {name} bytes");
+        }
+    }
+
+    /// L13: an article with a 300-character id is written, read back and removed like any
+    /// other (it once aborted the whole sync with "file name too long").
+    #[test]
+    fn an_article_with_a_long_id_is_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "7".repeat(300);
+        let source: intercom::Article = serde_json::from_value(serde_json::json!({
+            "type": "article", "id": id, "title": "Gift wrapping", "state": "published",
+            "body": "<p>We gift wrap any order for $5.</p>", "url": "https://help.example.com/gift"
+        }))
+        .unwrap();
+        assert!(apply_event(dir.path(), "article.published", &source).unwrap());
+        let (articles, problems) = crate::knowledge::read_articles(&[dir.path().to_owned()], false);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(articles.len(), 1);
+        assert!(
+            remove_article(dir.path(), &id).unwrap(),
+            "the same file is found again"
+        );
     }
 }

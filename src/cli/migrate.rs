@@ -19,11 +19,12 @@ pub struct Migrate {
 
 impl Migrate {
     pub(super) async fn run(self, config: &Config) -> anyhow::Result<ExitCode> {
+        // Refused before any store is opened: opening SQLite makes its data dir.
+        if self.from_sqlite.is_some() && config.database_url().is_none() {
+            bail!("--from-sqlite copies into PostgreSQL: give --database-url or DATABASE_URL");
+        }
         let store = config.open_store().await.context("opening the store")?;
         if let Some(path) = self.from_sqlite {
-            if config.database_url().is_none() {
-                bail!("--from-sqlite copies into PostgreSQL: give --database-url or DATABASE_URL");
-            }
             let copied = store
                 .copy_from_sqlite(&path)
                 .await

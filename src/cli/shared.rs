@@ -152,10 +152,12 @@ pub(super) struct History {
 
 /// Reads a history export; an export with no conversation is an error.
 pub(super) fn read_history(path: &Path) -> anyhow::Result<History> {
-    use sha2::Digest;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let (conversations, problems) = crate::replay::history::read(std::io::Cursor::new(&bytes))
-        .with_context(|| format!("reading {}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    // Read once, streaming: the lines are capped as they come, and hashed on the way.
+    let mut hashed = Hashed::new(file);
+    let (conversations, problems) =
+        crate::replay::history::read(std::io::BufReader::with_capacity(1 << 20, &mut hashed))
+            .with_context(|| format!("reading {}", path.display()))?;
     report_skipped(path, &problems);
     if conversations.is_empty() {
         bail!(
@@ -167,8 +169,39 @@ pub(super) fn read_history(path: &Path) -> anyhow::Result<History> {
     Ok(History {
         conversations,
         skipped: problems.len(),
-        sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        sha256: hashed.hex_digest(),
     })
+}
+
+/// A reader that hashes (SHA-256) what is read through it.
+struct Hashed<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: std::io::Read> Hashed<R> {
+    fn new(inner: R) -> Self {
+        use sha2::Digest;
+        Self {
+            inner,
+            hasher: sha2::Sha256::new(),
+        }
+    }
+
+    /// The digest of everything read, in hex.
+    fn hex_digest(self) -> String {
+        use sha2::Digest;
+        hex::encode(self.hasher.finalize())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        Ok(read)
+    }
 }
 
 fn report_skipped(path: &Path, problems: &[crate::replay::history::LineProblem]) {

@@ -3,7 +3,9 @@
 //!
 //! - A sentence is supported when at least [`SENTENCE_SUPPORT`] of its content terms
 //!   (analysed as the index analyses text: stop words out, stemmed) appear in those passages.
-//!   A sentence without content terms ("Thanks!") is neither supported nor unsupported.
+//!   A greeting, thank-you or sign-off ("Thanks!", "Hi there.") is neither supported nor
+//!   unsupported. Any other sentence without content terms ("Not now.", "No.", "You can't.")
+//!   is unsupported: it can turn a grounded answer around, and no passage says it.
 //! - The answer as a whole must hold at least [`MIN_CONTENT_TERMS`] distinct content terms
 //!   found in the passages, and each cited article at least [`MIN_TERMS_PER_CITATION`] of
 //!   them in its own passages. "Yes.", "a" or "Yes, you can do that." carry none: they score
@@ -65,7 +67,7 @@ pub fn check(
         .filter(|sentence| {
             let words = terms(sentence);
             if words.is_empty() {
-                return false;
+                return !crate::text::is_pleasantry(sentence);
             }
             let covered = words.iter().filter(|w| known.contains(w)).count();
             (covered as f32) < SENTENCE_SUPPORT * words.len() as f32
@@ -169,6 +171,23 @@ mod tests {
             let result = check(answer, &passages(), &["pw"], terms);
             assert_eq!(result.score, 0.0, "{answer}: {result:?}");
             assert!(result.thin.is_some(), "{answer}");
+        }
+    }
+
+    /// L11: a sentence with no content term that is not a courtesy counts against the
+    /// grounding: "Not now." after a grounded sentence once passed as fully grounded, and was
+    /// sent on its own. A thank-you still does not count.
+    #[test]
+    fn a_content_free_sentence_that_is_not_a_courtesy_is_unsupported() {
+        let grounded = "Standard shipping costs $8.00.";
+        for tail in ["Not now.", "No.", "You can't.", "Never!"] {
+            let result = check(&format!("{grounded} {tail}"), &passages(), &["ship"], terms);
+            assert!(result.score < 1.0, "{tail}: {result:?}");
+            assert_eq!(result.unsupported, vec![tail.to_owned()]);
+        }
+        for courtesy in ["Thanks!", "Hi there.", "Hello!"] {
+            let result = check(&format!("{grounded} {courtesy}"), &passages(), &["ship"], terms);
+            assert_eq!(result.score, 1.0, "{courtesy}: {result:?}");
         }
     }
 

@@ -5,7 +5,7 @@
 
 use crate::domain::Conversation;
 use crate::intercom::notification;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::path::Path;
 
 /// A line that was skipped, and why.
@@ -23,23 +23,7 @@ impl std::fmt::Display for LineProblem {
     }
 }
 
-/// The longest line of a history export, in bytes.
-pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
-
-/// Reads one line (its newline included) into `line`, holding at most `max` bytes of it: a
-/// longer line is an `InvalidData` error, not an allocation that grows with the input.
-/// Returns the bytes read, 0 at the end.
-pub fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
-    line.clear();
-    let read = reader.take(max as u64 + 1).read_until(b'\n', line)?;
-    if line.len() > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("a line is longer than {} MiB", max / (1024 * 1024)),
-        ));
-    }
-    Ok(read)
-}
+pub use crate::text::{MAX_LINE_BYTES, read_line_capped};
 
 /// Reads the conversations of a JSONL export, with the lines skipped. Blank lines are ignored;
 /// a conversation that appears twice (a cursor quirk) is kept once, the later copy winning.
@@ -106,6 +90,7 @@ pub fn read_file(path: &Path) -> std::io::Result<(Vec<Conversation>, Vec<LinePro
 mod tests {
     use super::*;
     use crate::domain::AuthorKind;
+    use std::io::Read;
 
     #[test]
     fn bad_lines_are_reported_by_number_and_skipped() {

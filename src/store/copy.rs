@@ -160,11 +160,15 @@ pub(super) async fn from_sqlite(path: &Path, target: &PgStore) -> Result<Vec<(&'
     } else {
         path.to_owned()
     };
-    if !file.exists() {
+    if !file.is_file() {
         return Err(Error::Postgres(format!("no SQLite store at {}", file.display())));
     }
-    // Opening it as the store does brings an older file's schema up to date first.
-    drop(super::SqliteStore::open(file.parent().unwrap_or(Path::new(".")))?);
+    // An older file's schema is brought up to date first, in place: that file and no other
+    // (it once made a `frontdesk.sqlite3` beside any file it was given).
+    let upgrading = file.clone();
+    tokio::task::spawn_blocking(move || super::SqliteStore::upgrade_file(&upgrading))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
     let source = file.clone();
     let tables = tokio::task::spawn_blocking(move || -> Result<Rows> {
         let conn =

@@ -209,6 +209,29 @@ impl SqliteStore {
         })
     }
 
+    /// Brings the schema of the existing store file `path` up to date, in place (no other
+    /// file is made, and no folder); an error when it is not a frontdesk store.
+    pub(super) fn upgrade_file(path: &Path) -> Result<()> {
+        let mut conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_handler(Some(busy_wait))?;
+        let is_store: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'inbox'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !is_store {
+            return Err(Error::Task(format!(
+                "{} is not a frontdesk store",
+                path.display()
+            )));
+        }
+        upgrade(&conn)?;
+        Ok(())
+    }
+
     /// The leases this store claims with.
     pub fn leases(&self) -> &Leases {
         &self.leases

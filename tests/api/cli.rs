@@ -804,3 +804,105 @@ fn replay_of_samples_silences_the_bot_after_a_teammate_replied() {
     assert_ne!(fresh["reason"], "teammate_took_over", "{fresh}");
     assert!(!fresh["actions"].as_array().unwrap().is_empty(), "{fresh}");
 }
+
+/// L8: a training, question or history file that never ends a line (`/dev/zero`) is refused
+/// at the 16 MiB line cap, by every reader, in well under a second of reading, instead of
+/// being read whole first (it once grew to 23.8 GB).
+#[cfg(target_os = "linux")]
+#[test]
+fn endless_input_files_stop_at_the_line_cap() {
+    for args in [
+        &["eval", "classify", "--train", "/dev/zero", "--test", "/dev/zero"][..],
+        &["eval", "retrieval", "--questions", "/dev/zero"],
+        &["learn", "--history", "/dev/zero"],
+        &["replay", "--history", "/dev/zero"],
+    ] {
+        let started = std::time::Instant::now();
+        let output = frontdesk(args, &[]);
+        assert!(!output.status.success(), "{args:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.contains("/dev/zero") && said.contains("longer than 16 MiB"),
+            "{args:?}: {said}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{args:?}");
+    }
+}
+
+/// L9: `migrate --from-sqlite FILE` reads that file (brought up to date in place) and makes
+/// no other beside it; a file that is not a store is refused; and without a PostgreSQL URL
+/// it refuses before it makes any data dir.
+#[tokio::test]
+async fn migrate_from_sqlite_touches_nothing_but_the_file_it_is_given() {
+    let data = tempfile::tempdir().unwrap();
+    let store = frontdesk::store::Store::open(data.path()).unwrap();
+    store
+        .accept(frontdesk::store::NewEvent {
+            app_id: "app".into(),
+            notification_id: "n1".into(),
+            topic: "conversation.user.created".into(),
+            conversation_id: Some("1".into()),
+            payload: b"{}".to_vec(),
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = elsewhere.path().join("old-store.db");
+    std::fs::copy(data.path().join(frontdesk::store::DB_FILE), &file).unwrap();
+    let database = crate::helpers::TestDatabase::create().await;
+    let output = frontdesk(
+        &[
+            "migrate",
+            "--database-url",
+            database.url(),
+            "--from-sqlite",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(elsewhere.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| n.starts_with("old-store.db")),
+        "only the file given (and its journal): {names:?}"
+    );
+
+    let not_a_store = elsewhere.path().join("notes.txt");
+    std::fs::write(&not_a_store, "not a database").unwrap();
+    let refused = frontdesk(
+        &[
+            "migrate",
+            "--database-url",
+            database.url(),
+            "--from-sqlite",
+            not_a_store.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!refused.status.success());
+    assert_eq!(std::fs::read_to_string(&not_a_store).unwrap(), "not a database");
+
+    let fresh = tempfile::tempdir().unwrap();
+    let data_dir = fresh.path().join("data");
+    let refused = frontdesk(
+        &[
+            "migrate",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--from-sqlite",
+            file.to_str().unwrap(),
+        ],
+        &[("DATABASE_URL", "")],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--database-url"));
+    assert!(!data_dir.exists(), "no data dir is made before the refusal");
+}
