@@ -1242,9 +1242,37 @@ fn reply_in(app: &str, conversation: &str, message: &str) -> NewDecision {
     }
 }
 
+/// Decides a reply to `message` of conversation `conversation` in workspace `app`, under
+/// notification `notification`; the actions claimed with the decision (none unless `claim`).
+async fn reply_decided(
+    store: &Store,
+    app: &str,
+    notification: &str,
+    conversation: &str,
+    message: &str,
+    claim: bool,
+) -> Vec<StoredAction> {
+    let id = new_event_id(
+        store
+            .accept(event_in(app, notification, conversation))
+            .await
+            .unwrap(),
+    );
+    let claimed = store.claim_arrived(id).await.unwrap().unwrap();
+    let decision = reply_in(app, conversation, message);
+    if !claim {
+        let recorded = store.record_decision(id, claimed.fence, decision).await.unwrap();
+        assert_eq!(recorded, Recorded::Stored);
+        return Vec::new();
+    }
+    let (recorded, actions) = store.record_and_claim(id, claimed.fence, decision).await.unwrap();
+    assert_eq!(recorded, Recorded::Stored);
+    actions
+}
+
 /// Intercom's conversation ids are per workspace: two workspaces with conversation 5005
-/// each see only their own decisions, actions, input and purge, and an action held in one
-/// never holds the other's back.
+/// each see only their own decisions, actions, input and purge, and a bare id is never
+/// taken to mean one of them.
 #[tokio::test]
 async fn two_workspaces_that_share_a_conversation_id_never_touch_each_other() {
     for backend in Backend::all().await {
@@ -1254,34 +1282,21 @@ async fn two_workspaces_that_share_a_conversation_id_never_touch_each_other() {
             ConversationKey::new("ws-a", "5005"),
             ConversationKey::new("ws-b", "5005"),
         );
-        for (app, n) in [("ws-a", "a1"), ("ws-b", "b1")] {
-            let id = new_event_id(store.accept(event_in(app, n, "5005")).await.unwrap());
-            let claimed = store.claim_arrived(id).await.unwrap().unwrap();
-            let (recorded, actions) = store
-                .record_and_claim(id, claimed.fence, reply_in(app, "5005", "m1"))
-                .await
-                .unwrap();
-            assert_eq!(recorded, Recorded::Stored, "{name}");
-            // A's reply is in hand (sending) when B's is recorded: B's is claimed at once all
-            // the same, since A's busy conversation is another conversation.
-            assert_eq!(
-                actions.len(),
-                1,
-                "{name}: {app}'s reply is claimed with its decision"
-            );
-            assert_eq!(actions[0].app_id, app, "{name}");
+        for (key, n) in [(&a, "a1"), (&b, "b1")] {
+            reply_decided(&store, &key.app_id, n, "5005", "m1", true).await;
         }
-        for (key, app) in [(&a, "ws-a"), (&b, "ws-b")] {
+        for key in [&a, &b] {
+            let app = key.app_id.as_str();
             let log = store.decisions_for(key.clone()).await.unwrap();
-            assert_eq!(log.len(), 1, "{name}: {key}");
-            assert_eq!(log[0]["said"], app, "{name}");
-            assert_eq!(log[0]["app_id"], app, "{name}");
+            assert_eq!(
+                (log.len(), &log[0]["said"], &log[0]["app_id"]),
+                (1, &app.into(), &app.into()),
+                "{name}"
+            );
             let actions = store.actions(Some(key.clone())).await.unwrap();
-            assert_eq!(actions.len(), 1, "{name}: {key}");
-            assert_eq!(actions[0].app_id, app, "{name}");
+            assert_eq!((actions.len(), actions[0].app_id.as_str()), (1, app), "{name}");
             let rerun = store.decisions_to_rerun(key.clone()).await.unwrap();
-            assert_eq!(rerun.len(), 1, "{name}: {key}");
-            assert_eq!(rerun[0].app_id, app, "{name}");
+            assert_eq!((rerun.len(), rerun[0].app_id.as_str()), (1, app), "{name}");
             let input = store.latest_input(key.clone()).await.unwrap().unwrap();
             assert!(input.contains(app), "{name}: {input}");
             let (state, _) = store
@@ -1295,45 +1310,39 @@ async fn two_workspaces_that_share_a_conversation_id_never_touch_each_other() {
             ["ws-a", "ws-b"],
             "{name}"
         );
-        // A bare id is ambiguous here, and with workspaces configured it is never guessed.
+        // A bare id is ambiguous here; one that one workspace holds is that one's, unless
+        // the configuration names workspaces: then it is never guessed.
+        let resolve = |id: &'static str, configured: Vec<String>| {
+            let store = store.clone();
+            async move { store.resolve_conversation(None, id, &configured).await.unwrap() }
+        };
         assert!(matches!(
-            store.resolve_conversation(None, "5005", &[]).await.unwrap(),
+            resolve("5005", vec![]).await,
             Err(Unresolved::Ambiguous { .. })
         ));
-        let id = new_event_id(store.accept(event_in("ws-a", "a2", "6006")).await.unwrap());
-        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
-        store
-            .record_decision(id, claimed.fence, reply_in("ws-a", "6006", "m1"))
-            .await
-            .unwrap();
+        reply_decided(&store, "ws-a", "a2", "6006", "m1", true).await;
         assert_eq!(
-            store.resolve_conversation(None, "6006", &[]).await.unwrap(),
-            Ok(ConversationKey::new("ws-a", "6006")),
-            "{name}"
+            resolve("6006", vec![]).await,
+            Ok(ConversationKey::new("ws-a", "6006"))
         );
         assert!(matches!(
-            store
-                .resolve_conversation(None, "6006", &["ws-a".into()])
-                .await
-                .unwrap(),
+            resolve("6006", vec!["ws-a".into()]).await,
             Err(Unresolved::Ambiguous { .. })
         ));
-        // B's reply is sent and done; A's stays in flight. A purge of B leaves A whole.
+        // B's reply is sent and done. A purge of B leaves A whole.
         let b_action = store.actions(Some(b.clone())).await.unwrap()[0].id;
+        let sent = Settled::Sent;
         store
             .settle_actions(vec![Settlement {
                 id: b_action,
                 fence: CLAIMED_AT_INSERT,
-                settled: Settled::Sent,
+                settled: sent,
             }])
             .await
             .unwrap();
         let purged = store.purge_conversation(b.clone()).await.unwrap();
-        assert_eq!(
-            (purged.payloads, purged.inputs, purged.decisions, purged.actions),
-            (1, 1, 1, 1),
-            "{name}"
-        );
+        let counts = (purged.payloads, purged.inputs, purged.decisions, purged.actions);
+        assert_eq!(counts, (1, 1, 1, 1), "{name}");
         assert_eq!(
             store.decisions_for(b.clone()).await.unwrap()[0]["purged"],
             true,
@@ -1343,32 +1352,41 @@ async fn two_workspaces_that_share_a_conversation_id_never_touch_each_other() {
         assert_eq!(a_log[0]["said"], "ws-a", "{name}: A's record is whole");
         assert!(store.latest_input(a.clone()).await.unwrap().is_some(), "{name}");
         assert!(store.latest_input(b.clone()).await.unwrap().is_none(), "{name}");
-        // A later decision in B is claimed with its decision although A's reply is still
-        // `sending` on the same id.
-        let id = new_event_id(store.accept(event_in("ws-b", "b2", "5005")).await.unwrap());
-        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
-        let (_, actions) = store
-            .record_and_claim(id, claimed.fence, reply_in("ws-b", "5005", "m2"))
-            .await
-            .unwrap();
-        assert_eq!(actions.len(), 1, "{name}: B is not held behind A");
-        // And the outbox's own claim: A's second action waits behind A's first, B's does not.
-        let id = new_event_id(store.accept(event_in("ws-a", "a3", "5005")).await.unwrap());
-        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
-        let (_, actions) = store
-            .record_and_claim(id, claimed.fence, reply_in("ws-a", "5005", "m2"))
-            .await
-            .unwrap();
+    }
+}
+
+/// An action in flight in one workspace holds back that workspace's conversation only:
+/// another workspace's actions on the same conversation id are claimed with their decision
+/// and by the outbox as if it were not there.
+#[tokio::test]
+async fn an_action_in_flight_holds_back_its_own_workspace_only() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        // A's reply is in hand (`sending`) when B's is recorded: B's is claimed at once.
+        let a_first = reply_decided(&store, "ws-a", "a1", "5005", "m1", true).await;
+        assert_eq!(a_first.len(), 1, "{name}");
+        let b_first = reply_decided(&store, "ws-b", "b1", "5005", "m1", true).await;
+        assert_eq!(b_first.len(), 1, "{name}: B is not held behind A");
+        assert_eq!(b_first[0].app_id, "ws-b", "{name}");
+        // A's second action waits behind A's first.
+        let a_second = reply_decided(&store, "ws-a", "a2", "5005", "m2", true).await;
         assert!(
-            actions.is_empty(),
+            a_second.is_empty(),
             "{name}: A's second action waits behind A's first"
         );
-        let id = new_event_id(store.accept(event_in("ws-b", "b3", "7007")).await.unwrap());
-        let claimed = store.claim_arrived(id).await.unwrap().unwrap();
+        // The outbox's own claim: B's pending action on 5005 (behind B's first, now sent)
+        // is due, A's is not.
+        let b_first = &b_first[0];
         store
-            .record_decision(id, claimed.fence, reply_in("ws-b", "7007", "m1"))
+            .settle_actions(vec![Settlement {
+                id: b_first.id,
+                fence: b_first.fence,
+                settled: Settled::Sent,
+            }])
             .await
             .unwrap();
+        reply_decided(&store, "ws-b", "b2", "5005", "m2", false).await;
         let due: Vec<(String, String)> = store
             .due_actions(10)
             .await
@@ -1376,8 +1394,7 @@ async fn two_workspaces_that_share_a_conversation_id_never_touch_each_other() {
             .into_iter()
             .map(|a| (a.app_id, a.conversation_id))
             .collect();
-        assert!(due.contains(&("ws-b".into(), "7007".into())), "{name}: {due:?}");
-        assert!(!due.contains(&("ws-a".into(), "5005".into())), "{name}: {due:?}");
+        assert_eq!(due, [("ws-b".to_owned(), "5005".to_owned())], "{name}");
     }
 }
 

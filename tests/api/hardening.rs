@@ -468,6 +468,98 @@ impl Drop for KillOnDrop {
 /// A password that must never be printed.
 const DB_PASSWORD: &str = "pw-never-printed-7c1e";
 
+/// The binary serving on a database of its own reached through a [`crate::proxy::Proxy`]
+/// that the test cuts (the database is gone) and restores.
+struct BehindProxy {
+    database: crate::helpers::TestDatabase,
+    proxy: crate::proxy::Proxy,
+    fake: FakeIntercom,
+    child: std::process::Child,
+    http: reqwest::Client,
+    base: String,
+    _data_dir: tempfile::TempDir,
+}
+
+impl BehindProxy {
+    /// Starts `serve` with its store at the URL `url_for` makes of the proxy's port and the
+    /// database's name, with `adjust` applied to the command.
+    async fn start(
+        url_for: impl FnOnce(u16, &str) -> String,
+        adjust: impl FnOnce(&mut std::process::Command, &std::path::Path),
+    ) -> Self {
+        frontdesk::install_crypto_provider();
+        let database = crate::helpers::TestDatabase::create().await;
+        let parsed: tokio_postgres::Config = database.url().parse().unwrap();
+        let port = parsed.get_ports().first().copied().unwrap_or(5432);
+        let proxy = crate::proxy::Proxy::start(([127, 0, 0, 1], port).into()).await;
+        let url = url_for(proxy.port(), parsed.get_dbname().unwrap());
+        let fake = FakeIntercom::start().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let listen = crate::helpers::free_port();
+        let mut command = crate::helpers::serve_command(&fake, listen, data_dir.path());
+        command.env("DATABASE_URL", &url);
+        adjust(&mut command, data_dir.path());
+        let child = command.spawn().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{listen}");
+        crate::helpers::wait_ready(&http, &base).await;
+        Self {
+            database,
+            proxy,
+            fake,
+            child,
+            http,
+            base,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Posts a signed question opening conversation `id`.
+    async fn post(&self, id: &str) -> reqwest::Result<reqwest::Response> {
+        let body = question(id, SHIPPING);
+        let signature = sign(CLIENT_SECRET.as_bytes(), &body);
+        self.http
+            .post(format!("{}/webhooks/intercom", self.base))
+            .header("x-hub-signature", signature)
+            .body(body)
+            .send()
+            .await
+    }
+
+    /// `/readyz`'s status (0 when it does not answer).
+    async fn ready(&self) -> u16 {
+        self.http
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// Whether the bot posted to conversation `id`.
+    fn posted_to(&self, id: &str) -> bool {
+        !self
+            .fake
+            .requests_to("POST", &format!("/conversations/{id}/reply"))
+            .is_empty()
+    }
+
+    /// The database is gone for `seconds`, then back.
+    async fn outage(&self, seconds: u64) {
+        self.proxy.cut();
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        self.proxy.restore().await;
+    }
+
+    fn stop(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
 /// M3 and L12: with the database behind a proxy that the test cuts and brings back, `serve`
 /// says it is not ready while the database is gone, refuses webhooks with 500 (Intercom
 /// delivers them again), and takes them again once it is back, without a restart; its logs,
@@ -475,81 +567,54 @@ const DB_PASSWORD: &str = "pw-never-printed-7c1e";
 /// connection string.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_goes_and_comes_back_is_survived_without_a_restart_or_a_printed_password() {
-    frontdesk::install_crypto_provider();
-    let database = crate::helpers::TestDatabase::create().await;
-    let parsed: tokio_postgres::Config = database.url().parse().unwrap();
-    let port = parsed.get_ports().first().copied().unwrap_or(5432);
-    let proxy = crate::proxy::Proxy::start(([127, 0, 0, 1], port).into()).await;
-    let url = format!(
-        "host=127.0.0.1 port={} user=postgres password={DB_PASSWORD} dbname={}",
-        proxy.port(),
-        parsed.get_dbname().unwrap()
-    );
-    let fake = FakeIntercom::start().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let log_path = data_dir.path().join("serve.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let listen = crate::helpers::free_port();
-    let mut child = crate::helpers::serve_command(&fake, listen, data_dir.path())
-        .env("DATABASE_URL", &url)
-        .env("RUST_LOG", "frontdesk=info")
-        .env("FRONTDESK__SERVER__LOG_FORMAT", "json")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{listen}");
-    crate::helpers::wait_ready(&http, &base).await;
-    let post = |id: &'static str| {
-        let body = question(id, SHIPPING);
-        let signature = sign(CLIENT_SECRET.as_bytes(), &body);
-        http.post(format!("{base}/webhooks/intercom"))
-            .header("x-hub-signature", signature)
-            .body(body)
-            .send()
-    };
-    let ready = || async {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    };
-    assert_eq!(post("8001").await.unwrap().status(), 200);
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("serve.log");
+    let path = log_path.clone();
+    let served = BehindProxy::start(
+        |port, name| format!("host=127.0.0.1 port={port} user=postgres password={DB_PASSWORD} dbname={name}"),
+        move |command, _| {
+            let log = std::fs::File::create(&path).unwrap();
+            command
+                .env("RUST_LOG", "frontdesk=info")
+                .env("FRONTDESK__SERVER__LOG_FORMAT", "json")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+        },
+    )
+    .await;
+    assert_eq!(served.post("8001").await.unwrap().status(), 200);
     eventually("the first question is answered", || async {
-        !fake.requests_to("POST", "/conversations/8001/reply").is_empty()
+        served.posted_to("8001")
     })
     .await;
 
-    proxy.cut();
+    served.proxy.cut();
     eventually("/readyz says the replica is not ready", || async {
-        ready().await == 503
+        served.ready().await == 503
     })
     .await;
     assert_eq!(
-        post("8002").await.unwrap().status(),
+        served.post("8002").await.unwrap().status(),
         500,
         "not stored, so not acknowledged"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    proxy.restore().await;
-    eventually("/readyz says ready again", || async { ready().await == 200 }).await;
+    served.proxy.restore().await;
+    eventually("/readyz says ready again", || async {
+        served.ready().await == 200
+    })
+    .await;
     // Intercom delivers the refused webhook again.
     eventually("the redelivery is taken", || async {
-        post("8002").await.is_ok_and(|r| r.status() == 200)
+        served.post("8002").await.is_ok_and(|r| r.status() == 200)
     })
     .await;
     eventually("the redelivered question is answered", || async {
-        !fake.requests_to("POST", "/conversations/8002/reply").is_empty()
+        served.posted_to("8002")
     })
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    served.stop();
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(logged.contains("store open"), "{logged}");
     assert!(
@@ -607,16 +672,6 @@ async fn no_command_prints_the_database_password_in_any_form() {
 /// is released (and decided again), and sends already made are settled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_in_hand_when_the_database_goes_is_finished_when_it_comes_back() {
-    frontdesk::install_crypto_provider();
-    let database = crate::helpers::TestDatabase::create().await;
-    let parsed: tokio_postgres::Config = database.url().parse().unwrap();
-    let port = parsed.get_ports().first().copied().unwrap_or(5432);
-    let proxy = crate::proxy::Proxy::start(([127, 0, 0, 1], port).into()).await;
-    let through_proxy = format!(
-        "postgres://postgres@127.0.0.1:{}/{}",
-        proxy.port(),
-        parsed.get_dbname().unwrap()
-    );
     let llm = crate::fake_llm::FakeLlm::start().await;
     let answer = crate::fake_llm::completion(
         r#"{"answer": "Standard shipping costs $8.00.", "citations": ["p1"], "confidence": 0.95, "needs_human": false, "reason": ""}"#,
@@ -626,63 +681,43 @@ async fn work_in_hand_when_the_database_goes_is_finished_when_it_comes_back() {
     for _ in 0..4 {
         llm.then(200, answer.clone());
     }
-    let fake = FakeIntercom::start().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let listen = crate::helpers::free_port();
-    let mut child = crate::helpers::serve_command(&fake, listen, data_dir.path())
-        .env("DATABASE_URL", &through_proxy)
-        .env("FRONTDESK__LLM__API_BASE", format!("{}/v1", llm.uri()))
-        .env("FRONTDESK__LLM__MODEL", "test-model")
-        .env("OPENAI_API_KEY", "sk-test")
-        .spawn()
+    let uri = llm.uri().to_owned();
+    let served = BehindProxy::start(
+        |port, name| format!("postgres://postgres@127.0.0.1:{port}/{name}"),
+        move |command, _| {
+            command
+                .env("FRONTDESK__LLM__API_BASE", format!("{uri}/v1"))
+                .env("FRONTDESK__LLM__MODEL", "test-model")
+                .env("OPENAI_API_KEY", "sk-test");
+        },
+    )
+    .await;
+    let direct = frontdesk::store::Store::connect(served.database.url())
+        .await
         .unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{listen}");
-    crate::helpers::wait_ready(&http, &base).await;
-    let post = |id: &'static str| {
-        let body = question(id, SHIPPING);
-        let signature = sign(CLIENT_SECRET.as_bytes(), &body);
-        http.post(format!("{base}/webhooks/intercom"))
-            .header("x-hub-signature", signature)
-            .body(body)
-            .send()
-    };
-    let direct = frontdesk::store::Store::connect(database.url()).await.unwrap();
-    let decided = |conversation: &'static str| {
-        let direct = direct.clone();
-        async move {
+
+    // A decision in hand.
+    assert_eq!(served.post("9001").await.unwrap().status(), 200);
+    eventually("the draft is asked for", || async { !llm.requests().is_empty() }).await;
+    served.outage(4).await;
+    crate::helpers::eventually_for(
+        "the event in hand is decided",
+        Duration::from_secs(20),
+        || async {
             !direct
-                .decisions_for(crate::helpers::key(conversation))
+                .decisions_for(crate::helpers::key("9001"))
                 .await
                 .unwrap()
                 .is_empty()
-        }
-    };
-
-    // A decision in hand.
-    assert_eq!(post("9001").await.unwrap().status(), 200);
-    eventually("the draft is asked for", || async { !llm.requests().is_empty() }).await;
-    proxy.cut();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    proxy.restore().await;
-    crate::helpers::eventually_for("the event in hand is decided", Duration::from_secs(20), || {
-        decided("9001")
-    })
+        },
+    )
     .await;
 
     // A send in hand.
-    fake.hold_replies(Some(Duration::from_secs(3)));
-    assert_eq!(post("9002").await.unwrap().status(), 200);
-    eventually("the reply or note is sent", || async {
-        !fake.requests_to("POST", "/conversations/9002/reply").is_empty()
-    })
-    .await;
-    proxy.cut();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    proxy.restore().await;
+    served.fake.hold_replies(Some(Duration::from_secs(3)));
+    assert_eq!(served.post("9002").await.unwrap().status(), 200);
+    eventually("the reply or note is sent", || async { served.posted_to("9002") }).await;
+    served.outage(4).await;
     crate::helpers::eventually_for(
         "the sent actions are settled",
         Duration::from_secs(20),
@@ -696,12 +731,11 @@ async fn work_in_hand_when_the_database_goes_is_finished_when_it_comes_back() {
     )
     .await;
     assert_eq!(
-        fake.requests_to("POST", "/conversations/9002/reply").len(),
+        served.fake.requests_to("POST", "/conversations/9002/reply").len(),
         1,
         "sent once"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    served.stop();
 }
 
 /// One client that keeps a webhook body coming at a byte a second, reconnecting whenever the

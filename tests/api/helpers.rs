@@ -368,10 +368,17 @@ impl TestApp {
 
     /// The latest decision of a conversation.
     pub async fn last_decision(&self, conversation: &str) -> Value {
-        self.decisions(conversation)
+        self.last_decision_in(WORKSPACE, conversation).await
+    }
+
+    /// The latest decision on conversation `conversation` of workspace `app_id`.
+    pub async fn last_decision_in(&self, app_id: &str, conversation: &str) -> Value {
+        self.store()
+            .decisions_for(frontdesk::store::ConversationKey::new(app_id, conversation))
             .await
+            .unwrap()
             .pop()
-            .unwrap_or_else(|| panic!("no decision for {conversation}"))
+            .unwrap_or_else(|| panic!("no decision for {conversation} in {app_id}"))
     }
 }
 

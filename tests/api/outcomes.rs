@@ -113,8 +113,19 @@ async fn admin_get(app: &TestApp, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The touch of `conversation` (`d-…` in the draft workspace, `w-…` in the other), from the
+/// dashboard's conversation view.
 async fn outcome_of(app: &TestApp, conversation: &str) -> Value {
-    let body = admin_get(app, &format!("/admin/api/conversations/{conversation}")).await;
+    let workspace = if conversation.starts_with("d-") {
+        "ws-draft"
+    } else {
+        "a86dr8yl"
+    };
+    let body = admin_get(
+        app,
+        &format!("/admin/api/conversations/{workspace}/{conversation}"),
+    )
+    .await;
     let touches = body["touches"].as_array().unwrap().clone();
     assert_eq!(touches.len(), 1, "{conversation}: {touches:?}");
     touches[0].clone()
@@ -223,9 +234,13 @@ async fn simulated_week(app: TestApp) {
     // Draft mode in another workspace: three notes, each answered by a teammate.
     for id in ["d-sent", "d-edited", "d-ignored"] {
         week.ask("ws-draft", id, SHIPPING, t0 + 5 * HOUR).await;
-        assert_eq!(app.last_decision(id).await["outcome"], "note", "{id}");
+        assert_eq!(
+            app.last_decision_in("ws-draft", id).await["outcome"],
+            "note",
+            "{id}"
+        );
     }
-    let draft = app.last_decision("d-sent").await["draft"]["text"]
+    let draft = app.last_decision_in("ws-draft", "d-sent").await["draft"]["text"]
         .as_str()
         .unwrap()
         .to_owned();
