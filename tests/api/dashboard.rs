@@ -97,6 +97,20 @@ async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
             browser.eval("sessionStorage.getItem('frontdesk-admin-token')"),
             ADMIN_TOKEN
         );
+        // Wrong tokens from this address lock it out for wrong tokens only: the page, holding
+        // the right one, still loads, and keeps its token.
+        let statuses = browser.eval(
+            "Promise.all([...Array(11)].map(() => fetch('/admin/api/decisions', {headers: {Authorization: 'Bearer wrong-guess'}}).then(r => r.status)))",
+        );
+        let statuses = statuses.as_array().unwrap();
+        assert!(statuses.iter().any(|s| s == 429), "{statuses:?}");
+        assert!(statuses.iter().all(|s| s == 401 || s == 429), "{statuses:?}");
+        browser.eval("document.body.dataset.ready = 'false'; window.frontdesk.load()");
+        browser.wait_until("the dashboard loads again", "document.body.dataset.ready === 'true'");
+        assert_eq!(
+            browser.eval("sessionStorage.getItem('frontdesk-admin-token')"),
+            ADMIN_TOKEN
+        );
         for chart in ["chart-timeline", "chart-forecast", "chart-holdout"] {
             let drawn = browser.eval(&format!(
                 "Number(document.getElementById('{chart}').getAttribute('data-drawn'))"

@@ -328,6 +328,22 @@ async fn learned_data_stays_in_its_workspace() {
     );
     ws.app.shutdown().await.unwrap();
 
+    // A deletion request in ws2 removes the case from ws2's learned files only.
+    let config = config_file(ws.data_dir.path());
+    let case = learned_with("Tom").similar[0].conversation_id.clone();
+    stdout_of(&command(
+        config.path(),
+        None,
+        &["purge", "--conversation", &case, "--workspace", "ws2"],
+    ));
+    let kept =
+        |name: &str| std::fs::read_to_string(ws.data_dir.path().join(name).join("similar.jsonl")).unwrap();
+    assert!(!kept(&format!("learned-workspace-{}", hex_of("ws2"))).contains("Tom"));
+    assert!(
+        kept("learned").contains("Regards, Ann"),
+        "the global workspace's is whole"
+    );
+
     // `learn --workspace ws2` on ws2's history writes ws2's folder, not the global one.
     let data = tempfile::tempdir().unwrap();
     let history = data.path().join("history.jsonl");
