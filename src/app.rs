@@ -88,6 +88,19 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
     if let Err(e) = crate::llm::prompts::Prompts::load(&config.llm.prompts_dir) {
         error("llm.prompts_dir", e.to_string());
     }
+    if let Some(limit) = crate::webhook::open_files_limit() {
+        let cap = crate::webhook::ConnectionLimits::from_config(&config.server).effective_max_connections();
+        if cap < config.server.max_connections {
+            problems.push(Problem {
+                severity: Severity::Warning,
+                key: "server.max_connections",
+                message: format!(
+                    "{} is over what the open-file limit of {limit} allows; {cap} connections will be served (raise the limit with ulimit -n)",
+                    config.server.max_connections
+                ),
+            });
+        }
+    }
     problems
 }
 
@@ -160,7 +173,7 @@ impl App {
             })),
             workspaces: config.workspaces.keys().cloned().collect(),
         };
-        let limits = config.connection_limits();
+        let limits = crate::webhook::ConnectionLimits::from_config(&config.server);
         info!(
             max_connections = limits.effective_max_connections(),
             header_timeout_s = limits.header_timeout.as_secs(),
@@ -421,8 +434,7 @@ fn client_secrets(config: &Config) -> anyhow::Result<ClientSecrets> {
 
 /// Opens the store with this replica's leases and takes back the work a crash interrupted.
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = config
-        .open_store()
+    let store = Store::open_or_connect(config.database_url(), &config.server.data_dir)
         .await
         .with_context(|| match config.database_url() {
             Some(url) => format!("opening the store at {}", crate::store::describe_connection(url)),

@@ -173,15 +173,7 @@ impl Default for StoreConfig {
     }
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Pretty,
-    /// One JSON object per line.
-    Json,
-}
+pub use crate::telemetry::LogFormat;
 
 /// Intercom's hosting regions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -742,12 +734,6 @@ impl Config {
         })
     }
 
-    /// Opens the store this configuration names: PostgreSQL at `DATABASE_URL`, else SQLite
-    /// under the data dir.
-    pub async fn open_store(&self) -> Result<crate::store::Store, crate::store::Error> {
-        crate::store::Store::open_or_connect(self.database_url(), &self.server.data_dir).await
-    }
-
     /// The Intercom settings in force for workspace `app_id`.
     pub fn intercom_for(&self, app_id: &str) -> IntercomConfig {
         let mut intercom = self.intercom.clone();
@@ -844,7 +830,7 @@ impl Config {
 
     /// Where `frontdesk learn` writes what it learnt from the global workspace's history.
     pub fn learned_dir(&self) -> PathBuf {
-        self.server.data_dir.join(crate::learn::DIR)
+        self.server.data_dir.join(LEARNED_DIR)
     }
 
     /// What workspace `app_id` learns into and decides with (`None`: the global workspace):
@@ -852,7 +838,7 @@ impl Config {
     /// (`share_learned`); any other app id is the global workspace's.
     pub fn learned_dir_for(&self, app_id: Option<&str>) -> PathBuf {
         match app_id.and_then(|app| self.workspaces.get(app).map(|w| (app, w))) {
-            Some((app, w)) if !w.share_learned => self.workspace_dir(crate::learn::DIR, app),
+            Some((app, w)) if !w.share_learned => self.workspace_dir(LEARNED_DIR, app),
             _ => self.learned_dir(),
         }
     }
@@ -1095,19 +1081,6 @@ impl Config {
         if self.worker.max_action_attempts == 0 || self.worker.max_event_attempts == 0 {
             found.error("worker", "attempt counts must be at least 1".into());
         }
-        if let Some(limit) = crate::webhook::open_files_limit() {
-            let cap = self.connection_limits().effective_max_connections();
-            if cap < self.server.max_connections {
-                found.0.push(Problem {
-                    severity: Severity::Warning,
-                    key: "server.max_connections",
-                    message: format!(
-                        "{} is over what the open-file limit of {limit} allows; {cap} connections will be served (raise the limit with ulimit -n)",
-                        self.server.max_connections
-                    ),
-                });
-            }
-        }
         if no_taxonomy {
             found.0.push(Problem {
                 severity: Severity::Warning,
@@ -1133,17 +1106,6 @@ impl Config {
                 key: "policy.teams",
                 message: "no team ids are configured: handoffs are tagged but not assigned".into(),
             });
-        }
-    }
-
-    /// The server's connection limits.
-    pub fn connection_limits(&self) -> crate::webhook::ConnectionLimits {
-        let seconds = |s: u64| std::time::Duration::from_secs(s.clamp(1, MAX_DURATION_SECONDS));
-        crate::webhook::ConnectionLimits {
-            header_timeout: seconds(self.server.header_timeout_seconds),
-            idle_timeout: seconds(self.server.idle_timeout_seconds),
-            max_connections: self.server.max_connections.max(1),
-            max_per_address: self.server.max_connections_per_address.max(1),
         }
     }
 
@@ -1173,12 +1135,16 @@ impl Config {
             mask(&self.secrets.admin_token),
             self.secrets.database_url.as_ref().map_or_else(
                 || "\"unset (SQLite under the data dir)\"".to_owned(),
-                |u| format!("{:?}", crate::store::describe_connection(u.expose_secret()))
+                |_| "\"set (masked; the store it names is shown below)\"".to_owned()
             ),
         );
         out
     }
 }
+
+/// The folder of the data dir where `frontdesk learn` writes (a configured workspace's own
+/// is `<this>-workspace-<hex app id>`).
+pub const LEARNED_DIR: &str = "learned";
 
 /// The longest timeout, lease or interval accepted: a week.
 pub const MAX_DURATION_SECONDS: u64 = 7 * 86_400;
@@ -1253,8 +1219,8 @@ mod tests {
         );
     }
 
-    /// L7: a timeout of `u64::MAX` seconds is an error, and the limits the server is given
-    /// stay within a week whatever was configured.
+    /// L7: a timeout of `u64::MAX` seconds is an error (and the server's limits stay within
+    /// a week whatever was configured: `webhook::serve`'s tests).
     #[test]
     fn timeouts_past_a_week_are_errors_and_never_reach_the_server() {
         let mut config = Config::default();
@@ -1274,9 +1240,6 @@ mod tests {
         ] {
             assert!(keys.contains(&key), "{key}: {keys:?}");
         }
-        let limits = config.connection_limits();
-        let week = std::time::Duration::from_secs(MAX_DURATION_SECONDS);
-        assert!(limits.idle_timeout <= week && limits.header_timeout <= week);
         config.server.idle_timeout_seconds = MAX_DURATION_SECONDS;
         config.server.header_timeout_seconds = 10;
         config.worker.event_lease_seconds = 300;

@@ -414,6 +414,40 @@ pub struct Reopening {
 // The live results' vocabulary: the rules that produce these are in `outcomes`, the
 // tables that keep them in `store`.
 
+/// What the bot decided about an event (a touch's outcome, what became of a reply or
+/// note afterwards, is [`TouchOutcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionOutcome {
+    /// Answered the customer.
+    Reply,
+    /// Left a draft note for a teammate.
+    Note,
+    /// Handed the conversation to a human.
+    Handoff,
+    /// Tagged as spam or an auto-reply.
+    Spam,
+    /// Nothing to do (not a customer message, own or teammate activity).
+    Ignore,
+}
+
+impl DecisionOutcome {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reply => "reply",
+            Self::Note => "note",
+            Self::Handoff => "handoff",
+            Self::Spam => "spam",
+            Self::Ignore => "ignore",
+        }
+    }
+}
+
+/// A rating at or below this is a low rating: the next message goes to a person, and the
+/// touch it rates is settled `low_rating`.
+pub const LOW_RATING: u8 = 2;
+
 /// What became of a touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -174,8 +174,8 @@ impl Metrics {
     /// Sets the live outcome counts from (kind, outcome, count) rows; every kind and
     /// outcome is exported, at 0 when absent, so a series never keeps a stale value.
     pub fn set_outcomes(&self, counts: &[(String, String, i64)]) {
-        use crate::outcomes::{Outcome, TouchKind};
-        let outcomes = Outcome::ALL.iter().map(|o| o.as_str()).chain(["pending"]);
+        use crate::domain::{TouchKind, TouchOutcome};
+        let outcomes = TouchOutcome::ALL.iter().map(|o| o.as_str()).chain(["pending"]);
         for kind in [TouchKind::Reply, TouchKind::Note].map(TouchKind::as_str) {
             for outcome in outcomes.clone() {
                 let count = counts

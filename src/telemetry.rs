@@ -2,8 +2,18 @@
 //! command output), filtered by `RUST_LOG` or the given default; and what the process
 //! measures of itself (peak memory).
 
-use crate::config::LogFormat;
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber; a second call does nothing.
 pub fn init(format: LogFormat, default_filter: &str) {

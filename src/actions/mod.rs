@@ -6,8 +6,9 @@ mod executor;
 pub mod hours;
 pub mod policy;
 
+pub use crate::domain::DecisionOutcome;
 pub use executor::{Executor, InFlight, apply};
-pub use policy::{Outcome, Policies, Policy, PolicyDecision};
+pub use policy::{Policies, Policy, PolicyDecision};
 
 use crate::intercom::{Assignee, StateChange};
 use serde::{Deserialize, Serialize};

@@ -28,40 +28,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What the bot decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Answered the customer.
-    Reply,
-    /// Left a draft note for a teammate.
-    Note,
-    /// Handed the conversation to a human.
-    Handoff,
-    /// Tagged as spam or an auto-reply.
-    Spam,
-    /// Nothing to do (not a customer message, own or teammate activity).
-    Ignore,
-}
-
-impl Outcome {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reply => "reply",
-            Self::Note => "note",
-            Self::Handoff => "handoff",
-            Self::Spam => "spam",
-            Self::Ignore => "ignore",
-        }
-    }
-}
-
 /// The policy's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyDecision {
-    /// Outcome.
-    pub outcome: Outcome,
+    /// DecisionOutcome.
+    pub outcome: DecisionOutcome,
     /// The rule or threshold that decided, in words.
     pub rule: String,
     /// A short stable code of that rule (`negative_sentiment`, `rule:asks_for_human`,
@@ -103,8 +74,7 @@ pub struct Context {
     pub now: i64,
 }
 
-/// A rating at or below this hands the conversation to a person.
-pub const LOW_RATING: u8 = 2;
+pub use crate::domain::{DecisionOutcome, LOW_RATING};
 
 /// Thresholds and mode for one intent.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -235,7 +205,7 @@ impl Policy {
         let t = self.thresholds(&triage.intent);
         let (outcome, reason, rule) = self.outcome(t, triage, draft, context);
         let reopening = match outcome {
-            Outcome::Note | Outcome::Handoff => self.reopening(triage, context.now),
+            DecisionOutcome::Note | DecisionOutcome::Handoff => self.reopening(triage, context.now),
             _ => None,
         };
         let actions = match t.mode {
@@ -281,10 +251,10 @@ impl Policy {
         triage: &TriageResult,
         draft: Option<&Draft>,
         context: &Context,
-    ) -> (Outcome, String, String) {
-        let handoff = |reason: HandoffReason, rule: String| (Outcome::Handoff, reason.code(), rule);
+    ) -> (DecisionOutcome, String, String) {
+        let handoff = |reason: HandoffReason, rule: String| (DecisionOutcome::Handoff, reason.code(), rule);
         if triage.spam {
-            return (Outcome::Spam, "spam".into(), "spam or auto-reply".into());
+            return (DecisionOutcome::Spam, "spam".into(), "spam or auto-reply".into());
         }
         if let Some(why) = &triage.handoff {
             // Triage always says why with a code; a result built by hand may not.
@@ -339,7 +309,7 @@ impl Policy {
         if draft.grounding < 1.0 {
             return if c >= t.note {
                 (
-                    Outcome::Note,
+                    DecisionOutcome::Note,
                     "ungrounded".into(),
                     format!(
                         "{} sentence(s) not supported by the passages",
@@ -357,20 +327,20 @@ impl Policy {
         if t.mode != Mode::Draft && c >= t.reply {
             if triage.auto_reply_allowed {
                 return (
-                    Outcome::Reply,
+                    DecisionOutcome::Reply,
                     "reply_threshold".into(),
                     format!("confidence {c:.2} ≥ reply threshold {:.2}", t.reply),
                 );
             }
             return (
-                Outcome::Note,
+                DecisionOutcome::Note,
                 "no_auto_reply".into(),
                 format!("intent {} does not allow auto-replies", triage.intent),
             );
         }
         if c >= t.note {
             return (
-                Outcome::Note,
+                DecisionOutcome::Note,
                 "note_threshold".into(),
                 format!("confidence {c:.2} ≥ note threshold {:.2}", t.note),
             );
@@ -383,7 +353,7 @@ impl Policy {
 
     fn actions(
         &self,
-        outcome: Outcome,
+        outcome: DecisionOutcome,
         rule: &str,
         triage: &TriageResult,
         draft: Option<&Draft>,
@@ -394,9 +364,9 @@ impl Policy {
         };
         let mut actions = Vec::new();
         match outcome {
-            Outcome::Ignore => {}
-            Outcome::Spam => actions.push(tag("spam")),
-            Outcome::Reply => {
+            DecisionOutcome::Ignore => {}
+            DecisionOutcome::Spam => actions.push(tag("spam")),
+            DecisionOutcome::Reply => {
                 let draft = draft.expect("a reply has a draft");
                 actions.push(Action::Reply {
                     body_html: draft.to_html(),
@@ -409,11 +379,11 @@ impl Policy {
                     });
                 }
             }
-            Outcome::Note | Outcome::Handoff => {
+            DecisionOutcome::Note | DecisionOutcome::Handoff => {
                 actions.push(Action::Note {
                     body_html: self.note_html(outcome, rule, triage, draft),
                 });
-                if outcome == Outcome::Handoff {
+                if outcome == DecisionOutcome::Handoff {
                     actions.push(tag(&self.handoff_tag));
                 }
                 actions.extend(triage.tags.iter().map(|t| tag(t)));
@@ -443,7 +413,7 @@ impl Policy {
                             change: StateChange::Snooze { until: back.at },
                         });
                     }
-                } else if outcome == Outcome::Handoff && self.handover_message {
+                } else if outcome == DecisionOutcome::Handoff && self.handover_message {
                     actions.push(Action::Reply {
                         body_html: paragraph(&self.handover_text(language)),
                     });
@@ -480,14 +450,14 @@ impl Policy {
     /// The internal note: why, what triage saw, and the draft with its sources.
     fn note_html(
         &self,
-        outcome: Outcome,
+        outcome: DecisionOutcome,
         rule: &str,
         triage: &TriageResult,
         draft: Option<&Draft>,
     ) -> String {
         let mut html = format!(
             "<p><b>frontdesk {}</b>: {}</p><p>Intent {} ({:.2}), sentiment {:?}, priority {:?}.</p>",
-            if outcome == Outcome::Handoff {
+            if outcome == DecisionOutcome::Handoff {
                 "handed this over"
             } else {
                 "drafted an answer"
@@ -611,15 +581,18 @@ mod tests {
         let ctx = &Context::default();
         assert_eq!(
             p.decide(&triage(), Some(&draft(0.9)), ctx).outcome,
-            Outcome::Reply
+            DecisionOutcome::Reply
         );
-        assert_eq!(p.decide(&triage(), Some(&draft(0.5)), ctx).outcome, Outcome::Note);
+        assert_eq!(
+            p.decide(&triage(), Some(&draft(0.5)), ctx).outcome,
+            DecisionOutcome::Note
+        );
         let low = p.decide(&triage(), Some(&draft(0.1)), ctx);
-        assert_eq!(low.outcome, Outcome::Handoff);
+        assert_eq!(low.outcome, DecisionOutcome::Handoff);
         assert!(low.actions.contains(&Action::Assign {
             assignee: Assignee::Team(TeamId::new("42"))
         }));
-        assert_eq!(p.decide(&triage(), None, ctx).outcome, Outcome::Handoff);
+        assert_eq!(p.decide(&triage(), None, ctx).outcome, DecisionOutcome::Handoff);
     }
 
     #[test]
@@ -643,10 +616,10 @@ mod tests {
     #[test]
     fn draft_mode_never_replies_and_shadow_posts_nothing() {
         let d = policy(Mode::Draft).decide(&triage(), Some(&draft(0.99)), &Context::default());
-        assert_eq!(d.outcome, Outcome::Note);
+        assert_eq!(d.outcome, DecisionOutcome::Note);
         assert!(!d.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
         let s = policy(Mode::Shadow).decide(&triage(), Some(&draft(0.99)), &Context::default());
-        assert_eq!(s.outcome, Outcome::Reply);
+        assert_eq!(s.outcome, DecisionOutcome::Reply);
         assert!(s.actions.is_empty());
     }
 
@@ -657,7 +630,7 @@ mod tests {
         t.sentiment = Sentiment::Negative;
         assert_eq!(
             p.decide(&t, Some(&draft(0.99)), &Context::default()).outcome,
-            Outcome::Handoff
+            DecisionOutcome::Handoff
         );
         let again = p.decide(
             &triage(),
@@ -667,13 +640,13 @@ mod tests {
                 ..Context::default()
             },
         );
-        assert_eq!(again.outcome, Outcome::Handoff);
+        assert_eq!(again.outcome, DecisionOutcome::Handoff);
         let mut sensitive = triage();
         sensitive.auto_reply_allowed = false;
         assert_eq!(
             p.decide(&sensitive, Some(&draft(0.99)), &Context::default())
                 .outcome,
-            Outcome::Note
+            DecisionOutcome::Note
         );
     }
 
@@ -684,12 +657,12 @@ mod tests {
         d.grounding = 0.5;
         d.unsupported = vec!["We give everyone a free jacket.".into()];
         let verdict = p.decide(&triage(), Some(&d), &Context::default());
-        assert_eq!(verdict.outcome, Outcome::Note);
+        assert_eq!(verdict.outcome, DecisionOutcome::Note);
         assert!(!verdict.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
         d.confidence = 0.1;
         assert_eq!(
             p.decide(&triage(), Some(&d), &Context::default()).outcome,
-            Outcome::Handoff
+            DecisionOutcome::Handoff
         );
     }
 

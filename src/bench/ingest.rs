@@ -254,7 +254,7 @@ async fn serve_webhook(store: Store) -> anyhow::Result<SocketAddr> {
     tokio::spawn(webhook::serve(
         listener,
         webhook::router(state, false),
-        crate::config::Config::default().connection_limits(),
+        webhook::ConnectionLimits::from_config(&crate::config::ServerConfig::default()),
         tokio_util::sync::CancellationToken::new(),
     ));
     Ok(addr)

@@ -7,6 +7,16 @@ use std::process::ExitCode;
 
 pub(super) async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     print!("{}", config.render_masked());
+    match config.database_url() {
+        Some(url) => println!(
+            "\n# store: PostgreSQL at {}",
+            crate::store::describe_connection(url)
+        ),
+        None => println!(
+            "\n# store: SQLite in {}",
+            config.server.data_dir.join(crate::store::DB_FILE).display()
+        ),
+    }
     let mut problems = crate::app::preflight(config);
     println!("\n# {}", learned_line(config));
     if let Some(coverage) = taxonomy_coverage_of(config, None).await {

@@ -23,7 +23,9 @@ impl Migrate {
         if self.from_sqlite.is_some() && config.database_url().is_none() {
             bail!("--from-sqlite copies into PostgreSQL: give --database-url or DATABASE_URL");
         }
-        let store = config.open_store().await.context("opening the store")?;
+        let store = crate::store::Store::open_or_connect(config.database_url(), &config.server.data_dir)
+            .await
+            .context("opening the store")?;
         if let Some(path) = self.from_sqlite {
             let copied = store
                 .copy_from_sqlite(&path)

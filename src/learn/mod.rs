@@ -37,7 +37,7 @@ pub use similar::{PastCase, SimilarCase, SimilarIndex};
 /// Version of the files' format: files of another version are not read.
 pub const FORMAT: u32 = 1;
 /// Folder of the data dir the files live in.
-pub const DIR: &str = "learned";
+pub const DIR: &str = crate::config::LEARNED_DIR;
 /// Fewest conversations a tag needs to become an intent.
 pub const MIN_TAG_CONVERSATIONS: usize = 5;
 /// Most examples kept per intent.

@@ -23,7 +23,7 @@
 
 pub mod report;
 
-pub use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome, holdout_draw};
+pub use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome, holdout_draw};
 use crate::store::{LiveBefore, LiveRow, LiveWrite, NewTouch, TouchChange};
 
 /// The customer coming back within this many days of a close reopens a resolved touch.
@@ -42,7 +42,7 @@ pub struct Touch {
     /// Unix seconds.
     pub at: i64,
     /// The outcome so far.
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<TouchOutcome>,
 }
 
 /// One later event of the conversation, as far as outcomes care.
@@ -67,16 +67,16 @@ pub enum Signal {
 
 /// The new outcome of a touch with `current` outcome after `signal`, or `None` for no
 /// change.
-pub fn settle(kind: TouchKind, current: Option<Outcome>, signal: &Signal) -> Option<Outcome> {
-    let provisional = matches!(current, None | Some(Outcome::Assumed));
+pub fn settle(kind: TouchKind, current: Option<TouchOutcome>, signal: &Signal) -> Option<TouchOutcome> {
+    let provisional = matches!(current, None | Some(TouchOutcome::Assumed));
     let next = match signal {
-        Signal::Thanks if provisional => Outcome::Confirmed,
-        Signal::HandedOff(_) if provisional => Outcome::Escalated,
-        Signal::TeammateStepped if provisional && kind == TouchKind::Reply => Outcome::Escalated,
-        Signal::Rating(r) if *r <= crate::actions::policy::LOW_RATING => Outcome::LowRating,
-        Signal::Rating(r) if *r >= 4 && provisional => Outcome::Confirmed,
-        Signal::CameBack if current.is_some_and(Outcome::resolved) => Outcome::Reopened,
-        Signal::Quiet if current.is_none() => Outcome::Assumed,
+        Signal::Thanks if provisional => TouchOutcome::Confirmed,
+        Signal::HandedOff(_) if provisional => TouchOutcome::Escalated,
+        Signal::TeammateStepped if provisional && kind == TouchKind::Reply => TouchOutcome::Escalated,
+        Signal::Rating(r) if *r <= crate::domain::LOW_RATING => TouchOutcome::LowRating,
+        Signal::Rating(r) if *r >= 4 && provisional => TouchOutcome::Confirmed,
+        Signal::CameBack if current.is_some_and(TouchOutcome::resolved) => TouchOutcome::Reopened,
+        Signal::Quiet if current.is_none() => TouchOutcome::Assumed,
         _ => return None,
     };
     (current != Some(next)).then_some(next)
@@ -211,7 +211,7 @@ pub struct Part {
 #[derive(Debug, Clone)]
 pub struct Decided {
     /// The policy's outcome.
-    pub outcome: crate::actions::Outcome,
+    pub outcome: crate::domain::DecisionOutcome,
     /// Its reason code.
     pub reason: String,
     /// Mode in force.
@@ -388,7 +388,7 @@ fn started(decided: &Decided, at: i64) -> LiveRow {
 fn customer_signal(confirmation: bool, decided: &Decided, pending_replies: bool) -> (Signal, String) {
     if confirmation {
         (Signal::Thanks, "the customer said it helped".to_owned())
-    } else if decided.outcome == crate::actions::Outcome::Handoff {
+    } else if decided.outcome == crate::domain::DecisionOutcome::Handoff {
         (
             Signal::HandedOff(decided.reason.clone()),
             format!("handed off: {}", decided.reason),
@@ -452,8 +452,8 @@ mod tests {
 
     #[test]
     fn settling_follows_the_definitions() {
-        use Outcome::*;
         use TouchKind::*;
+        use TouchOutcome::*;
         let s = |kind, current, signal: Signal| settle(kind, current, &signal);
         assert_eq!(s(Reply, None, Signal::Thanks), Some(Confirmed));
         assert_eq!(s(Reply, Some(Assumed), Signal::Thanks), Some(Confirmed));
@@ -538,9 +538,9 @@ mod tests {
     fn decided(touch: Option<(TouchKind, Option<String>)>, group: Group) -> Decided {
         Decided {
             outcome: if touch.is_some() {
-                crate::actions::Outcome::Reply
+                crate::domain::DecisionOutcome::Reply
             } else {
-                crate::actions::Outcome::Handoff
+                crate::domain::DecisionOutcome::Handoff
             },
             reason: "reply_threshold".into(),
             mode: crate::domain::Mode::Autonomous,
@@ -599,7 +599,7 @@ mod tests {
             ask(&mut before, 0, false, false, 1);
             let quiet = observe("app", "c", &before, &Event::Closed, 100, 3600);
             apply(&mut before, &quiet, 2);
-            before.touches[0].outcome = Some(Outcome::Assumed);
+            before.touches[0].outcome = Some(TouchOutcome::Assumed);
             let back = Event::Customer {
                 replied: true,
                 confirmation: false,
@@ -608,10 +608,10 @@ mod tests {
             let write = observe("app", "c", &before, &back, 100 + days * 86_400, 3600);
             let outcome = write.changes.iter().find_map(|c| c.outcome.as_ref()).map(|o| o.0);
             if reopened {
-                assert_eq!(outcome, Some(Outcome::Reopened), "{days} days");
+                assert_eq!(outcome, Some(TouchOutcome::Reopened), "{days} days");
                 assert!(write.live.as_ref().unwrap().reopened);
             } else {
-                assert_ne!(outcome, Some(Outcome::Reopened), "{days} days");
+                assert_ne!(outcome, Some(TouchOutcome::Reopened), "{days} days");
             }
         }
     }
@@ -691,7 +691,7 @@ mod tests {
         let write = observe("app", "c", &before, &back, 600, 3600);
         assert_eq!(
             write.changes[0].outcome.as_ref().map(|o| o.0),
-            Some(Outcome::Escalated)
+            Some(TouchOutcome::Escalated)
         );
         assert!(write.live.unwrap().reopened, "the conversation was not resolved");
     }

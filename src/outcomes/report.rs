@@ -5,7 +5,7 @@
 //! Conversations are counted in the period their first decided customer message falls in;
 //! touches in the period they were made. A conversation's bot outcome is its latest reply's.
 
-use super::{DraftUse, Group, Outcome, TouchKind};
+use super::{DraftUse, Group, TouchKind, TouchOutcome};
 use crate::stats::{Difference, Mean, mean, mean_difference, proportion_difference, ratio};
 use crate::stats::{Estimate, ForecastCheck, check, wilson};
 use crate::store::{ConversationFact, TouchFact};
@@ -50,7 +50,7 @@ impl Forecast {
     }
 }
 
-/// Outcome counts of one kind of touch, with rates over the settled ones.
+/// TouchOutcome counts of one kind of touch, with rates over the settled ones.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OutcomeCounts {
     /// Touches.
@@ -58,13 +58,13 @@ pub struct OutcomeCounts {
     /// Not settled yet.
     pub pending: usize,
     /// Count by outcome.
-    pub counts: BTreeMap<Outcome, usize>,
+    pub counts: BTreeMap<TouchOutcome, usize>,
     /// Share of the settled touches, by outcome, with 95% intervals.
-    pub rates: BTreeMap<Outcome, Estimate>,
+    pub rates: BTreeMap<TouchOutcome, Estimate>,
 }
 
 impl OutcomeCounts {
-    fn add(&mut self, outcome: Option<Outcome>) {
+    fn add(&mut self, outcome: Option<TouchOutcome>) {
         self.total += 1;
         match outcome {
             Some(o) => *self.counts.entry(o).or_default() += 1,
@@ -74,7 +74,7 @@ impl OutcomeCounts {
 
     fn finish(mut self) -> Self {
         let settled = self.total - self.pending;
-        self.rates = Outcome::ALL
+        self.rates = TouchOutcome::ALL
             .into_iter()
             .map(|o| (o, wilson(self.counts.get(&o).copied().unwrap_or(0), settled)))
             .collect();
@@ -319,7 +319,7 @@ pub fn build(
     live_threshold: f64,
 ) -> LiveReport {
     // Each conversation's bot outcome: its latest reply's.
-    let mut latest_reply: std::collections::HashMap<(&str, &str), Option<Outcome>> =
+    let mut latest_reply: std::collections::HashMap<(&str, &str), Option<TouchOutcome>> =
         std::collections::HashMap::with_capacity(touches.len());
     for t in touches.iter().filter(|t| t.kind == TouchKind::Reply) {
         latest_reply.insert((&t.app_id, &t.conversation_id), t.outcome);
@@ -356,7 +356,7 @@ pub fn build(
         *days
             .entry(t.at.div_euclid(86_400))
             .or_default()
-            .entry(t.outcome.map_or("pending", Outcome::as_str))
+            .entry(t.outcome.map_or("pending", TouchOutcome::as_str))
             .or_default() += 1;
     }
     for c in conversations {
@@ -416,7 +416,7 @@ struct Autonomous {
 /// counted for the resolution rate and, in autonomous mode, for the forecast check.
 fn resolution(
     conversations: &[ConversationFact],
-    latest_reply: &std::collections::HashMap<(&str, &str), Option<Outcome>>,
+    latest_reply: &std::collections::HashMap<(&str, &str), Option<TouchOutcome>>,
 ) -> (Resolution, Autonomous) {
     let (mut treatment, mut confirmed, mut assumed, mut pending) = (0, 0, 0, 0);
     let mut autonomous = Autonomous::default();
@@ -424,15 +424,16 @@ fn resolution(
         treatment += 1;
         let outcome = latest_reply.get(&(c.app_id.as_str(), c.conversation_id.as_str()));
         match outcome {
-            Some(Some(Outcome::Confirmed)) => confirmed += 1,
-            Some(Some(Outcome::Assumed)) => assumed += 1,
+            Some(Some(TouchOutcome::Confirmed)) => confirmed += 1,
+            Some(Some(TouchOutcome::Assumed)) => assumed += 1,
             Some(None) => pending += 1,
             _ => {}
         }
         if c.live.mode == "autonomous" {
             autonomous.conversations += 1;
             autonomous.replied += usize::from(c.live.bot_replies > 0);
-            autonomous.resolved += usize::from(outcome.is_some_and(|o| o.is_some_and(Outcome::resolved)));
+            autonomous.resolved +=
+                usize::from(outcome.is_some_and(|o| o.is_some_and(TouchOutcome::resolved)));
         }
     }
     let resolution = Resolution {
@@ -526,7 +527,7 @@ impl LiveReport {
                 o.total,
                 o.pending
             );
-            for outcome in Outcome::ALL {
+            for outcome in TouchOutcome::ALL {
                 let n = o.counts.get(&outcome).copied().unwrap_or(0);
                 if let Some(rate) = o.rates.get(&outcome) {
                     let _ = writeln!(out, "  {:<11} {n:>6}  {}", outcome.as_str(), pct(rate));
@@ -690,7 +691,7 @@ impl LiveReport {
                 "workspace", "mode", "intent", "conv.", "replies", "confirmed", "assumed", "escalated"
             );
             for r in &self.rows {
-                let n = |o: Outcome| r.outcomes.counts.get(&o).copied().unwrap_or(0);
+                let n = |o: TouchOutcome| r.outcomes.counts.get(&o).copied().unwrap_or(0);
                 let _ = writeln!(
                     out,
                     "{:<16} {:<10} {:<24} {:>6} {:>7} {:>9} {:>9} {:>9}",
@@ -699,9 +700,9 @@ impl LiveReport {
                     r.intent,
                     r.conversations,
                     r.bot_replies,
-                    n(Outcome::Confirmed),
-                    n(Outcome::Assumed),
-                    n(Outcome::Escalated)
+                    n(TouchOutcome::Confirmed),
+                    n(TouchOutcome::Assumed),
+                    n(TouchOutcome::Escalated)
                 );
             }
         }

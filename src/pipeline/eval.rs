@@ -3,7 +3,7 @@
 //! an off-topic one is wrongly answered, and the time per answer.
 
 use super::{Answer, Error, Pipeline};
-use crate::actions::Outcome;
+use crate::actions::DecisionOutcome;
 use crate::clock::Clock;
 use crate::domain::Mode;
 use crate::knowledge::eval::EvalQuestion;
@@ -50,7 +50,7 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, question: &EvalQuestion, answer: &Answer) {
-        let replied = answer.verdict.outcome == Outcome::Reply;
+        let replied = answer.verdict.outcome == DecisionOutcome::Reply;
         let cites_right = answer.draft.as_ref().is_some_and(|d| {
             d.citations
                 .iter()

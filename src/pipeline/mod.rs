@@ -13,7 +13,7 @@ mod workspaces;
 pub use workspaces::Pipelines;
 
 use crate::actions::policy::Context;
-use crate::actions::{Action, Outcome, Policies, Policy};
+use crate::actions::{Action, DecisionOutcome, Policies, Policy};
 use crate::config::Config;
 use crate::domain::{AdminId, AppId, AuthorKind, Conversation, ConversationState, Mode, Topic};
 use crate::knowledge::{Hit, KnowledgeBase, Signals};
@@ -87,6 +87,15 @@ pub struct EventInput<'a> {
     pub now: i64,
     /// The conversation's holdout group, once assigned; `None` assigns it at this decision.
     pub group: Option<Group>,
+}
+
+/// What the stages made of one customer message ([`Pipeline::stages`]).
+struct Staged {
+    triage: TriageResult,
+    injection: Option<crate::llm::guard::InjectionFlag>,
+    hits: Vec<Hit>,
+    draft: Option<Draft>,
+    verdict: crate::actions::PolicyDecision,
 }
 
 /// A bare question answered: what each stage made of it.
@@ -226,8 +235,8 @@ pub struct Decision {
     /// Personal data found in the customer's text, by kind (counts only, never values); it
     /// is redacted before text goes to an external model.
     pub redactions: std::collections::BTreeMap<String, usize>,
-    /// Outcome.
-    pub outcome: Outcome,
+    /// DecisionOutcome.
+    pub outcome: DecisionOutcome,
     /// The rule or threshold that decided.
     pub rule: String,
     /// Its stable code (`negative_sentiment`, `reply_threshold`, …).
@@ -686,29 +695,63 @@ impl Pipeline {
         crate::outcomes::is_confirmation(text, self.classifier.dissatisfied(text).is_some())
     }
 
-    /// Answers a bare question (`ask`, `eval drafting`): triage, retrieval, draft, policy,
-    /// at the time `clock` says (business hours).
+    /// Answers a bare question (`ask`, `eval drafting`) as the global workspace would, at
+    /// the time `clock` says (business hours): the stages `serve` runs on a customer's
+    /// first message ([`Pipeline::stages`]), on a conversation with no attributes and no
+    /// history.
     pub async fn answer(&self, question: &str, clock: &dyn crate::clock::Clock) -> Result<Answer, Error> {
-        let mut triage = self.classifier.classify(question);
-        let injection = guard_triage(&mut triage, question);
-        let hits = self
-            .knowledge
-            .search_language(question, &triage.language, self.top_k)?;
-        knowledge_overrules_scope(&mut triage, &hits);
-        let public: Vec<Hit> = hits.iter().filter(|h| !h.internal).cloned().collect();
-        let draft = if public.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
-            None
-        } else {
-            self.draft(question, &triage, &public).await?
-        };
         let context = Context {
             now: clock.now(),
             ..Context::default()
         };
-        let mut verdict = self.policy().decide(&triage, draft.as_ref(), &context);
-        self.brief(&mut verdict.actions, question, &hits);
+        let attributes = std::collections::BTreeMap::new();
+        let staged = self
+            .stages(question, &attributes, &AppId::new(String::new()), &context)
+            .await?;
         Ok(Answer {
+            triage: staged.triage,
+            hits: staged.hits,
+            draft: staged.draft,
+            verdict: staged.verdict,
+        })
+    }
+
+    /// The stage sequence every path runs on a customer's message, and the only place it is
+    /// written: triage (with the conversation's attributes), the injection guard, retrieval
+    /// in the detected language (none for spam), the knowledge base's say on scope, the
+    /// draft from the public passages (unless triage alone decided), workspace `app_id`'s
+    /// policy in `context`, and the teammate's briefing in a note. `serve`, `replay`, `log
+    /// --rerun` ([`Pipeline::decide`]), `ask` and `eval drafting` ([`Pipeline::answer`])
+    /// differ only in their input and in what they do with the result, so a figure measured
+    /// on one is the figure of the others.
+    async fn stages(
+        &self,
+        text: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+        app_id: &AppId,
+        context: &Context,
+    ) -> Result<Staged, Error> {
+        let mut triage = self.classifier.classify_with(text, attributes);
+        let injection = guard_triage(&mut triage, text);
+        let hits = if triage.spam {
+            Vec::new()
+        } else {
+            self.knowledge
+                .search_language(text, &triage.language, self.top_k)?
+        };
+        knowledge_overrules_scope(&mut triage, &hits);
+        // Internal articles rank and brief the teammate; they are never drafted from.
+        let public: Vec<Hit> = hits.iter().filter(|h| !h.internal).cloned().collect();
+        let draft = if public.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
+            None
+        } else {
+            self.draft(text, &triage, &public).await?
+        };
+        let mut verdict = self.policy_for(app_id).decide(&triage, draft.as_ref(), context);
+        self.brief(&mut verdict.actions, text, &hits);
+        Ok(Staged {
             triage,
+            injection,
             hits,
             draft,
             verdict,
@@ -730,7 +773,7 @@ impl Pipeline {
             draft: None,
             injection: None,
             redactions: std::collections::BTreeMap::new(),
-            outcome: Outcome::Ignore,
+            outcome: DecisionOutcome::Ignore,
             rule: String::new(),
             reason: String::new(),
             context: None,
@@ -809,25 +852,16 @@ impl Pipeline {
             rating: seen.rating,
             now: input.now,
         };
-        let mut triage = self.classifier.classify_with(text, &conversation.attributes);
-        let injection = guard_triage(&mut triage, text);
-        let hits = if triage.spam {
-            Vec::new()
-        } else {
-            self.knowledge
-                .search_language(text, &triage.language, self.top_k)?
-        };
-        knowledge_overrules_scope(&mut triage, &hits);
-        // Internal articles rank and brief the teammate; they are never drafted from.
-        let public: Vec<Hit> = hits.iter().filter(|h| !h.internal).cloned().collect();
-        let draft = if public.is_empty() || self.skips_drafting(&triage, injection.is_some()) {
-            None
-        } else {
-            self.draft(text, &triage, &public).await?
-        };
+        let Staged {
+            triage,
+            injection,
+            hits,
+            draft,
+            mut verdict,
+        } = self
+            .stages(text, &conversation.attributes, input.app_id, &context)
+            .await?;
         let policy = self.policy_for(input.app_id);
-        let mut verdict = policy.decide(&triage, draft.as_ref(), &context);
-        self.brief(&mut verdict.actions, text, &hits);
         let group = input.group.unwrap_or_else(|| {
             crate::outcomes::assign(
                 input.app_id.as_str(),
@@ -873,7 +907,7 @@ pub struct Rerun {
     pub same: bool,
     /// What differs, field by field.
     pub differences: Vec<String>,
-    /// Outcome then and now.
+    /// DecisionOutcome then and now.
     pub outcome: (String, String),
 }
 

@@ -181,7 +181,7 @@ pub fn outcome_event(
     bot: Option<&AdminId>,
     is_confirmation: &dyn Fn(&str) -> bool,
 ) -> Option<crate::outcomes::Event> {
-    use crate::actions::{Action, Outcome};
+    use crate::actions::{Action, DecisionOutcome};
     use crate::outcomes::{Decided, Event, Part, TouchKind};
     match topic {
         Topic::UserCreated | Topic::UserReplied => {
@@ -191,7 +191,7 @@ pub fn outcome_event(
                 .map_or("", |m| m.text.as_str());
             let touch = if decision.actions.iter().any(|a| matches!(a, Action::Reply { .. })) {
                 Some((TouchKind::Reply, None))
-            } else if decision.outcome == Outcome::Note
+            } else if decision.outcome == DecisionOutcome::Note
                 && decision.actions.iter().any(|a| matches!(a, Action::Note { .. }))
             {
                 Some((TouchKind::Note, decision.draft.as_ref().map(|d| d.text.clone())))
@@ -416,7 +416,7 @@ mod tests {
         assert!(seen(&only_new, &only_new.messages[0], &state, Some(&b)).teammate_took_over);
     }
 
-    fn decided(outcome: crate::actions::Outcome, actions: Vec<Action>) -> crate::pipeline::Decision {
+    fn decided(outcome: crate::actions::DecisionOutcome, actions: Vec<Action>) -> crate::pipeline::Decision {
         crate::pipeline::Decision {
             conversation_id: Some("1".into()),
             topic: "conversation.user.replied".into(),
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn events_for_the_live_outcomes() {
-        use crate::actions::Outcome;
+        use crate::actions::DecisionOutcome;
         use crate::outcomes::{Event, TouchKind};
         let b = bot();
         let thanks = |text: &str| text.contains("thank");
@@ -459,7 +459,7 @@ mod tests {
         match outcome_event(
             &Topic::UserReplied,
             &c,
-            &decided(Outcome::Reply, vec![reply]),
+            &decided(DecisionOutcome::Reply, vec![reply]),
             Some(&b),
             &thanks,
         ) {
@@ -470,7 +470,7 @@ mod tests {
             }) => assert_eq!(decided.touch, Some((TouchKind::Reply, None))),
             other => panic!("{other:?}"),
         }
-        let mut untriggered = decided(Outcome::Ignore, vec![]);
+        let mut untriggered = decided(DecisionOutcome::Ignore, vec![]);
         untriggered.trigger = None;
         assert!(outcome_event(&Topic::UserReplied, &c, &untriggered, Some(&b), &thanks).is_none());
         let replied = conversation(vec![

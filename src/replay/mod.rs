@@ -10,7 +10,7 @@ pub mod history;
 pub mod report;
 pub mod simulate;
 
-use crate::actions::{Action, Outcome, apply};
+use crate::actions::{Action, DecisionOutcome, apply};
 use crate::domain::{AdminId, ConversationId, ConversationState};
 use crate::intercom::{RecordingHelpdesk, notification};
 use crate::pipeline::{Decision, EventInput, Pipeline, observe};
@@ -34,7 +34,7 @@ pub struct ReplayRow {
 pub struct ReplayReport {
     /// Per notification, in file order.
     pub rows: Vec<ReplayRow>,
-    /// Outcome counts.
+    /// DecisionOutcome counts.
     pub outcomes: BTreeMap<String, usize>,
     /// Handoffs by rule.
     pub handoff_reasons: BTreeMap<String, usize>,
@@ -90,7 +90,7 @@ pub async fn run_dir(
                         .outcomes
                         .entry(decision.outcome.as_str().to_owned())
                         .or_default() += 1;
-                    if decision.outcome == Outcome::Handoff {
+                    if decision.outcome == DecisionOutcome::Handoff {
                         *report.handoff_reasons.entry(decision.reason.clone()).or_default() += 1;
                     }
                     if let Some(id) = &decision.conversation_id {
@@ -210,7 +210,7 @@ impl ReplayReport {
                     for action in &d.actions {
                         out.push_str(&format!("    action   {}\n", describe(action)));
                     }
-                    if d.outcome == Outcome::Reply
+                    if d.outcome == DecisionOutcome::Reply
                         && let Some(draft) = &d.draft
                     {
                         for line in draft.text.lines().filter(|l| !l.trim().is_empty()) {

@@ -684,7 +684,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         *outcomes
             .entry(c.decision.outcome.as_str().to_owned())
             .or_insert(0) += 1;
-        if c.decision.outcome == crate::actions::Outcome::Handoff {
+        if c.decision.outcome == crate::actions::DecisionOutcome::Handoff {
             *handoff_reasons.entry(c.decision.reason.clone()).or_insert(0) += 1;
         }
     }
@@ -799,11 +799,11 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{Action, Outcome};
+    use crate::actions::{Action, DecisionOutcome};
     use crate::domain::{Mode, TeamId};
     use crate::intercom::Assignee;
 
-    fn decision(outcome: Outcome, reason: &str, intent: &str, team: Option<&str>) -> Decision {
+    fn decision(outcome: DecisionOutcome, reason: &str, intent: &str, team: Option<&str>) -> Decision {
         let triage: crate::triage::TriageResult = serde_json::from_value(serde_json::json!({
             "intent": intent, "confidence": 0.9, "sentiment": "neutral", "spam": false, "tags": [],
             "team": null, "priority": "normal", "auto_reply_allowed": true, "language": "en",
@@ -843,7 +843,7 @@ mod tests {
         Case {
             conversation_id: "1".into(),
             at: 0,
-            decision: decision(Outcome::Reply, "reply_threshold", "shipping", None),
+            decision: decision(DecisionOutcome::Reply, "reply_threshold", "shipping", None),
             truth: Truth {
                 intent: None,
                 team_id: None,
@@ -945,9 +945,9 @@ mod tests {
         let mut tagged = case(0.9, None, false, true);
         tagged.truth.intent = Some("shipping".into());
         tagged.truth.team_id = Some(TeamId::new("7"));
-        tagged.decision = decision(Outcome::Handoff, "low_confidence", "shipping", Some("7"));
+        tagged.decision = decision(DecisionOutcome::Handoff, "low_confidence", "shipping", Some("7"));
         let mut wrong = tagged.clone();
-        wrong.decision = decision(Outcome::Handoff, "low_confidence", "returns", Some("8"));
+        wrong.decision = decision(DecisionOutcome::Handoff, "low_confidence", "returns", Some("8"));
         let untagged = case(0.9, None, false, true);
         let agreement = triage_agreement(&[tagged, wrong, untagged]);
         assert_eq!((agreement.tagged, agreement.accuracy), (2, 0.5));

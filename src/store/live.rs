@@ -4,7 +4,7 @@
 
 use super::sqlite::{Cached, SqliteStore};
 use super::{ConversationKey, Result};
-use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
+use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome};
 use rusqlite::{OptionalExtension, Row, params};
 use std::collections::BTreeSet;
 
@@ -46,8 +46,8 @@ pub struct TouchRow {
     pub at: i64,
     /// When the sweep may call it assumed.
     pub quiet_until: Option<i64>,
-    /// Outcome so far.
-    pub outcome: Option<Outcome>,
+    /// TouchOutcome so far.
+    pub outcome: Option<TouchOutcome>,
     /// Notes: the draft.
     pub draft: Option<String>,
     /// Notes: what the teammate did with it.
@@ -90,7 +90,7 @@ pub struct TouchChange {
     /// The touch (its event id); 0 or less: the touch this same write makes.
     pub event_id: i64,
     /// New outcome, when it changes: (outcome, unix s, what settled it).
-    pub outcome: Option<(Outcome, i64, String)>,
+    pub outcome: Option<(TouchOutcome, i64, String)>,
     /// New quiet deadline, when it changes.
     pub quiet_until: Option<Option<i64>>,
     /// What a teammate did with the draft, and the edit distance.
@@ -129,8 +129,8 @@ pub struct TouchFact {
     pub intent: String,
     /// Unix s.
     pub at: i64,
-    /// Outcome, or pending.
-    pub outcome: Option<Outcome>,
+    /// TouchOutcome, or pending.
+    pub outcome: Option<TouchOutcome>,
     /// Notes: what the teammate did with the draft.
     pub draft_use: Option<DraftUse>,
     /// Notes: the edit distance.
@@ -306,7 +306,10 @@ pub(super) fn live_before(
                 kind: TouchKind::parse(&r.get::<_, String>(1)?).unwrap_or(TouchKind::Reply),
                 at: r.get(2)?,
                 quiet_until: r.get(3)?,
-                outcome: r.get::<_, Option<String>>(4)?.as_deref().and_then(Outcome::parse),
+                outcome: r
+                    .get::<_, Option<String>>(4)?
+                    .as_deref()
+                    .and_then(TouchOutcome::parse),
                 draft: r.get(5)?,
                 draft_use: r
                     .get::<_, Option<String>>(6)?
@@ -358,7 +361,7 @@ impl SqliteStore {
                         mode: r.get(3)?,
                         intent: r.get(4)?,
                         at: r.get(5)?,
-                        outcome: r.get::<_, Option<String>>(6)?.as_deref().and_then(Outcome::parse),
+                        outcome: r.get::<_, Option<String>>(6)?.as_deref().and_then(TouchOutcome::parse),
                         draft_use: r.get::<_, Option<String>>(7)?.as_deref().and_then(DraftUse::parse),
                         draft_edit: r.get(8)?,
                     })

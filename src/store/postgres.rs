@@ -6,7 +6,7 @@
 
 use super::live::{LiveBefore, LiveRow, LiveWrite, TouchRow};
 use super::*;
-use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome as Outcome};
+use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome};
 use deadpool_postgres::{GenericClient, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::Arc;
 use tokio_postgres::{NoTls, Row};
@@ -1305,7 +1305,7 @@ impl PgStore {
                 mode: r.get(3),
                 intent: r.get(4),
                 at: r.get(5),
-                outcome: r.get::<_, Option<&str>>(6).and_then(Outcome::parse),
+                outcome: r.get::<_, Option<&str>>(6).and_then(TouchOutcome::parse),
                 draft_use: r.get::<_, Option<&str>>(7).and_then(DraftUse::parse),
                 draft_edit: r.get(8),
             })
@@ -1448,7 +1448,7 @@ fn touch_rows(json: &str) -> Result<Vec<TouchRow>> {
                 kind: TouchKind::parse(&kind).unwrap_or(TouchKind::Reply),
                 at,
                 quiet_until,
-                outcome: outcome.as_deref().and_then(Outcome::parse),
+                outcome: outcome.as_deref().and_then(TouchOutcome::parse),
                 draft,
                 draft_use: draft_use.as_deref().and_then(DraftUse::parse),
             },

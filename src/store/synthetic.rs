@@ -2,7 +2,7 @@
 //! any size with the mix of groups, modes, outcomes and open touches a real one has.
 
 use super::{LiveRow, LiveWrite, NewDecision, NewEvent, NewTouch, TouchChange};
-use crate::domain::{Group, TouchKind, TouchOutcome as Outcome};
+use crate::domain::{Group, TouchKind, TouchOutcome};
 
 const INTENTS: [&str; 8] = [
     "shipping",
@@ -68,9 +68,9 @@ pub fn synthetic(n: usize, open: usize, now: i64) -> Vec<(NewEvent, NewDecision)
             let settled = if i < open {
                 None
             } else {
-                Some(Outcome::ALL[rng.usize(0..Outcome::ALL.len())])
+                Some(TouchOutcome::ALL[rng.usize(0..TouchOutcome::ALL.len())])
             };
-            let closed = settled.is_some_and(Outcome::resolved) && rng.bool();
+            let closed = settled.is_some_and(TouchOutcome::resolved) && rng.bool();
             let live = LiveWrite {
                 app_id: "bench".into(),
                 conversation_id: conversation.clone(),
@@ -84,7 +84,7 @@ pub fn synthetic(n: usize, open: usize, now: i64) -> Vec<(NewEvent, NewDecision)
                     bot_replies: u32::from(touch == Some(TouchKind::Reply)),
                     closed_at: closed.then_some(at + 3600),
                     ever_closed: closed,
-                    reopened: settled == Some(Outcome::Reopened),
+                    reopened: settled == Some(TouchOutcome::Reopened),
                     rating: (rng.f64() < 0.2).then(|| rng.u8(1..=5)),
                 }),
                 touch: touch.map(|kind| NewTouch {

@@ -733,7 +733,7 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
 /// swept when quiet, and read back by the report's queries, the same on both backends.
 #[tokio::test]
 async fn live_results_are_written_with_their_event_and_read_back() {
-    use crate::domain::{Group, TouchKind, TouchOutcome as Outcome};
+    use crate::domain::{Group, TouchKind, TouchOutcome};
     let mut contexts = Vec::new();
     for backend in Backend::all().await {
         let name = backend.name();
@@ -780,7 +780,7 @@ async fn live_results_are_written_with_their_event_and_read_back() {
         assert!(
             touches
                 .iter()
-                .filter(|t| t.outcome == Some(Outcome::Assumed))
+                .filter(|t| t.outcome == Some(TouchOutcome::Assumed))
                 .count()
                 >= 5,
             "{name}"

@@ -54,6 +54,18 @@ pub struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
+    /// The limits `[server]` sets, each timeout between 1 s and a week whatever was
+    /// configured (`u64::MAX` seconds once made every connection panic).
+    pub fn from_config(server: &crate::config::ServerConfig) -> Self {
+        let seconds = |s: u64| Duration::from_secs(s.clamp(1, crate::config::MAX_DURATION_SECONDS));
+        Self {
+            header_timeout: seconds(server.header_timeout_seconds),
+            idle_timeout: seconds(server.idle_timeout_seconds),
+            max_connections: server.max_connections.max(1),
+            max_per_address: server.max_connections_per_address.max(1),
+        }
+    }
+
     /// The cap actually applied: `max_connections`, lowered to stay [`RESERVED_DESCRIPTORS`]
     /// under the process's open-file limit when that is known.
     pub fn effective_max_connections(&self) -> usize {
@@ -542,6 +554,19 @@ mod tests {
         assert!(registry.idle_deadline(id, Duration::from_secs(5)).is_none());
         registry.slots.get_mut(&id).unwrap().busy = 0;
         assert!(registry.idle_deadline(id, Duration::MAX).is_some(), "no overflow");
+    }
+
+    /// L7: whatever timeouts were configured, the server's stay within a week.
+    #[test]
+    fn the_limits_stay_within_a_week() {
+        let server = crate::config::ServerConfig {
+            idle_timeout_seconds: u64::MAX,
+            header_timeout_seconds: u64::MAX,
+            ..crate::config::ServerConfig::default()
+        };
+        let limits = ConnectionLimits::from_config(&server);
+        let week = Duration::from_secs(crate::config::MAX_DURATION_SECONDS);
+        assert!(limits.idle_timeout <= week && limits.header_timeout <= week);
     }
 
     #[test]

@@ -849,7 +849,11 @@ async fn migrate_from_sqlite_touches_nothing_but_the_file_it_is_given() {
     drop(store);
     let elsewhere = tempfile::tempdir().unwrap();
     let file = elsewhere.path().join("old-store.db");
-    std::fs::copy(data.path().join(frontdesk::store::DB_FILE), &file).unwrap();
+    // A consistent copy under another name (the WAL's rows included).
+    rusqlite::Connection::open(data.path().join(frontdesk::store::DB_FILE))
+        .unwrap()
+        .execute("VACUUM INTO ?1", [file.to_str().unwrap()])
+        .unwrap();
     let database = crate::helpers::TestDatabase::create().await;
     let output = frontdesk(
         &[

@@ -3,7 +3,7 @@
 
 use crate::fake_llm::{FakeLlm, completion, cut_off, error};
 use crate::helpers::repo_path;
-use frontdesk::actions::Outcome;
+use frontdesk::actions::DecisionOutcome;
 use frontdesk::clock::SystemClock;
 use frontdesk::config::Config;
 use frontdesk::config::Structured;
@@ -41,7 +41,7 @@ async fn a_good_answer_is_sent_with_its_citation_and_the_customer_text_redacted(
     } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
     assert_eq!(hits[0].article_id, "shipping-costs");
     let draft = draft.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(verdict.outcome, DecisionOutcome::Reply, "{}", verdict.rule);
     assert_eq!(draft.drafter, "openai:test-model");
     assert_eq!(draft.citations[0].article_id, "shipping-costs");
     assert_eq!(draft.grounding, 1.0);
@@ -64,7 +64,7 @@ async fn malformed_json_gets_one_repair_attempt() {
     stub.then(200, completion("Sure! Shipping is $8."))
         .then(200, completion(GOOD));
     let Answer { verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(verdict.outcome, DecisionOutcome::Reply, "{}", verdict.rule);
     let requests = stub.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(
@@ -80,7 +80,7 @@ async fn malformed_twice_is_a_handoff() {
     stub.then(200, completion("no json"))
         .then(200, completion("still no json"));
     let Answer { verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert_eq!(verdict.outcome, DecisionOutcome::Handoff);
     assert!(verdict.rule.contains("not valid JSON"), "{}", verdict.rule);
 }
 
@@ -89,7 +89,7 @@ async fn a_citation_to_a_passage_not_given_is_never_sent() {
     let stub = FakeLlm::start().await;
     stub.then(200, completion(r#"{"answer": "Standard shipping costs $8.00.", "citations": ["p9"], "confidence": 0.99, "needs_human": false}"#));
     let Answer { verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert_eq!(verdict.outcome, DecisionOutcome::Handoff);
     assert!(
         verdict.rule.contains("\"p9\", a passage it was not given"),
         "{}",
@@ -109,7 +109,7 @@ async fn the_model_asking_for_a_human_is_a_handoff() {
     let stub = FakeLlm::start().await;
     stub.then(200, completion(r#"{"answer": "", "citations": [], "confidence": 0.1, "needs_human": true, "reason": "refund request"}"#));
     let Answer { verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert_eq!(verdict.outcome, DecisionOutcome::Handoff);
     assert!(verdict.rule.contains("refund request"), "{}", verdict.rule);
 }
 
@@ -120,7 +120,7 @@ async fn a_timeout_is_a_handoff() {
         stub.then_after(200, completion(GOOD), Duration::from_secs(3));
     }
     let Answer { draft, verdict, .. } = pipeline(&stub, 1).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert_eq!(verdict.outcome, DecisionOutcome::Handoff);
     assert!(verdict.rule.contains("timed out after 1 s"), "{}", verdict.rule);
     let draft = draft.unwrap();
     assert!(draft.text.is_empty(), "no half answer");
@@ -133,7 +133,7 @@ async fn a_429_then_success_is_answered() {
     stub.then(429, error("rate_limit_exceeded"))
         .then(200, completion(GOOD));
     let Answer { verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(verdict.outcome, DecisionOutcome::Reply, "{}", verdict.rule);
     assert_eq!(stub.requests().len(), 2);
 }
 
@@ -144,7 +144,7 @@ async fn two_500s_then_success_is_answered() {
         .then(500, error("server_error"))
         .then(200, completion(GOOD));
     let Answer { verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(verdict.outcome, DecisionOutcome::Reply, "{}", verdict.rule);
     assert_eq!(stub.requests().len(), 3);
 }
 
@@ -159,7 +159,12 @@ async fn answers_without_content_are_never_sent() {
         stub.then(200, completion(&reply.to_string()));
         let Answer { draft, verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
         let draft = draft.unwrap();
-        assert_eq!(verdict.outcome, Outcome::Handoff, "{answer}: {}", verdict.rule);
+        assert_eq!(
+            verdict.outcome,
+            DecisionOutcome::Handoff,
+            "{answer}: {}",
+            verdict.rule
+        );
         assert_eq!(draft.grounding, 0.0, "{answer}");
         assert_eq!(draft.confidence, 0.0, "{answer}");
     }
@@ -172,7 +177,7 @@ async fn the_request_carries_a_schema_bounded_by_the_passages() {
     let stub = FakeLlm::start().await;
     stub.then(200, completion(GOOD));
     let Answer { hits, verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Reply, "{}", verdict.rule);
+    assert_eq!(verdict.outcome, DecisionOutcome::Reply, "{}", verdict.rule);
     let format = &stub.requests()[0]["response_format"];
     assert_eq!(format["type"], "json_schema", "{format}");
     let schema = &format["json_schema"]["schema"];
@@ -210,7 +215,7 @@ async fn a_reply_cut_off_at_max_tokens_is_a_handoff() {
     let stub = FakeLlm::start().await;
     stub.then(200, cut_off(GOOD));
     let Answer { verdict, .. } = pipeline(&stub, 5).answer(QUESTION, &SystemClock).await.unwrap();
-    assert_eq!(verdict.outcome, Outcome::Handoff);
+    assert_eq!(verdict.outcome, DecisionOutcome::Handoff);
     assert!(verdict.rule.contains("cut off at max_tokens"), "{}", verdict.rule);
     assert_eq!(stub.requests().len(), 1, "no repair turn for a cut-off reply");
 }
@@ -227,7 +232,7 @@ async fn a_handoff_decided_by_triage_never_calls_the_model() {
         "I want to talk to a human about shipping costs",
     ] {
         let Answer { draft, verdict, .. } = pipeline.answer(question, &SystemClock).await.unwrap();
-        assert_eq!(verdict.outcome, Outcome::Handoff, "{question}");
+        assert_eq!(verdict.outcome, DecisionOutcome::Handoff, "{question}");
         assert!(draft.is_none(), "{question}");
     }
     assert!(stub.requests().is_empty(), "the model was called");
@@ -325,7 +330,7 @@ async fn local_model_answers_or_hands_off() {
                         .iter()
                         .any(|r| r == frontdesk::llm::openai::REPAIRED),
             );
-            if verdict.outcome == Outcome::Reply {
+            if verdict.outcome == DecisionOutcome::Reply {
                 assert!(
                     !draft.text.is_empty() && !draft.citations.is_empty() && draft.grounding == 1.0,
                     "{draft:?}"
@@ -334,10 +339,10 @@ async fn local_model_answers_or_hands_off() {
         }
         assert!(matches!(
             verdict.outcome,
-            Outcome::Reply | Outcome::Note | Outcome::Handoff
+            DecisionOutcome::Reply | DecisionOutcome::Note | DecisionOutcome::Handoff
         ));
         if question.starts_with("Ignore") {
-            assert_eq!(verdict.outcome, Outcome::Handoff);
+            assert_eq!(verdict.outcome, DecisionOutcome::Handoff);
             assert!(draft.is_none(), "an injection is handed off before any drafting");
         }
     }

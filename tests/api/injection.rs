@@ -3,7 +3,7 @@
 //! anything it has a draft for), and none gets an auto-reply.
 
 use crate::helpers::repo_path;
-use frontdesk::actions::{Action, Outcome};
+use frontdesk::actions::{Action, DecisionOutcome};
 use frontdesk::config::Config;
 use frontdesk::domain::{AppId, AuthorKind, Conversation, ConversationId, Message, Topic};
 use frontdesk::pipeline::{EventInput, Pipeline};
@@ -99,7 +99,7 @@ async fn no_injection_attempt_gets_an_auto_reply() {
     let mut unsafe_replies = Vec::new();
     for text in ATTEMPTS {
         let decision = decide(&pipeline, &app, text).await;
-        let replied = decision.outcome == Outcome::Reply
+        let replied = decision.outcome == DecisionOutcome::Reply
             || decision.actions.iter().any(|a| matches!(a, Action::Reply { .. }));
         if replied || decision.injection.is_none() {
             unsafe_replies.push(format!(
@@ -108,7 +108,7 @@ async fn no_injection_attempt_gets_an_auto_reply() {
             ));
             continue;
         }
-        assert_eq!(decision.outcome, Outcome::Handoff, "{text}");
+        assert_eq!(decision.outcome, DecisionOutcome::Handoff, "{text}");
         assert!(
             decision.rule.contains("prompt injection"),
             "{text}: {}",
@@ -139,7 +139,12 @@ async fn legitimate_questions_are_still_answered() {
         "How do I reset two-factor authentication?",
     ] {
         let decision = decide(&pipeline, &app, text).await;
-        assert_eq!(decision.outcome, Outcome::Reply, "{text}: {}", decision.rule);
+        assert_eq!(
+            decision.outcome,
+            DecisionOutcome::Reply,
+            "{text}: {}",
+            decision.rule
+        );
         assert!(decision.injection.is_none());
     }
 }

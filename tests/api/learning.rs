@@ -3,7 +3,7 @@
 //! reach a customer, and similar solved conversations in draft notes.
 
 use crate::cli::frontdesk;
-use frontdesk::actions::{Action, Outcome, Policies, Policy};
+use frontdesk::actions::{Action, DecisionOutcome, Policies, Policy};
 use frontdesk::clock::SystemClock;
 use frontdesk::knowledge::{KnowledgeBase, parse_article};
 use frontdesk::learn::{Learned, PastCase};
@@ -166,7 +166,7 @@ async fn internal_articles_are_never_quoted_or_linked_to_a_customer() {
     assert_eq!(hits[0].article_id, "refund-override", "it still ranks");
     assert!(hits[0].internal);
     assert!(draft.is_none(), "nothing is drafted from it: {draft:?}");
-    assert_ne!(verdict.outcome, Outcome::Reply);
+    assert_ne!(verdict.outcome, DecisionOutcome::Reply);
     let note = notes(&verdict.actions).join("");
     assert!(
         note.contains("Internal articles (teammates only)") && note.contains("AdminTool"),
@@ -219,7 +219,7 @@ async fn similar_solved_conversations_go_in_notes_only() {
         .answer("The refund for my boots never arrived, what now?", &SystemClock)
         .await
         .unwrap();
-    assert_eq!(verdict.outcome, Outcome::Note, "draft mode");
+    assert_eq!(verdict.outcome, DecisionOutcome::Note, "draft mode");
     let note = notes(&verdict.actions).join("");
     assert!(note.contains("Similar solved conversations"), "{note}");
     assert!(
