@@ -15,6 +15,10 @@ pub struct Ask {
     /// Print the prompt an LLM drafter would receive (customer text redacted and quoted).
     #[arg(long)]
     prompt: bool,
+    /// Answer as this workspace (Intercom app id) would: its policy and what was learnt from
+    /// its own history (default: the global workspace).
+    #[arg(long)]
+    workspace: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -22,8 +26,9 @@ pub struct Ask {
 
 impl Ask {
     pub(super) async fn run(self, config: &Config) -> anyhow::Result<ExitCode> {
-        let pipeline = Pipeline::from_config(config)?;
-        let answer = pipeline.answer(&self.question, &SystemClock).await?;
+        let pipeline = Pipeline::load_for(config, None, self.workspace.as_deref())?;
+        let app_id = crate::domain::AppId::new(self.workspace.clone().unwrap_or_default());
+        let answer = pipeline.answer_in(&self.question, &app_id, &SystemClock).await?;
         if self.prompt {
             use crate::llm::prompts::{PromptMessage, PromptPassage, Prompts};
             let prompts = Prompts::load(&config.llm.prompts_dir)?;
@@ -40,7 +45,7 @@ impl Ask {
         } else if self.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&answer.to_json(config.policy.mode))?
+                serde_json::to_string_pretty(&answer.to_json(answer.verdict.mode))?
             );
         } else {
             print!("{}", answer.render());

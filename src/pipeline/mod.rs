@@ -131,6 +131,7 @@ impl Answer {
             "grounding": draft.map(|d| d.grounding),
             "drafter": draft.map(|d| d.drafter.clone()),
             "action": self.verdict.outcome.as_str(),
+            "reason": self.verdict.reason,
             "mode": mode,
             "reasons": reasons,
             "triage": self.triage,
@@ -700,14 +701,22 @@ impl Pipeline {
     /// first message ([`Pipeline::stages`]), on a conversation with no attributes and no
     /// history.
     pub async fn answer(&self, question: &str, clock: &dyn crate::clock::Clock) -> Result<Answer, Error> {
+        self.answer_in(question, &AppId::new(String::new()), clock).await
+    }
+
+    /// [`Pipeline::answer`] as workspace `app_id` would (its policy).
+    pub async fn answer_in(
+        &self,
+        question: &str,
+        app_id: &AppId,
+        clock: &dyn crate::clock::Clock,
+    ) -> Result<Answer, Error> {
         let context = Context {
             now: clock.now(),
             ..Context::default()
         };
         let attributes = std::collections::BTreeMap::new();
-        let staged = self
-            .stages(question, &attributes, &AppId::new(String::new()), &context)
-            .await?;
+        let staged = self.stages(question, &attributes, app_id, &context).await?;
         Ok(Answer {
             triage: staged.triage,
             hits: staged.hits,

@@ -293,18 +293,24 @@ fn truth(
             .iter()
             .any(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty())
     });
-    let intents: HashSet<String> = conversation
-        .tags
-        .iter()
-        .filter_map(|tag| pipeline.classifier().intent_for_tag(tag))
-        .collect();
     Truth {
-        intent: (intents.len() == 1).then(|| intents.into_iter().next()).flatten(),
+        intent: tagged_intent(conversation, pipeline.classifier()),
         team_id: conversation.team_assignee_id.clone(),
         reply: reply.map(|r| r.text.clone()),
         articles,
         resolved: reply.is_some() && !customer_after && !conversation.open,
     }
+}
+
+/// The intent the teammates' tags name, when exactly one, by `classifier`'s taxonomy (with
+/// the intents it learnt from tags, when it did).
+fn tagged_intent(conversation: &Conversation, classifier: &crate::triage::Classifier) -> Option<String> {
+    let intents: HashSet<String> = conversation
+        .tags
+        .iter()
+        .filter_map(|tag| classifier.intent_for_tag(tag))
+        .collect();
+    (intents.len() == 1).then(|| intents.into_iter().next()).flatten()
 }
 
 fn dice(a: &[String], b: &[String]) -> f64 {
@@ -327,6 +333,8 @@ pub struct LearntModels {
 /// One customer turn to decide, and what the teammates did.
 struct Input {
     conversation: Conversation,
+    /// Its conversation's index in the history (whose tags the bot is not shown).
+    source: usize,
     truth: Truth,
     group: usize,
     earlier: bool,
@@ -379,6 +387,7 @@ pub async fn run_learning(
             let truth = truth(conversation, index, &pipeline, &urls);
             inputs.push(Input {
                 conversation: upto,
+                source: c,
                 truth,
                 group: group[c],
                 earlier: earlier[c],
@@ -407,6 +416,13 @@ pub async fn run_learning(
             .await
             .map_err(crate::pipeline::Error::Task)?;
             learnt.push((learned, Arc::new(fold?)));
+        }
+        // The tags name intents by what was learnt, as they would after `learn`: an intent
+        // learnt from a tag the taxonomy lacks is agreed with like any other (scored with
+        // the unlearnt taxonomy, a history of such tags counted no tagged case at all).
+        let learnt_taxonomy = learnt[FOLDS].1.classifier();
+        for input in &mut inputs {
+            input.truth.intent = tagged_intent(&history[input.source], learnt_taxonomy);
         }
         // First pass without calibration: the judged cases to fit it on.
         progress.set_length(2 * inputs.len() as u64);
