@@ -3,12 +3,12 @@
 //! tests), serves the webhook router and spawns the worker. Shutdown is graceful (stop
 //! accepting, finish the event in hand) or, for crash tests, an abort.
 
-use crate::actions::Executor;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Problem, Severity};
 use crate::domain::AdminId;
 use crate::intercom::{Helpdesk, Helpdesks, IntercomClient, RecordingHelpdesk};
 use crate::metrics::Metrics;
+use crate::outbox::Executor;
 use crate::pipeline::Pipelines;
 use crate::pipeline::worker::Worker;
 use crate::store::{ConversationKey, Store};
@@ -81,7 +81,7 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
         });
     };
     for (team, hours) in &config.policy.business_hours {
-        if let Err(e) = crate::actions::hours::BusinessHours::from_config(hours) {
+        if let Err(e) = crate::policy::hours::BusinessHours::from_config(hours) {
             error("policy.business_hours", format!("{team}: {e}"));
         }
     }
@@ -194,12 +194,12 @@ impl App {
             config.intercom.dry_run,
         )
         .with_clock(Arc::clone(&clock));
-        let (handover, handed) = crate::pipeline::worker::Handover::new();
+        let (queue, incoming) = crate::outbox::Queue::new();
         let poll_interval = Duration::from_millis(config.worker.poll_interval_ms.max(10));
         let worker = Worker {
             store: store.clone(),
             pipelines,
-            outbox: handover,
+            outbox: queue,
             helpdesks,
             clock: Arc::clone(&clock),
             metrics: Arc::clone(&metrics),
@@ -212,10 +212,10 @@ impl App {
             quiet_seconds: config.outcomes.quiet_seconds(),
             concurrency: config.worker.decision_concurrency,
         };
-        let background = crate::pipeline::worker::background();
-        let outbox = background.spawn(crate::pipeline::worker::run_outbox(
+        let background = crate::runtime::background();
+        let outbox = background.spawn(crate::outbox::run(
             executor,
-            handed,
+            incoming,
             poll_interval,
             cancel.clone(),
         ));

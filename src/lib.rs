@@ -24,7 +24,6 @@
 //! - [`replay`]: the same pipeline over recorded notifications, with no network.
 //! - [`app`]: builds and runs the service; [`bench`]: the ingest benchmark.
 
-pub mod actions;
 pub mod app;
 pub mod bench;
 pub mod cli;
@@ -37,9 +36,12 @@ pub mod knowledge;
 pub mod learn;
 pub mod llm;
 pub mod metrics;
+pub mod outbox;
 pub mod outcomes;
 pub mod pipeline;
+pub mod policy;
 pub mod replay;
+pub mod runtime;
 pub mod stats;
 pub mod store;
 pub mod telemetry;

@@ -415,7 +415,7 @@ async fn outbox_run(base: &Config, backend: &Backend, decisions: usize) -> anyho
             .await?;
     }
     let client = IntercomClient::new(&config.intercom, SecretString::from(TOKEN))?;
-    let executor = crate::actions::Executor::new(
+    let executor = crate::outbox::Executor::new(
         store.clone(),
         Helpdesks::single(Arc::new(client)),
         Arc::new(crate::metrics::Metrics::new()),

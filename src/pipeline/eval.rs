@@ -3,10 +3,10 @@
 //! an off-topic one is wrongly answered, and the time per answer.
 
 use super::{Answer, Error, Pipeline};
-use crate::actions::DecisionOutcome;
 use crate::clock::Clock;
 use crate::domain::Mode;
 use crate::knowledge::eval::EvalQuestion;
+use crate::policy::DecisionOutcome;
 use crate::stats::ratio;
 use serde::Serialize;
 

@@ -12,13 +12,13 @@ mod workspaces;
 
 pub use workspaces::Pipelines;
 
-use crate::actions::policy::Context;
-use crate::actions::{Action, DecisionOutcome, Policies, Policy};
 use crate::config::Config;
 use crate::domain::{AdminId, AppId, AuthorKind, Conversation, ConversationState, Mode, Topic};
 use crate::knowledge::{Hit, KnowledgeBase, Signals};
 use crate::llm::{Draft, DraftRequest, Drafter, ExtractiveDrafter};
 use crate::outcomes::Group;
+use crate::policy::Context;
+use crate::policy::{Action, DecisionOutcome, Policies, Policy};
 use crate::triage::{Classifier, TriageResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -59,7 +59,7 @@ pub enum Error {
     Prompts(#[from] crate::llm::prompts::Error),
     /// A policy could not be built from the configuration.
     #[error("policy: {0}")]
-    Policy(#[from] crate::actions::policy::Error),
+    Policy(#[from] crate::policy::Error),
     /// The intents learnt from history could not be added to the taxonomy.
     #[error("adding the learnt intents to the taxonomy: {0}")]
     LearnedIntents(String),
@@ -95,7 +95,7 @@ struct Staged {
     injection: Option<crate::llm::guard::InjectionFlag>,
     hits: Vec<Hit>,
     draft: Option<Draft>,
-    verdict: crate::actions::PolicyDecision,
+    verdict: crate::policy::PolicyDecision,
 }
 
 /// A bare question answered: what each stage made of it.
@@ -108,7 +108,7 @@ pub struct Answer {
     /// The draft, when a public passage answers and drafting was not skipped.
     pub draft: Option<Draft>,
     /// What the policy would do.
-    pub verdict: crate::actions::PolicyDecision,
+    pub verdict: crate::policy::PolicyDecision,
 }
 
 impl Answer {
@@ -907,6 +907,21 @@ impl Pipeline {
     }
 }
 
+/// What a decision was made on, kept so that it can be made again: the conversation as seen
+/// (webhook and fetch merged), the remembered state, and the time.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RerunInput {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// The remembered state.
+    pub state: ConversationState,
+    /// Unix seconds.
+    pub now: i64,
+    /// The admin the bot posted as.
+    #[serde(default)]
+    pub bot_admin_id: Option<String>,
+}
+
 /// A logged decision made again.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rerun {
@@ -944,8 +959,7 @@ impl Pipeline {
     pub async fn rerun(&self, stored: &crate::store::StoredDecision) -> Result<Rerun, Error> {
         let logged: Decision = serde_json::from_str(&stored.record)?;
         let notification = crate::intercom::notification::parse(&stored.payload)?;
-        let input: Option<worker::RerunInput> =
-            stored.input.as_deref().map(serde_json::from_str).transpose()?;
+        let input: Option<RerunInput> = stored.input.as_deref().map(serde_json::from_str).transpose()?;
         let app_id = AppId::new(stored.app_id.clone());
         let (conversation, state, now, bot_admin_id) = match input {
             Some(i) => (

@@ -6,8 +6,8 @@
 //! Pure functions over domain types. `serve`'s worker, `log --rerun`, `replay --samples` and
 //! `replay --history` all go through them, so a rule changed here changes all four alike.
 
-use crate::actions::Action;
 use crate::domain::{AdminId, Conversation, ConversationState, Message, PartKind, StateUpdate, Topic};
+use crate::policy::Action;
 
 pub use crate::domain::Speaker;
 
@@ -181,8 +181,8 @@ pub fn outcome_event(
     bot: Option<&AdminId>,
     is_confirmation: &dyn Fn(&str) -> bool,
 ) -> Option<crate::outcomes::Event> {
-    use crate::actions::{Action, DecisionOutcome};
     use crate::outcomes::{Decided, Event, Part, TouchKind};
+    use crate::policy::{Action, DecisionOutcome};
     match topic {
         Topic::UserCreated | Topic::UserReplied => {
             decision.trigger.as_ref()?;
@@ -416,7 +416,7 @@ mod tests {
         assert!(seen(&only_new, &only_new.messages[0], &state, Some(&b)).teammate_took_over);
     }
 
-    fn decided(outcome: crate::actions::DecisionOutcome, actions: Vec<Action>) -> crate::pipeline::Decision {
+    fn decided(outcome: crate::policy::DecisionOutcome, actions: Vec<Action>) -> crate::pipeline::Decision {
         crate::pipeline::Decision {
             conversation_id: Some("1".into()),
             topic: "conversation.user.replied".into(),
@@ -445,8 +445,8 @@ mod tests {
 
     #[test]
     fn events_for_the_live_outcomes() {
-        use crate::actions::DecisionOutcome;
         use crate::outcomes::{Event, TouchKind};
+        use crate::policy::DecisionOutcome;
         let b = bot();
         let thanks = |text: &str| text.contains("thank");
         let c = conversation(vec![

@@ -1,11 +1,11 @@
 //! The worker: takes events from the durable inbox in order, remembers what each changes
 //! of its conversation ([`super::observe`]), fetches the conversation a reply's webhook
-//! leaves out, decides through the [`Pipeline`], records the decision and its actions in one
-//! transaction, and runs the outbox. On start it recovers what a crash left half done. It stops taking new events when
-//! cancelled and finishes the one in hand (graceful drain).
+//! leaves out, decides through the workspace's [`super::Pipeline`], records the decision and
+//! its actions in one transaction, and passes those actions to the outbox
+//! ([`crate::outbox`], which delivers them). It stops taking new events when cancelled and
+//! finishes the one in hand (graceful drain).
 
-use super::{EventInput, Pipelines};
-use crate::actions::Executor;
+use super::{EventInput, Pipelines, RerunInput};
 use crate::clock::Clock;
 use crate::domain::AppId;
 use crate::domain::Topic;
@@ -14,7 +14,7 @@ use crate::helpcenter;
 use crate::intercom::{Helpdesks, notification};
 use crate::knowledge::read_articles;
 use crate::metrics::Metrics;
-use crate::store::{Arrivals, NewDecision, Recorded, Store, StoredAction, StoredEvent};
+use crate::store::{Arrivals, NewDecision, Recorded, Store, StoredEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,8 +60,8 @@ pub struct Worker {
     pub store: Store,
     /// The pipeline of each workspace.
     pub pipelines: Arc<Pipelines>,
-    /// Hands the outbox the actions of each recorded decision.
-    pub outbox: Handover,
+    /// Passes the outbox the actions of each recorded decision.
+    pub outbox: crate::outbox::Queue,
     /// Each workspace's helpdesk, to fetch conversations a webhook did not carry in full.
     pub helpdesks: Helpdesks,
     /// The time decisions are made at.
@@ -405,7 +405,8 @@ impl Worker {
     }
 
     /// Records a decision, claiming its actions in the same commit (and, unless `cancel`
-    /// fired, the next event), and hands those to the outbox (or wakes it to claim them).
+    /// fired, the next event), and passes those to the outbox (or the conversation, for it
+    /// to claim them).
     async fn record(
         &self,
         event: &StoredEvent,
@@ -444,181 +445,10 @@ impl Worker {
             result?
         };
         if recorded == Recorded::Stored && had_actions {
-            self.outbox.hand_over(claimed, claimed_at, conversation);
+            self.outbox.pass(claimed, claimed_at, conversation);
         }
         Ok((recorded, next))
     }
-}
-
-/// What the worker hands the outbox as it records a decision with actions.
-enum Handoff {
-    /// The actions, claimed as they were recorded, and when.
-    Claimed {
-        actions: Vec<StoredAction>,
-        at: tokio::time::Instant,
-    },
-    /// The actions could not be claimed with their decision (an earlier action of their
-    /// conversation, `(app_id, conversation_id)`, is still open): the outbox claims them
-    /// once that one is done.
-    Unclaimed((String, String)),
-}
-
-/// The worker's side of the way to the outbox: the actions it claimed as it recorded them,
-/// run at once without a claim query of their own, or the conversation whose actions it
-/// could not claim.
-#[derive(Clone)]
-pub struct Handover(tokio::sync::mpsc::UnboundedSender<Handoff>);
-
-/// The outbox's side of a [`Handover`].
-pub struct Handed(tokio::sync::mpsc::UnboundedReceiver<Handoff>);
-
-impl Handover {
-    /// A way from the worker to the outbox.
-    pub fn new() -> (Self, Handed) {
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        (Self(sender), Handed(receiver))
-    }
-
-    /// Hands over the actions of a decision on `conversation` claimed at `at`, or, with none
-    /// claimed, the conversation, for the outbox to claim them. Should the outbox be gone,
-    /// the claims run out and another round takes them.
-    fn hand_over(
-        &self,
-        actions: Vec<StoredAction>,
-        at: tokio::time::Instant,
-        conversation: (String, String),
-    ) {
-        let handoff = if actions.is_empty() {
-            Handoff::Unclaimed(conversation)
-        } else {
-            Handoff::Claimed { actions, at }
-        };
-        let _ = self.0.send(handoff);
-    }
-}
-
-/// The runtime the worker and the outbox run on, beside the one that serves webhooks: its
-/// own threads (`frontdesk-decide`, one per core), at a lower priority ([`DECIDE_NICE`]).
-/// A decision's steps (classify, retrieve, draft) run for a millisecond or more without
-/// yielding; on the serving runtime's threads the acknowledgements waiting for a thread
-/// queued behind them. On threads of their own, the kernel shares the cores between both,
-/// and when both want a core the webhook's thread gets it: an ack has Intercom's 5 s
-/// timeout behind it, a decision only its own latency. Built once per process and never
-/// dropped; where it cannot be built, the caller's runtime is used.
-pub fn background() -> tokio::runtime::Handle {
-    static RUNTIME: std::sync::LazyLock<Option<tokio::runtime::Runtime>> = std::sync::LazyLock::new(|| {
-        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("frontdesk-decide")
-            .on_thread_start(lower_priority)
-            .enable_all()
-            .build()
-            .inspect_err(
-                |error| warn!(%error, "no runtime of its own for the worker: it shares the server's"),
-            )
-            .ok()
-    });
-    RUNTIME
-        .as_ref()
-        .map_or_else(tokio::runtime::Handle::current, |runtime| {
-            runtime.handle().clone()
-        })
-}
-
-/// The nice value of the decision threads: under contention the kernel gives a thread at 0
-/// (the webhook's, the store's writer) about nine times the CPU of one at 10, and the
-/// decisions still get every cycle the acknowledgements leave.
-pub const DECIDE_NICE: i32 = 10;
-
-/// Lowers the calling thread's priority to [`DECIDE_NICE`] (Linux sets it per thread);
-/// where that fails, the thread keeps the process's.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), DECIDE_NICE) {
-        tracing::debug!(%error, "the decision thread keeps its priority");
-    }
-}
-
-/// Runs the outbox until `cancel` fires: the actions the worker hands over, every due action
-/// the store gives out, then a wait for either or for the poll interval. It runs apart from
-/// the inbox worker, so a rate-limited Intercom delays actions but not decisions.
-pub async fn run_outbox(
-    executor: Executor,
-    mut handed: Handed,
-    poll_interval: Duration,
-    cancel: CancellationToken,
-) {
-    let mut in_flight = crate::actions::InFlight::default();
-    let mut dispatch = true;
-    // A steady tick, not a sleep restarted by every finished conversation, so that retries
-    // come due under a stream of finishes too.
-    let mut poll = tokio::time::interval(poll_interval);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        if cancel.is_cancelled() {
-            break;
-        }
-        if dispatch && let Err(error) = executor.dispatch_due(&mut in_flight).await {
-            error!(%error, "outbox run failed");
-        }
-        // A finished conversation needs a new claim only when actions of its were let go or
-        // recorded meanwhile; new decisions hand over their actions or their conversation, and
-        // the poll catches retries coming due and other replicas' leftovers.
-        dispatch = tokio::select! {
-            () = cancel.cancelled() => break,
-            Some(handoff) = handed.0.recv() => match handoff {
-                Handoff::Claimed { actions, at } => {
-                    if let Err(error) = executor.start(&mut in_flight, actions, at).await {
-                        error!(%error, "outbox run failed");
-                    }
-                    false
-                }
-                // Claimed when the conversation in hand finishes; held by anything else (a
-                // retry not yet due, another replica), tried now and then at the poll.
-                Handoff::Unclaimed(conversation) => !in_flight.claim_when_done(conversation),
-            },
-            _ = poll.tick() => true,
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                if let Err(error) = done {
-                    error!(%error, "outbox run failed");
-                }
-                in_flight.take_held_back()
-            }
-        };
-    }
-    // Take what the worker still hands over while it finishes the events in hand (the
-    // channel closes when the worker is gone): those actions are claimed by this replica,
-    // and left in the channel they would wait for their lease to run out. Then let the
-    // conversations in hand finish (the app bounds all this by its grace period).
-    while let Some(handoff) = handed.0.recv().await {
-        if let Handoff::Claimed { actions, at } = handoff
-            && let Err(error) = executor.start(&mut in_flight, actions, at).await
-        {
-            error!(%error, "outbox run failed");
-        }
-    }
-    while let Some(done) = in_flight.join_next().await {
-        if let Err(error) = done {
-            error!(%error, "outbox run failed");
-        }
-    }
-    info!("outbox stopped");
-}
-
-/// What a decision was made on, kept so that it can be made again: the conversation as seen
-/// (webhook and fetch merged), the remembered state, and the time.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RerunInput {
-    /// The conversation.
-    pub conversation: Conversation,
-    /// The remembered state.
-    pub state: ConversationState,
-    /// Unix seconds.
-    pub now: i64,
-    /// The admin the bot posted as.
-    #[serde(default)]
-    pub bot_admin_id: Option<String>,
 }
 
 /// The conversation a customer message is decided on. A reply's webhook carries only the

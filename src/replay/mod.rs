@@ -10,10 +10,11 @@ pub mod history;
 pub mod report;
 pub mod simulate;
 
-use crate::actions::{Action, DecisionOutcome, apply};
 use crate::domain::{AdminId, ConversationId, ConversationState};
 use crate::intercom::{RecordingHelpdesk, notification};
+use crate::outbox::apply;
 use crate::pipeline::{Decision, EventInput, Pipeline, observe};
+use crate::policy::{Action, DecisionOutcome};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

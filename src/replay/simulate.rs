@@ -398,25 +398,7 @@ pub async fn run_learning(
     // One pipeline per group: fold g is decided by what was learnt from the other folds of
     // the earlier part; the later part by what was learnt from the whole earlier part.
     let pipelines: Vec<Arc<Pipeline>> = if options.learn {
-        let mut learnt = Vec::new();
-        for g in 0..=FOLDS {
-            let from: Vec<Conversation> = history
-                .iter()
-                .enumerate()
-                .filter(|(c, _)| earlier[*c] && (g == FOLDS || group[*c] != g))
-                .map(|(_, conversation)| conversation.clone())
-                .collect();
-            let base = Arc::clone(&pipeline);
-            let (learned, fold) = tokio::task::spawn_blocking(move || {
-                let from: Vec<&Conversation> = from.iter().collect();
-                let learned = crate::learn::learn(&from, base.knowledge(), base.classifier());
-                let fold = base.with_learned(&learned);
-                (learned, fold)
-            })
-            .await
-            .map_err(crate::pipeline::Error::Task)?;
-            learnt.push((learned, Arc::new(fold?)));
-        }
+        let mut learnt = learn_folds(&pipeline, history, &earlier, &group).await?;
         // The tags name intents by what was learnt, as they would after `learn`: an intent
         // learnt from a tag the taxonomy lacks is agreed with like any other (scored with
         // the unlearnt taxonomy, a history of such tags counted no tagged case at all).
@@ -516,6 +498,36 @@ fn finish(
     );
     simulation.first_case_seconds = started.elapsed().as_secs_f64();
     simulation
+}
+
+/// What each fold learns: fold `g` (of [`FOLDS`]) from the earlier part's other folds, and
+/// the last, number [`FOLDS`], from the whole earlier part; each with the pipeline it makes.
+async fn learn_folds(
+    pipeline: &Arc<Pipeline>,
+    history: &[Conversation],
+    earlier: &[bool],
+    group: &[usize],
+) -> Result<Vec<(crate::learn::Learned, Arc<Pipeline>)>, crate::pipeline::Error> {
+    let mut learnt = Vec::new();
+    for g in 0..=FOLDS {
+        let from: Vec<Conversation> = history
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| earlier[*c] && (g == FOLDS || group[*c] != g))
+            .map(|(_, conversation)| conversation.clone())
+            .collect();
+        let base = Arc::clone(pipeline);
+        let (learned, fold) = tokio::task::spawn_blocking(move || {
+            let from: Vec<&Conversation> = from.iter().collect();
+            let learned = crate::learn::learn(&from, base.knowledge(), base.classifier());
+            let fold = base.with_learned(&learned);
+            (learned, fold)
+        })
+        .await
+        .map_err(crate::pipeline::Error::Task)?;
+        learnt.push((learned, Arc::new(fold?)));
+    }
+    Ok(learnt)
 }
 
 /// Decides every input with its group's pipeline, on `options.parallelism` tasks; cases
@@ -700,7 +712,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         *outcomes
             .entry(c.decision.outcome.as_str().to_owned())
             .or_insert(0) += 1;
-        if c.decision.outcome == crate::actions::DecisionOutcome::Handoff {
+        if c.decision.outcome == crate::policy::DecisionOutcome::Handoff {
             *handoff_reasons.entry(c.decision.reason.clone()).or_insert(0) += 1;
         }
     }
@@ -777,7 +789,7 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
                 .or_insert(0) += 1;
         }
         let bot_team = c.decision.actions.iter().find_map(|a| match a {
-            crate::actions::Action::Assign {
+            crate::policy::Action::Assign {
                 assignee: crate::intercom::Assignee::Team(id),
             } => Some(id),
             _ => None,
@@ -815,9 +827,9 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{Action, DecisionOutcome};
     use crate::domain::{Mode, TeamId};
     use crate::intercom::Assignee;
+    use crate::policy::{Action, DecisionOutcome};
 
     fn decision(outcome: DecisionOutcome, reason: &str, intent: &str, team: Option<&str>) -> Decision {
         let triage: crate::triage::TriageResult = serde_json::from_value(serde_json::json!({

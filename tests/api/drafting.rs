@@ -3,11 +3,11 @@
 
 use crate::fake_llm::{FakeLlm, completion, cut_off, error};
 use crate::helpers::repo_path;
-use frontdesk::actions::DecisionOutcome;
 use frontdesk::clock::SystemClock;
 use frontdesk::config::Config;
 use frontdesk::config::Structured;
 use frontdesk::pipeline::{Answer, Pipeline};
+use frontdesk::policy::DecisionOutcome;
 use std::time::Duration;
 
 const QUESTION: &str = "How much does standard shipping cost? You can email me at jo.doe@example.com";

@@ -3,12 +3,12 @@
 //! reach a customer, and similar solved conversations in draft notes.
 
 use crate::cli::frontdesk;
-use frontdesk::actions::{Action, DecisionOutcome, Policies, Policy};
 use frontdesk::clock::SystemClock;
 use frontdesk::knowledge::{KnowledgeBase, parse_article};
 use frontdesk::learn::{Learned, PastCase};
 use frontdesk::llm::ExtractiveDrafter;
 use frontdesk::pipeline::{Answer, Pipeline};
+use frontdesk::policy::{Action, DecisionOutcome, Policies, Policy};
 use frontdesk::triage::Classifier;
 use std::sync::Arc;
 

@@ -1,14 +1,13 @@
-//! Actions: what the bot does in Intercom. [`policy`] turns triage and a draft into a list of
-//! [`Action`]s by mode and thresholds; [`Executor`] carries them out through the outbox, each
-//! exactly once per decision, through the [`Helpdesk`](crate::intercom::Helpdesk) seam.
+//! The policy: deciding what the bot does in Intercom. [`Policy`] (`rules.rs`) turns triage
+//! and a draft into an outcome, its reason and a list of [`Action`]s, by mode, thresholds per
+//! intent, handoff rules and business hours (`hours.rs`). Carrying the actions out is the
+//! outbox's ([`crate::outbox`]); this module never sends anything.
 
-mod executor;
 pub mod hours;
-pub mod policy;
+mod rules;
 
 pub use crate::domain::DecisionOutcome;
-pub use executor::{Executor, InFlight, apply};
-pub use policy::{Policies, Policy, PolicyDecision};
+pub use rules::{Context, Error, LOW_RATING, Policies, Policy, PolicyDecision, Thresholds};
 
 use crate::intercom::{Assignee, StateChange};
 use serde::{Deserialize, Serialize};

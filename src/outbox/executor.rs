@@ -6,11 +6,11 @@
 //! part by the bot's admin with the same text: Intercom has no idempotency key, so this check
 //! is what makes a retry safe.
 
-use super::Action;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::ConversationId;
 use crate::intercom::{self, Helpdesk, Helpdesks, ReplyKind};
 use crate::metrics::Metrics;
+use crate::policy::Action;
 use crate::store::{self, Settled, Settlement, Store, StoredAction};
 use crate::text::normalize_for_compare;
 use std::sync::Arc;

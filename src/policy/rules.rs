@@ -74,7 +74,8 @@ pub struct Context {
     pub now: i64,
 }
 
-pub use crate::domain::{DecisionOutcome, LOW_RATING};
+use crate::domain::DecisionOutcome;
+pub use crate::domain::LOW_RATING;
 
 /// Thresholds and mode for one intent.
 #[derive(Debug, Clone, Copy, PartialEq)]
