@@ -251,7 +251,7 @@ pub enum Event {
 
 /// Computes what `event`, at unix second `at`, changes in the live tables of a conversation
 /// whose state is `before`. Pure: the store writes the result in the event's transaction.
-pub fn observe(
+pub fn live_changes(
     app_id: &str,
     conversation_id: &str,
     before: &LiveBefore,
@@ -588,7 +588,7 @@ mod tests {
             confirmation: text_confirms,
             decided: decided(Some((TouchKind::Reply, None)), Group::Treatment),
         };
-        let write = observe("app", "c", before, &event, at, 3600);
+        let write = live_changes("app", "c", before, &event, at, 3600);
         apply(before, &write, event_id);
     }
 
@@ -597,7 +597,7 @@ mod tests {
         for (days, reopened) in [(6, true), (8, false)] {
             let mut before = LiveBefore::default();
             ask(&mut before, 0, false, false, 1);
-            let quiet = observe("app", "c", &before, &Event::Closed, 100, 3600);
+            let quiet = live_changes("app", "c", &before, &Event::Closed, 100, 3600);
             apply(&mut before, &quiet, 2);
             before.touches[0].outcome = Some(TouchOutcome::Assumed);
             let back = Event::Customer {
@@ -605,7 +605,7 @@ mod tests {
                 confirmation: false,
                 decided: decided(None, Group::Treatment),
             };
-            let write = observe("app", "c", &before, &back, 100 + days * 86_400, 3600);
+            let write = live_changes("app", "c", &before, &back, 100 + days * 86_400, 3600);
             let outcome = write.changes.iter().find_map(|c| c.outcome.as_ref()).map(|o| o.0);
             if reopened {
                 assert_eq!(outcome, Some(TouchOutcome::Reopened), "{days} days");
@@ -630,7 +630,7 @@ mod tests {
             text: "on it".into(),
             at: 700,
         };
-        let write = observe(
+        let write = live_changes(
             "app",
             "c",
             &before,
@@ -641,7 +641,7 @@ mod tests {
         assert_eq!(write.live.as_ref().unwrap().teammate_replies, 1);
         assert_eq!(write.changes.len(), 2, "both pending replies escalate");
         apply(&mut before, &write, 3);
-        let again = observe(
+        let again = live_changes(
             "app",
             "c",
             &before,
@@ -663,7 +663,7 @@ mod tests {
             confirmation: false,
             decided: decided(None, Group::Control),
         };
-        let write = observe("app", "c", &before, &event, 5, 3600);
+        let write = live_changes("app", "c", &before, &event, 5, 3600);
         assert_eq!(write.live.unwrap().group, Group::Control);
         assert!(write.touch.is_none());
         // A message the bot never triaged (a teammate had it) starts no row.
@@ -674,21 +674,21 @@ mod tests {
             confirmation: false,
             decided: untriaged,
         };
-        assert!(observe("app", "c", &before, &event, 5, 3600).live.is_none());
+        assert!(live_changes("app", "c", &before, &event, 5, 3600).live.is_none());
     }
 
     #[test]
     fn a_pending_reply_is_escalated_when_the_customer_comes_back_unhappy_after_a_close() {
         let mut before = LiveBefore::default();
         ask(&mut before, 0, false, false, 1);
-        let closed = observe("app", "c", &before, &Event::Closed, 60, 3600);
+        let closed = live_changes("app", "c", &before, &Event::Closed, 60, 3600);
         apply(&mut before, &closed, 2);
         let back = Event::Customer {
             replied: true,
             confirmation: false,
             decided: decided(None, Group::Treatment),
         };
-        let write = observe("app", "c", &before, &back, 600, 3600);
+        let write = live_changes("app", "c", &before, &back, 600, 3600);
         assert_eq!(
             write.changes[0].outcome.as_ref().map(|o| o.0),
             Some(TouchOutcome::Escalated)

@@ -351,7 +351,7 @@ impl Worker {
                     &|text| pipeline.is_confirmation(text),
                 )
                 .map(|event| {
-                    crate::outcomes::observe(
+                    crate::outcomes::live_changes(
                         app_id.as_str(),
                         id.as_str(),
                         before,

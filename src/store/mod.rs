@@ -1,8 +1,10 @@
 //! The durable store: the **inbox** of accepted webhook events, the **decision log**, the
 //! **outbox** of actions, what is remembered of each conversation, and the live-results
-//! tables (see `schema.sql`). [`Store`] is one interface over its backends: SQLite under the
-//! data dir (`sqlite.rs`, the embedded default) and PostgreSQL (`postgres.rs`, selected by
-//! `DATABASE_URL`), with the same guarantees.
+//! tables. [`Store`] is one interface over its backends, each a folder laid out alike: SQLite
+//! under the data dir (`sqlite/`, the embedded default) and PostgreSQL (`postgres/`, selected
+//! by `DATABASE_URL`), each with its schema (`schema.sql`), its statements over the
+//! live-results tables (`live.rs`), and the same guarantees. The row types both share are
+//! here and in `live.rs`; statements both dialects read alike are written once (`sql.rs`).
 //!
 //! The store knows rows and states; it does not know what an action means.
 

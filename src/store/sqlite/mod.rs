@@ -6,6 +6,8 @@
 //! acknowledgement never waits for another connection's write lock. Reads use a second
 //! connection behind a mutex, called from `spawn_blocking`; in WAL they never block the writer.
 
+mod live;
+
 use super::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};

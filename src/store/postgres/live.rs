@@ -1,0 +1,312 @@
+//! PostgreSQL's statements over the live-results tables (the rows are
+//! [`crate::store::live`]'s): the writes a decision's commit carries, the sweep, and the
+//! reads of the report and the dashboard.
+
+use super::batch::{Batch, Prepared};
+use super::{PgStore, u32_of};
+use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome};
+use crate::store::live::{
+    ConversationFact, DecisionLine, LIVE_COLUMNS, LiveRow, LiveWrite, TouchFact, TouchRow,
+};
+use crate::store::{ConversationKey, Error, Result};
+use tokio_postgres::Row;
+
+impl PgStore {
+    pub(in crate::store) async fn sweep_quiet(&self, now: i64) -> Result<usize> {
+        let settled = self
+            .client()
+            .await?
+            .cached_exec(
+                "UPDATE touches SET outcome = 'assumed', settled_at = quiet_until, settled_by = 'quiet'
+                 WHERE outcome IS NULL AND quiet_until IS NOT NULL AND quiet_until <= $1",
+                &[&now],
+            )
+            .await?;
+        Ok(settled as usize)
+    }
+
+    pub(in crate::store) async fn touch_facts(&self, since: i64, until: i64) -> Result<Vec<TouchFact>> {
+        let rows = self
+            .client()
+            .await?
+            .cached(
+                "SELECT app_id, conversation_id, kind, mode, intent, at, outcome, draft_use, draft_edit FROM touches
+                 WHERE at >= $1 AND at < $2",
+                &[&since, &until],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TouchFact {
+                app_id: r.get(0),
+                conversation_id: r.get(1),
+                kind: TouchKind::parse(r.get(2)).unwrap_or(TouchKind::Reply),
+                mode: r.get(3),
+                intent: r.get(4),
+                at: r.get(5),
+                outcome: r.get::<_, Option<&str>>(6).and_then(TouchOutcome::parse),
+                draft_use: r.get::<_, Option<&str>>(7).and_then(DraftUse::parse),
+                draft_edit: r.get(8),
+            })
+            .collect())
+    }
+
+    pub(in crate::store) async fn conversation_facts(
+        &self,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<ConversationFact>> {
+        let rows = self
+            .client()
+            .await?
+            .cached(
+                &format!(
+                    "SELECT app_id, conversation_id, {LIVE_COLUMNS} FROM live WHERE started_at >= $1 AND started_at < $2"
+                ),
+                &[&since, &until],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ConversationFact {
+                app_id: r.get(0),
+                conversation_id: r.get(1),
+                live: live_row(r, 2),
+            })
+            .collect())
+    }
+
+    pub(in crate::store) async fn outcome_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = self
+            .client()
+            .await?
+            .cached(
+                "SELECT kind, COALESCE(outcome, 'pending'), COUNT(*) FROM touches GROUP BY 1, 2 ORDER BY 1, 2",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    pub(in crate::store) async fn recent_decisions(
+        &self,
+        outcome: Option<String>,
+        reason: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<DecisionLine>> {
+        let rows = self
+            .client()
+            .await?
+            .cached(
+                "SELECT d.event_id, i.app_id, d.conversation_id, d.created_at, d.outcome,
+                        d.record::jsonb ->> 'reason', d.record::jsonb -> 'triage' ->> 'intent',
+                        (d.record::jsonb -> 'draft' ->> 'confidence')::float8, d.record::jsonb ->> 'group',
+                        CASE WHEN t.event_id IS NULL THEN NULL ELSE COALESCE(t.outcome, 'pending') END
+                 FROM decisions d JOIN inbox i ON i.id = d.event_id LEFT JOIN touches t ON t.event_id = d.event_id
+                 WHERE d.trigger_key IS NOT NULL
+                   AND ($1::text IS NULL OR d.outcome = $1 OR t.outcome = $1
+                        OR ($1 = 'pending' AND t.event_id IS NOT NULL AND t.outcome IS NULL))
+                   AND ($2::text IS NULL OR d.record::jsonb ->> 'reason' = $2)
+                 ORDER BY d.id DESC LIMIT $3",
+                &[&outcome, &reason, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DecisionLine {
+                event_id: r.get(0),
+                app_id: r.get(1),
+                conversation_id: r.get(2),
+                recorded_at_ms: r.get(3),
+                outcome: r.get(4),
+                reason: r.get(5),
+                intent: r.get(6),
+                confidence: r.get(7),
+                group: r.get(8),
+                live_outcome: r.get(9),
+            })
+            .collect())
+    }
+
+    pub(in crate::store) async fn latest_input(
+        &self,
+        conversation: ConversationKey,
+    ) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .cached_opt(
+                "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
+                 WHERE d.app_id = $1 AND d.conversation_id = $2 ORDER BY d.id DESC LIMIT 1",
+                &[&conversation.app_id, &conversation.conversation_id],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub(in crate::store) async fn touches_of(
+        &self,
+        conversation: ConversationKey,
+    ) -> Result<Vec<serde_json::Value>> {
+        let rows = self
+            .client()
+            .await?
+            .cached(
+                "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
+                 WHERE app_id = $1 AND conversation_id = $2 ORDER BY event_id",
+                &[&conversation.app_id, &conversation.conversation_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "event_id": r.get::<_, i64>(0),
+                    "kind": r.get::<_, String>(1),
+                    "at": r.get::<_, i64>(2),
+                    "outcome": r.get::<_, Option<String>>(3),
+                    "settled_at": r.get::<_, Option<i64>>(4),
+                    "settled_by": r.get::<_, Option<String>>(5),
+                    "draft_use": r.get::<_, Option<String>>(6),
+                    "draft_edit": r.get::<_, Option<f64>>(7),
+                })
+            })
+            .collect())
+    }
+}
+
+/// A `live` row read from `r`, its columns from `at`.
+pub(super) fn live_row(r: &Row, at: usize) -> LiveRow {
+    let group: String = r.get(at);
+    LiveRow {
+        group: Group::parse(&group).unwrap_or_default(),
+        mode: r.get(at + 1),
+        intent: r.get(at + 2),
+        started_at: r.get(at + 3),
+        first_response_at: r.get(at + 4),
+        teammate_replies: u32_of(r.get(at + 5)),
+        bot_replies: u32_of(r.get(at + 6)),
+        closed_at: r.get(at + 7),
+        ever_closed: r.get::<_, i32>(at + 8) != 0,
+        reopened: r.get::<_, i32>(at + 9) != 0,
+        rating: r
+            .get::<_, Option<i32>>(at + 10)
+            .and_then(|v| u8::try_from(v).ok()),
+    }
+}
+
+/// The touches of [`PgStore::conversation_context`], from their JSON: one array per touch,
+/// `[event_id, kind, at, quiet_until, outcome, draft, draft_use]`.
+pub(super) fn touch_rows(json: &str) -> Result<Vec<TouchRow>> {
+    type Touch = (
+        i64,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let touches: Vec<Touch> =
+        serde_json::from_str(json).map_err(|e| Error::Postgres(format!("reading touches: {e}")))?;
+    Ok(touches
+        .into_iter()
+        .map(
+            |(event_id, kind, at, quiet_until, outcome, draft, draft_use)| TouchRow {
+                event_id,
+                kind: TouchKind::parse(&kind).unwrap_or(TouchKind::Reply),
+                at,
+                quiet_until,
+                outcome: outcome.as_deref().and_then(TouchOutcome::parse),
+                draft,
+                draft_use: draft_use.as_deref().and_then(DraftUse::parse),
+            },
+        )
+        .collect())
+}
+
+/// SQLite's `live::apply` for PostgreSQL: its statements, added to `batch` in order.
+pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
+    let (app, conversation) = (&write.app_id, &write.conversation_id);
+    if let Some(l) = &write.live {
+        batch.push(
+            format!(
+                "INSERT INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET grp = EXCLUDED.grp, mode = EXCLUDED.mode,
+                   intent = EXCLUDED.intent, started_at = EXCLUDED.started_at, first_response_at = EXCLUDED.first_response_at,
+                   teammate_replies = EXCLUDED.teammate_replies, bot_replies = EXCLUDED.bot_replies,
+                   closed_at = EXCLUDED.closed_at, ever_closed = EXCLUDED.ever_closed, reopened = EXCLUDED.reopened,
+                   rating = EXCLUDED.rating"
+            ),
+            vec![
+                Box::new(app.clone()),
+                Box::new(conversation.clone()),
+                Box::new(l.group.as_str().to_owned()),
+                Box::new(l.mode.clone()),
+                Box::new(l.intent.clone()),
+                Box::new(l.started_at),
+                Box::new(l.first_response_at),
+                Box::new(l.teammate_replies as i32),
+                Box::new(l.bot_replies as i32),
+                Box::new(l.closed_at),
+                Box::new(i32::from(l.ever_closed)),
+                Box::new(i32::from(l.reopened)),
+                Box::new(l.rating.map(i32::from)),
+            ],
+        );
+    }
+    if let Some(t) = &write.touch {
+        batch.push(
+            "INSERT INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
+            vec![
+                Box::new(event_id),
+                Box::new(app.clone()),
+                Box::new(conversation.clone()),
+                Box::new(t.kind.as_str().to_owned()),
+                Box::new(t.mode.clone()),
+                Box::new(t.intent.clone()),
+                Box::new(t.reason.clone()),
+                Box::new(t.at),
+                Box::new(t.quiet_until),
+                Box::new(t.draft.clone()),
+            ],
+        );
+    }
+    for c in &write.changes {
+        let touch = if c.event_id > 0 { c.event_id } else { event_id };
+        if let Some((outcome, at, by)) = &c.outcome {
+            batch.push(
+                "UPDATE touches SET outcome = $2, settled_at = $3, settled_by = $4 WHERE event_id = $1",
+                vec![
+                    Box::new(touch),
+                    Box::new(outcome.as_str().to_owned()),
+                    Box::new(*at),
+                    Box::new(by.clone()),
+                ],
+            );
+        }
+        if let Some(quiet) = c.quiet_until {
+            batch.push(
+                "UPDATE touches SET quiet_until = $2 WHERE event_id = $1",
+                vec![Box::new(touch), Box::new(quiet)],
+            );
+        }
+        if let Some((used, distance)) = c.draft_use {
+            batch.push(
+                "UPDATE touches SET draft_use = $2, draft_edit = $3 WHERE event_id = $1",
+                vec![
+                    Box::new(touch),
+                    Box::new(used.as_str().to_owned()),
+                    Box::new(distance),
+                ],
+            );
+        }
+    }
+    for part in &write.counted_parts {
+        batch.push(
+            "INSERT INTO counted_parts (app_id, conversation_id, part_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            vec![Box::new(app.clone()), Box::new(conversation.clone()), Box::new(part.clone())],
+        );
+    }
+}
