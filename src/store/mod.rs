@@ -13,6 +13,7 @@ mod copy;
 mod live;
 mod postgres;
 mod scratch;
+mod sql;
 mod sqlite;
 pub mod synthetic;
 #[cfg(test)]

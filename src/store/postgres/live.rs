@@ -8,7 +8,7 @@ use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome};
 use crate::store::live::{
     ConversationFact, DecisionLine, LIVE_COLUMNS, LiveRow, LiveWrite, TouchFact, TouchRow,
 };
-use crate::store::{ConversationKey, Error, Result};
+use crate::store::{ConversationKey, Error, Result, sql};
 use tokio_postgres::Row;
 
 impl PgStore {
@@ -16,11 +16,7 @@ impl PgStore {
         let settled = self
             .client()
             .await?
-            .cached_exec(
-                "UPDATE touches SET outcome = 'assumed', settled_at = quiet_until, settled_by = 'quiet'
-                 WHERE outcome IS NULL AND quiet_until IS NOT NULL AND quiet_until <= $1",
-                &[&now],
-            )
+            .cached_exec(sql::postgres(sql::SWEEP_QUIET), &[&now])
             .await?;
         Ok(settled as usize)
     }
@@ -80,10 +76,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .cached(
-                "SELECT kind, COALESCE(outcome, 'pending'), COUNT(*) FROM touches GROUP BY 1, 2 ORDER BY 1, 2",
-                &[],
-            )
+            .cached(sql::postgres(sql::OUTCOME_COUNTS), &[])
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
@@ -136,8 +129,7 @@ impl PgStore {
             .client()
             .await?
             .cached_opt(
-                "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.app_id = $1 AND d.conversation_id = $2 ORDER BY d.id DESC LIMIT 1",
+                sql::postgres(sql::LATEST_INPUT),
                 &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
@@ -152,8 +144,7 @@ impl PgStore {
             .client()
             .await?
             .cached(
-                "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
-                 WHERE app_id = $1 AND conversation_id = $2 ORDER BY event_id",
+                sql::postgres(sql::TOUCHES_OF),
                 &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
@@ -230,14 +221,7 @@ pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
     let (app, conversation) = (&write.app_id, &write.conversation_id);
     if let Some(l) = &write.live {
         batch.push(
-            format!(
-                "INSERT INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET grp = EXCLUDED.grp, mode = EXCLUDED.mode,
-                   intent = EXCLUDED.intent, started_at = EXCLUDED.started_at, first_response_at = EXCLUDED.first_response_at,
-                   teammate_replies = EXCLUDED.teammate_replies, bot_replies = EXCLUDED.bot_replies,
-                   closed_at = EXCLUDED.closed_at, ever_closed = EXCLUDED.ever_closed, reopened = EXCLUDED.reopened,
-                   rating = EXCLUDED.rating"
-            ),
+            sql::postgres(sql::UPSERT_LIVE.as_str()),
             vec![
                 Box::new(app.clone()),
                 Box::new(conversation.clone()),
@@ -257,8 +241,7 @@ pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
     }
     if let Some(t) = &write.touch {
         batch.push(
-            "INSERT INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
+            sql::postgres(sql::INSERT_TOUCH),
             vec![
                 Box::new(event_id),
                 Box::new(app.clone()),
@@ -277,7 +260,7 @@ pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
         let touch = if c.event_id > 0 { c.event_id } else { event_id };
         if let Some((outcome, at, by)) = &c.outcome {
             batch.push(
-                "UPDATE touches SET outcome = $2, settled_at = $3, settled_by = $4 WHERE event_id = $1",
+                sql::postgres(sql::SETTLE_TOUCH),
                 vec![
                     Box::new(touch),
                     Box::new(outcome.as_str().to_owned()),
@@ -288,13 +271,13 @@ pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
         }
         if let Some(quiet) = c.quiet_until {
             batch.push(
-                "UPDATE touches SET quiet_until = $2 WHERE event_id = $1",
+                sql::postgres(sql::TOUCH_QUIET),
                 vec![Box::new(touch), Box::new(quiet)],
             );
         }
         if let Some((used, distance)) = c.draft_use {
             batch.push(
-                "UPDATE touches SET draft_use = $2, draft_edit = $3 WHERE event_id = $1",
+                sql::postgres(sql::TOUCH_DRAFT_USE),
                 vec![
                     Box::new(touch),
                     Box::new(used.as_str().to_owned()),
@@ -305,8 +288,12 @@ pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
     }
     for part in &write.counted_parts {
         batch.push(
-            "INSERT INTO counted_parts (app_id, conversation_id, part_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            vec![Box::new(app.clone()), Box::new(conversation.clone()), Box::new(part.clone())],
+            sql::postgres(sql::COUNT_PART),
+            vec![
+                Box::new(app.clone()),
+                Box::new(conversation.clone()),
+                Box::new(part.clone()),
+            ],
         );
     }
 }

@@ -8,6 +8,7 @@ mod batch;
 mod live;
 
 use super::live::{LIVE_COLUMNS, LiveBefore};
+use super::sql;
 use super::*;
 use batch::{Batch, Grouped, Open, Param, Prepared, run_planned_with, walked_in_order};
 use deadpool_postgres::{GenericClient, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -778,16 +779,15 @@ impl PgStore {
             };
             let event_id: i64 = row.get(0);
             tx.cached_exec(
-                "INSERT INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
-                 VALUES ($1, $7, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                sql::postgres(sql::INSERT_DECISION),
                 &[
                     &event_id,
+                    &event.app_id,
                     &decision.conversation_id,
                     &decision.trigger_key,
                     &decision.outcome,
                     &now,
                     &decision.record,
-                    &event.app_id,
                 ],
             )
             .await?;
@@ -808,9 +808,13 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .cached_opt(
-                "UPDATE inbox SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, last_error = $3, lease_until = 0
-                 WHERE id = $1 AND fence = $4 AND state = 'processing' RETURNING state",
-                &[&event_id, &i32::try_from(max_attempts).unwrap_or(i32::MAX), &error, &fence],
+                sql::postgres(sql::RELEASE_EVENT),
+                &[
+                    &event_id,
+                    &i32::try_from(max_attempts).unwrap_or(i32::MAX),
+                    &error,
+                    &fence,
+                ],
             )
             .await?;
         Ok(row.is_some_and(|r| r.get::<_, String>(0) == "failed"))
@@ -972,13 +976,7 @@ impl PgStore {
         self.client()
             .await?
             .cached_exec(
-                "INSERT INTO conversations (app_id, conversation_id, teammate_took_over, closed, rating, updated_at)
-                 VALUES ($1, $2, COALESCE($3, 0), COALESCE($4, 0), $5, $6)
-                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET
-                   teammate_took_over = COALESCE($3, conversations.teammate_took_over),
-                   closed = COALESCE($4, conversations.closed),
-                   rating = COALESCE($5, conversations.rating),
-                   updated_at = $6",
+                sql::postgres(sql::UPDATE_CONVERSATION_STATE),
                 &[
                     &app_id,
                     &conversation_id,
@@ -1000,10 +998,7 @@ impl PgStore {
             .client()
             .await?
             .cached(
-                "SELECT d.event_id, d.app_id, i.payload, d.record, e.conversation FROM decisions d
-                 JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.app_id = $1 AND d.conversation_id = $2 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
-                 ORDER BY d.id",
+                sql::postgres(sql::DECISIONS_TO_RERUN),
                 &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
@@ -1027,8 +1022,7 @@ impl PgStore {
             .client()
             .await?
             .cached(
-                "SELECT d.record, d.created_at, i.notification_id, i.topic, d.app_id FROM decisions d JOIN inbox i ON i.id = d.event_id
-                 WHERE d.app_id = $1 AND d.conversation_id = $2 ORDER BY d.id",
+                sql::postgres(sql::DECISIONS_FOR),
                 &[&conversation.app_id, &conversation.conversation_id],
             )
             .await?;
@@ -1043,11 +1037,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .cached(
-                "SELECT id, event_id, conversation_id, action, state, attempts, last_error, app_id FROM outbox
-                 WHERE $1::text IS NULL OR (app_id = $1 AND conversation_id = $2) ORDER BY id",
-                &[&app_id, &conversation_id],
-            )
+            .cached(sql::postgres(sql::ACTIONS), &[&app_id, &conversation_id])
             .await?;
         Ok(rows
             .iter()
@@ -1071,16 +1061,13 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .cached(
-                "SELECT DISTINCT app_id FROM inbox WHERE conversation_id = $1 ORDER BY app_id",
-                &[&conversation_id],
-            )
+            .cached(sql::postgres(sql::WORKSPACES_OF), &[&conversation_id])
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     pub(super) async fn ping(&self) -> Result<()> {
-        self.client().await?.simple_query("SELECT 1").await?;
+        self.client().await?.simple_query(sql::PING).await?;
         Ok(())
     }
 
@@ -1088,12 +1075,7 @@ impl PgStore {
         let row = self
             .client()
             .await?
-            .cached_one(
-                "SELECT (SELECT COUNT(*) FROM inbox WHERE state IN ('pending','processing')),
-                        (SELECT COUNT(*) FROM outbox WHERE state IN ('pending','sending')),
-                        (SELECT COUNT(*) FROM outbox WHERE state = 'dead')",
-                &[],
-            )
+            .cached_one(sql::postgres(sql::COUNTS), &[])
             .await?;
         Ok(Counts {
             inbox_pending: row.get(0),
@@ -1150,10 +1132,7 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .cached(
-                "SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state",
-                &[],
-            )
+            .cached(sql::postgres(sql::INBOX_STATES), &[])
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }

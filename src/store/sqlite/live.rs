@@ -5,7 +5,7 @@ use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome};
 use crate::store::live::{
     ConversationFact, DecisionLine, LIVE_COLUMNS, LiveBefore, LiveRow, LiveWrite, TouchFact, TouchRow,
 };
-use crate::store::{ConversationKey, Result};
+use crate::store::{ConversationKey, Result, sql};
 use rusqlite::{OptionalExtension, Row, params};
 use std::collections::BTreeSet;
 
@@ -58,9 +58,7 @@ pub(super) fn apply(tx: &rusqlite::Connection, event_id: i64, write: &LiveWrite)
     let (app, conversation) = (&write.app_id, &write.conversation_id);
     if let Some(l) = &write.live {
         tx.exec_cached(
-            &format!(
-                "INSERT OR REPLACE INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-            ),
+            sql::UPSERT_LIVE.as_str(),
             params![
                 app,
                 conversation,
@@ -80,37 +78,35 @@ pub(super) fn apply(tx: &rusqlite::Connection, event_id: i64, write: &LiveWrite)
     }
     if let Some(t) = &write.touch {
         tx.exec_cached(
-            "INSERT OR IGNORE INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![event_id, app, conversation, t.kind.as_str(), t.mode, t.intent, t.reason, t.at, t.quiet_until, t.draft],
+            sql::INSERT_TOUCH,
+            params![
+                event_id,
+                app,
+                conversation,
+                t.kind.as_str(),
+                t.mode,
+                t.intent,
+                t.reason,
+                t.at,
+                t.quiet_until,
+                t.draft
+            ],
         )?;
     }
     for c in &write.changes {
         let touch = if c.event_id > 0 { c.event_id } else { event_id };
         if let Some((outcome, at, by)) = &c.outcome {
-            tx.exec_cached(
-                "UPDATE touches SET outcome = ?2, settled_at = ?3, settled_by = ?4 WHERE event_id = ?1",
-                params![touch, outcome.as_str(), at, by],
-            )?;
+            tx.exec_cached(sql::SETTLE_TOUCH, params![touch, outcome.as_str(), at, by])?;
         }
         if let Some(quiet) = c.quiet_until {
-            tx.exec_cached(
-                "UPDATE touches SET quiet_until = ?2 WHERE event_id = ?1",
-                params![touch, quiet],
-            )?;
+            tx.exec_cached(sql::TOUCH_QUIET, params![touch, quiet])?;
         }
         if let Some((used, distance)) = c.draft_use {
-            tx.exec_cached(
-                "UPDATE touches SET draft_use = ?2, draft_edit = ?3 WHERE event_id = ?1",
-                params![touch, used.as_str(), distance],
-            )?;
+            tx.exec_cached(sql::TOUCH_DRAFT_USE, params![touch, used.as_str(), distance])?;
         }
     }
     for part in &write.counted_parts {
-        tx.exec_cached(
-            "INSERT OR IGNORE INTO counted_parts (app_id, conversation_id, part_id) VALUES (?1, ?2, ?3)",
-            params![app, conversation, part],
-        )?;
+        tx.exec_cached(sql::COUNT_PART, params![app, conversation, part])?;
     }
     Ok(())
 }
@@ -167,14 +163,8 @@ impl SqliteStore {
     /// The sweep: every pending touch whose quiet period ended by `now` (unix s) becomes
     /// `assumed`, in one transaction; returns how many.
     pub async fn sweep_quiet(&self, now: i64) -> Result<usize> {
-        self.write(move |conn| {
-            Ok(conn.execute(
-                "UPDATE touches SET outcome = 'assumed', settled_at = quiet_until, settled_by = 'quiet'
-                 WHERE outcome IS NULL AND quiet_until IS NOT NULL AND quiet_until <= ?1",
-                [now],
-            )?)
-        })
-        .await
+        self.write(move |conn| Ok(conn.execute(sql::SWEEP_QUIET, [now])?))
+            .await
     }
 
     /// The touches made in [since, until) (unix s).
@@ -229,9 +219,7 @@ impl SqliteStore {
     /// Touches by kind and outcome (`pending` while unsettled), for `/metrics`.
     pub async fn outcome_counts(&self) -> Result<Vec<(String, String, i64)>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT kind, COALESCE(outcome, 'pending'), COUNT(*) FROM touches GROUP BY 1, 2 ORDER BY 1, 2",
-            )?;
+            let mut stmt = conn.prepare_cached(sql::OUTCOME_COUNTS)?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -286,8 +274,7 @@ impl SqliteStore {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT e.conversation FROM decisions d JOIN event_inputs e ON e.event_id = d.event_id
-                     WHERE d.app_id = ?1 AND d.conversation_id = ?2 ORDER BY d.id DESC LIMIT 1",
+                    sql::LATEST_INPUT,
                     params![conversation.app_id, conversation.conversation_id],
                     |r| r.get(0),
                 )
@@ -299,10 +286,7 @@ impl SqliteStore {
     /// The touches of a conversation with their outcomes, for the dashboard.
     pub async fn touches_of(&self, conversation: ConversationKey) -> Result<Vec<serde_json::Value>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT event_id, kind, at, outcome, settled_at, settled_by, draft_use, draft_edit FROM touches
-                 WHERE app_id = ?1 AND conversation_id = ?2 ORDER BY event_id",
-            )?;
+            let mut stmt = conn.prepare_cached(sql::TOUCHES_OF)?;
             let rows = stmt
                 .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
                     Ok(serde_json::json!({

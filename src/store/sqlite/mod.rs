@@ -468,8 +468,7 @@ impl SqliteStore {
                 }
                 let event_id = tx.last_insert_rowid();
                 tx.exec_cached(
-                    "INSERT OR IGNORE INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    sql::INSERT_DECISION,
                     params![event_id, event.app_id, decision.conversation_id, decision.trigger_key, decision.outcome, now, decision.record],
                 )?;
                 write_decision_rest(tx, event_id, &event.app_id, decision, now, None)?;
@@ -490,13 +489,14 @@ impl SqliteStore {
         max_attempts: u32,
     ) -> Result<bool> {
         self.write(move |conn| {
-            let changed = conn.exec_cached(
-                "UPDATE inbox SET state = CASE WHEN attempts >= ?2 THEN 'failed' ELSE 'pending' END, last_error = ?3, lease_until = 0
-                 WHERE id = ?1 AND fence = ?4 AND state = 'processing'",
-                params![event_id, max_attempts, error, fence],
-            )?;
-            let state: String = conn.row_cached("SELECT state FROM inbox WHERE id = ?1", [event_id], |r| r.get(0))?;
-            Ok(changed > 0 && state == "failed")
+            let state: Option<String> = conn
+                .row_cached(
+                    sql::RELEASE_EVENT,
+                    params![event_id, max_attempts, error, fence],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(state.as_deref() == Some("failed"))
         })
         .await
     }
@@ -606,13 +606,7 @@ impl SqliteStore {
     ) -> Result<()> {
         self.write(move |conn| {
             conn.exec_cached(
-                "INSERT INTO conversations (app_id, conversation_id, teammate_took_over, closed, rating, updated_at)
-                 VALUES (?1, ?2, COALESCE(?3, 0), COALESCE(?4, 0), ?5, ?6)
-                 ON CONFLICT (app_id, conversation_id) DO UPDATE SET
-                   teammate_took_over = COALESCE(?3, teammate_took_over),
-                   closed = COALESCE(?4, closed),
-                   rating = COALESCE(?5, rating),
-                   updated_at = ?6",
+                sql::UPDATE_CONVERSATION_STATE,
                 params![
                     app_id,
                     conversation_id,
@@ -632,12 +626,7 @@ impl SqliteStore {
     /// removed).
     pub async fn decisions_to_rerun(&self, conversation: ConversationKey) -> Result<Vec<StoredDecision>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT d.event_id, d.app_id, i.payload, d.record, e.conversation FROM decisions d
-                 JOIN inbox i ON i.id = d.event_id LEFT JOIN event_inputs e ON e.event_id = d.event_id
-                 WHERE d.app_id = ?1 AND d.conversation_id = ?2 AND d.trigger_key IS NOT NULL AND length(i.payload) > 0
-                 ORDER BY d.id",
-            )?;
+            let mut stmt = conn.prepare_cached(sql::DECISIONS_TO_RERUN)?;
             let rows = stmt
                 .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
                     Ok(StoredDecision {
@@ -657,10 +646,7 @@ impl SqliteStore {
     /// The decision records of a conversation, oldest first.
     pub async fn decisions_for(&self, conversation: ConversationKey) -> Result<Vec<serde_json::Value>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT d.record, d.created_at, i.notification_id, i.topic, d.app_id FROM decisions d JOIN inbox i ON i.id = d.event_id
-                 WHERE d.app_id = ?1 AND d.conversation_id = ?2 ORDER BY d.id",
-            )?;
+            let mut stmt = conn.prepare_cached(sql::DECISIONS_FOR)?;
             let rows = stmt
                 .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
                     Ok(logged_decision(
@@ -681,10 +667,7 @@ impl SqliteStore {
     pub async fn actions(&self, conversation: Option<ConversationKey>) -> Result<Vec<ActionRow>> {
         let (app_id, conversation_id) = conversation.map(|c| (c.app_id, c.conversation_id)).unzip();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, event_id, conversation_id, action, state, attempts, last_error, app_id FROM outbox
-                 WHERE ?1 IS NULL OR (app_id = ?1 AND conversation_id = ?2) ORDER BY id",
-            )?;
+            let mut stmt = conn.prepare_cached(sql::ACTIONS)?;
             let rows = stmt
                 .query_map(params![app_id, conversation_id], |r| {
                     let action: String = r.get(3)?;
@@ -708,9 +691,7 @@ impl SqliteStore {
     /// The workspaces whose inbox holds conversation `conversation_id`.
     pub async fn workspaces_of(&self, conversation_id: String) -> Result<Vec<String>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT DISTINCT app_id FROM inbox WHERE conversation_id = ?1 ORDER BY app_id",
-            )?;
+            let mut stmt = conn.prepare_cached(sql::WORKSPACES_OF)?;
             let rows = stmt
                 .query_map([conversation_id], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -721,30 +702,20 @@ impl SqliteStore {
 
     /// Whether the store answers now.
     pub async fn ping(&self) -> Result<()> {
-        self.read(|conn| {
-            Ok(conn
-                .row_cached("SELECT 1", [], |r| r.get::<_, i64>(0))
-                .map(drop)?)
-        })
-        .await
+        self.read(|conn| Ok(conn.row_cached(sql::PING, [], |r| r.get::<_, i64>(0)).map(drop)?))
+            .await
     }
 
     /// Counts of inbox and outbox rows by interest.
     pub async fn counts(&self) -> Result<Counts> {
         self.read(|conn| {
-            Ok(conn.row_cached(
-                "SELECT (SELECT COUNT(*) FROM inbox WHERE state IN ('pending','processing')),
-                        (SELECT COUNT(*) FROM outbox WHERE state IN ('pending','sending')),
-                        (SELECT COUNT(*) FROM outbox WHERE state = 'dead')",
-                [],
-                |r| {
-                    Ok(Counts {
-                        inbox_pending: r.get(0)?,
-                        outbox_pending: r.get(1)?,
-                        outbox_dead: r.get(2)?,
-                    })
-                },
-            )?)
+            Ok(conn.row_cached(sql::COUNTS, [], |r| {
+                Ok(Counts {
+                    inbox_pending: r.get(0)?,
+                    outbox_pending: r.get(1)?,
+                    outbox_dead: r.get(2)?,
+                })
+            })?)
         })
         .await
     }
@@ -798,8 +769,7 @@ impl SqliteStore {
     /// The number of inbox rows in each state.
     pub async fn inbox_states(&self) -> Result<Vec<(String, i64)>> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT state, COUNT(*) FROM inbox GROUP BY state ORDER BY state")?;
+            let mut stmt = conn.prepare_cached(sql::INBOX_STATES)?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
