@@ -6,23 +6,34 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: layered configuration (defaults, `config/frontdesk.toml`, `FRONTDESK__*` env),
-//!   secrets from the environment only.
-//! - [`webhook`]: the HTTP edge (`POST /webhooks/intercom`, health, metrics). The only module
-//!   that knows axum.
-//! - [`store`]: SQLite on disk: the inbox of accepted events, the outbox of actions, the
-//!   decision log.
-//! - [`intercom`]: the Intercom wire formats, the REST client and the [`intercom::Helpdesk`]
-//!   seam with its recording fake.
-//! - [`triage`]: intent, sentiment, spam and handoff rules for a conversation.
-//! - [`knowledge`]: the tantivy index over `knowledge/` and retrieval signals.
-//! - [`llm`]: the [`llm::Drafter`] seam and the offline extractive answerer.
-//! - [`actions`]: the policy that turns a draft into actions, and the executor that carries
-//!   them out exactly once through the outbox.
-//! - [`pipeline`]: one event through triage, knowledge, drafting and policy; the worker that
-//!   drains the inbox.
-//! - [`replay`]: the same pipeline over recorded notifications, with no network.
-//! - [`app`]: builds and runs the service; [`bench`]: the ingest benchmark.
+//! One folder per stage; each module's doc says what it owns and ARCHITECTURE.md's table
+//! what it must not know (a test holds the code to it). Imports go one way: no module
+//! reaches itself through what it imports.
+//!
+//! - [`webhook`]: the HTTP edge (`POST /webhooks/intercom`, the admin API and dashboard,
+//!   health, metrics) and the server loop's limits. The only module that knows axum.
+//! - [`store`]: the inbox of accepted events, the decision log, the outbox, conversation
+//!   state and live results, over SQLite (`store/sqlite/`) or PostgreSQL
+//!   (`store/postgres/`), every conversation named with its workspace.
+//! - [`pipeline`]: one event through the stages ([`pipeline::Pipeline`], the one stage
+//!   sequence `serve`, `replay`, `ask` and the evaluations all run), each workspace's
+//!   pipeline, and the worker that takes events and records decisions.
+//! - [`triage`]: intent, language, sentiment, spam and handoff rules.
+//! - [`knowledge`]: the tantivy index over the help articles, and retrieval signals.
+//! - [`llm`]: the [`llm::Drafter`] seam, the extractive and OpenAI-compatible drafters,
+//!   grounding, the injection guard, redaction.
+//! - [`policy`]: deciding: outcome, reason and [`policy::Action`]s by mode and thresholds.
+//! - [`outbox`]: delivering: the actions, exactly once, through [`intercom::Helpdesk`].
+//! - [`intercom`]: Intercom's wire formats, the REST client and its recording fake.
+//! - [`outcomes`]: live results (what became of each reply and note) and their report.
+//! - [`learn`]: what a team's history teaches; [`replay`]: the simulation over a history
+//!   export, and recorded notifications; [`helpcenter`]: the Help Center mirrored.
+//! - [`config`]: plain values (defaults, `config/frontdesk.toml`, `FRONTDESK__*` env),
+//!   secrets from the environment only; it knows no component.
+//! - Leaves, importing nothing above them: [`domain`] (the shared vocabulary), [`clock`],
+//!   [`files`], [`metrics`], [`runtime`], [`stats`], [`telemetry`], [`text`].
+//! - [`app`]: builds and runs the service; [`cli`]: one file per command; [`bench`]: the
+//!   benchmarks.
 
 pub mod app;
 pub mod bench;
@@ -30,6 +41,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod helpcenter;
 pub mod intercom;
 pub mod knowledge;

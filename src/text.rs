@@ -1,48 +1,5 @@
 //! Small text helpers shared by the stages: HTML to text, HTML escaping, sentence splitting,
-//! the normalisation used to recognise a reply we already posted, and reading a file of
-//! lines with a cap, so that a device or a binary file never grows memory with its size.
-
-use std::io::{BufRead, Read};
-
-/// The longest line read from a file of lines (a history export, a training or question
-/// file), in bytes.
-pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
-
-/// The largest text file read whole (a training or question file), in bytes.
-pub const MAX_TEXT_FILE_BYTES: usize = 256 * 1024 * 1024;
-
-/// Reads one line (its newline included) into `line`, holding at most `max` bytes of it: a
-/// longer line is an `InvalidData` error, not an allocation that grows with the input.
-/// Returns the bytes read, 0 at the end.
-pub fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
-    line.clear();
-    let read = reader.take(max as u64 + 1).read_until(b'\n', line)?;
-    if line.len() > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("a line is longer than {} MiB", max / (1024 * 1024)),
-        ));
-    }
-    Ok(read)
-}
-
-/// Reads a UTF-8 text file line by line, each line at most [`MAX_LINE_BYTES`] and the whole
-/// at most [`MAX_TEXT_FILE_BYTES`]: `/dev/zero` or a binary file stops at the first cap with
-/// an `InvalidData` error, instead of being read whole first.
-pub fn read_text_file(path: &std::path::Path) -> std::io::Result<String> {
-    let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
-    let (mut text, mut line) = (Vec::new(), Vec::new());
-    while read_line_capped(&mut reader, &mut line, MAX_LINE_BYTES)? > 0 {
-        if text.len() + line.len() > MAX_TEXT_FILE_BYTES {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("larger than {} MiB", MAX_TEXT_FILE_BYTES / (1024 * 1024)),
-            ));
-        }
-        text.extend_from_slice(&line);
-    }
-    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
+//! and the normalisation used to recognise a reply we already posted.
 
 /// The `href` targets of the links in an HTML body, in order.
 pub fn links(html: &str) -> Vec<String> {

@@ -86,7 +86,7 @@ impl RetrievalReport {
 
 /// Reads a JSONL file of questions; a bad line is an error naming its number.
 pub fn load_questions(path: &Path) -> Result<Vec<EvalQuestion>, Error> {
-    let text = crate::text::read_text_file(path).map_err(|source| Error::Read {
+    let text = crate::files::read_text_file(path).map_err(|source| Error::Read {
         path: path.display().to_string(),
         source,
     })?;

@@ -624,8 +624,8 @@ impl Learned {
             let path = path.display().to_string();
             move |source| Error::Io { path, source }
         };
-        crate::store::create_private_dir(dir).map_err(io(dir))?;
-        crate::store::make_private_dir(dir).map_err(io(dir))?;
+        crate::files::create_private_dir(dir).map_err(io(dir))?;
+        crate::files::make_private_dir(dir).map_err(io(dir))?;
         let write = |name: &str, bytes: Vec<u8>| -> Result<PathBuf, Error> {
             let path = dir.join(name);
             let tmp = dir.join(format!("{name}.tmp"));

@@ -23,7 +23,7 @@ impl std::fmt::Display for LineProblem {
     }
 }
 
-pub use crate::text::{MAX_LINE_BYTES, read_line_capped};
+pub use crate::files::{MAX_LINE_BYTES, read_line_capped};
 
 /// Reads the conversations of a JSONL export, with the lines skipped. Blank lines are ignored;
 /// a conversation that appears twice (a cursor quirk) is kept once, the later copy winning.

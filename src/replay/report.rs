@@ -193,8 +193,8 @@ impl Report {
             include_str!("report.html").replace("/*DATA*/", &data),
         )?;
         // Both hold customer messages and teammates' replies.
-        crate::store::make_private(&report_json)?;
-        crate::store::make_private(&report_html)?;
+        crate::files::make_private(&report_json)?;
+        crate::files::make_private(&report_html)?;
         Ok(Files {
             report_json,
             report_html: Some(report_html),

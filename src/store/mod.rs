@@ -30,6 +30,7 @@ pub use live::{
 };
 
 use crate::clock::now_ms;
+pub use crate::files::{create_private_dir, make_private};
 use std::path::{Path, PathBuf};
 
 /// The database file name inside the data dir.
@@ -452,41 +453,6 @@ pub struct Counts {
     pub outbox_pending: i64,
     /// Actions dead-lettered.
     pub outbox_dead: i64,
-}
-
-/// Creates `dir` (and its parents) readable by the owner only, like `mkdir -m 0700`; a folder
-/// that already exists is left as it is.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Makes folder `dir` its owner's only (0700), whatever mode it was made with.
-pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// Makes `path` readable and writable by the owner only (0600); SQLite gives its WAL and
-/// shared-memory files the database file's mode.
-pub fn make_private(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 /// What [`Store::prune`] and [`Store::purge_conversation`] removed.

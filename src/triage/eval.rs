@@ -23,7 +23,7 @@ pub enum Split {
 
 /// Reads labelled examples; errors name the file and line.
 pub fn load_examples(path: &Path, split: Split) -> Result<Vec<Example>, String> {
-    let text = crate::text::read_text_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::files::read_text_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let name = path.display();
     let trimmed = text.trim_start();
     if trimmed.starts_with('{')

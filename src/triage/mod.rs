@@ -179,7 +179,7 @@ impl Classifier {
     pub fn load_with(path: &Path, training_file: Option<&Path>) -> Result<Self, Error> {
         // No taxonomy file is a supported setup: no intent, the knowledge base decides.
         let text = if path.exists() {
-            crate::text::read_text_file(path).map_err(|source| Error::Read {
+            crate::files::read_text_file(path).map_err(|source| Error::Read {
                 path: path.display().to_string(),
                 source,
             })?

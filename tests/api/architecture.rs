@@ -179,6 +179,102 @@ fn circles(imports: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     search.circles
 }
 
+/// Each module's production code, as one text.
+fn module_code(src: &Path) -> BTreeMap<String, String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut code: BTreeMap<String, String> = BTreeMap::new();
+    for file in &files {
+        if let Some(text) = production_code(file) {
+            code.entry(top_module(src, file)).or_default().push_str(&text);
+        }
+    }
+    code
+}
+
+/// What a phrase of ARCHITECTURE.md's "must not know" column forbids: modules of the crate
+/// not to import, and paths not to name.
+fn forbidden(phrase: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    Some(match phrase {
+        "wire formats" => (&[], &["intercom::wire", "async_openai::"]),
+        "HTTP" => (&[], &["axum::", "hyper::", "reqwest::"]),
+        "axum" => (&[], &["axum::"]),
+        "SQL" => (&[], &["rusqlite::", "tokio_postgres::", "deadpool_postgres::"]),
+        "triage" => (&["triage"], &[]),
+        "the pipeline" => (&["pipeline"], &[]),
+        "the policy" => (&["policy"], &[]),
+        "the store" => (&["store"], &[]),
+        "the outbox" => (&["outbox"], &[]),
+        "drafting" => (&["llm"], &[]),
+        "Intercom" => (&["intercom"], &[]),
+        "Intercom's REST API" => (&[], &["IntercomClient"]),
+        "the index internals" => (&[], &["tantivy::"]),
+        _ => return None,
+    })
+}
+
+/// ARCHITECTURE.md's module table is true: no module imports what its row says it must not
+/// know, the leaves ("everything above them") and the configuration ("the components")
+/// included, and every module of `src/` has a row.
+#[test]
+fn the_module_table_says_what_each_module_must_not_know_and_it_is_true() {
+    let src = repo_path("src");
+    let (imports, code) = (module_imports(&src), module_code(&src));
+    let document = std::fs::read_to_string(repo_path("ARCHITECTURE.md")).unwrap();
+    let section = &document[document
+        .find("## Modules and what they own")
+        .expect("the section")..];
+    let table = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+    let mut rows = 0;
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    let mut wrong = Vec::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let modules: Vec<String> = cells[0]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        let must_not = cells.last().unwrap().trim_end_matches('|').trim();
+        rows += 1;
+        for module in &modules {
+            named.insert(module.clone());
+            let empty = BTreeSet::new();
+            let theirs = imports.get(module).unwrap_or(&empty);
+            let text = code.get(module).map_or("", String::as_str);
+            for phrase in must_not.split(", ").filter(|p| !p.is_empty()) {
+                if matches!(
+                    phrase,
+                    "everything above it" | "everything above them" | "the components"
+                ) {
+                    let above: Vec<&String> =
+                        theirs.iter().filter(|m| !LEAVES.contains(&m.as_str())).collect();
+                    if !above.is_empty() {
+                        wrong.push(format!("{module} imports {above:?}, but must not know {phrase}"));
+                    }
+                    continue;
+                }
+                let (modules, paths) = forbidden(phrase)
+                    .unwrap_or_else(|| panic!("{module}: the table's phrase {phrase:?} has no check"));
+                for m in modules.iter().filter(|m| theirs.contains(**m)) {
+                    wrong.push(format!("{module} imports {m}, but must not know {phrase}"));
+                }
+                for p in paths.iter().filter(|p| text.contains(**p)) {
+                    wrong.push(format!("{module} names {p}, but must not know {phrase}"));
+                }
+            }
+        }
+    }
+    assert!(rows >= 15, "the table is read: {rows} rows");
+    let unnamed: Vec<&String> = imports
+        .keys()
+        .filter(|m| !named.contains(*m) && !["lib", "main"].contains(&m.as_str()))
+        .collect();
+    assert!(unnamed.is_empty(), "modules without a row: {unnamed:?}");
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 /// Imports go one way, however long the way round: no module reaches itself through the
 /// modules it imports (a circle of six files once passed a check that looked at pairs).
 #[test]
@@ -195,11 +291,29 @@ fn no_module_reaches_itself_through_its_imports() {
     );
 }
 
-/// The leaves import nothing of the crate but other leaves.
+/// The leaves of ARCHITECTURE.md: they import nothing of the crate but each other.
+const LEAVES: [&str; 8] = [
+    "clock",
+    "domain",
+    "files",
+    "metrics",
+    "runtime",
+    "stats",
+    "telemetry",
+    "text",
+];
+
+/// The leaves import nothing of the crate but other leaves, and the configuration nothing but
+/// leaves (it knows no component).
 #[test]
 fn the_leaves_import_nothing_above_them() {
     let imports = module_imports(&repo_path("src"));
-    let leaves = ["clock", "domain", "metrics", "stats", "telemetry", "text"];
+    let leaves = LEAVES;
+    let config: Vec<&String> = imports["config"]
+        .iter()
+        .filter(|m| !leaves.contains(&m.as_str()))
+        .collect();
+    assert!(config.is_empty(), "config imports {config:?}");
     for leaf in leaves {
         let above: Vec<&String> = imports
             .get(leaf)
