@@ -125,29 +125,15 @@ impl PgStore {
         &self,
         conversation: ConversationKey,
     ) -> Result<Option<String>> {
-        let row = self
-            .client()
-            .await?
-            .cached_opt(
-                sql::postgres(sql::LATEST_INPUT),
-                &[&conversation.app_id, &conversation.conversation_id],
-            )
-            .await?;
-        Ok(row.map(|r| r.get(0)))
+        let rows = self.rows_of(sql::LATEST_INPUT, &conversation).await?;
+        Ok(rows.first().map(|r| r.get(0)))
     }
 
     pub(in crate::store) async fn touches_of(
         &self,
         conversation: ConversationKey,
     ) -> Result<Vec<serde_json::Value>> {
-        let rows = self
-            .client()
-            .await?
-            .cached(
-                sql::postgres(sql::TOUCHES_OF),
-                &[&conversation.app_id, &conversation.conversation_id],
-            )
-            .await?;
+        let rows = self.rows_of(sql::TOUCHES_OF, &conversation).await?;
         Ok(rows
             .iter()
             .map(|r| {

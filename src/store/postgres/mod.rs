@@ -990,18 +990,28 @@ impl PgStore {
         Ok(())
     }
 
+    /// The rows `sql` (shared, with `?1` the workspace and `?2` the conversation) gives for
+    /// `conversation`.
+    pub(super) async fn rows_of(
+        &self,
+        sql: &'static str,
+        conversation: &ConversationKey,
+    ) -> Result<Vec<Row>> {
+        Ok(self
+            .client()
+            .await?
+            .cached(
+                sql::postgres(sql),
+                &[&conversation.app_id, &conversation.conversation_id],
+            )
+            .await?)
+    }
+
     pub(super) async fn decisions_to_rerun(
         &self,
         conversation: ConversationKey,
     ) -> Result<Vec<StoredDecision>> {
-        let rows = self
-            .client()
-            .await?
-            .cached(
-                sql::postgres(sql::DECISIONS_TO_RERUN),
-                &[&conversation.app_id, &conversation.conversation_id],
-            )
-            .await?;
+        let rows = self.rows_of(sql::DECISIONS_TO_RERUN, &conversation).await?;
         Ok(rows
             .iter()
             .map(|r| StoredDecision {
@@ -1018,14 +1028,7 @@ impl PgStore {
         &self,
         conversation: ConversationKey,
     ) -> Result<Vec<serde_json::Value>> {
-        let rows = self
-            .client()
-            .await?
-            .cached(
-                sql::postgres(sql::DECISIONS_FOR),
-                &[&conversation.app_id, &conversation.conversation_id],
-            )
-            .await?;
+        let rows = self.rows_of(sql::DECISIONS_FOR, &conversation).await?;
         Ok(rows
             .iter()
             .map(|r| logged_decision(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))

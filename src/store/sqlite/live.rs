@@ -271,37 +271,25 @@ impl SqliteStore {
 
     /// The conversation as the latest decision on it saw it (JSON), while retention keeps it.
     pub async fn latest_input(&self, conversation: ConversationKey) -> Result<Option<String>> {
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    sql::LATEST_INPUT,
-                    params![conversation.app_id, conversation.conversation_id],
-                    |r| r.get(0),
-                )
-                .optional()?)
-        })
-        .await
+        Ok(self
+            .rows_of(sql::LATEST_INPUT, conversation, |r| r.get(0))
+            .await?
+            .pop())
     }
 
     /// The touches of a conversation with their outcomes, for the dashboard.
     pub async fn touches_of(&self, conversation: ConversationKey) -> Result<Vec<serde_json::Value>> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(sql::TOUCHES_OF)?;
-            let rows = stmt
-                .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
-                    Ok(serde_json::json!({
-                        "event_id": r.get::<_, i64>(0)?,
-                        "kind": r.get::<_, String>(1)?,
-                        "at": r.get::<_, i64>(2)?,
-                        "outcome": r.get::<_, Option<String>>(3)?,
-                        "settled_at": r.get::<_, Option<i64>>(4)?,
-                        "settled_by": r.get::<_, Option<String>>(5)?,
-                        "draft_use": r.get::<_, Option<String>>(6)?,
-                        "draft_edit": r.get::<_, Option<f64>>(7)?,
-                    }))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+        self.rows_of(sql::TOUCHES_OF, conversation, |r| {
+            Ok(serde_json::json!({
+                "event_id": r.get::<_, i64>(0)?,
+                "kind": r.get::<_, String>(1)?,
+                "at": r.get::<_, i64>(2)?,
+                "outcome": r.get::<_, Option<String>>(3)?,
+                "settled_at": r.get::<_, Option<i64>>(4)?,
+                "settled_by": r.get::<_, Option<String>>(5)?,
+                "draft_use": r.get::<_, Option<String>>(6)?,
+                "draft_edit": r.get::<_, Option<f64>>(7)?,
+            }))
         })
         .await
     }

@@ -625,18 +625,30 @@ impl SqliteStore {
     /// their inputs, for a re-run (not those whose input the retention period or a purge
     /// removed).
     pub async fn decisions_to_rerun(&self, conversation: ConversationKey) -> Result<Vec<StoredDecision>> {
+        self.rows_of(sql::DECISIONS_TO_RERUN, conversation, |r| {
+            Ok(StoredDecision {
+                event_id: r.get(0)?,
+                app_id: r.get(1)?,
+                payload: r.get(2)?,
+                record: r.get(3)?,
+                input: r.get(4)?,
+            })
+        })
+        .await
+    }
+
+    /// The rows `sql` (shared, with `?1` the workspace and `?2` the conversation) gives for
+    /// `conversation`, each read by `row`.
+    pub(super) async fn rows_of<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        conversation: ConversationKey,
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(sql::DECISIONS_TO_RERUN)?;
+            let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt
-                .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
-                    Ok(StoredDecision {
-                        event_id: r.get(0)?,
-                        app_id: r.get(1)?,
-                        payload: r.get(2)?,
-                        record: r.get(3)?,
-                        input: r.get(4)?,
-                    })
-                })?
+                .query_map(params![conversation.app_id, conversation.conversation_id], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
@@ -645,20 +657,14 @@ impl SqliteStore {
 
     /// The decision records of a conversation, oldest first.
     pub async fn decisions_for(&self, conversation: ConversationKey) -> Result<Vec<serde_json::Value>> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(sql::DECISIONS_FOR)?;
-            let rows = stmt
-                .query_map(params![conversation.app_id, conversation.conversation_id], |r| {
-                    Ok(logged_decision(
-                        &r.get::<_, String>(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+        self.rows_of(sql::DECISIONS_FOR, conversation, |r| {
+            Ok(logged_decision(
+                &r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
         })
         .await
     }
