@@ -88,6 +88,12 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
     if let Err(e) = crate::llm::prompts::Prompts::load(&config.llm.prompts_dir) {
         error("llm.prompts_dir", e.to_string());
     }
+    if let Err(found) = crate::actions::Actions::load(&config.actions.file, &|name| std::env::var(name).ok())
+    {
+        for problem in found {
+            error("actions.file", problem);
+        }
+    }
     if let Some(limit) = crate::webhook::open_files_limit() {
         let cap = crate::webhook::ConnectionLimits::from_config(&config.server).effective_max_connections();
         if cap < config.server.max_connections {

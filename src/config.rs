@@ -55,6 +55,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// How live outcomes are settled.
     pub outcomes: OutcomesConfig,
+    /// Declared actions: calls to the team's own systems.
+    pub actions: ActionsConfig,
     /// Per-workspace settings by Intercom app id; events of other workspaces use the global
     /// settings.
     pub workspaces: BTreeMap<String, WorkspaceConfig>,
@@ -312,6 +314,28 @@ impl OutcomesConfig {
     /// The quiet period in whole seconds.
     pub fn quiet_seconds(&self) -> i64 {
         (self.quiet_hours * 3600.0).round() as i64
+    }
+}
+
+/// `[actions]`: the calls the bot may make to the team's own systems.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// The actions file (`[[action]]` tables); none there: no action.
+    pub file: PathBuf,
+    /// Minutes a write waits for the customer's yes before it is dropped.
+    pub confirm_minutes: u64,
+    /// Recorded answers (JSONL) a replay's calls are answered from: a replay never calls.
+    pub fixtures: PathBuf,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        Self {
+            file: PathBuf::from("config/actions.toml"),
+            confirm_minutes: 30,
+            fixtures: PathBuf::from("knowledge/actions/fixtures.jsonl"),
+        }
     }
 }
 
@@ -940,6 +964,10 @@ impl Config {
             (
                 "outcomes.sweep_interval_seconds",
                 self.outcomes.sweep_interval_seconds,
+            ),
+            (
+                "actions.confirm_minutes",
+                self.actions.confirm_minutes.saturating_mul(60),
             ),
         ] {
             if seconds > MAX_DURATION_SECONDS {

@@ -35,6 +35,7 @@
 //! - [`app`]: builds and runs the service; [`cli`]: one file per command; [`bench`]: the
 //!   benchmarks.
 
+pub mod actions;
 pub mod app;
 pub mod bench;
 pub mod cli;

@@ -5,7 +5,8 @@
 //! - [`cluster`]: replicas on one store inside the benchmark process (used by both above);
 //! - [`outcomes`]: the live report, the sweep and the dashboard on synthetic decisions;
 //! - [`retrieval`], [`classify`], [`drafting`]: the knowledge index, the intent model and the
-//!   drafter, beside their Python baselines where there is one.
+//!   drafter, beside their Python baselines where there is one;
+//! - [`shop`]: the demo shop API the shipped actions call (tests, `frontdesk demo-shop`).
 
 pub mod actions;
 pub mod classify;
@@ -14,6 +15,7 @@ pub mod drafting;
 pub mod ingest;
 pub mod outcomes;
 pub mod retrieval;
+pub mod shop;
 
 pub use crate::stats::{percentile, percentiles};
 pub use classify::{classify, render_classify};

@@ -18,6 +18,12 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         ),
     }
     let mut problems = crate::app::preflight(config);
+    if let Ok(actions) = super::actions::load(config) {
+        print!(
+            "\n# {}",
+            super::actions::render_list(&actions, &config.actions.file)
+        );
+    }
     println!("\n# {}", learned_line(config));
     if let Some(coverage) = taxonomy_coverage_of(config, None).await {
         println!("\n# taxonomy: {coverage}");

@@ -3,6 +3,7 @@
 //! of its own here, with its flags and its body; what a command computes lives in the
 //! library, and each report renders itself.
 
+mod actions;
 mod ask;
 mod bench;
 mod check_config;
@@ -97,6 +98,10 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Declared actions (calls to the team's own systems): list them checked, or call one by
+    /// hand.
+    #[command(subcommand)]
+    Actions(actions::ActionsCommand),
 }
 
 impl Command {
@@ -153,5 +158,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(args) => args.run(config).await,
         Command::Purge(args) => args.run(&config).await,
         Command::Bench(command) => command.run(&config).await,
+        Command::Actions(command) => command.run(&config).await,
     }
 }

@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub)]
 
+mod actions;
 mod architecture;
 mod browser;
 mod cli;

@@ -1,0 +1,18 @@
+//! Declared actions: calls to the team's own systems (look an order up, cancel it, refund it)
+//! that the bot can make for a customer. The actions file declares them (`spec.rs`): what
+//! each calls, its inputs and where their values come from (the customer's message, or bound
+//! to the Intercom contact and conversation: never from text or a model), what each input
+//! must be (`schema.rs`), its limits, and what the customer is told. `call.rs` makes one call
+//! safely, through the [`ActionApi`] seam: over HTTP, or from recorded fixtures in a replay.
+//!
+//! What this module must not know: the pipeline, the policy, the store, Intercom.
+
+pub mod call;
+pub mod schema;
+pub mod spec;
+
+pub use call::{
+    ActionApi, CallError, Fixtures, HttpApi, Request, Response, Values, checked_values, idempotency_key,
+    output, render, request,
+};
+pub use spec::{ActionSpec, Actions, Risk};
