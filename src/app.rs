@@ -191,15 +191,7 @@ impl App {
         let admin = serve_admin(config, &state, limits, &cancel).await?;
         let router = webhook::router(state, admin.is_none());
         let server = tokio::spawn(webhook::serve(listener, router, limits, cancel.clone()));
-        let executor = Executor::new(
-            store.clone(),
-            helpdesks.clone(),
-            Arc::clone(&metrics),
-            config.worker.max_action_attempts,
-            Duration::from_millis(config.worker.action_retry_base_ms),
-            config.intercom.dry_run,
-        )
-        .with_clock(Arc::clone(&clock));
+        let executor = executor(config, &store, &helpdesks, &metrics, &clock, pipeline.actions())?;
         let (queue, incoming) = crate::outbox::Queue::new();
         let poll_interval = Duration::from_millis(config.worker.poll_interval_ms.max(10));
         let worker = Worker {
@@ -217,6 +209,7 @@ impl App {
             follow_symlinks: config.knowledge.follow_symlinks,
             quiet_seconds: config.outcomes.quiet_seconds(),
             concurrency: config.worker.decision_concurrency,
+            contacts: crate::pipeline::worker::ContactCache::default(),
         };
         let background = crate::runtime::background();
         let outbox = background.spawn(crate::outbox::run(
@@ -518,6 +511,32 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// The outbox's executor: Intercom through each workspace's helpdesk, declared actions
+/// over HTTP.
+fn executor(
+    config: &Config,
+    store: &Store,
+    helpdesks: &Helpdesks,
+    metrics: &Arc<Metrics>,
+    clock: &Arc<dyn Clock>,
+    actions: &Arc<crate::actions::Actions>,
+) -> anyhow::Result<Executor> {
+    Ok(Executor::new(
+        store.clone(),
+        helpdesks.clone(),
+        Arc::clone(metrics),
+        config.worker.max_action_attempts,
+        Duration::from_millis(config.worker.action_retry_base_ms),
+        config.intercom.dry_run,
+    )
+    .with_clock(Arc::clone(clock))
+    .with_calls(crate::outbox::Calls {
+        actions: Arc::clone(actions),
+        api: Arc::new(crate::actions::HttpApi::new().context("the HTTP client of declared actions")?),
+        confirm_seconds: i64::try_from(config.actions.confirm_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
+    }))
 }
 
 #[cfg(test)]

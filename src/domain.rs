@@ -168,6 +168,65 @@ pub struct Conversation {
     /// The team the conversation is assigned to, when one is.
     #[serde(default)]
     pub team_assignee_id: Option<TeamId>,
+    /// The id of the conversation's customer (Intercom's first contact), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    /// That customer as Intercom knows them (fetched when a declared action binds an input
+    /// to the contact): the values bound inputs take, never the customer's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+}
+
+/// A conversation's customer as Intercom knows them (`GET /contacts/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Intercom's contact id.
+    pub id: String,
+    /// The email on the contact, when it has one.
+    pub email: Option<String>,
+    /// The team's own id for the customer, when set.
+    pub external_id: Option<String>,
+    /// `user` (signed up, known to the team's systems) or `lead` (an anonymous visitor who
+    /// may have typed any email into the Messenger).
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+impl Contact {
+    /// Whether the contact is a user, whose email the team's systems vouch for (a lead's is
+    /// whatever the visitor typed).
+    pub fn is_user(&self) -> bool {
+        self.role.as_deref() == Some("user")
+    }
+}
+
+/// A declared action waiting on the customer, remembered with the conversation between
+/// events (so it survives restarts and is the same on every replica).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAction {
+    /// The action's name.
+    pub action: String,
+    /// What it waits for.
+    pub awaiting: Awaiting,
+    /// The inputs' values found so far (bound ones included).
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
+    /// When the bot asked, unix seconds.
+    pub asked_at: i64,
+    /// Past this (unix seconds) the question lapses: a yes no longer counts.
+    pub expires_at: i64,
+    /// The output of the read that offered it, when one did (its reply may quote it).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub offered_by: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// What a [`PendingAction`] waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Awaiting {
+    /// An explicit yes to the summary the bot posted.
+    Confirmation,
+    /// The value of this input, asked for once.
+    Input(String),
 }
 
 /// What frontdesk remembers of a conversation between events, from the topics that carry no
@@ -183,6 +242,9 @@ pub struct ConversationState {
     pub rating: Option<u8>,
     /// Replies the bot has posted (or, in a dry run, recorded) in this conversation.
     pub bot_replies: u32,
+    /// A declared action waiting on the customer's next message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingAction>,
 }
 
 /// A change to what is remembered of a conversation (`pipeline::observe` says which event
@@ -221,6 +283,12 @@ impl Conversation {
                 .or_insert_with(|| value.clone());
         }
         self.rating = self.rating.or(other.rating);
+        if self.contact_id.is_none() {
+            self.contact_id.clone_from(&other.contact_id);
+        }
+        if self.contact.is_none() {
+            self.contact.clone_from(&other.contact);
+        }
     }
 
     /// The most recent message with text, whoever wrote it.
@@ -317,6 +385,8 @@ pub enum HandoffReason {
     Ungrounded,
     /// The confidence is below the note threshold.
     LowConfidence,
+    /// A declared action cannot go on (`action_input_missing`, `action_failed`, …).
+    Action(String),
     /// A code this version does not know (from a newer log).
     Other(String),
 }
@@ -341,7 +411,7 @@ impl HandoffReason {
     pub fn code(&self) -> String {
         match self {
             Self::Rule(name) => format!("rule:{name}"),
-            Self::Other(code) => code.clone(),
+            Self::Action(code) | Self::Other(code) => code.clone(),
             named => Self::NAMED
                 .iter()
                 .find(|(reason, _)| reason == named)
@@ -354,6 +424,9 @@ impl From<String> for HandoffReason {
     fn from(code: String) -> Self {
         if let Some(name) = code.strip_prefix("rule:") {
             return Self::Rule(name.to_owned());
+        }
+        if code.starts_with("action_") {
+            return Self::Action(code);
         }
         Self::NAMED
             .iter()

@@ -20,6 +20,7 @@ pub struct Metrics {
     events: Family<Labels, Counter>,
     event_seconds: Histogram,
     actions: Family<Labels, Counter>,
+    action_calls: Family<Labels, Counter>,
     /// Events waiting or in progress (refreshed on scrape).
     pub inbox_pending: Gauge,
     /// Actions waiting or in flight (refreshed on scrape).
@@ -77,6 +78,12 @@ impl Metrics {
             "Outbox actions by kind and outcome (sent, recorded, retry, failed, dead, confirmed)",
             actions.clone(),
         );
+        let action_calls = Family::<Labels, Counter>::default();
+        registry.register(
+            "action_calls",
+            "Calls of declared actions by action and outcome (done, failed, uncertain, not_allowed, changed, dry_run)",
+            action_calls.clone(),
+        );
         let inbox_pending = Gauge::default();
         registry.register(
             "inbox_pending",
@@ -131,6 +138,7 @@ impl Metrics {
             events,
             event_seconds,
             actions,
+            action_calls,
             inbox_pending,
             outbox_pending,
             outbox_dead,
@@ -166,6 +174,16 @@ impl Metrics {
         self.actions
             .get_or_create(&vec![
                 ("kind".into(), kind.into()),
+                ("outcome".into(), outcome.into()),
+            ])
+            .inc();
+    }
+
+    /// Counts a call of a declared action by how it ended.
+    pub fn action_call(&self, action: &str, outcome: &str) {
+        self.action_calls
+            .get_or_create(&vec![
+                ("action".into(), action.into()),
                 ("outcome".into(), outcome.into()),
             ])
             .inc();

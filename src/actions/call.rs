@@ -248,6 +248,36 @@ pub fn request(spec: &ActionSpec, values: &Values, idempotency_key: String) -> R
     })
 }
 
+/// The request of `spec`'s `check` with `values` (none when it declares no check): the
+/// read that says whether a write whose outcome is uncertain was applied.
+pub fn check_request(
+    spec: &ActionSpec,
+    values: &Values,
+    idempotency_key: String,
+) -> Option<Result<Request, CallError>> {
+    let (check, url) = (spec.check.as_ref()?, spec.check_url.as_ref()?);
+    let mut probe = spec.clone();
+    probe.method = check.method;
+    probe.url = url.clone();
+    probe.body = BTreeMap::new();
+    Some(request(&probe, values, idempotency_key))
+}
+
+/// Whether a check's answer says the write was applied.
+pub fn check_says_done(spec: &ActionSpec, body: &serde_json::Value) -> bool {
+    let Some(check) = &spec.check else {
+        return false;
+    };
+    let field = if check.field.starts_with('/') {
+        check.field.clone()
+    } else {
+        format!("/{}", check.field)
+    };
+    body.pointer(&field)
+        .map(as_text)
+        .is_some_and(|value| check.done.contains(&value))
+}
+
 /// The action's output fields read from `body` (each by its JSON pointer; `""` is the whole
 /// body).
 pub fn output(spec: &ActionSpec, body: &serde_json::Value) -> Result<Values, CallError> {

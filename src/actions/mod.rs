@@ -7,12 +7,17 @@
 //!
 //! What this module must not know: the pipeline, the policy, the store, Intercom.
 
+pub mod after;
 pub mod call;
+pub mod plan;
 pub mod schema;
 pub mod spec;
+pub mod words;
 
+pub use after::After;
 pub use call::{
     ActionApi, CallError, Fixtures, HttpApi, Request, Response, Values, checked_values, idempotency_key,
     output, render, request,
 };
+pub use plan::{CallOrder, Chosen, Plan, Planned, Situation, Step, Then};
 pub use spec::{ActionSpec, Actions, Risk};

@@ -75,6 +75,16 @@ impl Source {
     }
 }
 
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Message => f.write_str("message"),
+            Self::Contact(field) => write!(f, "contact.{field}"),
+            Self::Conversation(field) => write!(f, "conversation.{field}"),
+        }
+    }
+}
+
 /// What a customer message must say, or be about, for the action to be offered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,8 +208,11 @@ struct RawAction {
     #[serde(default)]
     limits: Limits,
     reply: Option<String>,
+    summary: Option<String>,
     #[serde(default)]
     output: BTreeMap<String, String>,
+    #[serde(default)]
+    redact: Vec<String>,
     #[serde(default)]
     in_draft: InDraft,
     requires: Option<Requires>,
@@ -278,14 +291,21 @@ pub struct ActionSpec {
     pub limits: Limits,
     /// What the customer is told when it is done.
     pub reply: Option<String>,
+    /// What the customer is asked to confirm (inputs only; a default quotes each message
+    /// input).
+    pub summary: Option<String>,
     /// The output fields: name → JSON pointer into the response.
     pub output: BTreeMap<String, String>,
+    /// Output fields masked in the audit and in teammates' notes.
+    pub redact: Vec<String>,
     /// Draft mode.
     pub in_draft: InDraft,
     /// Another action's output that must allow it.
     pub requires: Option<Requires>,
     /// The check of an uncertain write.
     pub check: Option<Check>,
+    /// Its URL template, `${ENV}` expanded.
+    pub check_url: Option<Expanded>,
     /// Timeout of one call.
     pub timeout: std::time::Duration,
     /// The largest response body read.
@@ -375,8 +395,23 @@ impl Actions {
                         requires.field
                     )),
                     Some(other) => {
+                        // The read is made with this action's values: it takes none of its own.
+                        if let Some(missing) = other.inputs.keys().find(|i| !action.inputs.contains_key(*i)) {
+                            problems.push(format!(
+                                "{}: {} takes input {missing}, which {} does not have",
+                                at("action"),
+                                other.name,
+                                action.name
+                            ));
+                        }
+                        let inputs = raw
+                            .actions
+                            .iter()
+                            .find(|a| a.name == action.name)
+                            .map(|a| a.inputs.clone())
+                            .unwrap_or_default();
                         if let Some(otherwise) = &requires.otherwise
-                            && let Err(problem) = check_template(otherwise, &BTreeMap::new(), &other.output)
+                            && let Err(problem) = check_template(otherwise, &inputs, &other.output)
                         {
                             problems.push(format!("{}: {problem}", at("otherwise")));
                         }
@@ -583,10 +618,13 @@ fn check_action(
         inputs,
         limits: raw.limits.clone(),
         reply: raw.reply.clone(),
+        summary: raw.summary.clone(),
         output: raw.output.clone(),
+        redact: raw.redact.clone(),
         in_draft: raw.in_draft,
         requires: raw.requires.clone(),
         check: raw.check.clone(),
+        check_url: raw.check.as_ref().and_then(|c| expand(&c.url, env).ok()),
         timeout: std::time::Duration::from_secs(timeout),
         max_response_bytes: raw.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
         spec_hash,
@@ -730,6 +768,16 @@ fn check_answers(raw: &RawAction, inputs: &BTreeMap<String, Input>, problems: &m
         && let Err(message) = check_template(reply, &raw.inputs, &raw.output)
     {
         problems.add("reply", message);
+    }
+    if let Some(summary) = &raw.summary
+        && let Err(message) = check_template(summary, &raw.inputs, &BTreeMap::new())
+    {
+        problems.add("summary", message);
+    }
+    for field in &raw.redact {
+        if !raw.output.contains_key(field) {
+            problems.add("redact", format!("{field} is not an output field"));
+        }
     }
     for input in raw.limits.max.keys() {
         match inputs.get(input) {

@@ -410,6 +410,7 @@ async fn outbox_run(base: &Config, backend: &Backend, decisions: usize) -> anyho
                     actions: actions.to_vec(),
                     input: None,
                     live: None,
+                    calls: crate::store::CallsWrite::default(),
                 },
             )
             .await?;

@@ -97,14 +97,7 @@ pub(super) fn render_list(actions: &Actions, file: &std::path::Path) -> String {
         let inputs: Vec<String> = action
             .inputs
             .iter()
-            .map(|(name, input)| {
-                let source = match &input.source {
-                    crate::actions::spec::Source::Message => "message".to_owned(),
-                    crate::actions::spec::Source::Contact(field) => format!("contact.{field}"),
-                    crate::actions::spec::Source::Conversation(field) => format!("conversation.{field}"),
-                };
-                format!("{name} ({source})")
-            })
+            .map(|(name, input)| format!("{name} ({})", input.source))
             .collect();
         let _ = writeln!(
             out,

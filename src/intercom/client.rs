@@ -234,6 +234,16 @@ impl IntercomClient {
         Ok(wire.into_domain())
     }
 
+    /// `GET /contacts/{id}`: the contact's email, external id and role.
+    pub async fn get_contact(&self, id: &str) -> Result<crate::domain::Contact, Error> {
+        let path = format!("/contacts/{}", segment(id));
+        let value = self.send(Method::GET, &path, None, true).await?;
+        let wire: super::wire::ContactWire =
+            serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))?;
+        wire.into_domain()
+            .ok_or_else(|| Error::Decode("the contact has no id".into()))
+    }
+
     /// `GET /conversations/{id}` as Intercom sent it (parts included), for the history
     /// export, which keeps Intercom's own shape.
     pub async fn get_conversation_json(&self, id: &ConversationId) -> Result<Value, Error> {
@@ -551,6 +561,10 @@ impl Helpdesk for IntercomClient {
 
     async fn conversation(&self, conversation: &ConversationId) -> Result<Conversation, Error> {
         self.get_conversation(conversation).await
+    }
+
+    async fn contact(&self, id: &str) -> Result<crate::domain::Contact, Error> {
+        self.get_contact(id).await
     }
 
     fn bot_admin_id(&self) -> Option<AdminId> {

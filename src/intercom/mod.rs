@@ -143,6 +143,11 @@ pub trait Helpdesk: Send + Sync {
     async fn change_state(&self, conversation: &ConversationId, change: StateChange) -> Result<(), Error>;
     /// Fetches the conversation with its parts.
     async fn conversation(&self, conversation: &ConversationId) -> Result<Conversation, Error>;
+    /// Fetches a contact (`GET /contacts/{id}`): the values a declared action binds to the
+    /// customer. A helpdesk that knows no contact answers not found.
+    async fn contact(&self, id: &str) -> Result<crate::domain::Contact, Error> {
+        Err(Error::NotFound(format!("contact {id}")))
+    }
     /// The admin the bot posts as, to recognise its own parts.
     fn bot_admin_id(&self) -> Option<AdminId>;
 }

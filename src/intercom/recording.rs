@@ -56,6 +56,7 @@ pub enum Recorded {
 pub struct RecordingHelpdesk {
     recorded: Mutex<Vec<Recorded>>,
     conversations: Mutex<HashMap<ConversationId, Conversation>>,
+    contacts: Mutex<HashMap<String, crate::domain::Contact>>,
     admin_id: Option<AdminId>,
 }
 
@@ -76,6 +77,14 @@ impl RecordingHelpdesk {
                 .expect("conversations lock")
                 .insert(id, conversation);
         }
+    }
+
+    /// Makes `contact` answerable by [`Helpdesk::contact`].
+    pub fn insert_contact(&self, contact: crate::domain::Contact) {
+        self.contacts
+            .lock()
+            .expect("contacts lock")
+            .insert(contact.id.clone(), contact);
     }
 
     /// Everything recorded so far.
@@ -154,6 +163,15 @@ impl Helpdesk for RecordingHelpdesk {
             .get(conversation)
             .cloned()
             .ok_or_else(|| Error::NotFound(conversation.to_string()))
+    }
+
+    async fn contact(&self, id: &str) -> Result<crate::domain::Contact, Error> {
+        self.contacts
+            .lock()
+            .expect("contacts lock")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("contact {id}")))
     }
 
     fn bot_admin_id(&self) -> Option<AdminId> {

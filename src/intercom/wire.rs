@@ -180,6 +180,41 @@ pub(crate) struct ConversationWire {
     pub(crate) admin_assignee_id: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
     pub(crate) team_assignee_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) contacts: Option<ContactListWire>,
+}
+
+/// `contacts` of a conversation: references only (docs/intercom-facts.md §5.3).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ContactListWire {
+    #[serde(default, deserialize_with = "lenient_vec")]
+    pub(crate) contacts: Vec<ContactWire>,
+}
+
+/// A contact, as `GET /contacts/{id}` returns it (a conversation's reference has the id
+/// and the external id only).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ContactWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) email: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) external_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) role: Option<String>,
+}
+
+impl ContactWire {
+    /// The domain view; `None` without an id.
+    pub(crate) fn into_domain(self) -> Option<crate::domain::Contact> {
+        Some(crate::domain::Contact {
+            id: self.id?,
+            email: self.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()),
+            external_id: self.external_id,
+            role: self.role,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -309,8 +344,13 @@ impl ConversationWire {
             .and_then(|r| r.rating)
             .and_then(|r| u8::try_from(r).ok())
             .filter(|r| (1..=5).contains(r));
+        let contact_id = self
+            .contacts
+            .and_then(|c| c.contacts.into_iter().find_map(|c| c.id));
         Conversation {
             rating,
+            contact_id,
+            contact: None,
             // 2.16 sends 0 for "unassigned" (docs/intercom-facts.md §5.6).
             admin_assignee_id: self.admin_assignee_id.filter(|id| id != "0").map(AdminId::new),
             team_assignee_id: self.team_assignee_id.filter(|id| id != "0").map(TeamId::new),

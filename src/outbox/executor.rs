@@ -86,13 +86,18 @@ impl InFlight {
 /// Carries out due outbox actions.
 #[derive(Clone)]
 pub struct Executor {
-    store: Store,
+    pub(super) store: Store,
     helpdesks: Helpdesks,
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
     max_attempts: u32,
     retry_base: Duration,
-    dry_run: bool,
-    clock: Arc<dyn Clock>,
+    pub(super) dry_run: bool,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The declared actions and where their calls go, when any are declared.
+    pub(super) calls: Option<super::Calls>,
+    /// Set when a call appended actions to the outbox: the run claims them once their
+    /// conversation is done.
+    pub(super) appended: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Executor {
@@ -114,7 +119,21 @@ impl Executor {
             retry_base,
             dry_run,
             clock: Arc::new(SystemClock),
+            calls: None,
+            appended: Arc::default(),
         }
+    }
+
+    /// The same executor making the calls of declared actions through `calls`.
+    #[must_use]
+    pub fn with_calls(mut self, calls: super::Calls) -> Self {
+        self.calls = Some(calls);
+        self
+    }
+
+    /// Whether a call appended actions since the last call of this (they are due at once).
+    pub fn take_appended(&self) -> bool {
+        self.appended.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The same executor timing its retries by `clock`.
@@ -279,6 +298,9 @@ impl Executor {
             }
         };
         let kind = action.kind();
+        if let Action::Call { order, on_failure } = &action {
+            return Some(self.call(row, order, on_failure).await);
+        }
         let conversation = ConversationId::new(row.conversation_id.clone());
         let helpdesk = Arc::clone(self.helpdesks.for_app(&row.app_id));
         if row.uncertain && action.posted_body().is_some() {
@@ -322,11 +344,11 @@ impl Executor {
         })
     }
 
-    fn retry_or_dead(
+    pub(super) fn retry_or_dead(
         &self,
         row: &StoredAction,
         kind: &'static str,
-        error: &intercom::Error,
+        error: &dyn std::fmt::Display,
         uncertain: bool,
     ) -> Settled {
         let attempts = row.attempts + 1;
@@ -388,6 +410,8 @@ pub async fn apply(
         Action::Assign { assignee } => helpdesk.assign(conversation, assignee).await,
         Action::Attribute { name, value } => helpdesk.set_attribute(conversation, name, value).await,
         Action::State { change } => helpdesk.change_state(conversation, *change).await,
+        // A call is the executor's (`call.rs`): through a helpdesk alone it is nothing.
+        Action::Call { .. } => Ok(()),
     }
 }
 
@@ -477,6 +501,7 @@ mod tests {
                     actions: actions.iter().map(|a| (*a).to_owned()).collect(),
                     input: None,
                     live: None,
+                    calls: crate::store::CallsWrite::default(),
                 },
             )
             .await
@@ -648,6 +673,7 @@ mod tests {
                     ],
                     input: None,
                     live: None,
+                    calls: crate::store::CallsWrite::default(),
                 },
             )
             .await

@@ -6,8 +6,10 @@
 //! Intercom before an uncertain reply is posted again). Deciding is not its business: it
 //! never reads triage, drafts or the policy.
 
+mod call;
 mod executor;
 
+pub use call::Calls;
 pub use executor::{Executor, InFlight, apply};
 
 use crate::store::StoredAction;
@@ -100,7 +102,9 @@ pub async fn run(
                 if let Err(error) = done {
                     error!(%error, "outbox run failed");
                 }
-                in_flight.take_held_back()
+                // Both taken: neither may be left set for a later round.
+                let held_back = in_flight.take_held_back();
+                executor.take_appended() | held_back
             }
         };
     }

@@ -5,11 +5,13 @@
 //! knows of the conversation beyond its parts (who spoke, a teammate's takeover, the bot's
 //! replies, closed, rated) comes from [`observe`], the one place those rules live.
 
+mod act;
 pub mod eval;
 pub mod observe;
 pub mod worker;
 mod workspaces;
 
+pub use act::ActRecord;
 pub use workspaces::Pipelines;
 
 use crate::config::Config;
@@ -66,6 +68,9 @@ pub enum Error {
     /// A decision could not be serialised.
     #[error("serialising the decision: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// The actions file has mistakes (one line each).
+    #[error("the actions file has {} problem(s):\n{}", .0.len(), .0.join("\n"))]
+    Actions(Vec<String>),
 }
 
 /// What one event is, as the pipeline needs it.
@@ -87,6 +92,9 @@ pub struct EventInput<'a> {
     pub now: i64,
     /// The conversation's holdout group, once assigned; `None` assigns it at this decision.
     pub group: Option<Group>,
+    /// Calls of each declared action the conversation's contact has had in the last 24
+    /// hours (the per-contact limits).
+    pub calls_today: &'a std::collections::BTreeMap<String, u32>,
 }
 
 /// What the stages made of one customer message ([`Pipeline::stages`]).
@@ -214,6 +222,18 @@ pub struct HitSummary {
     pub signals: Signals,
 }
 
+impl HitSummary {
+    /// What the log keeps of `hit`.
+    fn of(hit: &Hit) -> Self {
+        Self {
+            article_id: hit.article_id.clone(),
+            heading: hit.heading.clone(),
+            url: hit.url.clone(),
+            signals: hit.signals,
+        }
+    }
+}
+
 /// One decision, with everything that led to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
@@ -261,6 +281,14 @@ pub struct Decision {
     /// in the control group nothing is posted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<Group>,
+    /// The declared action this message led to: the step, its inputs with their sources,
+    /// the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<ActRecord>,
+    /// What the conversation is left waiting on (`Some(None)`: nothing any more); written
+    /// with the decision, not part of its record.
+    #[serde(skip)]
+    pub pending: Option<Option<crate::domain::PendingAction>>,
 }
 
 impl Decision {
@@ -296,6 +324,10 @@ pub struct Pipeline {
     /// Drafts by (normalised question, intent, knowledge version): the same question asked
     /// again is not drafted again, and a knowledge update changes the key.
     drafts: moka::future::Cache<(String, String, String), Option<Draft>>,
+    /// The declared actions.
+    actions: Arc<crate::actions::Actions>,
+    /// How long a question about an action stands, seconds.
+    confirm_seconds: i64,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -329,7 +361,23 @@ impl Pipeline {
             similar: None,
             calibration: None,
             drafts,
+            actions: Arc::default(),
+            confirm_seconds: 30 * 60,
         }
+    }
+
+    /// The same pipeline planning the declared `actions`, a question about one standing
+    /// `confirm_seconds`.
+    #[must_use]
+    pub fn with_actions(mut self, actions: Arc<crate::actions::Actions>, confirm_seconds: i64) -> Self {
+        self.actions = actions;
+        self.confirm_seconds = confirm_seconds;
+        self
+    }
+
+    /// The declared actions.
+    pub fn actions(&self) -> &Arc<crate::actions::Actions> {
+        &self.actions
     }
 
     /// The same pipeline with what was learnt from a history: intents from tags join the
@@ -359,7 +407,7 @@ impl Pipeline {
         );
         pipeline.similar = similar_index(learned, &knowledge);
         pipeline.calibration = learned.calibration.as_ref().map(|c| Arc::new(c.model.clone()));
-        Ok(pipeline)
+        Ok(pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds))
     }
 
     /// The same pipeline with another calibration (none: the drafter's own confidence).
@@ -373,7 +421,7 @@ impl Pipeline {
         );
         pipeline.similar = self.similar.clone();
         pipeline.calibration = calibration.map(Arc::new);
-        pipeline
+        pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
     }
 
     /// The calibration in force.
@@ -490,12 +538,18 @@ impl Pipeline {
             }
             None => Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge))),
         };
+        let actions = crate::actions::Actions::load(&config.actions.file, &|name| std::env::var(name).ok())
+            .map_err(Error::Actions)?;
         let mut pipeline = Self::new(
             Arc::new(classifier),
             Arc::clone(&knowledge),
             drafter,
             policies,
             config.knowledge.top_k,
+        )
+        .with_actions(
+            Arc::new(actions),
+            i64::try_from(config.actions.confirm_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
         );
         if let Some(learned) = learned {
             pipeline.similar = similar_index(learned, &knowledge);
@@ -651,6 +705,7 @@ impl Pipeline {
             self.policies.clone(),
             self.top_k,
         )
+        .with_actions(Arc::clone(&self.actions), self.confirm_seconds)
     }
 
     /// Whether two replies to `question` give the same answer, by the drafter's model (the
@@ -791,6 +846,8 @@ impl Pipeline {
             actions: Vec::new(),
             knowledge_version: self.knowledge.version(),
             group: None,
+            act: None,
+            pending: None,
         }
     }
 
@@ -878,20 +935,28 @@ impl Pipeline {
                 policy.thresholds(&triage.intent).holdout,
             )
         });
+        let acted = self.act(
+            &act::ActInput {
+                app_id: input.app_id,
+                conversation,
+                message,
+                state: input.state,
+                calls_today: input.calls_today,
+                group,
+                context: &context,
+            },
+            &triage,
+            injection.is_some(),
+            &mut verdict,
+        );
+        decision.act = acted.record;
+        decision.pending = acted.pending;
         if group == Group::Control {
             verdict.actions.clear();
             verdict.rule.push_str(" (holdout: control group, nothing posted)");
         }
         decision.group = Some(group);
-        decision.hits = hits
-            .iter()
-            .map(|h| HitSummary {
-                article_id: h.article_id.clone(),
-                heading: h.heading.clone(),
-                url: h.url.clone(),
-                signals: h.signals,
-            })
-            .collect();
+        decision.hits = hits.iter().map(HitSummary::of).collect();
         decision.triage = Some(triage);
         decision.injection = injection;
         decision.redactions = crate::llm::redact::redact(text).counts;
@@ -920,6 +985,9 @@ pub struct RerunInput {
     /// The admin the bot posted as.
     #[serde(default)]
     pub bot_admin_id: Option<String>,
+    /// Calls of each declared action the contact had had in the 24 hours before.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub calls_today: std::collections::BTreeMap<String, u32>,
 }
 
 /// A logged decision made again.
@@ -961,18 +1029,20 @@ impl Pipeline {
         let notification = crate::intercom::notification::parse(&stored.payload)?;
         let input: Option<RerunInput> = stored.input.as_deref().map(serde_json::from_str).transpose()?;
         let app_id = AppId::new(stored.app_id.clone());
-        let (conversation, state, now, bot_admin_id) = match input {
+        let (conversation, state, now, bot_admin_id, calls_today) = match input {
             Some(i) => (
                 Some(i.conversation),
                 i.state,
                 i.now,
                 i.bot_admin_id.map(AdminId::new),
+                i.calls_today,
             ),
             None => (
                 notification.conversation.clone(),
                 ConversationState::default(),
                 logged.context.as_ref().map_or(0, |c| c.now),
                 None,
+                std::collections::BTreeMap::new(),
             ),
         };
         let again = self
@@ -985,6 +1055,7 @@ impl Pipeline {
                 state: &state,
                 now,
                 group: logged.group,
+                calls_today: &calls_today,
             })
             .await?;
         let mut differences = Vec::new();

@@ -440,6 +440,8 @@ mod tests {
             actions,
             knowledge_version: String::new(),
             group: None,
+            act: None,
+            pending: None,
         }
     }
 

@@ -84,6 +84,25 @@ pub struct Worker {
     pub quiet_seconds: i64,
     /// Events decided at once (`worker.decision_concurrency`).
     pub concurrency: usize,
+    /// Contacts fetched lately, by (workspace, contact id): the values declared actions
+    /// bind to the customer.
+    pub contacts: ContactCache,
+}
+
+/// Contacts fetched from Intercom, kept a few minutes (a conversation's messages come close
+/// together).
+#[derive(Clone)]
+pub struct ContactCache(moka::future::Cache<(String, String), crate::domain::Contact>);
+
+impl Default for ContactCache {
+    fn default() -> Self {
+        Self(
+            moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+        )
+    }
 }
 
 impl Worker {
@@ -205,6 +224,7 @@ impl Worker {
             actions: Vec::new(),
             input: None,
             live: None,
+            calls: crate::store::CallsWrite::default(),
         };
         let (_, next) = self.record(event, decision, cancel).await?;
         Ok((outcome.into(), next))
@@ -319,11 +339,17 @@ impl Worker {
                 state_change = Some(super::observe::describe(update));
             }
         }
+        let pipeline = self.pipelines.for_app(app_id.as_str());
+        let mut calls_today = std::collections::BTreeMap::new();
         if notification.topic.is_customer_message() {
             conversation = conversation_so_far(helpdesk.as_ref(), &notification.topic, conversation).await;
+            if let Some(c) = conversation.as_mut() {
+                calls_today = self
+                    .action_context(helpdesk.as_ref(), &app_id, pipeline, c, &state)
+                    .await?;
+            }
         }
         let now = self.clock.now();
-        let pipeline = self.pipelines.for_app(app_id.as_str());
         let mut decision = pipeline
             .decide(EventInput {
                 app_id: &app_id,
@@ -337,6 +363,7 @@ impl Worker {
                     .as_ref()
                     .and_then(|b| b.live.as_ref())
                     .map(|l| l.group),
+                calls_today: &calls_today,
             })
             .await?;
         decision.state_change = state_change;
@@ -369,6 +396,7 @@ impl Worker {
                 state: state.clone(),
                 now,
                 bot_admin_id: bot_admin_id.as_ref().map(ToString::to_string),
+                calls_today: calls_today.clone(),
             })?),
             _ => None,
         };
@@ -384,24 +412,11 @@ impl Worker {
                 .collect::<Result<Vec<_>, _>>()?,
             input,
             live,
+            calls: calls_write(&decision)?,
         };
         let outcome = decided.outcome.clone();
         let (recorded, next) = self.record(event, decided, cancel).await?;
-        let outcome = match recorded {
-            Recorded::Stored => {
-                info!(outcome, rule = %decision.rule, actions = decision.actions.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
-                outcome
-            }
-            Recorded::AlreadyActedOn => {
-                info!("this customer message was already acted on");
-                "duplicate".into()
-            }
-            Recorded::ClaimLost => {
-                warn!("the claim on this event ran out and another worker took it: its decision counts");
-                "claim_lost".into()
-            }
-        };
-        Ok((outcome, next))
+        Ok((recorded_outcome(recorded, outcome, &decision), next))
     }
 
     /// Records a decision, claiming its actions in the same commit (and, unless `cancel`
@@ -448,6 +463,115 @@ impl Worker {
             self.outbox.pass(claimed, claimed_at, conversation);
         }
         Ok((recorded, next))
+    }
+}
+
+/// The outcome a recorded decision is counted under, logged.
+fn recorded_outcome(recorded: Recorded, outcome: String, decision: &super::Decision) -> String {
+    match recorded {
+        Recorded::Stored => {
+            info!(outcome, rule = %decision.rule, actions = decision.actions.len(), conversation_id = decision.conversation_id.as_deref().unwrap_or(""), "decided");
+            outcome
+        }
+        Recorded::AlreadyActedOn => {
+            info!("this customer message was already acted on");
+            "duplicate".into()
+        }
+        Recorded::ClaimLost => {
+            warn!("the claim on this event ran out and another worker took it: its decision counts");
+            "claim_lost".into()
+        }
+    }
+}
+
+/// What a decision writes of declared actions: the audit row of its call (planned,
+/// awaiting approval, or not made, and why), and what it leaves waiting on the customer.
+fn calls_write(decision: &super::Decision) -> Result<crate::store::CallsWrite, serde_json::Error> {
+    let mut calls = Vec::new();
+    if let Some(act) = decision.act.as_ref().filter(|a| a.is_call())
+        && let Some(key) = &act.key
+    {
+        let may_call = matches!(act.verdict.as_str(), "queued" | "awaiting_approval");
+        calls.push(crate::store::NewCall {
+            key: key.clone(),
+            contact_id: act.contact_id.clone(),
+            action: act.action.clone(),
+            verdict: act.verdict.clone(),
+            state: if may_call { "planned" } else { "not_called" }.into(),
+            record: serde_json::to_string(act)?,
+            call: act
+                .approval_call
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        });
+    }
+    let pending = decision
+        .pending
+        .as_ref()
+        .map(|p| p.as_ref().map(serde_json::to_string).transpose())
+        .transpose()?;
+    Ok(crate::store::CallsWrite { calls, pending })
+}
+
+impl Worker {
+    /// What declared actions need to know of a conversation before its customer message is
+    /// decided, when one may concern it: the contact, fetched, and how many calls of each
+    /// action it had in the last 24 hours.
+    async fn action_context(
+        &self,
+        helpdesk: &dyn crate::intercom::Helpdesk,
+        app_id: &AppId,
+        pipeline: &super::Pipeline,
+        c: &mut Conversation,
+        state: &ConversationState,
+    ) -> Result<std::collections::BTreeMap<String, u32>, super::Error> {
+        let text = c
+            .last_customer_message()
+            .map(|m| m.text.clone())
+            .unwrap_or_default();
+        if !pipeline.might_act(&text, state) {
+            return Ok(std::collections::BTreeMap::new());
+        }
+        self.bind_contact(helpdesk, app_id, c).await;
+        let Some(contact) = &c.contact else {
+            return Ok(std::collections::BTreeMap::new());
+        };
+        let since = self.clock.now_ms() - 86_400_000;
+        Ok(self
+            .store
+            .calls_since(app_id.to_string(), contact.id.clone(), since)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Fills in the conversation's contact from Intercom (or the cache), when it names one.
+    /// Without it, an action that binds the contact hands off: nothing is guessed.
+    async fn bind_contact(
+        &self,
+        helpdesk: &dyn crate::intercom::Helpdesk,
+        app_id: &AppId,
+        c: &mut Conversation,
+    ) {
+        let Some(id) = c.contact_id.clone() else {
+            return;
+        };
+        let key = (app_id.to_string(), id.clone());
+        if let Some(contact) = self.contacts.0.get(&key).await {
+            c.contact = Some(contact);
+            return;
+        }
+        match helpdesk.contact(&id).await {
+            Ok(contact) => {
+                self.contacts.0.insert(key, contact.clone()).await;
+                c.contact = Some(contact);
+            }
+            Err(crate::intercom::Error::NotFound(_)) => {
+                tracing::debug!(contact_id = %id, "no such contact");
+            }
+            Err(error) => warn!(%error, contact_id = %id, "could not fetch the contact"),
+        }
     }
 }
 

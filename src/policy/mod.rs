@@ -1,7 +1,8 @@
 //! The policy: deciding what the bot does in Intercom. [`Policy`] (`rules.rs`) turns triage
 //! and a draft into an outcome, its reason and a list of [`Action`]s, by mode, thresholds per
-//! intent, handoff rules and business hours (`hours.rs`). Carrying the actions out is the
-//! outbox's ([`crate::outbox`]); this module never sends anything.
+//! intent, handoff rules and business hours (`hours.rs`), and what a declared action's
+//! handoff and approval post. Carrying the actions out is the outbox's
+//! ([`crate::outbox`]); this module never sends anything.
 
 pub mod hours;
 mod rules;
@@ -48,6 +49,15 @@ pub enum Action {
         /// Which change.
         change: StateChange,
     },
+    /// Call a declared action (`crate::actions`), then act on its result: the reply with
+    /// its answer, the write it offers, or a note; when it fails, a note saying why, the
+    /// customer told a teammate follows up, and `on_failure`.
+    Call {
+        /// The call.
+        order: crate::actions::CallOrder,
+        /// The handoff's own actions (tag, assignment) when the call fails.
+        on_failure: Vec<Action>,
+    },
 }
 
 impl Action {
@@ -60,6 +70,7 @@ impl Action {
             Self::Assign { .. } => "assign",
             Self::Attribute { .. } => "attribute",
             Self::State { .. } => "state",
+            Self::Call { .. } => "call",
         }
     }
 

@@ -236,6 +236,53 @@ impl Policy {
         }
     }
 
+    /// A handoff for `reason`, `why` in the teammate's note: what a declared action that
+    /// cannot go on leads to (the same note, tag, assignment and messages as any handoff).
+    pub fn handoff_for(
+        &self,
+        triage: &TriageResult,
+        reason: &HandoffReason,
+        why: &str,
+        context: &Context,
+    ) -> PolicyDecision {
+        let t = self.thresholds(&triage.intent);
+        let rule = format!("handoff: {why}");
+        let reopening = self.reopening(triage, context.now);
+        let actions = match t.mode {
+            Mode::Shadow => Vec::new(),
+            Mode::Autonomous | Mode::Draft => {
+                self.actions(DecisionOutcome::Handoff, &rule, triage, None, reopening.as_ref())
+            }
+        };
+        PolicyDecision {
+            outcome: DecisionOutcome::Handoff,
+            rule,
+            reason: reason.code(),
+            mode: t.mode,
+            reopening,
+            actions,
+        }
+    }
+
+    /// What brings a teammate in without a word to the customer: the handoff tag and the
+    /// assignment to the intent's team (a declared action's failure, its approval).
+    pub fn assignment(&self, triage: &TriageResult) -> Vec<Action> {
+        let mut actions = vec![Action::Tag {
+            name: self.handoff_tag.clone(),
+        }];
+        if let Some(team_id) = triage
+            .team
+            .as_ref()
+            .or(self.default_team.as_ref())
+            .and_then(|t| self.teams.get(t))
+        {
+            actions.push(Action::Assign {
+                assignee: Assignee::Team(TeamId::new(team_id.clone())),
+            });
+        }
+        actions
+    }
+
     /// When the routed team is closed at `now`: its next opening.
     fn reopening(&self, triage: &TriageResult, now: i64) -> Option<Reopening> {
         let hours = triage

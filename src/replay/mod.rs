@@ -157,6 +157,7 @@ async fn decide(
             // The notification's own time: a replay decides the same every day.
             now: n.created_at.unwrap_or(0),
             group: Some(crate::outcomes::Group::Treatment),
+            calls_today: &std::collections::BTreeMap::new(),
         })
         .await?;
     decision.state_change = state_change;
@@ -256,5 +257,6 @@ fn describe(action: &Action) -> String {
         Action::Assign { assignee } => format!("assign {assignee:?}"),
         Action::Attribute { name, value } => format!("attribute {name}={value}"),
         Action::State { change } => format!("state {change:?}"),
+        Action::Call { order, .. } => format!("call {}", order.action),
     }
 }

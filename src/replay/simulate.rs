@@ -573,6 +573,7 @@ async fn decide_all(
                         state: &ConversationState::default(),
                         now: at,
                         group: Some(crate::outcomes::Group::Treatment),
+                        calls_today: &std::collections::BTreeMap::new(),
                     })
                     .await?;
                 // Judged here too, in parallel: the term analysis (or the LLM judge) is the
@@ -862,6 +863,8 @@ mod tests {
                 .collect(),
             knowledge_version: String::new(),
             group: None,
+            act: None,
+            pending: None,
         }
     }
 

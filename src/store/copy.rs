@@ -84,6 +84,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("closed", Int),
             ("rating", Int),
             ("updated_at", Big),
+            ("pending_action", Text),
         ],
     ),
     ("event_inputs", &[("event_id", Big), ("conversation", Text)]),
@@ -128,6 +129,31 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     (
         "counted_parts",
         &[("app_id", Text), ("conversation_id", Text), ("part_id", Text)],
+    ),
+    (
+        "action_calls",
+        &[
+            ("id", Big),
+            ("idempotency_key", Text),
+            ("event_id", Big),
+            ("app_id", Text),
+            ("conversation_id", Text),
+            ("contact_id", Text),
+            ("action", Text),
+            ("verdict", Text),
+            ("state", Text),
+            ("record", Text),
+            ("call", Text),
+            ("attempts", Big),
+            ("status", Big),
+            ("latency_ms", Big),
+            ("output", Text),
+            ("error", Text),
+            ("approver", Text),
+            ("approved_at", Big),
+            ("created_at", Big),
+            ("finished_at", Big),
+        ],
     ),
 ];
 
@@ -239,7 +265,8 @@ impl PgStore {
              UPDATE outbox SET lease_until = 0 WHERE state = 'pending';
              SELECT setval(pg_get_serial_sequence('inbox', 'id'), COALESCE((SELECT MAX(id) FROM inbox), 0) + 1, false);
              SELECT setval(pg_get_serial_sequence('decisions', 'id'), COALESCE((SELECT MAX(id) FROM decisions), 0) + 1, false);
-             SELECT setval(pg_get_serial_sequence('outbox', 'id'), COALESCE((SELECT MAX(id) FROM outbox), 0) + 1, false);",
+             SELECT setval(pg_get_serial_sequence('outbox', 'id'), COALESCE((SELECT MAX(id) FROM outbox), 0) + 1, false);
+             SELECT setval(pg_get_serial_sequence('action_calls', 'id'), COALESCE((SELECT MAX(id) FROM action_calls), 0) + 1, false);",
         )
         .await?;
         tx.commit().await?;

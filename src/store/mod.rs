@@ -9,6 +9,7 @@
 //! The store knows rows and states; it does not know what an action means.
 
 mod arrivals;
+mod calls;
 mod copy;
 mod live;
 mod postgres;
@@ -20,6 +21,7 @@ pub mod synthetic;
 pub(crate) mod tests;
 
 pub use arrivals::Arrivals;
+pub use calls::{Approval, CallFollowUp, CallResult, CallRow, CallsWrite, NewCall};
 pub use postgres::{PgStore, describe_connection};
 pub use scratch::ScratchDatabase;
 pub use sqlite::SqliteStore;
@@ -124,6 +126,9 @@ pub struct NewDecision {
     pub input: Option<String>,
     /// What the event changes in the live-results tables.
     pub live: Option<LiveWrite>,
+    /// The declared-action calls it plans or refuses, and what it leaves waiting on the
+    /// customer.
+    pub calls: CallsWrite,
 }
 
 /// One stored decision with what is needed to make it again.
@@ -702,4 +707,23 @@ dispatch! {
     fn latest_input(&self, conversation: ConversationKey) -> Option<String>;
     /// The touches of a conversation with their outcomes, for the dashboard.
     fn touches_of(&self, conversation: ConversationKey) -> Vec<serde_json::Value>;
+    /// The call of a declared action with Idempotency-Key `key`.
+    fn call_by_key(&self, key: String) -> Option<CallRow>;
+    /// Marks a write's request as leaving, committed before it does: a crash from here on
+    /// leaves the call uncertain, checked or handed to a teammate, never made blind again.
+    fn start_call(&self, key: String) -> ();
+    /// Writes how a call ended, appends the actions that follow it to its decision's outbox
+    /// rows and sets what it leaves waiting on the customer, in one commit; nothing (and
+    /// `false`) when the call was finished already.
+    fn finish_call(&self, result: CallResult, follow_up: CallFollowUp) -> bool;
+    /// How many calls of each action that went ahead contact `contact_id` of workspace
+    /// `app_id` has had since `since_ms` (unix ms): what the per-contact limits count.
+    fn calls_since(&self, app_id: String, contact_id: String, since_ms: i64) -> Vec<(String, u32)>;
+    /// The calls of a conversation, oldest first: the audit.
+    fn calls_of(&self, conversation: ConversationKey) -> Vec<CallRow>;
+    /// The calls awaiting a teammate's approval, of workspace `app_id` or all.
+    fn awaiting_approval(&self, app_id: Option<String>) -> Vec<CallRow>;
+    /// A teammate's word (`approve`, else reject) on call `id`: approved, its call is queued
+    /// in the outbox in the same commit, once however often it is approved.
+    fn decide_approval(&self, id: i64, approve: bool, approver: String) -> Approval;
 }

@@ -115,6 +115,7 @@ pub fn synthetic(n: usize, open: usize, now: i64) -> Vec<(NewEvent, NewDecision)
                 actions: Vec::new(),
                 input: None,
                 live: Some(live),
+                calls: crate::store::CallsWrite::default(),
             };
             (event, decision, settled)
         })

@@ -130,6 +130,7 @@ async fn a_customer_message_is_acted_on_once() {
             actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into()],
             input: None,
             live: None,
+            calls: crate::store::CallsWrite::default(),
         };
         let a = new_event_id(store.accept(event("n1")).await.unwrap());
         let b = new_event_id(store.accept(event("n2")).await.unwrap());
@@ -184,6 +185,7 @@ async fn retention_and_purge_remove_customer_text_but_keep_the_counts() {
                     actions: vec!["{\"kind\":\"reply\",\"body_html\":\"hi jo@example.com\"}".into()],
                     input: Some("{\"text\":\"jo@example.com\"}".into()),
                     live: None,
+                    calls: crate::store::CallsWrite::default(),
                 },
             )
             .await
@@ -310,6 +312,7 @@ async fn concurrent_deliveries_are_each_stored_once_in_order() {
                         actions: vec![],
                         input: None,
                         live: None,
+                        calls: crate::store::CallsWrite::default(),
                     },
                 )
                 .await
@@ -344,6 +347,7 @@ async fn concurrent_settlements_each_hold_to_their_own_claim() {
                 actions: vec![r#"{"kind":"tag","name":"x"}"#.into()],
                 input: None,
                 live: None,
+                calls: crate::store::CallsWrite::default(),
             };
             let (_, actions) = store.record_and_claim(id, 0, decision).await.unwrap();
             claimed.extend(actions);
@@ -390,6 +394,7 @@ fn decision_in(conversation: &str, outcome: &str, actions: Vec<String>) -> NewDe
         actions,
         input: None,
         live: None,
+        calls: crate::store::CallsWrite::default(),
     }
 }
 
@@ -509,6 +514,7 @@ async fn a_conversation_s_actions_are_marked_and_settled_together() {
                     actions: vec![tag.clone(); 5],
                     input: None,
                     live: None,
+                    calls: crate::store::CallsWrite::default(),
                 },
             )
             .await
@@ -595,6 +601,7 @@ async fn actions_are_claimed_with_their_decision_only_when_their_conversation_is
             actions: vec!["{\"kind\":\"tag\",\"name\":\"x\"}".into(); n],
             input: None,
             live: None,
+            calls: crate::store::CallsWrite::default(),
         };
         let a = new_event_id(store.accept(event("n1")).await.unwrap());
         let (recorded, claimed) = store.record_and_claim(a, 0, decision(2)).await.unwrap();
@@ -720,6 +727,7 @@ async fn conversation_state_remembers_topics_and_counts_the_bots_answers() {
             ],
             input: None,
             live: None,
+            calls: crate::store::CallsWrite::default(),
         };
         store.record_decision(a, 0, reply).await.unwrap();
         assert_eq!(state(store.clone()).await.bot_replies, 1, "{name}");
@@ -1031,6 +1039,7 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
             actions: vec!["{\"kind\":\"reply\",\"body_html\":\"x\"}".into()],
             input: None,
             live: None,
+            calls: crate::store::CallsWrite::default(),
         };
         assert_eq!(
             first
@@ -1142,6 +1151,7 @@ async fn a_sqlite_store_moves_to_postgresql() {
                 ],
                 input: Some("{\"conversation\":{\"messages\":[]}}".into()),
                 live: None,
+                calls: crate::store::CallsWrite::default(),
             },
         )
         .await
@@ -1239,6 +1249,7 @@ fn reply_in(app: &str, conversation: &str, message: &str) -> NewDecision {
         actions: vec![format!("{{\"kind\":\"reply\",\"body_html\":\"for {app}\"}}")],
         input: Some(format!("{{\"conversation\":{{\"said\":\"{app}\"}}}}")),
         live: None,
+        calls: crate::store::CallsWrite::default(),
     }
 }
 

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use secrecy::ExposeSecret;
 use tracing::warn;
 
@@ -46,6 +46,8 @@ pub(super) fn routes() -> Router<WebhookState> {
             "/admin/api/conversations/{workspace}/{conversation_id}",
             get(conversation_in),
         )
+        .route("/admin/api/approvals", get(approvals))
+        .route("/admin/api/approvals/{id}", post(approve))
 }
 
 /// `?workspace=`, the other way to name a conversation's workspace.
@@ -226,11 +228,13 @@ async fn decision_log(
     let result = async {
         let decisions = state.store.decisions_for(key.clone()).await?;
         let actions = state.store.actions(Some(key.clone())).await?;
+        let calls = state.store.calls_of(key.clone()).await?;
         Ok::<_, crate::store::Error>(serde_json::json!({
             "app_id": key.app_id,
             "conversation_id": key.conversation_id,
             "decisions": decisions,
             "actions": actions,
+            "calls": calls,
         }))
     }
     .await;
@@ -336,10 +340,11 @@ async fn conversation_view(
         let actions = state.store.actions(Some(key.clone())).await?;
         let touches = state.store.touches_of(key.clone()).await?;
         let input = state.store.latest_input(key.clone()).await?;
-        Ok::<_, crate::store::Error>((decisions, actions, touches, input))
+        let calls = state.store.calls_of(key.clone()).await?;
+        Ok::<_, crate::store::Error>((decisions, actions, touches, input, calls))
     }
     .await;
-    let (decisions, actions, touches, input) = match stored {
+    let (decisions, actions, touches, input, calls) = match stored {
         Ok(parts) => parts,
         Err(error) => return Error::Store(error).into_response(),
     };
@@ -363,8 +368,107 @@ async fn conversation_view(
         "decisions": decisions,
         "actions": actions,
         "touches": touches,
+        "calls": calls,
         "rerun": rerun,
     }))
+}
+
+/// `GET /admin/api/approvals` (`?workspace=`): the calls of declared actions awaiting a
+/// teammate's approval, oldest first.
+async fn approvals(State(state): State<WebhookState>, request: Request) -> Response {
+    if let Some(refused) = refusal(&state, &request) {
+        return refused;
+    }
+    let workspace = workspace_of(None, &request).filter(|w| !w.trim().is_empty());
+    match state.store.awaiting_approval(workspace).await {
+        Ok(calls) => json(serde_json::json!({ "approvals": calls })),
+        Err(error) => Error::Store(error).into_response(),
+    }
+}
+
+/// A teammate's word on an approval.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verdict {
+    /// `approve` (the default) or `reject`.
+    #[serde(default)]
+    decision: Option<String>,
+    /// Who decided, for the audit.
+    #[serde(default)]
+    approver: Option<String>,
+}
+
+/// `POST /admin/api/approvals/{id}` (the call's id or its `Idempotency-Key`), with an
+/// optional body `{"decision": "approve" | "reject", "approver": "…"}`: approved, the call
+/// is queued, once; answered 404 for no such call, 409 when it awaits no approval.
+async fn approve(
+    State(state): State<WebhookState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    if let Some(refused) = refusal(&state, &request) {
+        return refused;
+    }
+    let Ok(body) = axum::body::to_bytes(request.into_body(), 16 * 1024).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "the body is over 16 KiB").into_response();
+    };
+    let verdict: Verdict = if body.iter().all(u8::is_ascii_whitespace) {
+        Verdict::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(verdict) => verdict,
+            Err(error) => return (StatusCode::BAD_REQUEST, format!("bad body: {error}")).into_response(),
+        }
+    };
+    let approve = match verdict.decision.as_deref() {
+        None | Some("approve") => true,
+        Some("reject") => false,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("decision {other:?} is not approve or reject"),
+            )
+                .into_response();
+        }
+    };
+    let approver = verdict
+        .approver
+        .map(|a| {
+            a.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(120)
+                .collect::<String>()
+        })
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "admin API".into());
+    let id = match id.parse::<i64>() {
+        Ok(id) => id,
+        Err(_) => match state.store.call_by_key(id.clone()).await {
+            Ok(Some(call)) => call.id,
+            Ok(None) => return (StatusCode::NOT_FOUND, format!("no call {id}")).into_response(),
+            Err(error) => return Error::Store(error).into_response(),
+        },
+    };
+    match state.store.decide_approval(id, approve, approver.clone()).await {
+        Ok(crate::store::Approval::Approved(call)) => {
+            tracing::info!(call_id = id, action = %call.action, %approver, "call approved and queued");
+            json(serde_json::json!({ "approved": true, "call": call }))
+        }
+        Ok(crate::store::Approval::Rejected(call)) => {
+            tracing::info!(call_id = id, action = %call.action, %approver, "call rejected");
+            json(serde_json::json!({ "approved": false, "call": call }))
+        }
+        Ok(crate::store::Approval::NotFound) => {
+            (StatusCode::NOT_FOUND, format!("no call {id}")).into_response()
+        }
+        Ok(crate::store::Approval::NotAwaiting(verdict)) => (
+            StatusCode::CONFLICT,
+            format!("call {id} awaits no approval (it is {verdict})"),
+        )
+            .into_response(),
+        Err(error) => Error::Store(error).into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ struct Inner {
     requests: Vec<Request>,
     violations: Vec<String>,
     conversations: BTreeMap<String, Value>,
+    contacts: BTreeMap<String, Value>,
     tags: BTreeMap<String, String>,
     script: VecDeque<Scripted>,
     hold_replies: Option<Duration>,
@@ -219,6 +220,20 @@ impl FakeIntercom {
         self.lock().search_page_cap = Some(cap);
     }
 
+    /// Makes contact `id` answerable by `GET /contacts/{id}`, with `email` and `role`
+    /// (`user` or `lead`), in the shape of the 2.16 `contact` schema.
+    pub fn insert_contact(&self, id: &str, email: &str, role: &str) {
+        self.lock().contacts.insert(
+            id.to_owned(),
+            json!({"type": "contact", "id": id, "workspace_id": "a86dr8yl", "external_id": null, "role": role,
+                   "email": email, "email_domain": email.rsplit('@').next().unwrap_or(""), "phone": null,
+                   "name": "A customer", "owner_id": null, "has_hard_bounced": false,
+                   "marked_email_as_spam": false, "unsubscribed_from_emails": false,
+                   "created_at": 1785300000, "updated_at": 1785300000, "signed_up_at": 1785300000,
+                   "custom_attributes": {}, "tags": {"type": "list", "data": []}}),
+        );
+    }
+
     fn next_id(&self) -> String {
         self.ids.fetch_add(1, Ordering::Relaxed).to_string()
     }
@@ -290,6 +305,10 @@ impl FakeIntercom {
                         "data": data}),
                 )
             }
+            ("GET", ["contacts", id]) => match inner.contacts.get(*id) {
+                Some(c) => (StatusCode::OK, c.clone()),
+                None => (StatusCode::NOT_FOUND, error_list("not_found", "User Not Found")),
+            },
             ("GET", ["conversations", id]) => match inner.conversations.get(*id) {
                 Some(c) => (StatusCode::OK, c.clone()),
                 None => (

@@ -87,6 +87,7 @@ async fn decide(pipeline: &Pipeline, app: &AppId, text: &str) -> frontdesk::pipe
         state: &frontdesk::domain::ConversationState::default(),
         now: 1_785_400_000,
         group: None,
+        calls_today: &std::collections::BTreeMap::new(),
     };
     pipeline.decide(input).await.unwrap()
 }

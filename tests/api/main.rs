@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub)]
 
+mod acting;
 mod actions;
 mod architecture;
 mod browser;

@@ -5,6 +5,7 @@
 //! (PostgreSQL's `synchronous_commit`), so the webhook's insert is acknowledged after it.
 
 mod batch;
+mod calls;
 mod live;
 
 use super::live::{LIVE_COLUMNS, LiveBefore};
@@ -82,6 +83,37 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
          CREATE INDEX outbox_conversation ON outbox (app_id, conversation_id, state);
          DROP INDEX outbox_open_conversation;
          CREATE INDEX outbox_open_conversation ON outbox (app_id, conversation_id) WHERE state IN ('pending', 'sending')",
+    ),
+    (
+        // Declared actions (store/calls.rs): what a conversation leaves waiting on the
+        // customer, and each call planned, made or refused.
+        9,
+        "ALTER TABLE conversations ADD COLUMN pending_action TEXT;
+         CREATE TABLE action_calls (
+             id              BIGSERIAL PRIMARY KEY,
+             idempotency_key TEXT    NOT NULL UNIQUE,
+             event_id        BIGINT  NOT NULL REFERENCES inbox (id),
+             app_id          TEXT    NOT NULL,
+             conversation_id TEXT    NOT NULL,
+             contact_id      TEXT,
+             action          TEXT    NOT NULL,
+             verdict         TEXT    NOT NULL,
+             state           TEXT    NOT NULL,
+             record          TEXT    NOT NULL,
+             call            TEXT,
+             attempts        BIGINT  NOT NULL DEFAULT 0,
+             status          BIGINT,
+             latency_ms      BIGINT,
+             output          TEXT,
+             error           TEXT,
+             approver        TEXT,
+             approved_at     BIGINT,
+             created_at      BIGINT  NOT NULL,
+             finished_at     BIGINT
+         );
+         CREATE INDEX action_calls_conversation ON action_calls (app_id, conversation_id);
+         CREATE INDEX action_calls_contact ON action_calls (app_id, contact_id, created_at);
+         CREATE INDEX action_calls_awaiting ON action_calls (id) WHERE verdict = 'awaiting_approval'",
     ),
 ];
 
@@ -168,7 +200,8 @@ static CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
            (SELECT json_agg(json_build_array(event_id, kind, at, quiet_until, outcome, draft, draft_use) ORDER BY event_id)::text
             FROM touches WHERE app_id = $1 AND conversation_id = $2),
            (SELECT array_agg(part_id) FROM counted_parts WHERE app_id = $1 AND conversation_id = $2),
-           {live}
+           {live},
+           c.pending_action
          FROM (VALUES (1)) AS one (x)
          LEFT JOIN conversations c ON c.app_id = $1 AND c.conversation_id = $2
          LEFT JOIN live l ON l.app_id = $1 AND l.conversation_id = $2"
@@ -943,6 +976,10 @@ impl PgStore {
             closed: row.get::<_, Option<i32>>(1).unwrap_or(0) != 0,
             rating: row.get::<_, Option<i32>>(2).and_then(|v| u8::try_from(v).ok()),
             bot_replies: u32::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+            // The last column.
+            pending: crate::store::calls::pending(
+                row.get::<_, Option<String>>(row.columns().len() - 1).as_deref(),
+            ),
         };
         let touches = match row.get::<_, Option<String>>(4) {
             Some(json) => touch_rows(&json)?,
@@ -1122,6 +1159,8 @@ impl PgStore {
                 &key,
             )
             .await?;
+        tx.cached_exec(sql::postgres(crate::store::calls::PURGE_CALLS), &key)
+            .await?;
         tx.commit().await?;
         Ok(Pruned {
             payloads,
@@ -1198,6 +1237,16 @@ async fn write_decision_rest(
     }
     if let Some(write) = &decision.live {
         apply_live(&mut batch, event_id, write);
+    }
+    if let Some(conversation_id) = &decision.conversation_id {
+        calls::push_calls(
+            &mut batch,
+            event_id,
+            app_id,
+            conversation_id,
+            &decision.calls,
+            now,
+        );
     }
     let with_then = then.is_some();
     if let Some((sql, params)) = then {

@@ -89,6 +89,7 @@ async fn a_decision_that_fails_midway_writes_nothing_and_leaves_no_transaction_o
         actions: vec![r#"{"kind":"tag","name":"x"}"#.into()],
         input: Some(input.into()),
         live: None,
+        calls: crate::store::CallsWrite::default(),
     };
     for _ in 0..20 {
         let failed = store.record_and_claim(id, claimed.fence, decision("a\0b")).await;

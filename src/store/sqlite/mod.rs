@@ -6,6 +6,7 @@
 //! acknowledgement never waits for another connection's write lock. Reads use a second
 //! connection behind a mutex, called from `spawn_blocking`; in WAL they never block the writer.
 
+mod calls;
 mod live;
 
 use super::*;
@@ -111,6 +112,7 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
             ("outbox", "lease_owner", "TEXT", None),
             ("outbox", "lease_until", "INTEGER NOT NULL DEFAULT 0", None),
             ("outbox", "fence", "INTEGER NOT NULL DEFAULT 0", None),
+            ("conversations", "pending_action", "TEXT", None),
             (
                 "decisions",
                 "app_id",
@@ -762,6 +764,7 @@ impl SqliteStore {
                    AND json_extract(action, '$.purged') IS NOT 1",
                 key,
             )?;
+            tx.execute(crate::store::calls::PURGE_CALLS, key)?;
             Ok(Pruned {
                 payloads,
                 inputs,
@@ -887,6 +890,9 @@ fn write_decision_rest(
             }
         }
     }
+    if let Some(conversation_id) = &decision.conversation_id {
+        calls::write_calls(tx, event_id, app_id, conversation_id, &decision.calls, now)?;
+    }
     if let Some(input) = &decision.input {
         tx.exec_cached(
             "INSERT OR REPLACE INTO event_inputs (event_id, conversation) VALUES (?1, ?2)",
@@ -908,7 +914,7 @@ fn conversation_state(
 ) -> rusqlite::Result<crate::domain::ConversationState> {
     let mut state = conn
             .row_cached(
-                "SELECT teammate_took_over, closed, rating FROM conversations WHERE app_id = ?1 AND conversation_id = ?2",
+                "SELECT teammate_took_over, closed, rating, pending_action FROM conversations WHERE app_id = ?1 AND conversation_id = ?2",
                 params![app_id, conversation_id],
                 |r| {
                     Ok(crate::domain::ConversationState {
@@ -916,6 +922,7 @@ fn conversation_state(
                         closed: r.get::<_, i64>(1)? != 0,
                         rating: r.get::<_, Option<i64>>(2)?.and_then(|v| u8::try_from(v).ok()),
                         bot_replies: 0,
+                        pending: crate::store::calls::pending(r.get::<_, Option<String>>(3)?.as_deref()),
                     })
                 },
             )

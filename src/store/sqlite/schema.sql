@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     closed             INTEGER NOT NULL DEFAULT 0,
     rating             INTEGER,
     updated_at         INTEGER NOT NULL,   -- unix ms
+    pending_action     TEXT,               -- JSON of domain::PendingAction: a declared action waiting on the customer
     PRIMARY KEY (app_id, conversation_id)
 );
 
@@ -135,3 +136,32 @@ CREATE TABLE IF NOT EXISTS counted_parts (
     part_id         TEXT NOT NULL,
     PRIMARY KEY (app_id, conversation_id, part_id)
 ) WITHOUT ROWID;
+
+-- Each call of a declared action the bot planned, made or was refused (store/calls.rs): the
+-- audit, what the per-contact limits count, the approvals, and what keeps a call to exactly
+-- once (a write is `calling`, committed, before its request leaves).
+CREATE TABLE IF NOT EXISTS action_calls (
+    id              INTEGER PRIMARY KEY,
+    idempotency_key TEXT    NOT NULL UNIQUE,
+    event_id        INTEGER NOT NULL REFERENCES inbox (id),
+    app_id          TEXT    NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    contact_id      TEXT,
+    action          TEXT    NOT NULL,
+    verdict         TEXT    NOT NULL,   -- queued | awaiting_approval | approved | rejected | refused | shadow | described | holdout
+    state           TEXT    NOT NULL,   -- planned | calling | done | failed | uncertain | not_called
+    record          TEXT    NOT NULL,   -- JSON: spec hash, inputs with their sources, confirmation, reasons
+    call            TEXT,               -- JSON of the outbox action that makes it, while it may be made
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    status          INTEGER,
+    latency_ms      INTEGER,
+    output          TEXT,               -- JSON, as projected, masked fields masked
+    error           TEXT,
+    approver        TEXT,
+    approved_at     INTEGER,            -- unix ms
+    created_at      INTEGER NOT NULL,   -- unix ms
+    finished_at     INTEGER             -- unix ms
+);
+CREATE INDEX IF NOT EXISTS action_calls_conversation ON action_calls (app_id, conversation_id);
+CREATE INDEX IF NOT EXISTS action_calls_contact ON action_calls (app_id, contact_id, created_at);
+CREATE INDEX IF NOT EXISTS action_calls_awaiting ON action_calls (id) WHERE verdict = 'awaiting_approval';
