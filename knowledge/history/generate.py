@@ -357,10 +357,10 @@ class Builder:
         self.at += self.rng.randint(lo, hi)
         return self.at
 
-    def customer(self, text):
+    def customer(self, text, lo=40, hi=3600):
         self.parts.append({
             "type": "conversation_part", "id": str(9_000_000 + self.cid * 20 + len(self.parts)),
-            "part_type": "comment", "body": f"<p>{escape(text)}</p>", "created_at": self.tick(), "updated_at": self.at,
+            "part_type": "comment", "body": f"<p>{escape(text)}</p>", "created_at": self.tick(lo, hi), "updated_at": self.at,
             "notified_at": self.at, "assigned_to": None, "author": {"type": "user", "id": self.user, "name": self.name, "email": "customer@example.com"},
             "attachments": [], "external_id": None, "redacted": False, "app_package_code": None,
         })
@@ -519,14 +519,143 @@ def conversation(rng, cid):
     }
 
 
+# Conversations where teammates used the shop's admin: looked an order up, cancelled it,
+# refunded it (the declared actions in config/actions.toml do the same). Made with their own
+# seeded generator after the others, so adding them left every other line as it was.
+ACTION_COUNT = 48
+FIXTURES = ROOT / "knowledge" / "actions" / "fixtures.jsonl"
+STATUS_ASKS = [
+    "Where is my order #{id}?",
+    "hi, can you track my order {id} please",
+    "Has my order {id} shipped yet?",
+    "What's the order status of {id}? It's been a week",
+]
+CANCEL_ASKS = [
+    "Please cancel my order {id}, I ordered the wrong size",
+    "I need to cancel order #{id}",
+    "can you cancel the order {id}? I changed my mind",
+]
+CANCEL_NO_ID = ["I want to cancel my order", "please cancel my order, I don't need it anymore"]
+GIVE_ID = ["it's {id}", "#{id}", "order number {id}"]
+YES = ["yes please", "Yes", "yes", "yep", "Yes, please do"]
+NO = ["no wait, keep it", "No", "actually no, I'll keep it"]
+REFUND_ASKS = [
+    "I want a refund of ${amount} for order {id}, it arrived damaged",
+    "refund my order {id} please, ${amount}, the zip broke on day one",
+    "I want my money back: ${amount} on order #{id}, wrong item sent",
+]
+
+
+def orders(rng):
+    """The shop's orders these conversations are about: id -> (status, eta)."""
+    out = {}
+    while len(out) < ACTION_COUNT:
+        order_id = str(rng.randint(5_100_000, 5_999_999))
+        status = rng.choices(["pending", "shipped", "delivered"], [0.6, 0.25, 0.15])[0]
+        day = rng.randint(3, 28)
+        out[order_id] = (status, f"2026-11-{day:02d}" if status != "delivered" else None)
+    return out
+
+
+def action_conversation(rng, cid, order_id, order):
+    """One conversation about an order: status, cancel (with or without its number, yes or no),
+    or a refund (under or over the $100 a lead must approve)."""
+    status, eta = order
+    created = rng.randint(START, END)
+    b = Builder(rng, cid, created)
+    admin = rng.choice(TEAMMATES)
+    roll = rng.random()
+    tags = []
+    say = lambda text: b.teammate(text, admin)
+    note = lambda text: b.teammate(text, admin, kind="note")
+    if roll < 0.3:
+        opening = rng.choice(STATUS_ASKS).format(id=order_id)
+        tags.append("shipping")
+        note(f"Looked up order {order_id} in the shop admin: {status}.")
+        say(f"Your order {order_id} is {status}" + (f"; it should arrive by {eta}." if eta else "."))
+    elif roll < 0.75:
+        tags.append("order-changes")
+        if roll < 0.62:
+            opening = rng.choice(CANCEL_ASKS).format(id=order_id)
+        else:
+            opening = rng.choice(CANCEL_NO_ID)
+            say("Sure, what's the order number?")
+            b.customer(rng.choice(GIVE_ID).format(id=order_id), 20, 900)
+        if status != "pending":
+            note(f"Looked up order {order_id} in the shop admin: {status}.")
+            say(f"Sorry, order {order_id} has already {status if status != 'delivered' else 'been delivered'}, so it can't be cancelled. You can return it once it arrives.")
+        else:
+            say(f"Can you confirm you want order {order_id} cancelled?")
+            if rng.random() < 0.8:
+                b.customer(rng.choice(YES), 20, 900)
+                note(f"Cancelled order {order_id} in the shop admin.")
+                say(f"Done, order {order_id} is cancelled. The refund reaches your card in 5-7 days.")
+            else:
+                b.customer(rng.choice(NO), 20, 900)
+                say("No problem, your order stays as it is.")
+    else:
+        tags.append("returns")
+        amount = rng.choice([15, 25, 40, 60, 85]) if rng.random() < 0.65 else rng.choice([150, 240, 320])
+        opening = rng.choice(REFUND_ASKS).format(id=order_id, amount=amount)
+        if amount > 100:
+            note(f"Refund of ${amount} is over $100: asking a lead to approve.")
+            say(f"I've asked my lead to approve the refund of ${amount}; you'll hear from us today.")
+            note(f"Refunded ${amount} on order {order_id} after the lead's approval.")
+        else:
+            say(f"Can you confirm you want ${amount} refunded on order {order_id} to your card?")
+            b.customer(rng.choice(YES), 20, 900)
+            note(f"Refunded ${amount} on order {order_id}.")
+            say(f"Done: ${amount} is on its way back to your card.")
+    b.event("close", admin)
+    parts = b.parts
+    return {
+        "type": "conversation", "id": str(4_100_000 + cid), "title": None, "created_at": created, "updated_at": b.at,
+        "waiting_since": None, "snoozed_until": None, "open": False, "state": "closed", "read": True,
+        "priority": "none", "admin_assignee_id": admin, "team_assignee_id": TEAMS["orders"],
+        "tags": {"type": "tag.list", "tags": [{"type": "tag", "id": str(700 + i), "name": t} for i, t in enumerate(tags)]},
+        "conversation_rating": None,
+        "source": {"type": "conversation", "id": str(500_000 + cid), "delivered_as": "customer_initiated", "subject": "",
+                   "body": f"<p>{escape(opening)}</p>", "author": {"type": "user", "id": b.user, "name": b.name, "email": "customer@example.com"},
+                   "attachments": [], "url": None, "redacted": False},
+        "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": b.user, "external_id": None}]},
+        "teammates": {"type": "admin.list", "teammates": [{"type": "admin", "id": str(admin)}]},
+        "custom_attributes": {},
+        "statistics": None, "ai_agent_participated": False, "ai_agent": None,
+        "conversation_parts": {"type": "conversation_part.list", "conversation_parts": parts, "total_count": len(parts)},
+    }
+
+
+def fixtures(shop):
+    """What the shop's API answers about each order, for the replay (any email: `*`)."""
+    lines = []
+    for order_id, (status, eta) in sorted(shop.items()):
+        lines.append({"method": "GET", "path": f"/orders/{order_id}?email=*", "body": {"id": order_id, "status": status, "eta": eta}})
+        if status == "pending":
+            lines.append({"method": "POST", "path": f"/orders/{order_id}/cancel", "body": {"id": order_id, "status": "cancelled"}})
+        else:
+            lines.append({"method": "POST", "path": f"/orders/{order_id}/cancel", "status": 409, "body": {"error": f"order is {status}"}})
+        lines.append({"method": "POST", "path": f"/orders/{order_id}/refund", "body": {"refund_id": f"R-{order_id}", "status": "issued"}})
+    return lines
+
+
 def main():
     rng = random.Random(20261124)
     rows = [conversation(rng, i) for i in range(COUNT)]
+    shop_rng = random.Random(20261206)
+    shop = orders(shop_rng)
+    # The cancel phrasing above quotes an order of its own: it has shipped.
+    shop["3348917502"] = ("shipped", "2026-11-20")
+    ids = sorted(k for k in shop if k != "3348917502")
+    rows += [action_conversation(shop_rng, COUNT + i, order_id, shop[order_id]) for i, order_id in enumerate(ids)]
     rows.sort(key=lambda c: c["created_at"])
     with OUT.open("w") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"wrote {len(rows)} conversations to {OUT.relative_to(ROOT)}")
+    FIXTURES.parent.mkdir(exist_ok=True)
+    with FIXTURES.open("w") as f:
+        for line in fixtures(shop):
+            f.write(json.dumps(line) + "\n")
+    print(f"wrote {len(rows)} conversations to {OUT.relative_to(ROOT)}, the shop's answers to {FIXTURES.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -450,7 +450,8 @@ fn without_url(error: &reqwest::Error) -> String {
 pub struct Fixture {
     /// Method.
     pub method: Method,
-    /// Path and query, as the URL made has them (`/orders/12345?email=a%40b.c`).
+    /// Path and query, as the URL made has them (`/orders/12345?email=a%40b.c`); `*`
+    /// stands for any run of characters (`/orders/12345?email=*`).
     pub path: String,
     /// Status.
     #[serde(default = "ok")]
@@ -496,6 +497,26 @@ impl Fixtures {
     }
 }
 
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+fn matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[async_trait::async_trait]
 impl ActionApi for Fixtures {
     async fn call(&self, request: &Request) -> Result<Response, CallError> {
@@ -508,7 +529,7 @@ impl ActionApi for Fixtures {
         let fixture = self
             .fixtures
             .iter()
-            .find(|f| f.method == request.method && f.path == path)
+            .find(|f| f.method == request.method && matches(&f.path, &path))
             .ok_or_else(|| {
                 CallError::Unreachable(format!("no fixture for {} {path}", request.method.as_str()))
             })?;
@@ -658,6 +679,19 @@ body = { amount = "{amount}", note = "refund of {order_id}" }
         );
         let error = output(spec, &serde_json::json!({"state": "shipped"})).unwrap_err();
         assert_eq!(error, CallError::MissingField("status (/status)".into()));
+    }
+
+    #[test]
+    fn a_star_in_a_fixture_stands_for_any_run_of_characters() {
+        assert!(matches("/orders/1", "/orders/1"));
+        assert!(!matches("/orders/1", "/orders/12"));
+        assert!(matches("/orders/1?email=*", "/orders/1?email=a%40b.c"));
+        assert!(matches("/orders/1?email=*", "/orders/1?email="));
+        assert!(!matches("/orders/1?email=*", "/orders/2?email=a"));
+        assert!(matches("/*/cancel", "/orders/7/cancel"));
+        assert!(!matches("/*/cancel", "/orders/7/refund"));
+        assert!(matches("*a*a", "aa"));
+        assert!(!matches("*a*a", "a"));
     }
 
     #[tokio::test]

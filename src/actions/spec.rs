@@ -97,6 +97,20 @@ pub struct When {
     pub intents: Vec<String>,
 }
 
+/// How the team's support history shows a teammate did what an action does, for the
+/// replay's agreement with them: tags they put on the conversation, or phrases in their
+/// notes and replies (case-insensitive). By default, a tag named as the action (`_` or `-`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Phrases of teammates' notes or replies.
+    #[serde(default)]
+    pub phrases: Vec<String>,
+}
+
 /// What happens over a limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,6 +218,8 @@ struct RawAction {
     #[serde(default)]
     when: When,
     #[serde(default)]
+    history: History,
+    #[serde(default)]
     inputs: BTreeMap<String, RawInput>,
     #[serde(default)]
     limits: Limits,
@@ -285,6 +301,8 @@ pub struct ActionSpec {
     pub body: BTreeMap<String, String>,
     /// The offline trigger.
     pub when: When,
+    /// How the support history shows a teammate did it (the replay's agreement).
+    pub history: History,
     /// Its inputs.
     pub inputs: BTreeMap<String, Input>,
     /// Its limits.
@@ -615,6 +633,7 @@ fn check_action(
         headers,
         body: raw.body.clone(),
         when: raw.when.clone(),
+        history: raw.history.clone(),
         inputs,
         limits: raw.limits.clone(),
         reply: raw.reply.clone(),

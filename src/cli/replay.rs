@@ -125,8 +125,24 @@ impl Replay {
             parallelism: parallelism(),
             learn: self.learn,
         };
-        let simulation = simulate::run(Arc::new(pipeline), &conversations, options, &bar).await?;
+        let pipeline = Arc::new(pipeline);
+        let mut simulation = simulate::run(Arc::clone(&pipeline), &conversations, options, &bar).await?;
         bar.finish_and_clear();
+        if !pipeline.actions().actions.is_empty() {
+            // Calls are answered from the recorded fixtures: nothing leaves the process.
+            let fixtures = if config.actions.fixtures.is_file() {
+                crate::actions::Fixtures::load(&config.actions.fixtures).map_err(anyhow::Error::msg)?
+            } else {
+                eprintln!(
+                    "warning: no action fixtures at {}: every action call in the replay counts as failed",
+                    config.actions.fixtures.display()
+                );
+                crate::actions::Fixtures::default()
+            };
+            simulation.actions = Some(
+                crate::replay::actions::play(&pipeline, &conversations, &simulation.cases, &fixtures).await?,
+            );
+        }
         let seconds = started.elapsed().as_secs_f64();
         let out = self
             .out

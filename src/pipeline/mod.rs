@@ -380,6 +380,11 @@ impl Pipeline {
         &self.actions
     }
 
+    /// How long a question about an action stands, seconds.
+    pub fn confirm_seconds(&self) -> i64 {
+        self.confirm_seconds
+    }
+
     /// The same pipeline with what was learnt from a history: intents from tags join the
     /// intent model, asked-as questions are indexed with their passages (a new index in
     /// RAM), solved conversations brief the draft notes, and the calibration sets the

@@ -5,6 +5,7 @@
 //! default replays `knowledge/samples/*.json` and prints, per conversation, what the bot
 //! would have done, then a summary.
 
+pub mod actions;
 pub mod export;
 pub mod history;
 pub mod report;

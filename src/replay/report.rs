@@ -74,6 +74,8 @@ pub struct Report {
     pub peak_memory_mb: f64,
     /// Reliability of the calibrated confidence (with `--learn`).
     pub calibration: Option<super::simulate::CalibrationReport>,
+    /// Declared actions played on, per action.
+    pub actions: Option<super::actions::ActionsReport>,
 }
 
 /// The files written.
@@ -150,6 +152,7 @@ impl Report {
             time_to_first_progress_s: simulation.first_case_seconds,
             peak_memory_mb: crate::telemetry::peak_memory_mb(),
             calibration: simulation.calibration.clone(),
+            actions: simulation.actions.clone(),
         }
     }
 
@@ -177,6 +180,7 @@ impl Report {
             "summary": self,
             "thresholds": simulation.thresholds,
             "triage": simulation.triage,
+            "actions_played": simulation.actions.as_ref().map(|a| &a.played),
             "cases": cases,
         });
         std::fs::write(
@@ -338,8 +342,12 @@ impl Report {
         for (k, v) in &self.handoff_reasons {
             out.push_str(&format!(" {k} {v},"));
         }
+        out.push('\n');
+        if let Some(actions) = &self.actions {
+            actions.render(&mut out);
+        }
         out.push_str(&format!(
-            "\ncost: {} resolutions × ${:.2} = ${:.2} per resolution elsewhere; frontdesk's LLM cost {}\n\n",
+            "cost: {} resolutions × ${:.2} = ${:.2} per resolution elsewhere; frontdesk's LLM cost {}\n\n",
             self.cost.resolutions,
             self.cost.price_per_resolution,
             self.cost.per_resolution_cost,

@@ -196,6 +196,8 @@ pub struct Simulation {
     pub first_case_seconds: f64,
     /// How well the confidence means precision, when it was calibrated.
     pub calibration: Option<CalibrationReport>,
+    /// Declared actions played on (see [`super::actions`]).
+    pub actions: Option<super::actions::ActionsReport>,
 }
 
 /// Reliability of the calibrated confidence: in each confidence bin, the share of judged
@@ -263,6 +265,7 @@ fn turns(conversation: &Conversation, which: Turns) -> Vec<(Conversation, usize)
         upto.admin_assignee_id = None;
         upto.team_assignee_id = None;
         upto.tags.clear();
+        upto.contact = Some(replay_contact(conversation));
         out.push((upto, i));
         if which == Turns::First {
             break;
@@ -270,6 +273,25 @@ fn turns(conversation: &Conversation, which: Turns) -> Vec<(Conversation, usize)
     }
     out
 }
+
+/// The customer of a history conversation, as declared actions see it: its contact when
+/// the export holds one, else a signed-up user standing in (histories carry contact ids,
+/// not contacts), so actions bound to the contact are planned and answered from fixtures
+/// (`*` in a fixture's path matches any email).
+pub fn replay_contact(conversation: &Conversation) -> crate::domain::Contact {
+    conversation
+        .contact
+        .clone()
+        .unwrap_or_else(|| crate::domain::Contact {
+            id: conversation.contact_id.clone().unwrap_or_else(|| "replay".into()),
+            email: Some(REPLAY_EMAIL.into()),
+            external_id: None,
+            role: Some("user".into()),
+        })
+}
+
+/// The email of the user standing in for a history's customer.
+pub const REPLAY_EMAIL: &str = "customer@replay.invalid";
 
 /// What the teammates did after message `index`.
 fn truth(
@@ -768,6 +790,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         recommended_thresholds,
         first_case_seconds: 0.0,
         calibration: None,
+        actions: None,
     }
 }
 

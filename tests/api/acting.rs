@@ -410,3 +410,56 @@ async fn the_fake_knows_the_contacts() {
     assert!(contact.is_user());
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
+
+/// Replay on the shipped history: the actions part of the report, every call answered from
+/// the fixtures. The shop's URL points at a listener this test holds: a call over the
+/// network would reach it, and the test fails.
+#[test]
+fn replay_plays_the_actions_from_fixtures_with_no_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let out = tempfile::tempdir().unwrap();
+    let output = crate::cli::frontdesk(
+        &["replay", "--json", "--out", out.path().to_str().unwrap()],
+        &[("SHOP_API_URL", url.as_str())],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let actions = &summary["actions"];
+    let figure = |action: &str, key: &str| actions["per_action"][action][key].as_u64().unwrap();
+    assert!(actions["fixture_calls"].as_u64().unwrap() >= 30, "{actions}");
+    assert_eq!(actions["without_fixture"], 0, "{actions}");
+    // Looked up, and said.
+    assert!(figure("order_status", "resolved") >= 10, "{actions}");
+    // Cancelled after a yes in the customer's next message; refused for shipped orders;
+    // not made after a no.
+    assert!(figure("cancel_order", "triggered") >= 15, "{actions}");
+    assert!(figure("cancel_order", "confirmed") >= 5, "{actions}");
+    assert_eq!(
+        figure("cancel_order", "confirmed"),
+        figure("cancel_order", "resolved"),
+        "{actions}"
+    );
+    assert!(figure("cancel_order", "not_allowed") >= 3, "{actions}");
+    assert!(figure("cancel_order", "not_confirmed") >= 1, "{actions}");
+    // Refunds over the limit wait for a teammate.
+    assert!(figure("refund", "blocked_by_limits") >= 1, "{actions}");
+    // The teammates did what the bot did.
+    for action in ["order_status", "cancel_order"] {
+        let agreement = actions["per_action"][action]["agreement"].as_f64().unwrap();
+        assert!(agreement >= 0.9, "{action}: {actions}");
+    }
+    match listener.accept() {
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the replay opened a connection to the shop: {other:?}"),
+    }
+    // The report file lists each conversation played.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("replay.json")).unwrap()).unwrap();
+    assert!(report["actions_played"].as_array().unwrap().len() >= 30);
+}

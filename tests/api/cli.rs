@@ -77,7 +77,7 @@ fn replay_simulates_the_shipped_history_by_default() {
     let output = frontdesk_ok(&["replay", "--out", out.path().to_str().unwrap()]);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
-        stdout.contains("600 conversations from knowledge/history/conversations.jsonl"),
+        stdout.contains("648 conversations from knowledge/history/conversations.jsonl"),
         "{stdout}"
     );
     assert!(
