@@ -53,6 +53,8 @@ pub struct ActionsOptions {
     pub storm_seconds: u64,
     /// Conversations opened during the storm.
     pub storm_conversations: usize,
+    /// Conversations with no action in the declared actions phase (0 skips it).
+    pub declared_conversations: usize,
 }
 
 /// Latencies of one run, in ms.
@@ -110,6 +112,8 @@ pub struct ActionsReport {
     pub outbox_actions: usize,
     /// The storm, when run.
     pub storm: Option<StormFigures>,
+    /// Declared actions: overhead, and throughput beside a slow API.
+    pub declared: Option<super::declared::DeclaredFigures>,
 }
 
 /// The in-process fake Intercom.
@@ -171,6 +175,11 @@ async fn fake_handler(
         ),
         ("PUT", ["conversations", id]) => (Some("attribute".to_owned()), Some(*id), conversation(id)),
         ("GET", ["conversations", id]) => (None, None, conversation(id)),
+        ("GET", ["contacts", id]) => (
+            None,
+            None,
+            json!({"type": "contact", "id": id, "role": "user", "email": "ann@example.com", "external_id": null}),
+        ),
         _ => return (StatusCode::NOT_FOUND, "no such route").into_response(),
     };
     if let (Some(kind), Some(id)) = (kind, id) {
@@ -231,6 +240,7 @@ fn question_body(conversation: &str, text: &str) -> Vec<u8> {
         "data": {"type": "notification_event_data", "item": {
             "type": "conversation", "id": conversation, "created_at": 1785400000, "open": true, "state": "open",
             "admin_assignee_id": 0, "team_assignee_id": 0,
+            "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": "c-ann", "external_id": null}]},
             "source": {"type": "conversation", "id": format!("src{conversation}"), "body": format!("<p>{text}</p>"),
                        "author": {"type": "user", "id": "6762f1571bb69f9f2193bbbb"}},
             "conversation_parts": {"type": "conversation_part.list", "conversation_parts": []}}}
@@ -501,7 +511,71 @@ async fn storm_run(
     })
 }
 
-/// Runs the three phases.
+/// Conversations per second of `plain` conversations with no action (each waited for until
+/// its first action reaches the fake Intercom), 8 in flight; with `every > 0`, one
+/// conversation in every `every` posted between them looks an order up instead (not waited
+/// for). Then everything is drained.
+pub(super) async fn mixed_run(
+    base: &Config,
+    backend: &Backend,
+    questions: &[String],
+    plain: usize,
+    every: usize,
+) -> anyhow::Result<f64> {
+    let (fake, fake_addr) = start_fake().await?;
+    let config = bench_config(base, fake_addr);
+    let app = start_cluster(&config, backend).await?;
+    let addrs = app.addrs();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let total = if every > 0 {
+        plain + plain / (every - 1).max(1)
+    } else {
+        plain
+    };
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (next, fake, http, addrs) = (
+            Arc::clone(&next),
+            Arc::clone(&fake),
+            http.clone(),
+            Arc::clone(&addrs),
+        );
+        let questions = questions.to_vec();
+        clients.spawn(async move {
+            let mut last = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break last;
+                }
+                let id = format!("{}", 600_000 + i);
+                let addr = addrs[i % addrs.len()];
+                if every > 0 && i % every == 0 {
+                    post_question(&http, addr, &id, "Hi, where is my order #23456?").await;
+                    continue;
+                }
+                post_question(&http, addr, &id, &questions[i % questions.len()]).await;
+                last = first_action(&fake, &id, Duration::from_secs(30)).await.or(last);
+            }
+        });
+    }
+    let mut done = started;
+    while let Some(joined) = clients.join_next().await {
+        if let Some(at) = joined? {
+            done = done.max(at);
+        }
+    }
+    let plain_done = total - if every > 0 { total.div_ceil(every) } else { 0 };
+    drained(app.store(), Duration::from_secs(120)).await?;
+    app.shutdown().await?;
+    Ok(plain_done as f64 / done.duration_since(started).as_secs_f64().max(1e-9))
+}
+
+/// Runs the phases.
 pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<ActionsReport> {
     let questions: Vec<String> =
         crate::knowledge::eval::load_questions(&config.knowledge.dir.join("eval/questions.jsonl"))?
@@ -535,12 +609,27 @@ pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<Act
     } else {
         None
     };
+    let declared = if options.declared_conversations > 0 {
+        Some(
+            super::declared::run(
+                config,
+                &options.backend,
+                &questions,
+                options.declared_conversations,
+                4,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     Ok(ActionsReport {
         backend: options.backend.describe(),
         latency,
         outbox_actions_per_second,
         outbox_actions,
         storm,
+        declared,
     })
 }
 
@@ -566,6 +655,9 @@ impl ActionsReport {
                 "429 storm of {} s, {} conversations: {} requests answered 429; {} actions sent, {} applied, {} lost, {} conversations with a duplicated reply; last action {:.1} s after the storm, worst webhook-to-last-action {:.1} s\n",
                 s.seconds, s.conversations, s.rate_limited_requests, s.actions_sent, s.actions_applied, s.actions_lost, s.duplicated_replies, s.drain_after_storm_s, s.worst_delay_s
             ));
+        }
+        if let Some(d) = &self.declared {
+            out.push_str(&d.render());
         }
         out
     }

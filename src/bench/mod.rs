@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod classify;
 pub mod cluster;
+pub mod declared;
 pub mod drafting;
 pub mod ingest;
 pub mod outcomes;

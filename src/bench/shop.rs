@@ -38,6 +38,9 @@ pub enum Mode {
     Huge(usize),
     /// Redirects to this URL.
     Redirect(String),
+    /// Applies a write at once, then waits this long before answering (a crash in between
+    /// leaves the effect made and its answer unread).
+    AppliedThenSlow(Duration),
 }
 
 /// One request the shop saw.
@@ -197,7 +200,7 @@ async fn admit(
             .into_response());
     }
     match mode {
-        Mode::Normal => Ok(key),
+        Mode::Normal | Mode::AppliedThenSlow(_) => Ok(key),
         Mode::Status(status) => Err((
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             axum::Json(json!({"error": format!("failing with {status}")})),
@@ -278,7 +281,7 @@ async fn cancel(
         Ok(key) => key,
         Err(refused) => return refused,
     };
-    write(&shop, key, |inner| {
+    let answer = write(&shop, key, |inner| {
         let Some(order) = inner.orders.get_mut(&id).filter(|o| o["email"] == body["email"]) else {
             return (404, json!({"error": "no such order for this customer"}));
         };
@@ -292,7 +295,17 @@ async fn cancel(
         let answer = json!({"id": id, "status": "cancelled"});
         inner.effects.push(format!("cancel {id}"));
         (200, answer)
-    })
+    });
+    answered_late(&shop, answer).await
+}
+
+/// A write's answer, late in [`Mode::AppliedThenSlow`].
+async fn answered_late(shop: &Shop, answer: Response) -> Response {
+    let mode = lock(&shop.0).mode.clone();
+    if let Mode::AppliedThenSlow(delay) = mode {
+        tokio::time::sleep(delay).await;
+    }
+    answer
 }
 
 async fn refund(
@@ -306,7 +319,7 @@ async fn refund(
         Ok(key) => key,
         Err(refused) => return refused,
     };
-    write(&shop, key, |inner| {
+    let answer = write(&shop, key, |inner| {
         if !inner.orders.get(&id).is_some_and(|o| o["email"] == body["email"]) {
             return (404, json!({"error": "no such order for this customer"}));
         }
@@ -320,5 +333,6 @@ async fn refund(
             200,
             json!({"refund_id": refund_id, "status": "issued", "amount": amount}),
         )
-    })
+    });
+    answered_late(&shop, answer).await
 }

@@ -63,6 +63,10 @@ pub enum Bench {
         /// Conversations opened during the storm.
         #[arg(long, default_value_t = 50)]
         storm_conversations: usize,
+        /// Conversations with no declared action in the declared actions phase: alone, then
+        /// beside order lookups at a shop answering in 500 ms (0 skips it).
+        #[arg(long, default_value_t = 200)]
+        declared_conversations: usize,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -172,9 +176,11 @@ impl Bench {
                 outbox_decisions,
                 storm_seconds,
                 storm_conversations,
+                declared_conversations,
                 json,
             } => {
                 let options = bench::actions::ActionsOptions {
+                    declared_conversations,
                     backend: backend(replicas),
                     in_flight,
                     conversations,

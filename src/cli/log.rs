@@ -1,4 +1,4 @@
-//! `frontdesk log`: a conversation's decision log and actions, or each of its decisions made
+//! `frontdesk log`: a conversation's decision log, actions and declared actions' calls, or each of its decisions made
 //! again on the input it was made on (`--rerun`, exit 1 when one differs).
 
 use super::shared::{conversation_named, open_existing_store};
@@ -34,11 +34,13 @@ impl Log {
         }
         let decisions = store.decisions_for(key.clone()).await?;
         let actions = store.actions(Some(key.clone())).await?;
+        let calls = store.calls_of(key.clone()).await?;
         let log = serde_json::json!({
             "app_id": key.app_id,
             "conversation_id": key.conversation_id,
             "decisions": decisions,
             "actions": actions,
+            "calls": calls,
         });
         println!("{}", serde_json::to_string_pretty(&log)?);
         Ok(ExitCode::SUCCESS)

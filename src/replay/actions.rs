@@ -203,65 +203,21 @@ async fn play_one(
             figures.confirmed += 1;
             played.steps.push("the customer said yes".into());
         }
-        let mut pending = decision.pending.clone().flatten();
-        match (act.verdict.as_str(), &act.step) {
-            ("queued", _) => {
-                for call in decision.actions.iter().filter_map(|a| match a {
-                    Action::Call { order, .. } => Some(order),
-                    _ => None,
-                }) {
-                    match called(pipeline, api, call, now, report).await {
-                        Called::Answered(After::Reply(_) | After::Note(_)) => {
-                            played.steps.push(format!("{}: answered", call.action));
-                            if call.action == action {
-                                figures.resolved += 1;
-                                played.resolved = true;
-                                figures.both += usize::from(did);
-                            }
-                        }
-                        Called::Answered(After::Offer { pending: offer, .. }) => {
-                            played
-                                .steps
-                                .push(format!("{}: answered; asked to confirm", call.action));
-                            figures.asked_to_confirm += 1;
-                            pending = Some(offer);
-                        }
-                        Called::Answered(After::NotAllowed { why, .. }) => {
-                            played.steps.push(format!("{}: {why}", call.action));
-                            figures.not_allowed += 1;
-                        }
-                        Called::Failed(why) => {
-                            played.steps.push(format!("{}: failed ({why})", call.action));
-                            figures.failed += 1;
-                        }
-                    }
-                }
-            }
-            ("asked", Step::Ask { input, .. }) => {
-                played.steps.push(format!("asked for {input}"));
-                figures.asked_input += 1;
-            }
-            ("asked", _) => {
-                played.steps.push("asked to confirm".into());
-                figures.asked_to_confirm += 1;
-            }
-            ("awaiting_approval" | "refused", _) => {
-                played.steps.push(format!("over a limit: {}", act.verdict));
-                figures.blocked_by_limits += 1;
-            }
-            ("declined", _) => {
-                played.steps.push("the customer said no".into());
-                figures.not_confirmed += 1;
-            }
-            (verdict, step) => {
-                let why = match step {
-                    Step::Handoff { why, .. } => format!(": {why}"),
-                    _ => String::new(),
-                };
-                played.steps.push(format!("{verdict} ({}{why})", step.name()));
-                figures.handed_off += usize::from(verdict == "handed_off");
-            }
-        }
+        let pending = step(
+            &mut Tally {
+                pipeline,
+                api,
+                report: &mut *report,
+                figures: &mut figures,
+                played: &mut played,
+                action: &action,
+                did,
+                now,
+            },
+            &decision,
+            &act,
+        )
+        .await;
         let Some(waiting) = pending else {
             break;
         };
@@ -297,6 +253,87 @@ async fn play_one(
     }
     report.per_action.insert(action, figures);
     Ok(played)
+}
+
+/// Where one conversation's figures are counted.
+struct Tally<'a> {
+    pipeline: &'a Pipeline,
+    api: &'a dyn ActionApi,
+    report: &'a mut ActionsReport,
+    figures: &'a mut ActionFigures,
+    played: &'a mut Played,
+    action: &'a str,
+    did: bool,
+    now: i64,
+}
+
+/// Counts what `decision` (planned `act`) did, making its calls: what then waits on the
+/// customer.
+async fn step(
+    t: &mut Tally<'_>,
+    decision: &Decision,
+    act: &crate::pipeline::ActRecord,
+) -> Option<crate::domain::PendingAction> {
+    let mut pending = decision.pending.clone().flatten();
+    match (act.verdict.as_str(), &act.step) {
+        ("queued", _) => {
+            for call in decision.actions.iter().filter_map(|a| match a {
+                Action::Call { order, .. } => Some(order),
+                _ => None,
+            }) {
+                match called(t.pipeline, t.api, call, t.now, t.report).await {
+                    Called::Answered(After::Reply(_) | After::Note(_)) => {
+                        t.played.steps.push(format!("{}: answered", call.action));
+                        if call.action == *t.action {
+                            t.figures.resolved += 1;
+                            t.played.resolved = true;
+                            t.figures.both += usize::from(t.did);
+                        }
+                    }
+                    Called::Answered(After::Offer { pending: offer, .. }) => {
+                        t.played
+                            .steps
+                            .push(format!("{}: answered; asked to confirm", call.action));
+                        t.figures.asked_to_confirm += 1;
+                        pending = Some(offer);
+                    }
+                    Called::Answered(After::NotAllowed { why, .. }) => {
+                        t.played.steps.push(format!("{}: {why}", call.action));
+                        t.figures.not_allowed += 1;
+                    }
+                    Called::Failed(why) => {
+                        t.played.steps.push(format!("{}: failed ({why})", call.action));
+                        t.figures.failed += 1;
+                    }
+                }
+            }
+        }
+        ("asked", Step::Ask { input, .. }) => {
+            t.played.steps.push(format!("asked for {input}"));
+            t.figures.asked_input += 1;
+        }
+        ("asked", _) => {
+            t.played.steps.push("asked to confirm".into());
+            t.figures.asked_to_confirm += 1;
+        }
+        ("awaiting_approval" | "refused", _) => {
+            t.played.steps.push(format!("over a limit: {}", act.verdict));
+            t.figures.blocked_by_limits += 1;
+        }
+        ("declined", _) => {
+            t.played.steps.push("the customer said no".into());
+            t.figures.not_confirmed += 1;
+        }
+        (verdict, step) => {
+            let why = match step {
+                Step::Handoff { why, .. } => format!(": {why}"),
+                _ => String::new(),
+            };
+            t.played.steps.push(format!("{verdict} ({}{why})", step.name()));
+            t.figures.handed_off += usize::from(verdict == "handed_off");
+        }
+    }
+    pending
 }
 
 /// The decision on the customer's message `at`, with `waiting` pending. What teammates

@@ -463,3 +463,198 @@ fn replay_plays_the_actions_from_fixtures_with_no_network() {
         serde_json::from_slice(&std::fs::read(out.path().join("replay.json")).unwrap()).unwrap();
     assert!(report["actions_played"].as_array().unwrap().len() >= 30);
 }
+
+/// Shadow mode calls nothing, asks nothing and posts nothing, and the holdout's control
+/// group calls nothing: each still records what would have been called.
+#[tokio::test]
+async fn shadow_mode_and_the_holdout_make_no_call() {
+    let shadow = Shop::start(|c| c.policy.mode = frontdesk::domain::Mode::Shadow).await;
+    let holdout = Shop::start(|c| c.policy.holdout = 0.5).await;
+    // A conversation of the control group at a share of 0.5.
+    let control = (0..200)
+        .map(|n| format!("71{n:02}"))
+        .find(|id| frontdesk::outcomes::assign(WORKSPACE, id, 0.5) == frontdesk::outcomes::Group::Control)
+        .unwrap();
+    for (s, id, verdict) in [
+        (&shadow, "7051", "shadow"),
+        (&holdout, control.as_str(), "holdout"),
+    ] {
+        let opening = "Please cancel my order 12345";
+        s.opens(id, "c-ann", opening).await;
+        s.replies(id, "c-ann", opening, &["yes please"], &format!("n-{id}-yes"))
+            .await;
+        s.opens(&format!("{id}9"), "c-ann", "where is my order 23456")
+            .await;
+        assert!(s.shop.seen().is_empty(), "{verdict}: {:?}", s.shop.seen());
+        assert!(s.told(id).is_empty(), "{verdict}: {:?}", s.told(id));
+        let decision = s.app.last_decision(&format!("{id}9")).await;
+        assert_eq!(decision["act"]["verdict"], verdict, "{decision:#}");
+        let calls = s.calls(&format!("{id}9")).await;
+        assert_eq!(
+            calls.len(),
+            1,
+            "{verdict}: the call that would have been made is recorded"
+        );
+        assert_eq!(calls[0].state, "not_called");
+    }
+    assert!(holdout.notes(&control).is_empty());
+}
+
+/// Draft mode makes reads and never writes: a lookup's result is a note for a teammate,
+/// and a cancel is a note asking for approval, made once when a teammate approves it.
+#[tokio::test]
+async fn draft_mode_reads_and_leaves_writes_to_a_teammate() {
+    let s = Shop::start(|c| c.policy.mode = frontdesk::domain::Mode::Draft).await;
+    s.opens("7061", "c-ann", "where is my order 23456?").await;
+    assert_eq!(s.calls_to("GET /orders/23456").len(), 1);
+    assert!(s.told("7061").is_empty(), "{:?}", s.told("7061"));
+    assert!(
+        s.notes("7061")
+            .iter()
+            .any(|n| n.contains("Order 23456 is shipped")),
+        "{:?}",
+        s.notes("7061")
+    );
+
+    let opening = "Please cancel my order 12345";
+    s.opens("7062", "c-ann", opening).await;
+    s.replies("7062", "c-ann", opening, &["yes"], "n-7062-yes").await;
+    assert!(
+        s.calls_to("POST /orders/12345/cancel").is_empty(),
+        "no write in draft mode"
+    );
+    assert!(s.told("7062").is_empty(), "{:?}", s.told("7062"));
+    assert!(
+        s.notes("7062").iter().any(|n| n.contains("approv")),
+        "{:?}",
+        s.notes("7062")
+    );
+    let http = &s.app.http;
+    let listed: Value = http
+        .get(s.app.url("/admin/api/approvals"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let approvals = listed["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 1, "{listed:#}");
+    assert_eq!(approvals[0]["action"], "cancel_order", "{listed:#}");
+    let id = approvals[0]["id"].as_i64().unwrap();
+    let approved = http
+        .post(s.app.url(&format!("/admin/api/approvals/{id}")))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&json!({"approver": "dana"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    eventually("the approved cancel is made", || async {
+        !s.shop.effects().is_empty()
+    })
+    .await;
+    assert_eq!(s.shop.effects(), ["cancel 12345"]);
+    assert_eq!(s.calls_to("POST /orders/12345/cancel").len(), 1);
+    assert!(
+        s.told("7062").is_empty(),
+        "a draft-mode result is a teammate's to send"
+    );
+}
+
+/// `kill -9` of the real binary while a cancel is at the shop (applied, its answer not yet
+/// read), then a restart: the write is checked, not sent again, so there is one effect and
+/// one `Idempotency-Key`, and the customer is told it is done.
+#[tokio::test]
+async fn kill_9_mid_call_leaves_one_effect() {
+    let fake = crate::fake_intercom::FakeIntercom::start().await;
+    fake.insert_contact("c-ann", "ann@example.com", "user");
+    let shop = DemoShop::start("127.0.0.1:0", "shop-t0ken").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = actions_file(&shop, dir.path());
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = crate::helpers::free_port();
+    let spawn = || {
+        crate::helpers::serve_command(&fake, port, data_dir.path())
+            .env("FRONTDESK__ACTIONS__FILE", &file)
+            .spawn()
+            .expect("binary starts")
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let post = |body: Vec<u8>| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let response = http
+                .post(format!("{url}/webhooks/intercom"))
+                .header(
+                    "x-hub-signature",
+                    frontdesk::webhook::sign(crate::helpers::CLIENT_SECRET.as_bytes(), &body),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    let mut child = spawn();
+    crate::helpers::wait_ready(&http, &url).await;
+    let opening = "Please cancel my order 12345";
+    post(notification(
+        "conversation.user.created",
+        "n-k1",
+        &Shop::item("7071", "c-ann", opening, &[]),
+    ))
+    .await;
+    eventually("the bot asks to confirm", || async {
+        !fake.comments_on("7071").is_empty()
+    })
+    .await;
+    shop.set_mode(Mode::AppliedThenSlow(Duration::from_secs(30)));
+    post(notification(
+        "conversation.user.replied",
+        "n-k2",
+        &Shop::item("7071", "c-ann", opening, &["yes please"]),
+    ))
+    .await;
+    eventually("the cancel reaches the shop", || async {
+        !shop.effects().is_empty()
+    })
+    .await;
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+
+    shop.set_mode(Mode::Normal);
+    let mut child = spawn();
+    crate::helpers::wait_ready(&http, &url).await;
+    eventually("the customer is told it is done", || async {
+        fake.comments_on("7071").len() == 2
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(shop.effects(), ["cancel 12345"]);
+    let cancels: Vec<_> = shop
+        .seen()
+        .into_iter()
+        .filter(|s| s.call == "POST /orders/12345/cancel")
+        .collect();
+    assert_eq!(cancels.len(), 1, "the write is not sent again: {cancels:?}");
+    assert!(cancels[0].key.is_some());
+    // After the restart the write was checked (a lookup after the cancel), not resent.
+    let seen = shop.seen();
+    let cancel_at = seen.iter().position(|s| s.call == "POST /orders/12345/cancel").unwrap();
+    assert!(
+        seen[cancel_at + 1..].iter().any(|s| s.call == "GET /orders/12345"),
+        "{seen:?}"
+    );
+    let told = fake.comments_on("7071");
+    let last = frontdesk::text::html_to_text(told[1]["body"].as_str().unwrap_or_default());
+    assert_eq!(last, "Order 12345 is cancelled.");
+}
