@@ -203,6 +203,34 @@ pub trait Drafter: Send + Sync {
     async fn same_answer(&self, _question: &str, _ours: &str, _theirs: &str) -> Result<Option<bool>, Error> {
         Ok(None)
     }
+    /// The tool the customer's `message` asks for, called by the model with the values the
+    /// message states (strict JSON-schema tools); `None` when it calls none, or the drafter
+    /// has no model.
+    async fn choose_tool(&self, _message: &str, _tools: &[Tool]) -> Result<Option<ToolCall>, Error> {
+        Ok(None)
+    }
+}
+
+/// A tool a model may call (a declared action), with the arguments it may fill as a JSON
+/// schema object (every property required, `null` allowed, nothing else).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    /// Its name.
+    pub name: String,
+    /// What it does, which the model reads to choose it.
+    pub description: String,
+    /// The JSON schema of its arguments.
+    pub parameters: serde_json::Value,
+}
+
+/// A model's call of a [`Tool`]: its name (one of the tools given) and the arguments it
+/// filled, as text (`null`s left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    /// The tool.
+    pub name: String,
+    /// Its arguments.
+    pub arguments: std::collections::BTreeMap<String, String>,
 }
 
 #[cfg(test)]

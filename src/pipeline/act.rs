@@ -100,6 +100,8 @@ pub(super) struct ActInput<'a> {
     pub(super) calls_today: &'a BTreeMap<String, u32>,
     pub(super) group: Group,
     pub(super) context: &'a Context,
+    /// A model's choice of action, when one was asked.
+    pub(super) chosen: Option<&'a crate::actions::Chosen>,
 }
 
 impl Pipeline {
@@ -127,6 +129,77 @@ impl Pipeline {
                         .all(|(name, _)| found.get(name).is_some_and(Result::is_ok))
                 })
         })
+    }
+
+    /// The declared actions as tools a model may call, each with its `message` inputs only:
+    /// a bound input (`contact.*`, `conversation.*`) is never the model's to fill.
+    fn tools(&self) -> Vec<crate::llm::Tool> {
+        self.actions
+            .actions
+            .iter()
+            .map(|spec| {
+                let inputs: Vec<&String> = spec
+                    .inputs
+                    .iter()
+                    .filter(|(_, i)| i.source == crate::actions::spec::Source::Message)
+                    .map(|(name, _)| name)
+                    .collect();
+                let properties: serde_json::Map<String, serde_json::Value> = inputs
+                    .iter()
+                    .map(|name| {
+                        (
+                            (*name).clone(),
+                            serde_json::json!({"type": ["string", "null"], "description": format!("the {} as the customer's message states it, or null", name.replace('_', " "))}),
+                        )
+                    })
+                    .collect();
+                crate::llm::Tool {
+                    name: spec.name.clone(),
+                    description: spec.description.clone(),
+                    parameters: serde_json::json!({
+                        "type": "object",
+                        "properties": properties,
+                        "required": inputs,
+                        "additionalProperties": false,
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// The action a model chooses for the customer's message `text` through tool calls,
+    /// asked only when the drafter has a model, nothing waits on the customer, and the
+    /// message may concern an action ([`Pipeline::might_act`]: a phrase, or every input of
+    /// an action of its intent; the contact is fetched only then) and may lead to one
+    /// (neither spam nor an injection, and a verdict an action goes ahead of). `Err`: why
+    /// the model gave no usable choice (the offline trigger decides then).
+    pub(super) async fn chosen_by_model(
+        &self,
+        text: &str,
+        triage: &TriageResult,
+        injected: bool,
+        state: &ConversationState,
+        verdict: &PolicyDecision,
+    ) -> Result<Option<crate::actions::Chosen>, String> {
+        if self.actions.actions.is_empty()
+            || self.drafter.is_local()
+            || state.pending.is_some()
+            || !self.might_act(text, state)
+            || triage.spam
+            || injected
+            || !action_goes_ahead(verdict)
+        {
+            return Ok(None);
+        }
+        let call = self
+            .drafter
+            .choose_tool(text, &self.tools())
+            .await
+            .map_err(|e| format!("the model's choice of action failed: {e}"))?;
+        Ok(call.map(|call| crate::actions::Chosen {
+            action: call.name,
+            inputs: call.arguments,
+        }))
     }
 
     /// Plans the declared actions for a message and, when one applies, replaces `verdict`
@@ -169,7 +242,7 @@ impl Pipeline {
                 now: input.context.now,
                 calls_today: input.calls_today,
                 confirm_seconds: self.confirm_seconds,
-                chosen: None,
+                chosen: input.chosen,
             },
         );
         for note in &planned.notes {

@@ -940,6 +940,16 @@ impl Pipeline {
                 policy.thresholds(&triage.intent).holdout,
             )
         });
+        let chosen = match self
+            .chosen_by_model(text, &triage, injection.is_some(), input.state, &verdict)
+            .await
+        {
+            Ok(chosen) => chosen,
+            Err(why) => {
+                verdict.rule.push_str(&format!("; {why}"));
+                None
+            }
+        };
         let acted = self.act(
             &act::ActInput {
                 app_id: input.app_id,
@@ -949,6 +959,7 @@ impl Pipeline {
                 calls_today: input.calls_today,
                 group,
                 context: &context,
+                chosen: chosen.as_ref(),
             },
             &triage,
             injection.is_some(),

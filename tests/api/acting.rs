@@ -649,9 +649,14 @@ async fn kill_9_mid_call_leaves_one_effect() {
     assert!(cancels[0].key.is_some());
     // After the restart the write was checked (a lookup after the cancel), not resent.
     let seen = shop.seen();
-    let cancel_at = seen.iter().position(|s| s.call == "POST /orders/12345/cancel").unwrap();
+    let cancel_at = seen
+        .iter()
+        .position(|s| s.call == "POST /orders/12345/cancel")
+        .unwrap();
     assert!(
-        seen[cancel_at + 1..].iter().any(|s| s.call == "GET /orders/12345"),
+        seen[cancel_at + 1..]
+            .iter()
+            .any(|s| s.call == "GET /orders/12345"),
         "{seen:?}"
     );
     let told = fake.comments_on("7071");

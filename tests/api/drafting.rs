@@ -486,3 +486,131 @@ async fn ask_and_serve_decide_the_same_message_the_same_way() {
     }
     app.shutdown().await;
 }
+
+/// A chat completion that calls `tool` with `arguments` (a JSON object, as text).
+fn tool_call(tool: &str, arguments: &str) -> serde_json::Value {
+    serde_json::json!({"id": "chatcmpl-2", "object": "chat.completion", "created": 1_700_000_000, "model": "test-model",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": tool, "arguments": arguments}}]}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
+}
+
+/// Decides `text`, the opening message of Ann's conversation (a user of the shop).
+async fn decide_for_ann(pipeline: &Pipeline, text: &str) -> frontdesk::pipeline::Decision {
+    use frontdesk::domain::{AuthorKind, Contact, Conversation, ConversationId, Message, PartKind, Topic};
+    let conversation = Conversation {
+        id: Some(ConversationId::new("8001")),
+        messages: vec![Message {
+            id: "source:8001".into(),
+            author: AuthorKind::Customer,
+            author_id: Some("u1".into()),
+            text: text.into(),
+            created_at: 1_785_400_000,
+            kind: PartKind::Source,
+            via_api_or_ai: false,
+            links: Vec::new(),
+        }],
+        open: true,
+        contact_id: Some("c-ann".into()),
+        contact: Some(Contact {
+            id: "c-ann".into(),
+            email: Some("ann@example.com".into()),
+            external_id: None,
+            role: Some("user".into()),
+        }),
+        ..Conversation::default()
+    };
+    pipeline
+        .decide(frontdesk::pipeline::EventInput {
+            app_id: &frontdesk::domain::AppId::new("a"),
+            topic: &Topic::UserCreated,
+            topic_raw: "conversation.user.created",
+            conversation: Some(&conversation),
+            bot_admin_id: None,
+            state: &frontdesk::domain::ConversationState::default(),
+            now: 1_785_400_000,
+            group: Some(frontdesk::outcomes::Group::Treatment),
+            calls_today: &std::collections::BTreeMap::new(),
+        })
+        .await
+        .unwrap()
+}
+
+/// With an LLM, the model chooses the action and fills its message inputs through a strict
+/// tool call; it is never offered, and never gets to fill, the bound inputs: an email it
+/// puts in the call is dropped, and the contact's is used.
+#[tokio::test]
+async fn the_model_chooses_an_action_and_fills_only_message_inputs() {
+    let stub = FakeLlm::start().await;
+    // The draft (answered or not), then the choice of action.
+    stub.then(200, completion(GOOD)).then(
+        200,
+        tool_call(
+            "order_status",
+            r#"{"order_id": "23456", "email": "bob@example.com"}"#,
+        ),
+    );
+    let pipeline = pipeline(&stub, 5);
+    let decision = decide_for_ann(
+        &pipeline,
+        "where is my order? It is 23456, write to me at jo.doe@example.com",
+    )
+    .await;
+    let act = decision.act.as_ref().expect("an action is planned");
+    assert_eq!(act.chosen_by, "model", "{decision:#?}");
+    assert_eq!(act.action, "order_status");
+    let inputs = serde_json::to_value(&act.inputs).unwrap();
+    let input = |name: &str| {
+        inputs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(input("email")["source"], "contact.email");
+    assert_eq!(input("order_id")["value"], "23456");
+    let Some(frontdesk::policy::Action::Call { order, .. }) = decision.actions.first() else {
+        panic!("a call is queued: {:?}", decision.actions);
+    };
+    assert_eq!(
+        order.values["email"], "ann@example.com",
+        "the contact's email, never the model's"
+    );
+    let requests = stub.requests();
+    let choice = requests
+        .iter()
+        .find(|r| r.get("tools").is_some())
+        .expect("the model was offered tools");
+    let tools = choice["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 3, "{choice:#}");
+    for tool in tools {
+        assert_eq!(tool["function"]["strict"], true);
+        let properties = tool["function"]["parameters"]["properties"].as_object().unwrap();
+        assert!(
+            !properties.contains_key("email"),
+            "a bound input is offered: {tool:#}"
+        );
+        assert_eq!(tool["function"]["parameters"]["additionalProperties"], false);
+    }
+    assert!(
+        !choice.to_string().contains("jo.doe@example.com"),
+        "the message is redacted"
+    );
+}
+
+/// A model that calls no tool leaves the offline trigger to decide; one that calls a tool it
+/// was not given is not followed.
+#[tokio::test]
+async fn without_a_usable_tool_call_the_offline_trigger_decides() {
+    for answer in [completion("none"), tool_call("delete_everything", "{}")] {
+        let stub = FakeLlm::start().await;
+        stub.then(200, completion(GOOD)).then(200, answer);
+        let pipeline = pipeline(&stub, 5);
+        let decision = decide_for_ann(&pipeline, "where is my order 23456?").await;
+        let act = decision.act.as_ref().expect("an action is planned");
+        assert_eq!(act.chosen_by, "phrase", "{decision:#?}");
+        assert_eq!(act.action, "order_status");
+    }
+}
