@@ -41,6 +41,20 @@ pub struct Schema {
     pub minimum: Option<f64>,
     /// Largest number.
     pub maximum: Option<f64>,
+    /// `pattern` anchored to the whole value, compiled once at its first use.
+    #[serde(skip)]
+    whole: Anchored,
+}
+
+/// A compiled regular expression kept with the schema (equal whatever it holds: it follows
+/// from `pattern`).
+#[derive(Debug, Clone, Default)]
+struct Anchored(std::sync::OnceLock<Option<regex::Regex>>);
+
+impl PartialEq for Anchored {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The longest string an input takes unless its schema says otherwise.
@@ -90,8 +104,11 @@ impl Schema {
                     return Err("holds a control character".into());
                 }
                 if let Some(pattern) = &self.pattern {
-                    let whole = format!("^(?:{pattern})$");
-                    let matches = regex::Regex::new(&whole).is_ok_and(|re| re.is_match(text));
+                    let whole = self
+                        .whole
+                        .0
+                        .get_or_init(|| regex::Regex::new(&format!("^(?:{pattern})$")).ok());
+                    let matches = whole.as_ref().is_some_and(|re| re.is_match(text));
                     if !matches {
                         return Err(format!("does not match {pattern}"));
                     }

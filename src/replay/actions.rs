@@ -419,7 +419,7 @@ impl ActionsReport {
     pub fn render(&self, out: &mut String) {
         let pct = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{:.0}%", x * 100.0));
         out.push_str(&format!(
-            "\nactions ({} calls answered from fixtures, {} without one; no network):\n  {:<14} {:>9} {:>6} {:>8} {:>9} {:>7} {:>11} {:>6} {:>8} {:>8} {:>8} {:>9} {:>6}\n",
+            "\nactions ({} calls answered from fixtures, {} without one; no network):\n  {:<14} {:>9} {:>6} {:>8} {:>9} {:>6} {:>7} {:>11} {:>6} {:>8} {:>8} {:>8} {:>9} {:>6}\n",
             self.fixture_calls,
             self.without_fixture,
             "action",
@@ -427,6 +427,7 @@ impl ActionsReport {
             "asked",
             "offered",
             "confirmed",
+            "no yes",
             "limited",
             "not allowed",
             "failed",
@@ -438,12 +439,13 @@ impl ActionsReport {
         ));
         for (name, f) in &self.per_action {
             out.push_str(&format!(
-                "  {:<14} {:>9} {:>6} {:>8} {:>9} {:>7} {:>11} {:>6} {:>8} {:>8} {:>8} {:>9} {:>6}\n",
+                "  {:<14} {:>9} {:>6} {:>8} {:>9} {:>6} {:>7} {:>11} {:>6} {:>8} {:>8} {:>8} {:>9} {:>6}\n",
                 name,
                 f.triggered,
                 f.asked_input,
                 f.asked_to_confirm,
                 f.confirmed,
+                f.not_confirmed,
                 f.blocked_by_limits,
                 f.not_allowed,
                 f.failed,
