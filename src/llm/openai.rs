@@ -132,16 +132,7 @@ impl OpenAiModel {
         if let Some(format) = format {
             args.response_format(format);
         }
-        let request = args.build().map_err(|e| Error::Request(Box::new(e)))?;
-        let response = self
-            .client
-            .chat()
-            .create(request)
-            .await
-            .map_err(|source| Error::Endpoint {
-                message: describe(&source, self.timeout_seconds),
-                source: Box::new(source),
-            })?;
+        let response = self.send(args).await?;
         let tokens = response.usage.as_ref().map_or(0, |u| u.total_tokens);
         let choice = response
             .choices
@@ -159,6 +150,22 @@ impl OpenAiModel {
             .content
             .map(|content| (content, tokens))
             .ok_or_else(|| Error::Reply("the model returned no content".into()))
+    }
+
+    /// The request `args` make, sent: the endpoint's answer, or the failure said plainly.
+    async fn send(
+        &self,
+        args: CreateChatCompletionRequestArgs,
+    ) -> Result<async_openai::types::chat::CreateChatCompletionResponse, Error> {
+        let request = args.build().map_err(|e| Error::Request(Box::new(e)))?;
+        self.client
+            .chat()
+            .create(request)
+            .await
+            .map_err(|source| Error::Endpoint {
+                message: describe(&source, self.timeout_seconds),
+                source: Box::new(source),
+            })
     }
 
     /// The `response_format` for a draft over passages `ids`, as `llm.structured` says.
@@ -393,23 +400,13 @@ impl Drafter for OpenAiModel {
                 .map_err(|e| Error::Request(Box::new(e)))?
                 .into(),
         ];
-        let request = CreateChatCompletionRequestArgs::default()
-            .model(&self.model)
+        let mut args = CreateChatCompletionRequestArgs::default();
+        args.model(&self.model)
             .messages(messages)
             .max_completion_tokens(self.max_tokens)
             .temperature(0.0)
-            .tools(tools.iter().map(tool_of).collect::<Vec<_>>())
-            .build()
-            .map_err(|e| Error::Request(Box::new(e)))?;
-        let response = self
-            .client
-            .chat()
-            .create(request)
-            .await
-            .map_err(|source| Error::Endpoint {
-                message: describe(&source, self.timeout_seconds),
-                source: Box::new(source),
-            })?;
+            .tools(tools.iter().map(tool_of).collect::<Vec<_>>());
+        let response = self.send(args).await?;
         let call = response
             .choices
             .into_iter()

@@ -138,6 +138,20 @@ impl Shop {
         self.shop.seen().into_iter().filter(|s| s.call == call).collect()
     }
 
+    /// `GET /admin/api/approvals`.
+    async fn approvals(&self) -> Value {
+        self.app
+            .http
+            .get(self.app.url("/admin/api/approvals"))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn calls(&self, id: &str) -> Vec<frontdesk::store::CallRow> {
         self.app
             .store()
@@ -322,15 +336,7 @@ async fn a_refund_over_the_limit_waits_for_approval(s: &Shop) {
         s.told("7031")
     );
     let http = &s.app.http;
-    let listed: Value = http
-        .get(s.app.url("/admin/api/approvals"))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = s.approvals().await;
     let approvals = listed["approvals"].as_array().unwrap();
     assert_eq!(approvals.len(), 1, "{listed:#}");
     let id = approvals[0]["id"].as_i64().unwrap();
@@ -530,15 +536,7 @@ async fn draft_mode_reads_and_leaves_writes_to_a_teammate() {
         s.notes("7062")
     );
     let http = &s.app.http;
-    let listed: Value = http
-        .get(s.app.url("/admin/api/approvals"))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = s.approvals().await;
     let approvals = listed["approvals"].as_array().unwrap();
     assert_eq!(approvals.len(), 1, "{listed:#}");
     assert_eq!(approvals[0]["action"], "cancel_order", "{listed:#}");
