@@ -171,16 +171,16 @@ impl Pipeline {
     /// asked only when the drafter has a model, nothing waits on the customer, and the
     /// message may concern an action ([`Pipeline::might_act`]: a phrase, or every input of
     /// an action of its intent; the contact is fetched only then) and may lead to one
-    /// (neither spam nor an injection, and a verdict an action goes ahead of). `Err`: why
-    /// the model gave no usable choice (the offline trigger decides then).
+    /// (neither spam nor an injection, and a verdict an action goes ahead of). When the model
+    /// fails, the rule says so and the offline trigger decides.
     pub(super) async fn chosen_by_model(
         &self,
         text: &str,
         triage: &TriageResult,
         injected: bool,
         state: &ConversationState,
-        verdict: &PolicyDecision,
-    ) -> Result<Option<crate::actions::Chosen>, String> {
+        verdict: &mut PolicyDecision,
+    ) -> Option<crate::actions::Chosen> {
         if self.actions.actions.is_empty()
             || self.drafter.is_local()
             || state.pending.is_some()
@@ -189,17 +189,20 @@ impl Pipeline {
             || injected
             || !action_goes_ahead(verdict)
         {
-            return Ok(None);
+            return None;
         }
-        let call = self
-            .drafter
-            .choose_tool(text, &self.tools())
-            .await
-            .map_err(|e| format!("the model's choice of action failed: {e}"))?;
-        Ok(call.map(|call| crate::actions::Chosen {
-            action: call.name,
-            inputs: call.arguments,
-        }))
+        match self.drafter.choose_tool(text, &self.tools()).await {
+            Ok(call) => call.map(|call| crate::actions::Chosen {
+                action: call.name,
+                inputs: call.arguments,
+            }),
+            Err(error) => {
+                verdict
+                    .rule
+                    .push_str(&format!("; the model's choice of action failed: {error}"));
+                None
+            }
+        }
     }
 
     /// Plans the declared actions for a message and, when one applies, replaces `verdict`

@@ -940,16 +940,9 @@ impl Pipeline {
                 policy.thresholds(&triage.intent).holdout,
             )
         });
-        let chosen = match self
-            .chosen_by_model(text, &triage, injection.is_some(), input.state, &verdict)
-            .await
-        {
-            Ok(chosen) => chosen,
-            Err(why) => {
-                verdict.rule.push_str(&format!("; {why}"));
-                None
-            }
-        };
+        let chosen = self
+            .chosen_by_model(text, &triage, injection.is_some(), input.state, &mut verdict)
+            .await;
         let acted = self.act(
             &act::ActInput {
                 app_id: input.app_id,

@@ -223,6 +223,12 @@ fn the_html_report_draws_its_charts_in_a_browser() {
         "the page's script did not finish: {}",
         &dom[..dom.len().min(2000)]
     );
+    // The declared actions' table and the conversations played are filled.
+    let actions = dom.split("id=\"actions\"").nth(1).unwrap_or_default();
+    assert!(
+        actions.contains(">cancel_order<") && actions.contains("the customer said yes"),
+        "the actions section is empty"
+    );
     for chart in [
         "chart-thresholds",
         "chart-forecast",
