@@ -263,9 +263,8 @@ async fn a_write_is_made_once_after_yes_on_postgresql() {
 }
 
 /// "No", anything but an explicit yes, and a yes after the question lapsed make no call.
-#[tokio::test]
-async fn no_other_words_and_a_late_yes_make_no_call() {
-    let s = Shop::start(|_| {}).await;
+async fn no_other_words_and_a_late_yes_make_no_call(postgres: bool) {
+    let (s, _database) = Shop::start_on(postgres, |_| {}).await;
     let opening = "cancel my order 12345 please";
     for (id, reply) in [
         ("7011", "no, leave it"),
@@ -299,10 +298,19 @@ async fn no_other_words_and_a_late_yes_make_no_call() {
     );
 }
 
-/// An email the customer types never reaches a call: the lookup uses the contact's.
 #[tokio::test]
-async fn a_typed_email_never_reaches_a_call() {
-    let s = Shop::start(|_| {}).await;
+async fn no_other_words_and_a_late_yes_make_no_call_on_sqlite() {
+    no_other_words_and_a_late_yes_make_no_call(false).await;
+}
+
+#[tokio::test]
+async fn no_other_words_and_a_late_yes_make_no_call_on_postgresql() {
+    no_other_words_and_a_late_yes_make_no_call(true).await;
+}
+
+/// An email the customer types never reaches a call: the lookup uses the contact's.
+async fn a_typed_email_never_reaches_a_call(postgres: bool) {
+    let (s, _database) = Shop::start_on(postgres, |_| {}).await;
     s.opens("7021", "c-ann", "I am bob@example.com, where is my order 34567?")
         .await;
     let seen = s.calls_to("GET /orders/34567");
@@ -317,6 +325,16 @@ async fn a_typed_email_never_reaches_a_call() {
     assert_eq!(s.calls_to("GET /orders/34567").len(), 1, "no call for the lead");
     let decision = s.app.last_decision("7022").await;
     assert_eq!(decision["reason"], "action_unverified_contact", "{decision:#}");
+}
+
+#[tokio::test]
+async fn a_typed_email_never_reaches_a_call_on_sqlite() {
+    a_typed_email_never_reaches_a_call(false).await;
+}
+
+#[tokio::test]
+async fn a_typed_email_never_reaches_a_call_on_postgresql() {
+    a_typed_email_never_reaches_a_call(true).await;
 }
 
 /// A refund over the limit is not called; a teammate's approval through the admin API calls
@@ -384,9 +402,8 @@ async fn a_refund_over_the_limit_waits_for_approval_on_postgresql() {
 }
 
 /// A failing API gives a handoff with the reason, never a made-up status.
-#[tokio::test]
-async fn a_failing_api_hands_off_with_the_reason() {
-    let s = Shop::start(|_| {}).await;
+async fn a_failing_api_hands_off_with_the_reason(postgres: bool) {
+    let (s, _database) = Shop::start_on(postgres, |_| {}).await;
     s.shop.set_mode(Mode::Status(503));
     s.opens("7041", "c-ann", "where is my order 23456").await;
     let told = s.told("7041");
@@ -400,6 +417,16 @@ async fn a_failing_api_hands_off_with_the_reason() {
     let calls = s.calls("7041").await;
     assert_eq!(calls[0].state, "failed");
     assert_eq!(s.calls_to("GET /orders/23456").len(), 2, "a read is tried twice");
+}
+
+#[tokio::test]
+async fn a_failing_api_hands_off_with_the_reason_on_sqlite() {
+    a_failing_api_hands_off_with_the_reason(false).await;
+}
+
+#[tokio::test]
+async fn a_failing_api_hands_off_with_the_reason_on_postgresql() {
+    a_failing_api_hands_off_with_the_reason(true).await;
 }
 
 /// Sanity of the fixture: the fake Intercom answers contacts in the spec's shape.
@@ -472,10 +499,10 @@ fn replay_plays_the_actions_from_fixtures_with_no_network() {
 
 /// Shadow mode calls nothing, asks nothing and posts nothing, and the holdout's control
 /// group calls nothing: each still records what would have been called.
-#[tokio::test]
-async fn shadow_mode_and_the_holdout_make_no_call() {
-    let shadow = Shop::start(|c| c.policy.mode = frontdesk::domain::Mode::Shadow).await;
-    let holdout = Shop::start(|c| c.policy.holdout = 0.5).await;
+async fn shadow_mode_and_the_holdout_make_no_call(postgres: bool) {
+    let (shadow, _shadow_database) =
+        Shop::start_on(postgres, |c| c.policy.mode = frontdesk::domain::Mode::Shadow).await;
+    let (holdout, _holdout_database) = Shop::start_on(postgres, |c| c.policy.holdout = 0.5).await;
     // A conversation of the control group at a share of 0.5.
     let control = (0..200)
         .map(|n| format!("71{n:02}"))
@@ -506,11 +533,20 @@ async fn shadow_mode_and_the_holdout_make_no_call() {
     assert!(holdout.notes(&control).is_empty());
 }
 
+#[tokio::test]
+async fn shadow_mode_and_the_holdout_make_no_call_on_sqlite() {
+    shadow_mode_and_the_holdout_make_no_call(false).await;
+}
+
+#[tokio::test]
+async fn shadow_mode_and_the_holdout_make_no_call_on_postgresql() {
+    shadow_mode_and_the_holdout_make_no_call(true).await;
+}
+
 /// Draft mode makes reads and never writes: a lookup's result is a note for a teammate,
 /// and a cancel is a note asking for approval, made once when a teammate approves it.
-#[tokio::test]
-async fn draft_mode_reads_and_leaves_writes_to_a_teammate() {
-    let s = Shop::start(|c| c.policy.mode = frontdesk::domain::Mode::Draft).await;
+async fn draft_mode_reads_and_leaves_writes_to_a_teammate(postgres: bool) {
+    let (s, _database) = Shop::start_on(postgres, |c| c.policy.mode = frontdesk::domain::Mode::Draft).await;
     s.opens("7061", "c-ann", "where is my order 23456?").await;
     assert_eq!(s.calls_to("GET /orders/23456").len(), 1);
     assert!(s.told("7061").is_empty(), "{:?}", s.told("7061"));
@@ -561,11 +597,21 @@ async fn draft_mode_reads_and_leaves_writes_to_a_teammate() {
     );
 }
 
+#[tokio::test]
+async fn draft_mode_reads_and_leaves_writes_to_a_teammate_on_sqlite() {
+    draft_mode_reads_and_leaves_writes_to_a_teammate(false).await;
+}
+
+#[tokio::test]
+async fn draft_mode_reads_and_leaves_writes_to_a_teammate_on_postgresql() {
+    draft_mode_reads_and_leaves_writes_to_a_teammate(true).await;
+}
+
 /// `kill -9` of the real binary while a cancel is at the shop (applied, its answer not yet
 /// read), then a restart: the write is checked, not sent again, so there is one effect and
 /// one `Idempotency-Key`, and the customer is told it is done.
-#[tokio::test]
-async fn kill_9_mid_call_leaves_one_effect() {
+async fn kill_9_mid_call_leaves_one_effect(postgres: bool) {
+    frontdesk::install_crypto_provider();
     let fake = crate::fake_intercom::FakeIntercom::start().await;
     fake.insert_contact("c-ann", "ann@example.com", "user");
     let shop = DemoShop::start("127.0.0.1:0", "shop-t0ken").await.unwrap();
@@ -573,11 +619,18 @@ async fn kill_9_mid_call_leaves_one_effect() {
     let file = actions_file(&shop, dir.path());
     let data_dir = tempfile::tempdir().unwrap();
     let port = crate::helpers::free_port();
+    let database = if postgres {
+        Some(crate::helpers::TestDatabase::create().await)
+    } else {
+        None
+    };
     let spawn = || {
-        crate::helpers::serve_command(&fake, port, data_dir.path())
-            .env("FRONTDESK__ACTIONS__FILE", &file)
-            .spawn()
-            .expect("binary starts")
+        let mut command = crate::helpers::serve_command(&fake, port, data_dir.path());
+        command.env("FRONTDESK__ACTIONS__FILE", &file);
+        if let Some(database) = &database {
+            command.env("DATABASE_URL", database.url());
+        }
+        command.spawn().expect("binary starts")
     };
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -660,4 +713,14 @@ async fn kill_9_mid_call_leaves_one_effect() {
     let told = fake.comments_on("7071");
     let last = frontdesk::text::html_to_text(told[1]["body"].as_str().unwrap_or_default());
     assert_eq!(last, "Order 12345 is cancelled.");
+}
+
+#[tokio::test]
+async fn kill_9_mid_call_leaves_one_effect_on_sqlite() {
+    kill_9_mid_call_leaves_one_effect(false).await;
+}
+
+#[tokio::test]
+async fn kill_9_mid_call_leaves_one_effect_on_postgresql() {
+    kill_9_mid_call_leaves_one_effect(true).await;
 }
