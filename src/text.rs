@@ -131,6 +131,13 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
+/// Plain text as HTML paragraphs: one `<p>` per blank-line-separated part, escaped.
+pub fn paragraphs_html(text: &str) -> String {
+    text.split("\n\n")
+        .map(|p| format!("<p>{}</p>", escape_html(p.trim())))
+        .collect()
+}
+
 /// JSON for inlining in an HTML `<script>` element: `<`, `>` and `&` are written as `\u003c`,
 /// `\u003e` and `\u0026` (they occur only inside strings, where the escapes mean the same), so
 /// no inlined text can close the element or put the tokenizer in a script-escape state

@@ -46,13 +46,6 @@ enum Ended {
     Uncertain(String),
 }
 
-/// A paragraph of HTML.
-fn paragraph(text: &str) -> String {
-    text.split("\n\n")
-        .map(|p| format!("<p>{}</p>", escape_html(p.trim())))
-        .collect()
-}
-
 impl Executor {
     /// Carries out the call of an outbox row: the settlement of the row (`sent` once the
     /// call is finished and what follows it queued, whichever way it ended).
@@ -244,7 +237,7 @@ impl Executor {
         };
         match after {
             After::Reply(text) => one(Action::Reply {
-                body_html: paragraph(&text),
+                body_html: crate::text::paragraphs_html(&text),
             }),
             After::Note(reply) => {
                 let (name, result) = match answered {
@@ -268,14 +261,14 @@ impl Executor {
             }
             After::Offer { question, pending } => CallFollowUp {
                 actions: vec![json(&Action::Reply {
-                    body_html: paragraph(&question),
+                    body_html: crate::text::paragraphs_html(&question),
                 })],
                 pending: Some(serde_json::to_string(&pending).ok()),
             },
             After::NotAllowed {
                 reply: Some(text), ..
             } => one(Action::Reply {
-                body_html: paragraph(&text),
+                body_html: crate::text::paragraphs_html(&text),
             }),
             After::NotAllowed { reply: None, why } => self.handoff(order, on_failure, &why),
         }
@@ -294,7 +287,7 @@ impl Executor {
         }];
         if order.then != Then::Note {
             follow.push(Action::Reply {
-                body_html: paragraph(words::failed(&order.language)),
+                body_html: crate::text::paragraphs_html(words::failed(&order.language)),
             });
         }
         follow.extend(on_failure.iter().cloned());

@@ -320,16 +320,9 @@ impl Pipeline {
     /// teammate's approval queues.
     fn post(&self, plan: &Plan, triage: &TriageResult, input: &ActInput<'_>, mode: Mode) -> Posted {
         let draft = mode == Mode::Draft;
-        let decided = |outcome, reason: &str, rule: String, actions| PolicyDecision {
-            outcome,
-            rule,
-            reason: reason.to_owned(),
-            mode,
-            reopening: None,
-            actions,
-        };
+        let decided = |outcome, reason: &str, rule, actions| decided(mode, outcome, reason, rule, actions);
         let say = |text: &str| Action::Reply {
-            body_html: paragraphs(text),
+            body_html: crate::text::paragraphs_html(text),
         };
         match &plan.step {
             Step::Ask {
@@ -458,14 +451,7 @@ impl Pipeline {
                 "draft mode: a teammate approves writes",
             );
         }
-        let decided = |outcome, reason: &str, rule: String, actions| PolicyDecision {
-            outcome,
-            rule,
-            reason: reason.to_owned(),
-            mode,
-            reopening: None,
-            actions,
-        };
+        let decided = |outcome, reason: &str, rule, actions| decided(mode, outcome, reason, rule, actions);
         if draft && spec.is_some_and(|s| s.in_draft == crate::actions::spec::InDraft::Describe) {
             let html = format!(
                 "<p><b>frontdesk</b> would call {} ({}).</p>",
@@ -568,7 +554,7 @@ impl Pipeline {
         actions.extend(policy.assignment(triage));
         if mode != Mode::Draft {
             actions.push(Action::Reply {
-                body_html: paragraphs(crate::actions::words::approval(&triage.language)),
+                body_html: crate::text::paragraphs_html(crate::actions::words::approval(&triage.language)),
             });
         }
         let call = Action::Call {
@@ -605,9 +591,20 @@ fn inputs_text(inputs: &[AuditInput]) -> String {
         .join(", ")
 }
 
-/// Text as HTML paragraphs.
-fn paragraphs(text: &str) -> String {
-    text.split("\n\n")
-        .map(|p| format!("<p>{}</p>", escape_html(p.trim())))
-        .collect()
+/// What an action's step posts in `mode`: `outcome` for `reason`, by `rule`.
+fn decided(
+    mode: Mode,
+    outcome: DecisionOutcome,
+    reason: &str,
+    rule: String,
+    actions: Vec<Action>,
+) -> PolicyDecision {
+    PolicyDecision {
+        outcome,
+        rule,
+        reason: reason.to_owned(),
+        mode,
+        reopening: None,
+        actions,
+    }
 }

@@ -8,8 +8,8 @@
 
 use super::simulate::Case;
 use crate::actions::{ActionApi, After, Step};
-use crate::domain::{AuthorKind, Conversation, ConversationState, Topic};
-use crate::pipeline::{Decision, EventInput, Pipeline};
+use crate::domain::{AuthorKind, Conversation, ConversationState};
+use crate::pipeline::{Decision, Pipeline};
 use crate::policy::Action;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -346,38 +346,17 @@ async fn next_decision(
     at: usize,
     waiting: crate::domain::PendingAction,
 ) -> Result<Decision, crate::pipeline::Error> {
-    let mut upto = full.clone();
-    upto.messages = full.messages[..=at]
+    let messages = full.messages[..=at]
         .iter()
         .enumerate()
         .filter(|(i, m)| *i <= first || m.author == AuthorKind::Customer)
         .map(|(_, m)| m.clone())
         .collect();
-    let at = upto.messages.len() - 1;
-    upto.contact = Some(super::simulate::replay_contact(full));
-    upto.open = true;
-    upto.rating = None;
-    upto.admin_assignee_id = None;
-    upto.team_assignee_id = None;
-    upto.tags.clear();
-    let now = upto.messages[at].created_at;
     let state = ConversationState {
         pending: Some(waiting),
         ..ConversationState::default()
     };
-    pipeline
-        .decide(EventInput {
-            app_id: &crate::domain::AppId::new("replay"),
-            topic: &Topic::UserReplied,
-            topic_raw: "replay",
-            conversation: Some(&upto),
-            bot_admin_id: None,
-            state: &state,
-            now,
-            group: Some(crate::outcomes::Group::Treatment),
-            calls_today: &BTreeMap::new(),
-        })
-        .await
+    super::simulate::decide_last(pipeline, &super::simulate::as_seen(full, messages), &state).await
 }
 
 /// One call answered by `api`, and what follows it.

@@ -258,20 +258,54 @@ fn turns(conversation: &Conversation, which: Turns) -> Vec<(Conversation, usize)
         if m.author != AuthorKind::Customer || m.text.trim().is_empty() {
             continue;
         }
-        let mut upto = conversation.clone();
-        upto.messages.truncate(i + 1);
-        upto.open = true;
-        upto.rating = None;
-        upto.admin_assignee_id = None;
-        upto.team_assignee_id = None;
-        upto.tags.clear();
-        upto.contact = Some(replay_contact(conversation));
-        out.push((upto, i));
+        out.push((as_seen(conversation, conversation.messages[..=i].to_vec()), i));
         if which == Turns::First {
             break;
         }
     }
     out
+}
+
+/// `conversation` as the bot saw it with only `messages` written: open, with none of what
+/// teammates did to it afterwards (rating, assignees, tags), and its customer as a contact.
+pub(super) fn as_seen(conversation: &Conversation, messages: Vec<crate::domain::Message>) -> Conversation {
+    Conversation {
+        messages,
+        open: true,
+        rating: None,
+        admin_assignee_id: None,
+        team_assignee_id: None,
+        tags: Vec::new(),
+        contact: Some(replay_contact(conversation)),
+        ..conversation.clone()
+    }
+}
+
+/// The replay's decision on the last message of `conversation` (a conversation as seen),
+/// with `state` remembered: through [`Pipeline::decide`], as `serve` decides, in the
+/// treatment group.
+pub(super) async fn decide_last(
+    pipeline: &Pipeline,
+    conversation: &Conversation,
+    state: &ConversationState,
+) -> Result<Decision, crate::pipeline::Error> {
+    pipeline
+        .decide(EventInput {
+            app_id: &crate::domain::AppId::new("replay"),
+            topic: &if conversation.messages.len() == 1 {
+                Topic::UserCreated
+            } else {
+                Topic::UserReplied
+            },
+            topic_raw: "replay",
+            conversation: Some(conversation),
+            bot_admin_id: None,
+            state,
+            now: conversation.messages.last().map_or(0, |m| m.created_at),
+            group: Some(crate::outcomes::Group::Treatment),
+            calls_today: &BTreeMap::new(),
+        })
+        .await
 }
 
 /// The customer of a history conversation, as declared actions see it: its contact when
@@ -574,30 +608,12 @@ async fn decide_all(
             Arc::clone(&first_case),
         );
         tasks.spawn(async move {
-            let app = crate::domain::AppId::new("replay");
             let mut out = Vec::new();
             for i in (worker..inputs.len()).step_by(workers) {
                 let input = &inputs[i];
                 let conversation = &input.conversation;
                 let pipeline = &pipelines[input.group.min(pipelines.len() - 1)];
-                let at = conversation.messages.last().map_or(0, |m| m.created_at);
-                let decision = pipeline
-                    .decide(EventInput {
-                        app_id: &app,
-                        topic: &if conversation.messages.len() == 1 {
-                            Topic::UserCreated
-                        } else {
-                            Topic::UserReplied
-                        },
-                        topic_raw: "replay",
-                        conversation: Some(conversation),
-                        bot_admin_id: None,
-                        state: &ConversationState::default(),
-                        now: at,
-                        group: Some(crate::outcomes::Group::Treatment),
-                        calls_today: &std::collections::BTreeMap::new(),
-                    })
-                    .await?;
+                let decision = decide_last(pipeline, conversation, &ConversationState::default()).await?;
                 // Judged here too, in parallel: the term analysis (or the LLM judge) is the
                 // other half of the work per case.
                 out.push((
