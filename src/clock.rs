@@ -68,3 +68,43 @@ impl Clock for FixedClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+tokio::task_local! {
+    /// The end of the claim the current task works under, by this process's clock.
+    static CLAIM_ENDS: tokio::time::Instant;
+}
+
+/// Runs `work` under a claim that ends at `ends` (by this process's monotonic clock): the
+/// requests it makes check [`claim_ran_out`] before each attempt, so a process frozen past
+/// its claim and resumed starts no request, and retries none, that another worker may have
+/// taken over by then.
+pub async fn under_claim<F: std::future::Future>(ends: tokio::time::Instant, work: F) -> F::Output {
+    CLAIM_ENDS.scope(ends, work).await
+}
+
+/// Whether the claim the current task works under (see [`under_claim`]) has run out; false
+/// outside any claim.
+pub fn claim_ran_out() -> bool {
+    CLAIM_ENDS
+        .try_with(|ends| tokio::time::Instant::now() >= *ends)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_runs_out_at_its_end_and_only_inside_it() {
+        assert!(!claim_ran_out(), "no claim, nothing runs out");
+        let ends = tokio::time::Instant::now() + Duration::from_secs(3);
+        under_claim(ends, async {
+            assert!(!claim_ran_out());
+            tokio::time::advance(Duration::from_secs(3)).await;
+            assert!(claim_ran_out());
+        })
+        .await;
+        assert!(!claim_ran_out());
+    }
+}

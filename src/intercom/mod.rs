@@ -20,7 +20,7 @@ use std::time::Duration;
 pub const API_VERSION: &str = "2.16";
 
 /// Errors from Intercom, in Intercom's terms.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Intercom refused the request (4xx other than 429); retrying will not help.
     #[error("intercom rejected the request with {status}: {message}")]
@@ -63,6 +63,10 @@ pub enum Error {
     /// The fake has no such conversation.
     #[error("conversation {0} not found")]
     NotFound(String),
+    /// The claim the request was made under ran out before it (or its retry) left: it was not
+    /// sent, and whoever holds the work now decides.
+    #[error("the claim ran out before the request was sent")]
+    ClaimLost,
 }
 
 impl Error {
@@ -72,7 +76,11 @@ impl Error {
         match self {
             Self::Server { .. } | Self::Decode(_) => true,
             Self::Transport { maybe_sent, .. } => *maybe_sent,
-            Self::Rejected { .. } | Self::RateLimited { .. } | Self::NoAdminId | Self::NotFound(_) => false,
+            Self::Rejected { .. }
+            | Self::RateLimited { .. }
+            | Self::NoAdminId
+            | Self::NotFound(_)
+            | Self::ClaimLost => false,
         }
     }
 

@@ -48,19 +48,30 @@ enum Ended {
 
 impl Executor {
     /// Carries out the call of an outbox row: the settlement of the row (`sent` once the
-    /// call is finished and what follows it queued, whichever way it ended).
-    pub(super) async fn call(&self, row: &StoredAction, order: &CallOrder, on_failure: &[Action]) -> Settled {
+    /// call is finished and what follows it queued, whichever way it ended), or `None` when
+    /// the claim ran out before the request left (the row stays for whoever takes it over).
+    pub(super) async fn call(
+        &self,
+        row: &StoredAction,
+        order: &CallOrder,
+        on_failure: &[Action],
+    ) -> Option<Settled> {
         let Some(calls) = self.calls.clone() else {
             self.metrics.action_call(&order.action, "not_configured");
-            return Settled::Failed("no declared actions are loaded: the call is not made".into());
+            return Some(Settled::Failed(
+                "no declared actions are loaded: the call is not made".into(),
+            ));
         };
         let existing = match self.store.call_by_key(order.key.clone()).await {
             Ok(Some(existing)) => existing,
             Ok(None) => {
                 self.metrics.action_call(&order.action, "failed");
-                return Settled::Failed(format!("no record of call {}: not made", order.key));
+                return Some(Settled::Failed(format!(
+                    "no record of call {}: not made",
+                    order.key
+                )));
             }
-            Err(error) => return self.retry_or_dead(row, "call", &error, false),
+            Err(error) => return Some(self.retry_or_dead(row, "call", &error, false)),
         };
         if matches!(
             existing.state.as_str(),
@@ -68,7 +79,7 @@ impl Executor {
         ) {
             // Finished before a crash or a lost claim: what follows it is queued already.
             info!(action = %order.action, state = %existing.state, "this call was finished already");
-            return Settled::Sent;
+            return Some(Settled::Sent);
         }
         let spec = calls
             .actions
@@ -101,11 +112,12 @@ impl Executor {
                 Err(settled) => return settled,
             },
         };
-        self.finish(&calls, spec, order, on_failure, ended, row).await
+        Some(self.finish(&calls, spec, order, on_failure, ended, row).await)
     }
 
     /// Makes the call (a write's required read first, an uncertain write checked first);
-    /// `Err` settles the row without finishing the call (the store could not be written).
+    /// `Err` settles the row without finishing the call (the store could not be written), or
+    /// leaves it as it is (`None`: the claim ran out before the request left).
     async fn make(
         &self,
         calls: &Calls,
@@ -113,7 +125,7 @@ impl Executor {
         order: &CallOrder,
         state: &str,
         row: &StoredAction,
-    ) -> Result<Ended, Settled> {
+    ) -> Result<Ended, Option<Settled>> {
         let write = spec.risk == Risk::Write;
         if write && state == "calling" {
             // An earlier attempt's request left, and nothing says how it ended.
@@ -132,8 +144,15 @@ impl Executor {
                 return Ok(ended);
             }
             if let Err(error) = self.store.start_call(order.key.clone()).await {
-                return Err(self.retry_or_dead(row, "call", &error, false));
+                return Err(Some(self.retry_or_dead(row, "call", &error, false)));
             }
+        }
+        if crate::clock::claim_ran_out() {
+            // Frozen, or slow, since the claim: another worker may hold it now, and finds the
+            // write `calling` and checks it.
+            warn!(action = %order.action, "the claim ran out before the call: not calling");
+            self.metrics.action_call(&order.action, "claim_lost");
+            return Err(None);
         }
         let request = match actions::request(spec, &order.values, order.key.clone()) {
             Ok(request) => request,

@@ -261,7 +261,9 @@ impl Executor {
                 }
                 continue;
             }
-            let settled = self.attempt(&row, deadline).instrument(span).await;
+            let settled = crate::clock::under_claim(deadline, self.attempt(&row, deadline))
+                .instrument(span)
+                .await;
             if let Some(settled) = settled {
                 settlements.push(Settlement {
                     id: row.id,
@@ -299,7 +301,7 @@ impl Executor {
         };
         let kind = action.kind();
         if let Action::Call { order, on_failure } = &action {
-            return Some(self.call(row, order, on_failure).await);
+            return self.call(row, order, on_failure).await;
         }
         let conversation = ConversationId::new(row.conversation_id.clone());
         let helpdesk = Arc::clone(self.helpdesks.for_app(&row.app_id));
@@ -311,6 +313,10 @@ impl Executor {
                     return Some(Settled::Sent);
                 }
                 Ok(false) => {}
+                Err(intercom::Error::ClaimLost) => {
+                    self.count(kind, "claim_lost");
+                    return None;
+                }
                 Err(error) => {
                     warn!(%error, kind, "cannot check whether an uncertain send went through, retrying later");
                     return Some(self.retry_or_dead(row, kind, &error, true));
@@ -334,6 +340,11 @@ impl Executor {
                 } else {
                     Settled::Sent
                 }
+            }
+            Err(intercom::Error::ClaimLost) => {
+                // Left `sending`: whoever takes it over checks at Intercom first.
+                self.count(kind, "claim_lost");
+                return None;
             }
             Err(error) if !error.is_retryable() => {
                 warn!(%error, kind, "intercom refused the action, not retrying");

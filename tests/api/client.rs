@@ -165,6 +165,42 @@ async fn a_5xx_on_a_reply_is_returned_as_possibly_applied() {
 }
 
 #[tokio::test]
+async fn nothing_is_sent_or_retried_once_the_claim_has_run_out() {
+    let (fake, client) = setup().await;
+    let conversation = ConversationId::new("12");
+    let ran_out = tokio::time::Instant::now();
+    let error = frontdesk::clock::under_claim(ran_out, client.tag(&conversation, "vip"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::ClaimLost), "{error:?}");
+    assert!(!error.maybe_applied());
+    assert!(fake.requests_to("POST", "/conversations/12/tags").is_empty());
+
+    // The claim ends while the client waits to retry: the retry is not sent.
+    fake.fail(
+        Method::POST,
+        "/conversations/12/tags",
+        1,
+        429,
+        &[("retry-after", "1".to_owned())],
+        json!({}),
+    );
+    let ends = tokio::time::Instant::now() + Duration::from_millis(300);
+    let error = frontdesk::clock::under_claim(ends, client.tag(&conversation, "vip"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::ClaimLost), "{error:?}");
+    assert_eq!(fake.requests_to("POST", "/conversations/12/tags").len(), 1);
+
+    // Under a live claim it goes through.
+    let ends = tokio::time::Instant::now() + Duration::from_secs(30);
+    frontdesk::clock::under_claim(ends, client.tag(&conversation, "vip"))
+        .await
+        .unwrap();
+    assert_eq!(fake.requests_to("POST", "/conversations/12/tags").len(), 2);
+}
+
+#[tokio::test]
 async fn a_4xx_is_not_retried_and_carries_intercoms_message() {
     let (fake, client) = setup().await;
     fake.fail(Method::POST, "/conversations/11/tags", 1, 404, &[], json!({"type": "error.list", "request_id": "x", "errors": [{"code": "tag_not_found", "message": "Tag not found"}]}));
