@@ -98,6 +98,16 @@ pub fn parse_envelope(body: &[u8]) -> Result<Envelope, ParseError> {
 /// One line of a history export: a conversation as `GET /conversations/{id}` returns it.
 /// Everything but the id is read leniently.
 pub fn parse_conversation_line(line: &str) -> Result<Conversation, ParseError> {
+    // Straight into the wire shape when the line has it (one pass, no tree); anything else
+    // goes the lenient way below, for its error.
+    if line.trim_start().starts_with('{')
+        && let Ok(wire) = serde_json::from_str::<ConversationWire>(line)
+    {
+        let conversation = wire.into_domain();
+        if conversation.id.is_some() {
+            return Ok(conversation);
+        }
+    }
     let value: serde_json::Value =
         serde_json::from_str(line).map_err(|e| ParseError::NotJson(e.to_string()))?;
     if !value.is_object() {

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
@@ -123,6 +123,10 @@ pub struct Hit {
     pub internal: bool,
     /// Its signals.
     pub signals: Signals,
+    /// The analysed terms of its title, heading and text, for the grounding check (empty
+    /// when the hit was not found by this process's index: the check analyses the text).
+    #[serde(skip)]
+    pub grounding_terms: Arc<HashSet<String>>,
 }
 
 /// What an update did.
@@ -173,6 +177,9 @@ struct PassageEntry {
     terms: HashSet<String>,
     /// Analysed terms of each way customers asked for it.
     asked: Vec<HashSet<String>>,
+    /// Terms of title, heading and text as [`KnowledgeBase::terms`] analyses them: what a
+    /// draft's grounding is checked against, analysed once here rather than per draft.
+    grounding_terms: Arc<HashSet<String>>,
     /// For teammates only.
     internal: bool,
 }
@@ -446,6 +453,11 @@ impl KnowledgeBase {
                     .iter()
                     .map(|q| self.analyzers.terms(&article.locale, q).into_iter().collect())
                     .collect();
+                let grounding_terms = Arc::new(
+                    self.terms(&format!("{} {} {}", article.title, passage.heading, passage.text))
+                        .into_iter()
+                        .collect(),
+                );
                 passages.insert(
                     passage_key(&article.id, index),
                     PassageEntry {
@@ -457,6 +469,7 @@ impl KnowledgeBase {
                         text: passage.text.clone(),
                         terms,
                         asked,
+                        grounding_terms,
                         internal: article.is_internal(),
                     },
                 );
@@ -782,6 +795,7 @@ fn hit(score: f32, entry: &PassageEntry, found: &[(f32, &PassageEntry)], terms: 
         passage: entry.index,
         text: entry.text.clone(),
         internal: entry.internal,
+        grounding_terms: Arc::clone(&entry.grounding_terms),
         signals: Signals {
             score,
             normalized: score / (score + NORMALIZE_HALF_SCORE),

@@ -298,74 +298,136 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-/// Learns intents, asked-as questions and similar cases from `history` (the calibration is
-/// fitted separately, on decided cases: see [`Learned::calibration`]).
-pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &Classifier) -> Learned {
-    let urls = knowledge.ids_by_url();
-    let mut by_tag: BTreeMap<String, Tagged> = BTreeMap::new();
-    let mut asked: BTreeMap<(String, usize), Vec<(i64, AskedAs)>> = BTreeMap::new();
-    let mut similar = Vec::new();
-    for conversation in history {
-        let Some((index, first)) = conversation
+/// What one conversation of a history teaches, read from it once ([`Lesson::of`]); a fold of
+/// the history learns by summing its conversations' lessons ([`learn_from`]), so that
+/// cross-fitting analyses each conversation once, not once per fold.
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    conversation_id: String,
+    /// Unix seconds of the first customer message.
+    at: i64,
+    /// That message, greetings out, personal data redacted.
+    question: String,
+    /// The one tag of the conversation that is not the bot's own, when it has exactly one.
+    tag: Option<String>,
+    team: Option<crate::domain::TeamId>,
+    /// The article the teammates' first reply linked or quoted.
+    attribution: Option<Attribution>,
+    /// The teammates' reply (redacted) when it settled the conversation.
+    solved_by: Option<String>,
+}
+
+impl Lesson {
+    /// The lesson of `conversation` (none without a customer message). `urls` are the
+    /// knowledge's article ids by URL ([`KnowledgeBase::ids_by_url`]).
+    pub fn of(
+        conversation: &Conversation,
+        knowledge: &KnowledgeBase,
+        classifier: &Classifier,
+        urls: &HashMap<String, String>,
+    ) -> Option<Self> {
+        let (index, first) = conversation
             .messages
             .iter()
             .enumerate()
-            .find(|(_, m)| m.author == AuthorKind::Customer && !m.text.trim().is_empty())
-        else {
-            continue;
-        };
+            .find(|(_, m)| m.author == AuthorKind::Customer && !m.text.trim().is_empty())?;
         // Personal data never reaches the files: e-mails, phone numbers, cards are redacted.
         let question = crate::llm::redact::redact(&crate::text::without_pleasantries(&first.text)).text;
-        let id = conversation
-            .id
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
         let intent_tags: Vec<&String> = conversation
             .tags
             .iter()
             .filter(|t| !is_own_tag(t, classifier))
             .collect();
-        if let [tag] = intent_tags.as_slice() {
-            let key = tag.to_lowercase();
-            by_tag
-                .entry(key)
-                .or_insert_with(|| ((*tag).clone(), Vec::new()))
-                .1
-                .push((
-                    first.created_at,
-                    question.clone(),
-                    conversation.team_assignee_id.clone(),
-                ));
-        }
-        let Some(reply) = teammate_reply(conversation, index) else {
-            continue;
+        let mut lesson = Self {
+            conversation_id: conversation
+                .id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            at: first.created_at,
+            question,
+            tag: match intent_tags.as_slice() {
+                [tag] => Some((*tag).clone()),
+                _ => None,
+            },
+            team: conversation.team_assignee_id.clone(),
+            attribution: None,
+            solved_by: None,
         };
-        let attribution = attribute(reply, knowledge, &urls);
-        if let Some(a) = &attribution {
-            asked.entry((a.article_id.clone(), a.passage)).or_default().push((
-                first.created_at,
-                AskedAs {
-                    article_id: a.article_id.clone(),
-                    passage: a.passage,
-                    question: question.clone(),
-                    conversation_id: id.clone(),
-                    how: a.how,
-                },
-            ));
-        }
+        let Some(reply) = teammate_reply(conversation, index) else {
+            return Some(lesson);
+        };
+        lesson.attribution = attribute(reply, knowledge, urls);
         // Solved: the teammate's reply was the last word, and the conversation is closed.
         let customer_after = conversation.messages[index + 1..]
             .iter()
             .skip_while(|m| m.id != reply.id)
             .any(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty());
         if !customer_after && !conversation.open {
+            lesson.solved_by = Some(crate::llm::redact::redact(&reply.text).text);
+        }
+        Some(lesson)
+    }
+}
+
+/// Learns intents, asked-as questions and similar cases from `history` (the calibration is
+/// fitted separately, on decided cases: see [`Learned::calibration`]).
+pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &Classifier) -> Learned {
+    let urls = knowledge.ids_by_url();
+    let lessons: Vec<Lesson> = history
+        .iter()
+        .filter_map(|c| Lesson::of(c, knowledge, classifier, &urls))
+        .collect();
+    learn_from(
+        &lessons.iter().collect::<Vec<_>>(),
+        history.len(),
+        knowledge,
+        classifier,
+    )
+}
+
+/// Learns from the lessons of a history of `conversations` conversations, as [`learn`] does.
+pub fn learn_from(
+    lessons: &[&Lesson],
+    conversations: usize,
+    knowledge: &KnowledgeBase,
+    classifier: &Classifier,
+) -> Learned {
+    let mut by_tag: BTreeMap<String, Tagged> = BTreeMap::new();
+    let mut asked: BTreeMap<(String, usize), Vec<(i64, AskedAs)>> = BTreeMap::new();
+    let mut similar = Vec::new();
+    for lesson in lessons {
+        if let Some(tag) = &lesson.tag {
+            by_tag
+                .entry(tag.to_lowercase())
+                .or_insert_with(|| (tag.clone(), Vec::new()))
+                .1
+                .push((lesson.at, lesson.question.clone(), lesson.team.clone()));
+        }
+        if let Some(a) = &lesson.attribution {
+            asked.entry((a.article_id.clone(), a.passage)).or_default().push((
+                lesson.at,
+                AskedAs {
+                    article_id: a.article_id.clone(),
+                    passage: a.passage,
+                    question: lesson.question.clone(),
+                    conversation_id: lesson.conversation_id.clone(),
+                    how: a.how,
+                },
+            ));
+        }
+        if let Some(reply) = &lesson.solved_by {
             similar.push(PastCase {
-                conversation_id: id,
-                at: first.created_at,
-                question,
-                reply: crate::llm::redact::redact(&reply.text).text,
-                articles: attribution.map(|a| a.article_id).into_iter().collect(),
+                conversation_id: lesson.conversation_id.clone(),
+                at: lesson.at,
+                question: lesson.question.clone(),
+                reply: reply.clone(),
+                articles: lesson
+                    .attribution
+                    .as_ref()
+                    .map(|a| a.article_id.clone())
+                    .into_iter()
+                    .collect(),
             });
         }
     }
@@ -385,7 +447,7 @@ pub fn learn(history: &[&Conversation], knowledge: &KnowledgeBase, classifier: &
     let mut learned = Learned {
         manifest: Manifest {
             format: FORMAT,
-            conversations: history.len(),
+            conversations,
             knowledge_version: knowledge.version(),
             ..Manifest::default()
         },

@@ -37,6 +37,8 @@ pub struct SimilarIndex {
     cases: Vec<PastCase>,
     postings: HashMap<String, Vec<(u32, u16)>>,
     lengths: Vec<u16>,
+    /// A hash of each case's reply as compared (normalised): one case per reply is shown.
+    replies: Vec<u64>,
     mean_length: f32,
 }
 
@@ -60,10 +62,19 @@ impl SimilarIndex {
             }
         }
         let mean_length = lengths.iter().map(|l| f32::from(*l)).sum::<f32>() / lengths.len().max(1) as f32;
+        let replies = cases
+            .iter()
+            .map(|case| {
+                use std::hash::{BuildHasher, BuildHasherDefault};
+                BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                    .hash_one(crate::text::normalize_for_compare(&case.reply))
+            })
+            .collect();
         Self {
             cases,
             postings,
             lengths,
+            replies,
             mean_length: mean_length.max(1.0),
         }
     }
@@ -82,7 +93,11 @@ impl SimilarIndex {
         }
         let n = self.cases.len() as f32;
         let (k1, b) = (1.2_f32, 0.75_f32);
-        let mut scores: HashMap<u32, (f32, usize)> = HashMap::new();
+        // Dense accumulators over the cases, touched ones listed: a query costs its terms'
+        // postings, not a hash probe per posting.
+        let mut scores = vec![0.0_f32; self.cases.len()];
+        let mut shared = vec![0_u16; self.cases.len()];
+        let mut touched: Vec<u32> = Vec::new();
         for term in &unique {
             let Some(list) = self.postings.get(*term) else {
                 continue;
@@ -92,34 +107,56 @@ impl SimilarIndex {
             for &(doc, tf) in list {
                 let tf = f32::from(tf);
                 let length = f32::from(self.lengths[doc as usize]) / self.mean_length;
-                let score = idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length));
-                let entry = scores.entry(doc).or_insert((0.0, 0));
-                entry.0 += score;
-                entry.1 += 1;
+                let d = doc as usize;
+                if shared[d] == 0 {
+                    touched.push(doc);
+                }
+                scores[d] += idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length));
+                shared[d] = shared[d].saturating_add(1);
             }
         }
-        let mut ranked: Vec<(u32, f32, usize)> = scores
+        let needed = MIN_SHARED * unique.len() as f32;
+        let mut ranked: Vec<(u32, f32)> = touched
             .into_iter()
-            .map(|(doc, (score, shared))| (doc, score, shared))
-            .filter(|(_, _, shared)| *shared as f32 >= MIN_SHARED * unique.len() as f32)
+            .filter(|&doc| f32::from(shared[doc as usize]) >= needed)
+            .map(|doc| (doc, scores[doc as usize]))
             .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        // The best few sorted first; the rest only when their replies repeat.
+        let head = (limit * 8).min(ranked.len());
+        if head > 0 && head < ranked.len() {
+            ranked.select_nth_unstable_by(head - 1, order);
+        }
+        ranked[..head].sort_unstable_by(order);
         let mut out: Vec<SimilarCase> = Vec::new();
-        for (doc, score, _) in ranked {
-            let case = &self.cases[doc as usize];
-            let reply = crate::text::normalize_for_compare(&case.reply);
-            if out
-                .iter()
-                .any(|s| crate::text::normalize_for_compare(&s.case.reply) == reply)
-            {
-                continue;
+        let mut replies: Vec<u64> = Vec::new();
+        let mut take = |(doc, score): (u32, f32), out: &mut Vec<SimilarCase>| {
+            let reply = self.replies[doc as usize];
+            if out.len() < limit && !replies.contains(&reply) {
+                replies.push(reply);
+                out.push(SimilarCase {
+                    case: self.cases[doc as usize].clone(),
+                    score,
+                });
             }
-            out.push(SimilarCase {
-                case: case.clone(),
-                score,
-            });
-            if out.len() == limit {
-                break;
+        };
+        for &candidate in &ranked[..head] {
+            take(candidate, &mut out);
+        }
+        if out.len() < limit && head < ranked.len() {
+            // The best few repeat replies: the best case of each other reply, in one pass.
+            let mut best: HashMap<u64, (u32, f32)> = HashMap::new();
+            for &(doc, score) in &ranked[head..] {
+                let reply = self.replies[doc as usize];
+                let entry = best.entry(reply).or_insert((doc, score));
+                if order(&(doc, score), entry).is_lt() {
+                    *entry = (doc, score);
+                }
+            }
+            let mut rest: Vec<(u32, f32)> = best.into_values().collect();
+            rest.sort_unstable_by(order);
+            for candidate in rest {
+                take(candidate, &mut out);
             }
         }
         out
@@ -164,5 +201,32 @@ mod tests {
         assert!(!ids.contains(&"4"), "the same reply is shown once: {ids:?}");
         assert!(!ids.contains(&"2"), "{ids:?}");
         assert!(index.search(&terms("weather tomorrow"), 3).is_empty());
+    }
+
+    /// Past the best few, a reply not yet shown is still found when many better cases repeat
+    /// one reply (a history where one answer settled hundreds of conversations).
+    #[test]
+    fn a_reply_repeated_by_many_better_cases_is_shown_once_and_the_next_is_found() {
+        let mut cases: Vec<PastCase> = (0..200)
+            .map(|i| case(&i.to_string(), "my parcel never arrived", "We resent the parcel."))
+            .collect();
+        cases.push(case(
+            "late",
+            "my parcel never arrived today sadly",
+            "Check with the carrier.",
+        ));
+        cases.push(case(
+            "other",
+            "parcel never arrived and nobody answers",
+            "We refunded you.",
+        ));
+        let index = SimilarIndex::new(cases, terms);
+        let found = index.search(&terms("the parcel never arrived"), 3);
+        let replies: Vec<&str> = found.iter().map(|s| s.case.reply.as_str()).collect();
+        assert_eq!(replies.len(), 3, "{replies:?}");
+        assert_eq!(replies[0], "We resent the parcel.");
+        assert!(replies.contains(&"Check with the carrier.") && replies.contains(&"We refunded you."));
+        assert!(found.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+        assert_eq!(found[0].case.conversation_id, "0", "the first of equals");
     }
 }

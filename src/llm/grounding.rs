@@ -29,8 +29,8 @@ pub const MIN_TERMS_PER_CITATION: usize = 2;
 pub struct Passage<'a> {
     /// The article it belongs to.
     pub article_id: &'a str,
-    /// Its text (title and heading included).
-    pub text: &'a str,
+    /// The analysed terms of its text (title and heading included).
+    pub terms: &'a HashSet<String>,
 }
 
 /// The result of the check.
@@ -46,19 +46,15 @@ pub struct Grounding {
     pub thin: Option<String>,
 }
 
-/// Checks `answer`, which cites the articles `cited`, against `passages` with `terms` (the
-/// index's analyzer).
+/// Checks `answer`, which cites the articles `cited`, against `passages`, analysing the
+/// answer with `terms` (the index's analyzer, which analysed the passages).
 pub fn check(
     answer: &str,
     passages: &[Passage<'_>],
     cited: &[&str],
     terms: impl Fn(&str) -> Vec<String>,
 ) -> Grounding {
-    let passage_terms: Vec<HashSet<String>> = passages
-        .iter()
-        .map(|p| terms(p.text).into_iter().collect())
-        .collect();
-    let known: HashSet<&String> = passage_terms.iter().flatten().collect();
+    let known: HashSet<&String> = passages.iter().flat_map(|p| p.terms).collect();
     let all = sentences(answer);
     let answer_terms: HashSet<String> = terms(answer).into_iter().collect();
     let supported: HashSet<&String> = answer_terms.iter().filter(|t| known.contains(t)).collect();
@@ -83,9 +79,8 @@ pub fn check(
         cited.iter().find_map(|article| {
             let own: HashSet<&String> = passages
                 .iter()
-                .zip(&passage_terms)
-                .filter(|(p, _)| p.article_id == *article)
-                .flat_map(|(_, t)| t)
+                .filter(|p| p.article_id == *article)
+                .flat_map(|p| p.terms)
                 .collect();
             let from_it = supported.iter().filter(|t| own.contains(*t)).count();
             (from_it < MIN_TERMS_PER_CITATION).then(|| {
@@ -119,15 +114,27 @@ mod tests {
     const SHIPPING: &str =
         "Standard shipping costs $8.00. We can waive the shipping fee while the order is in transit.";
 
+    fn analysed() -> &'static [HashSet<String>; 2] {
+        static ANALYSED: std::sync::OnceLock<[HashSet<String>; 2]> = std::sync::OnceLock::new();
+        ANALYSED.get_or_init(|| {
+            [
+                SHIPPING,
+                "Reset your password from the sign-in page: choose Forgot password and follow the email link.",
+            ]
+            .map(|text| terms(text).into_iter().collect())
+        })
+    }
+
     fn passages() -> Vec<Passage<'static>> {
+        let [ship, pw] = analysed();
         vec![
             Passage {
                 article_id: "ship",
-                text: SHIPPING,
+                terms: ship,
             },
             Passage {
                 article_id: "pw",
-                text: "Reset your password from the sign-in page: choose Forgot password and follow the email link.",
+                terms: pw,
             },
         ]
     }

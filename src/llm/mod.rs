@@ -121,16 +121,24 @@ impl Draft {
     /// Runs the grounding check against the passages the drafter was given: confidence is
     /// scaled by the share of supported sentences, and a thin answer scores 0.
     pub fn ground(&mut self, hits: &[crate::knowledge::Hit], terms: impl Fn(&str) -> Vec<String>) {
-        let texts: Vec<String> = hits
+        // Analysed by the index once; a hit from elsewhere (a stored decision) is analysed here.
+        let analysed: Vec<std::borrow::Cow<'_, std::collections::HashSet<String>>> = hits
             .iter()
-            .map(|h| format!("{} {} {}", h.title, h.heading, h.text))
+            .map(|h| {
+                if h.grounding_terms.is_empty() {
+                    let text = format!("{} {} {}", h.title, h.heading, h.text);
+                    std::borrow::Cow::Owned(terms(&text).into_iter().collect())
+                } else {
+                    std::borrow::Cow::Borrowed(h.grounding_terms.as_ref())
+                }
+            })
             .collect();
         let passages: Vec<grounding::Passage<'_>> = hits
             .iter()
-            .zip(&texts)
-            .map(|(hit, text)| grounding::Passage {
+            .zip(&analysed)
+            .map(|(hit, terms)| grounding::Passage {
                 article_id: &hit.article_id,
-                text,
+                terms: terms.as_ref(),
             })
             .collect();
         let cited: Vec<&str> = self.citations.iter().map(|c| c.article_id.as_str()).collect();

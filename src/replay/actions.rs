@@ -108,7 +108,7 @@ pub async fn play(
     }
     let mut seen = HashSet::new();
     for case in cases {
-        if case.decision.act.is_none() || !seen.insert(case.conversation_id.clone()) {
+        if case.decision.acting.is_none() || !seen.insert(case.conversation_id.clone()) {
             continue;
         }
         let Some(full) = by_id.get(case.conversation_id.as_str()) else {
@@ -167,7 +167,12 @@ async fn play_one(
     api: &dyn ActionApi,
     report: &mut ActionsReport,
 ) -> Result<Played, crate::pipeline::Error> {
-    let first = case.decision.act.as_ref().expect("a case that plans an action");
+    let planned = case
+        .decision
+        .acting
+        .as_deref()
+        .expect("a case that plans an action");
+    let first = planned.act.as_ref().expect("a case that plans an action");
     let action = intended(&first.step, &first.action);
     let did = pipeline
         .actions()
@@ -182,7 +187,7 @@ async fn play_one(
     };
     let mut figures = report.per_action.get(&action).cloned().unwrap_or_default();
     figures.triggered += 1;
-    let mut decision: Decision = case.decision.clone();
+    let mut decision: Decision = planned.clone();
     let mut now = case.at;
     let first_at = full
         .messages

@@ -1,7 +1,7 @@
 //! The simulation's report: the terminal summary, the JSON summary (`--json`), and the report
 //! file with every figure and a line per case.
 
-use super::simulate::{AtThreshold, ForecastError, Options, Simulation};
+use super::simulate::{AtThreshold, Case, ForecastError, Options, Simulation};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -160,38 +160,51 @@ impl Report {
     pub fn write(&self, simulation: &Simulation, dir: &Path) -> std::io::Result<Files> {
         std::fs::create_dir_all(dir)?;
         let report_json = dir.join("replay.json");
-        let cases: Vec<serde_json::Value> = simulation
-            .cases
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "conversation_id": c.conversation_id, "at": c.at,
-                    "outcome": c.decision.outcome, "reason": c.decision.reason,
-                    "intent": c.decision.triage.as_ref().map(|t| &t.intent),
-                    "confidence": c.confidence, "eligible": c.eligible,
-                    "agrees": c.agrees, "judged_by": c.judged_by,
-                    "draft": c.decision.draft.as_ref().map(|d| &d.text),
-                    "cited": c.decision.draft.as_ref().map(|d| d.citations.iter().map(|x| &x.article_id).collect::<Vec<_>>()),
-                    "truth": c.truth,
-                })
-            })
-            .collect();
+        // Written as it is serialised: a case's JSON lives only while it is written.
+        let rows = CaseRows(&simulation.cases);
         let full = serde_json::json!({
             "summary": self,
             "thresholds": simulation.thresholds,
             "triage": simulation.triage,
             "actions_played": simulation.actions.as_ref().map(|a| &a.played),
-            "cases": cases,
         });
-        std::fs::write(
-            &report_json,
-            serde_json::to_vec_pretty(&full).map_err(std::io::Error::other)?,
-        )?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&report_json)?);
+        let mut serializer = serde_json::Serializer::pretty(&mut out);
+        {
+            use serde::ser::{SerializeMap, Serializer};
+            let fields = full.as_object().expect("an object");
+            let mut map = (&mut serializer)
+                .serialize_map(Some(fields.len() + 1))
+                .map_err(std::io::Error::other)?;
+            for (key, value) in fields {
+                map.serialize_entry(key, value).map_err(std::io::Error::other)?;
+            }
+            map.serialize_entry("cases", &rows)
+                .map_err(std::io::Error::other)?;
+            map.end().map_err(std::io::Error::other)?;
+        }
+        std::io::Write::flush(&mut out)?;
+        drop(out);
         let report_html = dir.join("replay.html");
+        // The page draws the confidences as 20 bins and shows 25 sample cases: it stays small
+        // whatever the history's size (replay.json holds every case).
+        let mut bins = [0_usize; 20];
+        for case in simulation.cases.iter().filter(|c| c.eligible) {
+            bins[((case.confidence * 20.0) as usize).min(19)] += 1;
+        }
+        let samples: Vec<&Case> = simulation
+            .cases
+            .iter()
+            .filter(|c| c.decision.draft.is_some() && c.truth.reply.is_some())
+            .take(25)
+            .collect();
+        let mut page = full;
+        page["cases"] = serde_json::to_value(CaseRows(&samples)).map_err(std::io::Error::other)?;
+        page["confidence_bins"] = serde_json::json!(bins);
         // Self-contained: the data is inlined as JSON with `<`, `>` and `&` escaped, so no text
         // can end the script element or change how it is tokenized; the page's own script
         // draws the charts as SVG.
-        let data = crate::text::json_for_script(&full).map_err(std::io::Error::other)?;
+        let data = crate::text::json_for_script(&page).map_err(std::io::Error::other)?;
         std::fs::write(
             &report_html,
             include_str!("report.html").replace("/*DATA*/", &data),
@@ -363,5 +376,26 @@ impl Report {
         }
         out.push('\n');
         out
+    }
+}
+
+/// The report's cases, serialised one by one.
+struct CaseRows<'a, C: std::borrow::Borrow<Case>>(&'a [C]);
+
+impl<C: std::borrow::Borrow<Case>> Serialize for CaseRows<'_, C> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|c| {
+            let c = c.borrow();
+            serde_json::json!({
+                "conversation_id": c.conversation_id, "at": c.at,
+                "outcome": c.decision.outcome, "reason": c.decision.reason,
+                "intent": c.decision.intent,
+                "confidence": c.confidence, "eligible": c.eligible,
+                "agrees": c.agrees, "judged_by": c.judged_by,
+                "draft": c.decision.draft.as_ref().map(|d| &d.text),
+                "cited": c.decision.draft.as_ref().map(|d| &d.cited),
+                "truth": c.truth,
+            })
+        }))
     }
 }

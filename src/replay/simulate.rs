@@ -93,8 +93,8 @@ pub struct Case {
     pub conversation_id: String,
     /// Unix seconds of the message.
     pub at: i64,
-    /// The bot's decision.
-    pub decision: Decision,
+    /// What the figures and the report keep of the bot's decision.
+    pub decision: Decided,
     /// What the teammates did.
     pub truth: Truth,
     /// Only the confidence decides (no handoff rule, auto-replies allowed, grounded draft).
@@ -107,9 +107,85 @@ pub struct Case {
     pub judged_by: &'static str,
     /// In the earlier part of the time split.
     pub earlier: bool,
-    /// The customer's message (not in the report).
+}
+
+/// What a replay keeps of a decision: what the figures, the calibration fit and the report
+/// read, so that a history of 100,000 conversations is held in little memory. The whole
+/// decision is kept only where it plans an action, which the replay plays on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decided {
+    /// The outcome.
+    pub outcome: crate::policy::DecisionOutcome,
+    /// Its reason.
+    pub reason: String,
+    /// The intent triage gave, when triaged.
+    pub intent: Option<String>,
+    /// The team the bot assigned the conversation to.
+    pub assigned_team: Option<crate::domain::TeamId>,
+    /// The draft, when one was written.
+    pub draft: Option<DraftKept>,
+    /// The calibration features of a draft a teammate's reply can judge (one that did not
+    /// need a human).
     #[serde(skip)]
-    pub question: String,
+    pub features: Option<crate::learn::calibration::Features>,
+    /// The whole decision, when it plans a declared action.
+    #[serde(skip)]
+    pub acting: Option<Box<Decision>>,
+}
+
+/// What a replay keeps of a draft.
+#[derive(Debug, Clone, Serialize)]
+pub struct DraftKept {
+    /// Its text.
+    pub text: String,
+    /// The articles it cites.
+    pub cited: Vec<String>,
+    /// LLM tokens it took.
+    pub tokens: u32,
+    /// Its confidence is calibrated (the drafter's own was replaced).
+    pub calibrated: bool,
+}
+
+impl Decided {
+    /// Keeps of `decision` what a replay reads.
+    pub fn of(decision: Decision, question: &str) -> Self {
+        let features = match (&decision.draft, &decision.triage) {
+            (Some(draft), Some(triage)) if draft.needs_human.is_none() => {
+                let hits = &decision.hits;
+                Some(crate::learn::calibration::Features::of(
+                    crate::learn::calibration::Inputs {
+                        question,
+                        best: hits.first().map(|h| h.signals),
+                        top_two_agree: matches!(hits.as_slice(), [a, b, ..] if a.article_id == b.article_id),
+                        triage,
+                        draft,
+                    },
+                ))
+            }
+            _ => None,
+        };
+        let assigned_team = decision.actions.iter().find_map(|a| match a {
+            crate::policy::Action::Assign {
+                assignee: crate::intercom::Assignee::Team(id),
+            } => Some(id.clone()),
+            _ => None,
+        });
+        let draft = decision.draft.as_ref().map(|d| DraftKept {
+            text: d.text.clone(),
+            cited: d.citations.iter().map(|c| c.article_id.clone()).collect(),
+            tokens: d.tokens,
+            calibrated: d.raw_confidence.is_some(),
+        });
+        Self {
+            outcome: decision.outcome,
+            reason: decision.reason.clone(),
+            intent: decision.triage.as_ref().map(|t| t.intent.clone()),
+            assigned_team,
+            draft,
+            features,
+            acting: decision.act.is_some().then(|| Box::new(decision)),
+        }
+    }
 }
 
 /// Figures at one threshold.
@@ -222,12 +298,7 @@ fn calibration_report(cases: &[Case], fitted_on: usize) -> Option<CalibrationRep
         cases
             .iter()
             .filter(|c| c.earlier == earlier && c.eligible)
-            .filter(|c| {
-                c.decision
-                    .draft
-                    .as_ref()
-                    .is_some_and(|d| d.raw_confidence.is_some())
-            })
+            .filter(|c| c.decision.draft.as_ref().is_some_and(|d| d.calibrated))
             .filter_map(|c| c.agrees.map(|a| (f64::from(c.confidence), a)))
             .collect()
     };
@@ -454,7 +525,7 @@ pub async fn run_learning(
     // One pipeline per group: fold g is decided by what was learnt from the other folds of
     // the earlier part; the later part by what was learnt from the whole earlier part.
     let pipelines: Vec<Arc<Pipeline>> = if options.learn {
-        let mut learnt = learn_folds(&pipeline, history, &earlier, &group).await?;
+        let mut learnt = learn_folds(&pipeline, history, &earlier, &group, options.parallelism)?;
         // The tags name intents by what was learnt, as they would after `learn`: an intent
         // learnt from a tag the taxonomy lacks is agreed with like any other (scored with
         // the unlearnt taxonomy, a history of such tags counted no tagged case at all).
@@ -468,11 +539,11 @@ pub async fn run_learning(
         let inputs = Arc::new(std::mem::take(&mut inputs));
         let cases = decide_all(first, Arc::clone(&inputs), options, progress, started, None).await?;
         let judged = |case: &Case| -> Option<(crate::learn::calibration::Features, bool)> {
-            let (draft, triage) = (case.decision.draft.as_ref()?, case.decision.triage.as_ref()?);
-            (case.eligible && case.earlier && draft.needs_human.is_none())
+            let features = case.decision.features?;
+            (case.eligible && case.earlier)
                 .then_some(())
                 .and(case.agrees)
-                .map(|agrees| (features_of(case, draft, triage), agrees))
+                .map(|agrees| (features, agrees))
         };
         let mut calibrated = Vec::new();
         for (g, (_, fold)) in learnt.iter().enumerate() {
@@ -524,22 +595,6 @@ pub async fn run_learning(
     Ok((simulation, models))
 }
 
-/// The calibration features of a decided case.
-fn features_of(
-    case: &Case,
-    draft: &crate::llm::Draft,
-    triage: &crate::triage::TriageResult,
-) -> crate::learn::calibration::Features {
-    let hits = &case.decision.hits;
-    crate::learn::calibration::Features::of(crate::learn::calibration::Inputs {
-        question: &case.question,
-        best: hits.first().map(|h| h.signals),
-        top_two_agree: matches!(hits.as_slice(), [a, b, ..] if a.article_id == b.article_id),
-        triage,
-        draft,
-    })
-}
-
 fn finish(
     cases: Vec<Case>,
     pipeline: &Pipeline,
@@ -558,32 +613,74 @@ fn finish(
 
 /// What each fold learns: fold `g` (of [`FOLDS`]) from the earlier part's other folds, and
 /// the last, number [`FOLDS`], from the whole earlier part; each with the pipeline it makes.
-async fn learn_folds(
-    pipeline: &Arc<Pipeline>,
+/// Each conversation of the earlier part is read for its lesson once; the folds then sum
+/// their lessons, on `workers` threads.
+fn learn_folds(
+    pipeline: &Pipeline,
     history: &[Conversation],
     earlier: &[bool],
     group: &[usize],
+    workers: usize,
 ) -> Result<Vec<(crate::learn::Learned, Arc<Pipeline>)>, crate::pipeline::Error> {
-    let mut learnt = Vec::new();
-    for g in 0..=FOLDS {
-        let from: Vec<Conversation> = history
+    let urls = pipeline.knowledge().ids_by_url();
+    let lessons: Vec<Option<crate::learn::Lesson>> = parallel_map(history, workers, |c, conversation| {
+        earlier[c]
+            .then(|| {
+                crate::learn::Lesson::of(conversation, pipeline.knowledge(), pipeline.classifier(), &urls)
+            })
+            .flatten()
+    });
+    let folds: Vec<usize> = (0..=FOLDS).collect();
+    parallel_map(&folds, workers, |_, &g| {
+        let in_fold = |c: usize| earlier[c] && (g == FOLDS || group[c] != g);
+        let from: Vec<&crate::learn::Lesson> = lessons
             .iter()
             .enumerate()
-            .filter(|(c, _)| earlier[*c] && (g == FOLDS || group[*c] != g))
-            .map(|(_, conversation)| conversation.clone())
+            .filter(|(c, _)| in_fold(*c))
+            .filter_map(|(_, lesson)| lesson.as_ref())
             .collect();
-        let base = Arc::clone(pipeline);
-        let (learned, fold) = tokio::task::spawn_blocking(move || {
-            let from: Vec<&Conversation> = from.iter().collect();
-            let learned = crate::learn::learn(&from, base.knowledge(), base.classifier());
-            let fold = base.with_learned(&learned);
-            (learned, fold)
-        })
-        .await
-        .map_err(crate::pipeline::Error::Task)?;
-        learnt.push((learned, Arc::new(fold?)));
-    }
-    Ok(learnt)
+        let conversations = (0..history.len()).filter(|&c| in_fold(c)).count();
+        let learned =
+            crate::learn::learn_from(&from, conversations, pipeline.knowledge(), pipeline.classifier());
+        let fold = pipeline.with_learned(&learned)?;
+        Ok((learned, Arc::new(fold)))
+    })
+    .into_iter()
+    .collect()
+}
+
+/// `f` over `items` (with each index) on `workers` scoped threads, in order. A learning
+/// replay runs this between its async steps: the work is CPU only, and the process has
+/// nothing else to do meanwhile.
+fn parallel_map<T: Sync, U: Send>(items: &[T], workers: usize, f: impl Fn(usize, &T) -> U + Sync) -> Vec<U> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = workers.clamp(1, items.len().max(1));
+    // Chunks: few atomic steps, and small enough at the end to even out the threads.
+    let chunk = (items.len() / (workers * 8)).clamp(1, 64);
+    let mut out: Vec<(usize, U)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let from = next.fetch_add(chunk, std::sync::atomic::Ordering::Relaxed);
+                        if from >= items.len() {
+                            break done;
+                        }
+                        for (i, item) in items.iter().enumerate().skip(from).take(chunk) {
+                            done.push((i, f(i, item)));
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("a learning thread panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, u)| u).collect()
 }
 
 /// Decides every input with its group's pipeline, on `options.parallelism` tasks; cases
@@ -685,6 +782,9 @@ async fn judge(
             }
         }
     };
+    let question = conversation
+        .last_customer_message()
+        .map_or("", |m| m.text.as_str());
     Case {
         conversation_id: conversation
             .id
@@ -692,17 +792,13 @@ async fn judge(
             .map(ToString::to_string)
             .unwrap_or_default(),
         at: conversation.messages.last().map_or(0, |m| m.created_at),
-        decision,
+        decision: Decided::of(decision, question),
         truth,
         eligible,
         confidence,
         agrees,
         judged_by,
         earlier,
-        question: conversation
-            .last_customer_message()
-            .map(|m| m.text.clone())
-            .unwrap_or_default(),
     }
 }
 
@@ -789,7 +885,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         .map(|intent| {
             let of_intent: Vec<&Case> = cases
                 .iter()
-                .filter(|c| c.decision.triage.as_ref().is_some_and(|t| t.intent == intent))
+                .filter(|c| c.decision.intent.as_ref() == Some(&intent))
                 .collect();
             let t = choose_threshold(&of_intent, options.target_precision, 5);
             (intent, t)
@@ -816,25 +912,19 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
     let mut correct = 0;
     let (mut routed, mut team_correct) = (0, 0);
     for c in cases {
-        let Some(triage) = &c.decision.triage else {
+        let Some(intent) = &c.decision.intent else {
             continue;
         };
         if let Some(truth) = &c.truth.intent {
             tagged += 1;
-            correct += usize::from(&triage.intent == truth);
+            correct += usize::from(intent == truth);
             *confusion
                 .entry(truth.clone())
                 .or_default()
-                .entry(triage.intent.clone())
+                .entry(intent.clone())
                 .or_insert(0) += 1;
         }
-        let bot_team = c.decision.actions.iter().find_map(|a| match a {
-            crate::policy::Action::Assign {
-                assignee: crate::intercom::Assignee::Team(id),
-            } => Some(id),
-            _ => None,
-        });
-        if let (Some(truth), Some(bot)) = (&c.truth.team_id, bot_team) {
+        if let (Some(truth), Some(bot)) = (&c.truth.team_id, &c.decision.assigned_team) {
             routed += 1;
             team_correct += usize::from(truth == bot);
         }
@@ -913,7 +1003,10 @@ mod tests {
         Case {
             conversation_id: "1".into(),
             at: 0,
-            decision: decision(DecisionOutcome::Reply, "reply_threshold", "shipping", None),
+            decision: Decided::of(
+                decision(DecisionOutcome::Reply, "reply_threshold", "shipping", None),
+                "",
+            ),
             truth: Truth {
                 intent: None,
                 team_id: None,
@@ -926,7 +1019,6 @@ mod tests {
             agrees,
             judged_by: "article",
             earlier,
-            question: String::new(),
         }
     }
 
@@ -1015,9 +1107,15 @@ mod tests {
         let mut tagged = case(0.9, None, false, true);
         tagged.truth.intent = Some("shipping".into());
         tagged.truth.team_id = Some(TeamId::new("7"));
-        tagged.decision = decision(DecisionOutcome::Handoff, "low_confidence", "shipping", Some("7"));
+        tagged.decision = Decided::of(
+            decision(DecisionOutcome::Handoff, "low_confidence", "shipping", Some("7")),
+            "",
+        );
         let mut wrong = tagged.clone();
-        wrong.decision = decision(DecisionOutcome::Handoff, "low_confidence", "returns", Some("8"));
+        wrong.decision = Decided::of(
+            decision(DecisionOutcome::Handoff, "low_confidence", "returns", Some("8")),
+            "",
+        );
         let untagged = case(0.9, None, false, true);
         let agreement = triage_agreement(&[tagged, wrong, untagged]);
         assert_eq!((agreement.tagged, agreement.accuracy), (2, 0.5));

@@ -173,11 +173,14 @@ fn the_html_report_draws_its_charts_in_a_browser() {
     // A teammate reply that would put the HTML tokenizer in its script-escape state if the
     // inlined data were not escaped: the page must still draw.
     let mut history = std::fs::read_to_string(repo_path("knowledge/history/conversations.jsonl")).unwrap();
-    let hostile = crate::helpers::history_conversation(
+    let mut hostile = crate::helpers::history_conversation(
         "hostile-1",
         "How much does standard shipping cost?",
         "<p>&lt;!--&lt;script&gt; it is $8 &lt;/script&gt;</p>",
     );
+    // The earliest case: among the sample cases the page shows.
+    hostile["created_at"] = 1_700_000_000.into();
+    hostile["conversation_parts"]["conversation_parts"][0]["created_at"] = 1_700_000_100.into();
     history.push_str(&format!("{hostile}\n"));
     let history_file = out.path().join("history.jsonl");
     std::fs::write(&history_file, history).unwrap();
