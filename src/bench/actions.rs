@@ -74,6 +74,9 @@ pub struct LatencyFigures {
     pub last_p99_ms: f64,
     /// Conversations per second over the run.
     pub conversations_per_second: f64,
+    /// CPU per decided conversation: this process (the replicas, with the benchmark's own
+    /// client and fake Intercom) and the PostgreSQL server.
+    pub cpu: super::cpu::PerItem,
 }
 
 /// What the storm did.
@@ -314,6 +317,7 @@ async fn latency_run(
     let next = Arc::new(AtomicUsize::new(0));
     let posted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let first: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let cpu_before = super::cpu::Sample::now();
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
@@ -353,6 +357,10 @@ async fn latency_run(
     while clients.join_next().await.is_some() {}
     drained(app.store(), Duration::from_secs(120)).await?;
     let elapsed = started.elapsed().as_secs_f64();
+    let mut cpu = super::cpu::Sample::now().per_item_since(&cpu_before, conversations);
+    if backend.database_url.is_none() {
+        cpu.postgres_ms = None;
+    }
     let mut first = std::mem::take(&mut *first.lock().expect("first lock"));
     let posted = std::mem::take(&mut *posted.lock().expect("posted lock"));
     let mut last: Vec<f64> = {
@@ -376,6 +384,7 @@ async fn latency_run(
         last_p50_ms: percentile(&last, 0.50),
         last_p99_ms: percentile(&last, 0.99),
         conversations_per_second: conversations as f64 / elapsed,
+        cpu,
     })
 }
 
@@ -640,10 +649,12 @@ impl ActionsReport {
             "webhook to action on {} (extractive drafter, real client, fake Intercom on loopback)\n",
             self.backend
         );
+        let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
         for l in &self.latency {
             out.push_str(&format!(
-                "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s\n",
-                l.concurrency, l.conversations, l.first_p50_ms, l.first_p99_ms, l.last_p50_ms, l.last_p99_ms, l.conversations_per_second
+                "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s; CPU per conversation: frontdesk {} (with the bench's client and fake), PostgreSQL server {}\n",
+                l.concurrency, l.conversations, l.first_p50_ms, l.first_p99_ms, l.last_p50_ms, l.last_p99_ms, l.conversations_per_second,
+                ms(l.cpu.own_ms), ms(l.cpu.postgres_ms)
             ));
         }
         out.push_str(&format!(

@@ -3,6 +3,7 @@
 //!   handler, optionally with the worker and the outbox running;
 //! - [`actions`]: webhook to action through the whole service, the outbox's rate, a 429 storm;
 //! - [`cluster`]: replicas on one store inside the benchmark process (used by both above);
+//! - [`cpu`]: CPU time per conversation, of this process and of the PostgreSQL server;
 //! - [`outcomes`]: the live report, the sweep and the dashboard on synthetic decisions;
 //! - [`retrieval`], [`classify`], [`drafting`]: the knowledge index, the intent model and the
 //!   drafter, beside their Python baselines where there is one;
@@ -11,6 +12,7 @@
 pub mod actions;
 pub mod classify;
 pub mod cluster;
+pub mod cpu;
 pub mod declared;
 pub mod drafting;
 pub mod ingest;

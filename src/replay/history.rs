@@ -31,13 +31,78 @@ pub fn read(reader: impl BufRead) -> std::io::Result<(Vec<Conversation>, Vec<Lin
     read_capped(reader, MAX_LINE_BYTES)
 }
 
-fn read_capped(
-    mut reader: impl BufRead,
-    max: usize,
-) -> std::io::Result<(Vec<Conversation>, Vec<LineProblem>)> {
+/// Lines parsed together by one thread.
+const BATCH: usize = 256;
+
+/// What one line holds: nothing (blank), a conversation, or why it is skipped.
+type Parsed = Option<Result<Conversation, String>>;
+
+fn read_capped(reader: impl BufRead, max: usize) -> std::io::Result<(Vec<Conversation>, Vec<LineProblem>)> {
+    // One thread reads and caps the lines; the others parse them, a batch at a time.
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Vec<Vec<u8>>)>(workers * 2);
+    let receive = std::sync::Mutex::new(receive);
+    let (read, mut batches) = std::thread::scope(|scope| {
+        let parsers: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done: Vec<(usize, Vec<Parsed>)> = Vec::new();
+                    loop {
+                        let job = receive.lock().expect("history batches").recv();
+                        let Ok((first, lines)) = job else {
+                            break done;
+                        };
+                        done.push((first, lines.iter().map(|bytes| parse(bytes)).collect()));
+                    }
+                })
+            })
+            .collect();
+        let read = read_lines(reader, max, |first, lines| send.send((first, lines)).is_ok());
+        drop(send);
+        let batches: Vec<(usize, Vec<Parsed>)> = parsers
+            .into_iter()
+            .flat_map(|p| p.join().expect("a history parser panicked"))
+            .collect();
+        (read, batches)
+    });
+    read?;
+    batches.sort_by_key(|(first, _)| *first);
     let mut conversations: Vec<Conversation> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let mut problems = Vec::new();
+    for (first, parsed) in batches {
+        for (offset, line) in parsed.into_iter().enumerate() {
+            match line {
+                None => {}
+                Some(Ok(conversation)) => {
+                    let id = conversation.id.clone();
+                    match index.get(&id) {
+                        Some(&at) => conversations[at] = conversation,
+                        None => {
+                            index.insert(id, conversations.len());
+                            conversations.push(conversation);
+                        }
+                    }
+                }
+                Some(Err(reason)) => problems.push(LineProblem {
+                    line: first + offset,
+                    reason,
+                }),
+            }
+        }
+    }
+    Ok((conversations, problems))
+}
+
+/// Reads capped lines, handing them on in batches with the number of their first line;
+/// stops early when `hand_on` says no one takes them any more.
+fn read_lines(
+    mut reader: impl BufRead,
+    max: usize,
+    mut hand_on: impl FnMut(usize, Vec<Vec<u8>>) -> bool,
+) -> std::io::Result<()> {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut first = 1;
     let mut bytes = Vec::new();
     for number in 1.. {
         match read_line_capped(&mut reader, &mut bytes, max) {
@@ -51,34 +116,29 @@ fn read_capped(
             }
             Err(error) => return Err(error),
         }
-        let Ok(line) = std::str::from_utf8(&bytes) else {
-            problems.push(LineProblem {
-                line: number,
-                reason: "not UTF-8".into(),
-            });
-            continue;
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        match notification::parse_conversation_line(line.trim_end()) {
-            Ok(conversation) => {
-                let id = conversation.id.clone();
-                match index.get(&id) {
-                    Some(&at) => conversations[at] = conversation,
-                    None => {
-                        index.insert(id, conversations.len());
-                        conversations.push(conversation);
-                    }
-                }
+        batch.push(std::mem::take(&mut bytes));
+        if batch.len() == BATCH {
+            if !hand_on(first, std::mem::replace(&mut batch, Vec::with_capacity(BATCH))) {
+                return Ok(());
             }
-            Err(error) => problems.push(LineProblem {
-                line: number,
-                reason: error.to_string(),
-            }),
+            first = number + 1;
         }
     }
-    Ok((conversations, problems))
+    if !batch.is_empty() {
+        hand_on(first, batch);
+    }
+    Ok(())
+}
+
+/// One line of the export.
+fn parse(bytes: &[u8]) -> Parsed {
+    let Ok(line) = std::str::from_utf8(bytes) else {
+        return Some(Err("not UTF-8".into()));
+    };
+    if line.trim().is_empty() {
+        return None;
+    }
+    Some(notification::parse_conversation_line(line.trim_end()).map_err(|error| error.to_string()))
 }
 
 /// Reads the export at `path`.

@@ -508,19 +508,22 @@ pub async fn run_learning(
             (true, false) => FOLDS,
         };
     }
-    let mut inputs = Vec::new();
-    for (c, conversation) in history.iter().enumerate() {
-        for (upto, index) in turns(conversation, options.turns) {
-            let truth = truth(conversation, index, &pipeline, &urls);
-            inputs.push(Input {
+    // What the teammates did (a knowledge search per reply, to attribute it), on every core.
+    let mut inputs: Vec<Input> = parallel_map(history, options.parallelism, |c, conversation| {
+        turns(conversation, options.turns)
+            .into_iter()
+            .map(|(upto, index)| Input {
+                truth: truth(conversation, index, &pipeline, &urls),
                 conversation: upto,
                 source: c,
-                truth,
                 group: group[c],
                 earlier: earlier[c],
-            });
-        }
-    }
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let mut models = LearntModels::default();
     // One pipeline per group: fold g is decided by what was learnt from the other folds of
     // the earlier part; the later part by what was learnt from the whole earlier part.

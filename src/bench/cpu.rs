@@ -1,0 +1,101 @@
+//! CPU time, read from `/proc`: this process's (all its threads), and the PostgreSQL
+//! server's (every process named `postgres`). The difference of two samples over a run,
+//! divided by the conversations decided in it, is the CPU a decided conversation costs, a
+//! figure steadier on a shared 2-core machine than throughput.
+
+/// Clock ticks per second of the `/proc` times (`USER_HZ`, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU used so far, in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    own: Option<u64>,
+    postgres: Option<u64>,
+}
+
+/// CPU per item between two samples, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PerItem {
+    /// This process.
+    pub own_ms: Option<f64>,
+    /// The PostgreSQL server (none without one on this machine).
+    pub postgres_ms: Option<f64>,
+}
+
+impl Sample {
+    /// Now.
+    pub fn now() -> Self {
+        Self {
+            own: std::fs::read_to_string("/proc/self/stat")
+                .ok()
+                .and_then(|s| ticks(&s)),
+            postgres: postgres_ticks(),
+        }
+    }
+
+    /// CPU per item of the `items` done since `earlier`.
+    pub fn per_item_since(&self, earlier: &Self, items: usize) -> PerItem {
+        let per = |now: Option<u64>, then: Option<u64>| {
+            let used = now?.checked_sub(then?)?;
+            (items > 0).then(|| used as f64 * 1000.0 / TICKS_PER_SECOND / items as f64)
+        };
+        PerItem {
+            own_ms: per(self.own, earlier.own),
+            postgres_ms: per(self.postgres, earlier.postgres),
+        }
+    }
+}
+
+/// User plus system time of a `/proc/<pid>/stat` line, in ticks.
+fn ticks(stat: &str) -> Option<u64> {
+    // The command may hold spaces and parentheses: the fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // State is field 3 of the line, utime 14 and stime 15: 0, 11 and 12 after the ')'.
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
+}
+
+/// The summed ticks of every `postgres` process this user can read; none when there is none.
+fn postgres_ticks() -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let is_postgres = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .is_some_and(|(comm, _)| comm == "postgres");
+        if is_postgres && let Some(t) = ticks(&stat) {
+            total = Some(total.unwrap_or(0) + t);
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_and_system_ticks_are_read_past_a_command_with_spaces() {
+        let line = "4242 (post gres) (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 1 0 99 0 0";
+        assert_eq!(ticks(line), Some(281));
+        assert_eq!(ticks("garbage"), None);
+        let own = Sample::now();
+        assert!(own.own.is_some(), "this process's own times are readable");
+        let later = Sample {
+            own: own.own.map(|t| t + 50),
+            postgres: None,
+        };
+        let per = later.per_item_since(&own, 10);
+        assert_eq!(per.own_ms, Some(50.0), "50 ticks of 10 ms over 10 items");
+        assert_eq!(per.postgres_ms, None);
+    }
+}
