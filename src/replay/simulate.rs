@@ -529,6 +529,11 @@ pub async fn run_learning(
     // the earlier part; the later part by what was learnt from the whole earlier part.
     let pipelines: Vec<Arc<Pipeline>> = if options.learn {
         let mut learnt = learn_folds(&pipeline, history, &earlier, &group, options.parallelism)?;
+        // Only the last fold's learning is kept (what `learn` saves); the others live on in
+        // their pipelines, and their own copies of up to 50,000 solved cases go now.
+        for (learned, _) in learnt.iter_mut().take(FOLDS) {
+            *learned = crate::learn::Learned::default();
+        }
         // The tags name intents by what was learnt, as they would after `learn`: an intent
         // learnt from a tag the taxonomy lacks is agreed with like any other (scored with
         // the unlearnt taxonomy, a history of such tags counted no tagged case at all).
