@@ -261,7 +261,7 @@ impl Executor {
                 }
                 continue;
             }
-            let settled = crate::clock::under_claim(deadline, self.attempt(&row, deadline))
+            let settled = crate::clock::under_claim(deadline, self.attempt(&row))
                 .instrument(span)
                 .await;
             if let Some(settled) = settled {
@@ -291,7 +291,7 @@ impl Executor {
     /// One attempt at a claimed action marked `sending`: how it ended, or `None` when the
     /// claim ran out before the request (it is left `sending`, for another worker to take
     /// over as uncertain).
-    async fn attempt(&self, row: &StoredAction, deadline: tokio::time::Instant) -> Option<Settled> {
+    async fn attempt(&self, row: &StoredAction) -> Option<Settled> {
         let action: Action = match serde_json::from_str(&row.action) {
             Ok(action) => action,
             Err(error) => {
@@ -321,15 +321,6 @@ impl Executor {
                     warn!(%error, kind, "cannot check whether an uncertain send went through, retrying later");
                     return Some(self.retry_or_dead(row, kind, &error, true));
                 }
-            }
-            // The check took time: the claim must still hold for the request itself.
-            if tokio::time::Instant::now() >= deadline {
-                warn!(
-                    kind,
-                    "the claim on this action ran out during the check: not sending"
-                );
-                self.count(kind, "claim_lost");
-                return None;
             }
         }
         Some(match apply(helpdesk.as_ref(), &conversation, &action).await {
