@@ -36,12 +36,8 @@ impl Learn {
                 config.learned_dir().display()
             );
         }
-        let History {
-            conversations,
-            skipped,
-            sha256,
-        } = read_history(&self.history)?;
-        let pipeline = std::sync::Arc::new(Pipeline::load_unlearned(config)?);
+        // What is learnt is read from decisions' figures, never from a note's text.
+        let pipeline = std::sync::Arc::new(Pipeline::load_unlearned(config)?.without_briefs());
         let options = simulate::Options {
             turns: simulate::Turns::First,
             target_precision: 0.9,
@@ -52,7 +48,17 @@ impl Learn {
             learn: true,
         };
         let bar = progress(self.json);
-        let (_, models) = simulate::run_learning(pipeline, &conversations, options, &bar).await?;
+        let extractor = simulate::Extractor::new(&pipeline, &options);
+        let History {
+            conversations: mut history,
+            skipped,
+            sha256,
+        } = read_history(&self.history, |c| {
+            bar.inc(1);
+            extractor.extract(c)
+        })?;
+        bar.set_position(0);
+        let models = simulate::learn_models(pipeline, &mut history, options, &bar).await?;
         bar.finish_and_clear();
         let mut learned = models
             .learned
@@ -64,7 +70,7 @@ impl Learn {
         let files = learned.save(&dir)?;
         let summary = crate::learn::summary::Summary::new(
             &learned,
-            (conversations.len(), skipped),
+            (history.len(), skipped),
             dir,
             files,
             started.elapsed().as_secs_f64(),

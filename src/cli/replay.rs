@@ -99,11 +99,29 @@ impl Replay {
     async fn simulate(&self, config: &Config, pipeline: Pipeline) -> anyhow::Result<ExitCode> {
         let started = std::time::Instant::now();
         let path = self.history.clone().unwrap_or(config.replay.history_file.clone());
+        let options = simulate::Options {
+            turns: self.turns,
+            target_precision: self.target_precision,
+            split: 0.7,
+            price_per_resolution: self.price_per_resolution,
+            price_per_1k_tokens: self.price_per_1k_tokens,
+            parallelism: parallelism(),
+            learn: self.learn,
+        };
+        // The replay keeps no note's text: its notes go without the teammate's briefing.
+        let pipeline = Arc::new(pipeline.without_briefs());
+        let bar = progress(self.json);
+        // Each conversation is kept as what the replay reads of it, as the export streams in.
+        let extractor = simulate::Extractor::new(&pipeline, &options);
         let History {
-            conversations,
+            conversations: mut history,
             skipped,
             sha256,
-        } = read_history(&path)?;
+        } = read_history(&path, |c| {
+            bar.inc(1);
+            extractor.extract(c)
+        })?;
+        bar.set_position(0);
         let read_seconds = started.elapsed().as_secs_f64();
         if !self.learn
             && let Ok(Some(learned)) =
@@ -115,18 +133,7 @@ impl Replay {
                 path.display()
             );
         }
-        let bar = progress(self.json);
-        let options = simulate::Options {
-            turns: self.turns,
-            target_precision: self.target_precision,
-            split: 0.7,
-            price_per_resolution: self.price_per_resolution,
-            price_per_1k_tokens: self.price_per_1k_tokens,
-            parallelism: parallelism(),
-            learn: self.learn,
-        };
-        let pipeline = Arc::new(pipeline);
-        let mut simulation = simulate::run(Arc::clone(&pipeline), &conversations, options, &bar).await?;
+        let mut simulation = simulate::run(Arc::clone(&pipeline), &mut history, options, &bar).await?;
         bar.finish_and_clear();
         if !pipeline.actions().actions.is_empty() {
             // Calls are answered from the recorded fixtures: nothing leaves the process.
@@ -139,23 +146,16 @@ impl Replay {
                 );
                 crate::actions::Fixtures::default()
             };
-            simulation.actions = Some(
-                crate::replay::actions::play(&pipeline, &conversations, &simulation.cases, &fixtures).await?,
-            );
+            simulation.actions =
+                Some(crate::replay::actions::play(&pipeline, &history, &simulation.cases, &fixtures).await?);
         }
         let seconds = started.elapsed().as_secs_f64();
         let out = self
             .out
             .clone()
             .unwrap_or_else(|| config.replay_dir_for(self.workspace.as_deref()));
-        let mut report = crate::replay::report::Report::new(
-            &simulation,
-            &options,
-            conversations.len(),
-            skipped,
-            seconds,
-            &path,
-        );
+        let mut report =
+            crate::replay::report::Report::new(&simulation, &options, history.len(), skipped, seconds, &path);
         report.time_to_first_progress_s += read_seconds;
         let files = report.write(&simulation, &out)?;
         if self.json {

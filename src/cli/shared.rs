@@ -142,22 +142,28 @@ pub(super) fn poor_coverage_message(config: &Config, coverage: &crate::pipeline:
     )
 }
 
-/// A history export as read: its conversations, the lines skipped (already reported on
-/// stderr), and the file's SHA-256.
-pub(super) struct History {
-    pub conversations: Vec<crate::domain::Conversation>,
+/// A history export as read: what was kept of its conversations, the lines skipped (already
+/// reported on stderr), and the file's SHA-256.
+pub(super) struct History<T> {
+    pub conversations: Vec<T>,
     pub skipped: usize,
     pub sha256: String,
 }
 
-/// Reads a history export; an export with no conversation is an error.
-pub(super) fn read_history(path: &Path) -> anyhow::Result<History> {
+/// Reads a history export, keeping what `extract` makes of each conversation; an export with
+/// no conversation is an error.
+pub(super) fn read_history<T: Send>(
+    path: &Path,
+    extract: impl Fn(crate::domain::Conversation) -> T + Sync,
+) -> anyhow::Result<History<T>> {
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     // Read once, streaming: the lines are capped as they come, and hashed on the way.
     let mut hashed = Hashed::new(file);
-    let (conversations, problems) =
-        crate::replay::history::read(std::io::BufReader::with_capacity(1 << 20, &mut hashed))
-            .with_context(|| format!("reading {}", path.display()))?;
+    let (conversations, problems) = crate::replay::history::read_extracts(
+        std::io::BufReader::with_capacity(1 << 20, &mut hashed),
+        extract,
+    )
+    .with_context(|| format!("reading {}", path.display()))?;
     report_skipped(path, &problems);
     if conversations.is_empty() {
         bail!(

@@ -223,7 +223,7 @@ pub struct Learned {
     /// Question → passage.
     pub asked_as: Vec<AskedAs>,
     /// Solved conversations.
-    pub similar: Vec<PastCase>,
+    pub similar: Vec<std::sync::Arc<PastCase>>,
     /// The Help Center's groups.
     pub groups: Vec<Group>,
     /// The calibration, when the history had enough judged cases.
@@ -313,8 +313,9 @@ pub struct Lesson {
     team: Option<crate::domain::TeamId>,
     /// The article the teammates' first reply linked or quoted.
     attribution: Option<Attribution>,
-    /// The teammates' reply (redacted) when it settled the conversation.
-    solved_by: Option<String>,
+    /// The solved case, when the teammates' reply (redacted) settled the conversation:
+    /// shared by every fold that learns from it.
+    solved: Option<std::sync::Arc<PastCase>>,
 }
 
 impl Lesson {
@@ -325,6 +326,18 @@ impl Lesson {
         knowledge: &KnowledgeBase,
         classifier: &Classifier,
         urls: &HashMap<String, String>,
+    ) -> Option<Self> {
+        Self::attributed(conversation, classifier, &|reply| {
+            attribute(reply, knowledge, urls)
+        })
+    }
+
+    /// [`Lesson::of`], with the teammate's reply attributed by `attribute` (a replay
+    /// attributes each reply once, for its truth and its lesson).
+    pub fn attributed(
+        conversation: &Conversation,
+        classifier: &Classifier,
+        attribute: &dyn Fn(&Message) -> Option<Attribution>,
     ) -> Option<Self> {
         let (index, first) = conversation
             .messages
@@ -352,19 +365,30 @@ impl Lesson {
             },
             team: conversation.team_assignee_id.clone(),
             attribution: None,
-            solved_by: None,
+            solved: None,
         };
         let Some(reply) = teammate_reply(conversation, index) else {
             return Some(lesson);
         };
-        lesson.attribution = attribute(reply, knowledge, urls);
+        lesson.attribution = attribute(reply);
         // Solved: the teammate's reply was the last word, and the conversation is closed.
         let customer_after = conversation.messages[index + 1..]
             .iter()
             .skip_while(|m| m.id != reply.id)
             .any(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty());
         if !customer_after && !conversation.open {
-            lesson.solved_by = Some(crate::llm::redact::redact(&reply.text).text);
+            lesson.solved = Some(std::sync::Arc::new(PastCase {
+                conversation_id: lesson.conversation_id.clone(),
+                at: lesson.at,
+                question: lesson.question.clone(),
+                reply: crate::llm::redact::redact(&reply.text).text,
+                articles: lesson
+                    .attribution
+                    .as_ref()
+                    .map(|a| a.article_id.clone())
+                    .into_iter()
+                    .collect(),
+            }));
         }
         Some(lesson)
     }
@@ -416,19 +440,8 @@ pub fn learn_from(
                 },
             ));
         }
-        if let Some(reply) = &lesson.solved_by {
-            similar.push(PastCase {
-                conversation_id: lesson.conversation_id.clone(),
-                at: lesson.at,
-                question: lesson.question.clone(),
-                reply: reply.clone(),
-                articles: lesson
-                    .attribution
-                    .as_ref()
-                    .map(|a| a.article_id.clone())
-                    .into_iter()
-                    .collect(),
-            });
+        if let Some(case) = &lesson.solved {
+            similar.push(std::sync::Arc::clone(case));
         }
     }
     let intents = intents_from_tags(by_tag, classifier);
@@ -757,7 +770,7 @@ impl Learned {
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(serde_json::from_str)
-            .collect::<Result<Vec<PastCase>, _>>()
+            .collect::<Result<Vec<std::sync::Arc<PastCase>>, _>>()
             .map_err(|source| Error::Parse {
                 path: similar_path.display().to_string(),
                 source,

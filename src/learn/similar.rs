@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One solved past conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +35,8 @@ pub struct SimilarCase {
 /// The searchable past cases.
 #[derive(Debug, Default)]
 pub struct SimilarIndex {
-    cases: Vec<PastCase>,
+    /// Shared with what was learnt (and, in a learning replay, with the other folds).
+    cases: Vec<Arc<PastCase>>,
     postings: HashMap<String, Vec<(u32, u16)>>,
     lengths: Vec<u16>,
     /// A hash of each case's reply as compared (normalised): one case per reply is shown.
@@ -45,9 +47,43 @@ pub struct SimilarIndex {
 /// Shortest share of the question's terms a past question must share to be shown.
 const MIN_SHARED: f32 = 0.3;
 
+/// A search's accumulators over the cases, kept per thread: a query costs its terms'
+/// postings, not a hash probe per posting, nor arrays the size of the index.
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    shared: Vec<u16>,
+    /// The cases written to, to clear.
+    touched: Vec<u32>,
+}
+
+impl Scratch {
+    /// Clears what the last search wrote, sized for `cases`.
+    fn reset(&mut self, cases: usize) {
+        for &doc in &self.touched {
+            if let (Some(score), Some(shared)) = (
+                self.scores.get_mut(doc as usize),
+                self.shared.get_mut(doc as usize),
+            ) {
+                *score = 0.0;
+                *shared = 0;
+            }
+        }
+        self.touched.clear();
+        if self.scores.len() < cases {
+            self.scores.resize(cases, 0.0);
+            self.shared.resize(cases, 0);
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 impl SimilarIndex {
     /// Indexes `cases`, analysing their questions with `terms`.
-    pub fn new(cases: Vec<PastCase>, terms: impl Fn(&str) -> Vec<String>) -> Self {
+    pub fn new(cases: Vec<Arc<PastCase>>, terms: impl Fn(&str) -> Vec<String>) -> Self {
         let mut postings: HashMap<String, Vec<(u32, u16)>> = HashMap::new();
         let mut lengths = Vec::with_capacity(cases.len());
         for (i, case) in cases.iter().enumerate() {
@@ -93,34 +129,69 @@ impl SimilarIndex {
         }
         let n = self.cases.len() as f32;
         let (k1, b) = (1.2_f32, 0.75_f32);
-        // Dense accumulators over the cases, touched ones listed: a query costs its terms'
-        // postings, not a hash probe per posting.
-        let mut scores = vec![0.0_f32; self.cases.len()];
-        let mut shared = vec![0_u16; self.cases.len()];
-        let mut touched: Vec<u32> = Vec::new();
-        for term in &unique {
-            let Some(list) = self.postings.get(*term) else {
-                continue;
-            };
-            let df = list.len() as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            for &(doc, tf) in list {
+        // Rarest terms first. A case none of the first `j` terms touched shares at most the
+        // other `u - j`: once that is under the share needed, no new case can qualify, and the
+        // commonest terms (the longest lists) only add to the cases already found, looked up
+        // in their sorted lists when that is cheaper than walking them.
+        let mut lists: Vec<(f32, &[(u32, u16)])> = unique
+            .iter()
+            .map(|term| {
+                let list = self.postings.get(*term).map_or(&[][..], Vec::as_slice);
+                let df = list.len() as f32;
+                ((1.0 + (n - df + 0.5) / (df + 0.5)).ln(), list)
+            })
+            .collect();
+        lists.sort_by_key(|(_, list)| list.len());
+        let needed = MIN_SHARED * unique.len() as f32;
+        let mut ranked = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.reset(self.cases.len());
+            let Scratch {
+                scores,
+                shared,
+                touched,
+            } = scratch;
+            let mut alive: Vec<u32> = Vec::new();
+            let add = |doc: u32, tf: u16, idf: f32, scores: &mut Vec<f32>, shared: &mut Vec<u16>| {
                 let tf = f32::from(tf);
                 let length = f32::from(self.lengths[doc as usize]) / self.mean_length;
                 let d = doc as usize;
-                if shared[d] == 0 {
-                    touched.push(doc);
-                }
                 scores[d] += idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length));
                 shared[d] = shared[d].saturating_add(1);
+            };
+            for (j, &(idf, list)) in lists.iter().enumerate() {
+                let left = (lists.len() - j) as f32;
+                if left >= needed {
+                    for &(doc, tf) in list {
+                        if shared[doc as usize] == 0 {
+                            touched.push(doc);
+                            alive.push(doc);
+                        }
+                        add(doc, tf, idf, scores, shared);
+                    }
+                    continue;
+                }
+                // A case that cannot reach the share with every term left is out.
+                alive.retain(|&doc| f32::from(shared[doc as usize]) + left >= needed);
+                if alive.len() * (usize::BITS - list.len().leading_zeros()) as usize <= list.len() {
+                    for &doc in &alive {
+                        if let Ok(at) = list.binary_search_by_key(&doc, |&(d, _)| d) {
+                            add(doc, list[at].1, idf, scores, shared);
+                        }
+                    }
+                } else {
+                    for &(doc, tf) in list {
+                        if shared[doc as usize] > 0 {
+                            add(doc, tf, idf, scores, shared);
+                        }
+                    }
+                }
             }
-        }
-        let needed = MIN_SHARED * unique.len() as f32;
-        let mut ranked: Vec<(u32, f32)> = touched
-            .into_iter()
-            .filter(|&doc| f32::from(shared[doc as usize]) >= needed)
-            .map(|doc| (doc, scores[doc as usize]))
-            .collect();
+            alive
+                .into_iter()
+                .filter(|&doc| f32::from(shared[doc as usize]) >= needed)
+                .map(|doc| (doc, scores[doc as usize]))
+                .collect::<Vec<(u32, f32)>>()
+        });
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         // The best few sorted first; the rest only when their replies repeat.
         let head = (limit * 8).min(ranked.len());
@@ -135,7 +206,7 @@ impl SimilarIndex {
             if out.len() < limit && !replies.contains(&reply) {
                 replies.push(reply);
                 out.push(SimilarCase {
-                    case: self.cases[doc as usize].clone(),
+                    case: PastCase::clone(&self.cases[doc as usize]),
                     score,
                 });
             }
@@ -187,12 +258,14 @@ mod tests {
     #[test]
     fn the_closest_past_questions_come_first_and_unrelated_ones_never() {
         let index = SimilarIndex::new(
-            vec![
+            [
                 case("1", "my parcel never arrived", "We resent the parcel."),
                 case("2", "how do I change my password", "Use the reset link."),
                 case("3", "parcel arrived damaged", "Send us a photo."),
                 case("4", "my parcel never arrived at all", "We resent the parcel."),
-            ],
+            ]
+            .map(Arc::new)
+            .into(),
             terms,
         );
         let found = index.search(&terms("the parcel never arrived"), 3);
@@ -220,7 +293,7 @@ mod tests {
             "parcel never arrived and nobody answers",
             "We refunded you.",
         ));
-        let index = SimilarIndex::new(cases, terms);
+        let index = SimilarIndex::new(cases.into_iter().map(Arc::new).collect(), terms);
         let found = index.search(&terms("the parcel never arrived"), 3);
         let replies: Vec<&str> = found.iter().map(|s| s.case.reply.as_str()).collect();
         assert_eq!(replies.len(), 3, "{replies:?}");

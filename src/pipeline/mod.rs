@@ -328,6 +328,9 @@ pub struct Pipeline {
     actions: Arc<crate::actions::Actions>,
     /// How long a question about an action stands, seconds.
     confirm_seconds: i64,
+    /// Whether a note carries the teammate's briefing (a replay, which keeps no note text,
+    /// does without).
+    briefs: bool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -363,6 +366,7 @@ impl Pipeline {
             drafts,
             actions: Arc::default(),
             confirm_seconds: 30 * 60,
+            briefs: true,
         }
     }
 
@@ -372,6 +376,14 @@ impl Pipeline {
     pub fn with_actions(mut self, actions: Arc<crate::actions::Actions>, confirm_seconds: i64) -> Self {
         self.actions = actions;
         self.confirm_seconds = confirm_seconds;
+        self
+    }
+
+    /// The same pipeline, its notes without the teammate's briefing (internal articles,
+    /// similar solved conversations): for a replay, which decides as `serve` does but keeps
+    /// no note's text. The pipelines made from it do without too.
+    pub fn without_briefs(mut self) -> Self {
+        self.briefs = false;
         self
     }
 
@@ -412,7 +424,10 @@ impl Pipeline {
         );
         pipeline.similar = similar_index(learned, &knowledge);
         pipeline.calibration = learned.calibration.as_ref().map(|c| Arc::new(c.model.clone()));
-        Ok(pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds))
+        Ok(Self {
+            briefs: self.briefs,
+            ..pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
+        })
     }
 
     /// The same pipeline with another calibration (none: the drafter's own confidence).
@@ -426,7 +441,10 @@ impl Pipeline {
         );
         pipeline.similar = self.similar.clone();
         pipeline.calibration = calibration.map(Arc::new);
-        pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
+        Self {
+            briefs: self.briefs,
+            ..pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
+        }
     }
 
     /// The calibration in force.
@@ -703,14 +721,17 @@ impl Pipeline {
 
     /// The same pipeline with another classifier (the replay's models learnt from history).
     pub fn with_classifier(&self, classifier: Arc<Classifier>) -> Self {
-        Self::new(
+        let pipeline = Self::new(
             classifier,
             Arc::clone(&self.knowledge),
             Arc::clone(&self.drafter),
             self.policies.clone(),
             self.top_k,
-        )
-        .with_actions(Arc::clone(&self.actions), self.confirm_seconds)
+        );
+        Self {
+            briefs: self.briefs,
+            ..pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
+        }
     }
 
     /// Whether two replies to `question` give the same answer, by the drafter's model (the
@@ -817,7 +838,9 @@ impl Pipeline {
             self.draft(text, &triage, &public).await?
         };
         let mut verdict = self.policy_for(app_id).decide(&triage, draft.as_ref(), context);
-        self.brief(&mut verdict.actions, text, &hits);
+        if self.briefs {
+            self.brief(&mut verdict.actions, text, &hits);
+        }
         Ok(Staged {
             triage,
             injection,

@@ -6,7 +6,7 @@
 //! figures per action, and where the history shows what teammates did (the action's
 //! `history` tags or phrases), agreement with them.
 
-use super::simulate::Case;
+use super::simulate::{Case, Extract};
 use crate::actions::{ActionApi, After, Step};
 use crate::domain::{AuthorKind, Conversation, ConversationState};
 use crate::pipeline::{Decision, Pipeline};
@@ -90,31 +90,40 @@ enum Called {
 /// case of each), with `api` answering calls.
 pub async fn play(
     pipeline: &Pipeline,
-    history: &[Conversation],
+    history: &[Extract],
     cases: &[Case],
     api: &dyn ActionApi,
 ) -> Result<ActionsReport, crate::pipeline::Error> {
     let mut report = ActionsReport::default();
-    if pipeline.actions().actions.is_empty() {
+    let specs = &pipeline.actions().actions;
+    if specs.is_empty() {
         return Ok(report);
     }
-    let by_id: HashMap<&str, &Conversation> = history
+    let by_id: HashMap<&str, &Extract> = history
         .iter()
-        .filter_map(|c| c.id.as_ref().map(|id| (id.as_str(), c)))
+        .filter(|e| !e.id.is_empty())
+        .map(|e| (e.id.as_str(), e))
         .collect();
-    for spec in &pipeline.actions().actions {
+    for (i, spec) in specs.iter().enumerate() {
         let figures = report.per_action.entry(spec.name.clone()).or_default();
-        figures.teammate_did = history.iter().filter(|c| teammate_did(spec, c)).count();
+        figures.teammate_did = history
+            .iter()
+            .filter(|e| e.teammate_did.get(i).copied().unwrap_or(false))
+            .count();
     }
     let mut seen = HashSet::new();
     for case in cases {
         if case.decision.acting.is_none() || !seen.insert(case.conversation_id.clone()) {
             continue;
         }
-        let Some(full) = by_id.get(case.conversation_id.as_str()) else {
+        let Some(extract) = by_id.get(case.conversation_id.as_str()) else {
             continue;
         };
-        let played = play_one(pipeline, full, case, api, &mut report).await?;
+        let Some(played) = &extract.played else {
+            continue;
+        };
+        let full = played.conversation();
+        let played = play_one(pipeline, &full, &extract.teammate_did, case, api, &mut report).await?;
         report.played.push(played);
     }
     for figures in report.per_action.values_mut() {
@@ -127,7 +136,7 @@ pub async fn play(
 }
 
 /// Whether the history shows a teammate did what `spec` does in `conversation`.
-fn teammate_did(spec: &crate::actions::ActionSpec, conversation: &Conversation) -> bool {
+pub(super) fn teammate_did(spec: &crate::actions::ActionSpec, conversation: &Conversation) -> bool {
     let tags: Vec<String> = if spec.history.tags.is_empty() && spec.history.phrases.is_empty() {
         vec![spec.name.clone(), spec.name.replace('_', "-")]
     } else {
@@ -163,6 +172,7 @@ fn intended(step: &Step, action: &str) -> String {
 async fn play_one(
     pipeline: &Pipeline,
     full: &Conversation,
+    teammate_did: &[bool],
     case: &Case,
     api: &dyn ActionApi,
     report: &mut ActionsReport,
@@ -176,8 +186,11 @@ async fn play_one(
     let action = intended(&first.step, &first.action);
     let did = pipeline
         .actions()
-        .get(&action)
-        .is_some_and(|spec| teammate_did(spec, full));
+        .actions
+        .iter()
+        .position(|spec| spec.name == action)
+        .and_then(|i| teammate_did.get(i).copied())
+        .unwrap_or(false);
     let mut played = Played {
         conversation_id: case.conversation_id.clone(),
         action: action.clone(),

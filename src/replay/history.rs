@@ -28,17 +28,33 @@ pub use crate::files::{MAX_LINE_BYTES, read_line_capped};
 /// Reads the conversations of a JSONL export, with the lines skipped. Blank lines are ignored;
 /// a conversation that appears twice (a cursor quirk) is kept once, the later copy winning.
 pub fn read(reader: impl BufRead) -> std::io::Result<(Vec<Conversation>, Vec<LineProblem>)> {
-    read_capped(reader, MAX_LINE_BYTES)
+    read_with(reader, MAX_LINE_BYTES, |conversation| conversation)
+}
+
+/// Like [`read`], keeping of each conversation only what `extract` makes of it, on the
+/// parsing threads as the export streams in: memory holds the extracts, never the file nor
+/// the whole conversations.
+pub fn read_extracts<T: Send>(
+    reader: impl BufRead,
+    extract: impl Fn(Conversation) -> T + Sync,
+) -> std::io::Result<(Vec<T>, Vec<LineProblem>)> {
+    read_with(reader, MAX_LINE_BYTES, extract)
 }
 
 /// Lines parsed together by one thread.
 const BATCH: usize = 256;
 
-/// What one line holds: nothing (blank), a conversation, or why it is skipped.
-type Parsed = Option<Result<Conversation, String>>;
+/// What one line holds: nothing (blank), a conversation's id and extract, or why it is
+/// skipped.
+type Parsed<T> = Option<Result<(Option<crate::domain::ConversationId>, T), String>>;
 
-fn read_capped(reader: impl BufRead, max: usize) -> std::io::Result<(Vec<Conversation>, Vec<LineProblem>)> {
-    // One thread reads and caps the lines; the others parse them, a batch at a time.
+fn read_with<T: Send>(
+    reader: impl BufRead,
+    max: usize,
+    extract: impl Fn(Conversation) -> T + Sync,
+) -> std::io::Result<(Vec<T>, Vec<LineProblem>)> {
+    // One thread reads and caps the lines; the others parse and extract them, a batch at a
+    // time.
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Vec<Vec<u8>>)>(workers * 2);
     let receive = std::sync::Mutex::new(receive);
@@ -46,20 +62,28 @@ fn read_capped(reader: impl BufRead, max: usize) -> std::io::Result<(Vec<Convers
         let parsers: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut done: Vec<(usize, Vec<Parsed>)> = Vec::new();
+                    let mut done: Vec<(usize, Vec<Parsed<T>>)> = Vec::new();
                     loop {
                         let job = receive.lock().expect("history batches").recv();
                         let Ok((first, lines)) = job else {
                             break done;
                         };
-                        done.push((first, lines.iter().map(|bytes| parse(bytes)).collect()));
+                        let parsed = lines
+                            .iter()
+                            .map(|bytes| {
+                                parse(bytes).map(|line| {
+                                    line.map(|conversation| (conversation.id.clone(), extract(conversation)))
+                                })
+                            })
+                            .collect();
+                        done.push((first, parsed));
                     }
                 })
             })
             .collect();
         let read = read_lines(reader, max, |first, lines| send.send((first, lines)).is_ok());
         drop(send);
-        let batches: Vec<(usize, Vec<Parsed>)> = parsers
+        let batches: Vec<(usize, Vec<Parsed<T>>)> = parsers
             .into_iter()
             .flat_map(|p| p.join().expect("a history parser panicked"))
             .collect();
@@ -67,23 +91,20 @@ fn read_capped(reader: impl BufRead, max: usize) -> std::io::Result<(Vec<Convers
     });
     read?;
     batches.sort_by_key(|(first, _)| *first);
-    let mut conversations: Vec<Conversation> = Vec::new();
+    let mut kept: Vec<T> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let mut problems = Vec::new();
     for (first, parsed) in batches {
         for (offset, line) in parsed.into_iter().enumerate() {
             match line {
                 None => {}
-                Some(Ok(conversation)) => {
-                    let id = conversation.id.clone();
-                    match index.get(&id) {
-                        Some(&at) => conversations[at] = conversation,
-                        None => {
-                            index.insert(id, conversations.len());
-                            conversations.push(conversation);
-                        }
+                Some(Ok((id, extract))) => match index.get(&id) {
+                    Some(&at) => kept[at] = extract,
+                    None => {
+                        index.insert(id, kept.len());
+                        kept.push(extract);
                     }
-                }
+                },
                 Some(Err(reason)) => problems.push(LineProblem {
                     line: first + offset,
                     reason,
@@ -91,7 +112,7 @@ fn read_capped(reader: impl BufRead, max: usize) -> std::io::Result<(Vec<Convers
             }
         }
     }
-    Ok((conversations, problems))
+    Ok((kept, problems))
 }
 
 /// Reads capped lines, handing them on in batches with the number of their first line;
@@ -131,7 +152,7 @@ fn read_lines(
 }
 
 /// One line of the export.
-fn parse(bytes: &[u8]) -> Parsed {
+fn parse(bytes: &[u8]) -> Option<Result<Conversation, String>> {
     let Ok(line) = std::str::from_utf8(bytes) else {
         return Some(Err("not UTF-8".into()));
     };
@@ -200,7 +221,7 @@ mod tests {
         let mut text = String::from("{\"id\":\"1\"}\n");
         text.push_str(&"x".repeat(100));
         text.push('\n');
-        let error = read_capped(text.as_bytes(), 64).unwrap_err();
+        let error = read_with(text.as_bytes(), 64, |c| c).unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
         assert!(
             error.to_string().starts_with("line 2: a line is longer than"),
@@ -209,7 +230,7 @@ mod tests {
         let endless = std::io::BufReader::new(std::io::repeat(0).take(10 * MAX_LINE_BYTES as u64));
         let error = read(endless).unwrap_err();
         assert!(error.to_string().contains("longer than 16 MiB"), "{error}");
-        let (conversations, _) = read_capped(&b"{\"id\":\"1\"}\n"[..], 11).unwrap();
+        let (conversations, _) = read_with(&b"{\"id\":\"1\"}\n"[..], 11, |c| c).unwrap();
         assert_eq!(conversations.len(), 1, "a line at the cap is read");
     }
 }

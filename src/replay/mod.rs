@@ -7,6 +7,7 @@
 
 pub mod actions;
 pub mod export;
+pub mod extract;
 pub mod history;
 pub mod report;
 pub mod simulate;

@@ -30,8 +30,10 @@ use crate::pipeline::{Decision, EventInput, Pipeline};
 use crate::stats::ratio;
 pub use crate::stats::{Estimate, ForecastCheck, check, wilson};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+
+pub use super::extract::{Extract, Extractor};
 
 /// The Dice coefficient of analysed terms above which two answers say the same thing.
 pub const TEXT_AGREEMENT: f64 = 0.3;
@@ -78,8 +80,8 @@ pub struct Truth {
     pub intent: Option<String>,
     /// The team the conversation was assigned to.
     pub team_id: Option<crate::domain::TeamId>,
-    /// The teammate's next reply, as text.
-    pub reply: Option<String>,
+    /// The teammate's next reply, as text (shared by the cases of each pass).
+    pub reply: Option<Arc<str>>,
     /// Help articles the reply links.
     pub articles: Vec<String>,
     /// The reply closed the matter: no further customer message, conversation closed.
@@ -183,7 +185,15 @@ impl Decided {
             assigned_team,
             draft,
             features,
-            acting: decision.act.is_some().then(|| Box::new(decision)),
+            // What playing it on reads: its plan, orders and pending question, not its
+            // passages or draft (kept above).
+            acting: decision.act.is_some().then(|| {
+                Box::new(Decision {
+                    hits: Vec::new(),
+                    draft: None,
+                    ..decision
+                })
+            }),
         }
     }
 }
@@ -323,7 +333,7 @@ pub fn grid() -> Vec<f64> {
 }
 
 /// The customer turns of `conversation` to replay, each as the conversation up to it.
-fn turns(conversation: &Conversation, which: Turns) -> Vec<(Conversation, usize)> {
+pub(super) fn turns(conversation: &Conversation, which: Turns) -> Vec<(Conversation, usize)> {
     let mut out = Vec::new();
     for (i, m) in conversation.messages.iter().enumerate() {
         if m.author != AuthorKind::Customer || m.text.trim().is_empty() {
@@ -398,12 +408,12 @@ pub fn replay_contact(conversation: &Conversation) -> crate::domain::Contact {
 /// The email of the user standing in for a history's customer.
 pub const REPLAY_EMAIL: &str = "customer@replay.invalid";
 
-/// What the teammates did after message `index`.
-fn truth(
+/// What the teammates did after message `index`, the reply's article found by `attribute`.
+pub(super) fn truth(
     conversation: &Conversation,
     index: usize,
-    pipeline: &Pipeline,
-    urls: &HashMap<String, String>,
+    classifier: &crate::triage::Classifier,
+    attribute: &dyn Fn(&crate::domain::Message) -> Option<crate::learn::Attribution>,
 ) -> Truth {
     let rest = &conversation.messages[index + 1..];
     let reply_at = rest.iter().position(|m| {
@@ -411,7 +421,7 @@ fn truth(
     });
     let reply = reply_at.map(|i| &rest[i]);
     let articles = reply
-        .and_then(|r| crate::learn::attribute(r, pipeline.knowledge(), urls))
+        .and_then(attribute)
         .map(|a| a.article_id)
         .into_iter()
         .collect();
@@ -421,9 +431,9 @@ fn truth(
             .any(|m| m.author == AuthorKind::Customer && !m.text.trim().is_empty())
     });
     Truth {
-        intent: tagged_intent(conversation, pipeline.classifier()),
+        intent: tagged_intent(&conversation.tags, classifier),
         team_id: conversation.team_assignee_id.clone(),
-        reply: reply.map(|r| r.text.clone()),
+        reply: reply.map(|r| Arc::from(r.text.as_str())),
         articles,
         resolved: reply.is_some() && !customer_after && !conversation.open,
     }
@@ -431,9 +441,8 @@ fn truth(
 
 /// The intent the teammates' tags name, when exactly one, by `classifier`'s taxonomy (with
 /// the intents it learnt from tags, when it did).
-fn tagged_intent(conversation: &Conversation, classifier: &crate::triage::Classifier) -> Option<String> {
-    let intents: HashSet<String> = conversation
-        .tags
+fn tagged_intent(tags: &[String], classifier: &crate::triage::Classifier) -> Option<String> {
+    let intents: HashSet<String> = tags
         .iter()
         .filter_map(|tag| classifier.intent_for_tag(tag))
         .collect();
@@ -459,7 +468,7 @@ pub struct LearntModels {
 
 /// One customer turn to decide, and what the teammates did.
 struct Input {
-    conversation: Conversation,
+    conversation: Arc<Conversation>,
     /// Its conversation's index in the history (whose tags the bot is not shown).
     source: usize,
     truth: Truth,
@@ -467,10 +476,22 @@ struct Input {
     earlier: bool,
 }
 
+impl Input {
+    /// When its message was written (a case's time).
+    fn at(&self) -> i64 {
+        self.conversation.messages.last().map_or(0, |m| m.created_at)
+    }
+
+    /// Its conversation's id.
+    fn id(&self) -> &str {
+        self.conversation.id.as_ref().map_or("", |id| id.as_str())
+    }
+}
+
 /// Replays `history` and measures it.
 pub async fn run(
     pipeline: Arc<Pipeline>,
-    history: &[Conversation],
+    history: &mut [Extract],
     options: Options,
     progress: &indicatif::ProgressBar,
 ) -> Result<Simulation, crate::pipeline::Error> {
@@ -482,19 +503,123 @@ pub async fn run(
 /// [`run`], also returning what was learnt (with [`Options::learn`]).
 pub async fn run_learning(
     pipeline: Arc<Pipeline>,
-    history: &[Conversation],
+    history: &mut [Extract],
     options: Options,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Simulation, LearntModels), crate::pipeline::Error> {
+    match learn_and_run(pipeline, history, options, progress, true).await? {
+        (Some(simulation), models) => Ok((simulation, models)),
+        (None, _) => unreachable!("a measured run has its simulation"),
+    }
+}
+
+/// What `frontdesk learn` saves: learnt from the whole history (`options.split` 1), with its
+/// calibration fitted on cross-fitted cases, as [`run_learning`] learns it, without the
+/// calibrated decisions a replay then measures.
+pub async fn learn_models(
+    pipeline: Arc<Pipeline>,
+    history: &mut [Extract],
+    options: Options,
+    progress: &indicatif::ProgressBar,
+) -> Result<LearntModels, crate::pipeline::Error> {
+    let options = Options {
+        learn: true,
+        ..options
+    };
+    Ok(learn_and_run(pipeline, history, options, progress, false)
+        .await?
+        .1)
+}
+
+/// Learns (with [`Options::learn`]) and, when `measure`, replays and measures.
+async fn learn_and_run(
+    pipeline: Arc<Pipeline>,
+    history: &mut [Extract],
+    options: Options,
+    progress: &indicatif::ProgressBar,
+    measure: bool,
+) -> Result<(Option<Simulation>, LearntModels), crate::pipeline::Error> {
     let started = std::time::Instant::now();
-    let urls = pipeline.knowledge().ids_by_url();
-    // The time split, by conversation: the earlier part is where thresholds (and, when
-    // learning, everything learnt) come from.
+    let (inputs, split) = split(history, options);
+    if !options.learn {
+        progress.set_length(inputs.len() as u64);
+        let first_case: Arc<std::sync::OnceLock<f64>> = Arc::default();
+        let every = (0..inputs.len()).collect();
+        let cases = decide_all(
+            vec![Arc::clone(&pipeline)],
+            Arc::new(inputs),
+            every,
+            options,
+            progress,
+            started,
+            Some(Arc::clone(&first_case)),
+            |_, case| case,
+        )
+        .await?;
+        let mut simulation = finish(cases, &pipeline, options, started);
+        simulation.first_case_seconds = first_case.get().copied().unwrap_or(simulation.first_case_seconds);
+        return Ok((Some(simulation), LearntModels::default()));
+    }
+    let pass = Pass {
+        options,
+        progress,
+        started,
+    };
+    progress.set_length((split.earlier_turns + if measure { inputs.len() } else { 0 }) as u64);
+    let Fitted {
+        inputs,
+        calibrated,
+        learned,
+        fitted_on,
+    } = fit_folds(&pipeline, history, inputs, &split, &pass).await?;
+    let models = LearntModels {
+        learned: Some(learned),
+    };
+    if !measure {
+        return Ok((None, models));
+    }
+    let every = (0..inputs.len()).collect();
+    let cases = decide_all(
+        calibrated,
+        inputs,
+        every,
+        options,
+        progress,
+        started,
+        None,
+        |_, case| case,
+    )
+    .await?;
+    let mut simulation = finish(cases, &pipeline, options, started);
+    simulation.calibration = calibration_report(&simulation.cases, fitted_on);
+    Ok((Some(simulation), models))
+}
+
+/// The time split, by conversation: the earlier part is where thresholds (and, when
+/// learning, everything learnt) come from.
+struct Split {
+    earlier: Vec<bool>,
+    /// Each conversation's fold ([`FOLDS`] for the later part; 0 for all without learning).
+    group: Vec<usize>,
+    /// Turns of the earlier part.
+    earlier_turns: usize,
+}
+
+/// How one replay's passes run and report progress.
+struct Pass<'a> {
+    options: Options,
+    progress: &'a indicatif::ProgressBar,
+    started: std::time::Instant,
+}
+
+/// The turns to decide, taken from the extracts (what the teammates did was attributed as
+/// the history was read), with the time split.
+fn split(history: &mut [Extract], options: Options) -> (Vec<Input>, Split) {
     let mut order: Vec<usize> = (0..history.len()).collect();
-    let first_at = |c: &Conversation| c.messages.first().map_or(0, |m| m.created_at);
     order.sort_by(|&a, &b| {
-        first_at(&history[a])
-            .cmp(&first_at(&history[b]))
+        history[a]
+            .first_at
+            .cmp(&history[b].first_at)
             .then_with(|| history[a].id.cmp(&history[b].id))
     });
     let cut = ((history.len() as f64) * options.split).round() as usize;
@@ -508,99 +633,124 @@ pub async fn run_learning(
             (true, false) => FOLDS,
         };
     }
-    // What the teammates did (a knowledge search per reply, to attribute it), on every core.
-    let mut inputs: Vec<Input> = parallel_map(history, options.parallelism, |c, conversation| {
-        turns(conversation, options.turns)
-            .into_iter()
-            .map(|(upto, index)| Input {
-                truth: truth(conversation, index, &pipeline, &urls),
-                conversation: upto,
-                source: c,
-                group: group[c],
-                earlier: earlier[c],
-            })
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect();
-    let mut models = LearntModels::default();
-    // One pipeline per group: fold g is decided by what was learnt from the other folds of
-    // the earlier part; the later part by what was learnt from the whole earlier part.
-    let pipelines: Vec<Arc<Pipeline>> = if options.learn {
-        let mut learnt = learn_folds(&pipeline, history, &earlier, &group, options.parallelism)?;
-        // Only the last fold's learning is kept (what `learn` saves); the others live on in
-        // their pipelines, and their own copies of up to 50,000 solved cases go now.
-        for (learned, _) in learnt.iter_mut().take(FOLDS) {
-            *learned = crate::learn::Learned::default();
-        }
-        // The tags name intents by what was learnt, as they would after `learn`: an intent
-        // learnt from a tag the taxonomy lacks is agreed with like any other (scored with
-        // the unlearnt taxonomy, a history of such tags counted no tagged case at all).
-        let learnt_taxonomy = learnt[FOLDS].1.classifier();
-        for input in &mut inputs {
-            input.truth.intent = tagged_intent(&history[input.source], learnt_taxonomy);
-        }
-        // First pass without calibration: the judged cases to fit it on.
-        progress.set_length(2 * inputs.len() as u64);
-        let first: Vec<Arc<Pipeline>> = learnt.iter().map(|(_, p)| Arc::clone(p)).collect();
-        let inputs = Arc::new(std::mem::take(&mut inputs));
-        let cases = decide_all(first, Arc::clone(&inputs), options, progress, started, None).await?;
-        let judged = |case: &Case| -> Option<(crate::learn::calibration::Features, bool)> {
-            let features = case.decision.features?;
-            (case.eligible && case.earlier)
-                .then_some(())
-                .and(case.agrees)
-                .map(|agrees| (features, agrees))
-        };
-        let mut calibrated = Vec::new();
-        for (g, (_, fold)) in learnt.iter().enumerate() {
-            let fit_on: Vec<_> = cases
-                .iter()
-                .zip(inputs.iter())
-                .filter(|(_, input)| g == FOLDS || input.group != g)
-                .filter_map(|(case, _)| judged(case))
-                .collect();
-            calibrated.push(Arc::new(
-                fold.with_calibration(crate::learn::Calibration::fit(&fit_on)),
-            ));
-        }
-        // What `learn` keeps: learnt from the whole earlier part, calibrated on all of its
-        // cross-fitted judged cases.
-        let (mut learned, _) = learnt.swap_remove(FOLDS);
-        let all: Vec<_> = cases.iter().filter_map(judged).collect();
-        let fitted = crate::learn::Calibration::fit(&all).map(|model| {
-            let scored: Vec<(f64, bool)> = all.iter().map(|(x, y)| (model.predict(x), *y)).collect();
-            let (reliability, ece) = crate::learn::calibration::reliability(&scored, 10);
-            crate::learn::CalibrationFile {
-                model,
-                reliability,
-                ece,
-            }
-        });
-        learned.set_calibration(fitted);
-        models.learned = Some(learned);
-        let cases = decide_all(calibrated, inputs, options, progress, started, None).await?;
-        let mut simulation = finish(cases, &pipeline, options, started);
-        simulation.calibration = calibration_report(&simulation.cases, all.len());
-        return Ok((simulation, models));
-    } else {
-        vec![Arc::clone(&pipeline)]
-    };
-    progress.set_length(inputs.len() as u64);
-    let first_case: Arc<std::sync::OnceLock<f64>> = Arc::default();
-    let cases = decide_all(
-        pipelines,
-        Arc::new(inputs),
-        options,
-        progress,
-        started,
-        Some(Arc::clone(&first_case)),
+    let inputs: Vec<Input> = history
+        .iter_mut()
+        .enumerate()
+        .flat_map(|(c, extract)| {
+            let (group, earlier) = (group[c], earlier[c]);
+            std::mem::take(&mut extract.turns)
+                .into_iter()
+                .map(move |(conversation, truth)| Input {
+                    truth,
+                    conversation,
+                    source: c,
+                    group,
+                    earlier,
+                })
+        })
+        .collect();
+    let earlier_turns = inputs.iter().filter(|i| i.earlier).count();
+    (
+        inputs,
+        Split {
+            earlier,
+            group,
+            earlier_turns,
+        },
+    )
+}
+
+/// What [`fit_folds`] gives.
+struct Fitted {
+    /// The turns, their truths' intents named by what was learnt.
+    inputs: Arc<Vec<Input>>,
+    /// Fold `g`'s calibrated pipeline for group `g`.
+    calibrated: Vec<Arc<Pipeline>>,
+    /// What `learn` keeps: learnt from the whole earlier part, calibrated on all its
+    /// cross-fitted judged cases.
+    learned: crate::learn::Learned,
+    /// How many cases that calibration was fitted on.
+    fitted_on: usize,
+}
+
+/// Learns each fold, decides the earlier part with the uncalibrated folds (keeping of each
+/// case its calibration features and verdict), and fits each fold's calibration on the
+/// other folds' cases.
+async fn fit_folds(
+    pipeline: &Pipeline,
+    history: &[Extract],
+    mut inputs: Vec<Input>,
+    split: &Split,
+    pass: &Pass<'_>,
+) -> Result<Fitted, crate::pipeline::Error> {
+    let mut learnt = learn_folds(
+        pipeline,
+        history,
+        &split.earlier,
+        &split.group,
+        pass.options.parallelism,
+    )?;
+    // Only the last fold's learning is kept (what `learn` saves); the others live on in
+    // their pipelines.
+    for (learned, _) in learnt.iter_mut().take(FOLDS) {
+        *learned = crate::learn::Learned::default();
+    }
+    // The tags name intents by what was learnt, as they would after `learn`: an intent
+    // learnt from a tag the taxonomy lacks is agreed with like any other (scored with the
+    // unlearnt taxonomy, a history of such tags counted no tagged case at all).
+    let learnt_taxonomy = learnt[FOLDS].1.classifier();
+    for input in &mut inputs {
+        input.truth.intent = tagged_intent(&history[input.source].tags, learnt_taxonomy);
+    }
+    let inputs = Arc::new(inputs);
+    let earlier_inputs: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i].earlier).collect();
+    let first: Vec<Arc<Pipeline>> = learnt.iter().map(|(_, p)| Arc::clone(p)).collect();
+    let judged: Vec<(usize, Option<(crate::learn::calibration::Features, bool)>)> = decide_all(
+        first,
+        Arc::clone(&inputs),
+        earlier_inputs,
+        pass.options,
+        pass.progress,
+        pass.started,
+        None,
+        |input, case| {
+            let judged = case.eligible.then_some(()).and(case.agrees);
+            (input.group, case.decision.features.zip(judged))
+        },
     )
     .await?;
-    let mut simulation = finish(cases, &pipeline, options, started);
-    simulation.first_case_seconds = first_case.get().copied().unwrap_or(simulation.first_case_seconds);
-    Ok((simulation, models))
+    let calibrated = learnt
+        .iter()
+        .enumerate()
+        .map(|(g, (_, fold))| {
+            let fit_on: Vec<_> = judged
+                .iter()
+                .filter(|(group, _)| g == FOLDS || *group != g)
+                .filter_map(|(_, j)| *j)
+                .collect();
+            Arc::new(fold.with_calibration(crate::learn::Calibration::fit(&fit_on)))
+        })
+        .collect();
+    // The uncalibrated pipelines (and their drafts) go before the second pass.
+    let (mut learned, _) = learnt.swap_remove(FOLDS);
+    drop(learnt);
+    let all: Vec<_> = judged.iter().filter_map(|(_, j)| *j).collect();
+    let fitted = crate::learn::Calibration::fit(&all).map(|model| {
+        let scored: Vec<(f64, bool)> = all.iter().map(|(x, y)| (model.predict(x), *y)).collect();
+        let (reliability, ece) = crate::learn::calibration::reliability(&scored, 10);
+        crate::learn::CalibrationFile {
+            model,
+            reliability,
+            ece,
+        }
+    });
+    learned.set_calibration(fitted);
+    Ok(Fitted {
+        inputs,
+        calibrated,
+        learned,
+        fitted_on: all.len(),
+    })
 }
 
 fn finish(
@@ -621,31 +771,23 @@ fn finish(
 
 /// What each fold learns: fold `g` (of [`FOLDS`]) from the earlier part's other folds, and
 /// the last, number [`FOLDS`], from the whole earlier part; each with the pipeline it makes.
-/// Each conversation of the earlier part is read for its lesson once; the folds then sum
+/// Each conversation's lesson was read once, as the history streamed in; the folds sum
 /// their lessons, on `workers` threads.
 fn learn_folds(
     pipeline: &Pipeline,
-    history: &[Conversation],
+    history: &[Extract],
     earlier: &[bool],
     group: &[usize],
     workers: usize,
 ) -> Result<Vec<(crate::learn::Learned, Arc<Pipeline>)>, crate::pipeline::Error> {
-    let urls = pipeline.knowledge().ids_by_url();
-    let lessons: Vec<Option<crate::learn::Lesson>> = parallel_map(history, workers, |c, conversation| {
-        earlier[c]
-            .then(|| {
-                crate::learn::Lesson::of(conversation, pipeline.knowledge(), pipeline.classifier(), &urls)
-            })
-            .flatten()
-    });
     let folds: Vec<usize> = (0..=FOLDS).collect();
     parallel_map(&folds, workers, |_, &g| {
         let in_fold = |c: usize| earlier[c] && (g == FOLDS || group[c] != g);
-        let from: Vec<&crate::learn::Lesson> = lessons
+        let from: Vec<&crate::learn::Lesson> = history
             .iter()
             .enumerate()
             .filter(|(c, _)| in_fold(*c))
-            .filter_map(|(_, lesson)| lesson.as_ref())
+            .filter_map(|(_, extract)| extract.lesson.as_ref())
             .collect();
         let conversations = (0..history.len()).filter(|&c| in_fold(c)).count();
         let learned =
@@ -691,65 +833,68 @@ fn parallel_map<T: Sync, U: Send>(items: &[T], workers: usize, f: impl Fn(usize,
     out.into_iter().map(|(_, u)| u).collect()
 }
 
-/// Decides every input with its group's pipeline, on `options.parallelism` tasks; cases
-/// sorted by time.
-async fn decide_all(
+/// Decides the inputs numbered in `which` with their group's pipeline, on
+/// `options.parallelism` tasks, keeping what `keep` makes of each judged case; in time order.
+#[allow(clippy::too_many_arguments)]
+async fn decide_all<T: Send + 'static>(
     pipelines: Vec<Arc<Pipeline>>,
     inputs: Arc<Vec<Input>>,
+    which: Vec<usize>,
     options: Options,
     progress: &indicatif::ProgressBar,
     started: std::time::Instant,
     first_case: Option<Arc<std::sync::OnceLock<f64>>>,
-) -> Result<Vec<Case>, crate::pipeline::Error> {
+    keep: fn(&Input, Case) -> T,
+) -> Result<Vec<T>, crate::pipeline::Error> {
     let pipelines = Arc::new(pipelines);
     let first_case = first_case.unwrap_or_default();
     let workers = options.parallelism.max(1);
+    // Time order, with the conversation as tie-break: the same result on every run.
+    let mut which = which;
+    which.sort_by(|&a, &b| {
+        let (a, b) = (&inputs[a], &inputs[b]);
+        a.at().cmp(&b.at()).then_with(|| a.id().cmp(b.id()))
+    });
+    let which = Arc::new(which);
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
-        let (pipelines, inputs, progress, first_case) = (
+        let (pipelines, inputs, which, progress, first_case) = (
             Arc::clone(&pipelines),
             Arc::clone(&inputs),
+            Arc::clone(&which),
             progress.clone(),
             Arc::clone(&first_case),
         );
         tasks.spawn(async move {
             let mut out = Vec::new();
-            for i in (worker..inputs.len()).step_by(workers) {
-                let input = &inputs[i];
+            for rank in (worker..which.len()).step_by(workers) {
+                let input = &inputs[which[rank]];
                 let conversation = &input.conversation;
                 let pipeline = &pipelines[input.group.min(pipelines.len() - 1)];
                 let decision = decide_last(pipeline, conversation, &ConversationState::default()).await?;
                 // Judged here too, in parallel: the term analysis (or the LLM judge) is the
                 // other half of the work per case.
-                out.push((
-                    i,
-                    judge(
-                        pipeline,
-                        conversation,
-                        decision,
-                        input.truth.clone(),
-                        input.earlier,
-                    )
-                    .await,
-                ));
+                let case = judge(
+                    pipeline,
+                    conversation,
+                    decision,
+                    input.truth.clone(),
+                    input.earlier,
+                )
+                .await;
+                out.push((rank, keep(input, case)));
                 first_case.get_or_init(|| started.elapsed().as_secs_f64());
                 progress.inc(1);
             }
             Ok::<_, crate::pipeline::Error>(out)
         });
     }
-    let mut indexed = Vec::with_capacity(inputs.len());
+    let mut ranked = Vec::with_capacity(which.len());
     while let Some(joined) = tasks.join_next().await {
-        indexed.extend(joined.map_err(crate::pipeline::Error::Task)??);
+        ranked.extend(joined.map_err(crate::pipeline::Error::Task)??);
     }
-    // Input order first, then a stable sort by time: the same result on every run.
-    indexed.sort_by_key(|(i, _)| *i);
-    let mut cases: Vec<Case> = indexed.into_iter().map(|(_, case)| case).collect();
-    cases.sort_by(|a, b| {
-        a.at.cmp(&b.at)
-            .then_with(|| a.conversation_id.cmp(&b.conversation_id))
-    });
-    Ok(cases)
+    ranked.sort_by_key(|(rank, _)| *rank);
+    Ok(ranked.into_iter().map(|(_, kept)| kept).collect())
 }
 
 async fn judge(

@@ -367,8 +367,6 @@ async fn the_replay_judges_agreement_with_the_model_and_counts_tokens() {
         "How much does standard shipping cost?",
         "<p>It is 8 dollars for standard shipping.</p>",
     );
-    let (conversations, problems) = history::read(line.to_string().as_bytes()).unwrap();
-    assert!(problems.is_empty());
     let options = simulate::Options {
         turns: simulate::Turns::First,
         target_precision: 0.95,
@@ -379,9 +377,13 @@ async fn the_replay_judges_agreement_with_the_model_and_counts_tokens() {
         learn: false,
     };
     let pipeline = std::sync::Arc::new(pipeline(&stub, 5));
+    let extractor = simulate::Extractor::new(&pipeline, &options);
+    let (mut conversations, problems) =
+        history::read_extracts(line.to_string().as_bytes(), |c| extractor.extract(c)).unwrap();
+    assert!(problems.is_empty());
     let simulation = simulate::run(
         pipeline,
-        &conversations,
+        &mut conversations,
         options,
         &indicatif::ProgressBar::hidden(),
     )

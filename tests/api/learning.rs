@@ -205,13 +205,13 @@ async fn internal_articles_are_never_quoted_or_linked_to_a_customer() {
 async fn similar_solved_conversations_go_in_notes_only() {
     let base = pipeline_in(vec![article(PUBLIC)], frontdesk::domain::Mode::Draft);
     let learned = Learned {
-        similar: vec![PastCase {
+        similar: vec![std::sync::Arc::new(PastCase {
             conversation_id: "4100001".into(),
             at: 0,
             question: "my refund for the boots never arrived".into(),
             reply: "We re-sent the refund to your card; it shows within 2 days.".into(),
             articles: vec![],
-        }],
+        })],
         ..Learned::default()
     };
     let learnt = base.with_learned(&learned).unwrap();

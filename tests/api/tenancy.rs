@@ -261,13 +261,13 @@ async fn shared_conversation_ids_stay_in_their_workspace_on_postgresql() {
 /// A solved case as `learn` keeps it, signed by teammate `who`.
 fn learned_with(who: &str) -> Learned {
     let mut learned = Learned {
-        similar: vec![PastCase {
+        similar: vec![std::sync::Arc::new(PastCase {
             conversation_id: format!("41000{}", who.len()),
             at: 0,
             question: "my refund for the boots never arrived".into(),
             reply: format!("We re-sent the refund to your card; it shows within 2 days. Regards, {who}"),
             articles: vec![],
-        }],
+        })],
         ..Learned::default()
     };
     learned.manifest.format = frontdesk::learn::FORMAT;
