@@ -36,8 +36,9 @@ impl Learn {
                 config.learned_dir().display()
             );
         }
-        // What is learnt is read from decisions' figures, never from a note's text.
-        let pipeline = std::sync::Arc::new(Pipeline::load_unlearned(config)?.without_briefs());
+        // What is learnt is read from decisions' figures, never from a note's text: decided as a
+        // replay decides.
+        let pipeline = std::sync::Arc::new(Pipeline::load_unlearned(config)?.for_replay());
         let options = simulate::Options {
             turns: simulate::Turns::First,
             target_precision: 0.9,

@@ -108,8 +108,9 @@ impl Replay {
             parallelism: parallelism(),
             learn: self.learn,
         };
-        // The replay keeps no note's text: its notes go without the teammate's briefing.
-        let pipeline = Arc::new(pipeline.without_briefs());
+        // The replay keeps no note's text: its notes go without the teammate's briefing, and its
+        // pipelines cache fewer drafts.
+        let pipeline = Arc::new(pipeline.for_replay());
         let bar = progress(self.json);
         // Each conversation is kept as what the replay reads of it, as the export streams in.
         let extractor = simulate::Extractor::new(&pipeline, &options);

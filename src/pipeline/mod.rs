@@ -310,6 +310,21 @@ pub const SIMILAR_IN_NOTE: usize = 3;
 /// How long a cached draft is reused.
 pub const DRAFT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Drafts a pipeline caches.
+pub const DRAFT_CACHE: u64 = 10_000;
+
+/// Drafts a replay's pipeline caches: a learning replay holds twelve pipelines, and a
+/// history's repeats within the cache's ten minutes of wall time say little of `serve`'s.
+pub const REPLAY_DRAFT_CACHE: u64 = 1_000;
+
+/// A draft cache of `entries`.
+fn draft_cache(entries: u64) -> moka::future::Cache<(String, String, String), Option<Draft>> {
+    moka::future::Cache::builder()
+        .max_capacity(entries)
+        .time_to_live(DRAFT_CACHE_TTL)
+        .build()
+}
+
 /// Triage, knowledge, drafting and policy, wired.
 pub struct Pipeline {
     classifier: Arc<Classifier>,
@@ -328,9 +343,8 @@ pub struct Pipeline {
     actions: Arc<crate::actions::Actions>,
     /// How long a question about an action stands, seconds.
     confirm_seconds: i64,
-    /// Whether a note carries the teammate's briefing (a replay, which keeps no note text,
-    /// does without).
-    briefs: bool,
+    /// Deciding a history rather than live events ([`Pipeline::for_replay`]).
+    replay: bool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -351,10 +365,7 @@ impl Pipeline {
         policies: Policies,
         top_k: usize,
     ) -> Self {
-        let drafts = moka::future::Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(DRAFT_CACHE_TTL)
-            .build();
+        let drafts = draft_cache(DRAFT_CACHE);
         Self {
             classifier,
             knowledge,
@@ -366,7 +377,7 @@ impl Pipeline {
             drafts,
             actions: Arc::default(),
             confirm_seconds: 30 * 60,
-            briefs: true,
+            replay: false,
         }
     }
 
@@ -379,12 +390,24 @@ impl Pipeline {
         self
     }
 
-    /// The same pipeline, its notes without the teammate's briefing (internal articles,
-    /// similar solved conversations): for a replay, which decides as `serve` does but keeps
-    /// no note's text. The pipelines made from it do without too.
-    pub fn without_briefs(mut self) -> Self {
-        self.briefs = false;
+    /// The same pipeline for a replay, which decides as `serve` does but keeps no note's
+    /// text and, on a large history, holds a dozen pipelines at once: its notes go without
+    /// the teammate's briefing (internal articles, similar solved conversations), and it
+    /// caches [`REPLAY_DRAFT_CACHE`] drafts, not [`DRAFT_CACHE`]. The pipelines made from
+    /// it are the same.
+    pub fn for_replay(mut self) -> Self {
+        self.replay = true;
+        self.drafts = draft_cache(REPLAY_DRAFT_CACHE);
         self
+    }
+
+    /// `pipeline`, made from this one, in this one's mode.
+    fn made_from_this(&self, pipeline: Self) -> Self {
+        if self.replay {
+            pipeline.for_replay()
+        } else {
+            pipeline
+        }
     }
 
     /// The declared actions.
@@ -424,10 +447,7 @@ impl Pipeline {
         );
         pipeline.similar = similar_index(learned, &knowledge);
         pipeline.calibration = learned.calibration.as_ref().map(|c| Arc::new(c.model.clone()));
-        Ok(Self {
-            briefs: self.briefs,
-            ..pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
-        })
+        Ok(self.made_from_this(pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)))
     }
 
     /// The same pipeline with another calibration (none: the drafter's own confidence).
@@ -441,10 +461,7 @@ impl Pipeline {
         );
         pipeline.similar = self.similar.clone();
         pipeline.calibration = calibration.map(Arc::new);
-        Self {
-            briefs: self.briefs,
-            ..pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
-        }
+        self.made_from_this(pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds))
     }
 
     /// The calibration in force.
@@ -728,10 +745,7 @@ impl Pipeline {
             self.policies.clone(),
             self.top_k,
         );
-        Self {
-            briefs: self.briefs,
-            ..pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds)
-        }
+        self.made_from_this(pipeline.with_actions(Arc::clone(&self.actions), self.confirm_seconds))
     }
 
     /// Whether two replies to `question` give the same answer, by the drafter's model (the
@@ -838,7 +852,7 @@ impl Pipeline {
             self.draft(text, &triage, &public).await?
         };
         let mut verdict = self.policy_for(app_id).decide(&triage, draft.as_ref(), context);
-        if self.briefs {
+        if !self.replay {
             self.brief(&mut verdict.actions, text, &hits);
         }
         Ok(Staged {

@@ -678,7 +678,7 @@ struct Fitted {
 /// other folds' cases.
 async fn fit_folds(
     pipeline: &Pipeline,
-    history: &[Extract],
+    history: &mut [Extract],
     mut inputs: Vec<Input>,
     split: &Split,
     pass: &Pass<'_>,
@@ -701,6 +701,10 @@ async fn fit_folds(
     let learnt_taxonomy = learnt[FOLDS].1.classifier();
     for input in &mut inputs {
         input.truth.intent = tagged_intent(&history[input.source].tags, learnt_taxonomy);
+    }
+    // The lessons are learnt: what the folds keep of them (the solved cases) is shared.
+    for extract in history.iter_mut() {
+        extract.lesson = None;
     }
     let inputs = Arc::new(inputs);
     let earlier_inputs: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i].earlier).collect();

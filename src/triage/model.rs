@@ -140,6 +140,20 @@ impl TrainReport {
 
 /// Feature strings of a message, with counts.
 fn extract(text: &str) -> Vec<(String, f32)> {
+    let mut counts: HashMap<String, f32> = HashMap::new();
+    each_feature(text, |feature| match counts.get_mut(feature) {
+        Some(count) => *count += 1.0,
+        None => {
+            counts.insert(feature.to_owned(), 1.0);
+        }
+    });
+    counts.into_iter().collect()
+}
+
+/// Calls `f` with each feature of `text`, once per occurrence: its words (`w:`), their
+/// letter groups of 2 to 5 with the word's ends marked (`c:`), and its word pairs (`b:`).
+/// The feature is written in one buffer, not made a string each.
+fn each_feature(text: &str, mut f: impl FnMut(&str)) {
     let lowered = text.to_lowercase();
     let words: Vec<&str> = lowered
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
@@ -147,22 +161,34 @@ fn extract(text: &str) -> Vec<(String, f32)> {
         .filter(|w| !w.is_empty())
         .take(2_000)
         .collect();
-    let mut counts: HashMap<String, f32> = HashMap::new();
+    let mut key = String::new();
+    let mut padded: Vec<char> = Vec::new();
     for word in &words {
-        *counts.entry(format!("w:{word}")).or_default() += 1.0;
-        let padded: Vec<char> = format!("<{word}>").chars().collect();
+        key.clear();
+        key.push_str("w:");
+        key.push_str(word);
+        f(&key);
+        padded.clear();
+        padded.push('<');
+        padded.extend(word.chars());
+        padded.push('>');
         for n in 2..=5 {
             for window in padded.windows(n) {
-                *counts
-                    .entry(format!("c:{}", window.iter().collect::<String>()))
-                    .or_default() += 1.0;
+                key.clear();
+                key.push_str("c:");
+                key.extend(window);
+                f(&key);
             }
         }
     }
     for pair in words.windows(2) {
-        *counts.entry(format!("b:{} {}", pair[0], pair[1])).or_default() += 1.0;
+        key.clear();
+        key.push_str("b:");
+        key.push_str(pair[0]);
+        key.push(' ');
+        key.push_str(pair[1]);
+        f(&key);
     }
-    counts.into_iter().collect()
 }
 
 fn describe(feature: &str) -> String {
@@ -410,13 +436,31 @@ impl Model {
     }
 
     fn vectorize(&self, features: &[(String, f32)]) -> Vec<(u32, f32)> {
-        let mut x: Vec<(u32, f32)> = features
-            .iter()
-            .filter_map(|(f, count)| {
-                self.vocabulary
-                    .get(f)
-                    .map(|&i| (i, (1.0 + count.ln()) * self.idf[i as usize]))
-            })
+        self.weigh(
+            features
+                .iter()
+                .filter_map(|(f, count)| self.vocabulary.get(f).map(|&i| (i, *count)))
+                .collect(),
+        )
+    }
+
+    /// The features of `text` the vocabulary holds, with their counts: [`extract`] and a
+    /// lookup, without a string made per letter group (the most of a prediction's time).
+    fn known_features(&self, text: &str) -> Vec<(u32, f32)> {
+        let mut counts: HashMap<u32, f32> = HashMap::new();
+        each_feature(text, |feature| {
+            if let Some(&i) = self.vocabulary.get(feature) {
+                *counts.entry(i).or_default() += 1.0;
+            }
+        });
+        counts.into_iter().collect()
+    }
+
+    /// Known features with their counts, weighed (sublinear count times idf) and normalised.
+    fn weigh(&self, counts: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+        let mut x: Vec<(u32, f32)> = counts
+            .into_iter()
+            .map(|(i, count)| (i, (1.0 + count.ln()) * self.idf[i as usize]))
             .collect();
         // Sorted before summing: the features come in hash order, and a float sum in another
         // order differs in the last bits, which would make the same message score differently
@@ -474,7 +518,7 @@ impl Model {
                 alternatives: Vec::new(),
             };
         }
-        let x = self.vectorize(&extract(text));
+        let x = self.weigh(self.known_features(text));
         let classes = self.labels.len();
         let mut p = vec![0.0; classes];
         self.logits(&x, &mut p);
