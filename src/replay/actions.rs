@@ -116,10 +116,7 @@ pub async fn play(
         if case.decision.acting.is_none() || !seen.insert(case.conversation_id.clone()) {
             continue;
         }
-        let Some(extract) = by_id.get(case.conversation_id.as_str()) else {
-            continue;
-        };
-        let Some(played) = &extract.played else {
+        let (Some(extract), Some(played)) = (by_id.get(case.conversation_id.as_str()), &case.played) else {
             continue;
         };
         let full = played.conversation();

@@ -23,9 +23,12 @@ pub struct Extract {
     pub turns: Vec<(Arc<Conversation>, Truth)>,
     /// Its tags: the truth's intent once intents are learnt from them.
     pub tags: Vec<String>,
-    /// What it teaches, when learning.
-    pub lesson: Option<crate::learn::Lesson>,
-    /// For playing a declared action on (`None` without declared actions).
+    /// What it teaches, when learning (boxed: a plain replay keeps none, and a history of
+    /// 100,000 keeps every extract).
+    pub lesson: Option<Box<crate::learn::Lesson>>,
+    /// For playing a declared action on (`None` without declared actions). The replay
+    /// hands it to the conversation's turns, and a case keeps it only where its decision
+    /// plans an action.
     pub played: Option<Played>,
     /// Per declared action, in order: the history shows a teammate did it here.
     pub teammate_did: Vec<bool>,
@@ -90,15 +93,16 @@ impl<'a> Extractor<'a> {
         let lesson = self
             .learn
             .then(|| crate::learn::Lesson::attributed(&conversation, classifier, &attribute))
-            .flatten();
+            .flatten()
+            .map(Box::new);
         let turns = super::simulate::turns(&conversation, self.turns);
-        let truths: Vec<(Arc<Conversation>, Truth)> = turns
-            .into_iter()
-            .map(|(seen, index)| {
-                let truth = super::simulate::truth(&conversation, index, classifier, &attribute);
-                (Arc::new(seen), truth)
-            })
-            .collect();
+        // Into a vector of its own size (collected in place, it would keep the turns'
+        // larger one).
+        let mut truths: Vec<(Arc<Conversation>, Truth)> = Vec::with_capacity(turns.len());
+        truths.extend(turns.into_iter().map(|(seen, index)| {
+            let truth = super::simulate::truth(&conversation, index, classifier, &attribute);
+            (Arc::new(seen), truth)
+        }));
         let actions = &self.pipeline.actions().actions;
         let teammate_did = actions
             .iter()

@@ -91,7 +91,9 @@ fn read_with<T: Send>(
     });
     read?;
     batches.sort_by_key(|(first, _)| *first);
-    let mut kept: Vec<T> = Vec::new();
+    // Sized once (a history's extracts are most of what a replay holds), each batch freed as
+    // it is taken.
+    let mut kept: Vec<T> = Vec::with_capacity(batches.iter().map(|(_, parsed)| parsed.len()).sum());
     let mut index = std::collections::HashMap::new();
     let mut problems = Vec::new();
     for (first, parsed) in batches {

@@ -162,11 +162,12 @@ impl Report {
         let report_json = dir.join("replay.json");
         // Written as it is serialised: a case's JSON lives only while it is written.
         let rows = CaseRows(&simulation.cases);
+        // Every played conversation and every case are serialised straight into the file.
+        let played = simulation.actions.as_ref().map(|a| &a.played);
         let full = serde_json::json!({
             "summary": self,
             "thresholds": simulation.thresholds,
             "triage": simulation.triage,
-            "actions_played": simulation.actions.as_ref().map(|a| &a.played),
         });
         let mut out = std::io::BufWriter::new(std::fs::File::create(&report_json)?);
         let mut serializer = serde_json::Serializer::pretty(&mut out);
@@ -174,7 +175,9 @@ impl Report {
             use serde::ser::{SerializeMap, Serializer};
             let fields = full.as_object().expect("an object");
             let mut map = (&mut serializer)
-                .serialize_map(Some(fields.len() + 1))
+                .serialize_map(Some(fields.len() + 2))
+                .map_err(std::io::Error::other)?;
+            map.serialize_entry("actions_played", &played)
                 .map_err(std::io::Error::other)?;
             for (key, value) in fields {
                 map.serialize_entry(key, value).map_err(std::io::Error::other)?;
@@ -186,8 +189,9 @@ impl Report {
         std::io::Write::flush(&mut out)?;
         drop(out);
         let report_html = dir.join("replay.html");
-        // The page draws the confidences as 20 bins and shows 25 sample cases: it stays small
-        // whatever the history's size (replay.json holds every case).
+        // The page draws the confidences as 20 bins and shows 25 sample cases and 25 played
+        // conversations: it stays small whatever the history's size (replay.json holds every
+        // case).
         let mut bins = [0_usize; 20];
         for case in simulation.cases.iter().filter(|c| c.eligible) {
             bins[((case.confidence * 20.0) as usize).min(19)] += 1;
@@ -199,6 +203,8 @@ impl Report {
             .take(25)
             .collect();
         let mut page = full;
+        page["actions_played"] =
+            serde_json::to_value(played.map(|p| &p[..p.len().min(25)])).map_err(std::io::Error::other)?;
         page["cases"] = serde_json::to_value(CaseRows(&samples)).map_err(std::io::Error::other)?;
         page["confidence_bins"] = serde_json::json!(bins);
         // Self-contained: the data is inlined as JSON with `<`, `>` and `&` escaped, so no text

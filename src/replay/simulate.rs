@@ -97,8 +97,8 @@ pub struct Case {
     pub at: i64,
     /// What the figures and the report keep of the bot's decision.
     pub decision: Decided,
-    /// What the teammates did.
-    pub truth: Truth,
+    /// What the teammates did (shared with the turn decided).
+    pub truth: Arc<Truth>,
     /// Only the confidence decides (no handoff rule, auto-replies allowed, grounded draft).
     pub eligible: bool,
     /// The draft's confidence (0 without one).
@@ -109,6 +109,10 @@ pub struct Case {
     pub judged_by: &'static str,
     /// In the earlier part of the time split.
     pub earlier: bool,
+    /// What playing its planned action on reads (only where the decision plans one and
+    /// actions are declared).
+    #[serde(skip)]
+    pub played: Option<Arc<super::extract::Played>>,
 }
 
 /// What a replay keeps of a decision: what the figures, the calibration fit and the report
@@ -185,12 +189,18 @@ impl Decided {
             assigned_team,
             draft,
             features,
-            // What playing it on reads: its plan, orders and pending question, not its
-            // passages or draft (kept above).
+            // What playing it on reads: its plan, rule, orders and pending question, not its
+            // passages, draft (kept above), triage or context.
             acting: decision.act.is_some().then(|| {
                 Box::new(Decision {
+                    trigger: None,
+                    triage: None,
                     hits: Vec::new(),
                     draft: None,
+                    injection: None,
+                    redactions: std::collections::BTreeMap::new(),
+                    context: None,
+                    knowledge_version: String::new(),
                     ..decision
                 })
             }),
@@ -466,14 +476,18 @@ pub struct LearntModels {
     pub learned: Option<crate::learn::Learned>,
 }
 
-/// One customer turn to decide, and what the teammates did.
+/// One customer turn to decide, and what the teammates did. Cheap to clone: a learning
+/// replay's first pass decides clones, and the last pass drops each turn once decided.
+#[derive(Clone)]
 struct Input {
     conversation: Arc<Conversation>,
     /// Its conversation's index in the history (whose tags the bot is not shown).
     source: usize,
-    truth: Truth,
+    truth: Arc<Truth>,
     group: usize,
     earlier: bool,
+    /// Its conversation, for playing an action on (with actions declared).
+    played: Option<Arc<super::extract::Played>>,
 }
 
 impl Input {
@@ -544,11 +558,9 @@ async fn learn_and_run(
     if !options.learn {
         progress.set_length(inputs.len() as u64);
         let first_case: Arc<std::sync::OnceLock<f64>> = Arc::default();
-        let every = (0..inputs.len()).collect();
         let cases = decide_all(
             vec![Arc::clone(&pipeline)],
-            Arc::new(inputs),
-            every,
+            inputs,
             options,
             progress,
             started,
@@ -578,17 +590,9 @@ async fn learn_and_run(
     if !measure {
         return Ok((None, models));
     }
-    let every = (0..inputs.len()).collect();
-    let cases = decide_all(
-        calibrated,
-        inputs,
-        every,
-        options,
-        progress,
-        started,
-        None,
-        |_, case| case,
-    )
+    let cases = decide_all(calibrated, inputs, options, progress, started, None, |_, case| {
+        case
+    })
     .await?;
     let mut simulation = finish(cases, &pipeline, options, started);
     simulation.calibration = calibration_report(&simulation.cases, fitted_on);
@@ -638,14 +642,16 @@ fn split(history: &mut [Extract], options: Options) -> (Vec<Input>, Split) {
         .enumerate()
         .flat_map(|(c, extract)| {
             let (group, earlier) = (group[c], earlier[c]);
+            let played = extract.played.take().map(Arc::new);
             std::mem::take(&mut extract.turns)
                 .into_iter()
                 .map(move |(conversation, truth)| Input {
-                    truth,
+                    truth: Arc::new(truth),
                     conversation,
                     source: c,
                     group,
                     earlier,
+                    played: played.clone(),
                 })
         })
         .collect();
@@ -663,7 +669,7 @@ fn split(history: &mut [Extract], options: Options) -> (Vec<Input>, Split) {
 /// What [`fit_folds`] gives.
 struct Fitted {
     /// The turns, their truths' intents named by what was learnt.
-    inputs: Arc<Vec<Input>>,
+    inputs: Vec<Input>,
     /// Fold `g`'s calibrated pipeline for group `g`.
     calibrated: Vec<Arc<Pipeline>>,
     /// What `learn` keeps: learnt from the whole earlier part, calibrated on all its
@@ -700,18 +706,16 @@ async fn fit_folds(
     // unlearnt taxonomy, a history of such tags counted no tagged case at all).
     let learnt_taxonomy = learnt[FOLDS].1.classifier();
     for input in &mut inputs {
-        input.truth.intent = tagged_intent(&history[input.source].tags, learnt_taxonomy);
+        Arc::make_mut(&mut input.truth).intent = tagged_intent(&history[input.source].tags, learnt_taxonomy);
     }
     // The lessons are learnt: what the folds keep of them (the solved cases) is shared.
     for extract in history.iter_mut() {
         extract.lesson = None;
     }
-    let inputs = Arc::new(inputs);
-    let earlier_inputs: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i].earlier).collect();
+    let earlier_inputs: Vec<Input> = inputs.iter().filter(|i| i.earlier).cloned().collect();
     let first: Vec<Arc<Pipeline>> = learnt.iter().map(|(_, p)| Arc::clone(p)).collect();
     let judged: Vec<(usize, Option<(crate::learn::calibration::Features, bool)>)> = decide_all(
         first,
-        Arc::clone(&inputs),
         earlier_inputs,
         pass.options,
         pass.progress,
@@ -791,7 +795,7 @@ fn learn_folds(
             .iter()
             .enumerate()
             .filter(|(c, _)| in_fold(*c))
-            .filter_map(|(_, extract)| extract.lesson.as_ref())
+            .filter_map(|(_, extract)| extract.lesson.as_deref())
             .collect();
         let conversations = (0..history.len()).filter(|&c| in_fold(c)).count();
         let learned =
@@ -837,13 +841,13 @@ fn parallel_map<T: Sync, U: Send>(items: &[T], workers: usize, f: impl Fn(usize,
     out.into_iter().map(|(_, u)| u).collect()
 }
 
-/// Decides the inputs numbered in `which` with their group's pipeline, on
-/// `options.parallelism` tasks, keeping what `keep` makes of each judged case; in time order.
+/// Decides `inputs` with their group's pipeline, on `options.parallelism` tasks, keeping
+/// what `keep` makes of each judged case; in time order. Each turn is dropped once decided,
+/// and each kept result goes straight to its place: one vector of results in all.
 #[allow(clippy::too_many_arguments)]
 async fn decide_all<T: Send + 'static>(
     pipelines: Vec<Arc<Pipeline>>,
-    inputs: Arc<Vec<Input>>,
-    which: Vec<usize>,
+    mut inputs: Vec<Input>,
     options: Options,
     progress: &indicatif::ProgressBar,
     started: std::time::Instant,
@@ -854,25 +858,28 @@ async fn decide_all<T: Send + 'static>(
     let first_case = first_case.unwrap_or_default();
     let workers = options.parallelism.max(1);
     // Time order, with the conversation as tie-break: the same result on every run.
-    let mut which = which;
-    which.sort_by(|&a, &b| {
-        let (a, b) = (&inputs[a], &inputs[b]);
-        a.at().cmp(&b.at()).then_with(|| a.id().cmp(b.id()))
-    });
-    let which = Arc::new(which);
+    inputs.sort_by(|a, b| a.at().cmp(&b.at()).then_with(|| a.id().cmp(b.id())));
+    let total = inputs.len();
+    // Dealt round the workers by rank, as they come in time order.
+    let mut dealt: Vec<Vec<(usize, Input)>> = (0..workers)
+        .map(|w| Vec::with_capacity(total.saturating_sub(w).div_ceil(workers)))
+        .collect();
+    for (rank, input) in inputs.into_iter().enumerate() {
+        dealt[rank % workers].push((rank, input));
+    }
+    let results: Arc<std::sync::Mutex<Vec<Option<T>>>> = Arc::new(std::sync::Mutex::new(
+        std::iter::repeat_with(|| None).take(total).collect(),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..workers {
-        let (pipelines, inputs, which, progress, first_case) = (
+    for mine in dealt {
+        let (pipelines, results, progress, first_case) = (
             Arc::clone(&pipelines),
-            Arc::clone(&inputs),
-            Arc::clone(&which),
+            Arc::clone(&results),
             progress.clone(),
             Arc::clone(&first_case),
         );
         tasks.spawn(async move {
-            let mut out = Vec::new();
-            for rank in (worker..which.len()).step_by(workers) {
-                let input = &inputs[which[rank]];
+            for (rank, input) in mine {
                 let conversation = &input.conversation;
                 let pipeline = &pipelines[input.group.min(pipelines.len() - 1)];
                 let decision = decide_last(pipeline, conversation, &ConversationState::default()).await?;
@@ -882,30 +889,44 @@ async fn decide_all<T: Send + 'static>(
                     pipeline,
                     conversation,
                     decision,
-                    input.truth.clone(),
+                    Arc::clone(&input.truth),
                     input.earlier,
                 )
                 .await;
-                out.push((rank, keep(input, case)));
+                // Only a case that plans an action is played on: the rest of the
+                // conversation goes with the turn.
+                let case = Case {
+                    played: case.decision.acting.as_ref().and(input.played.clone()),
+                    ..case
+                };
+                let kept = keep(&input, case);
+                drop(input);
+                results.lock().expect("the results lock")[rank] = Some(kept);
                 first_case.get_or_init(|| started.elapsed().as_secs_f64());
                 progress.inc(1);
             }
-            Ok::<_, crate::pipeline::Error>(out)
+            Ok::<_, crate::pipeline::Error>(())
         });
     }
-    let mut ranked = Vec::with_capacity(which.len());
     while let Some(joined) = tasks.join_next().await {
-        ranked.extend(joined.map_err(crate::pipeline::Error::Task)??);
+        joined.map_err(crate::pipeline::Error::Task)??;
     }
-    ranked.sort_by_key(|(rank, _)| *rank);
-    Ok(ranked.into_iter().map(|(_, kept)| kept).collect())
+    let results = Arc::try_unwrap(results)
+        .ok()
+        .expect("every task has ended")
+        .into_inner()
+        .expect("the results lock");
+    Ok(results
+        .into_iter()
+        .map(|kept| kept.expect("every turn is decided"))
+        .collect())
 }
 
 async fn judge(
     pipeline: &Pipeline,
     conversation: &Conversation,
     decision: Decision,
-    truth: Truth,
+    truth: Arc<Truth>,
     earlier: bool,
 ) -> Case {
     let eligible = matches!(
@@ -956,6 +977,7 @@ async fn judge(
         agrees,
         judged_by,
         earlier,
+        played: None,
     }
 }
 
@@ -1164,18 +1186,19 @@ mod tests {
                 decision(DecisionOutcome::Reply, "reply_threshold", "shipping", None),
                 "",
             ),
-            truth: Truth {
+            truth: Arc::new(Truth {
                 intent: None,
                 team_id: None,
                 reply: agrees.map(|_| "reply".into()),
                 articles: vec![],
                 resolved,
-            },
+            }),
             eligible: true,
             confidence,
             agrees,
             judged_by: "article",
             earlier,
+            played: None,
         }
     }
 
@@ -1262,8 +1285,8 @@ mod tests {
     #[test]
     fn triage_agreement_counts_intents_and_teams_against_the_tags() {
         let mut tagged = case(0.9, None, false, true);
-        tagged.truth.intent = Some("shipping".into());
-        tagged.truth.team_id = Some(TeamId::new("7"));
+        Arc::make_mut(&mut tagged.truth).intent = Some("shipping".into());
+        Arc::make_mut(&mut tagged.truth).team_id = Some(TeamId::new("7"));
         tagged.decision = Decided::of(
             decision(DecisionOutcome::Handoff, "low_confidence", "shipping", Some("7")),
             "",
