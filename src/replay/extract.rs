@@ -61,6 +61,8 @@ pub struct Extractor<'a> {
     urls: HashMap<String, String>,
     turns: Turns,
     learn: bool,
+    /// The teammates' replies, one copy of each (saved replies repeat).
+    replies: super::simulate::Interner,
 }
 
 impl<'a> Extractor<'a> {
@@ -71,6 +73,7 @@ impl<'a> Extractor<'a> {
             urls: pipeline.knowledge().ids_by_url(),
             turns: options.turns,
             learn: options.learn,
+            replies: super::simulate::Interner::default(),
         }
     }
 
@@ -100,7 +103,8 @@ impl<'a> Extractor<'a> {
         // larger one).
         let mut truths: Vec<(Arc<Conversation>, Truth)> = Vec::with_capacity(turns.len());
         truths.extend(turns.into_iter().map(|(seen, index)| {
-            let truth = super::simulate::truth(&conversation, index, classifier, &attribute);
+            let mut truth = super::simulate::truth(&conversation, index, classifier, &attribute);
+            truth.reply = truth.reply.map(|reply| self.replies.get(&reply));
             (Arc::new(seen), truth)
         }));
         let actions = &self.pipeline.actions().actions;

@@ -123,9 +123,9 @@ pub struct Decided {
     /// The outcome.
     pub outcome: crate::policy::DecisionOutcome,
     /// Its reason.
-    pub reason: String,
+    pub reason: Arc<str>,
     /// The intent triage gave, when triaged.
-    pub intent: Option<String>,
+    pub intent: Option<Arc<str>>,
     /// The team the bot assigned the conversation to.
     pub assigned_team: Option<crate::domain::TeamId>,
     /// The draft, when one was written.
@@ -143,7 +143,7 @@ pub struct Decided {
 #[derive(Debug, Clone, Serialize)]
 pub struct DraftKept {
     /// Its text.
-    pub text: String,
+    pub text: Arc<str>,
     /// The articles it cites.
     pub cited: Vec<String>,
     /// LLM tokens it took.
@@ -153,6 +153,18 @@ pub struct DraftKept {
 }
 
 impl Decided {
+    /// The same, its texts shared through `texts`: a replay's drafts, reasons and intents
+    /// repeat across thousands of cases (an extractive draft is one of the knowledge's
+    /// passages).
+    fn shared(mut self, texts: &Interner) -> Self {
+        self.reason = texts.get(&self.reason);
+        self.intent = self.intent.map(|i| texts.get(&i));
+        if let Some(draft) = &mut self.draft {
+            draft.text = texts.get(&draft.text);
+        }
+        self
+    }
+
     /// Keeps of `decision` what a replay reads.
     pub fn of(decision: Decision, question: &str) -> Self {
         let features = match (&decision.draft, &decision.triage) {
@@ -177,15 +189,15 @@ impl Decided {
             _ => None,
         });
         let draft = decision.draft.as_ref().map(|d| DraftKept {
-            text: d.text.clone(),
+            text: d.text.as_str().into(),
             cited: d.citations.iter().map(|c| c.article_id.clone()).collect(),
             tokens: d.tokens,
             calibrated: d.raw_confidence.is_some(),
         });
         Self {
             outcome: decision.outcome,
-            reason: decision.reason.clone(),
-            intent: decision.triage.as_ref().map(|t| t.intent.clone()),
+            reason: decision.reason.as_str().into(),
+            intent: decision.triage.as_ref().map(|t| t.intent.as_str().into()),
             assigned_team,
             draft,
             features,
@@ -466,6 +478,23 @@ fn dice(a: &[String], b: &[String]) -> f64 {
         return 0.0;
     }
     2.0 * a.intersection(&b).count() as f64 / (a.len() + b.len()) as f64
+}
+
+/// One shared copy of each text, across threads.
+#[derive(Default)]
+pub(super) struct Interner(std::sync::Mutex<std::collections::HashSet<Arc<str>>>);
+
+impl Interner {
+    /// The shared copy of `text`.
+    pub(super) fn get(&self, text: &str) -> Arc<str> {
+        let mut texts = self.0.lock().expect("the interner's lock");
+        if let Some(shared) = texts.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = text.into();
+        texts.insert(Arc::clone(&shared));
+        shared
+    }
 }
 
 /// What cross-fitted learning produced, besides the cases.
@@ -867,14 +896,16 @@ async fn decide_all<T: Send + 'static>(
     for (rank, input) in inputs.into_iter().enumerate() {
         dealt[rank % workers].push((rank, input));
     }
+    let texts: Arc<Interner> = Arc::default();
     let results: Arc<std::sync::Mutex<Vec<Option<T>>>> = Arc::new(std::sync::Mutex::new(
         std::iter::repeat_with(|| None).take(total).collect(),
     ));
     let mut tasks = tokio::task::JoinSet::new();
     for mine in dealt {
-        let (pipelines, results, progress, first_case) = (
+        let (pipelines, results, texts, progress, first_case) = (
             Arc::clone(&pipelines),
             Arc::clone(&results),
+            Arc::clone(&texts),
             progress.clone(),
             Arc::clone(&first_case),
         );
@@ -891,6 +922,7 @@ async fn decide_all<T: Send + 'static>(
                     decision,
                     Arc::clone(&input.truth),
                     input.earlier,
+                    &texts,
                 )
                 .await;
                 // Only a case that plans an action is played on: the rest of the
@@ -928,6 +960,7 @@ async fn judge(
     decision: Decision,
     truth: Arc<Truth>,
     earlier: bool,
+    texts: &Interner,
 ) -> Case {
     let eligible = matches!(
         decision.reason.as_str(),
@@ -970,7 +1003,7 @@ async fn judge(
             .map(ToString::to_string)
             .unwrap_or_default(),
         at: conversation.messages.last().map_or(0, |m| m.created_at),
-        decision: Decided::of(decision, question),
+        decision: Decided::of(decision, question).shared(texts),
         truth,
         eligible,
         confidence,
@@ -1027,7 +1060,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
             .entry(c.decision.outcome.as_str().to_owned())
             .or_insert(0) += 1;
         if c.decision.outcome == crate::policy::DecisionOutcome::Handoff {
-            *handoff_reasons.entry(c.decision.reason.clone()).or_insert(0) += 1;
+            *handoff_reasons.entry(c.decision.reason.to_string()).or_insert(0) += 1;
         }
     }
     let triage = triage_agreement(&cases);
@@ -1064,7 +1097,7 @@ fn measure(cases: Vec<Case>, configured: f64, options: Options, intents: Vec<Str
         .map(|intent| {
             let of_intent: Vec<&Case> = cases
                 .iter()
-                .filter(|c| c.decision.intent.as_ref() == Some(&intent))
+                .filter(|c| c.decision.intent.as_deref() == Some(intent.as_str()))
                 .collect();
             let t = choose_threshold(&of_intent, options.target_precision, 5);
             (intent, t)
@@ -1096,11 +1129,11 @@ fn triage_agreement(cases: &[Case]) -> TriageAgreement {
         };
         if let Some(truth) = &c.truth.intent {
             tagged += 1;
-            correct += usize::from(intent == truth);
+            correct += usize::from(**intent == **truth);
             *confusion
                 .entry(truth.clone())
                 .or_default()
-                .entry(intent.clone())
+                .entry(intent.to_string())
                 .or_insert(0) += 1;
         }
         if let (Some(truth), Some(bot)) = (&c.truth.team_id, &c.decision.assigned_team) {
