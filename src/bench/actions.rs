@@ -652,9 +652,13 @@ impl ActionsReport {
         let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
         for l in &self.latency {
             out.push_str(&format!(
-                "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s; CPU per conversation: frontdesk {} (with the bench's client and fake), PostgreSQL server {}\n",
+                "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s; CPU per conversation: frontdesk {} (with the bench's client and fake), PostgreSQL server {}{}\n",
                 l.concurrency, l.conversations, l.first_p50_ms, l.first_p99_ms, l.last_p50_ms, l.last_p99_ms, l.conversations_per_second,
-                ms(l.cpu.own_ms), ms(l.cpu.postgres_ms)
+                ms(l.cpu.own_ms), ms(l.cpu.postgres_ms),
+                match (l.cpu.statements, l.cpu.round_trips) {
+                    (Some(s), Some(r)) => format!("; {s:.1} statements in {r:.1} round trips per conversation"),
+                    _ => String::new(),
+                }
             ));
         }
         out.push_str(&format!(

@@ -1,7 +1,8 @@
 //! CPU time, read from `/proc`: this process's (all its threads), and the PostgreSQL
-//! server's (every process named `postgres`). The difference of two samples over a run,
-//! divided by the conversations decided in it, is the CPU a decided conversation costs, a
-//! figure steadier on a shared 2-core machine than throughput.
+//! server's (every process named `postgres`); and the statements and round trips this
+//! process sent to PostgreSQL. The difference of two samples over a run, divided by the
+//! conversations decided in it, is what a decided conversation costs, figures steadier on a
+//! shared 2-core machine than throughput.
 
 /// Clock ticks per second of the `/proc` times (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -11,6 +12,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 pub struct Sample {
     own: Option<u64>,
     postgres: Option<u64>,
+    /// Statements and round trips sent to PostgreSQL.
+    traffic: (u64, u64),
 }
 
 /// CPU per item between two samples, in milliseconds.
@@ -20,6 +23,10 @@ pub struct PerItem {
     pub own_ms: Option<f64>,
     /// The PostgreSQL server (none without one on this machine).
     pub postgres_ms: Option<f64>,
+    /// Statements sent to PostgreSQL, `BEGIN` and `COMMIT` included (none when none was).
+    pub statements: Option<f64>,
+    /// Round trips to PostgreSQL (none when none was).
+    pub round_trips: Option<f64>,
 }
 
 impl Sample {
@@ -30,6 +37,7 @@ impl Sample {
                 .ok()
                 .and_then(|s| ticks(&s)),
             postgres: postgres_ticks(),
+            traffic: crate::store::postgres_traffic(),
         }
     }
 
@@ -39,9 +47,15 @@ impl Sample {
             let used = now?.checked_sub(then?)?;
             (items > 0).then(|| used as f64 * 1000.0 / TICKS_PER_SECOND / items as f64)
         };
+        let count = |now: u64, then: u64| {
+            let sent = now.saturating_sub(then);
+            (items > 0 && sent > 0).then(|| sent as f64 / items as f64)
+        };
         PerItem {
             own_ms: per(self.own, earlier.own),
             postgres_ms: per(self.postgres, earlier.postgres),
+            statements: count(self.traffic.0, earlier.traffic.0),
+            round_trips: count(self.traffic.1, earlier.traffic.1),
         }
     }
 }
@@ -93,9 +107,16 @@ mod tests {
         let later = Sample {
             own: own.own.map(|t| t + 50),
             postgres: None,
+            traffic: (own.traffic.0 + 70, own.traffic.1 + 20),
         };
         let per = later.per_item_since(&own, 10);
         assert_eq!(per.own_ms, Some(50.0), "50 ticks of 10 ms over 10 items");
         assert_eq!(per.postgres_ms, None);
+        assert_eq!((per.statements, per.round_trips), (Some(7.0), Some(2.0)));
+        assert_eq!(
+            own.per_item_since(&own, 10).statements,
+            None,
+            "nothing sent, no figure"
+        );
     }
 }

@@ -22,7 +22,7 @@ pub(crate) mod tests;
 
 pub use arrivals::Arrivals;
 pub use calls::{Approval, CallFollowUp, CallResult, CallRow, CallsWrite, NewCall};
-pub use postgres::{PgStore, describe_connection};
+pub use postgres::{PgStore, describe_connection, traffic as postgres_traffic};
 pub use scratch::ScratchDatabase;
 pub use sqlite::SqliteStore;
 

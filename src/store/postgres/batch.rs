@@ -8,6 +8,24 @@ use crate::store::{Error, Result};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
+/// Statements this process sent to PostgreSQL through [`Prepared`] and [`Batch`] (the paths
+/// of serving: claims, decisions, the outbox), `BEGIN` and `COMMIT` included, and the round
+/// trips they took: `bench actions` divides them by the conversations decided.
+static STATEMENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn sent(statements: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    STATEMENTS.fetch_add(statements as u64, Relaxed);
+    ROUND_TRIPS.fetch_add(1, Relaxed);
+}
+
+/// Statements and round trips sent so far by this process (see [`STATEMENTS`]).
+pub fn traffic() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (STATEMENTS.load(Relaxed), ROUND_TRIPS.load(Relaxed))
+}
+
 /// Statements prepared once per connection and reused (deadpool keeps them with the
 /// connection): the server parses and plans each statement once rather than on every call,
 /// and a call is one round trip rather than two. Every statement is a constant, so the cache
@@ -19,6 +37,7 @@ pub(super) trait Prepared: GenericClient {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let statement = self.prepare_cached(sql).await?;
+        sent(1);
         self.query(&statement, params).await
     }
 
@@ -28,6 +47,7 @@ pub(super) trait Prepared: GenericClient {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
         let statement = self.prepare_cached(sql).await?;
+        sent(1);
         self.query_opt(&statement, params).await
     }
 
@@ -37,6 +57,7 @@ pub(super) trait Prepared: GenericClient {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Row, tokio_postgres::Error> {
         let statement = self.prepare_cached(sql).await?;
+        sent(1);
         self.query_one(&statement, params).await
     }
 
@@ -46,6 +67,7 @@ pub(super) trait Prepared: GenericClient {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, tokio_postgres::Error> {
         let statement = self.prepare_cached(sql).await?;
+        sent(1);
         self.execute(&statement, params).await
     }
 }
@@ -106,6 +128,9 @@ impl Batch {
                     .collect();
                 client.query(statement, &params).await
             });
+        let plain_statements =
+            |sql: Option<&str>| sql.map_or(0, |sql| sql.split(';').filter(|s| !s.trim().is_empty()).count());
+        sent(self.steps.len() + plain_statements(head) + plain_statements(tail));
         // Polled in this order, and each sends its request when first polled.
         let ((), rows, ()) =
             futures::future::try_join3(plain(head), futures::future::try_join_all(queries), plain(tail))

@@ -11,6 +11,7 @@ mod live;
 use super::live::{LIVE_COLUMNS, LiveBefore};
 use super::sql;
 use super::*;
+pub use batch::traffic;
 use batch::{Batch, Grouped, Open, Param, Prepared, run_planned_with, walked_in_order};
 use deadpool_postgres::{GenericClient, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
 use live::{apply_live, live_row, touch_rows};
