@@ -6,11 +6,10 @@
 //! figures per action, and where the history shows what teammates did (the action's
 //! `history` tags or phrases), agreement with them.
 
-use super::simulate::{Case, Extract};
+use super::simulate::{Case, Extract, Planned};
 use crate::actions::{ActionApi, After, Step};
 use crate::domain::{AuthorKind, Conversation, ConversationState};
 use crate::pipeline::{Decision, Pipeline};
-use crate::policy::Action;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -197,7 +196,7 @@ async fn play_one(
     };
     let mut figures = report.per_action.get(&action).cloned().unwrap_or_default();
     figures.triggered += 1;
-    let mut decision: Decision = planned.clone();
+    let mut decision: Planned = planned.clone();
     let mut now = case.at;
     let first_at = full
         .messages
@@ -260,7 +259,7 @@ async fn play_one(
         at += 1 + next;
         now = full.messages[at].created_at;
         let was_confirmation = matches!(waiting.awaiting, crate::domain::Awaiting::Confirmation);
-        decision = next_decision(pipeline, full, first_at, at, waiting).await?;
+        decision = Planned::of(next_decision(pipeline, full, first_at, at, waiting).await?);
         let said_yes = decision.act.as_ref().is_some_and(|a| a.confirmed_by.is_some());
         if was_confirmation && !said_yes && decision.act.as_ref().is_none_or(|a| a.verdict != "declined") {
             figures.not_confirmed += 1;
@@ -286,16 +285,13 @@ struct Tally<'a> {
 /// customer.
 async fn step(
     t: &mut Tally<'_>,
-    decision: &Decision,
+    decision: &Planned,
     act: &crate::pipeline::ActRecord,
 ) -> Option<crate::domain::PendingAction> {
-    let mut pending = decision.pending.clone().flatten();
+    let mut pending = decision.pending.clone();
     match (act.verdict.as_str(), &act.step) {
         ("queued", _) => {
-            for call in decision.actions.iter().filter_map(|a| match a {
-                Action::Call { order, .. } => Some(order),
-                _ => None,
-            }) {
+            for call in &decision.calls {
                 match called(t.pipeline, t.api, call, t.now, t.report).await {
                     Called::Answered(After::Reply(_) | After::Note(_)) => {
                         t.played.steps.push(format!("{}: answered", call.action));

@@ -134,9 +134,46 @@ pub struct Decided {
     /// need a human).
     #[serde(skip)]
     pub features: Option<crate::learn::calibration::Features>,
-    /// The whole decision, when it plans a declared action.
+    /// What playing its planned action on reads, when it plans one.
     #[serde(skip)]
-    pub acting: Option<Box<Decision>>,
+    pub acting: Option<Box<Planned>>,
+}
+
+/// What playing a decision's planned action on reads of it: the plan, the rule that decided,
+/// the calls it orders and what it leaves the conversation waiting on.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The planned action, if any.
+    pub act: Option<crate::pipeline::ActRecord>,
+    /// The rule that decided.
+    pub rule: String,
+    /// Its reason.
+    pub reason: String,
+    /// The calls ordered.
+    pub calls: Vec<crate::actions::CallOrder>,
+    /// What the conversation is left waiting on (see [`Decision::pending`]).
+    pub pending: Option<crate::domain::PendingAction>,
+}
+
+impl Planned {
+    /// What playing `decision` on reads.
+    pub fn of(decision: Decision) -> Self {
+        let calls = decision
+            .actions
+            .into_iter()
+            .filter_map(|a| match a {
+                crate::policy::Action::Call { order, .. } => Some(order),
+                _ => None,
+            })
+            .collect();
+        Self {
+            act: decision.act,
+            rule: decision.rule,
+            reason: decision.reason,
+            calls,
+            pending: decision.pending.flatten(),
+        }
+    }
 }
 
 /// What a replay keeps of a draft.
@@ -201,21 +238,9 @@ impl Decided {
             assigned_team,
             draft,
             features,
-            // What playing it on reads: its plan, rule, orders and pending question, not its
-            // passages, draft (kept above), triage or context.
-            acting: decision.act.is_some().then(|| {
-                Box::new(Decision {
-                    trigger: None,
-                    triage: None,
-                    hits: Vec::new(),
-                    draft: None,
-                    injection: None,
-                    redactions: std::collections::BTreeMap::new(),
-                    context: None,
-                    knowledge_version: String::new(),
-                    ..decision
-                })
-            }),
+            // What playing it on reads, not its passages, draft (kept above), triage or
+            // context.
+            acting: decision.act.is_some().then(|| Box::new(Planned::of(decision))),
         }
     }
 }
