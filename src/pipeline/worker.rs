@@ -323,10 +323,17 @@ impl Worker {
         let mut state_change = None;
         let mut live_before = None;
         if let (Some(c), Some(id)) = (&conversation, &conversation_id) {
-            let (remembered, before) = self
-                .store
-                .conversation_context(app_id.to_string(), id.to_string())
-                .await?;
+            // Read with the claim where the store could, and it is of this conversation.
+            let (remembered, before) = match &event.context {
+                Some(read) if read.conversation_id == id.as_str() => {
+                    (read.state.clone(), read.before.clone())
+                }
+                _ => {
+                    self.store
+                        .conversation_context(app_id.to_string(), id.to_string())
+                        .await?
+                }
+            };
             state = remembered;
             live_before = Some(before);
             // Written only when it changes what is remembered: most customer replies change

@@ -107,6 +107,21 @@ pub struct StoredEvent {
     pub attempts: u32,
     /// The claim's fencing token: recording the decision needs it to be the latest claim's.
     pub fence: i64,
+    /// What [`Store::conversation_context`] would read of the event's conversation (by the
+    /// id stored with the event), read by the claim itself where the store can (PostgreSQL:
+    /// one statement and one round trip less per event).
+    pub context: Option<Prefetched>,
+}
+
+/// A conversation's context read with the claim of one of its events.
+#[derive(Debug, Clone)]
+pub struct Prefetched {
+    /// The conversation it is of.
+    pub conversation_id: String,
+    /// What is remembered of it.
+    pub state: crate::domain::ConversationState,
+    /// Its live results so far.
+    pub before: LiveBefore,
 }
 
 /// The decision of one event, with its actions, to record atomically.

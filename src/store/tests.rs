@@ -928,6 +928,90 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
     }
 }
 
+/// On PostgreSQL each claim reads the claimed event's conversation context in the same
+/// statement, the same as a read after it, the decision just recorded in the same commit
+/// included; SQLite reads it apart.
+#[tokio::test]
+async fn a_claim_reads_its_conversation_s_context_with_it() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let ids = accept_on(&store, &[("a1", "A"), ("a2", "A"), ("b1", "B"), ("n1", "none")]).await;
+        store
+            .update_conversation_state(
+                "app".into(),
+                "A".into(),
+                StateUpdate {
+                    teammate_took_over: None,
+                    closed: Some(true),
+                    rating: Some(4),
+                },
+            )
+            .await
+            .unwrap();
+        let read_apart = |conversation: &'static str| {
+            let store = store.clone();
+            async move {
+                let (state, before) = store
+                    .conversation_context("app".into(), conversation.into())
+                    .await
+                    .unwrap();
+                format!("{state:?} {before:?}")
+            }
+        };
+        let prefetched = |event: &StoredEvent| {
+            event
+                .context
+                .as_ref()
+                .map(|c| (c.conversation_id.clone(), format!("{:?} {:?}", c.state, c.before)))
+        };
+        let a1 = store.claim_next().await.unwrap().expect("a1");
+        let reply = decision_in(
+            "A",
+            "reply",
+            vec!["{\"kind\":\"reply\",\"body_html\":\"x\"}".into()],
+        );
+        let (_, _, next) = store
+            .record_and_continue(a1.id, a1.fence, reply, Some(ids[2]))
+            .await
+            .unwrap();
+        let a2 = next.expect("a2");
+        let b1 = store.claim_arrived(ids[2]).await.unwrap().expect("b1");
+        let n1 = store.claim_arrived(ids[3]).await.unwrap().expect("n1");
+        if name == "postgres" {
+            assert_eq!(
+                prefetched(&a1),
+                Some((
+                    "A".into(),
+                    read_apart("A").await.replace("bot_replies: 1", "bot_replies: 0")
+                )),
+                "{name}: the claim's own read, before a1's reply"
+            );
+            let read = prefetched(&a2).expect("a2's context");
+            assert_eq!(read, ("A".into(), read_apart("A").await), "{name}");
+            assert!(
+                read.1.contains("bot_replies: 1") && read.1.contains("rating: Some(4)"),
+                "{name}: {read:?}"
+            );
+            assert_eq!(
+                prefetched(&b1),
+                Some(("B".into(), read_apart("B").await)),
+                "{name}"
+            );
+            assert_eq!(
+                prefetched(&n1),
+                Some(("none".into(), read_apart("none").await)),
+                "{name}"
+            );
+        } else {
+            assert!(
+                [&a1, &a2, &b1, &n1].iter().all(|e| e.context.is_none()),
+                "{name}: read apart"
+            );
+        }
+    }
+}
+
 /// An arrival is claimed by its id only when it is open, unclaimed, and nothing earlier of
 /// its conversation is open; a claim whose lease ran out is taken over.
 #[tokio::test]

@@ -377,6 +377,19 @@ async fn insert_events(pool: &Pool, shown: &str, events: &[&NewEvent]) -> Result
 
 /// An event as [`CLAIM_EVENT`] returns it.
 fn stored_event(r: &Row) -> StoredEvent {
+    // A claim's rows carry the conversation's id and its context after the event's own
+    // columns ([`with_context`]).
+    let context = (r.len() > CLAIMED_COLUMNS)
+        .then(|| r.get::<_, Option<String>>(CLAIMED_COLUMNS))
+        .flatten()
+        .and_then(|conversation_id| {
+            let (state, before) = context_of(r, CLAIMED_COLUMNS + 1).ok()?;
+            Some(Prefetched {
+                conversation_id,
+                state,
+                before,
+            })
+        });
     StoredEvent {
         id: r.get(0),
         app_id: r.get(1),
@@ -385,8 +398,35 @@ fn stored_event(r: &Row) -> StoredEvent {
         payload: r.get(4),
         attempts: u32_of(r.get(5)),
         fence: r.get(6),
+        context,
     }
 }
+
+/// The columns of an event a claim returns.
+const CLAIMED_COLUMNS: usize = 7;
+
+/// `claim` (an `UPDATE … RETURNING` of [`CLAIMED_COLUMNS`] columns and the event's
+/// conversation id) with, after its columns, the conversation id and [`CONTEXT`] of the
+/// claimed event's conversation: what the worker reads next, in the same statement.
+fn with_context(claim: &str) -> String {
+    let context = CONTEXT
+        .replace("$1", "claimed.app_id")
+        .replace("$2", "claimed.conversation_id");
+    format!(
+        "WITH claimed AS ({claim}, conversation_id)
+         SELECT claimed.id, claimed.app_id, claimed.notification_id, claimed.topic, claimed.payload,
+                claimed.attempts, claimed.fence, claimed.conversation_id, context.*
+         FROM claimed LEFT JOIN LATERAL ({context}) AS context ON claimed.conversation_id IS NOT NULL"
+    )
+}
+
+/// [`CLAIM_EVENT`] with the claimed event's context.
+static CLAIM_EVENT_WITH_CONTEXT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| with_context(CLAIM_EVENT));
+
+/// [`CLAIM_AFTER`] with the claimed event's context.
+static CLAIM_AFTER_WITH_CONTEXT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| with_context(CLAIM_AFTER));
 
 /// A connection from `pool`, or why there is none: the pool's message, then its causes (the
 /// refused connection, the bad password), after the URL `shown` (password masked).
@@ -646,7 +686,10 @@ impl PgStore {
 
     /// [`CLAIM_EVENT`] with its parameters, as of now.
     fn claim_params(&self) -> (&'static str, Vec<Param>) {
-        (CLAIM_EVENT, self.event_lease_params().into())
+        (
+            CLAIM_EVENT_WITH_CONTEXT.as_str(),
+            self.event_lease_params().into(),
+        )
     }
 
     /// An event claim's first three parameters, as of now: this process, the lease's end, now.
@@ -674,7 +717,7 @@ impl PgStore {
         let mut params: Vec<Param> = self.event_lease_params().into();
         params.push(Box::new(after));
         params.push(Box::new(hint));
-        (CLAIM_AFTER, params)
+        (CLAIM_AFTER_WITH_CONTEXT.as_str(), params)
     }
 
     pub(super) async fn record_decision(
@@ -972,37 +1015,7 @@ impl PgStore {
             .await?
             .cached_one(&CONTEXT, &[&app_id, &conversation_id])
             .await?;
-        let state = crate::domain::ConversationState {
-            teammate_took_over: row.get::<_, Option<i32>>(0).unwrap_or(0) != 0,
-            closed: row.get::<_, Option<i32>>(1).unwrap_or(0) != 0,
-            rating: row.get::<_, Option<i32>>(2).and_then(|v| u8::try_from(v).ok()),
-            bot_replies: u32::try_from(row.get::<_, i64>(3)).unwrap_or(0),
-            // The last column.
-            pending: crate::store::calls::pending(
-                row.get::<_, Option<String>>(row.columns().len() - 1).as_deref(),
-            ),
-        };
-        let touches = match row.get::<_, Option<String>>(4) {
-            Some(json) => touch_rows(&json)?,
-            None => Vec::new(),
-        };
-        let counted_parts = row
-            .get::<_, Option<Vec<String>>>(5)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let live = row
-            .get::<_, Option<String>>(6)
-            .is_some()
-            .then(|| live_row(&row, 6));
-        Ok((
-            state,
-            LiveBefore {
-                live,
-                touches,
-                counted_parts,
-            },
-        ))
+        context_of(&row, 0)
     }
 
     pub(super) async fn update_conversation_state(
@@ -1297,6 +1310,42 @@ async fn empty_finished_events(
         )
         .await?;
     Ok((payloads as usize, inputs as usize))
+}
+
+/// The remembered state and live results of [`CONTEXT`]'s columns in `row`, from column `at`
+/// (its pending action is the row's last column).
+fn context_of(row: &Row, at: usize) -> Result<(crate::domain::ConversationState, LiveBefore)> {
+    let state = crate::domain::ConversationState {
+        teammate_took_over: row.get::<_, Option<i32>>(at).unwrap_or(0) != 0,
+        closed: row.get::<_, Option<i32>>(at + 1).unwrap_or(0) != 0,
+        rating: row
+            .get::<_, Option<i32>>(at + 2)
+            .and_then(|v| u8::try_from(v).ok()),
+        bot_replies: u32::try_from(row.get::<_, i64>(at + 3)).unwrap_or(0),
+        // The last column.
+        pending: crate::store::calls::pending(row.get::<_, Option<String>>(row.len() - 1).as_deref()),
+    };
+    let touches = match row.get::<_, Option<String>>(at + 4) {
+        Some(json) => touch_rows(&json)?,
+        None => Vec::new(),
+    };
+    let counted_parts = row
+        .get::<_, Option<Vec<String>>>(at + 5)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let live = row
+        .get::<_, Option<String>>(at + 6)
+        .is_some()
+        .then(|| live_row(row, at + 6));
+    Ok((
+        state,
+        LiveBefore {
+            live,
+            touches,
+            counted_parts,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -837,6 +837,7 @@ fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         payload: r.get(4)?,
         attempts: r.get(5)?,
         fence: r.get(6)?,
+        context: None,
     })
 }
 
