@@ -34,6 +34,8 @@ pub struct App {
     admin: Option<JoinHandle<()>>,
     worker: JoinHandle<()>,
     outbox: JoinHandle<()>,
+    /// The heartbeat, kept until the work in hand is done; `None` when turned off.
+    heartbeat: Option<(JoinHandle<()>, CancellationToken)>,
     grace: Duration,
     metrics: Arc<Metrics>,
 }
@@ -219,6 +221,12 @@ impl App {
             cancel.clone(),
         ));
         let worker = background.spawn(worker.run(cancel.clone()));
+        let heartbeat = (config.worker.heartbeat_seconds > 0).then(|| {
+            let stop = CancellationToken::new();
+            let every = Duration::from_secs(config.worker.heartbeat_seconds);
+            let task = tokio::spawn(heartbeat_periodically(store.clone(), every, stop.clone()));
+            (task, stop)
+        });
         tokio::spawn(sweep_periodically(
             store.clone(),
             Arc::clone(&clock),
@@ -244,6 +252,7 @@ impl App {
             admin,
             worker,
             outbox,
+            heartbeat,
             grace: Duration::from_secs(config.server.shutdown_grace_seconds),
             metrics,
         })
@@ -271,8 +280,11 @@ impl App {
         self.shutdown().await
     }
 
-    /// Stops accepting requests, lets the worker finish the event in hand, waits at most the
-    /// configured grace period.
+    /// Stops accepting requests and taking work; hands back the decisions not being recorded
+    /// and lets go of the actions not attempted, for another replica to take at once; waits
+    /// at most the configured grace period for the rest (records being written, requests
+    /// under way); then records this replica as stopped and lets go of whatever it still
+    /// holds.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.ready.store(false, Ordering::Release);
         self.cancel.cancel();
@@ -286,6 +298,18 @@ impl App {
             (server, worker)
         })
         .await;
+        // The claims in hand were renewed while they were finished: the heartbeat stops last.
+        if let Some((task, stop)) = self.heartbeat {
+            stop.cancel();
+            let _ = task.await;
+        }
+        match self.store.stop_replica().await {
+            Ok((0, 0)) => {}
+            Ok((events, actions)) => info!(events, actions, "claims let go at the stop"),
+            Err(error) => {
+                warn!(%error, "could not record the stop: this replica's claims end with their leases")
+            }
+        }
         match drained {
             Ok((server, worker)) => {
                 server.context("server task")?;
@@ -306,8 +330,41 @@ impl App {
         if let Some(admin) = &self.admin {
             admin.abort();
         }
+        if let Some((task, _)) = &self.heartbeat {
+            task.abort();
+        }
         self.worker.abort();
         self.outbox.abort();
+    }
+}
+
+/// Beats every `every` until `stop` fires (the first beat was made at start): records this
+/// replica as alive, renews the leases of the claims in hand, and takes over the claims of
+/// replicas not seen lately.
+async fn heartbeat_periodically(store: Store, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        match store.heartbeat().await {
+            Ok(beat) if !beat.gone.is_empty() => info!(
+                gone = ?beat.gone,
+                claims = beat.taken_over,
+                "replicas not seen lately: their claims are taken over"
+            ),
+            Ok(beat) => tracing::debug!(
+                events = beat.events.len(),
+                actions = beat.actions.len(),
+                "heartbeat"
+            ),
+            Err(error) => {
+                warn!(%error, "the heartbeat failed: the claims in hand end with their leases unless the next one goes through")
+            }
+        }
     }
 }
 
@@ -362,6 +419,7 @@ impl webhook::Dashboard for LiveDashboard {
             &until,
             &self.forecast_file,
             self.reply_threshold,
+            self.store.leases().dead_after_ms,
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -439,19 +497,14 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
             Some(url) => format!("opening the store at {}", crate::store::describe_connection(url)),
             None => format!("opening the store in {}", config.server.data_dir.display()),
         })?;
-    // A claim on a conversation's actions outlasts its slowest sends: every try timing
-    // out and every rate-limit wait at its longest, for the few actions of one decision.
-    let retries = u64::from(config.intercom.max_retries);
-    let slowest_send =
-        config.intercom.timeout_seconds * (retries + 1) + config.intercom.max_backoff_seconds * retries;
     let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2_000).saturating_mul(1000);
+    let worker = &config.worker;
     let store = store.with_leases(crate::store::Leases {
         owner: config.replica_id().into(),
-        event_ms: seconds(config.worker.event_lease_seconds.max(1)),
-        action_ms: seconds(match config.worker.action_lease_seconds {
-            0 => slowest_send.saturating_mul(4) + 60,
-            set => set,
-        }),
+        event_ms: seconds(worker.event_lease_seconds.max(1)),
+        action_ms: seconds(worker.action_lease().max(1)),
+        heartbeat_ms: seconds(worker.heartbeat_seconds),
+        dead_after_ms: seconds(worker.dead_after_seconds()),
         // The system's clock: leases are compared across replicas.
         ..crate::store::Leases::default()
     });
@@ -459,6 +512,10 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     match store.recover().await.context("recovering interrupted work")? {
         (0, 0) => {}
         (events, actions) => info!(events, actions, "recovered work interrupted by a crash"),
+    }
+    if worker.heartbeat_seconds > 0 {
+        // Alive for the others (and holding claims) from the first heartbeat on.
+        store.heartbeat().await.context("the first heartbeat")?;
     }
     Ok(store)
 }

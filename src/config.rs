@@ -533,13 +533,34 @@ pub struct WorkerConfig {
     /// Events decided at once: those of different conversations run in parallel, each
     /// conversation's in order.
     pub decision_concurrency: usize,
-    /// Seconds a claimed event stays this replica's; after that another replica may decide
-    /// it (longer than the slowest decision, an LLM's timeout included).
+    /// Seconds a claimed event stays this replica's without a heartbeat renewing it; the
+    /// heartbeat renews it while the event is being decided, however long that takes. A
+    /// replica that dies lets its events go after this at most.
     pub event_lease_seconds: u64,
-    /// Seconds claimed actions stay this replica's; 0: four times the slowest send that
-    /// `[intercom]` allows (every try timing out, every rate-limit wait at its longest), plus
-    /// a minute.
+    /// Seconds claimed actions stay this replica's without a heartbeat renewing them; 0: as
+    /// `event_lease_seconds`.
     pub action_lease_seconds: u64,
+    /// How often each replica records that it is alive and renews the leases of the claims
+    /// it holds (one statement), in seconds; 0 turns the heartbeat off, and then the leases
+    /// must outlast the slowest decision and send. A replica not seen for four heartbeats is
+    /// taken for dead: the others take its claims over at once.
+    pub heartbeat_seconds: u64,
+}
+
+impl WorkerConfig {
+    /// How long a replica not seen is taken for alive, in seconds: four heartbeats, never
+    /// past the shorter lease (0 without a heartbeat).
+    pub fn dead_after_seconds(&self) -> u64 {
+        (self.heartbeat_seconds * 4).min(self.event_lease_seconds.min(self.action_lease()))
+    }
+
+    /// `action_lease_seconds`, its default applied.
+    pub fn action_lease(&self) -> u64 {
+        match self.action_lease_seconds {
+            0 => self.event_lease_seconds,
+            set => set,
+        }
+    }
 }
 
 impl Default for WorkerConfig {
@@ -550,8 +571,9 @@ impl Default for WorkerConfig {
             max_action_attempts: 5,
             action_retry_base_ms: 2_000,
             decision_concurrency: 4,
-            event_lease_seconds: 300,
+            event_lease_seconds: 15,
             action_lease_seconds: 0,
+            heartbeat_seconds: 2,
         }
     }
 }
@@ -956,6 +978,7 @@ impl Config {
             ("llm.timeout_seconds", self.llm.timeout_seconds),
             ("worker.event_lease_seconds", self.worker.event_lease_seconds),
             ("worker.action_lease_seconds", self.worker.action_lease_seconds),
+            ("worker.heartbeat_seconds", self.worker.heartbeat_seconds),
             ("worker.poll_interval_ms", self.worker.poll_interval_ms / 1000),
             (
                 "worker.action_retry_base_ms",
@@ -976,6 +999,13 @@ impl Config {
                     format!("is over a week ({MAX_DURATION_SECONDS} s); no timeout, lease or interval here needs that long"),
                 );
             }
+        }
+        let lease = self.worker.event_lease_seconds.min(self.worker.action_lease());
+        if self.worker.heartbeat_seconds > 0 && self.worker.heartbeat_seconds * 3 > lease {
+            found.error(
+                "worker.heartbeat_seconds",
+                format!("must be at most a third of the shorter lease ({lease} s), so that a missed heartbeat or two does not let a live replica's claims go"),
+            );
         }
         if self.server.max_connections == 0 {
             found.error("server.max_connections", "must be at least 1".into());
@@ -1276,6 +1306,29 @@ mod tests {
             !left.iter().any(|k| k.contains("timeout") || k.contains("lease")),
             "{left:?}"
         );
+    }
+
+    #[test]
+    fn a_heartbeat_must_come_three_times_per_lease() {
+        let mut config = Config::default();
+        assert_eq!(config.worker.dead_after_seconds(), 8, "four heartbeats of 2 s");
+        let keys = |c: &Config| -> Vec<&str> { c.problems().into_iter().map(|p| p.key).collect() };
+        assert!(!keys(&config).contains(&"worker.heartbeat_seconds"));
+        config.worker.heartbeat_seconds = 6;
+        assert!(
+            keys(&config).contains(&"worker.heartbeat_seconds"),
+            "one missed beat and the lease is gone"
+        );
+        config.worker.event_lease_seconds = 60;
+        assert!(!keys(&config).contains(&"worker.heartbeat_seconds"));
+        assert_eq!(config.worker.dead_after_seconds(), 24);
+        config.worker.action_lease_seconds = 10;
+        assert!(
+            keys(&config).contains(&"worker.heartbeat_seconds"),
+            "the shorter lease counts"
+        );
+        config.worker.heartbeat_seconds = 0;
+        assert!(!keys(&config).contains(&"worker.heartbeat_seconds"), "off");
     }
 
     #[test]

@@ -77,6 +77,46 @@ pub struct LatencyFigures {
     /// CPU per decided conversation: this process (the replicas, with the benchmark's own
     /// client and fake Intercom) and the PostgreSQL server.
     pub cpu: super::cpu::PerItem,
+    /// What the replicas' heartbeats cost over the run.
+    pub heartbeat: HeartbeatFigures,
+}
+
+/// The heartbeats of a run: each renews the leases of the claims its replica holds.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct HeartbeatFigures {
+    /// Replicas.
+    pub replicas: usize,
+    /// Heartbeats over the run, all replicas.
+    pub beats: u64,
+    /// Statements per second per replica.
+    pub statements_per_second_per_replica: f64,
+    /// Statements per heartbeat.
+    pub statements_per_beat: f64,
+    /// Claims renewed per heartbeat.
+    pub claims_per_beat: f64,
+    /// Wall time of a heartbeat, ms.
+    pub ms_per_beat: f64,
+}
+
+impl HeartbeatFigures {
+    fn between(
+        before: crate::store::HeartbeatTraffic,
+        after: crate::store::HeartbeatTraffic,
+        replicas: usize,
+        seconds: f64,
+    ) -> Self {
+        let beats = after.beats - before.beats;
+        let per_beat = |v: u64| if beats == 0 { 0.0 } else { v as f64 / beats as f64 };
+        let statements = after.statements - before.statements;
+        Self {
+            replicas,
+            beats,
+            statements_per_second_per_replica: statements as f64 / seconds.max(1e-9) / replicas.max(1) as f64,
+            statements_per_beat: per_beat(statements),
+            claims_per_beat: per_beat(after.claims - before.claims),
+            ms_per_beat: per_beat(after.micros - before.micros) / 1000.0,
+        }
+    }
 }
 
 /// What the storm did.
@@ -318,6 +358,7 @@ async fn latency_run(
     let posted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let first: Arc<Mutex<Vec<f64>>> = Arc::default();
     let cpu_before = super::cpu::Sample::now();
+    let beats_before = crate::store::heartbeat_traffic();
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
@@ -358,6 +399,12 @@ async fn latency_run(
     drained(app.store(), Duration::from_secs(120)).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let mut cpu = super::cpu::Sample::now().per_item_since(&cpu_before, conversations);
+    let heartbeat = HeartbeatFigures::between(
+        beats_before,
+        crate::store::heartbeat_traffic(),
+        addrs.len(),
+        elapsed,
+    );
     if backend.database_url.is_none() {
         cpu.postgres_ms = None;
     }
@@ -385,6 +432,7 @@ async fn latency_run(
         last_p99_ms: percentile(&last, 0.99),
         conversations_per_second: conversations as f64 / elapsed,
         cpu,
+        heartbeat,
     })
 }
 
@@ -659,6 +707,11 @@ impl ActionsReport {
                     (Some(s), Some(r)) => format!("; {s:.1} statements in {r:.1} round trips per conversation"),
                     _ => String::new(),
                 }
+            ));
+            let h = &l.heartbeat;
+            out.push_str(&format!(
+                "      heartbeats renewing the claims in hand: {} over {} replicas, {:.2} statements/s per replica ({:.0} per heartbeat, {:.1} claims renewed each, {:.2} ms each)\n",
+                h.beats, h.replicas, h.statements_per_second_per_replica, h.statements_per_beat, h.claims_per_beat, h.ms_per_beat
             ));
         }
         out.push_str(&format!(

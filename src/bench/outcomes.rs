@@ -107,6 +107,7 @@ pub async fn run(
             &until,
             &forecast,
             base.policy.reply_threshold,
+            8_000,
         )
         .await?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -29,6 +29,7 @@ impl Report {
             &self.until,
             &config.server.data_dir.join("replay").join("replay.json"),
             config.policy.reply_threshold,
+            i64::try_from(config.worker.dead_after_seconds() * 1000).unwrap_or(i64::MAX),
         )
         .await?;
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "report built");

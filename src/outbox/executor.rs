@@ -22,6 +22,9 @@ use tracing::{info, warn};
 /// (clock skew between us and Intercom).
 const CLOCK_SLACK_MS: i64 = 120_000;
 
+/// A conversation's claimed actions, each with its claim held.
+type HeldRows = Vec<(StoredAction, store::Hold)>;
+
 /// Conversations whose actions are being carried out, and their tasks.
 #[derive(Default)]
 pub struct InFlight {
@@ -98,6 +101,8 @@ pub struct Executor {
     /// Set when a call appended actions to the outbox: the run claims them once their
     /// conversation is done.
     pub(super) appended: Arc<std::sync::atomic::AtomicBool>,
+    /// Fires when the replica stops: nothing new is attempted, what is claimed is let go.
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl Executor {
@@ -121,7 +126,16 @@ impl Executor {
             clock: Arc::new(SystemClock),
             calls: None,
             appended: Arc::default(),
+            stop: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// The same executor stopping when `stop` fires: the attempts in hand finish, nothing
+    /// new is attempted, and the claims not attempted are let go.
+    #[must_use]
+    pub fn stopping_on(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// The same executor making the calls of declared actions through `calls`.
@@ -164,49 +178,37 @@ impl Executor {
 
     /// Starts actions claimed at `claimed_at` (by [`Store::due_actions`], or by the worker as
     /// it recorded their decision), as [`Executor::dispatch_due`] does; returns how many were
-    /// started.
+    /// started. Once the executor is stopping, none is started: all are let go.
     pub async fn start(
         &self,
         in_flight: &mut InFlight,
         claimed: Vec<StoredAction>,
         claimed_at: tokio::time::Instant,
     ) -> Result<usize, store::Error> {
-        // This process's own view of the claim's end: a send is not started after it, even
-        // when the process was frozen between the `sending` mark and the request.
+        // Each claim is held (its lease renewed by the heartbeat) while its conversation's
+        // task runs; this process's own view of the claim's end bounds every send, even when
+        // the process was frozen between the `sending` mark and the request.
         let leases = self.store.leases();
-        let deadline = claimed_at
-            + Duration::from_millis(u64::try_from(leases.action_ms - leases.send_margin_ms()).unwrap_or(0));
-        let mut groups: Vec<((String, String), Vec<StoredAction>)> = Vec::new();
-        let (mut not_now, mut unmark) = (Vec::new(), Vec::new());
+        let lease_end = claimed_at + Duration::from_millis(u64::try_from(leases.action_ms).unwrap_or(0));
+        let mut groups: Vec<((String, String), HeldRows)> = Vec::new();
+        let mut let_go = Vec::new();
         for row in claimed {
             let key = (row.app_id.clone(), row.conversation_id.clone());
-            if in_flight.contains(&key) {
-                // Claimed, but its conversation is in hand: let it go for the next round
-                // (pending again, never attempted, when it came marked).
-                if row.marked {
-                    unmark.push(Settlement {
-                        id: row.id,
-                        fence: row.fence,
-                        settled: Settled::Unsent,
-                    });
-                } else {
-                    not_now.push((row.id, row.fence));
-                }
+            if in_flight.contains(&key) || self.stop.is_cancelled() {
+                // Claimed, but its conversation is in hand (or this replica is stopping): let
+                // it go for the next round.
+                let_go.push(row);
                 continue;
             }
+            let hold = self.store.held().hold_action(row.id, row.fence, lease_end);
             match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, rows)) => rows.push(row),
-                None => groups.push((key, vec![row])),
+                Some((_, rows)) => rows.push((row, hold)),
+                None => groups.push((key, vec![(row, hold)])),
             }
         }
-        if !not_now.is_empty() || !unmark.is_empty() {
-            in_flight.held_back = true;
-        }
-        if !not_now.is_empty() {
-            self.store.release_actions(not_now).await?;
-        }
-        if !unmark.is_empty() {
-            self.store.settle_actions(unmark).await?;
+        if !let_go.is_empty() {
+            in_flight.held_back |= !self.stop.is_cancelled();
+            self.let_go(let_go).await?;
         }
         let mut count = 0;
         for (key, rows) in groups {
@@ -214,38 +216,70 @@ impl Executor {
             let this = self.clone();
             let task = in_flight
                 .tasks
-                .spawn(async move { this.run_conversation(rows, deadline).await });
+                .spawn(async move { this.run_conversation(rows).await });
             in_flight.keys.insert(task.id(), key);
         }
         Ok(count)
+    }
+
+    /// Lets go of claimed actions not attempted: pending again, never attempted, when they
+    /// came marked; otherwise their lease ends now. Another round (or replica) takes them.
+    pub async fn let_go(&self, rows: Vec<StoredAction>) -> Result<(), store::Error> {
+        let (marked, unmarked): (Vec<StoredAction>, Vec<StoredAction>) =
+            rows.into_iter().partition(|r| r.marked);
+        if !unmarked.is_empty() {
+            self.store
+                .release_actions(unmarked.iter().map(|r| (r.id, r.fence)).collect())
+                .await?;
+        }
+        if !marked.is_empty() {
+            let unsent = marked
+                .iter()
+                .map(|row| Settlement {
+                    id: row.id,
+                    fence: row.fence,
+                    settled: Settled::Unsent,
+                })
+                .collect();
+            self.store.settle_actions(unsent).await?;
+        }
+        Ok(())
     }
 
     /// Runs one conversation's claimed actions in order: all are marked `sending` in one
     /// commit (those the worker claimed came marked), each is attempted while the claim
     /// holds, and how each ended is written in one commit at the end. A crash in between
     /// leaves them `sending`: they come back uncertain, and a reply or note is checked at
-    /// Intercom before it is posted again.
-    async fn run_conversation(
-        &self,
-        rows: Vec<StoredAction>,
-        deadline: tokio::time::Instant,
-    ) -> Result<(), store::Error> {
+    /// Intercom before it is posted again. Once the executor is stopping, the actions not
+    /// attempted yet are let go, for another replica to take at once.
+    async fn run_conversation(&self, rows: HeldRows) -> Result<(), store::Error> {
         let (came_marked, to_mark): (Vec<&StoredAction>, Vec<&StoredAction>) =
-            rows.iter().partition(|r| r.marked);
+            rows.iter().map(|(row, _)| row).partition(|r| r.marked);
         let mut marked: Vec<i64> = came_marked.iter().map(|r| r.id).collect();
         if !to_mark.is_empty() {
             let claims = to_mark.iter().map(|r| (r.id, r.fence)).collect();
             marked.extend(self.store.mark_sending(claims).await?);
         }
+        let margin = Duration::from_millis(u64::try_from(self.store.leases().send_margin_ms()).unwrap_or(0));
         let mut settlements = Vec::with_capacity(rows.len());
         let mut stopped = false;
-        for row in rows {
+        for (row, hold) in &rows {
             let span = tracing::info_span!("action", action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id);
+            let ours = marked.contains(&row.id);
+            if ours && self.stop.is_cancelled() {
+                // Not started: let go, for another replica to take at once.
+                settlements.push(Settlement {
+                    id: row.id,
+                    fence: row.fence,
+                    settled: Settled::Unsent,
+                });
+                stopped = true;
+                continue;
+            }
             // Past the claim's end by this process's clock (it may have been frozen since
             // the mark), or after an action whose claim was lost, nothing more is sent: the
             // conversation's actions go out in order or not at all.
-            let ours = marked.contains(&row.id);
-            if !ours || stopped || tokio::time::Instant::now() >= deadline {
+            if !ours || stopped || tokio::time::Instant::now() + margin >= hold.end().end() {
                 stopped = true;
                 span.in_scope(|| {
                     warn!("the claim on this action ran out or another worker has it: not sending")
@@ -261,7 +295,7 @@ impl Executor {
                 }
                 continue;
             }
-            let settled = crate::clock::under_claim(deadline, self.attempt(&row))
+            let settled = crate::clock::under_claim(Arc::clone(hold.end()), margin, self.attempt(row))
                 .instrument(span)
                 .await;
             if let Some(settled) = settled {
@@ -278,10 +312,13 @@ impl Executor {
             return Ok(());
         }
         // The sends are made: their settlement is written even through a database that is
-        // away for a while (until the claim's end), rather than left `sending` for another
+        // away for a while (until the claims' end), rather than left `sending` for another
         // worker to check at Intercom once the lease has run out.
-        let lease_end = deadline
-            + Duration::from_millis(u64::try_from(self.store.leases().send_margin_ms()).unwrap_or(0));
+        let lease_end = rows
+            .iter()
+            .map(|(_, hold)| hold.end().end())
+            .max()
+            .unwrap_or_else(tokio::time::Instant::now);
         crate::store::persist("settling sent actions", lease_end, || {
             self.store.settle_actions(settlements.clone())
         })

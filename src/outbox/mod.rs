@@ -61,13 +61,16 @@ impl Queue {
 
 /// Runs the outbox until `cancel` fires: the actions the worker passes, every due action
 /// the store gives out, then a wait for either or for the poll interval. It runs apart from
-/// the inbox worker, so a rate-limited Intercom delays actions but not decisions.
+/// the inbox worker, so a rate-limited Intercom delays actions but not decisions. When
+/// `cancel` fires, the attempts in hand finish and every claim not attempted yet is let go,
+/// for another replica to take at once.
 pub async fn run(
     executor: Executor,
     mut incoming: Incoming,
     poll_interval: Duration,
     cancel: CancellationToken,
 ) {
+    let executor = executor.stopping_on(cancel.clone());
     let mut in_flight = InFlight::default();
     let mut dispatch = true;
     // A steady tick, not a sleep restarted by every finished conversation, so that retries
@@ -108,13 +111,13 @@ pub async fn run(
             }
         };
     }
-    // Take what the worker still passes while it finishes the events in hand (the
+    // Let go of what the worker still passes while it records the decisions in hand (the
     // channel closes when the worker is gone): those actions are claimed by this replica,
     // and left in the channel they would wait for their lease to run out. Then let the
-    // conversations in hand finish (the app bounds all this by its grace period).
+    // attempts in hand finish (the app bounds all this by its grace period).
     while let Some(passed) = incoming.0.recv().await {
-        if let Passed::Claimed { actions, at } = passed
-            && let Err(error) = executor.start(&mut in_flight, actions, at).await
+        if let Passed::Claimed { actions, .. } = passed
+            && let Err(error) = executor.let_go(actions).await
         {
             error!(%error, "outbox run failed");
         }

@@ -307,6 +307,38 @@ pub struct LiveReport {
     pub rows: Vec<Row>,
     /// Touches per day by outcome.
     pub timeline: Vec<Day>,
+    /// The replicas serving (or that served) this store, latest seen first: each one's
+    /// heartbeat, as of the report.
+    pub replicas: Vec<ReplicaLine>,
+}
+
+/// A replica as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaLine {
+    /// `server.replica_id`.
+    pub id: String,
+    /// `live`, `silent` (not seen lately, its claims not yet taken over), `gone` (taken for
+    /// dead, its claims taken over) or `stopped` (a clean stop).
+    pub state: &'static str,
+    /// When it started (unix ms).
+    pub started_at: i64,
+    /// Its last heartbeat (unix ms).
+    pub last_seen: i64,
+    /// Seconds since its last heartbeat.
+    pub seen_seconds_ago: f64,
+}
+
+/// The replicas' rows as the report shows them, as of `now` (unix ms).
+pub fn replica_lines(rows: Vec<crate::store::ReplicaRow>, now: i64, dead_after_ms: i64) -> Vec<ReplicaLine> {
+    rows.into_iter()
+        .map(|row| ReplicaLine {
+            state: row.state(now, dead_after_ms),
+            seen_seconds_ago: (now - row.last_seen).max(0) as f64 / 1000.0,
+            id: row.id,
+            started_at: row.started_at,
+            last_seen: row.last_seen,
+        })
+        .collect()
 }
 
 /// Builds the report from the period's facts.
@@ -385,6 +417,7 @@ pub fn build(
         draft_acceptance: drafts.finish(&draft_edits),
         holdout: holdout(conversations),
         forecast_vs_live,
+        replicas: Vec::new(),
         rows: rows
             .into_values()
             .map(|(mut r, edits)| {
@@ -537,6 +570,7 @@ impl LiveReport {
         self.render_resolution_and_drafts(&mut out);
         self.render_holdout(&mut out);
         self.render_forecast(&mut out);
+        self.render_replicas(&mut out);
         self.render_rows(&mut out);
         out
     }
@@ -646,6 +680,25 @@ impl LiveReport {
     }
 
     /// The replay's forecast beside the live figures.
+    fn render_replicas(&self, out: &mut String) {
+        use std::fmt::Write;
+        if self.replicas.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nreplicas (heartbeats, latest seen first):");
+        for r in &self.replicas {
+            let _ = writeln!(
+                out,
+                "  {:<24} {:<8} last seen {} ({:.1} s ago), started {}",
+                r.id,
+                r.state,
+                timestamp(r.last_seen),
+                r.seen_seconds_ago,
+                timestamp(r.started_at),
+            );
+        }
+    }
+
     fn render_forecast(&self, out: &mut String) {
         use std::fmt::Write;
         match &self.forecast_vs_live {
@@ -743,6 +796,13 @@ pub fn day_of(at: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Unix ms `at` as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn timestamp(at: i64) -> String {
+    jiff::Timestamp::from_millisecond(at)
+        .map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
 /// The report of the days [since, until) from the store, with the forecast of the
 /// `replay.json` at `forecast_file` when there is one.
 pub async fn from_store(
@@ -751,6 +811,7 @@ pub async fn from_store(
     until: &str,
     forecast_file: &Path,
     live_threshold: f64,
+    dead_after_ms: i64,
 ) -> Result<LiveReport, Error> {
     let (from, to) = (day_start(since)?, day_start(until)?);
     if to <= from {
@@ -766,14 +827,9 @@ pub async fn from_store(
         .await
         .ok()
         .flatten();
-    Ok(build(
-        since,
-        until,
-        &conversations,
-        &touches,
-        forecast,
-        live_threshold,
-    ))
+    let mut report = build(since, until, &conversations, &touches, forecast, live_threshold);
+    report.replicas = replica_lines(store.replicas().await?, crate::clock::now_ms(), dead_after_ms);
+    Ok(report)
 }
 
 #[cfg(test)]

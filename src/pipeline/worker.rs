@@ -175,21 +175,38 @@ impl Worker {
     }
 
     /// Decides `event`; returns the event claimed next by its commit, unless `cancel` fired.
+    /// The claim is held (its lease renewed by the heartbeat) for as long as the decision
+    /// takes. When `cancel` fires before the decision is being recorded, the event is handed
+    /// back unrecorded (nothing was sent for it yet), for another replica to take at once.
     async fn process(&self, event: StoredEvent, cancel: &CancellationToken) -> Option<StoredEvent> {
         let started = tokio::time::Instant::now();
+        let lease = Duration::from_millis(u64::try_from(self.store.leases().event_ms).unwrap_or(0));
+        let hold = self
+            .store
+            .held()
+            .hold_event(event.id, event.fence, started + lease);
         match self.decide_and_record(&event, cancel).await {
-            Ok((outcome, next)) => {
+            Ok(Processed::Recorded(outcome, next)) => {
                 self.metrics.event(&outcome, started.elapsed().as_secs_f64());
-                next
+                next.map(|next| *next)
+            }
+            Ok(Processed::HandedBack) => {
+                match self.store.hand_back(vec![(event.id, event.fence)]).await {
+                    Ok(_) => info!("stopping: the event is handed back undecided"),
+                    Err(error) => {
+                        warn!(%error, "handing the event back failed: it is taken over when its lease ends")
+                    }
+                }
+                self.metrics.event("handed_back", started.elapsed().as_secs_f64());
+                None
             }
             Err(error) => {
                 warn!(error = %format!("{error:#}"), "processing failed");
                 self.metrics.event("error", started.elapsed().as_secs_f64());
                 // Released while the claim lasts, through a database that may be away for
                 // a while: otherwise the event waits out its lease, or a restart.
-                let lease = Duration::from_millis(u64::try_from(self.store.leases().event_ms).unwrap_or(0));
                 let message = format!("{error:#}");
-                match crate::store::persist("releasing an event", started + lease, || {
+                match crate::store::persist("releasing an event", hold.end().end(), || {
                     self.store
                         .release_event(event.id, event.fence, message.clone(), self.max_event_attempts)
                 })
@@ -302,18 +319,39 @@ impl Worker {
     }
 
     /// Decides and records `event`: the outcome, and the event the record's commit claimed
-    /// next (none once `cancel` fired).
+    /// next (none once `cancel` fired); or, when `cancel` fires while the event is being
+    /// decided, nothing (the decision has no effect until it is recorded).
     async fn decide_and_record(
         &self,
         event: &StoredEvent,
         cancel: &CancellationToken,
-    ) -> Result<(String, Option<StoredEvent>), super::Error> {
+    ) -> Result<Processed, super::Error> {
         let notification = notification::parse(&event.payload)?;
         if let Topic::Article(topic) = &notification.topic {
-            return self
+            let (outcome, next) = self
                 .apply_article_event(event, topic, notification.article.clone(), cancel)
-                .await;
+                .await?;
+            return Ok(Processed::Recorded(outcome, next.map(Box::new)));
         }
+        let (decided, decision) = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(Processed::HandedBack),
+            decided = self.decide(event, &notification) => decided?,
+        };
+        let outcome = decided.outcome.clone();
+        let (recorded, next) = self.record(event, decided, cancel).await?;
+        Ok(Processed::Recorded(
+            recorded_outcome(recorded, outcome, &decision),
+            next.map(Box::new),
+        ))
+    }
+
+    /// Decides on a conversation's event: what to record, and the decision.
+    async fn decide(
+        &self,
+        event: &StoredEvent,
+        notification: &notification::Notification,
+    ) -> Result<(NewDecision, super::Decision), super::Error> {
         let app_id = AppId::new(event.app_id.clone());
         let helpdesk = self.helpdesks.for_app(app_id.as_str());
         let bot_admin_id = helpdesk.bot_admin_id();
@@ -421,9 +459,7 @@ impl Worker {
             live,
             calls: calls_write(&decision)?,
         };
-        let outcome = decided.outcome.clone();
-        let (recorded, next) = self.record(event, decided, cancel).await?;
-        Ok((recorded_outcome(recorded, outcome, &decision), next))
+        Ok((decided, decision))
     }
 
     /// Records a decision, claiming its actions in the same commit (and, unless `cancel`
@@ -471,6 +507,14 @@ impl Worker {
         }
         Ok((recorded, next))
     }
+}
+
+/// How the processing of an event ended.
+enum Processed {
+    /// Recorded: the outcome, and the event the record's commit claimed next.
+    Recorded(String, Option<Box<StoredEvent>>),
+    /// The replica is stopping: given up before it was recorded, to be handed back.
+    HandedBack,
 }
 
 /// The outcome a recorded decision is counted under, logged.

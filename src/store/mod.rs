@@ -11,6 +11,7 @@
 mod arrivals;
 mod calls;
 mod copy;
+mod held;
 mod live;
 mod postgres;
 mod scratch;
@@ -22,6 +23,7 @@ pub(crate) mod tests;
 
 pub use arrivals::Arrivals;
 pub use calls::{Approval, CallFollowUp, CallResult, CallRow, CallsWrite, NewCall};
+pub use held::{Beat, HeartbeatTraffic, Held, Hold, Renewed, ReplicaRow, ToRenew, heartbeat_traffic};
 pub use postgres::{PgStore, describe_connection, traffic as postgres_traffic};
 pub use scratch::ScratchDatabase;
 pub use sqlite::SqliteStore;
@@ -175,9 +177,11 @@ pub enum Recorded {
     ClaimLost,
 }
 
-/// How long claims last, and whose they are. An event claimed by a worker that died is
-/// claimed again once its lease has run out; on restart, a worker with the same owner name
-/// takes its own claims back at once.
+/// How long claims last, and whose they are. A claim's lease is short and renewed by the
+/// heartbeat while the claim is in hand ([`Held`]). An event claimed by a worker that died
+/// is claimed again once its lease has run out, or at once when another replica finds the
+/// dead one's heartbeat stopped; on restart, a worker with the same owner name takes its own
+/// claims back at once.
 #[derive(Debug, Clone)]
 pub struct Leases {
     /// This process's name in the claims (`server.replica_id`).
@@ -187,6 +191,11 @@ pub struct Leases {
     /// How long claimed actions are this worker's, in ms (longer than the slowest send,
     /// rate-limit waits included).
     pub action_ms: i64,
+    /// How often the heartbeat renews the claims in hand and records this replica as
+    /// alive, in ms; 0: no heartbeat (leases are not renewed).
+    pub heartbeat_ms: i64,
+    /// A replica not seen for this long is taken for dead and its claims taken over, in ms.
+    pub dead_after_ms: i64,
     /// The clock claims, leases and due times are read from (the system's; a test moves a
     /// fixed one instead of waiting for a lease to run out).
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
@@ -216,6 +225,8 @@ impl Default for Leases {
             owner: "local".into(),
             event_ms: 300_000,
             action_ms: 900_000,
+            heartbeat_ms: 0,
+            dead_after_ms: 0,
             clock: std::sync::Arc::new(crate::clock::SystemClock),
         }
     }
@@ -492,6 +503,8 @@ pub struct Pruned {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// The claims this process holds, renewed by its heartbeat.
+    held: std::sync::Arc<Held>,
 }
 
 #[derive(Clone, Debug)]
@@ -507,6 +520,7 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Self> {
         Ok(Self {
             backend: Backend::Sqlite(SqliteStore::open(data_dir)?),
+            held: std::sync::Arc::new(Held::new(crate::clock::Alive::forever(), now_ms())),
         })
     }
 
@@ -514,6 +528,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self> {
         Ok(Self {
             backend: Backend::Postgres(PgStore::connect(url).await?),
+            held: std::sync::Arc::new(Held::new(crate::clock::Alive::forever(), now_ms())),
         })
     }
 
@@ -561,14 +576,59 @@ impl Store {
         }
     }
 
-    /// The same store, claiming with `leases`.
+    /// The same store, claiming with `leases`. With a heartbeat on PostgreSQL, claims count
+    /// as this replica's only once its first heartbeat has reached the database, and only
+    /// while its heartbeats keep reaching it ([`Store::heartbeat`]): the other replicas take
+    /// over the claims of one they have not seen. One process owns a SQLite file: its claims
+    /// are bounded by their leases alone.
     pub fn with_leases(self, leases: Leases) -> Self {
+        let shared = matches!(self.backend, Backend::Postgres(_));
+        let alive = if leases.heartbeat_ms > 0 && shared {
+            crate::clock::Alive::until(tokio::time::Instant::now())
+        } else {
+            crate::clock::Alive::forever()
+        };
         Self {
+            held: std::sync::Arc::new(Held::new(alive, leases.now_ms())),
             backend: match self.backend {
                 Backend::Sqlite(s) => Backend::Sqlite(s.with_leases(leases)),
                 Backend::Postgres(p) => Backend::Postgres(p.with_leases(leases)),
             },
         }
+    }
+
+    /// The claims this process holds, renewed by [`Store::heartbeat`].
+    pub fn held(&self) -> &std::sync::Arc<Held> {
+        &self.held
+    }
+
+    /// One heartbeat: records this replica as alive, renews the leases of the claims in
+    /// hand ([`Store::held`]) and lets go of the claims of replicas not seen for
+    /// `dead_after_ms`, in one statement (PostgreSQL) or one transaction (SQLite).
+    pub async fn heartbeat(&self) -> Result<Renewed> {
+        let leases = self.leases().clone();
+        let started = tokio::time::Instant::now();
+        let now = leases.now_ms();
+        let sent = self.held.to_renew();
+        let beat = Beat {
+            started_at: self.held.started_at(),
+            now,
+            event_until: now + leases.event_ms,
+            action_until: now + leases.action_ms,
+            dead_before: now - leases.dead_after_ms,
+            events: sent.event_claims(),
+            actions: sent.action_claims(),
+        };
+        let renewed = self.beat(beat).await?;
+        held::count_beat(&renewed, started.elapsed());
+        let after = |ms: i64| started + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        self.held.renewed(
+            &sent,
+            &renewed,
+            (after(leases.event_ms), after(leases.action_ms)),
+            after(leases.dead_after_ms),
+        );
+        Ok(renewed)
     }
 
     /// Where the store is, for messages: the SQLite file or the masked URL.
@@ -655,6 +715,17 @@ dispatch! {
     /// (PostgreSQL: before the same commit, so that the worker's usual path runs no claim of
     /// its own). Its claim is the caller's to decide or release.
     fn record_and_continue(&self, event_id: i64, fence: i64, decision: NewDecision, hint: Option<i64>) -> (Recorded, Vec<StoredAction>, Option<StoredEvent>);
+    /// Lets go of claimed events whose decisions were given up unrecorded (a clean stop): each
+    /// back to `pending` with its attempt not counted, claimable at once, when `fence` is
+    /// still its claim's. Returns how many.
+    fn hand_back(&self, claims: Vec<(i64, i64)>) -> usize;
+    /// A heartbeat (see [`Store::heartbeat`]): ids renewed come back sorted.
+    fn beat(&self, beat: Beat) -> Renewed;
+    /// A clean stop: this replica is recorded as stopped, and every claim it still holds is
+    /// let go as [`Store::recover`] would at its next start. Returns (events, actions).
+    fn stop_replica(&self) -> (usize, usize);
+    /// The replicas that have kept a heartbeat, latest seen first.
+    fn replicas(&self) -> Vec<ReplicaRow>;
     /// Stores finished events with their decisions in one transaction, as if each had been
     /// accepted and decided (imports, benchmarks); a notification already stored is skipped.
     /// Returns how many were stored.

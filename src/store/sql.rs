@@ -46,6 +46,18 @@ pub(super) const RELEASE_EVENT: &str =
        last_error = ?3, lease_until = 0
      WHERE id = ?1 AND fence = ?4 AND state = 'processing' RETURNING state";
 
+/// This replica (`?1`) stopped cleanly at `?2`.
+pub(super) const STOP_REPLICA: &str = "UPDATE replicas SET stopped_at = ?2, last_seen = ?2 WHERE id = ?1";
+
+/// The replicas, latest seen first.
+pub(super) const REPLICAS: &str = "SELECT id, started_at, last_seen, stopped_at, gone_at FROM replicas ORDER BY last_seen DESC, id LIMIT 100";
+
+/// This replica (`?1`, started at `?2`) seen at `?3` (a restart under the same id is alive
+/// again).
+pub(super) const BEAT: &str = "INSERT INTO replicas (id, started_at, last_seen) VALUES (?1, ?2, ?3)
+     ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, last_seen = excluded.last_seen,
+       stopped_at = NULL, gone_at = NULL";
+
 /// What is remembered of a conversation, each field changed only when given.
 pub(super) const UPDATE_CONVERSATION_STATE: &str =
     "INSERT INTO conversations (app_id, conversation_id, teammate_took_over, closed, rating, updated_at)

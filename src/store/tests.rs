@@ -1087,6 +1087,125 @@ async fn claims_keep_each_conversation_in_order() {
     }
 }
 
+/// The heartbeat renews the leases of the claims a replica holds, and only those (under their
+/// own fencing token): a held claim outlives its first lease. A replica whose heartbeat stops
+/// has its claims taken over at the next heartbeat of another, before its leases run out; its
+/// late decision writes nothing. A clean stop hands back what it holds, and the replicas
+/// show as live, gone and stopped.
+#[tokio::test]
+async fn the_heartbeat_keeps_held_claims_and_takes_over_a_silent_replica_s() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let base = backend.open().await;
+        let clock = std::sync::Arc::new(crate::clock::FixedClock::new(crate::clock::now_ms() / 1000));
+        let leases = |owner: &str| Leases {
+            owner: owner.into(),
+            event_ms: 15_000,
+            action_ms: 15_000,
+            heartbeat_ms: 2_000,
+            dead_after_ms: 8_000,
+            clock: clock.clone(),
+        };
+        let first = base.clone().with_leases(leases("replica-1"));
+        let second = base.clone().with_leases(leases("replica-2"));
+        first.heartbeat().await.unwrap();
+        second.heartbeat().await.unwrap();
+        first.accept(event_on("n1", "c1")).await.unwrap();
+        first.accept(event_on("n2", "c2")).await.unwrap();
+        let held = first.claim_next().await.unwrap().expect("n1");
+        let unheld = first.claim_next().await.unwrap().expect("n2");
+        let hold = first.held().hold_event(
+            held.id,
+            held.fence,
+            tokio::time::Instant::now() + std::time::Duration::from_secs(15),
+        );
+        // 12 s on, beating every 2 s (replica-2 too): the held claim is renewed, the other not.
+        for _ in 0..6 {
+            clock.advance(std::time::Duration::from_secs(2));
+            let renewed = first.heartbeat().await.unwrap();
+            assert_eq!(renewed.events, [held.id], "{name}: only the claim in hand");
+            assert!(second.heartbeat().await.unwrap().gone.is_empty(), "{name}");
+        }
+        clock.advance(std::time::Duration::from_secs(4));
+        let taken = second.claim_next().await.unwrap().expect("n2's lease ran out");
+        assert_eq!(taken.id, unheld.id, "{name}: the claim not held ran out");
+        assert!(
+            second.claim_next().await.unwrap().is_none(),
+            "{name}: n1 is held past its first lease"
+        );
+        // replica-1 goes silent: 9 s later, within its lease, replica-2's heartbeat takes n1.
+        clock.advance(std::time::Duration::from_secs(9));
+        let beat = second.heartbeat().await.unwrap();
+        assert_eq!(beat.gone, ["replica-1"], "{name}");
+        assert_eq!(beat.taken_over, 1, "{name}");
+        assert!(
+            second.heartbeat().await.unwrap().gone.is_empty(),
+            "{name}: taken over once"
+        );
+        let again = second.claim_next().await.unwrap().expect("n1, taken over");
+        assert_eq!(again.id, held.id, "{name}");
+        use crate::clock::Clock;
+        let states: Vec<(String, &str)> = base
+            .replicas()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let state = r.state(clock.now_ms(), 8_000);
+                (r.id, state)
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [("replica-2".to_owned(), "live"), ("replica-1".to_owned(), "gone")],
+            "{name}"
+        );
+        // Back, replica-1's renewal finds its claim taken: its end passes at once.
+        first.heartbeat().await.unwrap();
+        assert!(hold.end().end() <= tokio::time::Instant::now(), "{name}: lost");
+        let decision = NewDecision {
+            conversation_id: Some("1".into()),
+            trigger_key: Some("app:1:m1".into()),
+            outcome: "reply".into(),
+            record: "{}".into(),
+            actions: vec![],
+            input: None,
+            live: None,
+            calls: crate::store::CallsWrite::default(),
+        };
+        assert_eq!(
+            first
+                .record_decision(held.id, held.fence, decision)
+                .await
+                .unwrap(),
+            Recorded::ClaimLost,
+            "{name}"
+        );
+        // replica-2 stops cleanly: n1 is handed back (its attempt not counted), n2 let go.
+        assert_eq!(
+            second.hand_back(vec![(again.id, again.fence)]).await.unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(second.stop_replica().await.unwrap().0, 1, "{name}: n2");
+        let back = first.claim_next().await.unwrap().expect("handed back");
+        assert_eq!(back.id, held.id, "{name}");
+        assert_eq!(
+            back.attempts,
+            held.attempts + 1,
+            "{name}: the takeover's attempt counts, the handed-back one not"
+        );
+        let replicas = base.replicas().await.unwrap();
+        let stopped = replicas.iter().find(|r| r.id == "replica-2").unwrap();
+        assert_eq!(
+            stopped.state(clock.now_ms(), 8_000),
+            "stopped",
+            "{name}: {replicas:?}"
+        );
+        drop(hold);
+    }
+}
+
 /// A claim whose lease ran out is claimed again by another worker, which alone can record
 /// the decision; the first worker's late decision writes nothing. A restart takes back its
 /// own claims at once (PostgreSQL: only its own).
@@ -1102,6 +1221,7 @@ async fn an_expired_claim_is_taken_over_and_the_late_worker_writes_nothing() {
             event_ms: 100,
             action_ms: 100,
             clock: clock.clone(),
+            ..Leases::default()
         };
         let first = base.clone().with_leases(short("replica-1"));
         let second = base.clone().with_leases(short("replica-2"));

@@ -168,8 +168,9 @@ async fn a_5xx_on_a_reply_is_returned_as_possibly_applied() {
 async fn nothing_is_sent_or_retried_once_the_claim_has_run_out() {
     let (fake, client) = setup().await;
     let conversation = ConversationId::new("12");
-    let ran_out = tokio::time::Instant::now();
-    let error = frontdesk::clock::under_claim(ran_out, client.tag(&conversation, "vip"))
+    let claim = |ends| std::sync::Arc::new(frontdesk::clock::ClaimEnd::fixed(ends));
+    let ran_out = claim(tokio::time::Instant::now());
+    let error = frontdesk::clock::under_claim(ran_out, Duration::ZERO, client.tag(&conversation, "vip"))
         .await
         .unwrap_err();
     assert!(matches!(error, Error::ClaimLost), "{error:?}");
@@ -185,16 +186,16 @@ async fn nothing_is_sent_or_retried_once_the_claim_has_run_out() {
         &[("retry-after", "1".to_owned())],
         json!({}),
     );
-    let ends = tokio::time::Instant::now() + Duration::from_millis(300);
-    let error = frontdesk::clock::under_claim(ends, client.tag(&conversation, "vip"))
+    let ends = claim(tokio::time::Instant::now() + Duration::from_millis(300));
+    let error = frontdesk::clock::under_claim(ends, Duration::ZERO, client.tag(&conversation, "vip"))
         .await
         .unwrap_err();
     assert!(matches!(error, Error::ClaimLost), "{error:?}");
     assert_eq!(fake.requests_to("POST", "/conversations/12/tags").len(), 1);
 
     // Under a live claim it goes through.
-    let ends = tokio::time::Instant::now() + Duration::from_secs(30);
-    frontdesk::clock::under_claim(ends, client.tag(&conversation, "vip"))
+    let ends = claim(tokio::time::Instant::now() + Duration::from_secs(30));
+    frontdesk::clock::under_claim(ends, Duration::ZERO, client.tag(&conversation, "vip"))
         .await
         .unwrap();
     assert_eq!(fake.requests_to("POST", "/conversations/12/tags").len(), 2);

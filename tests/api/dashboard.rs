@@ -119,6 +119,9 @@ async fn the_dashboard_works_in_a_browser_and_runs_no_customer_text() {
         }
         let cards = browser.eval("document.getElementById('cards').innerText");
         assert!(cards.as_str().unwrap().contains("Conversations\n5"), "{cards}");
+        // This process's heartbeat.
+        let replicas = browser.eval("document.getElementById('replicas').innerText");
+        assert!(replicas.as_str().unwrap().contains("live"), "{replicas}");
         if let Some(dir) = std::env::var_os("FRONTDESK_SCREENSHOTS") {
             browser.screenshot(&std::path::Path::new(&dir).join("dashboard.png"));
         }

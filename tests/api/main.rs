@@ -25,5 +25,6 @@ mod policy;
 mod proxy;
 mod replicas;
 mod spec;
+mod takeover;
 mod tenancy;
 mod webhook;

@@ -345,6 +345,7 @@ fn check_report(report: &Value) {
         "draft_acceptance",
         "holdout",
         "forecast_vs_live",
+        "replicas",
     ] {
         assert!(report.get(key).is_some(), "no {key} in {report}");
     }

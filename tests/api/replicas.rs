@@ -8,23 +8,47 @@ use crate::helpers::*;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-struct Replica {
-    child: Child,
-    url: String,
-    name: String,
-    port: u16,
+pub(crate) struct Replica {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    pub(crate) name: String,
+    pub(crate) port: u16,
     _data_dir: tempfile::TempDir,
 }
 
+/// A replica with short leases (6 s, a heartbeat a second, taken for dead after 4 s): this
+/// file's tests wait them out.
 fn spawn(fake: &FakeIntercom, database: &str, name: &str, port: u16) -> Replica {
+    spawn_with(
+        fake,
+        database,
+        name,
+        port,
+        &[
+            ("FRONTDESK__WORKER__EVENT_LEASE_SECONDS", "6"),
+            ("FRONTDESK__WORKER__ACTION_LEASE_SECONDS", "6"),
+            ("FRONTDESK__WORKER__HEARTBEAT_SECONDS", "1"),
+        ],
+    )
+}
+
+/// A `serve` process on `database` named `name`, listening on `port`, with `env` set.
+pub(crate) fn spawn_with(
+    fake: &FakeIntercom,
+    database: &str,
+    name: &str,
+    port: u16,
+    env: &[(&str, &str)],
+) -> Replica {
     let data_dir = tempfile::tempdir().unwrap();
-    let child = serve_command(fake, port, data_dir.path())
+    let mut command = serve_command(fake, port, data_dir.path());
+    command
         .env("DATABASE_URL", database)
-        .env("FRONTDESK__SERVER__REPLICA_ID", name)
-        .env("FRONTDESK__WORKER__EVENT_LEASE_SECONDS", "3")
-        .env("FRONTDESK__WORKER__ACTION_LEASE_SECONDS", "3")
-        .spawn()
-        .expect("the binary starts");
+        .env("FRONTDESK__SERVER__REPLICA_ID", name);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = command.spawn().expect("the binary starts");
     Replica {
         child,
         url: format!("http://127.0.0.1:{port}"),
@@ -41,7 +65,7 @@ impl Drop for Replica {
     }
 }
 
-fn signal(replica: &Replica, signal: &str) {
+pub(crate) fn signal(replica: &Replica, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &replica.child.id().to_string()])
         .status()
@@ -49,7 +73,7 @@ fn signal(replica: &Replica, signal: &str) {
     assert!(status.success(), "kill {signal}");
 }
 
-async fn post(http: &reqwest::Client, replica: &Replica, body: &[u8]) {
+pub(crate) async fn post(http: &reqwest::Client, replica: &Replica, body: &[u8]) {
     let response = http
         .post(format!("{}/webhooks/intercom", replica.url))
         .header(
@@ -64,12 +88,12 @@ async fn post(http: &reqwest::Client, replica: &Replica, body: &[u8]) {
 }
 
 /// Whether the fake has had a POST under `prefix`.
-fn posted_to(fake: &FakeIntercom, prefix: &str) -> bool {
+pub(crate) fn posted_to(fake: &FakeIntercom, prefix: &str) -> bool {
     writes_to(fake, prefix) > 0
 }
 
 /// The same question opening conversations `<prefix>0` to `<prefix><n - 1>`.
-fn questions(prefix: &str, n: usize) -> Vec<Vec<u8>> {
+pub(crate) fn questions(prefix: &str, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
             question(
@@ -81,7 +105,7 @@ fn questions(prefix: &str, n: usize) -> Vec<Vec<u8>> {
 }
 
 /// The writes (POST, PUT) the fake has had under `prefix`.
-fn writes_to(fake: &FakeIntercom, prefix: &str) -> usize {
+pub(crate) fn writes_to(fake: &FakeIntercom, prefix: &str) -> usize {
     fake.requests()
         .iter()
         .filter(|r| (r.method == "POST" || r.method == "PUT") && r.path.starts_with(prefix))
@@ -89,7 +113,7 @@ fn writes_to(fake: &FakeIntercom, prefix: &str) -> usize {
 }
 
 /// Every conversation got exactly one reply from the bot, and every request was valid.
-fn one_reply_each(fake: &FakeIntercom, conversations: impl Iterator<Item = String>) {
+pub(crate) fn one_reply_each(fake: &FakeIntercom, conversations: impl Iterator<Item = String>) {
     for id in conversations {
         let replies = fake
             .requests_to("POST", &format!("/conversations/{id}/reply"))
@@ -213,7 +237,7 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
     })
     .await;
     signal(&replicas[2], "-STOP");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     fake.hold_replies(None);
     eventually_for(
         "the others finish the frozen replica's work",

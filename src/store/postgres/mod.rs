@@ -7,6 +7,7 @@
 mod batch;
 mod calls;
 mod live;
+mod replicas;
 
 use super::live::{LIVE_COLUMNS, LiveBefore};
 use super::sql;
@@ -115,6 +116,18 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
          CREATE INDEX action_calls_conversation ON action_calls (app_id, conversation_id);
          CREATE INDEX action_calls_contact ON action_calls (app_id, contact_id, created_at);
          CREATE INDEX action_calls_awaiting ON action_calls (id) WHERE verdict = 'awaiting_approval'",
+    ),
+    (
+        // Each replica's heartbeat: the others take over the claims of one not seen lately,
+        // and `report` and `/admin` show them.
+        10,
+        "CREATE TABLE replicas (
+             id          TEXT PRIMARY KEY,
+             started_at  BIGINT NOT NULL,
+             last_seen   BIGINT NOT NULL,
+             stopped_at  BIGINT,
+             gone_at     BIGINT
+         )",
     ),
 ];
 

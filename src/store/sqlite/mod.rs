@@ -8,6 +8,7 @@
 
 mod calls;
 mod live;
+mod replicas;
 
 use super::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};

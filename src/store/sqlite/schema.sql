@@ -165,3 +165,12 @@ CREATE TABLE IF NOT EXISTS action_calls (
 CREATE INDEX IF NOT EXISTS action_calls_conversation ON action_calls (app_id, conversation_id);
 CREATE INDEX IF NOT EXISTS action_calls_contact ON action_calls (app_id, contact_id, created_at);
 CREATE INDEX IF NOT EXISTS action_calls_awaiting ON action_calls (id) WHERE verdict = 'awaiting_approval';
+
+-- Each replica's heartbeat (one process here; the same rows as PostgreSQL's, for `report`).
+CREATE TABLE IF NOT EXISTS replicas (
+    id          TEXT    PRIMARY KEY,
+    started_at  INTEGER NOT NULL,   -- unix ms
+    last_seen   INTEGER NOT NULL,   -- unix ms
+    stopped_at  INTEGER,            -- unix ms, a clean stop
+    gone_at     INTEGER             -- unix ms, taken for dead by another
+);
