@@ -126,6 +126,70 @@ pub(crate) fn one_reply_each(fake: &FakeIntercom, conversations: impl Iterator<I
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
 
+/// A replica frozen (SIGSTOP) with sends in flight on conversations `<prefix>0` to
+/// `<prefix><conversations - 1>`, for `freeze`; the others finish its work within
+/// `finish_within`; resumed, it posts nothing stale, and each conversation has one reply.
+pub(crate) struct Frozen {
+    pub(crate) prefix: &'static str,
+    pub(crate) conversations: usize,
+    pub(crate) freeze: Duration,
+    pub(crate) finish_within: Duration,
+}
+
+impl Frozen {
+    /// Runs it on `replica`; `frozen` runs once the replica is stopped (with its name).
+    pub(crate) async fn run<F, Fut>(
+        &self,
+        http: &reqwest::Client,
+        fake: &FakeIntercom,
+        store: &frontdesk::store::Store,
+        replica: &Replica,
+        frozen: F,
+    ) where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let conversations = format!("/conversations/{}", self.prefix);
+        fake.hold_replies(Some(Duration::from_millis(800)));
+        for body in &questions(self.prefix, self.conversations) {
+            post(http, replica, body).await;
+        }
+        eventually("the replica has sends in flight", || async {
+            posted_to(fake, &conversations)
+        })
+        .await;
+        signal(replica, "-STOP");
+        frozen(replica.name.clone()).await;
+        tokio::time::sleep(self.freeze).await;
+        fake.hold_replies(None);
+        eventually_for(
+            "the others finish the frozen replica's work",
+            self.finish_within,
+            || async {
+                store
+                    .counts()
+                    .await
+                    .is_ok_and(|c| c.inbox_pending == 0 && c.outbox_pending == 0)
+            },
+        )
+        .await;
+        // Everything is done: whatever reaches Intercom from now on is the resumed replica's
+        // stale work (with fencing off, it goes on with the actions it had claimed).
+        let writes_before = writes_to(fake, &conversations);
+        signal(replica, "-CONT");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            writes_to(fake, &conversations),
+            writes_before,
+            "the resumed replica posted after its claims were taken over"
+        );
+        one_reply_each(
+            fake,
+            (0..self.conversations).map(|i| format!("{}{i}", self.prefix)),
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_act_on_each_conversation_exactly_once() {
     const N: usize = 2_000;
@@ -227,39 +291,12 @@ async fn three_replicas_act_on_each_conversation_exactly_once() {
 
     // Freeze one replica with claims in hand, past its leases; the others take its work
     // over; resumed, it posts nothing stale.
-    fake.hold_replies(Some(Duration::from_millis(800)));
-    let third = questions("stop", 30);
-    for body in &third {
-        post(&http, &replicas[2], body).await;
-    }
-    eventually("the replica has sends in flight", || async {
-        posted_to(&fake, "/conversations/stop")
-    })
-    .await;
-    signal(&replicas[2], "-STOP");
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    fake.hold_replies(None);
-    eventually_for(
-        "the others finish the frozen replica's work",
-        Duration::from_secs(120),
-        || async {
-            store
-                .counts()
-                .await
-                .is_ok_and(|c| c.inbox_pending == 0 && c.outbox_pending == 0)
-        },
-    )
-    .await;
-    // Everything is done: whatever reaches Intercom from now on is the resumed replica's
-    // stale work (with fencing off, it goes on with the actions it had claimed).
-    let writes_before = writes_to(&fake, "/conversations/stop");
-    signal(&replicas[2], "-CONT");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        writes_to(&fake, "/conversations/stop"),
-        writes_before,
-        "the resumed replica posted after its claims were taken over"
-    );
-    one_reply_each(&fake, (0..30).map(|i| format!("stop{i}")));
+    let frozen = Frozen {
+        prefix: "stop",
+        conversations: 30,
+        freeze: Duration::from_secs(7),
+        finish_within: Duration::from_secs(120),
+    };
+    frozen.run(&http, &fake, &store, &replicas[2], |_| async {}).await;
     one_reply_each(&fake, (0..N).map(|i| format!("rr{i}")));
 }

@@ -11,7 +11,7 @@
 use crate::fake_intercom::FakeIntercom;
 use crate::fake_llm::{FakeLlm, completion};
 use crate::helpers::*;
-use crate::replicas::{Replica, one_reply_each, post, posted_to, questions, signal, spawn_with, writes_to};
+use crate::replicas::{Frozen, Replica, one_reply_each, post, questions, signal, spawn_with, writes_to};
 use std::time::{Duration, Instant};
 
 fn http() -> reqwest::Client {
@@ -287,42 +287,17 @@ async fn a_replica_frozen_past_its_lease_is_taken_over_and_posts_nothing_stale()
         wait_ready(&http, &replica.url).await;
     }
     let store = frontdesk::store::Store::connect(database.url()).await.unwrap();
-    fake.hold_replies(Some(Duration::from_millis(800)));
-    for body in &questions("frozen", 30) {
-        post(&http, &replicas[2], body).await;
-    }
-    eventually("the replica has sends in flight", || async {
-        posted_to(&fake, "/conversations/frozen")
-    })
-    .await;
-    signal(&replicas[2], "-STOP");
-    assert!(
-        claims_of(database.url(), "stop-3").await > 0,
-        "frozen with claims in hand"
-    );
     // Past the 15 s lease.
-    tokio::time::sleep(Duration::from_secs(17)).await;
-    fake.hold_replies(None);
-    eventually_for(
-        "the others finish the frozen replica's work",
-        Duration::from_secs(30),
-        || async {
-            store
-                .counts()
-                .await
-                .is_ok_and(|c| c.inbox_pending == 0 && c.outbox_pending == 0)
-        },
-    )
-    .await;
-    // Everything is done: whatever reaches Intercom from now on is the resumed replica's
-    // stale work.
-    let writes_before = writes_to(&fake, "/conversations/frozen");
-    signal(&replicas[2], "-CONT");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        writes_to(&fake, "/conversations/frozen"),
-        writes_before,
-        "the resumed replica posted after its claims were taken over"
-    );
-    one_reply_each(&fake, (0..30).map(|i| format!("frozen{i}")));
+    let frozen = Frozen {
+        prefix: "frozen",
+        conversations: 30,
+        freeze: Duration::from_secs(17),
+        finish_within: Duration::from_secs(30),
+    };
+    let url = database.url().to_owned();
+    frozen
+        .run(&http, &fake, &store, &replicas[2], |name| async move {
+            assert!(claims_of(&url, &name).await > 0, "frozen with claims in hand");
+        })
+        .await;
 }
