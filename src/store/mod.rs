@@ -177,6 +177,10 @@ pub enum Recorded {
     ClaimLost,
 }
 
+/// How long a replica that stopped, or was taken for dead, is still listed (a day): each
+/// orchestrated restart names a new one.
+pub const REPLICAS_KEPT_MS: i64 = 86_400_000;
+
 /// How long claims last, and whose they are. A claim's lease is short and renewed by the
 /// heartbeat while the claim is in hand ([`Held`]). An event claimed by a worker that died
 /// is claimed again once its lease has run out, or at once when another replica finds the
@@ -724,7 +728,8 @@ dispatch! {
     /// A clean stop: this replica is recorded as stopped, and every claim it still holds is
     /// let go as [`Store::recover`] would at its next start. Returns (events, actions).
     fn stop_replica(&self) -> (usize, usize);
-    /// The replicas that have kept a heartbeat, latest seen first.
+    /// The replicas that keep a heartbeat, and those that stopped or were taken for dead in
+    /// the last day ([`REPLICAS_KEPT_MS`]), latest seen first.
     fn replicas(&self) -> Vec<ReplicaRow>;
     /// Stores finished events with their decisions in one transaction, as if each had been
     /// accepted and decided (imports, benchmarks); a notification already stored is skipped.

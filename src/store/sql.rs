@@ -49,8 +49,10 @@ pub(super) const RELEASE_EVENT: &str =
 /// This replica (`?1`) stopped cleanly at `?2`.
 pub(super) const STOP_REPLICA: &str = "UPDATE replicas SET stopped_at = ?2, last_seen = ?2 WHERE id = ?1";
 
-/// The replicas, latest seen first.
-pub(super) const REPLICAS: &str = "SELECT id, started_at, last_seen, stopped_at, gone_at FROM replicas ORDER BY last_seen DESC, id LIMIT 100";
+/// The replicas not stopped nor gone, and those seen since `?1` (unix ms), latest seen first.
+pub(super) const REPLICAS: &str = "SELECT id, started_at, last_seen, stopped_at, gone_at FROM replicas
+     WHERE (stopped_at IS NULL AND gone_at IS NULL) OR last_seen >= ?1
+     ORDER BY last_seen DESC, id LIMIT 100";
 
 /// This replica (`?1`, started at `?2`) seen at `?3` (a restart under the same id is alive
 /// again).

@@ -1202,6 +1202,16 @@ async fn the_heartbeat_keeps_held_claims_and_takes_over_a_silent_replica_s() {
             "stopped",
             "{name}: {replicas:?}"
         );
+        // A day on, the stopped one is no longer listed; replica-1, back since, is (silent).
+        clock.advance(std::time::Duration::from_secs(86_401));
+        let listed: Vec<String> = first
+            .replicas()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(listed, ["replica-1"], "{name}");
         drop(hold);
     }
 }

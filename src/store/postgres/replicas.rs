@@ -118,7 +118,10 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .cached(sql::postgres(sql::REPLICAS), &[])
+            .cached(
+                sql::postgres(sql::REPLICAS),
+                &[&(self.leases.now_ms() - crate::store::REPLICAS_KEPT_MS)],
+            )
             .await?;
         Ok(rows
             .iter()

@@ -94,10 +94,11 @@ impl SqliteStore {
 
     /// The replicas, latest seen first.
     pub async fn replicas(&self) -> Result<Vec<ReplicaRow>> {
-        self.read(|conn| {
+        let since = self.leases.now_ms() - crate::store::REPLICAS_KEPT_MS;
+        self.read(move |conn| {
             Ok(conn
                 .prepare_cached(sql::REPLICAS)?
-                .query_map([], |r| {
+                .query_map([since], |r| {
                     Ok(ReplicaRow {
                         id: r.get(0)?,
                         started_at: r.get(1)?,
