@@ -195,6 +195,14 @@ pub async fn under_claim<F: std::future::Future>(
     CLAIM.scope((claim, margin), work).await
 }
 
+/// The claim the current task works under and its margin (see [`under_claim`]), for work
+/// done on its behalf in another task (a connection writing its request).
+pub fn current_claim() -> Option<(std::sync::Arc<ClaimEnd>, std::time::Duration)> {
+    CLAIM
+        .try_with(|(claim, margin)| (std::sync::Arc::clone(claim), *margin))
+        .ok()
+}
+
 /// Whether the claim the current task works under (see [`under_claim`]) has run out, its
 /// margin included; false outside any claim.
 pub fn claim_ran_out() -> bool {

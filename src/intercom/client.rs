@@ -435,10 +435,20 @@ impl IntercomClient {
                 .header("Intercom-Version", API_VERSION)
                 .header(ACCEPT, "application/json");
             if let Some(body) = body {
-                request = request.json(body);
+                // Checked again as the connection writes it (see `fenced`).
+                let bytes = serde_json::to_vec(body).map_err(|e| Error::Decode(e.to_string()))?;
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(reqwest::Body::wrap(super::fenced::Fenced::new(bytes)));
             }
             let response = match request.send().await {
                 Ok(response) => response,
+                Err(_) if crate::clock::claim_ran_out() => {
+                    // The body refused to be written (or the claim ran out as it failed):
+                    // another worker may hold the action now.
+                    warn!(%method, path, attempt, "the claim ran out as the request was written: not sent");
+                    return Err(Error::ClaimLost);
+                }
                 Err(error) => {
                     let maybe_sent = !error.is_connect();
                     if attempt <= self.max_retries && (idempotent || !maybe_sent) {

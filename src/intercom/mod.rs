@@ -5,6 +5,7 @@
 //! Nothing outside this module parses or writes Intercom JSON.
 
 mod client;
+mod fenced;
 pub mod notification;
 mod recording;
 pub(crate) mod wire;

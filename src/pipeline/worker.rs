@@ -178,14 +178,14 @@ impl Worker {
     /// The claim is held (its lease renewed by the heartbeat) for as long as the decision
     /// takes. When `cancel` fires before the decision is being recorded, the event is handed
     /// back unrecorded (nothing was sent for it yet), for another replica to take at once.
-    async fn process(&self, event: StoredEvent, cancel: &CancellationToken) -> Option<StoredEvent> {
+    async fn process(&self, mut event: StoredEvent, cancel: &CancellationToken) -> Option<StoredEvent> {
         let started = tokio::time::Instant::now();
         let lease = Duration::from_millis(u64::try_from(self.store.leases().event_ms).unwrap_or(0));
         let hold = self
             .store
             .held()
             .hold_event(event.id, event.fence, started + lease);
-        match self.decide_and_record(&event, cancel).await {
+        match self.decide_and_record(&mut event, cancel).await {
             Ok(Processed::Recorded(outcome, next)) => {
                 self.metrics.event(&outcome, started.elapsed().as_secs_f64());
                 next.map(|next| *next)
@@ -323,10 +323,12 @@ impl Worker {
     /// decided, nothing (the decision has no effect until it is recorded).
     async fn decide_and_record(
         &self,
-        event: &StoredEvent,
+        event: &mut StoredEvent,
         cancel: &CancellationToken,
     ) -> Result<Processed, super::Error> {
         let notification = notification::parse(&event.payload)?;
+        let context = event.context.take();
+        let event = &*event;
         if let Topic::Article(topic) = &notification.topic {
             let (outcome, next) = self
                 .apply_article_event(event, topic, notification.article.clone(), cancel)
@@ -336,7 +338,7 @@ impl Worker {
         let (decided, decision) = tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(Processed::HandedBack),
-            decided = self.decide(event, &notification) => decided?,
+            decided = self.decide(event, context, notification) => decided?,
         };
         let outcome = decided.outcome.clone();
         let (recorded, next) = self.record(event, decided, cancel).await?;
@@ -346,26 +348,26 @@ impl Worker {
         ))
     }
 
-    /// Decides on a conversation's event: what to record, and the decision.
+    /// Decides on a conversation's event (its context as read with its claim, when it was):
+    /// what to record, and the decision.
     async fn decide(
         &self,
         event: &StoredEvent,
-        notification: &notification::Notification,
+        context: Option<crate::store::Prefetched>,
+        mut notification: notification::Notification,
     ) -> Result<(NewDecision, super::Decision), super::Error> {
         let app_id = AppId::new(event.app_id.clone());
         let helpdesk = self.helpdesks.for_app(app_id.as_str());
         let bot_admin_id = helpdesk.bot_admin_id();
-        let mut conversation = notification.conversation.clone();
+        let mut conversation = notification.conversation.take();
         let conversation_id = conversation.as_ref().and_then(|c| c.id.clone());
         let mut state = ConversationState::default();
         let mut state_change = None;
         let mut live_before = None;
         if let (Some(c), Some(id)) = (&conversation, &conversation_id) {
             // Read with the claim where the store could, and it is of this conversation.
-            let (remembered, before) = match &event.context {
-                Some(read) if read.conversation_id == id.as_str() => {
-                    (read.state.clone(), read.before.clone())
-                }
+            let (remembered, before) = match context {
+                Some(read) if read.conversation_id == id.as_str() => (read.state, read.before),
                 _ => {
                     self.store
                         .conversation_context(app_id.to_string(), id.to_string())
