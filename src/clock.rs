@@ -4,6 +4,11 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// `ms` milliseconds as a duration (none when negative): leases and margins are kept in ms.
+pub fn millis(ms: i64) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -123,7 +128,7 @@ impl Alive {
     pub fn end(&self) -> Option<tokio::time::Instant> {
         match self.until_ms.load(Ordering::Acquire) {
             i64::MAX => None,
-            ms => Some(self.since + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            ms => Some(self.since + millis(ms)),
         }
     }
 }
@@ -166,10 +171,7 @@ impl ClaimEnd {
         if self.lost.load(Ordering::Acquire) {
             return self.since;
         }
-        let lease = self.since
-            + std::time::Duration::from_millis(
-                u64::try_from(self.lease_ms.load(Ordering::Acquire)).unwrap_or(0),
-            );
+        let lease = self.since + millis(self.lease_ms.load(Ordering::Acquire));
         match self.alive.end() {
             Some(alive) => lease.min(alive),
             None => lease,

@@ -397,8 +397,8 @@ impl Executor {
         };
         self.metrics.action_call(&order.action, outcome);
         info!(action = %order.action, outcome, "action call finished");
-        let lease_end = tokio::time::Instant::now()
-            + Duration::from_millis(u64::try_from(self.store.leases().send_margin_ms()).unwrap_or(0));
+        let lease_end =
+            tokio::time::Instant::now() + crate::clock::millis(self.store.leases().send_margin_ms());
         match crate::store::persist("finishing a call", lease_end, || {
             self.store.finish_call(result.clone(), follow_up.clone())
         })

@@ -189,7 +189,7 @@ impl Executor {
         // task runs; this process's own view of the claim's end bounds every send, even when
         // the process was frozen between the `sending` mark and the request.
         let leases = self.store.leases();
-        let lease_end = claimed_at + Duration::from_millis(u64::try_from(leases.action_ms).unwrap_or(0));
+        let lease_end = claimed_at + crate::clock::millis(leases.action_ms);
         let mut groups: Vec<((String, String), HeldRows)> = Vec::new();
         let mut let_go = Vec::new();
         for row in claimed {
@@ -260,32 +260,26 @@ impl Executor {
             let claims = to_mark.iter().map(|r| (r.id, r.fence)).collect();
             marked.extend(self.store.mark_sending(claims).await?);
         }
-        let margin = Duration::from_millis(u64::try_from(self.store.leases().send_margin_ms()).unwrap_or(0));
+        let margin = crate::clock::millis(self.store.leases().send_margin_ms());
         let mut settlements = Vec::with_capacity(rows.len());
         let mut stopped = false;
         for (row, hold) in &rows {
             let span = tracing::info_span!("action", action_id = row.id, event_id = row.event_id, conversation_id = %row.conversation_id);
             let ours = marked.contains(&row.id);
-            if ours && self.stop.is_cancelled() {
-                // Not started: let go, for another replica to take at once.
-                settlements.push(Settlement {
-                    id: row.id,
-                    fence: row.fence,
-                    settled: Settled::Unsent,
-                });
+            // Stopping, nothing more starts: what is not attempted is let go, for another
+            // replica to take at once. Past the claim's end by this process's clock (it may
+            // have been frozen since the mark), or after an action whose claim was lost,
+            // nothing more is sent: the conversation's actions go out in order or not at all.
+            let stopping = self.stop.is_cancelled();
+            if stopping || !ours || stopped || tokio::time::Instant::now() + margin >= hold.end().end() {
                 stopped = true;
-                continue;
-            }
-            // Past the claim's end by this process's clock (it may have been frozen since
-            // the mark), or after an action whose claim was lost, nothing more is sent: the
-            // conversation's actions go out in order or not at all.
-            if !ours || stopped || tokio::time::Instant::now() + margin >= hold.end().end() {
-                stopped = true;
-                span.in_scope(|| {
-                    warn!("the claim on this action ran out or another worker has it: not sending")
-                });
-                let kind = serde_json::from_str::<Action>(&row.action).map_or("unknown", |a| a.kind());
-                self.count(kind, "claim_lost");
+                if !(stopping && ours) {
+                    span.in_scope(|| {
+                        warn!("the claim on this action ran out or another worker has it: not sending")
+                    });
+                    let kind = serde_json::from_str::<Action>(&row.action).map_or("unknown", |a| a.kind());
+                    self.count(kind, "claim_lost");
+                }
                 if ours {
                     settlements.push(Settlement {
                         id: row.id,

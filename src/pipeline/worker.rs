@@ -180,7 +180,7 @@ impl Worker {
     /// back unrecorded (nothing was sent for it yet), for another replica to take at once.
     async fn process(&self, mut event: StoredEvent, cancel: &CancellationToken) -> Option<StoredEvent> {
         let started = tokio::time::Instant::now();
-        let lease = Duration::from_millis(u64::try_from(self.store.leases().event_ms).unwrap_or(0));
+        let lease = crate::clock::millis(self.store.leases().event_ms);
         let hold = self
             .store
             .held()

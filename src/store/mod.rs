@@ -625,7 +625,7 @@ impl Store {
         };
         let renewed = self.beat(beat).await?;
         held::count_beat(&renewed, started.elapsed());
-        let after = |ms: i64| started + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        let after = |ms: i64| started + crate::clock::millis(ms);
         self.held.renewed(
             &sent,
             &renewed,
