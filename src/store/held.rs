@@ -164,11 +164,6 @@ impl Held {
             }
         }
     }
-
-    /// This replica's liveness.
-    pub fn alive(&self) -> &Arc<Alive> {
-        &self.alive
-    }
 }
 
 /// What a heartbeat writes: that this replica lives, and the leases of its claims in hand.
