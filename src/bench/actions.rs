@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 const SECRET: &str = "bench-client-secret";
@@ -74,8 +74,8 @@ pub struct LatencyFigures {
     pub last_p99_ms: f64,
     /// Conversations per second over the run.
     pub conversations_per_second: f64,
-    /// CPU per decided conversation: this process (the replicas, with the benchmark's own
-    /// client and fake Intercom) and the PostgreSQL server.
+    /// CPU per decided conversation: the replicas, the benchmark's own client and fake
+    /// Intercom beside them in this process, and the PostgreSQL server.
     pub cpu: super::cpu::PerItem,
     /// What the replicas' heartbeats cost over the run.
     pub heartbeat: HeartbeatFigures,
@@ -168,7 +168,9 @@ struct Fake {
     limited: AtomicU64,
     /// While set and in the future: answer 429 with this reset (unix seconds).
     storm: Mutex<Option<(Instant, i64)>>,
-    arrived: Notify,
+    /// Per conversation, who waits for its first action: woken once, by that action (taken
+    /// after `seen`'s lock, never before it).
+    waiting: Mutex<HashMap<String, Vec<oneshot::Sender<Instant>>>>,
 }
 
 async fn fake_handler(
@@ -227,13 +229,21 @@ async fn fake_handler(
     };
     if let (Some(kind), Some(id)) = (kind, id) {
         fake.applied.fetch_add(1, Ordering::Relaxed);
-        fake.seen
-            .lock()
-            .expect("seen lock")
-            .entry(id.to_owned())
-            .or_default()
-            .push((Instant::now(), kind));
-        fake.arrived.notify_waiters();
+        let at = Instant::now();
+        let mut seen = fake.seen.lock().expect("seen lock");
+        let actions = seen.entry(id.to_owned()).or_default();
+        actions.push((at, kind));
+        if actions.len() == 1 {
+            for waiter in fake
+                .waiting
+                .lock()
+                .expect("waiting lock")
+                .remove(id)
+                .unwrap_or_default()
+            {
+                let _ = waiter.send(at);
+            }
+        }
     }
     (StatusCode::OK, axum::Json(answer)).into_response()
 }
@@ -241,9 +251,12 @@ async fn fake_handler(
 async fn start_fake() -> anyhow::Result<(Arc<Fake>, SocketAddr)> {
     let fake = Arc::new(Fake::default());
     let router = Router::new().fallback(fake_handler).with_state(Arc::clone(&fake));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    // Bound here, served on the load's own runtime (its connections registered there).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    super::cpu::harness()
+        .spawn(async move { axum::serve(tokio::net::TcpListener::from_std(listener)?, router).await });
     Ok((fake, addr))
 }
 
@@ -307,22 +320,21 @@ async fn post_question(http: &reqwest::Client, app: SocketAddr, conversation: &s
 
 /// Waits until the fake has seen an action for `conversation`.
 async fn first_action(fake: &Fake, conversation: &str, deadline: Duration) -> Option<Instant> {
-    let give_up = Instant::now() + deadline;
-    loop {
-        let arrived = fake.arrived.notified();
-        if let Some(first) = fake
-            .seen
-            .lock()
-            .expect("seen lock")
-            .get(conversation)
-            .and_then(|v| v.first())
-        {
+    let arrived = {
+        let seen = fake.seen.lock().expect("seen lock");
+        if let Some(first) = seen.get(conversation).and_then(|v| v.first()) {
             return Some(first.0);
         }
-        if tokio::time::timeout_at(give_up, arrived).await.is_err() {
-            return None;
-        }
-    }
+        let (tell, arrived) = oneshot::channel();
+        fake.waiting
+            .lock()
+            .expect("waiting lock")
+            .entry(conversation.to_owned())
+            .or_default()
+            .push(tell);
+        arrived
+    };
+    tokio::time::timeout(deadline, arrived).await.ok()?.ok()
 }
 
 /// Waits until the store has nothing left to decide or send.
@@ -372,28 +384,31 @@ async fn latency_run(
         let questions = questions.to_vec();
         let store = app.store().clone();
         let addrs = Arc::clone(&addrs);
-        clients.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= conversations {
-                    break;
+        clients.spawn_on(
+            async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= conversations {
+                        break;
+                    }
+                    let id = format!("{}", 300_000 + i);
+                    let addr = addrs[i % addrs.len()];
+                    let at = post_question(&http, addr, &id, &questions[i % questions.len()]).await;
+                    posted.lock().expect("posted lock").insert(id.clone(), at);
+                    if let Some(seen) = first_action(&fake, &id, Duration::from_secs(30)).await {
+                        first
+                            .lock()
+                            .expect("first lock")
+                            .push(seen.duration_since(at).as_secs_f64() * 1000.0);
+                    }
+                    if concurrency == 1 {
+                        // One conversation at a time: wait until all its actions have landed.
+                        let _ = drained(&store, Duration::from_secs(30)).await;
+                    }
                 }
-                let id = format!("{}", 300_000 + i);
-                let addr = addrs[i % addrs.len()];
-                let at = post_question(&http, addr, &id, &questions[i % questions.len()]).await;
-                posted.lock().expect("posted lock").insert(id.clone(), at);
-                if let Some(seen) = first_action(&fake, &id, Duration::from_secs(30)).await {
-                    first
-                        .lock()
-                        .expect("first lock")
-                        .push(seen.duration_since(at).as_secs_f64() * 1000.0);
-                }
-                if concurrency == 1 {
-                    // One conversation at a time: wait until all its actions have landed.
-                    let _ = drained(&store, Duration::from_secs(30)).await;
-                }
-            }
-        });
+            },
+            &super::cpu::harness(),
+        );
     }
     while clients.join_next().await.is_some() {}
     drained(app.store(), Duration::from_secs(120)).await?;
@@ -700,9 +715,9 @@ impl ActionsReport {
         let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
         for l in &self.latency {
             out.push_str(&format!(
-                "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s; CPU per conversation: frontdesk {} (with the bench's client and fake), PostgreSQL server {}{}\n",
+                "  {:>3} in flight, {} conversations: first action p50 {:.1} ms, p99 {:.1} ms; last action p50 {:.1} ms, p99 {:.1} ms; {:.0} conversations/s; CPU per conversation: frontdesk {} (the replicas; the bench's client and fake Intercom {} more), PostgreSQL server {}{}\n",
                 l.concurrency, l.conversations, l.first_p50_ms, l.first_p99_ms, l.last_p50_ms, l.last_p99_ms, l.conversations_per_second,
-                ms(l.cpu.own_ms), ms(l.cpu.postgres_ms),
+                ms(l.cpu.frontdesk_ms), ms(l.cpu.harness_ms), ms(l.cpu.postgres_ms),
                 match (l.cpu.statements, l.cpu.round_trips) {
                     (Some(s), Some(r)) => format!("; {s:.1} statements in {r:.1} round trips per conversation"),
                     _ => String::new(),

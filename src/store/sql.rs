@@ -96,16 +96,22 @@ pub(super) const TOUCHES_OF: &str =
 
 /// A conversation's `live` row, written whole.
 pub(super) static UPSERT_LIVE: LazyLock<String> = LazyLock::new(|| {
-    let set: Vec<String> = LIVE_COLUMNS
-        .split(", ")
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
     format!(
         "INSERT INTO live (app_id, conversation_id, {LIVE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (app_id, conversation_id) DO UPDATE SET {}",
-        set.join(", ")
+        live_set()
     )
 });
+
+/// The `SET` clause of a `live` row written whole over the one there: every column of
+/// [`LIVE_COLUMNS`] from `excluded`.
+pub(super) fn live_set() -> String {
+    LIVE_COLUMNS
+        .split(", ")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A new touch, once per event.
 pub(super) const INSERT_TOUCH: &str = "INSERT INTO touches (event_id, app_id, conversation_id, kind, mode, intent, reason, at, quiet_until, draft)

@@ -928,6 +928,58 @@ async fn a_decision_s_commit_claims_the_next_event_in_order() {
     }
 }
 
+/// A decision found to act again on a message already acted on (its trigger key) closes its
+/// event as a duplicate, writes none of its actions, and claims nothing next: the next
+/// event of its conversation is left for the search, as after a lost claim.
+#[tokio::test]
+async fn a_duplicate_s_commit_writes_no_action_and_claims_nothing_next() {
+    for backend in Backend::all().await {
+        let name = backend.name();
+        let store = backend.open().await;
+        let ids = accept_on(&store, &[("d1", "D"), ("d2", "D"), ("d3", "D")]).await;
+        let triggered = |message: &str| NewDecision {
+            trigger_key: Some(format!("app:D:{message}")),
+            ..reply_and_tag("D")
+        };
+        let d1 = store.claim_next().await.unwrap().expect("d1");
+        let (recorded, claimed, next) = store
+            .record_and_continue(d1.id, d1.fence, triggered("m1"), None)
+            .await
+            .unwrap();
+        assert_eq!((recorded, claimed.len()), (Recorded::Stored, 2), "{name}");
+        let d2 = next.expect("d1's commit frees d2");
+        for action in &claimed {
+            settle(&store, action, Settled::Sent).await;
+        }
+        let (recorded, claimed, next) = store
+            .record_and_continue(d2.id, d2.fence, triggered("m1"), Some(ids[2]))
+            .await
+            .unwrap();
+        assert_eq!(recorded, Recorded::AlreadyActedOn, "{name}");
+        assert!(
+            claimed.is_empty() && next.is_none(),
+            "{name}: {claimed:?} {next:?}"
+        );
+        let log = store
+            .decisions_for(ConversationKey::new("app", "D"))
+            .await
+            .unwrap();
+        assert_eq!(log.len(), 2, "{name}");
+        assert_eq!(log[1]["outcome"], "duplicate", "{name}");
+        assert_eq!(
+            store.actions(None).await.unwrap().len(),
+            2,
+            "{name}: the first's two only"
+        );
+        let d3 = store
+            .claim_next()
+            .await
+            .unwrap()
+            .expect("d3, left for the search");
+        assert_eq!((d3.id, d3.attempts), (ids[2], 1), "{name}");
+    }
+}
+
 /// On PostgreSQL each claim reads the claimed event's conversation context in the same
 /// statement, the same as a read after it, the decision just recorded in the same commit
 /// included; SQLite reads it apart.

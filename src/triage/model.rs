@@ -12,6 +12,7 @@
 //! prediction. The weights are stored feature-major, so the sparse forward and backward passes
 //! run over contiguous memory.
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -88,7 +89,9 @@ pub struct Prediction {
 pub struct Model {
     labels: Vec<String>,
     out_of_scope_class: Option<usize>,
-    vocabulary: HashMap<String, u32>,
+    /// Looked up for every word and letter group of a message: hashed with `FxHash`, several
+    /// times faster on short keys than the default.
+    vocabulary: FxHashMap<String, u32>,
     feature_names: Vec<String>,
     idf: Vec<f32>,
     /// `weights[feature * labels + label]`.
@@ -219,7 +222,7 @@ impl Model {
         Self {
             labels: Vec::new(),
             out_of_scope_class: None,
-            vocabulary: HashMap::new(),
+            vocabulary: FxHashMap::default(),
             feature_names: Vec::new(),
             idf: Vec::new(),
             weights: Vec::new(),
@@ -286,7 +289,7 @@ impl Model {
         let mut kept: Vec<(&str, u32)> = df.into_iter().filter(|(_, d)| *d >= options.min_df).collect();
         kept.sort_unstable();
         let n = train.len() as f32;
-        let vocabulary: HashMap<String, u32> = kept
+        let vocabulary: FxHashMap<String, u32> = kept
             .iter()
             .enumerate()
             .map(|(i, (f, _))| ((*f).to_owned(), i as u32))
@@ -447,7 +450,7 @@ impl Model {
     /// The features of `text` the vocabulary holds, with their counts: [`extract`] and a
     /// lookup, without a string made per letter group (the most of a prediction's time).
     fn known_features(&self, text: &str) -> Vec<(u32, f32)> {
-        let mut counts: HashMap<u32, f32> = HashMap::new();
+        let mut counts: FxHashMap<u32, f32> = FxHashMap::default();
         each_feature(text, |feature| {
             if let Some(&i) = self.vocabulary.get(feature) {
                 *counts.entry(i).or_default() += 1.0;
@@ -527,18 +530,17 @@ impl Model {
         let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let in_scope = !x.is_empty() && confidence >= self.threshold && Some(arg) != self.out_of_scope_class;
-        let mut evidence: Vec<(String, f32)> = x
+        let mut strongest: Vec<(u32, f32)> = x
             .iter()
-            .map(|&(f, v)| {
-                (
-                    self.feature_names[f as usize].clone(),
-                    v * self.weights[f as usize * classes + arg],
-                )
-            })
+            .map(|&(f, v)| (f, v * self.weights[f as usize * classes + arg]))
             .filter(|(_, c)| *c > 0.0)
             .collect();
-        evidence.sort_by(|a, b| b.1.total_cmp(&a.1));
-        evidence.truncate(12);
+        strongest.sort_by(|a, b| b.1.total_cmp(&a.1));
+        strongest.truncate(12);
+        let mut evidence: Vec<(String, f32)> = strongest
+            .into_iter()
+            .map(|(f, c)| (self.feature_names[f as usize].clone(), c))
+            .collect();
         // Among the strongest, whole words read better than letter groups: list them first.
         evidence.sort_by_key(|(name, _)| !name.starts_with("word"));
         evidence.truncate(5);

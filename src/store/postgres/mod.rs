@@ -7,6 +7,7 @@
 mod batch;
 mod calls;
 mod live;
+mod record;
 mod replicas;
 
 use super::live::{LIVE_COLUMNS, LiveBefore};
@@ -774,6 +775,9 @@ impl PgStore {
         next: Option<Option<i64>>,
     ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
         let claim = claim.then(|| self.leases.action_claim());
+        if record::at_once(&decision) {
+            return self.record_at_once(event_id, fence, &decision, claim, next).await;
+        }
         let tx = Open::new(self.client().await?);
         let now = now_ms();
         // Both in one round trip with the BEGIN: the claim is still this worker's (the row
@@ -817,9 +821,7 @@ impl PgStore {
                     Box::new(event_id),
                     Box::new(decision.conversation_id.clone()),
                     Box::new(now),
-                    Box::new(
-                        r#"{"outcome":"duplicate","reason":"this customer message was already acted on"}"#,
-                    ),
+                    Box::new(record::DUPLICATE_RECORD),
                     Box::new(app_id),
                 ],
             );
