@@ -242,6 +242,13 @@ pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
             ],
         );
     }
+    apply_changes(batch, event_id, write);
+}
+
+/// The part of [`apply_live`] that changes earlier rows: touches settled, quieted or with a
+/// draft's use, and teammate parts counted.
+pub(super) fn apply_changes(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
+    let (app, conversation) = (&write.app_id, &write.conversation_id);
     for c in &write.changes {
         let touch = if c.event_id > 0 { c.event_id } else { event_id };
         if let Some((outcome, at, by)) = &c.outcome {

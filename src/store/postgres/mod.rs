@@ -14,7 +14,7 @@ use super::live::{LIVE_COLUMNS, LiveBefore};
 use super::sql;
 use super::*;
 pub use batch::traffic;
-use batch::{Batch, Grouped, Open, Param, Prepared, run_planned_with, walked_in_order};
+use batch::{Batch, Grouped, Param, Prepared, run_planned_with, walked_in_order};
 use deadpool_postgres::{GenericClient, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
 use live::{apply_live, live_row, touch_rows};
 use std::sync::Arc;
@@ -763,89 +763,6 @@ impl PgStore {
         self.record(event_id, fence, decision, true, Some(hint)).await
     }
 
-    /// Records a decision; with `claim`, claims its actions as they are written; with
-    /// `next` (a hint, or none), claims the next event as [`Store::record_and_continue`]
-    /// says before the commit (its statement sent with the rest).
-    async fn record(
-        &self,
-        event_id: i64,
-        fence: i64,
-        decision: NewDecision,
-        claim: bool,
-        next: Option<Option<i64>>,
-    ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
-        let claim = claim.then(|| self.leases.action_claim());
-        if record::at_once(&decision) {
-            return self.record_at_once(event_id, fence, &decision, claim, next).await;
-        }
-        let tx = Open::new(self.client().await?);
-        let now = now_ms();
-        // Both in one round trip with the BEGIN: the claim is still this worker's (the row
-        // stays locked until the commit), and then the decision's row, written only if it
-        // is. The rest goes with the COMMIT: two round trips in all.
-        let mut first = Batch::default();
-        first.push(
-            "UPDATE inbox SET state = 'done' WHERE id = $1 AND fence = $2 AND state <> 'done' RETURNING app_id",
-            vec![Box::new(event_id), Box::new(fence)],
-        );
-        first.push(
-            "INSERT INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
-             SELECT $1::bigint, i.app_id, $2::text, $3::text, $4::text, $5::bigint, $6::text
-             FROM inbox i WHERE i.id = $1 AND i.fence = $7 AND i.state = 'done'
-             ON CONFLICT DO NOTHING RETURNING id",
-            vec![
-                Box::new(event_id),
-                Box::new(decision.conversation_id.clone()),
-                Box::new(decision.trigger_key.clone()),
-                Box::new(decision.outcome.clone()),
-                Box::new(now),
-                Box::new(decision.record.clone()),
-                Box::new(fence),
-            ],
-        );
-        let results = first.run_between(tx.client(), Some("BEGIN"), None).await?;
-        let Some(app_id) = results[0].first().map(|r| r.get::<_, String>(0)) else {
-            tx.client().batch_execute("ROLLBACK").await?;
-            tx.closed();
-            return Ok((Recorded::ClaimLost, Vec::new(), None));
-        };
-        let inserted = results[1].first();
-        if inserted.is_none() {
-            // The same customer message was acted on under another event (the trigger key),
-            // or this event was recorded already.
-            let mut duplicate = Batch::default();
-            duplicate.push(
-                "INSERT INTO decisions (event_id, app_id, conversation_id, trigger_key, outcome, created_at, record)
-                 VALUES ($1, $5, $2, NULL, 'duplicate', $3, $4) ON CONFLICT DO NOTHING",
-                vec![
-                    Box::new(event_id),
-                    Box::new(decision.conversation_id.clone()),
-                    Box::new(now),
-                    Box::new(record::DUPLICATE_RECORD),
-                    Box::new(app_id),
-                ],
-            );
-            duplicate.run_between(tx.client(), None, Some("COMMIT")).await?;
-            tx.closed();
-            return Ok((Recorded::AlreadyActedOn, Vec::new(), None));
-        }
-        let then = next.map(|hint| self.claim_after_params(Some(event_id), hint));
-        let (claimed, next) = write_decision_rest(
-            tx.client(),
-            event_id,
-            &app_id,
-            &decision,
-            now,
-            claim.as_ref(),
-            then,
-            Some("COMMIT"),
-        )
-        .await?;
-        tx.closed();
-        let claimed = claimed_actions(&app_id, event_id, &decision, &claimed, now);
-        Ok((Recorded::Stored, claimed, next.as_ref().map(stored_event)))
-    }
-
     pub(super) async fn record_many(&self, items: Vec<(NewEvent, NewDecision)>) -> Result<usize> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -883,7 +800,7 @@ impl PgStore {
                 ],
             )
             .await?;
-            write_decision_rest(&tx, event_id, &event.app_id, decision, now, None, None, None).await?;
+            write_decision_rest(&tx, event_id, &event.app_id, decision, now).await?;
             stored += 1;
         }
         tx.commit().await?;
@@ -1209,51 +1126,28 @@ impl PgStore {
     }
 }
 
-/// The outbox rows, the input and the live-results changes of a decision whose row is
-/// written, in the caller's transaction and one round trip; the actions are claimed for
-/// `claim` (owner, lease end) when nothing else of their conversation is open. `then` runs
-/// after them, and `commit` (a `COMMIT`) last, in the same round trip. Returns the claimed
-/// rows (id, seq) and the first row of `then`.
-#[allow(clippy::too_many_arguments)]
+/// The writes of a decision imported as done ([`PgStore::record_many`]), after its row: its
+/// actions (waiting in the outbox, unclaimed), its input, its live results and its calls.
 async fn write_decision_rest(
     tx: &impl GenericClient,
     event_id: i64,
     app_id: &str,
     decision: &NewDecision,
     now: i64,
-    claim: Option<&(String, i64)>,
-    then: Option<(&str, Vec<Param>)>,
-    commit: Option<&str>,
-) -> Result<(Vec<(i64, usize)>, Option<Row>)> {
+) -> Result<()> {
     let mut batch = Batch::default();
-    let with_actions = decision.conversation_id.is_some() && !decision.actions.is_empty();
-    if let (Some(conversation_id), true) = (&decision.conversation_id, with_actions) {
-        // One statement for all the decision's actions, numbered in order from 0, claimed
-        // and marked `sending` as they are written only when nothing else of the
-        // conversation is open (so that its actions still go out in order).
-        let (owner, until) = (claim.map(|c| c.0.clone()), claim.map_or(0, |c| c.1));
+    if let (Some(conversation_id), false) = (&decision.conversation_id, decision.actions.is_empty()) {
         batch.push(
-            "WITH open AS MATERIALIZED (SELECT $5::text IS NULL OR EXISTS (SELECT 1 FROM outbox
-                             WHERE app_id = $8 AND conversation_id = $2 AND state IN ('pending', 'sending')) AS busy)
-             INSERT INTO outbox (event_id, seq, app_id, conversation_id, action, created_at, lease_owner, lease_until, fence, state, attempts)
-             SELECT $1, (a.n - 1)::integer, $8, $2, a.action, $3,
-                    CASE WHEN open.busy THEN NULL ELSE $5 END,
-                    CASE WHEN open.busy THEN 0 ELSE $6::bigint END,
-                    CASE WHEN open.busy THEN 0 ELSE $7::bigint END,
-                    CASE WHEN open.busy THEN 'pending' ELSE 'sending' END,
-                    CASE WHEN open.busy THEN 0 ELSE 1 END
-             FROM open, UNNEST($4::text[]) WITH ORDINALITY AS a(action, n)
-             ON CONFLICT (event_id, seq) DO NOTHING
-             RETURNING id, seq, lease_owner IS NOT NULL",
+            "INSERT INTO outbox (event_id, seq, app_id, conversation_id, action, created_at)
+             SELECT $1, (a.n - 1)::integer, $4, $2, a.action, $3
+             FROM UNNEST($5::text[]) WITH ORDINALITY AS a(action, n)
+             ON CONFLICT (event_id, seq) DO NOTHING",
             vec![
                 Box::new(event_id),
                 Box::new(conversation_id.clone()),
                 Box::new(now),
-                Box::new(decision.actions.clone()),
-                Box::new(owner),
-                Box::new(until),
-                Box::new(CLAIMED_AT_INSERT),
                 Box::new(app_id.to_owned()),
+                Box::new(decision.actions.clone()),
             ],
         );
     }
@@ -1277,31 +1171,8 @@ async fn write_decision_rest(
             now,
         );
     }
-    let with_then = then.is_some();
-    if let Some((sql, params)) = then {
-        batch.push(sql, params);
-    }
-    let mut results = batch.run_between(tx, None, commit).await?;
-    let then = if with_then {
-        results.pop().and_then(|rows| rows.into_iter().next())
-    } else {
-        None
-    };
-    let mut claimed: Vec<(i64, usize)> = match (with_actions, results.first()) {
-        (true, Some(rows)) => rows
-            .iter()
-            .filter(|r| r.get::<_, bool>(2))
-            .map(|r| {
-                (
-                    r.get(0),
-                    usize::try_from(r.get::<_, i32>(1)).unwrap_or(usize::MAX),
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    claimed.sort_unstable();
-    Ok((claimed, then))
+    batch.run_between(tx, None, None).await?;
+    Ok(())
 }
 
 /// Deletes the decision inputs and empties the payloads of the finished inbox events that

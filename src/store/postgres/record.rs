@@ -5,7 +5,8 @@
 //! and commit. The usual decision, with nothing else to write, costs the server one
 //! statement (four with the next claim, its `BEGIN` and `COMMIT`), where it took nine in
 //! two round trips. Decisions that also settle earlier touches, count teammate parts or
-//! record action calls take [`super::PgStore`]'s general path.
+//! record action calls send those writes, and the next claim, in a second round trip before
+//! the commit, once the first stored the decision.
 
 use super::batch::{Batch, Open, Param};
 use super::{CLAIM_AFTER, LIVE_COLUMNS, PgStore, with_context};
@@ -87,7 +88,7 @@ static CLAIM_AFTER_STORED: std::sync::LazyLock<String> = std::sync::LazyLock::ne
 
 /// Whether `decision` has nothing [`RECORD`] does not write: no changes to earlier touches,
 /// no teammate parts counted, no action calls.
-pub(super) fn at_once(decision: &NewDecision) -> bool {
+fn at_once(decision: &NewDecision) -> bool {
     decision
         .live
         .as_ref()
@@ -96,52 +97,26 @@ pub(super) fn at_once(decision: &NewDecision) -> bool {
         && decision.calls.pending.is_none()
 }
 
-impl PgStore {
-    /// [`PgStore::record`] for a decision [`at_once`] holds: [`RECORD`], and with `next`
-    /// [`CLAIM_AFTER_STORED`] in the same round trip and commit.
-    pub(super) async fn record_at_once(
-        &self,
-        event_id: i64,
-        fence: i64,
-        decision: &NewDecision,
-        claim: Option<(String, i64)>,
-        next: Option<Option<i64>>,
-    ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
-        let now = now_ms();
-        let mut batch = Batch::default();
-        batch.push(
-            RECORD.as_str(),
-            record_params(event_id, fence, decision, claim, now),
-        );
-        let client = self.client().await?;
-        let rows = match next {
-            Some(hint) => {
-                let (_, mut params) = self.claim_after_params(Some(event_id), hint);
-                params.push(Box::new(fence));
-                params.push(Box::new(DUPLICATE_RECORD));
-                batch.push(CLAIM_AFTER_STORED.as_str(), params);
-                let tx = Open::new(client);
-                let rows = batch
-                    .run_between(tx.client(), Some("BEGIN"), Some("COMMIT"))
-                    .await?;
-                tx.closed();
-                rows
-            }
-            None => batch.run_between(&client, None, None).await?,
-        };
-        let mut rows = rows.into_iter();
-        let written = rows.next().unwrap_or_default();
-        let next = rows.next().and_then(|r| r.into_iter().next());
-        let Some(first) = written.first() else {
-            return Ok((Recorded::ClaimLost, Vec::new(), None));
+/// What [`RECORD`] did: nothing (the claim was lost), the duplicate's row, or the decision
+/// with the workspace and the actions it claimed (id, seq).
+enum Written {
+    ClaimLost,
+    Duplicate,
+    Stored(String, Vec<(i64, usize)>),
+}
+
+impl Written {
+    fn of(rows: &[tokio_postgres::Row]) -> Self {
+        let Some(first) = rows.first() else {
+            return Self::ClaimLost;
         };
         let Some(app_id) = first.get::<_, Option<String>>(0) else {
-            return Ok((Recorded::ClaimLost, Vec::new(), None));
+            return Self::ClaimLost;
         };
         if !first.get::<_, bool>(1) {
-            return Ok((Recorded::AlreadyActedOn, Vec::new(), None));
+            return Self::Duplicate;
         }
-        let mut claimed: Vec<(i64, usize)> = written
+        let mut claimed: Vec<(i64, usize)> = rows
             .iter()
             .filter(|r| r.get::<_, Option<bool>>(4) == Some(true))
             .map(|r| {
@@ -152,8 +127,93 @@ impl PgStore {
             })
             .collect();
         claimed.sort_unstable();
-        let claimed = claimed_actions(&app_id, event_id, decision, &claimed, now);
-        Ok((Recorded::Stored, claimed, next.as_ref().map(super::stored_event)))
+        Self::Stored(app_id, claimed)
+    }
+}
+
+impl PgStore {
+    /// Records a decision with [`RECORD`]; with `claim`, claims its actions as they are
+    /// written; with `next` (a hint, or none), claims the next event as
+    /// [`crate::store::Store::record_and_continue`] says, in the same commit. A decision
+    /// [`at_once`] holds takes one round trip (the claim gated by [`CLAIM_AFTER_STORED`]);
+    /// any other sends its remaining writes (touches changed, parts counted, action calls)
+    /// and the claim with the `COMMIT` once [`RECORD`] stored it: two round trips.
+    pub(super) async fn record(
+        &self,
+        event_id: i64,
+        fence: i64,
+        decision: NewDecision,
+        claim: bool,
+        next: Option<Option<i64>>,
+    ) -> Result<(Recorded, Vec<StoredAction>, Option<StoredEvent>)> {
+        let claim = claim.then(|| self.leases.action_claim());
+        let now = now_ms();
+        let mut batch = Batch::default();
+        batch.push(
+            RECORD.as_str(),
+            record_params(event_id, fence, &decision, claim, now),
+        );
+        let client = self.client().await?;
+        let (written, next) = if at_once(&decision) {
+            let rows = match next {
+                Some(hint) => {
+                    let (_, mut params) = self.claim_after_params(Some(event_id), hint);
+                    params.push(Box::new(fence));
+                    params.push(Box::new(DUPLICATE_RECORD));
+                    batch.push(CLAIM_AFTER_STORED.as_str(), params);
+                    let tx = Open::new(client);
+                    let rows = batch
+                        .run_between(tx.client(), Some("BEGIN"), Some("COMMIT"))
+                        .await?;
+                    tx.closed();
+                    rows
+                }
+                None => batch.run_between(&client, None, None).await?,
+            };
+            let mut rows = rows.into_iter();
+            let written = Written::of(&rows.next().unwrap_or_default());
+            (written, rows.next().and_then(|r| r.into_iter().next()))
+        } else {
+            let tx = Open::new(client);
+            let rows = batch.run_between(tx.client(), Some("BEGIN"), None).await?;
+            let written = Written::of(rows.first().map_or(&[], Vec::as_slice));
+            let mut rest = Batch::default();
+            if let Written::Stored(app_id, _) = &written {
+                if let Some(write) = &decision.live {
+                    super::live::apply_changes(&mut rest, event_id, write);
+                }
+                if let Some(conversation_id) = &decision.conversation_id {
+                    super::calls::push_calls(
+                        &mut rest,
+                        event_id,
+                        app_id,
+                        conversation_id,
+                        &decision.calls,
+                        now,
+                    );
+                }
+                if let Some(hint) = next {
+                    let (sql, params) = self.claim_after_params(Some(event_id), hint);
+                    rest.push(sql, params);
+                }
+            }
+            let with_next = next.is_some() && matches!(written, Written::Stored(..));
+            let mut results = rest.run_between(tx.client(), None, Some("COMMIT")).await?;
+            tx.closed();
+            let next = with_next
+                .then(|| results.pop().and_then(|r| r.into_iter().next()))
+                .flatten();
+            (written, next)
+        };
+        Ok(match written {
+            Written::ClaimLost => (Recorded::ClaimLost, Vec::new(), None),
+            Written::Duplicate => (Recorded::AlreadyActedOn, Vec::new(), None),
+            Written::Stored(app_id, claimed) => (
+                Recorded::Stored,
+                claimed_actions(&app_id, event_id, &decision, &claimed, now),
+                next.as_ref().map(super::stored_event),
+            ),
+        })
     }
 }
 
