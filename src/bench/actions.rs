@@ -4,7 +4,9 @@
 //!
 //! Three phases, each on a fresh store:
 //! 1. **latency**: conversations opened one at a time, then 100 at a time; for each, the time
-//!    from posting the webhook to the first action reaching the fake, and to the last;
+//!    from posting the webhook to the first action reaching the fake, and to the last. Each
+//!    run starts with `warmup` conversations it does not measure, so that its figures are
+//!    those of a service that has been running: connections open, statements planned;
 //! 2. **outbox**: decisions with four actions each written straight to the store, then the
 //!    outbox drained: actions per second it sustains;
 //! 3. **429 storm**: the fake answers every request 429 (with `X-RateLimit-Reset` at the storm's
@@ -45,6 +47,8 @@ pub struct ActionsOptions {
     pub in_flight: usize,
     /// Conversations per latency run.
     pub conversations: usize,
+    /// Conversations sent before each latency run's measures start.
+    pub warmup: usize,
     /// Conversations of the one-in-flight run (0 skips it).
     pub sequential: usize,
     /// Decisions written for the outbox phase (four actions each).
@@ -352,11 +356,85 @@ async fn drained(store: &Store, deadline: Duration) -> anyhow::Result<()> {
     }
 }
 
+/// What the clients of a latency run share: where to post, what to ask, and what they saw.
+struct Drive<'a> {
+    http: &'a reqwest::Client,
+    addrs: &'a Arc<[SocketAddr]>,
+    fake: &'a Arc<Fake>,
+    store: &'a Store,
+    questions: &'a [String],
+    concurrency: usize,
+}
+
+/// When each conversation was posted, and the delays to its first action (ms).
+#[derive(Default)]
+struct Seen {
+    posted: Mutex<HashMap<String, Instant>>,
+    first: Mutex<Vec<f64>>,
+}
+
+impl Drive<'_> {
+    /// Posts conversations `first..first + count` from `concurrency` clients, each waiting for
+    /// its conversation's first action before the next; returns when all are posted and
+    /// every event and action is done.
+    async fn conversations(&self, first: usize, count: usize) -> anyhow::Result<Arc<Seen>> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Seen::default());
+        let mut clients = tokio::task::JoinSet::new();
+        for _ in 0..self.concurrency {
+            let (next, seen, fake, http) = (
+                Arc::clone(&next),
+                Arc::clone(&seen),
+                Arc::clone(self.fake),
+                self.http.clone(),
+            );
+            let (questions, store, addrs) = (
+                self.questions.to_vec(),
+                self.store.clone(),
+                Arc::clone(self.addrs),
+            );
+            let one_at_a_time = self.concurrency == 1;
+            clients.spawn_on(
+                async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            break;
+                        }
+                        let i = first + i;
+                        let id = format!("{}", 300_000 + i);
+                        let addr = addrs[i % addrs.len()];
+                        let at = post_question(&http, addr, &id, &questions[i % questions.len()]).await;
+                        seen.posted.lock().expect("posted lock").insert(id.clone(), at);
+                        if let Some(landed) = first_action(&fake, &id, Duration::from_secs(30)).await {
+                            seen.first
+                                .lock()
+                                .expect("first lock")
+                                .push(landed.duration_since(at).as_secs_f64() * 1000.0);
+                        }
+                        if one_at_a_time {
+                            // One conversation at a time: wait until all its actions have landed.
+                            let _ = drained(&store, Duration::from_secs(30)).await;
+                        }
+                    }
+                },
+                &super::cpu::harness(),
+            );
+        }
+        while clients.join_next().await.is_some() {}
+        drained(self.store, Duration::from_secs(120)).await?;
+        Ok(seen)
+    }
+}
+
+/// One latency run: `warmup` conversations first, not measured (the replicas' connections
+/// opened, their statements prepared and planned, the runtimes' threads started), then
+/// `conversations` measured.
 async fn latency_run(
     base: &Config,
     backend: &Backend,
     questions: &[String],
-    conversations: usize,
+    (warmup, conversations): (usize, usize),
     concurrency: usize,
 ) -> anyhow::Result<LatencyFigures> {
     let (fake, fake_addr) = start_fake().await?;
@@ -366,52 +444,19 @@ async fn latency_run(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let posted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let first: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let drive = Drive {
+        http: &http,
+        addrs: &addrs,
+        fake: &fake,
+        store: app.store(),
+        questions,
+        concurrency,
+    };
+    drive.conversations(conversations, warmup).await?;
     let cpu_before = super::cpu::Sample::now();
     let beats_before = crate::store::heartbeat_traffic();
     let started = Instant::now();
-    let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (next, posted, first, fake, http) = (
-            Arc::clone(&next),
-            Arc::clone(&posted),
-            Arc::clone(&first),
-            Arc::clone(&fake),
-            http.clone(),
-        );
-        let questions = questions.to_vec();
-        let store = app.store().clone();
-        let addrs = Arc::clone(&addrs);
-        clients.spawn_on(
-            async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= conversations {
-                        break;
-                    }
-                    let id = format!("{}", 300_000 + i);
-                    let addr = addrs[i % addrs.len()];
-                    let at = post_question(&http, addr, &id, &questions[i % questions.len()]).await;
-                    posted.lock().expect("posted lock").insert(id.clone(), at);
-                    if let Some(seen) = first_action(&fake, &id, Duration::from_secs(30)).await {
-                        first
-                            .lock()
-                            .expect("first lock")
-                            .push(seen.duration_since(at).as_secs_f64() * 1000.0);
-                    }
-                    if concurrency == 1 {
-                        // One conversation at a time: wait until all its actions have landed.
-                        let _ = drained(&store, Duration::from_secs(30)).await;
-                    }
-                }
-            },
-            &super::cpu::harness(),
-        );
-    }
-    while clients.join_next().await.is_some() {}
-    drained(app.store(), Duration::from_secs(120)).await?;
+    let seen = drive.conversations(0, conversations).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let mut cpu = super::cpu::Sample::now().per_item_since(&cpu_before, conversations);
     let heartbeat = HeartbeatFigures::between(
@@ -423,8 +468,8 @@ async fn latency_run(
     if backend.database_url.is_none() {
         cpu.postgres_ms = None;
     }
-    let mut first = std::mem::take(&mut *first.lock().expect("first lock"));
-    let posted = std::mem::take(&mut *posted.lock().expect("posted lock"));
+    let mut first = std::mem::take(&mut *seen.first.lock().expect("first lock"));
+    let posted = std::mem::take(&mut *seen.posted.lock().expect("posted lock"));
     let mut last: Vec<f64> = {
         let seen = fake.seen.lock().expect("seen lock");
         posted
@@ -661,8 +706,16 @@ pub async fn run(config: &Config, options: ActionsOptions) -> anyhow::Result<Act
         (options.in_flight, options.conversations),
     ] {
         if conversations > 0 {
-            latency
-                .push(latency_run(config, &options.backend, &questions, conversations, concurrency).await?);
+            latency.push(
+                latency_run(
+                    config,
+                    &options.backend,
+                    &questions,
+                    (options.warmup, conversations),
+                    concurrency,
+                )
+                .await?,
+            );
         }
     }
     let (outbox_actions, outbox_actions_per_second) =

@@ -51,6 +51,10 @@ pub enum Bench {
         /// Conversations per latency run.
         #[arg(long, default_value_t = 500)]
         conversations: usize,
+        /// Conversations sent before each latency run and not measured: the replicas'
+        /// connections opened and their statements planned, as in a service that has run a while.
+        #[arg(long, default_value_t = 200)]
+        warmup: usize,
         /// Conversations of the one-in-flight run, when not --conversations (0 skips it).
         #[arg(long)]
         sequential: Option<usize>,
@@ -172,6 +176,7 @@ impl Bench {
                 replicas,
                 in_flight,
                 conversations,
+                warmup,
                 sequential,
                 outbox_decisions,
                 storm_seconds,
@@ -184,6 +189,7 @@ impl Bench {
                     backend: backend(replicas),
                     in_flight,
                     conversations,
+                    warmup,
                     sequential: sequential.unwrap_or(conversations),
                     outbox_decisions,
                     storm_seconds,

@@ -130,6 +130,31 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
              gone_at     BIGINT
          )",
     ),
+    (
+        // Less work for each row a decision writes:
+        // - Every row that names an event is written by the statement that holds the event's
+        //   claim and reads its inbox row (record.rs, `record_many`), and inbox rows are
+        //   never deleted (a purge empties them): the foreign keys proved nothing those
+        //   statements do not, at the price of a check per row written.
+        // - Rows under a page are kept as they are: the server compressed every payload,
+        //   record and input over 2 kB (pglz, about 3 % of its time) to save disk that a
+        //   purge gives back anyway.
+        // - A conversation's open actions are found by `outbox_conversation`, whose last
+        //   column is the state: `outbox_open_conversation` was a second index to write for
+        //   each action, serving the same probes.
+        11,
+        "ALTER TABLE decisions DROP CONSTRAINT IF EXISTS decisions_event_id_fkey;
+         ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_event_id_fkey;
+         ALTER TABLE event_inputs DROP CONSTRAINT IF EXISTS event_inputs_event_id_fkey;
+         ALTER TABLE touches DROP CONSTRAINT IF EXISTS touches_event_id_fkey;
+         ALTER TABLE action_calls DROP CONSTRAINT IF EXISTS action_calls_event_id_fkey;
+         ALTER TABLE inbox SET (toast_tuple_target = 8160);
+         ALTER TABLE decisions SET (toast_tuple_target = 8160);
+         ALTER TABLE event_inputs SET (toast_tuple_target = 8160);
+         ALTER TABLE outbox SET (toast_tuple_target = 8160);
+         ALTER TABLE touches SET (toast_tuple_target = 8160);
+         DROP INDEX IF EXISTS outbox_open_conversation",
+    ),
 ];
 
 /// The version of the last migration.
