@@ -103,12 +103,31 @@ fn ticks(stat: &str) -> Option<u64> {
 
 /// The summed ticks of this process's threads named [`HARNESS_THREAD`]; none when none runs.
 fn harness_ticks() -> Option<u64> {
+    ticks_named("/proc/self/task", HARNESS_THREAD)
+}
+
+/// The summed ticks of every `postgres` process this user can read; none when there is none.
+fn postgres_ticks() -> Option<u64> {
+    ticks_named("/proc", "postgres")
+}
+
+/// The summed ticks of the processes (or threads) under `dir` (`/proc`, or a process's
+/// `task`) whose command is `name`; none when there is none.
+fn ticks_named(dir: &str, name: &str) -> Option<u64> {
     let mut total = None;
-    for entry in std::fs::read_dir("/proc/self/task").ok()?.filter_map(Result::ok) {
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        if comm(&stat) == Some(HARNESS_THREAD)
+        if comm(&stat) == Some(name)
             && let Some(t) = ticks(&stat)
         {
             total = Some(total.unwrap_or(0) + t);
@@ -121,26 +140,6 @@ fn harness_ticks() -> Option<u64> {
 fn comm(stat: &str) -> Option<&str> {
     let (_, rest) = stat.split_once('(')?;
     Some(rest.rsplit_once(')')?.0)
-}
-
-/// The summed ticks of every `postgres` process this user can read; none when there is none.
-fn postgres_ticks() -> Option<u64> {
-    let mut total = None;
-    for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
-        let name = entry.file_name();
-        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if comm(&stat) == Some("postgres")
-            && let Some(t) = ticks(&stat)
-        {
-            total = Some(total.unwrap_or(0) + t);
-        }
-    }
-    total
 }
 
 #[cfg(test)]

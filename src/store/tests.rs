@@ -83,6 +83,16 @@ async fn settle(store: &Store, action: &StoredAction, settled: Settled) {
         .unwrap();
 }
 
+/// Checks that `conversation`'s decision log holds the decision, then the duplicate's.
+async fn logged_once_then_duplicate(store: &Store, conversation: &str, name: &str) {
+    let log = store
+        .decisions_for(ConversationKey::new("app", conversation))
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2, "{name}");
+    assert_eq!(log[1]["outcome"], "duplicate", "{name}");
+}
+
 fn new_event_id(accepted: Accepted) -> i64 {
     match accepted {
         Accepted::New(id) => id,
@@ -145,12 +155,7 @@ async fn a_customer_message_is_acted_on_once() {
             "{name}"
         );
         assert_eq!(store.actions(None).await.unwrap().len(), 1, "{name}");
-        let log = store
-            .decisions_for(ConversationKey::new("app", "c1"))
-            .await
-            .unwrap();
-        assert_eq!(log.len(), 2, "{name}");
-        assert_eq!(log[1]["outcome"], "duplicate", "{name}");
+        logged_once_then_duplicate(&store, "c1", name).await;
         assert_eq!(
             store.inbox_states().await.unwrap(),
             vec![("done".to_owned(), 2)],
@@ -960,12 +965,7 @@ async fn a_duplicate_s_commit_writes_no_action_and_claims_nothing_next() {
             claimed.is_empty() && next.is_none(),
             "{name}: {claimed:?} {next:?}"
         );
-        let log = store
-            .decisions_for(ConversationKey::new("app", "D"))
-            .await
-            .unwrap();
-        assert_eq!(log.len(), 2, "{name}");
-        assert_eq!(log[1]["outcome"], "duplicate", "{name}");
+        logged_once_then_duplicate(&store, "D", name).await;
         assert_eq!(
             store.actions(None).await.unwrap().len(),
             2,

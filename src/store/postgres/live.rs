@@ -2,11 +2,11 @@
 //! [`crate::store::live`]'s): the writes a decision's commit carries, the sweep, and the
 //! reads of the report and the dashboard.
 
-use super::batch::{Batch, Prepared};
+use super::batch::{Batch, Param, Prepared};
 use super::{PgStore, u32_of};
 use crate::domain::{DraftUse, Group, TouchKind, TouchOutcome};
 use crate::store::live::{
-    ConversationFact, DecisionLine, LIVE_COLUMNS, LiveRow, LiveWrite, TouchFact, TouchRow,
+    ConversationFact, DecisionLine, LIVE_COLUMNS, LiveRow, LiveWrite, NewTouch, TouchFact, TouchRow,
 };
 use crate::store::{ConversationKey, Error, Result, sql};
 use tokio_postgres::Row;
@@ -208,41 +208,58 @@ pub(super) fn apply_live(batch: &mut Batch, event_id: i64, write: &LiveWrite) {
     if let Some(l) = &write.live {
         batch.push(
             sql::postgres(sql::UPSERT_LIVE.as_str()),
-            vec![
-                Box::new(app.clone()),
-                Box::new(conversation.clone()),
-                Box::new(l.group.as_str().to_owned()),
-                Box::new(l.mode.clone()),
-                Box::new(l.intent.clone()),
-                Box::new(l.started_at),
-                Box::new(l.first_response_at),
-                Box::new(l.teammate_replies as i32),
-                Box::new(l.bot_replies as i32),
-                Box::new(l.closed_at),
-                Box::new(i32::from(l.ever_closed)),
-                Box::new(i32::from(l.reopened)),
-                Box::new(l.rating.map(i32::from)),
-            ],
+            [Box::new(app.clone()) as Param, Box::new(conversation.clone())]
+                .into_iter()
+                .chain(live_values(Some(l)))
+                .collect(),
         );
     }
     if let Some(t) = &write.touch {
         batch.push(
             sql::postgres(sql::INSERT_TOUCH),
-            vec![
-                Box::new(event_id),
+            [
+                Box::new(event_id) as Param,
                 Box::new(app.clone()),
                 Box::new(conversation.clone()),
-                Box::new(t.kind.as_str().to_owned()),
-                Box::new(t.mode.clone()),
-                Box::new(t.intent.clone()),
-                Box::new(t.reason.clone()),
-                Box::new(t.at),
-                Box::new(t.quiet_until),
-                Box::new(t.draft.clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(touch_values(Some(t)))
+            .collect(),
         );
     }
     apply_changes(batch, event_id, write);
+}
+
+/// The values of [`LIVE_COLUMNS`] for `live`, in order
+/// (nulls without a row: for a statement that writes it only when there is one).
+pub(super) fn live_values(live: Option<&LiveRow>) -> [Param; 11] {
+    [
+        Box::new(live.map(|l| l.group.as_str().to_owned())),
+        Box::new(live.map(|l| l.mode.clone())),
+        Box::new(live.map(|l| l.intent.clone())),
+        Box::new(live.map(|l| l.started_at)),
+        Box::new(live.and_then(|l| l.first_response_at)),
+        Box::new(live.map(|l| l.teammate_replies as i32)),
+        Box::new(live.map(|l| l.bot_replies as i32)),
+        Box::new(live.and_then(|l| l.closed_at)),
+        Box::new(live.map(|l| i32::from(l.ever_closed))),
+        Box::new(live.map(|l| i32::from(l.reopened))),
+        Box::new(live.and_then(|l| l.rating.map(i32::from))),
+    ]
+}
+
+/// A new touch's values after its event, workspace and conversation: kind, mode, intent,
+/// reason, at, quiet until, draft (nulls without a touch, as [`live_values`]).
+pub(super) fn touch_values(touch: Option<&NewTouch>) -> [Param; 7] {
+    [
+        Box::new(touch.map(|t| t.kind.as_str().to_owned())),
+        Box::new(touch.map(|t| t.mode.clone())),
+        Box::new(touch.map(|t| t.intent.clone())),
+        Box::new(touch.map(|t| t.reason.clone())),
+        Box::new(touch.map(|t| t.at)),
+        Box::new(touch.map(|t| t.quiet_until)),
+        Box::new(touch.and_then(|t| t.draft.clone())),
+    ]
 }
 
 /// The part of [`apply_live`] that changes earlier rows: touches settled, quieted or with a

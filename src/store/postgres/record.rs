@@ -255,27 +255,9 @@ fn record_params(
         Box::new(live.is_some()),
         Box::new(write.map(|w| w.app_id.clone())),
         Box::new(write.map(|w| w.conversation_id.clone())),
-        Box::new(live.map(|l| l.group.as_str().to_owned())),
-        Box::new(live.map(|l| l.mode.clone())),
-        Box::new(live.map(|l| l.intent.clone())),
-        Box::new(live.map(|l| l.started_at)),
-        Box::new(live.and_then(|l| l.first_response_at)),
-        Box::new(live.map(|l| l.teammate_replies as i32)),
-        Box::new(live.map(|l| l.bot_replies as i32)),
-        Box::new(live.and_then(|l| l.closed_at)),
-        Box::new(live.map(|l| i32::from(l.ever_closed))),
-        Box::new(live.map(|l| i32::from(l.reopened))),
-        Box::new(live.and_then(|l| l.rating.map(i32::from))),
     ];
-    params.extend::<[Param; 8]>([
-        Box::new(touch.is_some()),
-        Box::new(touch.map(|t| t.kind.as_str().to_owned())),
-        Box::new(touch.map(|t| t.mode.clone())),
-        Box::new(touch.map(|t| t.intent.clone())),
-        Box::new(touch.map(|t| t.reason.clone())),
-        Box::new(touch.map(|t| t.at)),
-        Box::new(touch.map(|t| t.quiet_until)),
-        Box::new(touch.and_then(|t| t.draft.clone())),
-    ]);
+    params.extend(super::live::live_values(live));
+    params.push(Box::new(touch.is_some()));
+    params.extend(super::live::touch_values(touch));
     params
 }
