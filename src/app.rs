@@ -58,7 +58,7 @@ async fn build_one(config: &Config, app_id: Option<&str>) -> anyhow::Result<Arc<
     let Some(token) = token.cloned() else {
         bail!("INTERCOM_ACCESS_TOKEN is not set (or run with --dry-run)");
     };
-    let mut client = IntercomClient::new(&intercom, token)?;
+    let mut client = IntercomClient::new(&intercom, &token)?;
     if intercom.admin_id.is_none() {
         let me = client
             .me()

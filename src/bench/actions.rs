@@ -287,7 +287,7 @@ fn bench_config(base: &Config, fake: SocketAddr) -> Config {
 
 async fn start_cluster(config: &Config, backend: &Backend) -> anyhow::Result<Cluster> {
     Cluster::start(config, backend, || {
-        let client = IntercomClient::new(&config.intercom, SecretString::from(TOKEN))?;
+        let client = IntercomClient::new(&config.intercom, &SecretString::from(TOKEN))?;
         Ok(Helpdesks::single(Arc::new(client)))
     })
     .await
@@ -542,7 +542,7 @@ async fn outbox_run(base: &Config, backend: &Backend, decisions: usize) -> anyho
             )
             .await?;
     }
-    let client = IntercomClient::new(&config.intercom, SecretString::from(TOKEN))?;
+    let client = IntercomClient::new(&config.intercom, &SecretString::from(TOKEN))?;
     let executor = crate::outbox::Executor::new(
         store.clone(),
         Helpdesks::single(Arc::new(client)),

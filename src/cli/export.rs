@@ -38,7 +38,7 @@ impl Export {
         let Some(token) = token.cloned() else {
             bail!("INTERCOM_ACCESS_TOKEN is not set");
         };
-        let client = crate::intercom::IntercomClient::new(&intercom, token)?;
+        let client = crate::intercom::IntercomClient::new(&intercom, &token)?;
         let bar = indicatif::ProgressBar::new(0);
         let summary = crate::replay::export::export(&client, since, until, &self.out, &bar).await?;
         bar.finish_and_clear();

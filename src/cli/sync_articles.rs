@@ -51,7 +51,7 @@ impl SyncArticles {
             bail!("INTERCOM_ACCESS_TOKEN is not set");
         };
         config.intercom = intercom;
-        let client = crate::intercom::IntercomClient::new(&config.intercom, token)?;
+        let client = crate::intercom::IntercomClient::new(&config.intercom, &token)?;
         let report = crate::helpcenter::sync(&client, &dir).await?;
         println!(
             "synced {} pages from {}: {} articles, {} published, {} internal (teammates only); {} written, {} unchanged, {} removed (into {})",

@@ -20,7 +20,6 @@ use tracing::{debug, warn};
 pub struct IntercomClient {
     http: reqwest::Client,
     base_url: String,
-    token: SecretString,
     admin_id: Option<AdminId>,
     max_retries: u32,
     retry_base: Duration,
@@ -34,7 +33,6 @@ impl std::fmt::Debug for IntercomClient {
         f.debug_struct("IntercomClient")
             .field("base_url", &self.base_url)
             .field("admin_id", &self.admin_id)
-            .field("token", &"[REDACTED]")
             .finish_non_exhaustive()
     }
 }
@@ -142,8 +140,29 @@ pub struct ArticlePage {
 
 impl IntercomClient {
     /// Builds a client from config; the token comes from the environment.
-    pub fn new(config: &IntercomConfig, token: SecretString) -> Result<Self, Error> {
+    pub fn new(config: &IntercomConfig, token: &SecretString) -> Result<Self, Error> {
+        // The headers every request carries, made once rather than per request; the token's
+        // is marked sensitive, so that no debug output shows it.
+        let mut headers = HeaderMap::new();
+        let mut authorization =
+            reqwest::header::HeaderValue::try_from(format!("Bearer {}", token.expose_secret())).map_err(
+                |_| Error::Transport {
+                    maybe_sent: false,
+                    message: "the Intercom token is not a valid header value".into(),
+                },
+            )?;
+        authorization.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, authorization);
+        headers.insert(
+            "intercom-version",
+            reqwest::header::HeaderValue::from_static(API_VERSION),
+        );
+        headers.insert(
+            ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(Duration::from_secs(config.timeout_seconds.max(1)))
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("frontdesk/", env!("CARGO_PKG_VERSION")))
@@ -155,7 +174,6 @@ impl IntercomClient {
         Ok(Self {
             http,
             base_url: config.effective_base_url(),
-            token,
             admin_id: config.admin_id.clone().map(AdminId::new),
             max_retries: config.max_retries,
             retry_base: Duration::from_millis(500),
@@ -228,18 +246,14 @@ impl IntercomClient {
     /// `GET /conversations/{id}` with plain-text bodies.
     pub async fn get_conversation(&self, id: &ConversationId) -> Result<Conversation, Error> {
         let path = format!("/conversations/{}?display_as=plaintext", segment(id.as_str()));
-        let value = self.send(Method::GET, &path, None, true).await?;
-        let wire: ConversationWire =
-            serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))?;
+        let wire: ConversationWire = self.send_typed(Method::GET, &path).await?;
         Ok(wire.into_domain())
     }
 
     /// `GET /contacts/{id}`: the contact's email, external id and role.
     pub async fn get_contact(&self, id: &str) -> Result<crate::domain::Contact, Error> {
         let path = format!("/contacts/{}", segment(id));
-        let value = self.send(Method::GET, &path, None, true).await?;
-        let wire: super::wire::ContactWire =
-            serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))?;
+        let wire: super::wire::ContactWire = self.send_typed(Method::GET, &path).await?;
         wire.into_domain()
             .ok_or_else(|| Error::Decode("the contact has no id".into()))
     }
@@ -389,7 +403,7 @@ impl IntercomClient {
     pub async fn tag_conversation(&self, conversation: &ConversationId, tag_id: &str) -> Result<(), Error> {
         let body = json!({ "id": tag_id, "admin_id": self.acting_admin()?.as_str() });
         let path = format!("/conversations/{}/tags", segment(conversation.as_str()));
-        self.send(Method::POST, &path, Some(&body), true).await.map(drop)
+        self.send_write(Method::POST, &path, &body, true).await
     }
 
     /// `DELETE /conversations/{id}/tags/{tag_id}` (with a JSON body, as the API wants).
@@ -400,18 +414,15 @@ impl IntercomClient {
             segment(conversation.as_str()),
             segment(tag_id)
         );
-        self.send(Method::DELETE, &path, Some(&body), true)
-            .await
-            .map(drop)
+        self.send_write(Method::DELETE, &path, &body, true).await
     }
 
     async fn post_part(&self, conversation: &ConversationId, body: Value) -> Result<(), Error> {
         let path = format!("/conversations/{}/parts", segment(conversation.as_str()));
-        self.send(Method::POST, &path, Some(&body), true).await.map(drop)
+        self.send_write(Method::POST, &path, &body, true).await
     }
 
-    /// One request with the retry policy; `idempotent` says whether a request that may have
-    /// been applied can be repeated safely.
+    /// [`Self::send_text`], its answer parsed (an empty answer is `null`).
     async fn send(
         &self,
         method: Method,
@@ -419,6 +430,47 @@ impl IntercomClient {
         body: Option<&Value>,
         idempotent: bool,
     ) -> Result<Value, Error> {
+        let text = self.send_text(method, path, body, idempotent).await?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    /// [`Self::send_text`] for a read, its answer parsed straight into `T`.
+    async fn send_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<T, Error> {
+        let text = self.send_text(method, path, None, true).await?;
+        serde_json::from_str(&text).map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    /// [`Self::send_text`] for a write whose answer is not needed (a reply, a tag, a part):
+    /// Intercom answers with the whole conversation, which is not parsed, so a write it
+    /// applied is never reported as failed for the shape of its answer.
+    async fn send_write(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        idempotent: bool,
+    ) -> Result<(), Error> {
+        self.send_text(method, path, Some(body), idempotent)
+            .await
+            .map(drop)
+    }
+
+    /// One request with the retry policy, and the answer's body; `idempotent` says whether a
+    /// request that may have been applied can be repeated safely.
+    async fn send_text(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<String, Error> {
         let url = format!("{}{}", self.base_url, path);
         let mut attempt: u32 = 0;
         loop {
@@ -428,12 +480,7 @@ impl IntercomClient {
                 warn!(%method, path, attempt, "the claim ran out: not sending");
                 return Err(Error::ClaimLost);
             }
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .bearer_auth(self.token.expose_secret())
-                .header("Intercom-Version", API_VERSION)
-                .header(ACCEPT, "application/json");
+            let mut request = self.http.request(method.clone(), &url);
             if let Some(body) = body {
                 // Checked again as the connection writes it (see `fenced`).
                 let bytes = serde_json::to_vec(body).map_err(|e| Error::Decode(e.to_string()))?;
@@ -467,10 +514,7 @@ impl IntercomClient {
             if status.is_success() {
                 let text = response.text().await.map_err(|e| Error::Decode(e.to_string()))?;
                 debug!(%method, path, %status, attempt, "intercom request done");
-                if text.trim().is_empty() {
-                    return Ok(Value::Null);
-                }
-                return serde_json::from_str(&text).map_err(|e| Error::Decode(e.to_string()));
+                return Ok(text);
             }
             let headers = response.headers().clone();
             let text = response.text().await.unwrap_or_default();
@@ -524,7 +568,7 @@ impl Helpdesk for IntercomClient {
             "body": body_html,
         });
         let path = format!("/conversations/{}/reply", segment(conversation.as_str()));
-        self.send(Method::POST, &path, Some(&body), false).await.map(drop)
+        self.send_write(Method::POST, &path, &body, false).await
     }
 
     async fn tag(&self, conversation: &ConversationId, name: &str) -> Result<(), Error> {
@@ -554,7 +598,7 @@ impl Helpdesk for IntercomClient {
     ) -> Result<(), Error> {
         let path = format!("/conversations/{}", segment(conversation.as_str()));
         let body = json!({ "custom_attributes": { name: value } });
-        self.send(Method::PUT, &path, Some(&body), true).await.map(drop)
+        self.send_write(Method::PUT, &path, &body, true).await
     }
 
     async fn change_state(&self, conversation: &ConversationId, change: StateChange) -> Result<(), Error> {

@@ -232,7 +232,7 @@ async fn an_unreachable_intercom_is_a_transport_error() {
     let mut config = frontdesk::config::Config::default();
     config.intercom.base_url = Some("http://127.0.0.1:9".into());
     config.intercom.max_retries = 1;
-    let client = frontdesk::intercom::IntercomClient::new(&config.intercom, "t".to_owned().into())
+    let client = frontdesk::intercom::IntercomClient::new(&config.intercom, &"t".to_owned().into())
         .unwrap()
         .with_retry_base(Duration::from_millis(1));
     let error = client.me().await.unwrap_err();

@@ -78,7 +78,7 @@ pub fn test_config(fake: &FakeIntercom, data_dir: &TempDir) -> Config {
 
 pub fn client_for(config: &Config) -> IntercomClient {
     frontdesk::install_crypto_provider();
-    IntercomClient::new(&config.intercom, SecretString::from(TOKEN))
+    IntercomClient::new(&config.intercom, &SecretString::from(TOKEN))
         .unwrap()
         .with_retry_base(Duration::from_millis(10))
 }
