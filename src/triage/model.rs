@@ -153,6 +153,10 @@ fn extract(text: &str) -> Vec<(String, f32)> {
     counts.into_iter().collect()
 }
 
+/// The most feature counts [`Model::known_features`] makes room for at once: a message's
+/// length in bytes, up to this.
+const MAX_FEATURES_SIZED: usize = 4_096;
+
 /// Calls `f` with each feature of `text`, once per occurrence: its words (`w:`), their
 /// letter groups of 2 to 5 with the word's ends marked (`c:`), and its word pairs (`b:`).
 /// The feature is written in one buffer, not made a string each.
@@ -450,7 +454,10 @@ impl Model {
     /// The features of `text` the vocabulary holds, with their counts: [`extract`] and a
     /// lookup, without a string made per letter group (the most of a prediction's time).
     fn known_features(&self, text: &str) -> Vec<(u32, f32)> {
-        let mut counts: FxHashMap<u32, f32> = FxHashMap::default();
+        // Sized for the text at once: grown step by step, the map was rebuilt several times
+        // a message.
+        let mut counts: FxHashMap<u32, f32> =
+            FxHashMap::with_capacity_and_hasher(text.len().min(MAX_FEATURES_SIZED), Default::default());
         each_feature(text, |feature| {
             if let Some(&i) = self.vocabulary.get(feature) {
                 *counts.entry(i).or_default() += 1.0;
