@@ -1,7 +1,7 @@
 //! Parsing of webhook notifications: the envelope strictly enough to dedupe and route
 //! (`id`, `topic` and `data.item` are required, docs/intercom-facts.md §1.1), everything else leniently.
 
-use super::wire::{ConversationWire, NotificationWire};
+use super::wire::{ConversationNotificationWire, ConversationWire, NotificationWire};
 use crate::domain::{AppId, Conversation, NotificationId, Topic};
 
 /// Why a body is not a notification; the webhook answers 400 with this text.
@@ -134,6 +134,44 @@ pub fn conversation_id_of(line: &str) -> Option<String> {
 
 /// Parses raw webhook bytes.
 pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
+    match parse_conversation(body) {
+        Some(notification) => Ok(notification),
+        None => parse_lenient(body),
+    }
+}
+
+/// A conversation's notification (the usual one) read straight into its wire shape, in one
+/// pass without a tree of the whole document. Strict where [`parse_lenient`] is lenient (a
+/// repeated key, a `data` or `item` of another shape, a field missing): `None`, and the
+/// caller takes the lenient parse, which answers the same for every body this accepts.
+fn parse_conversation(body: &[u8]) -> Option<Notification> {
+    // A derived struct also reads an array, field by field: only an object is a notification.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let wire: ConversationNotificationWire = serde_json::from_slice(body).ok()?;
+    let item = wire.data.item;
+    if item.kind.as_deref() != Some("conversation")
+        || wire.kind.as_deref().is_some_and(|k| k != "notification_event")
+    {
+        return None;
+    }
+    let topic_raw = wire.topic?.trim().to_ascii_lowercase();
+    Some(Notification {
+        app_id: AppId::new(wire.app_id.unwrap_or_default()),
+        id: NotificationId::new(wire.id?),
+        topic: self::topic(&topic_raw),
+        topic_raw,
+        created_at: wire.created_at,
+        delivery_attempts: wire.delivery_attempts,
+        conversation: Some(item.into_domain()),
+        article: None,
+    })
+}
+
+/// Raw webhook bytes of any shape Intercom sends, through a tree of the document, each
+/// field taken when it has a usable shape.
+fn parse_lenient(body: &[u8]) -> Result<Notification, ParseError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
     if !value.is_object() {
@@ -275,15 +313,38 @@ mod tests {
             for _ in 0..rng.usize(1..4) {
                 mutate(&mut value, &mut rng, &replacements);
             }
-            let _ = parse(&serde_json::to_vec(&value).unwrap());
-            let mut bytes = serde_json::to_vec(&value).unwrap();
+            let whole = serde_json::to_vec(&value).unwrap();
+            assert_same_parse(&whole);
+            let mut bytes = whole.clone();
             for _ in 0..rng.usize(0..3) {
                 let i = rng.usize(..bytes.len());
                 bytes[i] = rng.u8(..);
             }
             bytes.truncate(rng.usize(..=bytes.len()));
-            let _ = parse(&bytes);
+            assert_same_parse(&bytes);
         }
+    }
+
+    /// The direct parse of a conversation's notification and the lenient one answer alike.
+    fn assert_same_parse(body: &[u8]) {
+        assert_eq!(
+            format!("{:?}", parse(body)),
+            format!("{:?}", parse_lenient(body)),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+
+    #[test]
+    fn the_samples_take_the_direct_parse() {
+        let dir = format!("{}/knowledge/samples", env!("CARGO_MANIFEST_DIR"));
+        let mut direct = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let body = std::fs::read(entry.unwrap().path()).unwrap();
+            assert_same_parse(&body);
+            direct += usize::from(parse_conversation(&body).is_some());
+        }
+        assert!(direct >= 10, "only {direct} samples took the direct parse");
     }
 
     fn mutate(value: &mut serde_json::Value, rng: &mut fastrand::Rng, replacements: &[serde_json::Value]) {
@@ -380,6 +441,17 @@ mod tests {
                 let fast = parse_envelope(body.as_bytes());
                 let full = parse(body.as_bytes()).map(|n| Envelope::from(&n));
                 prop_assert_eq!(fast, full, "{}", body);
+            }
+
+            /// The direct parse of a conversation's notification agrees with the lenient one.
+            #[test]
+            fn the_direct_parse_agrees_with_the_lenient_one(body in body()) {
+                prop_assert_eq!(
+                    format!("{:?}", parse(body.as_bytes())),
+                    format!("{:?}", parse_lenient(body.as_bytes())),
+                    "{}",
+                    body
+                );
             }
         }
     }

@@ -18,6 +18,14 @@ pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<S
     })
 }
 
+/// An item's `type` as the lenient parse of a notification reads it: a string, as it is.
+pub(crate) fn item_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
 /// A timestamp or count sent as a number, a numeric string, or null.
 pub(crate) fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(match Value::deserialize(d)? {
@@ -84,6 +92,33 @@ pub(crate) struct NotificationWire {
     pub(crate) delivery_attempts: Option<i64>,
     #[serde(default, deserialize_with = "lenient")]
     pub(crate) data: Option<NotificationDataWire>,
+}
+
+/// A conversation's notification, read straight from the bytes (`notification::parse`): the
+/// envelope's fields as [`NotificationWire`] reads them, and a `data.item` that must be an
+/// object, read as a [`ConversationWire`]. Strict: anything else fails, and the caller falls
+/// back to the lenient parse.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConversationNotificationWire {
+    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
+    pub(crate) kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) topic: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(crate) app_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub(crate) delivery_attempts: Option<i64>,
+    pub(crate) data: ConversationDataWire,
+}
+
+/// [`ConversationNotificationWire`]'s `data`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConversationDataWire {
+    pub(crate) item: ConversationWire,
 }
 
 /// Only what the webhook needs to store a notification: read straight from the bytes, the
@@ -158,6 +193,9 @@ pub(crate) struct NotificationDataWire {
 /// A conversation as `GET /conversations/{id}` and conversation webhooks carry it.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ConversationWire {
+    /// `conversation`; read by the direct parse of a notification, whose item it must be.
+    #[serde(default, rename = "type", deserialize_with = "item_type")]
+    pub(crate) kind: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
     pub(crate) id: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
