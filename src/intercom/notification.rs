@@ -150,7 +150,7 @@ fn parse_conversation(body: &[u8]) -> Option<Notification> {
         return None;
     }
     let wire: ConversationNotificationWire = serde_json::from_slice(body).ok()?;
-    let item = wire.data.item;
+    let item = wire.data?.item;
     if item.kind.as_deref() != Some("conversation")
         || wire.kind.as_deref().is_some_and(|k| k != "notification_event")
     {
@@ -188,6 +188,7 @@ fn parse_lenient(body: &[u8]) -> Result<Notification, ParseError> {
         .to_ascii_lowercase();
     let item = wire
         .data
+        .0
         .and_then(|d| d.item)
         .filter(serde_json::Value::is_object)
         .ok_or(ParseError::Missing("data.item"))?;

@@ -75,9 +75,11 @@ pub(crate) fn lenient_vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) 
     })
 }
 
-/// The webhook envelope ("notification object").
+/// The webhook envelope ("notification object"), its `data` read as `D`: of any shape by the
+/// lenient parse ([`LenientData`]), a conversation's by the direct one
+/// ([`ConversationNotificationWire`]).
 #[derive(Debug, Deserialize)]
-pub(crate) struct NotificationWire {
+pub(crate) struct NotificationWire<D = LenientData> {
     #[serde(default, rename = "type", deserialize_with = "lenient_string")]
     pub(crate) kind: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
@@ -90,30 +92,25 @@ pub(crate) struct NotificationWire {
     pub(crate) created_at: Option<i64>,
     #[serde(default, deserialize_with = "lenient_i64")]
     pub(crate) delivery_attempts: Option<i64>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub(crate) data: Option<NotificationDataWire>,
+    #[serde(default)]
+    pub(crate) data: D,
+}
+
+/// An envelope's `data` of any shape: absent when it is not an object with an item.
+#[derive(Debug, Default)]
+pub(crate) struct LenientData(pub(crate) Option<NotificationDataWire>);
+
+impl<'de> Deserialize<'de> for LenientData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient(d).map(LenientData)
+    }
 }
 
 /// A conversation's notification, read straight from the bytes (`notification::parse`): the
-/// envelope's fields as [`NotificationWire`] reads them, and a `data.item` that must be an
-/// object, read as a [`ConversationWire`]. Strict: anything else fails, and the caller falls
-/// back to the lenient parse.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ConversationNotificationWire {
-    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
-    pub(crate) kind: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub(crate) id: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub(crate) topic: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub(crate) app_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient_i64")]
-    pub(crate) created_at: Option<i64>,
-    #[serde(default, deserialize_with = "lenient_i64")]
-    pub(crate) delivery_attempts: Option<i64>,
-    pub(crate) data: ConversationDataWire,
-}
+/// envelope's fields as the lenient parse reads them, and a `data.item` that must be an
+/// object, read as a [`ConversationWire`]. Strict: anything else fails (or leaves `data`
+/// out), and the caller falls back to the lenient parse.
+pub(crate) type ConversationNotificationWire = NotificationWire<Option<ConversationDataWire>>;
 
 /// [`ConversationNotificationWire`]'s `data`.
 #[derive(Debug, Deserialize)]
