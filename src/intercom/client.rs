@@ -246,14 +246,14 @@ impl IntercomClient {
     /// `GET /conversations/{id}` with plain-text bodies.
     pub async fn get_conversation(&self, id: &ConversationId) -> Result<Conversation, Error> {
         let path = format!("/conversations/{}?display_as=plaintext", segment(id.as_str()));
-        let wire: ConversationWire = self.send_typed(Method::GET, &path).await?;
+        let wire: ConversationWire = self.get_typed(&path).await?;
         Ok(wire.into_domain())
     }
 
     /// `GET /contacts/{id}`: the contact's email, external id and role.
     pub async fn get_contact(&self, id: &str) -> Result<crate::domain::Contact, Error> {
         let path = format!("/contacts/{}", segment(id));
-        let wire: super::wire::ContactWire = self.send_typed(Method::GET, &path).await?;
+        let wire: super::wire::ContactWire = self.get_typed(&path).await?;
         wire.into_domain()
             .ok_or_else(|| Error::Decode("the contact has no id".into()))
     }
@@ -437,13 +437,9 @@ impl IntercomClient {
         serde_json::from_str(&text).map_err(|e| Error::Decode(e.to_string()))
     }
 
-    /// [`Self::send_text`] for a read, its answer parsed straight into `T`.
-    async fn send_typed<T: serde::de::DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-    ) -> Result<T, Error> {
-        let text = self.send_text(method, path, None, true).await?;
+    /// `GET path`, its answer parsed straight into `T`.
+    async fn get_typed<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let text = self.send_text(Method::GET, path, None, true).await?;
         serde_json::from_str(&text).map_err(|e| Error::Decode(e.to_string()))
     }
 

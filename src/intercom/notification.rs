@@ -73,13 +73,12 @@ impl From<&Notification> for Envelope {
 /// errors are the same as its.
 pub fn parse_envelope(body: &[u8]) -> Result<Envelope, ParseError> {
     // The full parse requires an object at the top: so does this path.
-    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if object
+    if starts_as_object(body)
         && let Ok(wire) = serde_json::from_slice::<super::wire::EnvelopeWire>(body)
         && wire.kind.as_deref().is_none_or(|k| k == "notification_event")
         && let (Some(id), Some(topic), Some(item)) = (wire.id, wire.topic, wire.data.and_then(|d| d.item))
     {
-        let topic_raw = topic.trim().to_ascii_lowercase();
+        let topic_raw = normalised_topic(&topic);
         let conversation_id = (item.kind.as_deref() == Some("conversation"))
             .then_some(item.id)
             .flatten()
@@ -140,13 +139,24 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     }
 }
 
+/// Whether `body` opens with an object, as a notification must (a derived struct would also
+/// read an array, field by field).
+fn starts_as_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// A topic as it is kept: topics are lowercase, and one sent in another case is the same
+/// topic, not one to ignore.
+fn normalised_topic(topic: &str) -> String {
+    topic.trim().to_ascii_lowercase()
+}
+
 /// A conversation's notification (the usual one) read straight into its wire shape, in one
 /// pass without a tree of the whole document. Strict where [`parse_lenient`] is lenient (a
 /// repeated key, a `data` or `item` of another shape, a field missing): `None`, and the
 /// caller takes the lenient parse, which answers the same for every body this accepts.
 fn parse_conversation(body: &[u8]) -> Option<Notification> {
-    // A derived struct also reads an array, field by field: only an object is a notification.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !starts_as_object(body) {
         return None;
     }
     let wire: ConversationNotificationWire = serde_json::from_slice(body).ok()?;
@@ -156,7 +166,7 @@ fn parse_conversation(body: &[u8]) -> Option<Notification> {
     {
         return None;
     }
-    let topic_raw = wire.topic?.trim().to_ascii_lowercase();
+    let topic_raw = normalised_topic(&wire.topic?);
     Some(Notification {
         app_id: AppId::new(wire.app_id.unwrap_or_default()),
         id: NotificationId::new(wire.id?),
@@ -180,12 +190,7 @@ fn parse_lenient(body: &[u8]) -> Result<Notification, ParseError> {
     let wire: NotificationWire =
         serde_json::from_value(value).map_err(|e| ParseError::NotJson(e.to_string()))?;
     let id = wire.id.ok_or(ParseError::Missing("id"))?;
-    // Topics are lowercase; one sent in another case is the same topic, not one to ignore.
-    let topic_raw = wire
-        .topic
-        .ok_or(ParseError::Missing("topic"))?
-        .trim()
-        .to_ascii_lowercase();
+    let topic_raw = normalised_topic(&wire.topic.ok_or(ParseError::Missing("topic"))?);
     let item = wire
         .data
         .0
