@@ -92,6 +92,11 @@ pub struct Model {
     /// Looked up for every word and letter group of a message: hashed with `FxHash`, several
     /// times faster on short keys than the default.
     vocabulary: FxHashMap<String, u32>,
+    /// Each word of the vocabulary (`w:`) with the known features it brings (itself, its
+    /// letter groups), made on first use: a message's known words, most of its words, are
+    /// one lookup each rather than one per letter group.
+    #[serde(skip)]
+    known_words: std::sync::OnceLock<FxHashMap<String, Box<[u32]>>>,
     feature_names: Vec<String>,
     idf: Vec<f32>,
     /// `weights[feature * labels + label]`.
@@ -162,39 +167,70 @@ const MAX_FEATURES_SIZED: usize = 4_096;
 /// The feature is written in one buffer, not made a string each.
 fn each_feature(text: &str, mut f: impl FnMut(&str)) {
     let lowered = text.to_lowercase();
-    let words: Vec<&str> = lowered
+    let words = words_of(&lowered);
+    let mut scratch = WordScratch::default();
+    for word in &words {
+        scratch.each_feature(word, &mut f);
+    }
+    each_pair(&words, &mut scratch.key, f);
+}
+
+/// The words of a lower-cased message, as [`each_feature`] reads them.
+fn words_of(lowered: &str) -> Vec<&str> {
+    lowered
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .map(|w| w.trim_matches('\''))
         .filter(|w| !w.is_empty())
         .take(2_000)
-        .collect();
-    let mut key = String::new();
-    let mut padded: Vec<char> = Vec::new();
-    for word in &words {
-        key.clear();
-        key.push_str("w:");
-        key.push_str(word);
-        f(&key);
-        padded.clear();
-        padded.push('<');
-        padded.extend(word.chars());
-        padded.push('>');
-        for n in 2..=5 {
-            for window in padded.windows(n) {
-                key.clear();
-                key.push_str("c:");
-                key.extend(window);
-                f(&key);
-            }
-        }
-    }
+        .collect()
+}
+
+/// Calls `f` with each word pair's feature (`b:`), written in `key`.
+fn each_pair(words: &[&str], key: &mut String, mut f: impl FnMut(&str)) {
     for pair in words.windows(2) {
         key.clear();
         key.push_str("b:");
         key.push_str(pair[0]);
         key.push(' ');
         key.push_str(pair[1]);
-        f(&key);
+        f(key);
+    }
+}
+
+/// The buffers one word's features are written in, reused from word to word.
+#[derive(Default)]
+struct WordScratch {
+    key: String,
+    /// The word with its ends marked (`<word>`).
+    padded: String,
+    /// Where each letter of `padded` starts, and its end.
+    starts: Vec<usize>,
+}
+
+impl WordScratch {
+    /// Calls `f` with `word`'s own feature (`w:`), then its letter groups (`c:`).
+    fn each_feature(&mut self, word: &str, mut f: impl FnMut(&str)) {
+        self.key.clear();
+        self.key.push_str("w:");
+        self.key.push_str(word);
+        f(&self.key);
+        self.padded.clear();
+        self.padded.push('<');
+        self.padded.push_str(word);
+        self.padded.push('>');
+        self.starts.clear();
+        self.starts.extend(self.padded.char_indices().map(|(i, _)| i));
+        self.starts.push(self.padded.len());
+        let letters = self.starts.len() - 1;
+        for n in 2..=5 {
+            for first in 0..(letters + 1).saturating_sub(n) {
+                self.key.clear();
+                self.key.push_str("c:");
+                self.key
+                    .push_str(&self.padded[self.starts[first]..self.starts[first + n]]);
+                f(&self.key);
+            }
+        }
     }
 }
 
@@ -227,6 +263,7 @@ impl Model {
             labels: Vec::new(),
             out_of_scope_class: None,
             vocabulary: FxHashMap::default(),
+            known_words: std::sync::OnceLock::new(),
             feature_names: Vec::new(),
             idf: Vec::new(),
             weights: Vec::new(),
@@ -308,6 +345,7 @@ impl Model {
             labels,
             out_of_scope_class,
             vocabulary,
+            known_words: std::sync::OnceLock::new(),
             feature_names,
             idf,
             weights: vec![0.0; kept.len() * classes],
@@ -451,19 +489,60 @@ impl Model {
         )
     }
 
-    /// The features of `text` the vocabulary holds, with their counts: [`extract`] and a
-    /// lookup, without a string made per letter group (the most of a prediction's time).
+    /// The features of `text` the vocabulary holds, with their counts: those of
+    /// [`each_feature`], without a string made per letter group (the most of a prediction's
+    /// time), and a known word's taken from [`Self::known_words`].
     fn known_features(&self, text: &str) -> Vec<(u32, f32)> {
         // Sized for the text at once: grown step by step, the map was rebuilt several times
         // a message.
         let mut counts: FxHashMap<u32, f32> =
             FxHashMap::with_capacity_and_hasher(text.len().min(MAX_FEATURES_SIZED), Default::default());
-        each_feature(text, |feature| {
-            if let Some(&i) = self.vocabulary.get(feature) {
-                *counts.entry(i).or_default() += 1.0;
+        let lowered = text.to_lowercase();
+        let words = words_of(&lowered);
+        let known = self.known_words();
+        let mut scratch = WordScratch::default();
+        for word in &words {
+            match known.get(*word) {
+                Some(features) => {
+                    for &i in features {
+                        *counts.entry(i).or_default() += 1.0;
+                    }
+                }
+                None => scratch.each_feature(word, |feature| self.count(feature, &mut counts)),
             }
+        }
+        each_pair(&words, &mut scratch.key, |feature| {
+            self.count(feature, &mut counts)
         });
         counts.into_iter().collect()
+    }
+
+    /// Counts `feature` in `counts` when the vocabulary holds it.
+    fn count(&self, feature: &str, counts: &mut FxHashMap<u32, f32>) {
+        if let Some(&i) = self.vocabulary.get(feature) {
+            *counts.entry(i).or_default() += 1.0;
+        }
+    }
+
+    /// The vocabulary's words with the known features each brings, once per occurrence, as
+    /// [`WordScratch::each_feature`] gives them.
+    fn known_words(&self) -> &FxHashMap<String, Box<[u32]>> {
+        self.known_words.get_or_init(|| {
+            let mut scratch = WordScratch::default();
+            self.vocabulary
+                .keys()
+                .filter_map(|feature| feature.strip_prefix("w:"))
+                .map(|word| {
+                    let mut features = Vec::new();
+                    scratch.each_feature(word, |feature| {
+                        if let Some(&i) = self.vocabulary.get(feature) {
+                            features.push(i);
+                        }
+                    });
+                    (word.to_owned(), features.into_boxed_slice())
+                })
+                .collect()
+        })
     }
 
     /// Known features with their counts, weighed (sublinear count times idf) and normalised.
@@ -725,6 +804,116 @@ mod tests {
             if text.trim().is_empty() || text.starts_with('🙂') {
                 assert_eq!(p.label, OUT_OF_SCOPE, "{text:?}");
             }
+        }
+    }
+
+    /// The features as first written: each letter group collected from the word's letters.
+    fn each_feature_by_letters(text: &str, mut f: impl FnMut(&str)) {
+        let lowered = text.to_lowercase();
+        let words: Vec<&str> = lowered
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .map(|w| w.trim_matches('\''))
+            .filter(|w| !w.is_empty())
+            .take(2_000)
+            .collect();
+        for word in &words {
+            f(&format!("w:{word}"));
+            let padded: Vec<char> = std::iter::once('<')
+                .chain(word.chars())
+                .chain(std::iter::once('>'))
+                .collect();
+            for n in 2..=5 {
+                for window in padded.windows(n) {
+                    f(&format!("c:{}", window.iter().collect::<String>()));
+                }
+            }
+        }
+        for pair in words.windows(2) {
+            f(&format!("b:{} {}", pair[0], pair[1]));
+        }
+    }
+
+    /// What the vocabulary holds of `text` by the reference features, sorted.
+    fn reference_known(model: &Model, text: &str) -> Vec<(u32, f32)> {
+        let mut counts: HashMap<u32, f32> = HashMap::new();
+        each_feature_by_letters(text, |feature| {
+            if let Some(&i) = model.vocabulary.get(feature) {
+                *counts.entry(i).or_default() += 1.0;
+            }
+        });
+        let mut counts: Vec<(u32, f32)> = counts.into_iter().collect();
+        counts.sort_unstable_by_key(|(i, _)| *i);
+        counts
+    }
+
+    fn known_sorted(model: &Model, text: &str) -> Vec<(u32, f32)> {
+        let mut counts = model.known_features(text);
+        counts.sort_unstable_by_key(|(i, _)| *i);
+        counts
+    }
+
+    fn small_model() -> Model {
+        Model::train(
+            &examples(),
+            TrainOptions {
+                min_df: 1,
+                ..TrainOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn features_are_the_letter_by_letter_ones() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "Ünïcödé wörds, 漢字 and 'quoted' ones",
+            "aaaaaaa aaaa",
+            "<p>x</p>",
+        ];
+        for text in texts {
+            let (mut ours, mut reference) = (Vec::new(), Vec::new());
+            each_feature(text, |f| ours.push(f.to_owned()));
+            each_feature_by_letters(text, |f| reference.push(f.to_owned()));
+            assert_eq!(ours, reference, "{text:?}");
+        }
+    }
+
+    /// Known words through their table, the others letter group by letter group: the same
+    /// counts as every feature looked up, on the shipped help center's every line.
+    #[test]
+    fn known_features_are_every_feature_looked_up() {
+        let model = small_model();
+        assert!(!model.known_words().is_empty());
+        let mut texts: Vec<String> = examples().into_iter().map(|e| e.text).collect();
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                texts.extend(text.lines().map(str::to_owned));
+                texts.push(text);
+            }
+        }
+        let mut known = 0;
+        for text in &texts {
+            let ours = known_sorted(&model, text);
+            assert_eq!(ours, reference_known(&model, text), "{text:?}");
+            known += ours.len();
+        }
+        assert!(known > 1_000, "the texts hold known features: {known}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn known_features_agree_on_any_text(
+            words in proptest::collection::vec(
+                "(refund|my|money|where|is|pakage|password|\\PC{0,6}|[a-z']{1,9}| |, )", 0..24),
+        ) {
+            let model = small_model();
+            let text = words.join(" ");
+            proptest::prop_assert_eq!(known_sorted(&model, &text), reference_known(&model, &text));
         }
     }
 

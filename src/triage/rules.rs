@@ -130,14 +130,71 @@ pub(super) fn words(text: &str) -> Vec<String> {
 
 /// Whether the word sequence contains `phrase`; the last word of the phrase also matches
 /// longer forms when it has at least four letters ("refund" matches "refunded").
+/// Asked of every phrase of every list for each message: the phrase's words are walked in
+/// place rather than collected.
 pub(super) fn contains_phrase(words: &[String], phrase: &str) -> bool {
-    let parts: Vec<&str> = phrase.split_whitespace().collect();
-    if parts.is_empty() || parts.len() > words.len() {
+    let length = phrase.split_whitespace().count();
+    if length == 0 || length > words.len() {
         return false;
     }
-    words.windows(parts.len()).any(|window| {
-        window.iter().zip(&parts).enumerate().all(|(i, (word, part))| {
-            word == part || (i == parts.len() - 1 && part.len() >= 4 && word.starts_with(part))
-        })
+    words.windows(length).any(|window| {
+        window
+            .iter()
+            .zip(phrase.split_whitespace())
+            .enumerate()
+            .all(|(i, (word, part))| {
+                word == part || (i == length - 1 && part.len() >= 4 && word.starts_with(part))
+            })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The phrase match as first written, with the phrase's words collected: the reference
+    /// the one in place is held to.
+    fn collected(words: &[String], phrase: &str) -> bool {
+        let parts: Vec<&str> = phrase.split_whitespace().collect();
+        if parts.is_empty() || parts.len() > words.len() {
+            return false;
+        }
+        words.windows(parts.len()).any(|window| {
+            window.iter().zip(&parts).enumerate().all(|(i, (word, part))| {
+                word == part || (i == parts.len() - 1 && part.len() >= 4 && word.starts_with(part))
+            })
+        })
+    }
+
+    #[test]
+    fn phrases_match_whole_words_and_longer_last_words() {
+        let text = words("I want a REFUNDED order, please cancel my subscription now");
+        assert!(contains_phrase(&text, "refund"));
+        assert!(contains_phrase(&text, "cancel my  subscription"));
+        assert!(contains_phrase(&text, "please"));
+        assert!(
+            !contains_phrase(&text, "ref"),
+            "short last words match whole words only"
+        );
+        assert!(!contains_phrase(&text, "cancel subscription"));
+        assert!(!contains_phrase(
+            &text,
+            "refunded order please cancel my subscription now later"
+        ));
+        assert!(!contains_phrase(&text, "  "));
+        assert!(!contains_phrase(&[], "refund"));
+    }
+
+    proptest! {
+        #[test]
+        fn the_match_in_place_agrees_with_the_collected_one(
+            text in proptest::collection::vec("(refund|my|order|cancel|ref|refunded|a|b)", 0..8),
+            phrase in proptest::collection::vec("(refund|my|order|cancel|ref|refunded|a|b| )", 0..4),
+        ) {
+            let words: Vec<String> = text;
+            let phrase = phrase.join(" ");
+            prop_assert_eq!(contains_phrase(&words, &phrase), collected(&words, &phrase));
+        }
+    }
 }
