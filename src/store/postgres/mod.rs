@@ -564,6 +564,75 @@ pub(super) fn u32_of(v: i32) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
+/// Builds `pool`, retiring each connection after [`MAX_CONNECTION_AGE`].
+fn with_retirement(pool: deadpool_postgres::PoolBuilder) -> Result<Pool> {
+    pool.pre_recycle(Hook::sync_fn(|_, metrics| {
+        if metrics.age() > MAX_CONNECTION_AGE {
+            Err(HookError::message("connection retired: its plans are old"))
+        } else {
+            Ok(())
+        }
+    }))
+    .build()
+    .map_err(pool_error)
+}
+
+/// Serves a connection's I/O until it closes.
+async fn drive(
+    connection: tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+) {
+    if let Err(error) = connection.await {
+        tracing::warn!(%error, "PostgreSQL connection ended");
+    }
+}
+
+/// The inbox insert's connections: it sends one statement at a time, and a second
+/// connection stands by while the first is retired.
+const ACCEPT_CONNECTIONS: usize = 2;
+
+/// Opens connections whose I/O (tokio-postgres's connection task) runs on the runtime
+/// given, whichever runtime asks for the connection. Those of the worker and the outbox run
+/// on theirs ([`crate::runtime::background`]): each answer is then read and handed to the
+/// statement waiting for it by the same threads, not woken across runtimes (a thread
+/// woken, then another, per round trip). Made where the pool was first asked, about half
+/// of them were on the serving runtime.
+struct OnRuntime(tokio::runtime::Handle);
+
+impl deadpool_postgres::Connect for OnRuntime {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        let config = config.clone();
+        Box::pin(async move {
+            // Connected there too: a socket is served by the runtime that opened it.
+            let (opened, client) = tokio::sync::oneshot::channel();
+            let on = config.clone();
+            let task = self.0.spawn(async move {
+                match on.connect(NoTls).await {
+                    Ok((client, connection)) => {
+                        if opened.send(Ok(client)).is_ok() {
+                            drive(connection).await;
+                        }
+                    }
+                    Err(error) => drop(opened.send(Err(error))),
+                }
+            });
+            match client.await {
+                Ok(client) => Ok((client?, task)),
+                // That runtime is shutting down: the caller's serves the connection.
+                Err(_) => {
+                    let (client, connection) = config.connect(NoTls).await?;
+                    Ok((client, tokio::spawn(drive(connection))))
+                }
+            }
+        })
+    }
+}
+
 impl PgStore {
     /// Connects to `url`, then applies the migrations not applied yet.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -580,26 +649,23 @@ impl PgStore {
             None => IDLE_IN_TRANSACTION.to_owned(),
         };
         config.options(&options);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // The worker's and the outbox's connections are served on their runtime (see
+        // [`OnRuntime`]); the inbox's insert, which an acknowledgement waits for, has a
+        // connection of its own on the serving runtime (`accept_loop` makes it there).
+        let manager = Manager::from_connect(
+            config.clone(),
+            OnRuntime(crate::runtime::background()),
+            recycling(),
         );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .pre_recycle(Hook::sync_fn(|_, metrics| {
-                if metrics.age() > MAX_CONNECTION_AGE {
-                    Err(HookError::message("connection retired: its plans are old"))
-                } else {
-                    Ok(())
-                }
-            }))
-            .build()
-            .map_err(pool_error)?;
+        let pool = with_retirement(Pool::builder(manager).max_size(16))?;
+        let accepting = with_retirement(
+            Pool::builder(Manager::from_config(config, NoTls, recycling())).max_size(ACCEPT_CONNECTIONS),
+        )?;
         let (accepts, jobs) = tokio::sync::mpsc::channel(8 * ACCEPT_BATCH);
-        tokio::spawn(accept_loop(pool.clone(), Arc::clone(&shown), jobs));
+        tokio::spawn(accept_loop(accepting, Arc::clone(&shown), jobs));
         let mut store = Self {
             pool,
             settles: Arc::default(),

@@ -360,3 +360,30 @@ fn passwords_never_show_whatever_form_holds_them() {
         );
     }
 }
+
+/// A pooled connection's I/O runs on the decision runtime, whichever runtime opened it:
+/// opened from a runtime that is then no longer driven, the store still answers from
+/// another. (Served by the runtime that asked, as before, its answer would never come.)
+#[test]
+fn connections_are_served_on_the_decision_runtime_whichever_runtime_opens_them() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let opening = runtime();
+    let (db, store) = opening.block_on(async {
+        let db = TestDatabase::create().await;
+        let store = PgStore::connect(db.url()).await.unwrap();
+        store.ping().await.unwrap();
+        (db, store)
+    });
+    runtime().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.ping())
+            .await
+            .expect("the pooled connection answers")
+            .unwrap();
+    });
+    drop((store, opening, db));
+}
