@@ -215,6 +215,25 @@ pub struct KnowledgeBase {
     state: RwLock<State>,
     dir: Option<PathBuf>,
     asked: RwLock<AskedAsMap>,
+    /// The passage key column of each segment of the searcher last used: finding a column
+    /// by its name was a sixth of a search.
+    keys: RwLock<Option<Arc<KeyColumns>>>,
+}
+
+/// Each segment's passage key column (`key`), for one searcher generation.
+struct KeyColumns {
+    generation: u64,
+    /// By segment ordinal.
+    columns: Vec<tantivy::columnar::Column<u64>>,
+}
+
+impl KeyColumns {
+    /// The key of the passage at `address`.
+    fn key(&self, address: tantivy::DocAddress) -> Option<u64> {
+        self.columns
+            .get(address.segment_ord as usize)?
+            .first(address.doc_id)
+    }
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -370,6 +389,7 @@ impl KnowledgeBase {
             }),
             dir: index_dir.map(Path::to_owned),
             asked: RwLock::new(asked),
+            keys: RwLock::new(None),
         };
         let mut report = kb.replace_all(articles, &manifest.articles, progress)?;
         report.rebuilt = rebuilt;
@@ -705,22 +725,10 @@ impl KnowledgeBase {
             limit + 40
         };
         let top = searcher.search(&query, &TopDocs::with_limit(depth).order_by_score())?;
-        let mut columns: HashMap<u32, tantivy::columnar::Column<u64>> = HashMap::new();
+        let keys = self.key_columns(&searcher)?;
         let mut found: Vec<(f32, &PassageEntry)> = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let column = match columns.entry(address.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
-                    searcher
-                        .segment_reader(address.segment_ord)
-                        .fast_fields()
-                        .u64("key")?,
-                ),
-            };
-            if let Some(entry) = column
-                .first(address.doc_id)
-                .and_then(|key| state.passages.get(&key))
-            {
+            if let Some(entry) = keys.key(address).and_then(|key| state.passages.get(&key)) {
                 found.push((score, entry));
             }
         }
@@ -735,14 +743,7 @@ impl KnowledgeBase {
                 let query = self.query_for(sentence, terms, locale, &state.locales);
                 let top = searcher.search(&query, &TopDocs::with_limit(10).order_by_score())?;
                 for (rank, (_, address)) in top.into_iter().enumerate() {
-                    let Ok(column) = searcher
-                        .segment_reader(address.segment_ord)
-                        .fast_fields()
-                        .u64("key")
-                    else {
-                        continue;
-                    };
-                    if let Some(key) = column.first(address.doc_id) {
+                    if let Some(key) = keys.key(address) {
                         *fused.entry(key).or_insert(0.0) += 1.0 / (FUSION_K + rank as f32);
                     }
                 }
@@ -759,6 +760,29 @@ impl KnowledgeBase {
             .map(|(score, entry)| hit(*score, entry, &found, &unique))
             .collect();
         Ok(hits)
+    }
+
+    /// The passage key columns of `searcher`'s segments: those made for its generation, or
+    /// made now (after a reload).
+    fn key_columns(&self, searcher: &tantivy::Searcher) -> Result<Arc<KeyColumns>, Error> {
+        let generation = searcher.generation().generation_id();
+        if let Some(keys) = self
+            .keys
+            .read()
+            .expect("knowledge keys lock")
+            .as_ref()
+            .filter(|keys| keys.generation == generation)
+        {
+            return Ok(Arc::clone(keys));
+        }
+        let columns = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().u64("key"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = Arc::new(KeyColumns { generation, columns });
+        *self.keys.write().expect("knowledge keys lock") = Some(Arc::clone(&keys));
+        Ok(keys)
     }
 }
 
@@ -981,6 +1005,24 @@ mod tests {
                 .all(|h| h.article_id != "shipping")
         );
         assert_eq!(kb.article_count(), 1);
+    }
+
+    /// The passage keys read for one searcher are not read for the next: an article added
+    /// after a search (a segment of its own) is found by the next.
+    #[test]
+    fn a_search_after_an_update_reads_the_new_segments_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kb, _) = KnowledgeBase::open(Some(dir.path()), vec![returns()], &mut |_| {}).unwrap();
+        assert!(kb.search("express shipping", 3).unwrap().is_empty());
+        assert!(!kb.search("return", 3).unwrap().is_empty());
+        kb.update(
+            vec![returns(), shipping("Express shipping costs $20.")],
+            &mut |_| {},
+        )
+        .unwrap();
+        let hits = kb.search("express shipping", 3).unwrap();
+        assert!(hits.first().is_some_and(|h| h.text.contains("$20")), "{hits:?}");
+        assert!(!kb.search("return", 3).unwrap().is_empty());
     }
 
     #[test]
