@@ -10,7 +10,8 @@ use tracing::warn;
 /// queued behind them. On threads of their own, the kernel shares the cores between both,
 /// and when both want a core the webhook's thread gets it: an ack has Intercom's 5 s
 /// timeout behind it, a decision only its own latency. Built once per process and never
-/// dropped; where it cannot be built, the caller's runtime is used.
+/// dropped; where it cannot be built, the caller's runtime is used. The PostgreSQL
+/// connections the worker and the outbox use are served here too.
 pub fn background() -> tokio::runtime::Handle {
     static RUNTIME: std::sync::LazyLock<Option<tokio::runtime::Runtime>> = std::sync::LazyLock::new(|| {
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
