@@ -130,21 +130,29 @@ pub(super) fn words(text: &str) -> Vec<String> {
 
 /// Whether the word sequence contains `phrase`; the last word of the phrase also matches
 /// longer forms when it has at least four letters ("refund" matches "refunded").
-/// Asked of every phrase of every list for each message: the phrase's words are walked in
-/// place rather than collected.
+///
+/// Asked of every phrase of every list for each message: each window is first told apart by
+/// its first word, and the phrase's words are walked in place, not collected.
 pub(super) fn contains_phrase(words: &[String], phrase: &str) -> bool {
-    let length = phrase.split_whitespace().count();
-    if length == 0 || length > words.len() {
+    let mut parts = phrase.split_whitespace();
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let length = 1 + parts.count();
+    if length > words.len() {
         return false;
     }
+    let matches = |i: usize, word: &str, part: &str| {
+        word == part || (i == length - 1 && part.len() >= 4 && word.starts_with(part))
+    };
     words.windows(length).any(|window| {
-        window
-            .iter()
-            .zip(phrase.split_whitespace())
-            .enumerate()
-            .all(|(i, (word, part))| {
-                word == part || (i == length - 1 && part.len() >= 4 && word.starts_with(part))
-            })
+        matches(0, &window[0], first)
+            && window
+                .iter()
+                .zip(phrase.split_whitespace())
+                .enumerate()
+                .skip(1)
+                .all(|(i, (word, part))| matches(i, word, part))
     })
 }
 
