@@ -317,8 +317,24 @@ pub const DRAFT_CACHE: u64 = 10_000;
 /// history's repeats within the cache's ten minutes of wall time say little of `serve`'s.
 pub const REPLAY_DRAFT_CACHE: u64 = 1_000;
 
+/// What a draft is made from: the question (normalised: its words, lower-cased), its
+/// intent, the knowledge's version, and the passages found with their signals. Two
+/// questions that read alike once normalised ("Hello! I moved…" and "Hello, I moved…") can
+/// find other passages, and each must be drafted from its own: keyed without the passages,
+/// the second was given the first's draft, and which came first (in a replay, which thread)
+/// decided both.
+type DraftKey = (String, String, String, String);
+
+/// The passages of `hits` with their signals (scores, margins, coverage: exact, as `Debug`
+/// writes floats), as a [`DraftKey`] holds them.
+fn hits_key(hits: &[Hit]) -> String {
+    hits.iter()
+        .map(|h| format!("{}#{} {:?}\n", h.article_id, h.passage, h.signals))
+        .collect()
+}
+
 /// A draft cache of `entries`.
-fn draft_cache(entries: u64) -> moka::future::Cache<(String, String, String), Option<Draft>> {
+fn draft_cache(entries: u64) -> moka::future::Cache<DraftKey, Option<Draft>> {
     moka::future::Cache::builder()
         .max_capacity(entries)
         .time_to_live(DRAFT_CACHE_TTL)
@@ -336,9 +352,9 @@ pub struct Pipeline {
     similar: Option<Arc<crate::learn::SimilarIndex>>,
     /// P(agrees with the team | signals), learnt from history.
     calibration: Option<Arc<crate::learn::Calibration>>,
-    /// Drafts by (normalised question, intent, knowledge version): the same question asked
+    /// Drafts by what they are drafted from (see [`DraftKey`]): the same question asked
     /// again is not drafted again, and a knowledge update changes the key.
-    drafts: moka::future::Cache<(String, String, String), Option<Draft>>,
+    drafts: moka::future::Cache<DraftKey, Option<Draft>>,
     /// The declared actions.
     actions: Arc<crate::actions::Actions>,
     /// How long a question about an action stands, seconds.
@@ -618,6 +634,7 @@ impl Pipeline {
             crate::text::normalize_for_compare(question),
             triage.intent.clone(),
             self.knowledge.version(),
+            hits_key(hits),
         );
         if let Some(cached) = self.drafts.get(&key).await {
             // A draft from the cache costs no tokens.
@@ -1348,6 +1365,77 @@ mod tests {
         assert!(
             sensitive.handoff.is_some(),
             "only the out-of-scope handoff is lifted"
+        );
+    }
+
+    /// Two questions that read alike once normalised but find other passages are each
+    /// drafted from their own, whichever is asked first.
+    #[tokio::test]
+    async fn questions_alike_but_for_their_passages_are_drafted_apart() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+        let (articles, _) = crate::knowledge::read_articles(&[dir], false);
+        let knowledge = Arc::new(KnowledgeBase::build(articles).unwrap());
+        let bang = "Hello! I ordered last week. I moved, how do I update the address on my account? thx";
+        let comma = "Hello, I ordered last week. I moved, how do I update the address on my account? thx";
+        assert_eq!(
+            crate::text::normalize_for_compare(bang),
+            crate::text::normalize_for_compare(comma)
+        );
+        let taxonomy = "[[intent]]\nname = \"account\"\nexamples = [\"update my address\", \"change account details\", \"moved house\"]\n[[intent]]\nname = \"other\"\nexamples = [\"reset password\", \"login help\", \"forgot username\"]\n";
+        let classifier = Arc::new(Classifier::from_toml(taxonomy).unwrap());
+        let pipeline = || {
+            Pipeline::new(
+                Arc::clone(&classifier),
+                Arc::clone(&knowledge),
+                Arc::new(ExtractiveDrafter::new(Arc::clone(&knowledge))),
+                Policies::single(Policy::from_config(&crate::config::PolicyConfig::default())),
+                5,
+            )
+        };
+        let (first, second) = (pipeline(), pipeline());
+        // Each pipeline's answers, bang's first: the first pipeline is asked bang then comma,
+        // the second comma then bang.
+        let mut drafts = Vec::new();
+        for (pipeline, order) in [(&first, [bang, comma]), (&second, [comma, bang])] {
+            let mut answers = Vec::new();
+            for question in order {
+                answers.push(
+                    pipeline
+                        .answer(question, &crate::clock::SystemClock)
+                        .await
+                        .unwrap(),
+                );
+            }
+            if order[0] == comma {
+                answers.reverse();
+            }
+            drafts.push(answers);
+        }
+        let article_ids = |a: &Answer| a.hits.iter().map(|h| h.article_id.clone()).collect::<Vec<_>>();
+        let [bang_answer, comma_answer] = [&drafts[0][0], &drafts[0][1]];
+        assert_ne!(
+            article_ids(bang_answer),
+            article_ids(comma_answer),
+            "the two questions find other passages"
+        );
+        for answers in &drafts {
+            for answer in answers {
+                let draft = answer.draft.as_ref().unwrap();
+                for citation in &draft.citations {
+                    assert!(
+                        article_ids(answer).contains(&citation.article_id),
+                        "{citation:?} is among the question's own passages"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            drafts[0][0].draft, drafts[1][0].draft,
+            "the order does not matter"
+        );
+        assert_eq!(
+            drafts[0][1].draft, drafts[1][1].draft,
+            "the order does not matter"
         );
     }
 
