@@ -1392,24 +1392,20 @@ mod tests {
                 5,
             )
         };
-        let (first, second) = (pipeline(), pipeline());
-        // Each pipeline's answers, bang's first: the first pipeline is asked bang then comma,
-        // the second comma then bang.
+        // One pipeline asked bang then comma, the other comma then bang; each pipeline's
+        // answers are kept bang's first.
         let mut drafts = Vec::new();
-        for (pipeline, order) in [(&first, [bang, comma]), (&second, [comma, bang])] {
-            let mut answers = Vec::new();
+        for order in [[bang, comma], [comma, bang]] {
+            let pipeline = pipeline();
+            let mut answers = std::collections::HashMap::new();
             for question in order {
-                answers.push(
-                    pipeline
-                        .answer(question, &crate::clock::SystemClock)
-                        .await
-                        .unwrap(),
-                );
+                let answer = pipeline
+                    .answer(question, &crate::clock::SystemClock)
+                    .await
+                    .unwrap();
+                answers.insert(question, answer);
             }
-            if order[0] == comma {
-                answers.reverse();
-            }
-            drafts.push(answers);
+            drafts.push([answers.remove(bang).unwrap(), answers.remove(comma).unwrap()]);
         }
         let article_ids = |a: &Answer| a.hits.iter().map(|h| h.article_id.clone()).collect::<Vec<_>>();
         let [bang_answer, comma_answer] = [&drafts[0][0], &drafts[0][1]];
